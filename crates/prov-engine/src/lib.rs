@@ -1,0 +1,11 @@
+//! prov's engine: inventories, playbooks, variables, templates, and the run itself.
+//!
+//! The engine never prints: it emits [`prov_core::Event`]s that sinks render. It never touches a
+//! host except through a [`prov_core::Connection`] and the modules' plan/apply contract.
+
+pub mod error;
+pub mod playbook;
+pub mod template;
+pub mod yaml;
+
+pub use error::{EngineError, Location};

@@ -1,0 +1,730 @@
+//! The playbook model and its loader: plays, tasks, blocks, roles, includes and handlers.
+//!
+//! Loading resolves everything that can be known before a run: the module of every task (an
+//! unknown module or argument is an error naming `file:line:column`), `import_tasks` and
+//! `include_tasks` (expanded in place as blocks), and roles (`roles/NAME/{tasks,handlers,
+//! defaults,vars,templates,files}`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::error::{EngineError, Location};
+use crate::template::is_templated;
+use crate::yaml::{self, PathSeg, SecretResolver, YamlDoc};
+
+/// Controller-side actions handled by the engine itself (they work on variables).
+pub const ENGINE_ACTIONS: &[&str] = &["debug", "assert", "set_fact", "fail", "meta"];
+
+/// A loaded playbook.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    /// The playbook file.
+    pub path: PathBuf,
+    /// Its folder (where `templates/`, `files/`, `roles/` are looked up).
+    pub dir: PathBuf,
+    /// Its plays, in order.
+    pub plays: Vec<Play>,
+}
+
+/// A role used by a play.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its name.
+    pub name: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// `defaults/main.yml` (lowest precedence).
+    pub defaults: Map<String, Value>,
+    /// `vars/main.yml`.
+    pub vars: Map<String, Value>,
+}
+
+/// One play.
+#[derive(Debug, Clone)]
+pub struct Play {
+    /// Name (defaults to the host pattern).
+    pub name: String,
+    /// Host pattern.
+    pub hosts: String,
+    /// `vars`.
+    pub vars: Map<String, Value>,
+    /// `vars_files`, loaded in order (paths relative to the playbook).
+    pub vars_files: Vec<String>,
+    /// Play-level `become`.
+    pub become_: Option<bool>,
+    /// Play-level `become_user`.
+    pub become_user: Option<String>,
+    /// `gather_facts` (default yes).
+    pub gather_facts: bool,
+    /// `serial`: batch sizes (numbers or percentages).
+    pub serial: Vec<Value>,
+    /// `connection: local` and friends.
+    pub connection: Option<String>,
+    /// Play tags, inherited by every task.
+    pub tags: Vec<String>,
+    /// Roles, in order.
+    pub roles: Vec<Arc<Role>>,
+    /// `pre_tasks`, then role tasks, `tasks`, `post_tasks`: all in one ordered list.
+    pub tasks: Vec<Node>,
+    /// Handlers (play handlers and role handlers).
+    pub handlers: Vec<Task>,
+    /// `any_errors_fatal`.
+    pub any_errors_fatal: bool,
+    /// `max_fail_percentage`.
+    pub max_fail_percentage: Option<f64>,
+    /// Where the play starts.
+    pub at: Location,
+}
+
+/// A task or a block.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// One task.
+    Task(Box<Task>),
+    /// A block (also what includes and roles expand to).
+    Block(Box<Block>),
+}
+
+/// Keywords shared by tasks and blocks.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// `when` conditions (all must hold).
+    pub when: Vec<Value>,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `become`.
+    pub become_: Option<bool>,
+    /// `become_user`.
+    pub become_user: Option<String>,
+    /// `vars`.
+    pub vars: Map<String, Value>,
+    /// `ignore_errors`.
+    pub ignore_errors: Option<bool>,
+    /// `no_log`.
+    pub no_log: Option<bool>,
+    /// `check_mode` (false: run for real even in check mode).
+    pub check_mode: Option<bool>,
+    /// `delegate_to`.
+    pub delegate_to: Option<String>,
+    /// `run_once`.
+    pub run_once: Option<bool>,
+    /// `any_errors_fatal`.
+    pub any_errors_fatal: Option<bool>,
+    /// The role this belongs to.
+    pub role: Option<Arc<Role>>,
+}
+
+/// A block with rescue and always sections.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// Name, if any.
+    pub name: Option<String>,
+    /// The tasks.
+    pub block: Vec<Node>,
+    /// Run on hosts that failed in `block`.
+    pub rescue: Vec<Node>,
+    /// Run on every host that entered the block.
+    pub always: Vec<Node>,
+    /// Shared keywords, inherited by the block's tasks.
+    pub common: Common,
+    /// Where it is.
+    pub at: Location,
+}
+
+/// One task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// `name` (defaults to the module name).
+    pub name: String,
+    /// The module or engine action, canonical name.
+    pub module: String,
+    /// Its arguments (unrendered).
+    pub args: Value,
+    /// Shared keywords.
+    pub common: Common,
+    /// `loop` / `with_items`.
+    pub loop_: Option<Value>,
+    /// `loop_control.loop_var` (default `item`).
+    pub loop_var: String,
+    /// `loop_control.label`.
+    pub loop_label: Option<Value>,
+    /// `register`.
+    pub register: Option<String>,
+    /// `notify`.
+    pub notify: Vec<String>,
+    /// `listen` (handlers).
+    pub listen: Vec<String>,
+    /// `changed_when`.
+    pub changed_when: Option<Value>,
+    /// `failed_when`.
+    pub failed_when: Option<Value>,
+    /// `timeout` in seconds.
+    pub timeout: Option<u64>,
+    /// Where it is.
+    pub at: Location,
+}
+
+const TASK_KEYWORDS: &[&str] = &[
+    "name", "when", "loop", "with_items", "with_list", "loop_control", "register", "notify",
+    "changed_when", "failed_when", "ignore_errors", "tags", "become", "become_user",
+    "become_method", "run_once", "delegate_to", "no_log", "vars", "args", "check_mode", "listen",
+    "timeout", "any_errors_fatal", "environment", "diff", "retries", "delay", "until",
+    "connection", "block", "rescue", "always", "ignore_unreachable",
+];
+
+const PLAY_KEYWORDS: &[&str] = &[
+    "name", "hosts", "vars", "vars_files", "become", "become_user", "become_method",
+    "gather_facts", "serial", "pre_tasks", "roles", "tasks", "post_tasks", "handlers",
+    "any_errors_fatal", "max_fail_percentage", "connection", "tags", "remote_user", "strategy",
+    "environment", "collections", "order", "ignore_errors", "vars_prompt", "check_mode", "diff",
+];
+
+struct Loader<'a> {
+    secrets: &'a dyn SecretResolver,
+    playbook_dir: PathBuf,
+    depth: usize,
+}
+
+/// Loads a playbook file.
+pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, EngineError> {
+    let doc = yaml::load_file(path, secrets)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    let mut loader = Loader { secrets, playbook_dir: dir.clone(), depth: 0 };
+    let Value::Array(plays) = &doc.value else {
+        return Err(EngineError::invalid(doc.location(&[]), "a playbook must be a list of plays"));
+    };
+    let mut out = Vec::new();
+    for (i, p) in plays.iter().enumerate() {
+        out.push(loader.play(&doc, p, &[PathSeg::Index(i)])?);
+    }
+    Ok(Playbook { path: path.to_path_buf(), dir, plays: out })
+}
+
+fn key(path: &[PathSeg], k: &str) -> Vec<PathSeg> {
+    let mut p = path.to_vec();
+    p.push(PathSeg::Key(k.to_owned()));
+    p
+}
+
+fn idx(path: &[PathSeg], i: usize) -> Vec<PathSeg> {
+    let mut p = path.to_vec();
+    p.push(PathSeg::Index(i));
+    p
+}
+
+/// Reads an Ansible boolean (`yes/no/on/off/true/false`).
+pub fn as_bool(doc: &YamlDoc, path: &[PathSeg], v: &Value) -> Result<bool, EngineError> {
+    prov_modules::args::parse_bool(v)
+        .ok_or_else(|| EngineError::invalid(doc.location(path), format!("expected a boolean (yes/no/true/false), found {v}")))
+}
+
+fn opt_bool(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Option<bool>, EngineError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        // A templated value is decided at run time.
+        Some(Value::String(s)) if s.contains("{{") => Ok(None),
+        Some(v) => as_bool(doc, &key(path, k), v).map(Some),
+    }
+}
+
+fn string_list(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Result<Vec<String>, EngineError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(s.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| match it {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                other => Err(EngineError::invalid(doc.location(&idx(path, i)), format!("expected a string, found {other}"))),
+            })
+            .collect(),
+        Some(other) => Err(EngineError::invalid(doc.location(path), format!("expected a string or a list of strings, found {other}"))),
+    }
+}
+
+fn opt_string(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Option<String>, EngineError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(EngineError::invalid(doc.location(&key(path, k)), format!("`{k}` must be a string, found {other}"))),
+    }
+}
+
+fn mapping<'v>(doc: &YamlDoc, path: &[PathSeg], v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, EngineError> {
+    v.as_object()
+        .ok_or_else(|| EngineError::invalid(doc.location(path), format!("{what} must be a mapping, found {}", kind_of(v))))
+}
+
+fn opt_map(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Map<String, Value>, EngineError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(v) => mapping(doc, &key(path, k), v, &format!("`{k}`")).cloned(),
+    }
+}
+
+/// A short name for a value's type, for messages.
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn when_list(v: Option<&Value>) -> Vec<Value> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+/// Parses Ansible's `key=value key2="quoted value"` free-form arguments.
+pub fn parse_kv_args(text: &str) -> Option<Map<String, Value>> {
+    let words = shlex_split(text)?;
+    let mut out = Map::new();
+    for w in words {
+        let (k, v) = w.split_once('=')?;
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return None;
+        }
+        out.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Some(out)
+}
+
+fn shlex_split(text: &str) -> Option<Vec<String>> {
+    // Template expressions may contain spaces: keep `{{ ... }}` together.
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if depth == 0 && quote.is_none() && c.is_whitespace() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+        } else if c == '{' && chars.get(i + 1) == Some(&'{') {
+            depth += 1;
+            cur.push_str("{{");
+            i += 1;
+        } else if c == '}' && chars.get(i + 1) == Some(&'}') && depth > 0 {
+            depth -= 1;
+            cur.push_str("}}");
+            i += 1;
+        } else if depth == 0 && (c == '"' || c == '\'') && quote.is_none() {
+            quote = Some(c);
+        } else if Some(c) == quote {
+            quote = None;
+        } else {
+            cur.push(c);
+        }
+        i += 1;
+    }
+    if quote.is_some() {
+        return None;
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    Some(words)
+}
+
+impl Loader<'_> {
+    fn play(&mut self, doc: &YamlDoc, v: &Value, path: &[PathSeg]) -> Result<Play, EngineError> {
+        let m = mapping(doc, path, v, "a play")?;
+        if m.contains_key("import_playbook") {
+            return Err(EngineError::invalid(doc.location(path), "import_playbook is not supported yet: run the playbooks one after another"));
+        }
+        for k in m.keys() {
+            if !PLAY_KEYWORDS.contains(&k.as_str()) {
+                return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown play keyword `{k}`")));
+            }
+        }
+        let hosts = match m.get("hosts") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(items)) => items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(":"),
+            Some(other) => return Err(EngineError::invalid(doc.location(&key(path, "hosts")), format!("`hosts` must be a pattern string, found {other}"))),
+            None => return Err(EngineError::invalid(doc.location(path), "a play needs `hosts:`")),
+        };
+        let name = opt_string(doc, path, m, "name")?.unwrap_or_else(|| hosts.clone());
+        let mut roles = Vec::new();
+        let mut role_nodes = Vec::new();
+        let mut handlers = Vec::new();
+        if let Some(rv) = m.get("roles") {
+            let Value::Array(items) = rv else {
+                return Err(EngineError::invalid(doc.location(&key(path, "roles")), "`roles` must be a list"));
+            };
+            for (i, r) in items.iter().enumerate() {
+                let rp = idx(&key(path, "roles"), i);
+                let (rname, rmap) = match r {
+                    Value::String(s) => (s.clone(), Map::new()),
+                    Value::Object(o) => {
+                        let n = o.get("role").or_else(|| o.get("name")).and_then(|n| n.as_str()).ok_or_else(|| {
+                            EngineError::invalid(doc.location(&rp), "a role entry needs `role: NAME`")
+                        })?;
+                        (n.to_owned(), o.clone())
+                    }
+                    other => return Err(EngineError::invalid(doc.location(&rp), format!("a role entry must be a name or a mapping, found {other}"))),
+                };
+                let (role, tasks, role_handlers) = self.role(doc, &rp, &rname)?;
+                let mut common = Common {
+                    when: when_list(rmap.get("when")),
+                    tags: string_list(doc, &key(&rp, "tags"), rmap.get("tags"))?,
+                    role: Some(role.clone()),
+                    ..Common::default()
+                };
+                for (k, v) in &rmap {
+                    if !["role", "name", "when", "tags", "become", "become_user", "vars"].contains(&k.as_str()) {
+                        common.vars.insert(k.clone(), v.clone());
+                    }
+                }
+                common.vars.extend(opt_map(doc, &rp, &rmap, "vars")?);
+                common.become_ = opt_bool(doc, &rp, &rmap, "become")?;
+                common.become_user = opt_string(doc, &rp, &rmap, "become_user")?;
+                role_nodes.push(Node::Block(Box::new(Block {
+                    name: Some(format!("role {rname}")),
+                    block: tasks,
+                    rescue: Vec::new(),
+                    always: Vec::new(),
+                    common,
+                    at: doc.location(&rp),
+                })));
+                handlers.extend(role_handlers);
+                roles.push(role);
+            }
+        }
+        let mut tasks = self.section(doc, path, m, "pre_tasks")?;
+        tasks.extend(role_nodes);
+        tasks.extend(self.section(doc, path, m, "tasks")?);
+        tasks.extend(self.section(doc, path, m, "post_tasks")?);
+        for node in self.section(doc, path, m, "handlers")? {
+            flatten_tasks(node, &mut handlers);
+        }
+        let serial = match m.get("serial") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(v) => vec![v.clone()],
+        };
+        let max_fail_percentage = match m.get("max_fail_percentage") {
+            None => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| {
+                EngineError::invalid(doc.location(&key(path, "max_fail_percentage")), "`max_fail_percentage` must be a number")
+            })?),
+        };
+        Ok(Play {
+            name,
+            hosts,
+            vars: opt_map(doc, path, m, "vars")?,
+            vars_files: string_list(doc, &key(path, "vars_files"), m.get("vars_files"))?,
+            become_: opt_bool(doc, path, m, "become")?,
+            become_user: opt_string(doc, path, m, "become_user")?,
+            gather_facts: opt_bool(doc, path, m, "gather_facts")?.unwrap_or(true),
+            serial,
+            connection: opt_string(doc, path, m, "connection")?,
+            tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
+            roles,
+            tasks,
+            handlers,
+            any_errors_fatal: opt_bool(doc, path, m, "any_errors_fatal")?.unwrap_or(false),
+            max_fail_percentage,
+            at: doc.location(path),
+        })
+    }
+
+    fn section(&mut self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Vec<Node>, EngineError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(v) => self.task_list(doc, &key(path, k), v, None),
+        }
+    }
+
+    fn task_list(&mut self, doc: &YamlDoc, path: &[PathSeg], v: &Value, role: Option<&Arc<Role>>) -> Result<Vec<Node>, EngineError> {
+        let Value::Array(items) = v else {
+            return Err(EngineError::invalid(doc.location(path), format!("expected a list of tasks, found {}", kind_of(v))));
+        };
+        items.iter().enumerate().map(|(i, t)| self.node(doc, &idx(path, i), t, role)).collect()
+    }
+
+    fn common(&self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, role: Option<&Arc<Role>>) -> Result<Common, EngineError> {
+        Ok(Common {
+            when: when_list(m.get("when")),
+            tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
+            become_: opt_bool(doc, path, m, "become")?,
+            become_user: opt_string(doc, path, m, "become_user")?,
+            vars: opt_map(doc, path, m, "vars")?,
+            ignore_errors: opt_bool(doc, path, m, "ignore_errors")?,
+            no_log: opt_bool(doc, path, m, "no_log")?,
+            check_mode: opt_bool(doc, path, m, "check_mode")?,
+            delegate_to: opt_string(doc, path, m, "delegate_to")?,
+            run_once: opt_bool(doc, path, m, "run_once")?,
+            any_errors_fatal: opt_bool(doc, path, m, "any_errors_fatal")?,
+            role: role.cloned(),
+        })
+    }
+
+    fn node(&mut self, doc: &YamlDoc, path: &[PathSeg], v: &Value, role: Option<&Arc<Role>>) -> Result<Node, EngineError> {
+        let m = mapping(doc, path, v, "a task")?;
+        if m.contains_key("block") {
+            for k in m.keys() {
+                if !TASK_KEYWORDS.contains(&k.as_str()) {
+                    return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown block keyword `{k}`")));
+                }
+            }
+            let sub = |this: &mut Self, k: &str| -> Result<Vec<Node>, EngineError> {
+                match m.get(k) {
+                    None | Some(Value::Null) => Ok(Vec::new()),
+                    Some(v) => this.task_list(doc, &key(path, k), v, role),
+                }
+            };
+            return Ok(Node::Block(Box::new(Block {
+                name: opt_string(doc, path, m, "name")?,
+                block: sub(self, "block")?,
+                rescue: sub(self, "rescue")?,
+                always: sub(self, "always")?,
+                common: self.common(doc, path, m, role)?,
+                at: doc.location(path),
+            })));
+        }
+        let module_keys: Vec<&String> = m.keys().filter(|k| !TASK_KEYWORDS.contains(&k.as_str())).collect();
+        let module_key = match module_keys.as_slice() {
+            [one] => (*one).clone(),
+            [] => return Err(EngineError::invalid(doc.location(path), "this task names no module (e.g. `copy:`, `command:`)")),
+            many => {
+                let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+                let unknown: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| prov_modules::lookup(n).is_none() && !is_engine_action(n) && !is_include(n))
+                    .collect();
+                let first = unknown.first().copied().unwrap_or(names[1]);
+                return Err(EngineError::invalid(
+                    doc.location(&key(path, first)),
+                    format!("a task has exactly one module, found {}; `{first}` is not a task keyword or a second module", names.join(", ")),
+                ));
+            }
+        };
+        let short = strip_collection(&module_key);
+        if is_include(short) {
+            return self.include(doc, path, m, &module_key, role);
+        }
+        let module = if is_engine_action(short) {
+            short.to_owned()
+        } else if let Some(spec) = prov_modules::lookup(&module_key) {
+            spec.name.to_owned()
+        } else {
+            return Err(EngineError::invalid(doc.location(&key(path, &module_key)), format!("unknown module `{module_key}`{}", suggest(&module_key))));
+        };
+        let raw = m.get(&module_key).cloned().unwrap_or(Value::Null);
+        let mut args = normalize_args(&module, raw).map_err(|msg| EngineError::invalid(doc.location(&key(path, &module_key)), msg))?;
+        if let Some(extra) = m.get("args") {
+            let extra = mapping(doc, &key(path, "args"), extra, "`args`")?;
+            if let Value::Object(a) = &mut args {
+                for (k, v) in extra {
+                    a.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        // Validate arguments now when they hold no templates: unknown/mistyped arguments are
+        // reported before anything runs.
+        if !is_engine_action(&module)
+            && !is_templated(&args)
+            && let Some(spec) = prov_modules::lookup(&module)
+            && let Err(e) = (spec.build)(args.clone())
+        {
+            return Err(EngineError::invalid(doc.location(&key(path, &module_key)), e.to_string()));
+        }
+        let (loop_var, loop_label) = match m.get("loop_control") {
+            Some(Value::Object(lc)) => (
+                lc.get("loop_var").and_then(|v| v.as_str()).unwrap_or("item").to_owned(),
+                lc.get("label").cloned(),
+            ),
+            Some(_) => return Err(EngineError::invalid(doc.location(&key(path, "loop_control")), "`loop_control` must be a mapping")),
+            None => ("item".to_owned(), None),
+        };
+        let timeout = match m.get("timeout") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| EngineError::invalid(doc.location(&key(path, "timeout")), "`timeout` must be a number of seconds"))?),
+        };
+        Ok(Node::Task(Box::new(Task {
+            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.clone()),
+            module,
+            args,
+            common: self.common(doc, path, m, role)?,
+            loop_: m.get("loop").or_else(|| m.get("with_items")).or_else(|| m.get("with_list")).cloned(),
+            loop_var,
+            loop_label,
+            register: opt_string(doc, path, m, "register")?,
+            notify: string_list(doc, &key(path, "notify"), m.get("notify"))?,
+            listen: string_list(doc, &key(path, "listen"), m.get("listen"))?,
+            changed_when: m.get("changed_when").cloned(),
+            failed_when: m.get("failed_when").cloned(),
+            timeout,
+            at: doc.location(path),
+        })))
+    }
+
+    fn include(&mut self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, module_key: &str, role: Option<&Arc<Role>>) -> Result<Node, EngineError> {
+        let at = doc.location(&key(path, module_key));
+        if m.contains_key("loop") || m.contains_key("with_items") {
+            return Err(EngineError::invalid(at, "looping over include_tasks is not supported: put the loop on the included tasks"));
+        }
+        let file = match m.get(module_key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o.get("file").and_then(|f| f.as_str()).map(str::to_owned).ok_or_else(|| EngineError::invalid(at.clone(), "include needs `file:`"))?,
+            _ => return Err(EngineError::invalid(at, "include needs a file name")),
+        };
+        if file.contains("{{") {
+            return Err(EngineError::invalid(at, "templated include file names are not supported: includes are resolved before the run"));
+        }
+        if self.depth > 20 {
+            return Err(EngineError::invalid(at, "includes nested more than 20 deep (a cycle?)"));
+        }
+        let base = match role {
+            Some(r) => r.dir.join("tasks"),
+            None => doc.file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        let candidates = [base.join(&file), self.playbook_dir.join(&file), self.playbook_dir.join("tasks").join(&file)];
+        let target = candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            EngineError::invalid(at.clone(), format!("included file `{file}` not found (looked in {})", base.display()))
+        })?;
+        let sub = yaml::load_file(&target, self.secrets)?;
+        self.depth += 1;
+        let tasks = match &sub.value {
+            Value::Null => Vec::new(),
+            v => self.task_list(&sub, &[], v, role)?,
+        };
+        self.depth -= 1;
+        Ok(Node::Block(Box::new(Block {
+            name: Some(format!("include {file}")),
+            block: tasks,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            common: self.common(doc, path, m, role)?,
+            at: doc.location(path),
+        })))
+    }
+
+    fn role(&mut self, doc: &YamlDoc, path: &[PathSeg], name: &str) -> Result<(Arc<Role>, Vec<Node>, Vec<Task>), EngineError> {
+        let candidates = [self.playbook_dir.join("roles").join(name), PathBuf::from("roles").join(name), PathBuf::from(name)];
+        let dir = candidates.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
+            EngineError::invalid(doc.location(path), format!("role `{name}` not found (looked in {})", self.playbook_dir.join("roles").display()))
+        })?;
+        let load_map = |sub: &str| -> Result<Map<String, Value>, EngineError> {
+            let Some(f) = main_file(&dir.join(sub)) else { return Ok(Map::new()) };
+            let d = yaml::load_file(&f, self.secrets)?;
+            match &d.value {
+                Value::Null => Ok(Map::new()),
+                Value::Object(o) => Ok(o.clone()),
+                other => Err(EngineError::invalid(d.location(&[]), format!("expected a mapping of variables, found {}", kind_of(other)))),
+            }
+        };
+        let role = Arc::new(Role { name: name.to_owned(), dir: dir.clone(), defaults: load_map("defaults")?, vars: load_map("vars")? });
+        let mut tasks = Vec::new();
+        if let Some(f) = main_file(&dir.join("tasks")) {
+            let d = yaml::load_file(&f, self.secrets)?;
+            if !d.value.is_null() {
+                tasks = self.task_list(&d, &[], &d.value, Some(&role))?;
+            }
+        }
+        let mut handlers = Vec::new();
+        if let Some(f) = main_file(&dir.join("handlers")) {
+            let d = yaml::load_file(&f, self.secrets)?;
+            if !d.value.is_null() {
+                for n in self.task_list(&d, &[], &d.value, Some(&role))? {
+                    flatten_tasks(n, &mut handlers);
+                }
+            }
+        }
+        Ok((role, tasks, handlers))
+    }
+}
+
+fn main_file(dir: &Path) -> Option<PathBuf> {
+    ["main.yml", "main.yaml", "main"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
+    match node {
+        Node::Task(t) => out.push(*t),
+        Node::Block(b) => {
+            for n in b.block.into_iter().chain(b.rescue).chain(b.always) {
+                flatten_tasks(n, out);
+            }
+        }
+    }
+}
+
+fn strip_collection(name: &str) -> &str {
+    ["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general.", "prov."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name)
+}
+
+fn is_engine_action(name: &str) -> bool {
+    ENGINE_ACTIONS.contains(&strip_collection(name))
+}
+
+fn is_include(name: &str) -> bool {
+    matches!(strip_collection(name), "include_tasks" | "import_tasks" | "include")
+}
+
+fn suggest(name: &str) -> String {
+    let short = strip_collection(name);
+    let mut names: Vec<&str> = prov_modules::registry().iter().map(|m| m.name).collect();
+    names.extend(ENGINE_ACTIONS);
+    let best = names
+        .iter()
+        .map(|n| (edit_distance(short, n), *n))
+        .min()
+        .filter(|(d, _)| *d <= 2);
+    match best {
+        Some((_, n)) => format!(" (did you mean `{n}`?)"),
+        None => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Turns a module's raw YAML value into an argument mapping (free-form strings included).
+fn normalize_args(module: &str, raw: Value) -> Result<Value, String> {
+    let free_form = prov_modules::lookup(module).is_some_and(|s| s.free_form);
+    match raw {
+        Value::Null => Ok(Value::Object(Map::new())),
+        Value::Object(_) => Ok(raw),
+        Value::String(s) if free_form => Ok(Value::Object(Map::from_iter([("cmd".to_owned(), Value::String(s))]))),
+        Value::String(s) if module == "meta" => Ok(Value::Object(Map::from_iter([("action".to_owned(), Value::String(s))]))),
+        Value::String(s) if module == "debug" => match parse_kv_args(&s) {
+            Some(m) => Ok(Value::Object(m)),
+            None => Ok(Value::Object(Map::from_iter([("msg".to_owned(), Value::String(s))]))),
+        },
+        Value::String(s) => parse_kv_args(&s)
+            .map(Value::Object)
+            .ok_or_else(|| format!("`{module}` takes a mapping of arguments (or key=value pairs), found `{s}`")),
+        other => Err(format!("`{module}` takes a mapping of arguments, found {}", kind_of(&other))),
+    }
+}

@@ -1,0 +1,436 @@
+//! Templating with tera 2: strings in playbooks, conditions, and template files.
+//!
+//! * A value that is exactly one expression (`"{{ base_port + 1 }}"`) keeps its native type;
+//!   mixed text (`"node-{{ port }}.conf"`) becomes a string.
+//! * `when`, `changed_when`, `failed_when` and `assert: that:` are bare expressions (wrapping
+//!   them in `{{ }}` works too).
+//! * The filters Ansible users reach for that tera lacks are registered here, in one place.
+//! * Errors name the file, line and column, and say what the tera form is for Jinja2-only syntax.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::Value;
+use tera::{Context, Kwargs, State, Tera, TeraResult};
+
+use crate::error::{EngineError, Location};
+
+/// Renders strings, values, conditions and files.
+pub struct Templar {
+    tera: Tera,
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn terr(msg: impl ToString) -> tera::Error {
+    tera::Error::message(msg)
+}
+
+fn to_json_filter(v: tera::Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    serde_json::to_string(&v).map_err(terr)
+}
+
+fn to_nice_json_filter(v: tera::Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    serde_json::to_string_pretty(&v).map_err(terr)
+}
+
+fn from_json_filter(v: &str, _: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    let j: Value = serde_json::from_str(v).map_err(terr)?;
+    Ok(tera::Value::from_serializable(&j))
+}
+
+fn to_yaml_filter(v: tera::Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    serde_yaml_ng::to_string(&v).map_err(terr)
+}
+
+fn b64encode_filter(v: &str, _: Kwargs, _: &State) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+fn b64decode_filter(v: &str, _: Kwargs, _: &State) -> TeraResult<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(terr)?;
+    String::from_utf8(bytes).map_err(terr)
+}
+
+fn regex_replace_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<String> {
+    let pattern = kw.must_get::<&str>("pattern")?;
+    let replacement = kw.get::<&str>("replacement")?.unwrap_or("");
+    let re = regex::Regex::new(pattern).map_err(terr)?;
+    // Python's \1 back-references become $1 in Rust's regex replacement syntax.
+    let rep = regex::Regex::new(r"\\(\d+)")
+        .map_err(terr)?
+        .replace_all(replacement, "$${$1}");
+    Ok(re.replace_all(v, rep.as_ref()).into_owned())
+}
+
+fn regex_search_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    let pattern = kw.must_get::<&str>("pattern")?;
+    let re = regex::Regex::new(pattern).map_err(terr)?;
+    Ok(match re.find(v) {
+        Some(m) => tera::Value::from(m.as_str()),
+        None => tera::Value::none(),
+    })
+}
+
+fn bool_filter(v: tera::Value, _: Kwargs, _: &State) -> bool {
+    if let Some(s) = v.as_str() {
+        matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y")
+    } else {
+        v.is_truthy()
+    }
+}
+
+fn sha256_filter(v: &str, _: Kwargs, _: &State) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(v.as_bytes()))
+}
+
+fn basename_filter(v: &str, _: Kwargs, _: &State) -> String {
+    Path::new(v)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn dirname_filter(v: &str, _: Kwargs, _: &State) -> String {
+    Path::new(v)
+        .parent()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn quote_filter(v: &str, _: Kwargs, _: &State) -> String {
+    prov_core::quote(v).into_owned()
+}
+
+fn mandatory_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    if v.is_undefined() {
+        let msg = kw.get::<&str>("msg")?.unwrap_or("mandatory variable is not defined");
+        return Err(terr(msg));
+    }
+    Ok(v)
+}
+
+fn ternary_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    let yes = kw.must_get::<tera::Value>("true_value")?;
+    let no = kw.must_get::<tera::Value>("false_value")?;
+    Ok(if v.is_truthy() { yes } else { no })
+}
+
+fn ipaddr_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    // ipaddr(query="address"|"network"|"prefix"), a subset of Ansible's ipaddr helpers.
+    let query = kw.get::<&str>("query")?.unwrap_or("address");
+    if let Ok(net) = v.parse::<ipnet::IpNet>() {
+        return Ok(match query {
+            "address" => tera::Value::from(net.addr().to_string()),
+            "network" => tera::Value::from(net.network().to_string()),
+            "prefix" => tera::Value::from(net.prefix_len() as u64),
+            "netmask" => tera::Value::from(net.netmask().to_string()),
+            _ => return Err(terr(format!("ipaddr: unknown query `{query}`"))),
+        });
+    }
+    match v.parse::<std::net::IpAddr>() {
+        Ok(a) => Ok(tera::Value::from(a.to_string())),
+        Err(_) => Ok(tera::Value::none()),
+    }
+}
+
+fn in_network_test(v: &str, kw: Kwargs, _: &State) -> TeraResult<bool> {
+    let net = kw.must_get::<&str>("network")?;
+    let net: ipnet::IpNet = net.parse().map_err(terr)?;
+    let addr: std::net::IpAddr = v.parse().map_err(terr)?;
+    Ok(net.contains(&addr))
+}
+
+impl Templar {
+    /// A templar with prov's extra filters registered.
+    pub fn new() -> Self {
+        let mut tera = Tera::default();
+        tera.register_filter("to_json", to_json_filter);
+        tera.register_filter("to_nice_json", to_nice_json_filter);
+        tera.register_filter("from_json", from_json_filter);
+        tera.register_filter("to_yaml", to_yaml_filter);
+        tera.register_filter("to_nice_yaml", to_yaml_filter);
+        tera.register_filter("b64encode", b64encode_filter);
+        tera.register_filter("b64decode", b64decode_filter);
+        tera.register_filter("regex_replace", regex_replace_filter);
+        tera.register_filter("regex_search", regex_search_filter);
+        tera.register_filter("bool", bool_filter);
+        tera.register_filter("sha256", sha256_filter);
+        tera.register_filter("basename", basename_filter);
+        tera.register_filter("dirname", dirname_filter);
+        tera.register_filter("quote", quote_filter);
+        tera.register_filter("mandatory", mandatory_filter);
+        tera.register_filter("ternary", ternary_filter);
+        tera.register_filter("ipaddr", ipaddr_filter);
+        tera.register_test("in_network", in_network_test);
+        Self { tera }
+    }
+
+    /// Builds a tera context from a variables map.
+    pub fn context(vars: &serde_json::Map<String, Value>) -> Context {
+        let mut ctx = Context::new();
+        for (k, v) in vars {
+            ctx.insert_value(k.clone(), tera::Value::from_serializable(v));
+        }
+        ctx
+    }
+
+    /// Renders text; `at` is where the text is (for error messages).
+    pub fn render_str(&self, text: &str, ctx: &Context, at: &Location) -> Result<String, EngineError> {
+        if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+            return Ok(text.to_owned());
+        }
+        self.tera
+            .render_str(text, ctx, false)
+            .map_err(|e| template_error(&e, text, at, true))
+    }
+
+    /// Renders a template file.
+    pub fn render_file(&self, path: &Path, ctx: &Context) -> Result<String, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::Io {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let at = Location::new(path, 1, 1);
+        self.tera
+            .render_str(&text, ctx, false)
+            .map_err(|e| template_error(&e, &text, &at, false))
+    }
+
+    /// Renders every string inside a value. A string that is exactly one `{{ expression }}`
+    /// keeps the expression's native type.
+    pub fn render_value(&self, v: &Value, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+        Ok(match v {
+            Value::String(s) => {
+                if let Some(expr) = single_expression(s) {
+                    self.eval(expr, ctx, at)?
+                } else {
+                    Value::String(self.render_str(s, ctx, at)?)
+                }
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_value(i, ctx, at))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in map {
+                    out.insert(k.clone(), self.render_value(v, ctx, at)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Evaluates one expression to a native value.
+    pub fn eval(&self, expr: &str, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+        let wrapped = format!("{{{{ ({expr}) | to_json }}}}");
+        let json = self
+            .tera
+            .render_str(&wrapped, ctx, false)
+            .map_err(|e| template_error(&e, expr, at, true))?;
+        serde_json::from_str(&json).map_err(|e| EngineError::Template {
+            at: at.clone(),
+            message: format!("`{expr}` did not produce a value: {e}"),
+        })
+    }
+
+    /// Evaluates a condition (`when`, `changed_when`...): a bare expression, optionally wrapped
+    /// in `{{ }}`; booleans the Ansible way (`yes`/`no` strings count).
+    pub fn eval_bool(&self, expr: &Value, ctx: &Context, at: &Location) -> Result<bool, EngineError> {
+        match expr {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
+            Value::Array(items) => {
+                for i in items {
+                    if !self.eval_bool(i, ctx, at)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Value::String(s) => {
+                let expr = single_expression(s).unwrap_or(s.trim());
+                let v = self.eval(expr, ctx, at)?;
+                Ok(truthy(&v))
+            }
+            Value::Object(_) => Err(EngineError::Template {
+                at: at.clone(),
+                message: "a condition must be an expression, not a mapping".into(),
+            }),
+        }
+    }
+}
+
+/// Ansible truthiness of a value: strings `yes/true/on/1` are true, empty things false.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "" | "no" | "false" | "off" | "0" | "n"
+        ),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Returns the inner expression when `s` is exactly one `{{ ... }}`.
+pub fn single_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// True when a value holds template syntax somewhere.
+pub fn is_templated(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(items) => items.iter().any(is_templated),
+        Value::Object(map) => map.values().any(is_templated),
+        _ => false,
+    }
+}
+
+fn template_error(e: &tera::Error, text: &str, at: &Location, inline: bool) -> EngineError {
+    let (message, span) = match e.kind() {
+        tera::ErrorKind::SyntaxError(r) | tera::ErrorKind::RenderingError(r) => {
+            (r.message().to_owned(), Some(r.span().clone()))
+        }
+        _ => (error_chain(e), None),
+    };
+    let location = match (&span, inline) {
+        // Inside a template file: the span is the place in the file.
+        (Some(sp), false) => Location::new(&at.file, sp.start_line, sp.start_col + 1),
+        // Inside a YAML string: the string's place; add the offset on its first line.
+        (Some(sp), true) if sp.start_line == 1 => {
+            Location::new(&at.file, at.line, at.column + sp.start_col)
+        }
+        (Some(sp), true) => Location::new(&at.file, at.line + sp.start_line - 1, sp.start_col + 1),
+        (None, _) => at.clone(),
+    };
+    let hint = jinja_hint(text);
+    EngineError::Template {
+        at: location,
+        message: match hint {
+            Some(h) => format!("{message} ({h})"),
+            None => message,
+        },
+    }
+}
+
+fn error_chain(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Suggests the tera form of Jinja2-only syntax.
+fn jinja_hint(text: &str) -> Option<&'static str> {
+    let positional = regex::Regex::new(r"\|\s*(default|d|join|replace|regex_replace|ternary|round)\s*\(\s*['\x22\d]")
+        .ok()?;
+    if positional.is_match(text) {
+        return Some(
+            "tera filters take named arguments, e.g. default(value=\"x\"), join(sep=\",\"), \
+             replace(from=\"a\", to=\"b\"), regex_replace(pattern=\"a\", replacement=\"b\")",
+        );
+    }
+    if text.contains("| d(") || text.contains("|d(") {
+        return Some("tera has no `d` alias: use default(value=...)");
+    }
+    if text.contains(" is not defined") || text.contains(" is defined") {
+        return None;
+    }
+    if text.contains("lookup(") {
+        return Some("prov has no lookup plugins; load data with vars_files or set_fact");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Value) -> Context {
+        Templar::context(v.as_object().unwrap())
+    }
+
+    fn at() -> Location {
+        Location::new(Path::new("play.yml"), 7, 12)
+    }
+
+    #[test]
+    fn single_expression_keeps_native_type() {
+        let t = Templar::new();
+        let c = ctx(json!({"base_port": 7000, "dirs": ["a", "b"], "flag": true}));
+        assert_eq!(t.render_value(&json!("{{ base_port + 1 }}"), &c, &at()).unwrap(), json!(7001));
+        assert_eq!(t.render_value(&json!("{{ dirs }}"), &c, &at()).unwrap(), json!(["a", "b"]));
+        assert_eq!(t.render_value(&json!("{{ flag }}"), &c, &at()).unwrap(), json!(true));
+        assert_eq!(
+            t.render_value(&json!("node-{{ base_port }}.conf"), &c, &at()).unwrap(),
+            json!("node-7000.conf")
+        );
+    }
+
+    #[test]
+    fn conditions_are_bare_or_wrapped() {
+        let t = Templar::new();
+        let c = ctx(json!({"enable_x": true, "port": 2000, "s": "yes"}));
+        assert!(t.eval_bool(&json!("enable_x and port > 1024"), &c, &at()).unwrap());
+        assert!(t.eval_bool(&json!("{{ port > 1024 }}"), &c, &at()).unwrap());
+        assert!(!t.eval_bool(&json!(["enable_x", "port < 10"]), &c, &at()).unwrap());
+        assert!(t.eval_bool(&json!("s | bool"), &c, &at()).unwrap());
+    }
+
+    #[test]
+    fn undefined_variable_is_an_error_with_location() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        let e = t.render_value(&json!("x {{ nope }}"), &c, &at()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("play.yml:7:"), "{msg}");
+    }
+
+    #[test]
+    fn jinja_positional_default_gets_a_hint() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        let e = t.render_value(&json!("{{ x | default('a') }}"), &c, &at()).unwrap_err();
+        assert!(e.to_string().contains("default(value="), "{e}");
+    }
+
+    #[test]
+    fn ansible_filters() {
+        let t = Templar::new();
+        let c = ctx(json!({"m": {"a": 1}, "s": "hello"}));
+        assert_eq!(t.eval("m | to_json", &c, &at()).unwrap(), json!("{\"a\":1}"));
+        assert_eq!(t.eval("s | b64encode | b64decode", &c, &at()).unwrap(), json!("hello"));
+        assert_eq!(
+            t.eval("s | regex_replace(pattern=\"l+\", replacement=\"L\")", &c, &at()).unwrap(),
+            json!("heLo")
+        );
+        assert_eq!(t.eval("\"10.0.0.5/24\" | ipaddr(query=\"network\")", &c, &at()).unwrap(), json!("10.0.0.0"));
+    }
+}

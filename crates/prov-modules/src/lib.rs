@@ -1,0 +1,60 @@
+//! prov's modules, one file each under `modules/`, all behind [`prov_core::Module`].
+//!
+//! A module is looked up by name ([`lookup`], accepting Ansible's `ansible.builtin.NAME` and
+//! friends) and built from its rendered arguments, which deserialize into a typed struct that
+//! rejects unknown fields. Modules only touch their host through the [`prov_core::ModuleContext`]
+//! they are given; controller-side actions (`debug`, `assert`, `set_fact`, `fail`, `meta`) live in
+//! the engine because they work on variables, not on hosts.
+
+pub mod args;
+pub mod modules;
+
+use prov_core::{Module, ModuleError};
+use serde_json::Value;
+
+/// How a module is named and built.
+pub struct ModuleSpec {
+    /// The canonical name (`copy`).
+    pub name: &'static str,
+    /// Other names for it (`systemd_service` for `systemd`).
+    pub aliases: &'static [&'static str],
+    /// Accepts a free-form string (`command: /bin/true`), passed as the `cmd` argument.
+    pub free_form: bool,
+    /// Builds the module from its rendered arguments (a JSON object).
+    pub build: fn(Value) -> Result<Box<dyn Module>, ModuleError>,
+}
+
+/// Every module prov knows.
+pub fn registry() -> &'static [ModuleSpec] {
+    modules::REGISTRY
+}
+
+/// Finds a module by any of its names: `copy`, `ansible.builtin.copy`,
+/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `prov.NAME`.
+pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
+    let short = ["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general.", "prov."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    registry()
+        .iter()
+        .find(|m| m.name == short || m.aliases.contains(&short))
+}
+
+/// Deserializes a module's arguments into its typed struct, with a clear error on unknown or
+/// mistyped fields.
+pub fn parse_args<T: serde::de::DeserializeOwned>(module: &str, args: Value) -> Result<T, ModuleError> {
+    serde_json::from_value(args).map_err(|e| ModuleError::Args(format!("{module}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_accepts_ansible_names() {
+        assert_eq!(lookup("ansible.builtin.copy").map(|m| m.name), Some("copy"));
+        assert_eq!(lookup("copy").map(|m| m.name), Some("copy"));
+        assert!(lookup("no_such_module").is_none());
+    }
+}

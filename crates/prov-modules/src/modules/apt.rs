@@ -1,0 +1,9 @@
+//! `apt` (placeholder until implemented).
+
+use prov_core::{Module, ModuleError};
+use serde_json::Value;
+
+/// Builds the module from its arguments.
+pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    Err(ModuleError::Failed("module `apt` is not implemented yet".into()))
+}

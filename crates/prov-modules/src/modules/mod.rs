@@ -1,0 +1,40 @@
+//! One file per module. Each exposes `build(args) -> Box<dyn Module>`; [`REGISTRY`] names them.
+
+use crate::ModuleSpec;
+
+pub mod apt;
+pub mod blockinfile;
+pub mod command;
+pub mod copy;
+pub mod file;
+pub mod firewall;
+pub mod group;
+pub mod lineinfile;
+pub mod package;
+pub mod service;
+pub mod shell;
+pub mod stat;
+pub mod sysctl;
+pub mod template;
+pub mod user;
+pub mod wait_for;
+
+/// Every module, by name.
+pub static REGISTRY: &[ModuleSpec] = &[
+    ModuleSpec { name: "command", aliases: &[], free_form: true, build: command::build },
+    ModuleSpec { name: "shell", aliases: &[], free_form: true, build: shell::build },
+    ModuleSpec { name: "copy", aliases: &[], free_form: false, build: copy::build },
+    ModuleSpec { name: "template", aliases: &[], free_form: false, build: template::build },
+    ModuleSpec { name: "file", aliases: &[], free_form: false, build: file::build },
+    ModuleSpec { name: "lineinfile", aliases: &[], free_form: false, build: lineinfile::build },
+    ModuleSpec { name: "blockinfile", aliases: &[], free_form: false, build: blockinfile::build },
+    ModuleSpec { name: "stat", aliases: &[], free_form: false, build: stat::build },
+    ModuleSpec { name: "apt", aliases: &[], free_form: false, build: apt::build },
+    ModuleSpec { name: "package", aliases: &[], free_form: false, build: package::build },
+    ModuleSpec { name: "service", aliases: &["systemd", "systemd_service"], free_form: false, build: service::build },
+    ModuleSpec { name: "firewall", aliases: &["nftables"], free_form: false, build: firewall::build },
+    ModuleSpec { name: "user", aliases: &[], free_form: false, build: user::build },
+    ModuleSpec { name: "group", aliases: &[], free_form: false, build: group::build },
+    ModuleSpec { name: "sysctl", aliases: &[], free_form: false, build: sysctl::build },
+    ModuleSpec { name: "wait_for", aliases: &[], free_form: false, build: wait_for::build },
+];
