@@ -4,7 +4,11 @@
 //! host except through a [`prov_core::Connection`] and the modules' plan/apply contract.
 
 pub mod error;
+pub mod events;
+pub mod facts;
+pub mod inventory;
 pub mod playbook;
+pub mod runner;
 pub mod template;
 pub mod yaml;
 

@@ -141,6 +141,31 @@ fn ipaddr_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
     }
 }
 
+fn extract_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
+    // Ansible's `map('extract', container, key)`: names -> container[name][key].
+    let container = kw.must_get::<tera::Value>("container")?;
+    let key = kw.get::<&str>("key")?;
+    let names = v.as_array().ok_or_else(|| terr("extract: expected a list of names"))?;
+    let map = container.as_map().ok_or_else(|| terr("extract: `container` must be a mapping"))?;
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let name = n.as_str().ok_or_else(|| terr("extract: names must be strings"))?;
+        let entry = map
+            .get(&tera::value::Key::Str(name))
+            .ok_or_else(|| terr(format!("extract: `{name}` is not in the container")))?;
+        let value = match key {
+            Some(k) => entry
+                .as_map()
+                .and_then(|m| m.get(&tera::value::Key::Str(k)))
+                .cloned()
+                .ok_or_else(|| terr(format!("extract: `{name}` has no `{k}`")))?,
+            None => entry.clone(),
+        };
+        out.push(value);
+    }
+    Ok(tera::Value::from(out))
+}
+
 fn in_network_test(v: &str, kw: Kwargs, _: &State) -> TeraResult<bool> {
     let net = kw.must_get::<&str>("network")?;
     let net: ipnet::IpNet = net.parse().map_err(terr)?;
@@ -169,6 +194,7 @@ impl Templar {
         tera.register_filter("mandatory", mandatory_filter);
         tera.register_filter("ternary", ternary_filter);
         tera.register_filter("ipaddr", ipaddr_filter);
+        tera.register_filter("extract", extract_filter);
         tera.register_test("in_network", in_network_test);
         Self { tera }
     }
@@ -432,5 +458,7 @@ mod tests {
             json!("heLo")
         );
         assert_eq!(t.eval("\"10.0.0.5/24\" | ipaddr(query=\"network\")", &c, &at()).unwrap(), json!("10.0.0.0"));
+        let c = ctx(json!({"hv": {"a": {"ip": "1"}, "b": {"ip": "2"}}, "names": ["b", "a"]}));
+        assert_eq!(t.eval("names | extract(container=hv, key=\"ip\")", &c, &at()).unwrap(), json!(["2", "1"]));
     }
 }

@@ -7,7 +7,14 @@
 //! the engine because they work on variables, not on hosts.
 
 pub mod args;
+pub mod cmdexec;
 pub mod modules;
+pub mod nft;
+pub mod pkg_backend;
+pub mod server_util;
+pub mod pyre;
+pub mod remote_file;
+pub mod writefile;
 
 use prov_core::{Module, ModuleError};
 use serde_json::Value;

@@ -115,6 +115,8 @@ pub struct ProbeSpec {
     pub content: Content,
     /// When `path` is an existing directory, probe `path/NAME` instead (copy's `dest` dir).
     pub dir_append: Option<String>,
+    /// Also report the canonical path (`readlink -f`), in [`Probed::real_path`].
+    pub resolve: bool,
     /// Extra shell lines run before the `stat` of this path (`$p` holds the path); their output
     /// lines (which must not be `@` or start with one of the probe's keys) are collected in
     /// [`Probed::extra`]. Every value in them must be quoted by the caller.
@@ -130,6 +132,7 @@ impl ProbeSpec {
             checksum: None,
             content: Content::Never,
             dir_append: None,
+            resolve: false,
             extra: None,
         }
     }
@@ -150,6 +153,8 @@ pub struct Probed {
     pub content: Option<Vec<u8>>,
     /// True when content was asked for but the file is bigger than the limit.
     pub too_big: bool,
+    /// The canonical path when [`ProbeSpec::resolve`] was set and the path exists.
+    pub real_path: Option<String>,
     /// Output lines of [`ProbeSpec::extra`].
     pub extra: Vec<String>,
 }
@@ -168,7 +173,11 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
         let _ = writeln!(s, "p={}", quote(&spec.path));
         s.push_str("echo @\n");
         if let Some(name) = &spec.dir_append {
-            let _ = writeln!(s, "if [ -d \"$p\" ]; then echo I; p=\"${{p%/}}\"/{}; fi", quote(name));
+            let _ = writeln!(
+                s,
+                "if [ -d \"$p\" ]; then echo I; p=\"${{p%/}}\"/{}; fi",
+                quote(name)
+            );
         }
         s.push_str("if [ -d \"$(dirname -- \"$p\")\" ]; then echo P; fi\n");
         if let Some(extra) = &spec.extra {
@@ -183,6 +192,9 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
             ("[ -e \"$p\" ] || [ -L \"$p\" ]", "stat")
         };
         let _ = writeln!(s, "if {exists}; then");
+        if spec.resolve {
+            s.push_str("  printf 'R %s\\n' \"$(readlink -f -- \"$p\")\"\n");
+        }
         let _ = writeln!(
             s,
             "  {stat} --printf 'S %f %u %g %s %Y %X %Z %i %d %h\\nU %U\\nG %G\\n' -- \"$p\" || exit 97"
@@ -193,7 +205,7 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
             s.push_str("  if [ -L \"$p\" ]; then printf 'L %s\\n' \"$(readlink -- \"$p\")\"; fi\n");
             "[ -f \"$p\" ] && [ ! -L \"$p\" ]"
         };
-        let _ = writeln!(s, "  if {regular}; then");
+        let _ = writeln!(s, "  if {regular}; then :");
         if let Some(cmd) = spec.checksum {
             let _ = writeln!(
                 s,
@@ -202,7 +214,9 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
         }
         let cond = match &spec.content {
             Content::Never => None,
-            Content::Always { limit } => Some(format!("[ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]")),
+            Content::Always { limit } => {
+                Some(format!("[ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]"))
+            }
             Content::UnlessSha256 { sha256, limit } => Some(format!(
                 "[ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ] && [ \"$c\" != {} ]",
                 quote(sha256)
@@ -210,7 +224,10 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
         };
         if let Some(cond) = cond {
             if matches!(spec.content, Content::Always { .. }) {
-                let _ = writeln!(s, "    if {cond}; then echo X; exec cat -- \"$p\"; else echo Z; fi");
+                let _ = writeln!(
+                    s,
+                    "    if {cond}; then echo X; exec cat -- \"$p\"; else echo Z; fi"
+                );
             } else {
                 let _ = writeln!(s, "    if {cond}; then echo X; exec cat -- \"$p\"; fi");
             }
@@ -242,13 +259,14 @@ pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, Modul
             });
             continue;
         }
+        let idx = result.len().saturating_sub(1);
         let Some(cur) = result.last_mut() else {
             return Err(bad_probe(&format!("unexpected line `{line}`")));
         };
         let (key, value) = line.split_once(' ').unwrap_or((&line, ""));
         match key {
             "I" => {
-                let spec = &specs[result.len() - 1];
+                let spec = &specs[idx];
                 let name = spec.dir_append.as_deref().unwrap_or_default();
                 cur.path = format!("{}/{}", spec.path.trim_end_matches('/'), name);
                 cur.into_dir = true;
@@ -260,6 +278,7 @@ pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, Modul
             "L" => set_info(cur, |i| i.link_target = Some(value.to_owned()))?,
             "C" => set_info(cur, |i| i.checksum = Some(value.to_owned()))?,
             "Z" => cur.too_big = true,
+            "R" => cur.real_path = Some(value.to_owned()),
             "X" => {
                 cur.content = Some(rest.to_vec());
                 rest = &rest[rest.len()..];
@@ -284,7 +303,9 @@ fn set_info(p: &mut Probed, f: impl FnOnce(&mut FileInfo)) -> Result<(), ModuleE
 }
 
 fn bad_probe(what: &str) -> ModuleError {
-    ModuleError::Failed(format!("unexpected output while inspecting the remote file: {what}"))
+    ModuleError::Failed(format!(
+        "unexpected output while inspecting the remote file: {what}"
+    ))
 }
 
 fn parse_stat_line(value: &str) -> Result<FileInfo, ModuleError> {
@@ -293,7 +314,10 @@ fn parse_stat_line(value: &str) -> Result<FileInfo, ModuleError> {
         return Err(bad_probe(&format!("stat line `{value}`")));
     }
     let raw_mode = u32::from_str_radix(f[0], 16).map_err(|_| bad_probe("raw mode"))?;
-    let num = |i: usize| f[i].parse::<i64>().map_err(|_| bad_probe(&format!("stat field `{}`", f[i])));
+    let num = |i: usize| {
+        f[i].parse::<i64>()
+            .map_err(|_| bad_probe(&format!("stat field `{}`", f[i])))
+    };
     let kind = match raw_mode & 0o170000 {
         0o100000 => Kind::File,
         0o040000 => Kind::Dir,
@@ -321,7 +345,10 @@ fn parse_stat_line(value: &str) -> Result<FileInfo, ModuleError> {
 }
 
 /// Runs one probe script for `specs` (one remote command) and parses it.
-pub async fn probe(ctx: &ModuleContext<'_>, specs: &[ProbeSpec]) -> Result<Vec<Probed>, ModuleError> {
+pub async fn probe(
+    ctx: &ModuleContext<'_>,
+    specs: &[ProbeSpec],
+) -> Result<Vec<Probed>, ModuleError> {
     probe_with(ctx, specs, "").await
 }
 
@@ -336,7 +363,11 @@ pub async fn probe_with(
     if !out.success() {
         let err = out.stderr_text();
         return Err(ModuleError::Failed(if err.is_empty() {
-            format!("inspecting {} failed with status {}", specs.first().map_or("", |s| &s.path), out.status)
+            format!(
+                "inspecting {} failed with status {}",
+                specs.first().map_or("", |s| &s.path),
+                out.status
+            )
         } else {
             err
         }));
@@ -479,7 +510,11 @@ impl AttrChange {
     pub fn summary(&self, path: &str) -> Vec<String> {
         let mut v = Vec::new();
         if let Some((a, b)) = self.mode {
-            v.push(format!("mode of {path}: {} -> {}", mode_str(a), mode_str(b)));
+            v.push(format!(
+                "mode of {path}: {} -> {}",
+                mode_str(a),
+                mode_str(b)
+            ));
         }
         if let Some((a, b)) = &self.owner {
             v.push(format!("owner of {path}: {a} -> {b}"));
@@ -551,7 +586,10 @@ impl Attrs {
 
     /// The mode a new path gets, from `base` (0644 for a file, 0755 for a directory).
     pub fn new_mode(&self, base: u32, is_dir: bool) -> Result<Option<u32>, ModuleError> {
-        self.mode.as_ref().map(|m| resolve_mode(m, base, is_dir)).transpose()
+        self.mode
+            .as_ref()
+            .map(|m| resolve_mode(m, base, is_dir))
+            .transpose()
     }
 }
 
@@ -584,7 +622,12 @@ pub fn content_note(size: u64, sha256: Option<&str>) -> String {
 
 /// The diff of a file's content from `before` (`None` = absent) to `after` (`None` = removed),
 /// with notes for content that cannot be shown.
-pub fn content_diff(label: &str, before: Option<&[u8]>, before_note: Option<String>, after: Option<&[u8]>) -> Diff {
+pub fn content_diff(
+    label: &str,
+    before: Option<&[u8]>,
+    before_note: Option<String>,
+    after: Option<&[u8]>,
+) -> Diff {
     let show = |d: Option<&[u8]>| -> String {
         match d {
             None => String::new(),
@@ -628,7 +671,9 @@ pub fn basename(path: &str) -> &str {
 /// Fails with a clear message when a remote path argument is unusable.
 pub fn check_path(module: &str, what: &str, path: &str) -> Result<(), ModuleError> {
     if path.is_empty() {
-        return Err(ModuleError::Args(format!("{module}: `{what}` must not be empty")));
+        return Err(ModuleError::Args(format!(
+            "{module}: `{what}` must not be empty"
+        )));
     }
     if path.contains(['\0', '\n']) {
         return Err(ModuleError::Args(format!(
@@ -667,10 +712,14 @@ mod tests {
     #[test]
     fn parses_probe_output() {
         let specs = [ProbeSpec::new("/a"), ProbeSpec::new("/b")];
-        let out = b"@\nP\nS 81a4 0 0 5 10 11 12 13 14 1\nU root\nG root\nC abc\n@\nP\nX\nhello\nworld";
+        let out =
+            b"@\nP\nS 81a4 0 0 5 10 11 12 13 14 1\nU root\nG root\nC abc\n@\nP\nX\nhello\nworld";
         let p = parse_probe(&specs, out).unwrap();
         let i = p[0].info.as_ref().unwrap();
-        assert_eq!((i.kind, i.mode, i.size, i.owner.as_str()), (Kind::File, 0o644, 5, "root"));
+        assert_eq!(
+            (i.kind, i.mode, i.size, i.owner.as_str()),
+            (Kind::File, 0o644, 5, "root")
+        );
         assert_eq!(i.checksum.as_deref(), Some("abc"));
         assert!(p[1].info.is_none());
         assert_eq!(p[1].content.as_deref(), Some(&b"hello\nworld"[..]));

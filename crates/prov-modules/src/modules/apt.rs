@@ -1,9 +1,122 @@
-//! `apt` (placeholder until implemented).
+//! `apt`: Debian/Ubuntu packages, with exact predictions from apt's own simulation.
+//!
+//! ```yaml
+//! apt:
+//!   name: [redis-server, redis-tools=5:7.0.15-1~deb12u4]
+//!   state: present            # present/installed, absent/removed, latest
+//!   update_cache: yes
+//!   cache_valid_time: 3600
+//!   install_recommends: no
+//! ```
+//!
+//! The plan lists every package (dependencies included) and version that would be installed,
+//! upgraded or removed, parsed from `apt-get -s` run with the same options as the real command.
+//! A due cache update counts as a change; in a real run it is done while planning so the
+//! prediction uses the fresh index. Installs are non-interactive, keep changed configuration
+//! files (`--force-confold`) and wait for the dpkg lock.
+
+use std::sync::Arc;
 
 use prov_core::{Module, ModuleError};
+use serde::Deserialize;
 use serde_json::Value;
 
+use crate::args::{StringList, de_bool, de_opt_bool};
+use crate::parse_args;
+use crate::pkg_backend::{AptBackend, BackendChoice, PkgModule, PkgRequest, PkgState};
+
+fn default_lock_timeout() -> u64 {
+    120
+}
+
+/// The `apt` module's arguments (Ansible's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AptArgs {
+    /// Package names, optionally `name=version`.
+    #[serde(default, alias = "pkg", alias = "package")]
+    pub name: Option<StringList>,
+    /// present/installed, absent/removed, latest.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Run `apt-get update` first (when older than `cache_valid_time`).
+    #[serde(default, deserialize_with = "de_bool", alias = "update-cache")]
+    pub update_cache: bool,
+    /// Seconds the index stays valid.
+    #[serde(default)]
+    pub cache_valid_time: Option<u64>,
+    /// Install recommended packages (apt's default when unset).
+    #[serde(default, deserialize_with = "de_opt_bool", alias = "install-recommends")]
+    pub install_recommends: Option<bool>,
+    /// Remove configuration files too.
+    #[serde(default, deserialize_with = "de_bool")]
+    pub purge: bool,
+    /// Allow pinned versions to downgrade.
+    #[serde(default, deserialize_with = "de_bool", alias = "allow_downgrades", alias = "allow-downgrades")]
+    pub allow_downgrade: bool,
+    /// Preferred release (`-t`).
+    #[serde(default)]
+    pub default_release: Option<String>,
+    /// Seconds to wait for the dpkg lock.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: u64,
+    /// Accepted for compatibility (prov always uses apt-get).
+    #[serde(default, deserialize_with = "de_bool")]
+    pub force_apt_get: bool,
+}
+
+/// Builds the request from `apt` arguments.
+pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
+    let state = PkgState::parse(a.state.as_deref().unwrap_or("present"))?;
+    let names = a.name.map(|n| n.0).unwrap_or_default();
+    if names.is_empty() && !a.update_cache {
+        return Err(ModuleError::Args("apt: `name` or `update_cache` is required".into()));
+    }
+    let req = PkgRequest {
+        names,
+        state,
+        update_cache: a.update_cache,
+        cache_valid_time: a.cache_valid_time,
+        install_recommends: a.install_recommends,
+        purge: a.purge,
+        allow_downgrade: a.allow_downgrade,
+        default_release: a.default_release,
+        lock_timeout: a.lock_timeout,
+    };
+    req.validate()?;
+    Ok(req)
+}
+
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `apt` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: AptArgs = parse_args("apt", args)?;
+    Ok(Box::new(PkgModule {
+        backend: BackendChoice::Fixed(Arc::new(AptBackend)),
+        req: request(a)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn args_follow_ansible() {
+        let a: AptArgs = parse_args(
+            "apt",
+            json!({"pkg": "redis-server,redis-tools", "state": "installed", "update_cache": "yes",
+                   "cache_valid_time": 3600, "install_recommends": "no"}),
+        )
+        .unwrap();
+        let r = request(a).unwrap();
+        assert_eq!(r.names, ["redis-server", "redis-tools"]);
+        assert_eq!(r.state, PkgState::Present);
+        assert!(r.update_cache);
+        assert_eq!(r.install_recommends, Some(false));
+        assert!(build(json!({"name": "x", "bogus": 1})).is_err());
+        assert!(build(json!({"name": "x", "state": "fixed"})).is_err());
+        assert!(build(json!({"state": "present"})).is_err());
+        assert!(build(json!({"update_cache": true})).is_ok());
+    }
 }

@@ -1,9 +1,243 @@
-//! `command` (placeholder until implemented).
+//! `command`: runs a program with arguments, without a shell interpreting them.
+//!
+//! The command line (`cmd`, split like a shell would with `shlex`, or `argv`) becomes one
+//! `exec` line where every word is quoted, so spaces, quotes, `$(...)`, `>` or `;` reach the
+//! program literally. Like Ansible (`expand_argument_vars: true`), `$VAR`/`${VAR}` of the
+//! remote environment and a leading `~` are expanded; unset variables stay as written.
+//! `creates`/`removes` make the task idempotent (one remote check).
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::quote::quote;
+use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::de_bool;
+use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(default, alias = "_raw_params")]
+    cmd: Option<String>,
+    #[serde(default)]
+    argv: Option<Vec<Value>>,
+    #[serde(default)]
+    chdir: Option<String>,
+    #[serde(default)]
+    creates: Option<String>,
+    #[serde(default)]
+    removes: Option<String>,
+    #[serde(default)]
+    stdin: Option<String>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    stdin_add_newline: bool,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    strip_empty_ends: bool,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    expand_argument_vars: bool,
+}
+
+struct Command {
+    words: Vec<String>,
+    guards: Guards,
+    stdin: Option<Vec<u8>>,
+    strip_empty_ends: bool,
+    expand: bool,
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `command` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: Args = crate::parse_args("command", args)?;
+    let words = match (a.cmd, a.argv) {
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args(
+                "command: `cmd` (free form) and `argv` are mutually exclusive".into(),
+            ));
+        }
+        (Some(cmd), None) => shlex::split(&cmd).ok_or_else(|| {
+            ModuleError::Args(format!(
+                "command: cannot split `{cmd}` into words (unbalanced quotes?)"
+            ))
+        })?,
+        (None, Some(argv)) => argv
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                Value::Number(n) => Ok(n.to_string()),
+                Value::Bool(b) => Ok(if b { "True" } else { "False" }.to_owned()),
+                other => Err(ModuleError::Args(format!(
+                    "command: `argv` items must be strings, found {other}"
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        (None, None) => {
+            return Err(ModuleError::Args(
+                "command: no command given (`cmd` or `argv`)".into(),
+            ));
+        }
+    };
+    if words.is_empty() {
+        return Err(ModuleError::Args(
+            "command: no command given (`cmd` or `argv`)".into(),
+        ));
+    }
+    if words.iter().any(|w| w.contains('\0')) {
+        return Err(ModuleError::Args(
+            "command: arguments must not contain NUL characters".into(),
+        ));
+    }
+    check_arg("command", "chdir", &a.chdir)?;
+    check_arg("command", "creates", &a.creates)?;
+    check_arg("command", "removes", &a.removes)?;
+    Ok(Box::new(Command {
+        words,
+        guards: Guards {
+            chdir: a.chdir,
+            creates: a.creates,
+            removes: a.removes,
+        },
+        stdin: stdin_bytes(a.stdin, a.stdin_add_newline),
+        strip_empty_ends: a.strip_empty_ends,
+        expand: a.expand_argument_vars,
+    }))
+}
+
+impl Command {
+    /// The script: optional `cd`, then `exec` with every word quoted (so neither shell
+    /// syntax nor builtins get in the way).
+    fn script(&self) -> String {
+        let line = self
+            .words
+            .iter()
+            .map(|w| {
+                if self.expand {
+                    expand_word(w)
+                } else {
+                    quote(w).into_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{}exec {line}\n", self.guards.cd_line())
+    }
+}
+
+/// One word as shell text: literal, except `$VAR`/`${VAR}` (expanded when set, left as
+/// written when unset, like Python's `os.path.expandvars`) and a leading `~` / `~user`.
+pub fn expand_word(word: &str) -> String {
+    let mut out = String::new();
+    let mut rest = word;
+    if let Some(after) = rest.strip_prefix('~') {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        if user.is_empty() {
+            out.push_str("\"$HOME\"");
+            rest = &after[end..];
+        } else if user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !user.starts_with('-')
+        {
+            // The slash must stay unquoted for the shell to expand the tilde prefix.
+            out.push('~');
+            out.push_str(user);
+            rest = &after[end..];
+            if let Some(r) = rest.strip_prefix('/') {
+                out.push('/');
+                rest = r;
+            }
+        }
+    }
+    let mut lit = String::new();
+    let flush = |lit: &mut String, out: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&quote(lit));
+            lit.clear();
+        }
+    };
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '$' {
+            let tail = &rest[i + 1..];
+            let (name, braced) = if let Some(b) = tail.strip_prefix('{') {
+                match b.find('}') {
+                    Some(e) => (&b[..e], true),
+                    None => ("", false),
+                }
+            } else {
+                let e = tail
+                    .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .unwrap_or(tail.len());
+                (&tail[..e], false)
+            };
+            let valid = !name.is_empty()
+                && !name.starts_with(|ch: char| ch.is_ascii_digit())
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+            if valid {
+                flush(&mut lit, &mut out);
+                if braced {
+                    out.push_str(&format!("\"${{{name}-\\${{{name}\\}}}}\""));
+                } else {
+                    out.push_str(&format!("\"${{{name}-\\${name}}}\""));
+                }
+                let skip = name.len() + if braced { 2 } else { 0 };
+                for _ in 0..skip {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        lit.push(c);
+    }
+    flush(&mut lit, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+#[async_trait]
+impl Module for Command {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let cmd = json!(self.words);
+        if let Some(msg) = self.guards.skip_reason(ctx).await? {
+            return Ok(skipped_plan(msg, cmd));
+        }
+        Ok(run_plan(
+            format!("run {}", self.words.join(" ")),
+            RunCommand {
+                script: self.script(),
+                stdin: self.stdin.clone(),
+                cmd,
+                strip_empty_ends: self.strip_empty_ends,
+            },
+        ))
+    }
+
+    fn check_mode(&self) -> CheckMode {
+        CheckMode::Unpredictable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_stay_literal_but_vars_expand() {
+        assert_eq!(expand_word("a b"), "'a b'");
+        assert_eq!(expand_word("$(id)"), "'$(id)'");
+        assert_eq!(expand_word("$HOME/x"), "\"${HOME-\\$HOME}\"/x");
+        assert_eq!(expand_word("~/x"), "\"$HOME\"/x");
+        assert_eq!(expand_word(""), "''");
+        assert_eq!(expand_word("$1"), "'$1'");
+        assert_eq!(expand_word("~root/a b"), "~root/'a b'");
+    }
 }

@@ -1,9 +1,185 @@
-//! `copy` (placeholder until implemented).
+//! `copy`: installs a local file (`src`) or inline `content` at `dest` on the host.
+//!
+//! One probe command reads the destination's state (type, SHA-256, mode, owner, group and, only
+//! when it differs and is small, its old content for the diff); the file is then installed
+//! atomically with `put_file` (big files are streamed) or only its attributes are fixed.
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::{Mode, de_bool};
+use crate::remote_file::{Attrs, Content, DIFF_LIMIT, ProbeSpec, basename, check_path, probe_one};
+use crate::writefile::{NewContent, WriteOptions, parse_validate, plan_write};
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(default)]
+    src: Option<String>,
+    #[serde(default)]
+    content: Option<Value>,
+    dest: String,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default = "yes", alias = "thirsty", deserialize_with = "de_bool")]
+    force: bool,
+    #[serde(default, deserialize_with = "de_bool")]
+    backup: bool,
+    #[serde(default)]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    follow: bool,
+}
+
+enum Source {
+    Local(String),
+    Inline(Vec<u8>),
+}
+
+struct Copy {
+    source: Source,
+    dest: String,
+    opts: WriteOptions,
+    force: bool,
+    follow: bool,
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `copy` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: Args = crate::parse_args("copy", args)?;
+    check_path("copy", "dest", &a.dest)?;
+    let source = match (a.src, a.content) {
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args(
+                "copy: `src` and `content` are mutually exclusive".into(),
+            ));
+        }
+        (Some(src), None) => {
+            if src.is_empty() {
+                return Err(ModuleError::Args("copy: `src` must not be empty".into()));
+            }
+            Source::Local(src)
+        }
+        (None, Some(Value::String(s))) => Source::Inline(s.into_bytes()),
+        (None, Some(Value::Null)) => Source::Inline(Vec::new()),
+        (None, Some(v)) => Source::Inline(
+            serde_json::to_string(&v)
+                .map_err(|e| ModuleError::Args(format!("copy: `content`: {e}")))?
+                .into_bytes(),
+        ),
+        (None, None) => {
+            return Err(ModuleError::Args(
+                "copy: one of `src` or `content` is required".into(),
+            ));
+        }
+    };
+    let dest_is_dir = a.dest.ends_with('/');
+    if dest_is_dir && matches!(source, Source::Inline(_)) {
+        return Err(ModuleError::Args(
+            "copy: can not use `content` with a directory as `dest`".into(),
+        ));
+    }
+    Ok(Box::new(Copy {
+        source,
+        dest: a.dest,
+        opts: WriteOptions {
+            attrs: Attrs {
+                mode: a.mode,
+                owner: a.owner,
+                group: a.group,
+            },
+            backup: a.backup,
+            validate: parse_validate("copy", a.validate)?,
+            create_parent: dest_is_dir,
+        },
+        force: a.force,
+        follow: a.follow,
+    }))
+}
+
+/// Plans the install of `new` at `dest` (a directory `dest` gets `dest/name`): shared by
+/// `copy` and `template`. Returns the plan with Ansible's result fields.
+pub(crate) async fn plan_install(
+    ctx: &ModuleContext<'_>,
+    dest: &str,
+    name: Option<&str>,
+    new: &NewContent,
+    opts: &WriteOptions,
+    force: bool,
+    follow: bool,
+) -> Result<Plan, ModuleError> {
+    let (path, dir_append) = match name {
+        Some(n) if dest.ends_with('/') => (format!("{dest}{n}"), None),
+        Some(n) => (dest.to_owned(), Some(n.to_owned())),
+        None => (dest.to_owned(), None),
+    };
+    let spec = ProbeSpec {
+        follow: true,
+        checksum: Some("sha256sum"),
+        content: if force {
+            Content::UnlessSha256 {
+                sha256: new.sha256.clone(),
+                limit: DIFF_LIMIT,
+            }
+        } else {
+            Content::Never
+        },
+        dir_append,
+        resolve: follow,
+        ..ProbeSpec::new(path)
+    };
+    let probed = probe_one(ctx, spec).await?;
+    let target = match (&probed.real_path, follow) {
+        (Some(real), true) => real.clone(),
+        _ => probed.path.clone(),
+    };
+    let mut plan = if !force && probed.exists() {
+        Plan::unchanged().with_result("msg", json!("file already exists"))
+    } else {
+        plan_write(&target, &probed, new, None, opts)?
+    };
+    plan.result.insert("dest".into(), json!(target));
+    plan.result.insert("checksum".into(), json!(new.sha1));
+    plan.result.insert("size".into(), json!(new.size));
+    plan.result.insert("changed".into(), json!(plan.changed));
+    Ok(plan)
+}
+
+#[async_trait]
+impl Module for Copy {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let (new, name, src) = match &self.source {
+            Source::Inline(b) => (NewContent::from_bytes(b.clone()), None, None),
+            Source::Local(src) => {
+                let path = ctx.files.find(FileKind::File, src)?;
+                let new = NewContent::from_local_file(path.clone()).await?;
+                (new, Some(basename(src).to_owned()), Some(path))
+            }
+        };
+        let mut plan = plan_install(
+            ctx,
+            &self.dest,
+            name.as_deref(),
+            &new,
+            &self.opts,
+            self.force,
+            self.follow,
+        )
+        .await?;
+        if let Some(p) = src {
+            plan.result
+                .insert("src".into(), json!(p.display().to_string()));
+        }
+        Ok(plan)
+    }
 }

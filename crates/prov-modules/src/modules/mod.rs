@@ -11,6 +11,7 @@ pub mod firewall;
 pub mod group;
 pub mod lineinfile;
 pub mod package;
+pub mod redis_cluster;
 pub mod service;
 pub mod shell;
 pub mod stat;
@@ -37,4 +38,5 @@ pub static REGISTRY: &[ModuleSpec] = &[
     ModuleSpec { name: "group", aliases: &[], free_form: false, build: group::build },
     ModuleSpec { name: "sysctl", aliases: &[], free_form: false, build: sysctl::build },
     ModuleSpec { name: "wait_for", aliases: &[], free_form: false, build: wait_for::build },
+    ModuleSpec { name: "redis_cluster", aliases: &[], free_form: false, build: redis_cluster::build },
 ];

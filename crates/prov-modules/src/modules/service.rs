@@ -1,9 +1,585 @@
-//! `service` (placeholder until implemented).
+//! `service` (also `systemd`, `systemd_service`): start/stop/restart/reload, enable, mask units.
+//!
+//! ```yaml
+//! service: { name: redis-server@7000, state: started, enabled: yes, daemon_reload: yes }
+//! ```
+//!
+//! The current state is read with one `systemctl show -p Id,LoadState,ActiveState,...` command.
+//! The plan lists the operations (`daemon-reload`, `unmask`, `enable`, `start`...) and the action
+//! runs exactly those in one script. After a start or restart the unit must be active (or a
+//! oneshot that finished successfully); otherwise the error carries
+//! `systemctl status --no-pager -n 20`. Hosts without systemd (`facts.service_mgr`, or no
+//! `/run/systemd/system` when the facts do not say) fall back to `service NAME ...` and
+//! `update-rc.d`/`chkconfig`/`rc-update` (best effort; no masking).
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use prov_core::{Action, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::{de_bool, de_opt_bool};
+use crate::parse_args;
+use crate::server_util::{self, section, sections};
+
+/// The `service`/`systemd` arguments (Ansible's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceArgs {
+    /// The unit (`redis-server`, `redis-server@7000`, `nftables.service`).
+    #[serde(alias = "service", alias = "unit")]
+    pub name: String,
+    /// started, stopped, restarted, reloaded.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Start at boot.
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    pub enabled: Option<bool>,
+    /// Run `systemctl daemon-reload` first when the unit's files changed (or it is not loaded).
+    #[serde(default, deserialize_with = "de_bool", alias = "daemon-reload")]
+    pub daemon_reload: bool,
+    /// Mask (or unmask) the unit.
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    pub masked: Option<bool>,
+    /// Queue start/stop jobs without waiting for them (no activity check then).
+    #[serde(default, deserialize_with = "de_bool")]
+    pub no_block: bool,
+    /// Only `system` is supported.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// The service manager (`auto`, `systemd`, `sysvinit`, `service`); default from the facts.
+    #[serde(default, rename = "use")]
+    pub use_: Option<String>,
+}
+
+/// The desired run state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Running.
+    Started,
+    /// Not running.
+    Stopped,
+    /// Restarted (always a change).
+    Restarted,
+    /// Reloaded when running, started otherwise (always a change).
+    Reloaded,
+}
+
+/// One operation of a service plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `systemctl daemon-reload`.
+    DaemonReload,
+    /// `systemctl unmask`.
+    Unmask,
+    /// `systemctl mask`.
+    Mask,
+    /// `systemctl enable`.
+    Enable,
+    /// `systemctl disable`.
+    Disable,
+    /// `systemctl start`.
+    Start,
+    /// `systemctl stop`.
+    Stop,
+    /// `systemctl restart`.
+    Restart,
+    /// `systemctl reload`.
+    Reload,
+}
+
+impl Op {
+    fn verb(self) -> &'static str {
+        match self {
+            Op::DaemonReload => "daemon-reload",
+            Op::Unmask => "unmask",
+            Op::Mask => "mask",
+            Op::Enable => "enable",
+            Op::Disable => "disable",
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart",
+            Op::Reload => "reload",
+        }
+    }
+}
+
+/// A unit's state as `systemctl show` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitState {
+    /// Every property printed.
+    pub props: BTreeMap<String, String>,
+}
+
+impl UnitState {
+    /// Parses `KEY=value` lines.
+    pub fn parse(text: &str) -> UnitState {
+        let props = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        UnitState { props }
+    }
+
+    fn get(&self, k: &str) -> &str {
+        self.props.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    /// The unit is known to systemd.
+    pub fn found(&self) -> bool {
+        !matches!(self.get("LoadState"), "not-found" | "")
+    }
+
+    /// Running (or about to).
+    pub fn active(&self) -> bool {
+        matches!(self.get("ActiveState"), "active" | "activating" | "reloading")
+    }
+
+    /// Stopping counts as running for `stopped` (the stop still has to finish).
+    fn running_or_stopping(&self) -> bool {
+        self.active() || self.get("ActiveState") == "deactivating"
+    }
+
+    /// Masked.
+    pub fn masked(&self) -> bool {
+        matches!(self.get("UnitFileState"), "masked" | "masked-runtime") || self.get("LoadState") == "masked"
+    }
+
+    /// Enabled the way `systemctl is-enabled` counts it (exit 0).
+    pub fn enabled(&self) -> bool {
+        matches!(
+            self.get("UnitFileState"),
+            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
+        )
+    }
+
+    /// Enabled through its own links (what `disable` removes).
+    fn disable_needed(&self) -> bool {
+        matches!(self.get("UnitFileState"), "enabled" | "enabled-runtime" | "linked" | "linked-runtime")
+    }
+
+    /// Its unit files changed since the last daemon-reload.
+    pub fn needs_reload(&self) -> bool {
+        self.get("NeedDaemonReload") == "yes"
+    }
+}
+
+/// What the task asks for, checked.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The unit name.
+    pub name: String,
+    /// The run state.
+    pub state: Option<RunState>,
+    /// Enabled at boot.
+    pub enabled: Option<bool>,
+    /// Reload systemd's configuration first.
+    pub daemon_reload: bool,
+    /// Masked.
+    pub masked: Option<bool>,
+    /// Do not wait for jobs.
+    pub no_block: bool,
+}
+
+/// The systemd operations that bring `cur` to `want`, in execution order. In check mode an
+/// unknown unit is assumed to appear (stopped, disabled) once an earlier task creates it.
+pub fn systemd_ops(want: &Desired, cur: &UnitState, check_mode: bool) -> Result<Vec<Op>, ModuleError> {
+    let mut ops = Vec::new();
+    let found = cur.found();
+    if !found && !want.daemon_reload && !check_mode {
+        let needs_unit = matches!(want.state, Some(RunState::Started | RunState::Restarted | RunState::Reloaded))
+            || want.enabled == Some(true);
+        if needs_unit {
+            return Err(ModuleError::Failed(format!(
+                "could not find the requested service {}: unit not found (is its unit file installed?)",
+                want.name
+            )));
+        }
+    }
+    let masked = cur.masked();
+    match want.masked {
+        Some(false) if masked => ops.push(Op::Unmask),
+        Some(true) if !masked => ops.push(Op::Mask),
+        _ => {}
+    }
+    let unit_masked_after = want.masked.unwrap_or(masked);
+    match want.enabled {
+        Some(true) if !cur.enabled() || (masked && !unit_masked_after) => ops.push(Op::Enable),
+        Some(false) if cur.disable_needed() => ops.push(Op::Disable),
+        _ => {}
+    }
+    match want.state {
+        Some(RunState::Started) if !cur.active() => ops.push(Op::Start),
+        Some(RunState::Stopped) if cur.running_or_stopping() => ops.push(Op::Stop),
+        Some(RunState::Restarted) => ops.push(Op::Restart),
+        Some(RunState::Reloaded) => ops.push(if cur.active() { Op::Reload } else { Op::Start }),
+        _ => {}
+    }
+    if want.daemon_reload && (!ops.is_empty() || cur.needs_reload() || !found) {
+        ops.insert(0, Op::DaemonReload);
+    }
+    Ok(ops)
+}
+
+/// The script running `ops` on a systemd host, verifying that started units are up.
+pub fn systemd_script(name: &str, ops: &[Op], no_block: bool) -> String {
+    let u = quote(name);
+    let mut s = String::from("set -e\n");
+    let status = format!("systemctl status --no-pager -n 20 -- {u} >&2 || true");
+    for op in ops {
+        match op {
+            Op::DaemonReload => s.push_str("systemctl daemon-reload\n"),
+            Op::Start | Op::Restart | Op::Reload | Op::Stop => {
+                let nb = if no_block { " --no-block" } else { "" };
+                s.push_str(&format!(
+                    "if ! systemctl {}{nb} -- {u}; then {status}; exit 1; fi\n",
+                    op.verb()
+                ));
+                if !no_block && matches!(op, Op::Start | Op::Restart | Op::Reload) {
+                    s.push_str(&format!(
+                        "a=$(systemctl show -p ActiveState --value -- {u}); r=$(systemctl show -p Result --value -- {u})\n\
+                         case \"$a\" in active|activating|reloading) ;; inactive) [ \"$r\" = success ] || {{ echo \"{name} is inactive after {verb} (result: $r)\" >&2; {status}; exit 1; }} ;; *) echo \"{name} is $a after {verb} (result: $r)\" >&2; {status}; exit 1 ;; esac\n",
+                        name = name.replace(['"', '$', '`', '\\'], "_"),
+                        verb = op.verb(),
+                    ));
+                }
+            }
+            other => s.push_str(&format!("systemctl {} -- {u}\n", other.verb())),
+        }
+    }
+    s
+}
+
+/// The state of a service on a host without systemd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysvState {
+    /// `service NAME status` exited 0.
+    pub running: bool,
+    /// A start link exists in a runlevel directory (or the service is in a runlevel).
+    pub enabled: bool,
+    /// An init script exists.
+    pub exists: bool,
+}
+
+/// The operations for a host without systemd.
+pub fn sysv_ops(want: &Desired, cur: SysvState) -> Result<Vec<Op>, ModuleError> {
+    if want.masked == Some(true) {
+        return Err(ModuleError::Failed(format!(
+            "cannot mask {}: masking needs systemd",
+            want.name
+        )));
+    }
+    let mut ops = Vec::new();
+    match want.enabled {
+        Some(true) if !cur.enabled => ops.push(Op::Enable),
+        Some(false) if cur.enabled => ops.push(Op::Disable),
+        _ => {}
+    }
+    match want.state {
+        Some(RunState::Started) if !cur.running => ops.push(Op::Start),
+        Some(RunState::Stopped) if cur.running => ops.push(Op::Stop),
+        Some(RunState::Restarted) => ops.push(Op::Restart),
+        Some(RunState::Reloaded) => ops.push(if cur.running { Op::Reload } else { Op::Start }),
+        _ => {}
+    }
+    Ok(ops)
+}
+
+fn sysv_script(name: &str, ops: &[Op]) -> String {
+    let u = quote(name);
+    let mut s = String::from("set -e\n");
+    for op in ops {
+        match op {
+            Op::Enable => s.push_str(&format!(
+                "if command -v update-rc.d >/dev/null; then update-rc.d {u} defaults; update-rc.d {u} enable; elif command -v chkconfig >/dev/null; then chkconfig {u} on; else rc-update add {u}; fi\n"
+            )),
+            Op::Disable => s.push_str(&format!(
+                "if command -v update-rc.d >/dev/null; then update-rc.d {u} disable; elif command -v chkconfig >/dev/null; then chkconfig {u} off; else rc-update del {u}; fi\n"
+            )),
+            Op::Start | Op::Stop | Op::Restart | Op::Reload => {
+                s.push_str(&format!("service {u} {}\n", op.verb()));
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+fn sysv_read_script(name: &str) -> String {
+    let u = quote(name);
+    format!(
+        "{}if service {u} status >/dev/null 2>&1; then echo running=yes; else echo running=no; fi\n\
+         if ls /etc/rc[2345].d/S*{u} >/dev/null 2>&1 || {{ command -v rc-update >/dev/null && rc-update show 2>/dev/null | grep -q \"^ *{n} \"; }}; then echo enabled=yes; else echo enabled=no; fi\n\
+         if [ -e /etc/init.d/{u} ]; then echo exists=yes; else echo exists=no; fi\n",
+        section("sysv"),
+        n = name.replace(['"', '$', '`', '\\'], "_")
+    )
+}
+
+fn systemd_read_script(name: &str) -> String {
+    format!(
+        "{}systemctl show -p Id,LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,Result -- {}\n",
+        section("systemd"),
+        quote(name)
+    )
+}
+
+/// The `service` module.
+#[derive(Debug)]
+pub struct Service {
+    want: Desired,
+    manager: Option<String>,
+}
+
+#[async_trait]
+impl Module for Service {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let manager = self
+            .manager
+            .clone()
+            .or_else(|| ctx.facts.get("service_mgr").and_then(Value::as_str).map(str::to_owned));
+        let script = match manager.as_deref() {
+            Some("systemd") => systemd_read_script(&self.want.name),
+            Some(_) => sysv_read_script(&self.want.name),
+            None => format!(
+                "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n{}else\n{}fi\n",
+                systemd_read_script(&self.want.name),
+                sysv_read_script(&self.want.name)
+            ),
+        };
+        let out = ctx.run(script).await?;
+        let secs = sections(&out.stdout_text());
+        let name = &self.want.name;
+        let (ops, status, script) = if let Some(text) = secs.get("systemd") {
+            if !out.success() && text.trim().is_empty() {
+                server_util::check_output(&format!("systemctl show {name}"), &out)?;
+            }
+            let cur = UnitState::parse(text);
+            let ops = systemd_ops(&self.want, &cur, ctx.check_mode)?;
+            let script = systemd_script(name, &ops, self.want.no_block);
+            let status: serde_json::Map<String, Value> =
+                cur.props.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            (ops, Value::Object(status), script)
+        } else {
+            let st = UnitState::parse(server_util::get(&secs, "sysv"));
+            let cur = SysvState {
+                running: st.get("running") == "yes",
+                enabled: st.get("enabled") == "yes",
+                exists: st.get("exists") == "yes",
+            };
+            if !cur.exists && !ctx.check_mode && (self.want.state.is_some() || self.want.enabled.is_some()) {
+                return Err(ModuleError::Failed(format!(
+                    "could not find the requested service {name}: no /etc/init.d/{name}"
+                )));
+            }
+            let ops = sysv_ops(&self.want, cur)?;
+            let script = sysv_script(name, &ops);
+            (ops, json!({"running": cur.running, "enabled": cur.enabled}), script)
+        };
+        let mut plan = Plan::unchanged()
+            .with_result("name", json!(name))
+            .with_result("status", status);
+        if let Some(e) = self.want.enabled {
+            plan = plan.with_result("enabled", json!(e));
+        }
+        if ops.is_empty() {
+            return Ok(plan);
+        }
+        plan.changed = true;
+        plan.summary = ops
+            .iter()
+            .map(|op| match op {
+                Op::DaemonReload => "daemon-reload".to_owned(),
+                op => format!("{} {name}", op.verb()),
+            })
+            .collect();
+        plan.action = Some(Box::new(ServiceAction { name: name.clone(), ops, script }));
+        Ok(plan)
+    }
+}
+
+struct ServiceAction {
+    name: String,
+    ops: Vec<Op>,
+    script: String,
+}
+
+#[async_trait]
+impl Action for ServiceAction {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        let out = ctx.run(self.script.clone()).await?;
+        let verbs: Vec<&str> = self.ops.iter().map(|o| o.verb()).collect();
+        server_util::check_output(&format!("systemctl {} {}", verbs.join("+"), self.name), &out)?;
+        Ok(Outcome::default())
+    }
+}
+
+fn valid_unit_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with('-')
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `service` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: ServiceArgs = parse_args("service", args)?;
+    if !valid_unit_name(&a.name) {
+        return Err(ModuleError::Args(format!("service: `{}` is not a valid unit name", a.name)));
+    }
+    if let Some(s) = a.scope.as_deref()
+        && s != "system"
+    {
+        return Err(ModuleError::Args(format!("service: scope `{s}` is not supported (system)")));
+    }
+    let state = match a.state.as_deref() {
+        None => None,
+        Some("started") | Some("running") => Some(RunState::Started),
+        Some("stopped") => Some(RunState::Stopped),
+        Some("restarted") => Some(RunState::Restarted),
+        Some("reloaded") => Some(RunState::Reloaded),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "service: state `{o}` is not one of started, stopped, restarted, reloaded"
+            )));
+        }
+    };
+    if state.is_none() && a.enabled.is_none() && a.masked.is_none() && !a.daemon_reload {
+        return Err(ModuleError::Args(
+            "service: one of state, enabled, masked or daemon_reload is required".into(),
+        ));
+    }
+    let manager = match a.use_.as_deref() {
+        None | Some("auto") => None,
+        Some("systemd") => Some("systemd".to_owned()),
+        Some("sysvinit" | "service" | "openrc" | "upstart") => Some("sysvinit".to_owned()),
+        Some(o) => return Err(ModuleError::Args(format!("service: use `{o}` is not supported"))),
+    };
+    Ok(Box::new(Service {
+        want: Desired {
+            name: a.name,
+            state,
+            enabled: a.enabled,
+            daemon_reload: a.daemon_reload,
+            masked: a.masked,
+            no_block: a.no_block,
+        },
+        manager,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOW_INACTIVE: &str = "Id=redis-server@7000.service\nLoadState=loaded\nActiveState=inactive\nSubState=dead\nUnitFileState=disabled\nNeedDaemonReload=no\nResult=success\n";
+
+    fn want(state: Option<RunState>, enabled: Option<bool>) -> Desired {
+        Desired {
+            name: "redis-server@7000".into(),
+            state,
+            enabled,
+            daemon_reload: false,
+            masked: None,
+            no_block: false,
+        }
+    }
+
+    #[test]
+    fn show_output_parses() {
+        let s = UnitState::parse(SHOW_INACTIVE);
+        assert!(s.found());
+        assert!(!s.active());
+        assert!(!s.enabled());
+        assert!(!s.masked());
+        let s = UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
+        assert!(!s.found());
+        let s = UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
+        assert!(s.masked());
+    }
+
+    #[test]
+    fn start_and_enable_only_when_needed() {
+        let cur = UnitState::parse(SHOW_INACTIVE);
+        let ops = systemd_ops(&want(Some(RunState::Started), Some(true)), &cur, false).unwrap();
+        assert_eq!(ops, [Op::Enable, Op::Start]);
+        let cur = UnitState::parse(
+            "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\n",
+        );
+        assert!(systemd_ops(&want(Some(RunState::Started), Some(true)), &cur, false).unwrap().is_empty());
+        assert_eq!(
+            systemd_ops(&want(Some(RunState::Stopped), Some(false)), &cur, false).unwrap(),
+            [Op::Disable, Op::Stop]
+        );
+        assert_eq!(systemd_ops(&want(Some(RunState::Restarted), None), &cur, false).unwrap(), [Op::Restart]);
+        assert_eq!(systemd_ops(&want(Some(RunState::Reloaded), None), &cur, false).unwrap(), [Op::Reload]);
+        let st = UnitState::parse("LoadState=loaded\nActiveState=active\nUnitFileState=static\n");
+        assert!(systemd_ops(&want(None, Some(true)), &st, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn daemon_reload_and_missing_units() {
+        let missing = UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
+        assert!(systemd_ops(&want(Some(RunState::Started), None), &missing, false).is_err());
+        assert!(systemd_ops(&want(Some(RunState::Stopped), None), &missing, false).unwrap().is_empty());
+        // Check mode: the unit may come from an earlier task.
+        assert_eq!(
+            systemd_ops(&want(Some(RunState::Started), None), &missing, true).unwrap(),
+            [Op::Start]
+        );
+        let mut w = want(Some(RunState::Started), None);
+        w.daemon_reload = true;
+        assert_eq!(systemd_ops(&w, &missing, false).unwrap(), [Op::DaemonReload, Op::Start]);
+        let stale = UnitState::parse(
+            "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=yes\n",
+        );
+        assert_eq!(systemd_ops(&w, &stale, false).unwrap(), [Op::DaemonReload]);
+        w.daemon_reload = false;
+        assert!(systemd_ops(&w, &stale, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn mask_and_unmask() {
+        let masked = UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
+        let mut w = want(Some(RunState::Started), Some(true));
+        w.masked = Some(false);
+        assert_eq!(systemd_ops(&w, &masked, false).unwrap(), [Op::Unmask, Op::Enable, Op::Start]);
+        let cur = UnitState::parse(SHOW_INACTIVE);
+        let mut w = want(None, None);
+        w.masked = Some(true);
+        assert_eq!(systemd_ops(&w, &cur, false).unwrap(), [Op::Mask]);
+    }
+
+    #[test]
+    fn script_checks_activity_and_reports_status() {
+        let s = systemd_script("redis-server@7000", &[Op::DaemonReload, Op::Enable, Op::Start], false);
+        assert!(s.contains("systemctl daemon-reload\n"));
+        assert!(s.contains("systemctl enable -- redis-server@7000\n"));
+        assert!(s.contains("if ! systemctl start -- redis-server@7000; then systemctl status --no-pager -n 20"));
+        assert!(s.contains("show -p ActiveState --value"));
+        let s = systemd_script("x", &[Op::Stop], true);
+        assert!(s.contains("systemctl stop --no-block -- x"));
+        assert!(!s.contains("ActiveState"));
+    }
+
+    #[test]
+    fn sysv_fallback() {
+        let w = want(Some(RunState::Started), Some(true));
+        let ops = sysv_ops(&w, SysvState { running: false, enabled: false, exists: true }).unwrap();
+        assert_eq!(ops, [Op::Enable, Op::Start]);
+        assert!(sysv_script("redis-server", &ops).contains("service redis-server start"));
+        let mut w = w;
+        w.masked = Some(true);
+        assert!(sysv_ops(&w, SysvState { running: true, enabled: true, exists: true }).is_err());
+    }
+
+    #[test]
+    fn args() {
+        assert!(build(serde_json::json!({"name": "redis-server@7000", "state": "started"})).is_ok());
+        assert!(build(serde_json::json!({"name": "x", "state": "bogus"})).is_err());
+        assert!(build(serde_json::json!({"name": "x"})).is_err());
+        assert!(build(serde_json::json!({"name": "-x", "state": "started"})).is_err());
+        assert!(build(serde_json::json!({"name": "x", "enabled": "yes", "foo": 1})).is_err());
+    }
 }

@@ -1,9 +1,115 @@
-//! `shell` (placeholder until implemented).
+//! `shell`: runs a command line through a shell (`/bin/sh` or `executable`), so pipes,
+//! redirections and expansions work. `creates`/`removes` make it idempotent.
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::quote::quote;
+use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::de_bool;
+use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(default, alias = "_raw_params")]
+    cmd: Option<String>,
+    #[serde(default)]
+    chdir: Option<String>,
+    #[serde(default)]
+    creates: Option<String>,
+    #[serde(default)]
+    removes: Option<String>,
+    #[serde(default)]
+    executable: Option<String>,
+    #[serde(default)]
+    stdin: Option<String>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    stdin_add_newline: bool,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    strip_empty_ends: bool,
+}
+
+struct Shell {
+    cmd: String,
+    executable: Option<String>,
+    guards: Guards,
+    stdin: Option<Vec<u8>>,
+    strip_empty_ends: bool,
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `shell` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: Args = crate::parse_args("shell", args)?;
+    let cmd = a
+        .cmd
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
+    if cmd.contains('\0') {
+        return Err(ModuleError::Args(
+            "shell: the command must not contain NUL characters".into(),
+        ));
+    }
+    check_arg("shell", "chdir", &a.chdir)?;
+    check_arg("shell", "creates", &a.creates)?;
+    check_arg("shell", "removes", &a.removes)?;
+    check_arg("shell", "executable", &a.executable)?;
+    Ok(Box::new(Shell {
+        cmd,
+        executable: a.executable,
+        guards: Guards {
+            chdir: a.chdir,
+            creates: a.creates,
+            removes: a.removes,
+        },
+        stdin: stdin_bytes(a.stdin, a.stdin_add_newline),
+        strip_empty_ends: a.strip_empty_ends,
+    }))
+}
+
+impl Shell {
+    fn script(&self) -> String {
+        // The command always runs in a shell of its own, so nothing of ours (the `cd` line)
+        // can change its meaning.
+        let exe = self.executable.as_deref().unwrap_or("/bin/sh");
+        format!(
+            "{}exec {} -c {}\n",
+            self.guards.cd_line(),
+            quote(exe),
+            quote(&self.cmd)
+        )
+    }
+}
+
+#[async_trait]
+impl Module for Shell {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let cmd = json!(self.cmd);
+        if let Some(msg) = self.guards.skip_reason(ctx).await? {
+            return Ok(skipped_plan(msg, cmd));
+        }
+        let first = self
+            .cmd
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        Ok(run_plan(
+            format!("run {}", first.trim()),
+            RunCommand {
+                script: self.script(),
+                stdin: self.stdin.clone(),
+                cmd,
+                strip_empty_ends: self.strip_empty_ends,
+            },
+        ))
+    }
+
+    fn check_mode(&self) -> CheckMode {
+        CheckMode::Unpredictable
+    }
 }

@@ -1,9 +1,273 @@
-//! `sysctl` (placeholder until implemented).
+//! `sysctl`: a kernel parameter, both live and persisted in a sysctl.d file.
+//!
+//! ```yaml
+//! sysctl: { name: vm.overcommit_memory, value: "1" }   # sysctl_file: /etc/sysctl.d/99-prov.conf
+//! ```
+//!
+//! The plan reads the live value and the file in one command. The file gets one `name=value`
+//! line (an existing line for the key is replaced, duplicates removed); the live value is set
+//! with `sysctl -w` when it differs and `reload` (default yes) or `sysctl_set` is on. Values are
+//! compared with whitespace normalized (`32768 60999` equals `32768\t60999`).
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::transfer::FileAttrs;
+use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::de_bool;
+use crate::parse_args;
+use crate::server_util::{self, section, sections};
+
+fn yes() -> bool {
+    true
+}
+
+/// The `sysctl` module's arguments (Ansible's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlArgs {
+    /// The key (`net.core.somaxconn`).
+    #[serde(alias = "key")]
+    pub name: String,
+    /// The value (string or number).
+    #[serde(default, alias = "val")]
+    pub value: Option<Value>,
+    /// present (default) or absent (removes the line; the live value stays).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The file the setting is persisted in.
+    #[serde(default)]
+    pub sysctl_file: Option<String>,
+    /// Apply the value to the running kernel (default yes).
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    pub reload: bool,
+    /// Also set the live value when the file is already right (implied by `reload`).
+    #[serde(default, deserialize_with = "de_bool")]
+    pub sysctl_set: bool,
+    /// Ignore errors about unknown keys.
+    #[serde(default, deserialize_with = "de_bool")]
+    pub ignoreerrors: bool,
+}
+
+/// Collapses whitespace for value comparison.
+pub fn norm_value(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn norm_key(k: &str) -> String {
+    k.trim().trim_start_matches('-').replace('/', ".")
+}
+
+/// The key and value of a sysctl.d line, if it sets one.
+pub fn parse_line(line: &str) -> Option<(String, String)> {
+    let t = line.trim();
+    if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+        return None;
+    }
+    let (k, v) = t.split_once('=')?;
+    Some((norm_key(k), norm_value(v)))
+}
+
+/// The file content after setting (`Some(value)`) or removing (`None`) `name`.
+pub fn edit_file(content: &str, name: &str, value: Option<&str>) -> String {
+    let key = norm_key(name);
+    let mut out = String::new();
+    let mut done = false;
+    for line in content.lines() {
+        match parse_line(line) {
+            Some((k, v)) if k == key => {
+                if let (Some(want), false) = (value, done) {
+                    if v == norm_value(want) {
+                        out.push_str(line);
+                    } else {
+                        out.push_str(&format!("{name}={want}"));
+                    }
+                    out.push('\n');
+                    done = true;
+                }
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if let (Some(want), false) = (value, done) {
+        out.push_str(&format!("{name}={want}\n"));
+    }
+    out
+}
+
+/// The `sysctl` module.
+#[derive(Debug)]
+pub struct Sysctl {
+    name: String,
+    value: Option<String>,
+    present: bool,
+    file: String,
+    set_live: bool,
+    ignoreerrors: bool,
+}
+
+#[async_trait]
+impl Module for Sysctl {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let script = format!(
+            "PATH=$PATH:/usr/sbin:/sbin\n{}sysctl -n -- {} 2>&1; rc=$?; echo \"{}rc\"; echo $rc\n{}cat -- {} 2>/dev/null\n{}[ -e {} ] && echo yes\n{}",
+            section("live"),
+            quote(&self.name),
+            server_util::MARK,
+            section("file"),
+            quote(&self.file),
+            section("exists"),
+            quote(&self.file),
+            section("end"),
+        );
+        let out = ctx.run(script).await?;
+        let secs = sections(&out.stdout_text());
+        if !secs.contains_key("end") {
+            server_util::check_output("sysctl", &out)?;
+        }
+        let live_rc = server_util::get(&secs, "rc").trim().to_owned();
+        let live_text = server_util::get(&secs, "live");
+        let live = (live_rc == "0").then(|| norm_value(live_text));
+        let file = server_util::get(&secs, "file");
+        let exists = server_util::get(&secs, "exists").trim() == "yes";
+        let name = &self.name;
+        let mut plan = Plan::unchanged().with_result("name", json!(name));
+        if let Some(l) = &live {
+            plan = plan.with_result("live_value", json!(l));
+        }
+        let mut action = SysctlAction { file: None, set: None };
+        if self.present {
+            let want = self.value.as_deref().unwrap_or("");
+            if live.is_none() && !self.ignoreerrors {
+                return Err(ModuleError::Failed(format!(
+                    "sysctl: cannot read {name}: {}",
+                    live_text.trim()
+                )));
+            }
+            let new = edit_file(file, name, Some(want));
+            if new != file || !exists {
+                plan.summary.push(format!("persist {name}={want} in {}", self.file));
+                plan.diffs.push(Diff::new(self.file.clone(), file, new.clone()));
+                action.file = Some((self.file.clone(), new));
+            }
+            if self.set_live
+                && let Some(l) = &live
+                && *l != norm_value(want)
+            {
+                plan.summary.push(format!("set {name} {l} -> {want} (live)"));
+                plan.diffs.push(Diff::new(format!("sysctl {name}"), format!("{l}\n"), format!("{}\n", norm_value(want))));
+                action.set = Some(format!("{name}={want}"));
+            }
+        } else if exists {
+            let new = edit_file(file, name, None);
+            if new != file {
+                plan.summary.push(format!("remove {name} from {}", self.file));
+                plan.diffs.push(Diff::new(self.file.clone(), file, new.clone()));
+                action.file = Some((self.file.clone(), new));
+            }
+        }
+        if plan.summary.is_empty() {
+            return Ok(plan);
+        }
+        plan.changed = true;
+        plan.action = Some(Box::new(action));
+        Ok(plan)
+    }
+}
+
+struct SysctlAction {
+    file: Option<(String, String)>,
+    set: Option<String>,
+}
+
+#[async_trait]
+impl Action for SysctlAction {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        if let Some((path, content)) = &self.file {
+            let dir = std::path::Path::new(path)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/".into());
+            ctx.run_ok(format!("mkdir -p -- {}", quote(&dir))).await?;
+            server_util::write_text(ctx, path, content, &FileAttrs::default()).await?;
+        }
+        if let Some(assign) = &self.set {
+            let cmd = format!("PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}", quote(assign));
+            let out = ctx.run(cmd).await?;
+            server_util::check_output(&format!("sysctl -w {assign}"), &out)?;
+        }
+        Ok(Outcome::default())
+    }
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `sysctl` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: SysctlArgs = parse_args("sysctl", args)?;
+    let n = &a.name;
+    if n.is_empty() || n.starts_with('-') || !n.chars().all(|c| c.is_ascii_alphanumeric() || "._-/*".contains(c)) {
+        return Err(ModuleError::Args(format!("sysctl: `{n}` is not a valid key")));
+    }
+    let present = match a.state.as_deref() {
+        None | Some("present") => true,
+        Some("absent") => false,
+        Some(o) => return Err(ModuleError::Args(format!("sysctl: state `{o}` is not present or absent"))),
+    };
+    let value = match a.value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(if b { "1" } else { "0" }.to_owned()),
+        Some(o) => return Err(ModuleError::Args(format!("sysctl: value must be a string or number, found {o}"))),
+    };
+    if present && value.is_none() {
+        return Err(ModuleError::Args("sysctl: `value` is required with state present".into()));
+    }
+    if value.as_deref().is_some_and(|v| v.contains('\n')) {
+        return Err(ModuleError::Args("sysctl: value must be one line".into()));
+    }
+    let file = a.sysctl_file.unwrap_or_else(|| "/etc/sysctl.d/99-prov.conf".into());
+    if !file.starts_with('/') {
+        return Err(ModuleError::Args(format!("sysctl: sysctl_file `{file}` must be an absolute path")));
+    }
+    Ok(Box::new(Sysctl {
+        name: a.name,
+        value,
+        present,
+        file,
+        set_live: a.reload || a.sysctl_set,
+        ignoreerrors: a.ignoreerrors,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_edits_are_minimal() {
+        let f = "# tuning\nnet.core.somaxconn = 1024\nvm.swappiness=10\nnet/core/somaxconn=2048\n";
+        assert_eq!(
+            edit_file(f, "net.core.somaxconn", Some("4096")),
+            "# tuning\nnet.core.somaxconn=4096\nvm.swappiness=10\n"
+        );
+        assert_eq!(edit_file(f, "vm.swappiness", Some("10")), f, "already set: unchanged");
+        assert_eq!(edit_file("", "vm.overcommit_memory", Some("1")), "vm.overcommit_memory=1\n");
+        assert_eq!(edit_file(f, "net.core.somaxconn", None), "# tuning\nvm.swappiness=10\n");
+        let ranges = "net.ipv4.ip_local_port_range = 32768\t60999\n";
+        assert_eq!(edit_file(ranges, "net.ipv4.ip_local_port_range", Some("32768 60999")), ranges);
+    }
+
+    #[test]
+    fn args() {
+        assert!(build(json!({"name": "vm.overcommit_memory", "value": 1})).is_ok());
+        assert!(build(json!({"name": "vm.overcommit_memory"})).is_err());
+        assert!(build(json!({"name": "vm.x", "value": "1", "sysctl_file": "rel.conf"})).is_err());
+        assert!(build(json!({"name": "vm.x", "value": "1", "bogus": 1})).is_err());
+        assert!(build(json!({"name": "vm.x", "state": "absent"})).is_ok());
+    }
 }

@@ -1,9 +1,111 @@
-//! `template` (placeholder until implemented).
+//! `template`: renders a template on the controller (with the host's variables) and installs
+//! the result at `dest` exactly like `copy` (one probe, diff, atomic install).
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::args::{Mode, de_bool};
+use crate::modules::copy::plan_install;
+use crate::remote_file::{Attrs, basename, check_path};
+use crate::writefile::{NewContent, WriteOptions, parse_validate};
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    src: String,
+    dest: String,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    force: bool,
+    #[serde(default, deserialize_with = "de_bool")]
+    backup: bool,
+    #[serde(default)]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    follow: bool,
+    #[serde(default)]
+    newline_sequence: Option<String>,
+}
+
+struct Template {
+    src: String,
+    dest: String,
+    opts: WriteOptions,
+    force: bool,
+    follow: bool,
+    newline: Option<&'static str>,
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `template` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: Args = crate::parse_args("template", args)?;
+    check_path("template", "dest", &a.dest)?;
+    if a.src.is_empty() {
+        return Err(ModuleError::Args(
+            "template: `src` must not be empty".into(),
+        ));
+    }
+    let newline = match a.newline_sequence.as_deref() {
+        None | Some("\n") | Some("\\n") => None,
+        Some("\r\n") | Some("\\r\\n") => Some("\r\n"),
+        Some("\r") | Some("\\r") => Some("\r"),
+        Some(other) => {
+            return Err(ModuleError::Args(format!(
+                "template: `newline_sequence` must be \\n, \\r or \\r\\n, not {other:?}"
+            )));
+        }
+    };
+    Ok(Box::new(Template {
+        src: a.src,
+        opts: WriteOptions {
+            attrs: Attrs {
+                mode: a.mode,
+                owner: a.owner,
+                group: a.group,
+            },
+            backup: a.backup,
+            validate: parse_validate("template", a.validate)?,
+            create_parent: a.dest.ends_with('/'),
+        },
+        dest: a.dest,
+        force: a.force,
+        follow: a.follow,
+        newline,
+    }))
+}
+
+#[async_trait]
+impl Module for Template {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let path = ctx.files.find(FileKind::Template, &self.src)?;
+        let mut text = ctx.files.render(&path)?;
+        if let Some(nl) = self.newline {
+            text = text.replace("\r\n", "\n").replace('\n', nl);
+        }
+        let new = NewContent::from_bytes(text.into_bytes());
+        let mut plan = plan_install(
+            ctx,
+            &self.dest,
+            Some(basename(&self.src)),
+            &new,
+            &self.opts,
+            self.force,
+            self.follow,
+        )
+        .await?;
+        plan.result
+            .insert("src".into(), json!(path.display().to_string()));
+        Ok(plan)
+    }
 }

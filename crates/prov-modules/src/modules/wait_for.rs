@@ -1,9 +1,276 @@
-//! `wait_for` (placeholder until implemented).
+//! `wait_for`: wait, on the host, until a port opens/closes or a file appears/disappears (or
+//! contains a pattern). Never changes anything.
+//!
+//! ```yaml
+//! wait_for: { port: 7000, host: 127.0.0.1, timeout: 60 }
+//! wait_for: { path: /var/log/redis/redis-server-7000.log, search_regex: "Ready to accept" }
+//! ```
+//!
+//! The whole wait is one remote shell loop with its own deadline (`timeout`, default 300 s):
+//! ports are probed with bash's `/dev/tcp` under coreutils `timeout`, so neither `nc` nor `ss`
+//! is needed. `state: drained` is not supported.
 
-use prov_core::{Module, ModuleError};
-use serde_json::Value;
+use async_trait::async_trait;
+use prov_core::{Module, ModuleContext, ModuleError, Plan, quote};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::parse_args;
+
+/// The `wait_for` module's arguments (Ansible's names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForArgs {
+    /// The host to connect to, as seen from the managed host (default 127.0.0.1).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The TCP port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// A file path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// started/present (default) or stopped/absent.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// An extended regex the file content or the port's first bytes must match.
+    #[serde(default)]
+    pub search_regex: Option<String>,
+    /// Seconds before failing (default 300).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Seconds to wait before the first check.
+    #[serde(default)]
+    pub delay: Option<u64>,
+    /// Seconds between checks (default 1).
+    #[serde(default)]
+    pub sleep: Option<u64>,
+    /// Seconds one connection attempt may take (default 5).
+    #[serde(default)]
+    pub connect_timeout: Option<u64>,
+    /// The failure message on timeout.
+    #[serde(default)]
+    pub msg: Option<String>,
+}
+
+/// What to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitSpec {
+    /// The target host.
+    pub host: String,
+    /// The port, if waiting on a port.
+    pub port: Option<u16>,
+    /// The path, if waiting on a file.
+    pub path: Option<String>,
+    /// Wait for presence (started/present) or absence (stopped/absent).
+    pub present: bool,
+    /// A pattern to match.
+    pub search_regex: Option<String>,
+    /// The deadline in seconds.
+    pub timeout: u64,
+    /// Initial delay.
+    pub delay: u64,
+    /// Pause between checks.
+    pub sleep: u64,
+    /// One connection attempt's limit.
+    pub connect_timeout: u64,
+    /// Failure message.
+    pub msg: Option<String>,
+}
+
+/// Exit status of the loop when the deadline passed.
+const TIMED_OUT: i32 = 3;
+
+/// The remote loop: prints `elapsed=N` and exits 0 on success, [`TIMED_OUT`] on timeout.
+pub fn wait_script(w: &WaitSpec) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "h={}; p={}; f={}; re={}; ct={}\n",
+        quote(&w.host),
+        w.port.map(|p| p.to_string()).unwrap_or_default(),
+        quote(w.path.as_deref().unwrap_or("")),
+        quote(w.search_regex.as_deref().unwrap_or("")),
+        w.connect_timeout
+    ));
+    let probe = match (&w.port, &w.path, &w.search_regex) {
+        (Some(_), _, None) => {
+            "timeout \"$ct\" bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' _ \"$h\" \"$p\" 2>/dev/null".to_owned()
+        }
+        (Some(_), _, Some(_)) => {
+            "timeout \"$ct\" bash -c 'exec 3<>\"/dev/tcp/$1/$2\" && cat <&3' _ \"$h\" \"$p\" 2>/dev/null | grep -Eq -- \"$re\"".to_owned()
+        }
+        (None, _, None) => "[ -e \"$f\" ]".to_owned(),
+        (None, _, Some(_)) => "grep -Eq -- \"$re\" \"$f\" 2>/dev/null".to_owned(),
+    };
+    if w.port.is_some() {
+        s.push_str("command -v bash >/dev/null 2>&1 || { echo 'wait_for: bash is needed on the host for port checks' >&2; exit 2; }\n");
+    }
+    // Absence of a file with a pattern: the pattern no longer matches (or the file is gone).
+    let check = if w.present { probe } else { format!("! {{ {probe}; }}") };
+    s.push_str(&format!("check() {{ {check}; }}\n"));
+    s.push_str(&format!("sleep {}\n", w.delay));
+    s.push_str("start=$(date +%s)\n");
+    s.push_str(&format!("end=$((start + {}))\n", w.timeout));
+    s.push_str("while :; do\n");
+    s.push_str("  if check; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit 0; fi\n");
+    s.push_str(&format!(
+        "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit {TIMED_OUT}; fi\n"
+    ));
+    s.push_str(&format!("  sleep {}\n", w.sleep));
+    s.push_str("done\n");
+    s
+}
+
+/// The `wait_for` module.
+#[derive(Debug)]
+pub struct WaitFor {
+    spec: WaitSpec,
+}
+
+#[async_trait]
+impl Module for WaitFor {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let w = &self.spec;
+        let out = ctx.run(wait_script(w)).await?;
+        let elapsed = out
+            .stdout_text()
+            .lines()
+            .find_map(|l| l.strip_prefix("elapsed=").and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or(0);
+        let what = match (&w.port, &w.path) {
+            (Some(p), _) => format!("{}:{p}", w.host),
+            (None, Some(f)) => f.clone(),
+            (None, None) => String::new(),
+        };
+        let mut plan = Plan::unchanged()
+            .with_result("elapsed", json!(elapsed))
+            .with_result("state", json!(if w.present { "started" } else { "stopped" }));
+        if let Some(p) = w.port {
+            plan = plan.with_result("port", json!(p));
+        }
+        if let Some(f) = &w.path {
+            plan = plan.with_result("path", json!(f));
+        }
+        match out.status {
+            0 => Ok(plan),
+            TIMED_OUT => {
+                let cond = match (w.present, &w.search_regex) {
+                    (true, Some(r)) => format!("{what} to match /{r}/"),
+                    (true, None) => format!("{what} to be {}", if w.port.is_some() { "open" } else { "present" }),
+                    (false, Some(r)) => format!("{what} to stop matching /{r}/"),
+                    (false, None) => format!("{what} to be {}", if w.port.is_some() { "closed" } else { "absent" }),
+                };
+                plan.failed = Some(
+                    w.msg
+                        .clone()
+                        .unwrap_or_else(|| format!("timeout after {elapsed}s waiting for {cond}")),
+                );
+                Ok(plan)
+            }
+            _ => {
+                crate::server_util::check_output("wait_for", &out)?;
+                Ok(plan)
+            }
+        }
+    }
+}
 
 /// Builds the module from its arguments.
-pub fn build(_args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    Err(ModuleError::Failed("module `wait_for` is not implemented yet".into()))
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let a: WaitForArgs = parse_args("wait_for", args)?;
+    let present = match a.state.as_deref() {
+        None | Some("started" | "present") => true,
+        Some("stopped" | "absent") => false,
+        Some("drained") => {
+            return Err(ModuleError::Args("wait_for: state `drained` is not supported".into()));
+        }
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "wait_for: state `{o}` is not one of started, stopped, present, absent"
+            )));
+        }
+    };
+    if a.port.is_some() && a.path.is_some() {
+        return Err(ModuleError::Args("wait_for: port and path are mutually exclusive".into()));
+    }
+    if a.port.is_none() && a.path.is_none() {
+        return Err(ModuleError::Args("wait_for: one of port or path is required".into()));
+    }
+    let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:_[]".contains(c)) {
+        return Err(ModuleError::Args(format!("wait_for: `{host}` is not a host name or address")));
+    }
+    Ok(Box::new(WaitFor {
+        spec: WaitSpec {
+            host,
+            port: a.port,
+            path: a.path,
+            present,
+            search_regex: a.search_regex.filter(|r| !r.is_empty()),
+            timeout: a.timeout.unwrap_or(300),
+            delay: a.delay.unwrap_or(0),
+            sleep: a.sleep.unwrap_or(1).max(1),
+            connect_timeout: a.connect_timeout.unwrap_or(5).max(1),
+            msg: a.msg,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(port: Option<u16>, path: Option<&str>, present: bool, re: Option<&str>) -> WaitSpec {
+        WaitSpec {
+            host: "127.0.0.1".into(),
+            port,
+            path: path.map(str::to_owned),
+            present,
+            search_regex: re.map(str::to_owned),
+            timeout: 2,
+            delay: 0,
+            sleep: 1,
+            connect_timeout: 1,
+            msg: None,
+        }
+    }
+
+    fn run(w: &WaitSpec) -> (i32, String) {
+        let out = std::process::Command::new("sh").arg("-c").arg(wait_script(w)).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn file_waits_run_in_a_real_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ready");
+        let fs = f.to_str().unwrap();
+        assert_eq!(run(&spec(None, Some(fs), false, None)).0, 0, "absent file: done at once");
+        std::fs::write(&f, "booting\nReady to accept connections\n").unwrap();
+        let (rc, out) = run(&spec(None, Some(fs), true, None));
+        assert_eq!((rc, out.trim()), (0, "elapsed=0"));
+        assert_eq!(run(&spec(None, Some(fs), true, Some("Ready to (accept|serve)"))).0, 0);
+        assert_eq!(run(&spec(None, Some(fs), true, Some("never printed"))).0, TIMED_OUT);
+        assert_eq!(run(&spec(None, Some(fs), false, None)).0, TIMED_OUT);
+    }
+
+    #[test]
+    fn port_waits_run_in_a_real_shell() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(run(&spec(Some(port), None, true, None)).0, 0);
+        assert_eq!(run(&spec(Some(port), None, false, None)).0, TIMED_OUT);
+        drop(l);
+        assert_eq!(run(&spec(Some(port), None, false, None)).0, 0);
+    }
+
+    #[test]
+    fn args() {
+        assert!(build(json!({"port": 7000, "timeout": 30})).is_ok());
+        assert!(build(json!({"port": 7000, "state": "drained"})).is_err());
+        assert!(build(json!({"port": 7000, "path": "/x"})).is_err());
+        assert!(build(json!({"timeout": 3})).is_err());
+        assert!(build(json!({"port": 7000, "host": "a b"})).is_err());
+        assert!(build(json!({"port": 7000, "exclude_hosts": []})).is_err());
+    }
 }

@@ -1,0 +1,154 @@
+//! The command line, Ansible-shaped where Ansible has a flag for it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Agentless provisioning with Ansible's habits, over SSH, in parallel.
+#[derive(Debug, Parser)]
+#[command(name = "prov", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook against an inventory.
+    Run(RunArgs),
+    /// Show the inventory.
+    Inventory {
+        /// Inventory file or folder (repeatable).
+        #[arg(short = 'i', long = "inventory", required = true)]
+        inventory: Vec<PathBuf>,
+        #[command(flatten)]
+        vault: prov_vault::PasswordArgs,
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// Encrypted secrets (Ansible Vault format).
+    #[command(subcommand)]
+    Vault(prov_vault::VaultCommand),
+    /// Real test hosts on this machine (Linux, root).
+    #[command(subcommand)]
+    Lab(prov_lab::LabCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Every group and host with their variables, as JSON.
+    List,
+    /// The group tree.
+    Graph,
+    /// One host's resolved variables (secrets masked).
+    Host {
+        /// Host name.
+        name: String,
+    },
+}
+
+/// Output format on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable lines and a recap.
+    Text,
+    /// JSON Lines, one event per line (docs/output.md).
+    Json,
+}
+
+/// Host key checking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostKeyChecking {
+    /// Unknown and changed keys are refused.
+    Strict,
+    /// New keys are recorded; changed keys are refused.
+    AcceptNew,
+    /// No checking (a warning is printed).
+    Off,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook.
+    pub playbook: PathBuf,
+    /// Inventory file or folder (repeatable).
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    /// Limit the run to hosts matching this pattern.
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+    /// Only run tasks with these tags (comma-separated, repeatable).
+    #[arg(short = 't', long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Extra variables: key=value, JSON/YAML, or @file (repeatable; highest precedence).
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// Hosts worked on at once.
+    #[arg(short = 'f', long, default_value_t = 50)]
+    pub forks: usize,
+    /// Dry run: show what would change, change nothing.
+    #[arg(short = 'C', long)]
+    pub check: bool,
+    /// Show diffs of what changes.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+    /// More output (-v: task results).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Run tasks with privilege escalation (sudo).
+    #[arg(short = 'b', long = "become")]
+    pub become_: bool,
+    /// The user to become.
+    #[arg(long)]
+    pub become_user: Option<String>,
+    /// Connect as this user.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Private key file.
+    #[arg(long = "private-key", visible_alias = "key-file")]
+    pub private_key: Option<PathBuf>,
+    /// Connection type override (`local` or `ssh`).
+    #[arg(short = 'c', long)]
+    pub connection: Option<String>,
+    /// OpenSSH client config file.
+    #[arg(short = 'F', long = "ssh-config")]
+    pub ssh_config: Option<PathBuf>,
+    /// Extra known_hosts file.
+    #[arg(long)]
+    pub known_hosts: Option<PathBuf>,
+    /// Host key checking mode.
+    #[arg(long, value_enum, default_value_t = HostKeyChecking::Strict)]
+    pub host_key_checking: HostKeyChecking,
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Seconds a remote command may take.
+    #[arg(long = "timeout")]
+    pub task_timeout: Option<u64>,
+    #[command(flatten)]
+    pub vault: prov_vault::PasswordArgs,
+    /// List the hosts the plays would run on, and exit.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List the tasks, and exit.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// Check the playbook and inventory (YAML, modules, arguments), and exit.
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// Start at the task with this name.
+    #[arg(long)]
+    pub start_at_task: Option<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// With --check: exit 5 when changes are pending, 0 when none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}

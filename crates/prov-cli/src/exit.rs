@@ -1,0 +1,16 @@
+//! Exit codes (documented in docs/ci.md).
+
+/// What `prov` exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything ran, nothing failed.
+    Ok = 0,
+    /// A task failed on some host.
+    TaskFailed = 2,
+    /// Some host was unreachable (and no task failed elsewhere).
+    Unreachable = 3,
+    /// Bad command line, inventory, playbook, template or vault input: nothing ran.
+    Usage = 4,
+    /// `--check --detailed-exitcode`: changes are pending (drift).
+    ChangesPending = 5,
+}

@@ -1,0 +1,64 @@
+//! `prov`: agentless provisioning with Ansible's habits. This binary is a thin layer: it parses
+//! the command line, wires the engine to transports and output sinks, and maps outcomes to exit
+//! codes (see docs/ci.md).
+
+mod cli;
+mod connector;
+mod exit;
+mod output;
+mod run;
+mod secrets;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, InventoryCommand};
+use crate::exit::ExitCode;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => ExitCode::Usage as i32,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("prov: error: {e:#}");
+            ExitCode::Usage
+        }
+    };
+    std::process::exit(code as i32);
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Inventory { inventory, command, vault } => {
+            let inv = run::load_inventory(&inventory, &vault)?;
+            match command {
+                InventoryCommand::List => println!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?),
+                InventoryCommand::Graph => println!("{}", inv.0.graph()),
+                InventoryCommand::Host { name } => {
+                    let mut v = inv.0.host_json(&name);
+                    inv.1.redact_json(&mut v);
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Vault(cmd) => {
+            prov_vault::run_process(cmd)?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Lab(cmd) => {
+            prov_lab::run(cmd)?;
+            Ok(ExitCode::Ok)
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The console: live progress on a terminal (indicatif), plain lines otherwise, diffs with
+//! `--diff`, results with `-v`, and the recap at the end. Colors honor `NO_COLOR`.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prov_core::{Event, EventSink, TaskResult, TaskStatus};
+
+/// Renders the run for people.
+pub struct ConsoleSink {
+    verbosity: u8,
+    diff: bool,
+    color: bool,
+    state: Mutex<ConsoleState>,
+}
+
+struct ConsoleState {
+    bar: Option<ProgressBar>,
+    pending: BTreeSet<String>,
+    task: String,
+}
+
+const RESET: &str = "\x1b[0m";
+
+impl ConsoleSink {
+    /// A console sink; progress bars only when stderr is a terminal.
+    pub fn new(verbosity: u8, diff: bool) -> Self {
+        let tty = std::io::stdout().is_terminal();
+        let color = tty && std::env::var_os("NO_COLOR").is_none();
+        let bar = if tty && std::env::var_os("CI").is_none() {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.enable_steady_tick(Duration::from_millis(120));
+            Some(b)
+        } else {
+            None
+        };
+        Self {
+            verbosity,
+            diff,
+            color,
+            state: Mutex::new(ConsoleState { bar, pending: BTreeSet::new(), task: String::new() }),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}{RESET}") } else { text.to_owned() }
+    }
+
+    fn print(&self, state: &ConsoleState, text: &str) {
+        match &state.bar {
+            Some(b) => b.println(text),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+        }
+    }
+
+    fn result_line(&self, r: &TaskResult) -> String {
+        let (word, code) = match r.status {
+            TaskStatus::Ok => ("ok", "32"),
+            TaskStatus::Changed => ("changed", "33"),
+            TaskStatus::Failed => ("failed", "31"),
+            TaskStatus::Skipped => ("skipping", "36"),
+            TaskStatus::Unreachable => ("unreachable", "31;1"),
+            TaskStatus::Ignored => ("failed (ignored)", "35"),
+            TaskStatus::Rescued => ("rescued", "35"),
+        };
+        let mut line = match &r.item {
+            Some(i) => format!("{}: [{}] => (item={i})", word, r.host),
+            None => format!("{}: [{}]", word, r.host),
+        };
+        if let Some(m) = &r.msg
+            && (matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored) || r.module == "debug" || self.verbosity > 0)
+        {
+            line.push_str(&format!(" => {m}"));
+        }
+        let mut out = self.paint(code, &line);
+        if r.status == TaskStatus::Changed || self.verbosity > 0 {
+            for s in &r.summary {
+                out.push_str(&format!("\n    {s}"));
+            }
+        }
+        if self.diff {
+            for d in &r.diffs {
+                for l in d.unified().lines() {
+                    let colored = if l.starts_with('+') && !l.starts_with("+++") {
+                        self.paint("32", l)
+                    } else if l.starts_with('-') && !l.starts_with("---") {
+                        self.paint("31", l)
+                    } else {
+                        l.to_owned()
+                    };
+                    out.push('\n');
+                    out.push_str(&colored);
+                }
+            }
+        }
+        if self.verbosity > 0 && !r.result.is_null() {
+            out.push('\n');
+            out.push_str(&serde_json::to_string_pretty(&r.result).unwrap_or_default());
+        }
+        out
+    }
+}
+
+impl EventSink for ConsoleSink {
+    fn event(&self, event: &Event) {
+        let Ok(mut st) = self.state.lock() else { return };
+        match event {
+            Event::RunStart { check_mode, .. } => {
+                if *check_mode {
+                    self.print(&st, &self.paint("36", "check mode: nothing will be changed"));
+                }
+            }
+            Event::PlayStart { play, hosts } => {
+                let line = format!("\nPLAY [{play}] ({} hosts)", hosts.len());
+                self.print(&st, &self.paint("1", &line));
+            }
+            Event::TaskStart { task, hosts, handler, .. } => {
+                st.task = task.clone();
+                st.pending = hosts.iter().cloned().collect();
+                let kind = if *handler { "HANDLER" } else { "TASK" };
+                self.print(&st, &self.paint("1", &format!("\n{kind} [{task}]")));
+                if let Some(b) = &st.bar {
+                    b.set_message(format!("{task}: {} hosts working", st.pending.len()));
+                }
+            }
+            Event::TaskResult(r) => {
+                if r.item.is_none() || r.status != TaskStatus::Skipped || self.verbosity > 0 {
+                    let line = self.result_line(r);
+                    self.print(&st, &line);
+                }
+                st.pending.remove(&r.host);
+                if let Some(b) = &st.bar {
+                    let waiting: Vec<&str> = st.pending.iter().take(5).map(String::as_str).collect();
+                    b.set_message(format!("{}: waiting for {}", st.task, waiting.join(", ")));
+                }
+            }
+            Event::HostUnreachable { .. } => {}
+            Event::Warning { message } => self.print(&st, &self.paint("35", &format!("[WARNING]: {message}"))),
+            Event::RunEnd { recap, elapsed } => {
+                if let Some(b) = st.bar.take() {
+                    b.finish_and_clear();
+                }
+                let mut out = String::from("\nPLAY RECAP\n");
+                let width = recap.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
+                for r in recap {
+                    let code = if r.failed > 0 || r.unreachable > 0 { "31" } else if r.changed > 0 { "33" } else { "32" };
+                    out.push_str(&format!(
+                        "{} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}\n",
+                        self.paint(code, &format!("{:<width$}", r.host)),
+                        r.ok, r.changed, r.unreachable, r.failed, r.skipped, r.rescued, r.ignored
+                    ));
+                }
+                out.push_str(&format!("\nfinished in {:.2}s", elapsed.as_secs_f64()));
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{out}");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut st) = self.state.lock()
+            && let Some(b) = st.bar.take()
+        {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `prov run`: load everything first (so bad input stops the run before any host is touched),
+//! then run with the chosen sinks and map the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use prov_core::{EventSink, Redactor};
+use prov_engine::events::EventBus;
+use prov_engine::inventory::Inventory;
+use prov_engine::playbook::{self, Node};
+use prov_engine::runner::{RunOptions, Runner};
+use prov_engine::yaml::SecretResolver;
+use serde_json::{Map, Value};
+
+use crate::cli::{OutputFormat, RunArgs};
+use crate::connector::CliConnector;
+use crate::exit::ExitCode;
+use crate::output::{ConsoleSink, JsonSink, JunitSink};
+use crate::secrets::VaultSecrets;
+
+fn secrets(vault: &prov_vault::PasswordArgs, redactor: Arc<Redactor>) -> anyhow::Result<VaultSecrets> {
+    let env = prov_vault::VaultEnv::from_process();
+    let asked = !vault.vault_password_files.is_empty() || !vault.vault_ids.is_empty() || vault.ask_vault_password;
+    // Without any password flag or PROV_VAULT_PASSWORD_FILE, vault data is an error only when
+    // some is actually found (it then names the file and the flag to use).
+    let passwords = if asked || std::env::var_os(prov_vault::PASSWORD_FILE_ENV).is_some() {
+        vault.load(&env, prov_vault::PromptMode::Existing)?
+    } else {
+        prov_vault::VaultPasswords::new()
+    };
+    Ok(VaultSecrets::new(passwords, redactor))
+}
+
+/// Loads the inventories named by `-i` (with vault support) and returns the redactor that
+/// knows their secrets.
+pub fn load_inventory(paths: &[PathBuf], vault: &prov_vault::PasswordArgs) -> anyhow::Result<(Inventory, Arc<Redactor>)> {
+    let redactor = Arc::new(Redactor::new());
+    let s = secrets(vault, redactor.clone())?;
+    let inv = Inventory::load(paths, &s)?;
+    Ok((inv, redactor))
+}
+
+fn parse_extra_vars(items: &[String], secrets: &dyn SecretResolver) -> anyhow::Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for item in items {
+        if let Some(file) = item.strip_prefix('@') {
+            let doc = prov_engine::yaml::load_file(std::path::Path::new(file), secrets)?;
+            match doc.value {
+                Value::Object(m) => out.extend(m),
+                _ => anyhow::bail!("-e @{file}: the file must hold a mapping of variables"),
+            }
+        } else if item.trim_start().starts_with('{') {
+            let v: Value = serde_yaml_ng::from_str(item).with_context(|| format!("-e {item}: not valid JSON/YAML"))?;
+            match v {
+                Value::Object(m) => out.extend(m),
+                _ => anyhow::bail!("-e {item}: expected a mapping"),
+            }
+        } else {
+            let map = prov_engine::playbook::parse_kv_args(item)
+                .with_context(|| format!("-e {item}: expected key=value pairs, JSON/YAML or @file"))?;
+            for (k, v) in map {
+                // Values typed on the command line are YAML scalars: numbers and booleans keep their type.
+                let typed = match &v {
+                    Value::String(s) => serde_yaml_ng::from_str::<Value>(s).ok().filter(|t| !t.is_object() && !t.is_array()).unwrap_or(v.clone()),
+                    _ => v.clone(),
+                };
+                out.insert(k, typed);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn print_tasks(nodes: &[Node], depth: usize) {
+    for n in nodes {
+        match n {
+            Node::Task(t) => {
+                let tags = if t.common.tags.is_empty() { String::new() } else { format!("\tTAGS: [{}]", t.common.tags.join(", ")) };
+                println!("{}{}{tags}", "  ".repeat(depth), t.name);
+            }
+            Node::Block(b) => {
+                print_tasks(&b.block, depth);
+                print_tasks(&b.rescue, depth);
+                print_tasks(&b.always, depth);
+            }
+        }
+    }
+}
+
+/// Runs `prov run`.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let redactor = Arc::new(Redactor::new());
+    let secrets: Arc<dyn SecretResolver> = Arc::new(secrets(&args.vault, redactor.clone())?);
+    if args.inventory.is_empty() {
+        anyhow::bail!("no inventory given: use -i INVENTORY (a file or a folder)");
+    }
+    let inventory = Arc::new(Inventory::load(&args.inventory, secrets.as_ref())?);
+    let book = playbook::load(&args.playbook, secrets.as_ref())?;
+    let extra_vars = parse_extra_vars(&args.extra_vars, secrets.as_ref())?;
+
+    if args.syntax_check {
+        println!("playbook: {} (syntax OK)", args.playbook.display());
+        return Ok(ExitCode::Ok);
+    }
+    if args.list_hosts || args.list_tasks {
+        for play in &book.plays {
+            let mut hosts = inventory.select(&play.hosts)?;
+            if let Some(l) = &args.limit {
+                hosts = inventory.limit(&hosts, l)?;
+            }
+            println!("play: {} ({} hosts)", play.name, hosts.len());
+            if args.list_hosts {
+                for h in &hosts {
+                    println!("  {h}");
+                }
+            }
+            if args.list_tasks {
+                print_tasks(&play.tasks, 1);
+            }
+        }
+        return Ok(ExitCode::Ok);
+    }
+
+    let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    match args.output {
+        OutputFormat::Text => sinks.push(Box::new(ConsoleSink::new(args.verbose, args.diff))),
+        OutputFormat::Json => sinks.push(Box::new(JsonSink::new())),
+    }
+    if let Some(j) = &args.junit {
+        sinks.push(Box::new(JunitSink::new(j.clone())));
+    }
+    let bus = EventBus::new(sinks, redactor);
+    let connector = Arc::new(CliConnector {
+        user: args.user.clone(),
+        private_key: args.private_key.clone(),
+        ssh_config: args.ssh_config.clone(),
+        known_hosts: args.known_hosts.clone(),
+        host_key_checking: args.host_key_checking,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+    });
+    let opts = RunOptions {
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks.max(1),
+        limit: args.limit.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        start_at_task: args.start_at_task.clone(),
+        extra_vars,
+        become_: args.become_,
+        become_user: args.become_user.clone(),
+        connection: args.connection.clone(),
+        task_timeout: args.task_timeout.map(Duration::from_secs),
+    };
+    let runner = Runner::new(inventory, opts, bus.clone(), connector, secrets);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = rt.block_on(async {
+        tokio::select! {
+            r = runner.run(&book) => r,
+            _ = tokio::signal::ctrl_c() => Err(prov_engine::EngineError::Io { file: args.playbook.clone(), message: "interrupted".into() }),
+        }
+    });
+    bus.finish();
+    let summary = summary?;
+    Ok(if summary.any_failed() {
+        ExitCode::TaskFailed
+    } else if summary.any_unreachable() {
+        ExitCode::Unreachable
+    } else if args.check && args.detailed_exitcode && summary.any_changed() {
+        ExitCode::ChangesPending
+    } else {
+        ExitCode::Ok
+    })
+}

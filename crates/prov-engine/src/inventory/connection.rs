@@ -1,0 +1,312 @@
+//! How to reach a host, resolved from its variables.
+//!
+//! prov's own names and Ansible's are both accepted; when both are set, prov's name wins:
+//!
+//! | field              | prov name               | Ansible names (first found wins)                         |
+//! |--------------------|-------------------------|----------------------------------------------------------|
+//! | `address`          | `host`                  | `ansible_host`, `ansible_ssh_host` (default: inventory name) |
+//! | `port`             | `port`                  | `ansible_port`, `ansible_ssh_port`                       |
+//! | `user`             | `user`                  | `ansible_user`, `ansible_ssh_user`                       |
+//! | `private_key_file` | `ssh_private_key_file`  | `ansible_ssh_private_key_file`, `ansible_private_key_file` |
+//! | `connection`       | `connection`            | `ansible_connection`                                     |
+//! | `become`           | `become`                | `ansible_become`                                         |
+//! | `become_user`      | `become_user`           | `ansible_become_user`                                    |
+//! | `become_password`  | `become_password`       | `ansible_become_password`, `ansible_become_pass`         |
+//! | `known_hosts_file` | `known_hosts_file`      | `prov_known_hosts_file`                                  |
+//!
+//! `ansible_ssh_common_args` and `ansible_ssh_extra_args` are ignored (the inventory warns
+//! where they are set); `ansible_python_interpreter` is ignored silently (prov needs no Python
+//! on the hosts). Values are taken as they are: variables holding `{{ templates }}` should be
+//! rendered by the caller first and passed to [`HostConnection::from_vars`].
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+/// How prov talks to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionKind {
+    /// Commands run on the control machine itself.
+    Local,
+    /// Commands run over SSH.
+    Ssh,
+}
+
+/// The resolved connection settings of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConnection {
+    /// Address to connect to (`host` / `ansible_host`, default: the inventory name).
+    pub address: String,
+    /// SSH port (`None`: the transport's default, 22).
+    pub port: Option<u16>,
+    /// Remote user (`None`: the transport's default).
+    pub user: Option<String>,
+    /// SSH private key file (a leading `~/` is expanded).
+    pub private_key_file: Option<PathBuf>,
+    /// Local or SSH.
+    pub connection: ConnectionKind,
+    /// Whether to escalate privileges (`None`: not set; the play decides).
+    pub r#become: Option<bool>,
+    /// User to become.
+    pub become_user: Option<String>,
+    /// Password for privilege escalation.
+    pub become_password: Option<String>,
+    /// Known-hosts file to verify host keys against (a leading `~/` is expanded).
+    pub known_hosts_file: Option<PathBuf>,
+}
+
+/// A connection variable holds a value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("variable `{var}`: {message}")]
+pub struct ConnectionVarError {
+    /// The variable.
+    pub var: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Variables prov ignores with a warning (they configure OpenSSH, which prov does not run).
+pub(crate) const WARN_IGNORED_VARS: &[&str] =
+    &["ansible_ssh_common_args", "ansible_ssh_extra_args"];
+
+impl HostConnection {
+    /// Resolves the connection of host `inventory_name` from its (merged) variables.
+    pub fn from_vars(
+        inventory_name: &str,
+        vars: &Map<String, Value>,
+    ) -> Result<Self, ConnectionVarError> {
+        let address = text(vars, &["host", "ansible_host", "ansible_ssh_host"])?
+            .unwrap_or_else(|| inventory_name.to_owned());
+        let port = match first(vars, &["port", "ansible_port", "ansible_ssh_port"]) {
+            None => None,
+            Some((var, v)) => Some(parse_port(v).ok_or_else(|| ConnectionVarError {
+                var: var.to_owned(),
+                message: format!("expected a port number (1-65535), got {v}"),
+            })?),
+        };
+        let connection = match first(vars, &["connection", "ansible_connection"]) {
+            None => ConnectionKind::Ssh,
+            Some((var, v)) => {
+                let name = scalar_text(v).unwrap_or_default();
+                let short = name.strip_prefix("ansible.builtin.").unwrap_or(&name);
+                match short {
+                    "local" => ConnectionKind::Local,
+                    "ssh" | "smart" | "paramiko" | "paramiko_ssh" => ConnectionKind::Ssh,
+                    _ => {
+                        return Err(ConnectionVarError {
+                            var: var.to_owned(),
+                            message: format!(
+                                "connection `{name}` is not supported (prov supports `ssh` and `local`)"
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        let r#become = match first(vars, &["become", "ansible_become"]) {
+            None => None,
+            Some((var, v)) => Some(parse_bool(v).ok_or_else(|| ConnectionVarError {
+                var: var.to_owned(),
+                message: format!("expected a boolean (true/false, yes/no, 1/0), got {v}"),
+            })?),
+        };
+        Ok(Self {
+            address,
+            port,
+            user: text(vars, &["user", "ansible_user", "ansible_ssh_user"])?,
+            private_key_file: text(
+                vars,
+                &[
+                    "ssh_private_key_file",
+                    "ansible_ssh_private_key_file",
+                    "ansible_private_key_file",
+                ],
+            )?
+            .map(|p| expand_home(&p)),
+            connection,
+            r#become,
+            become_user: text(vars, &["become_user", "ansible_become_user"])?,
+            become_password: text(
+                vars,
+                &[
+                    "become_password",
+                    "ansible_become_password",
+                    "ansible_become_pass",
+                ],
+            )?,
+            known_hosts_file: text(vars, &["known_hosts_file", "prov_known_hosts_file"])?
+                .map(|p| expand_home(&p)),
+        })
+    }
+
+    /// The variable names [`HostConnection::from_vars`] reads, prov's first.
+    pub fn variable_names() -> &'static [&'static str] {
+        &[
+            "host",
+            "ansible_host",
+            "ansible_ssh_host",
+            "port",
+            "ansible_port",
+            "ansible_ssh_port",
+            "user",
+            "ansible_user",
+            "ansible_ssh_user",
+            "ssh_private_key_file",
+            "ansible_ssh_private_key_file",
+            "ansible_private_key_file",
+            "connection",
+            "ansible_connection",
+            "become",
+            "ansible_become",
+            "become_user",
+            "ansible_become_user",
+            "become_password",
+            "ansible_become_password",
+            "ansible_become_pass",
+            "known_hosts_file",
+            "prov_known_hosts_file",
+        ]
+    }
+}
+
+/// The first of `names` that is set to something other than null.
+pub(crate) fn first<'a>(
+    vars: &'a Map<String, Value>,
+    names: &[&'a str],
+) -> Option<(&'a str, &'a Value)> {
+    names
+        .iter()
+        .find_map(|n| vars.get(*n).filter(|v| !v.is_null()).map(|v| (*n, v)))
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn text(vars: &Map<String, Value>, names: &[&str]) -> Result<Option<String>, ConnectionVarError> {
+    match first(vars, names) {
+        None => Ok(None),
+        Some((var, v)) => scalar_text(v).map(Some).ok_or_else(|| ConnectionVarError {
+            var: var.to_owned(),
+            message: format!("expected a string, got {v}"),
+        }),
+    }
+}
+
+fn parse_port(v: &Value) -> Option<u16> {
+    let n = match v {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse::<u64>().ok()?,
+        _ => return None,
+    };
+    u16::try_from(n).ok().filter(|p| *p > 0)
+}
+
+/// Ansible's `boolean()`: true/false, yes/no, on/off, y/n, t/f, 1/0 (any case).
+pub(crate) fn parse_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" | "1.0" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" | "0.0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    let home = std::env::var_os("HOME");
+    match (p.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        (None, Some(home)) if p == "~" => PathBuf::from(home),
+        _ => PathBuf::from(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = HostConnection::from_vars("web1", &Map::new()).ok();
+        assert_eq!(c.as_ref().map(|c| c.address.as_str()), Some("web1"));
+        assert_eq!(c.as_ref().map(|c| c.connection), Some(ConnectionKind::Ssh));
+        assert_eq!(c.and_then(|c| c.port), None);
+    }
+
+    #[test]
+    fn ansible_names_and_prov_names_win() {
+        let v = vars(json!({
+            "ansible_host": "10.0.0.1", "ansible_port": "2222", "ansible_user": "deploy",
+            "ansible_become": "yes", "ansible_become_user": "postgres", "ansible_become_pass": "pw",
+            "ansible_ssh_private_key_file": "/k", "ansible_connection": "ssh",
+            "prov_known_hosts_file": "/kh"
+        }));
+        let c = HostConnection::from_vars("h", &v).map_err(|e| e.to_string());
+        let c = c.as_ref().ok();
+        assert_eq!(c.map(|c| c.address.as_str()), Some("10.0.0.1"));
+        assert_eq!(c.and_then(|c| c.port), Some(2222));
+        assert_eq!(c.and_then(|c| c.user.as_deref()), Some("deploy"));
+        assert_eq!(c.and_then(|c| c.r#become), Some(true));
+        assert_eq!(c.and_then(|c| c.become_user.as_deref()), Some("postgres"));
+        assert_eq!(c.and_then(|c| c.become_password.as_deref()), Some("pw"));
+        assert_eq!(
+            c.and_then(|c| c.private_key_file.clone()),
+            Some(PathBuf::from("/k"))
+        );
+        assert_eq!(
+            c.and_then(|c| c.known_hosts_file.clone()),
+            Some(PathBuf::from("/kh"))
+        );
+
+        let mut both = v.clone();
+        both.insert("host".into(), json!("10.9.9.9"));
+        both.insert("port".into(), json!(22));
+        both.insert("user".into(), json!("prov"));
+        both.insert("become".into(), json!(false));
+        both.insert("connection".into(), json!("local"));
+        both.insert("known_hosts_file".into(), json!("/kh2"));
+        let c = HostConnection::from_vars("h", &both).ok();
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.address.as_str()), Some("10.9.9.9"));
+        assert_eq!(c.and_then(|c| c.port), Some(22));
+        assert_eq!(c.and_then(|c| c.user.as_deref()), Some("prov"));
+        assert_eq!(c.and_then(|c| c.r#become), Some(false));
+        assert_eq!(c.map(|c| c.connection), Some(ConnectionKind::Local));
+        assert_eq!(
+            c.and_then(|c| c.known_hosts_file.clone()),
+            Some(PathBuf::from("/kh2"))
+        );
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = HostConnection::from_vars("h", &vars(json!({"ansible_port": "ssh"}))).err();
+        assert_eq!(e.map(|e| e.var), Some("ansible_port".to_owned()));
+        let e = HostConnection::from_vars("h", &vars(json!({"port": 70000}))).err();
+        assert_eq!(e.map(|e| e.var), Some("port".to_owned()));
+        let e = HostConnection::from_vars("h", &vars(json!({"ansible_become": "maybe"}))).err();
+        assert_eq!(e.map(|e| e.var), Some("ansible_become".to_owned()));
+        let e = HostConnection::from_vars("h", &vars(json!({"ansible_connection": "winrm"}))).err();
+        assert_eq!(e.map(|e| e.var), Some("ansible_connection".to_owned()));
+        let e = HostConnection::from_vars("h", &vars(json!({"ansible_user": ["a"]}))).err();
+        assert_eq!(e.map(|e| e.var), Some("ansible_user".to_owned()));
+    }
+}

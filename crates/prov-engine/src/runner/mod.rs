@@ -1,0 +1,555 @@
+//! Running a playbook: plays over host batches, tasks over hosts in parallel (linear strategy:
+//! each task completes on every host before the next starts), blocks, handlers, and the recap.
+
+mod actions;
+mod files;
+mod task;
+use task as task_exec;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use prov_core::{Connection, Event, HostRecap, Peers, TransportError};
+use serde_json::{Map, Value};
+
+use crate::error::EngineError;
+use crate::events::EventBus;
+use crate::inventory::Inventory;
+use crate::playbook::{Block, Common, Node, Play, Playbook, Role, Task};
+use crate::template::Templar;
+use crate::yaml::{self, SecretResolver};
+
+pub use files::PlaybookFiles;
+
+/// Opens connections to hosts (SSH or local), given the host's resolved variables.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Connects to `host`; `vars` are its variables (connection variables included).
+    async fn connect(&self, host: &str, vars: &Map<String, Value>) -> Result<Arc<dyn Connection>, TransportError>;
+}
+
+/// How a run behaves (the command line's options).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--check`: plan only.
+    pub check: bool,
+    /// `--diff`: include diffs in results.
+    pub diff: bool,
+    /// `--forks`: hosts worked on at once.
+    pub forks: usize,
+    /// `--limit` pattern.
+    pub limit: Option<String>,
+    /// `--tags`.
+    pub tags: Vec<String>,
+    /// `--skip-tags`.
+    pub skip_tags: Vec<String>,
+    /// `--start-at-task`.
+    pub start_at_task: Option<String>,
+    /// `-e` variables (highest precedence).
+    pub extra_vars: Map<String, Value>,
+    /// `--become`.
+    pub become_: bool,
+    /// `--become-user`.
+    pub become_user: Option<String>,
+    /// `-c/--connection` override.
+    pub connection: Option<String>,
+    /// Per-task timeout for remote commands.
+    pub task_timeout: Option<Duration>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            check: false,
+            diff: false,
+            forks: 50,
+            limit: None,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
+            start_at_task: None,
+            extra_vars: Map::new(),
+            become_: false,
+            become_user: None,
+            connection: None,
+            task_timeout: None,
+        }
+    }
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    /// Per-host totals.
+    pub recap: Vec<HostRecap>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    /// Some task failed (not ignored, not rescued).
+    pub fn any_failed(&self) -> bool {
+        self.recap.iter().any(|r| r.failed > 0)
+    }
+    /// Some host was unreachable.
+    pub fn any_unreachable(&self) -> bool {
+        self.recap.iter().any(|r| r.unreachable > 0)
+    }
+    /// Something changed (or would change, in check mode).
+    pub fn any_changed(&self) -> bool {
+        self.recap.iter().any(|r| r.changed > 0)
+    }
+}
+
+/// One host's state during a play.
+pub(crate) struct HostState {
+    pub name: String,
+    /// Inventory variables (groups and host), resolved once.
+    pub inventory_vars: Map<String, Value>,
+    /// Facts (`Null` until gathered).
+    pub facts: Value,
+    /// Registered results and `set_fact` values.
+    pub registered: Map<String, Value>,
+    pub conn: Option<Arc<dyn Connection>>,
+    pub failed: bool,
+    pub unreachable: bool,
+    pub recap: HostRecap,
+    /// Handlers notified and not yet run.
+    pub notified: Vec<String>,
+    /// `meta: end_host` / `end_play` for this host.
+    pub ended: bool,
+}
+
+impl HostState {
+    fn active(&self) -> bool {
+        !self.failed && !self.unreachable && !self.ended
+    }
+}
+
+/// Keywords inherited from enclosing blocks, roles and includes.
+#[derive(Clone, Default)]
+pub(crate) struct Scope {
+    pub when: Vec<Value>,
+    pub tags: Vec<String>,
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub vars: Map<String, Value>,
+    pub ignore_errors: Option<bool>,
+    pub no_log: Option<bool>,
+    pub check_mode: Option<bool>,
+    pub delegate_to: Option<String>,
+    pub run_once: Option<bool>,
+    pub any_errors_fatal: Option<bool>,
+    pub role: Option<Arc<Role>>,
+}
+
+impl Scope {
+    pub(crate) fn inherit(&self, c: &Common) -> Scope {
+        let mut s = self.clone();
+        s.when.extend(c.when.iter().cloned());
+        s.tags.extend(c.tags.iter().cloned());
+        s.become_ = c.become_.or(s.become_);
+        s.become_user = c.become_user.clone().or(s.become_user);
+        for (k, v) in &c.vars {
+            s.vars.insert(k.clone(), v.clone());
+        }
+        s.ignore_errors = c.ignore_errors.or(s.ignore_errors);
+        s.no_log = c.no_log.or(s.no_log);
+        s.check_mode = c.check_mode.or(s.check_mode);
+        s.delegate_to = c.delegate_to.clone().or(s.delegate_to);
+        s.run_once = c.run_once.or(s.run_once);
+        s.any_errors_fatal = c.any_errors_fatal.or(s.any_errors_fatal);
+        if c.role.is_some() {
+            s.role = c.role.clone();
+        }
+        s
+    }
+}
+
+/// The open connections of a run, shared with modules that reach other hosts.
+#[derive(Default, Clone)]
+pub(crate) struct ConnectionPool {
+    conns: Arc<Mutex<HashMap<String, Arc<dyn Connection>>>>,
+}
+
+impl ConnectionPool {
+    fn insert(&self, host: &str, c: Arc<dyn Connection>) {
+        if let Ok(mut m) = self.conns.lock() {
+            m.insert(host.to_owned(), c);
+        }
+    }
+    fn all(&self) -> Vec<Arc<dyn Connection>> {
+        self.conns.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+impl Peers for ConnectionPool {
+    fn connection(&self, host: &str) -> Option<Arc<dyn Connection>> {
+        self.conns.lock().ok().and_then(|m| m.get(host).cloned())
+    }
+}
+
+/// Runs playbooks against an inventory.
+pub struct Runner {
+    pub(crate) inventory: Arc<Inventory>,
+    pub(crate) templar: Templar,
+    pub(crate) opts: RunOptions,
+    pub(crate) bus: EventBus,
+    pub(crate) connector: Arc<dyn Connector>,
+    pub(crate) secrets: Arc<dyn SecretResolver>,
+    pub(crate) pool: ConnectionPool,
+    /// Name of the task to start at, until reached.
+    start_at: Mutex<Option<String>>,
+}
+
+/// Per-play data every task needs.
+pub(crate) struct PlayCtx<'a> {
+    pub play: &'a Play,
+    pub playbook: &'a Playbook,
+    pub vars_files: Map<String, Value>,
+    pub play_hosts: Vec<String>,
+}
+
+impl Runner {
+    /// A runner for `inventory`, emitting to `bus`, connecting through `connector`.
+    pub fn new(
+        inventory: Arc<Inventory>,
+        opts: RunOptions,
+        bus: EventBus,
+        connector: Arc<dyn Connector>,
+        secrets: Arc<dyn SecretResolver>,
+    ) -> Self {
+        let start_at = Mutex::new(opts.start_at_task.clone());
+        Self {
+            inventory,
+            templar: Templar::new(),
+            opts,
+            bus,
+            connector,
+            secrets,
+            pool: ConnectionPool::default(),
+            start_at,
+        }
+    }
+
+    /// Runs every play of `playbook` and returns the recap.
+    pub async fn run(&self, playbook: &Playbook) -> Result<RunSummary, EngineError> {
+        let started = Instant::now();
+        self.bus.emit(Event::RunStart {
+            playbook: playbook.path.display().to_string(),
+            check_mode: self.opts.check,
+        });
+        let mut recaps: HashMap<String, HostRecap> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut registered: HashMap<String, Map<String, Value>> = HashMap::new();
+        let mut facts: HashMap<String, Value> = HashMap::new();
+        let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
+        let result = async {
+            for play in &playbook.plays {
+                let mut hosts = self.inventory.select(&play.hosts)?;
+                if let Some(limit) = &self.opts.limit {
+                    hosts = self.inventory.limit(&hosts, limit)?;
+                }
+                // Hosts that failed or were unreachable in an earlier play stay out.
+                hosts.retain(|h| !dead.contains_key(h));
+                let vars_files = self.load_vars_files(play, playbook)?;
+                let batches = batches(&play.serial, &hosts);
+                for batch in batches {
+                    let mut states: Vec<HostState> = batch
+                        .iter()
+                        .map(|h| HostState {
+                            name: h.clone(),
+                            inventory_vars: self.inventory.host_vars(h),
+                            facts: facts.remove(h).unwrap_or(Value::Null),
+                            registered: registered.remove(h).unwrap_or_default(),
+                            conn: self.pool.connection(h),
+                            failed: false,
+                            unreachable: false,
+                            recap: recaps.remove(h).unwrap_or_else(|| HostRecap { host: h.clone(), ..HostRecap::default() }),
+                            notified: Vec::new(),
+                            ended: false,
+                        })
+                        .collect();
+                    let pctx = PlayCtx { play, playbook, vars_files: vars_files.clone(), play_hosts: batch.clone() };
+                    self.run_play_batch(&pctx, &mut states).await?;
+                    for s in states {
+                        if !order.contains(&s.name) {
+                            order.push(s.name.clone());
+                        }
+                        if s.failed || s.unreachable {
+                            dead.insert(s.name.clone(), (s.failed, s.unreachable));
+                        }
+                        facts.insert(s.name.clone(), s.facts);
+                        registered.insert(s.name.clone(), s.registered);
+                        recaps.insert(s.name.clone(), s.recap);
+                    }
+                }
+            }
+            Ok::<(), EngineError>(())
+        }
+        .await;
+        for c in self.pool.all() {
+            c.close().await;
+        }
+        let recap: Vec<HostRecap> = {
+            let mut names = order.clone();
+            names.sort();
+            names.into_iter().filter_map(|n| recaps.remove(&n)).collect()
+        };
+        let summary = RunSummary { recap: recap.clone(), elapsed: started.elapsed() };
+        self.bus.emit(Event::RunEnd { recap, elapsed: summary.elapsed });
+        result.map(|_| summary)
+    }
+
+    fn load_vars_files(&self, play: &Play, playbook: &Playbook) -> Result<Map<String, Value>, EngineError> {
+        let mut out = Map::new();
+        for f in &play.vars_files {
+            let path = playbook.dir.join(f);
+            let doc = yaml::load_file(&path, self.secrets.as_ref())?;
+            match doc.value {
+                Value::Object(m) => out.extend(m),
+                Value::Null => {}
+                _ => return Err(EngineError::invalid(doc.location(&[]), "a vars file must be a mapping of variables")),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn run_play_batch(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) -> Result<(), EngineError> {
+        let play = pctx.play;
+        self.bus.emit(Event::PlayStart { play: play.name.clone(), hosts: pctx.play_hosts.clone() });
+        let scope = Scope {
+            tags: play.tags.clone(),
+            become_: play.become_,
+            become_user: play.become_user.clone(),
+            any_errors_fatal: Some(play.any_errors_fatal),
+            ..Scope::default()
+        };
+        if play.gather_facts {
+            self.gather_facts(pctx, states).await;
+        }
+        self.run_nodes(pctx, &play.tasks, &scope, states).await?;
+        self.flush_handlers(pctx, states).await?;
+        Ok(())
+    }
+
+    async fn gather_facts(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) {
+        let hosts: Vec<String> = states.iter().filter(|s| s.active() && s.facts.is_null()).map(|s| s.name.clone()).collect();
+        if hosts.is_empty() {
+            return;
+        }
+        self.bus.emit(Event::TaskStart { play: pctx.play.name.clone(), task: "Gathering Facts".into(), hosts, handler: false });
+        let forks = self.opts.forks.max(1);
+        futures::stream::iter(states.iter_mut().filter(|s| s.active() && s.facts.is_null()))
+            .map(|s| self.gather_host_facts(pctx, s))
+            .buffer_unordered(forks)
+            .collect::<Vec<_>>()
+            .await;
+    }
+
+    async fn flush_handlers(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) -> Result<(), EngineError> {
+        for handler in &pctx.play.handlers {
+            let wanted: Vec<usize> = states
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.active() && s.notified.iter().any(|n| *n == handler.name || handler.listen.contains(n)))
+                .map(|(i, _)| i)
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let scope = Scope {
+                become_: pctx.play.become_,
+                become_user: pctx.play.become_user.clone(),
+                ..Scope::default()
+            }
+            .inherit(&handler.common);
+            self.run_task(pctx, handler, &scope, states, &wanted, true).await?;
+        }
+        for s in states.iter_mut() {
+            s.notified.clear();
+        }
+        Ok(())
+    }
+
+    fn run_nodes<'a>(
+        &'a self,
+        pctx: &'a PlayCtx<'a>,
+        nodes: &'a [Node],
+        scope: &'a Scope,
+        states: &'a mut [HostState],
+    ) -> futures::future::LocalBoxFuture<'a, Result<(), EngineError>> {
+        Box::pin(async move {
+            for node in nodes {
+                match node {
+                    Node::Task(t) => {
+                        if t.module == "meta" && t.args.get("action").and_then(|a| a.as_str()) == Some("flush_handlers") {
+                            self.flush_handlers(pctx, states).await?;
+                            continue;
+                        }
+                        let s = scope.inherit(&t.common);
+                        if !self.selected_by_tags(&s.tags) || !self.reached_start(t) {
+                            continue;
+                        }
+                        let active: Vec<usize> = states.iter().enumerate().filter(|(_, s)| s.active()).map(|(i, _)| i).collect();
+                        if active.is_empty() {
+                            return Ok(());
+                        }
+                        self.run_task(pctx, t, &s, states, &active, false).await?;
+                        self.apply_failure_policy(pctx, &s, states, &active);
+                    }
+                    Node::Block(b) => self.run_block(pctx, b, scope, states).await?,
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn run_block(&self, pctx: &PlayCtx<'_>, b: &Block, scope: &Scope, states: &mut [HostState]) -> Result<(), EngineError> {
+        let s = scope.inherit(&b.common);
+        let entered: Vec<String> = states.iter().filter(|h| h.active()).map(|h| h.name.clone()).collect();
+        if entered.is_empty() {
+            return Ok(());
+        }
+        let outside: Vec<(usize, bool)> = states
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !entered.contains(&h.name))
+            .map(|(i, h)| (i, h.ended))
+            .collect();
+        // Hosts outside the block sit it out.
+        for (i, _) in &outside {
+            states[*i].ended = true;
+        }
+        self.run_nodes(pctx, &b.block, &s, states).await?;
+        if !b.rescue.is_empty() {
+            let failed_here: Vec<usize> = states
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| entered.contains(&h.name) && h.failed && !h.unreachable)
+                .map(|(i, _)| i)
+                .collect();
+            if !failed_here.is_empty() {
+                let others: Vec<(usize, bool)> = states.iter().enumerate().filter(|(i, _)| !failed_here.contains(i)).map(|(i, h)| (i, h.ended)).collect();
+                for (i, _) in &others {
+                    states[*i].ended = true;
+                }
+                for i in &failed_here {
+                    states[*i].failed = false;
+                    states[*i].recap.failed = states[*i].recap.failed.saturating_sub(1);
+                    states[*i].recap.rescued += 1;
+                }
+                self.run_nodes(pctx, &b.rescue, &s, states).await?;
+                for (i, ended) in others {
+                    states[i].ended = ended;
+                }
+            }
+        }
+        if !b.always.is_empty() {
+            // `always` runs on every host that entered the block, failed or not.
+            let was_failed: Vec<(usize, bool)> = states.iter().enumerate().map(|(i, h)| (i, h.failed)).collect();
+            for h in states.iter_mut() {
+                if entered.contains(&h.name) {
+                    h.failed = false;
+                }
+            }
+            self.run_nodes(pctx, &b.always, &s, states).await?;
+            for (i, f) in was_failed {
+                states[i].failed |= f;
+            }
+        }
+        for (i, ended) in outside {
+            states[i].ended = ended;
+        }
+        Ok(())
+    }
+
+    fn apply_failure_policy(&self, pctx: &PlayCtx<'_>, scope: &Scope, states: &mut [HostState], ran_on: &[usize]) {
+        let failed_now = ran_on.iter().filter(|i| states[**i].failed).count();
+        if failed_now == 0 {
+            return;
+        }
+        let fatal = scope.any_errors_fatal.unwrap_or(pctx.play.any_errors_fatal);
+        let over_pct = pctx.play.max_fail_percentage.is_some_and(|pct| {
+            let total = states.len().max(1) as f64;
+            let failed = states.iter().filter(|s| s.failed || s.unreachable).count() as f64;
+            failed * 100.0 / total > pct
+        });
+        if fatal || over_pct {
+            let why = if fatal { "any_errors_fatal" } else { "max_fail_percentage exceeded" };
+            self.bus.emit(Event::Warning { message: format!("play `{}` stopped for every host: {why}", pctx.play.name) });
+            for s in states.iter_mut() {
+                s.ended = true;
+            }
+        }
+    }
+
+    fn selected_by_tags(&self, tags: &[String]) -> bool {
+        let has = |t: &str| tags.iter().any(|x| x == t);
+        if self.opts.skip_tags.iter().any(|t| has(t)) {
+            return false;
+        }
+        if self.opts.tags.is_empty() || self.opts.tags.iter().any(|t| t == "all") {
+            return !has("never");
+        }
+        has("always") || self.opts.tags.iter().any(|t| has(t) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty()))
+    }
+
+    fn reached_start(&self, t: &Task) -> bool {
+        let Ok(mut guard) = self.start_at.lock() else { return true };
+        match guard.as_deref() {
+            None => true,
+            Some(name) if name == t.name => {
+                *guard = None;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+}
+
+/// Splits hosts into `serial` batches (numbers, percentages, or a list of them; the last size
+/// repeats).
+fn batches(serial: &[Value], hosts: &[String]) -> Vec<Vec<String>> {
+    if serial.is_empty() || hosts.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let size_of = |v: &Value| -> usize {
+        let n = match v {
+            Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+            Value::String(s) if s.trim().ends_with('%') => {
+                let pct: f64 = s.trim().trim_end_matches('%').parse().unwrap_or(100.0);
+                ((hosts.len() as f64) * pct / 100.0).floor() as usize
+            }
+            Value::String(s) => s.trim().parse().unwrap_or(0),
+            _ => 0,
+        };
+        n.max(1)
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let size = size_of(&serial[k.min(serial.len() - 1)]);
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn serial_batches() {
+        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        assert_eq!(batches(&[json!(2)], &hosts).len(), 3);
+        assert_eq!(batches(&[json!(1), json!("50%")], &hosts).iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        assert_eq!(batches(&[], &hosts).len(), 1);
+    }
+}

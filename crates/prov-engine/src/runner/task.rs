@@ -1,0 +1,637 @@
+//! One task on its hosts: variables, `when`, loops, the module's plan and apply, `register`,
+//! `changed_when`/`failed_when`, `notify`, and the result event.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use prov_core::{Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus};
+use serde_json::{Map, Value, json};
+
+use super::files::PlaybookFiles;
+use super::{HostState, PlayCtx, Runner, Scope};
+use crate::error::{EngineError, Location};
+use crate::facts;
+use crate::playbook::Task;
+use crate::template::Templar;
+
+/// What one execution (one loop item, or the whole task) produced.
+pub(super) struct Exec {
+    pub(super) status: TaskStatus,
+    pub(super) changed: bool,
+    pub(super) summary: Vec<String>,
+    pub(super) diffs: Vec<prov_core::Diff>,
+    pub(super) msg: Option<String>,
+    pub(super) result: Map<String, Value>,
+}
+
+impl Exec {
+    pub(super) fn failed(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        Exec {
+            status: TaskStatus::Failed,
+            changed: false,
+            summary: Vec::new(),
+            diffs: Vec::new(),
+            result: Map::from_iter([("failed".into(), json!(true)), ("msg".into(), json!(msg.clone()))]),
+            msg: Some(msg),
+        }
+    }
+    fn skipped(msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        Exec {
+            status: TaskStatus::Skipped,
+            changed: false,
+            summary: Vec::new(),
+            diffs: Vec::new(),
+            result: Map::from_iter([("skipped".into(), json!(true)), ("changed".into(), json!(false)), ("skip_reason".into(), json!(msg.clone()))]),
+            msg: Some(msg),
+        }
+    }
+}
+
+impl Runner {
+    pub(super) async fn gather_host_facts(&self, pctx: &PlayCtx<'_>, h: &mut HostState) {
+        let started = Instant::now();
+        if !self.ensure_connection(pctx, h, "Gathering Facts", started).await {
+            return;
+        }
+        let Some(conn) = h.conn.clone() else { return };
+        let cmd = prov_core::RemoteCommand::new(facts::FACTS_SCRIPT).with_timeout(self.opts.task_timeout);
+        let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
+            Ok(out) => {
+                h.facts = facts::parse(&out.stdout_text());
+                (TaskStatus::Ok, None)
+            }
+            Err(e) if e.is_unreachable() => {
+                h.unreachable = true;
+                (TaskStatus::Unreachable, Some(e.to_string()))
+            }
+            Err(e) => {
+                h.failed = true;
+                (TaskStatus::Failed, Some(e.to_string()))
+            }
+        };
+        h.recap.count(status);
+        self.bus.emit(Event::TaskResult(TaskResult {
+            host: h.name.clone(),
+            play: pctx.play.name.clone(),
+            task: "Gathering Facts".into(),
+            module: "setup".into(),
+            item: None,
+            status,
+            changed: false,
+            duration: started.elapsed(),
+            summary: Vec::new(),
+            diffs: Vec::new(),
+            msg,
+            result: Value::Null,
+        }));
+    }
+
+    /// Connects the host if needed; false (and the host marked unreachable) on failure.
+    async fn ensure_connection(&self, pctx: &PlayCtx<'_>, h: &mut HostState, task: &str, started: Instant) -> bool {
+        if h.conn.is_some() {
+            return true;
+        }
+        let mut vars = h.inventory_vars.clone();
+        vars.extend(pctx.play.vars.clone());
+        vars.extend(self.opts.extra_vars.clone());
+        if let Some(c) = self.opts.connection.clone().or_else(|| pctx.play.connection.clone()) {
+            vars.insert("ansible_connection".into(), json!(c));
+        }
+        let vars = self.resolve_vars(vars);
+        match self.connector.connect(&h.name, &vars).await {
+            Ok(c) => {
+                self.pool.insert(&h.name, c.clone());
+                h.conn = Some(c);
+                true
+            }
+            Err(e) => {
+                h.unreachable = true;
+                h.recap.count(TaskStatus::Unreachable);
+                self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason: e.to_string() });
+                self.bus.emit(Event::TaskResult(TaskResult {
+                    host: h.name.clone(),
+                    play: pctx.play.name.clone(),
+                    task: task.to_owned(),
+                    module: String::new(),
+                    item: None,
+                    status: TaskStatus::Unreachable,
+                    changed: false,
+                    duration: started.elapsed(),
+                    summary: Vec::new(),
+                    diffs: Vec::new(),
+                    msg: Some(e.to_string()),
+                    result: Value::Null,
+                }));
+                false
+            }
+        }
+    }
+
+    /// Runs `task` on the hosts at `indexes` (in parallel, bounded by `--forks`).
+    pub(super) async fn run_task(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        states: &mut [HostState],
+        indexes: &[usize],
+        handler: bool,
+    ) -> Result<(), EngineError> {
+        let mut idx: Vec<usize> = indexes.to_vec();
+        let run_once = scope.run_once.unwrap_or(false);
+        if run_once {
+            idx.truncate(1);
+        }
+        self.bus.emit(Event::TaskStart {
+            play: pctx.play.name.clone(),
+            task: task.name.clone(),
+            hosts: idx.iter().map(|i| states[*i].name.clone()).collect(),
+            handler,
+        });
+        let hostvars = self.hostvars(pctx, states);
+        let forks = self.opts.forks.max(1);
+        let results: Vec<Result<(), EngineError>> = futures::stream::iter(
+            states.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s),
+        )
+        .map(|h| self.run_on_host(pctx, task, scope, h, &hostvars))
+        .buffer_unordered(forks)
+        .collect()
+        .await;
+        for r in results {
+            r?;
+        }
+        if run_once
+            && let Some(first) = idx.first()
+            && let Some(reg) = &task.register
+            && let Some(v) = states[*first].registered.get(reg).cloned()
+        {
+            for i in indexes {
+                states[*i].registered.insert(reg.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Variables of every host of the play, for `hostvars`.
+    fn hostvars(&self, pctx: &PlayCtx<'_>, states: &[HostState]) -> Value {
+        let mut out = Map::new();
+        for s in states {
+            let mut v = s.inventory_vars.clone();
+            inject_facts(&mut v, &s.facts);
+            v.extend(s.registered.clone());
+            v.insert("inventory_hostname".into(), json!(s.name));
+            out.insert(s.name.clone(), Value::Object(self.resolve_vars(v)));
+        }
+        // Hosts of the inventory outside this batch still have their inventory variables.
+        for h in self.inventory.hosts() {
+            if !out.contains_key(h.as_str()) {
+                let mut v = self.inventory.host_vars(&h);
+                v.insert("inventory_hostname".into(), json!(h));
+                out.insert(h.clone(), Value::Object(self.resolve_vars(v)));
+            }
+        }
+        let _ = pctx;
+        Value::Object(out)
+    }
+
+    /// Renders variables that refer to other variables, until nothing changes (at most 8
+    /// passes). A variable that cannot be rendered yet stays as written; using it reports the
+    /// error where it is used.
+    pub(super) fn resolve_vars(&self, mut vars: Map<String, Value>) -> Map<String, Value> {
+        let at = Location::new(std::path::Path::new("<variables>"), 1, 1);
+        for _ in 0..8 {
+            let templated: Vec<String> = vars
+                .iter()
+                .filter(|(_, v)| crate::template::is_templated(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if templated.is_empty() {
+                break;
+            }
+            let ctx = Templar::context(&vars);
+            let mut progressed = false;
+            for k in templated {
+                if let Some(v) = vars.get(&k)
+                    && let Ok(r) = self.templar.render_value(v, &ctx, &at)
+                    && r != *v
+                {
+                    vars.insert(k, r);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        vars
+    }
+
+    /// The variables a task sees on a host, lowest precedence first.
+    fn task_vars(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &HostState, hostvars: &Value) -> Map<String, Value> {
+        let mut v = Map::new();
+        if let Some(role) = &scope.role {
+            v.extend(role.defaults.clone());
+        }
+        v.extend(h.inventory_vars.clone());
+        inject_facts(&mut v, &h.facts);
+        v.extend(pctx.play.vars.clone());
+        v.extend(pctx.vars_files.clone());
+        if let Some(role) = &scope.role {
+            v.extend(role.vars.clone());
+        }
+        v.extend(scope.vars.clone());
+        v.extend(task.common.vars.clone());
+        v.extend(h.registered.clone());
+        v.extend(self.opts.extra_vars.clone());
+        let groups = self.inventory.groups_map();
+        v.insert("inventory_hostname".into(), json!(h.name));
+        v.insert("inventory_hostname_short".into(), json!(h.name.split('.').next().unwrap_or(&h.name)));
+        v.insert("group_names".into(), json!(self.inventory.group_names(&h.name)));
+        v.insert("groups".into(), Value::Object(groups));
+        v.insert("play_hosts".into(), json!(pctx.play_hosts));
+        v.insert("ansible_play_hosts".into(), json!(pctx.play_hosts));
+        v.insert("ansible_play_batch".into(), json!(pctx.play_hosts));
+        v.insert("ansible_check_mode".into(), json!(self.opts.check));
+        v.insert("playbook_dir".into(), json!(pctx.playbook.dir.display().to_string()));
+        if let Some(role) = &scope.role {
+            v.insert("role_path".into(), json!(role.dir.display().to_string()));
+            v.insert("role_name".into(), json!(role.name));
+        }
+        if mentions_hostvars(task) {
+            v.insert("hostvars".into(), hostvars.clone());
+        }
+        // Variables may refer to each other and to the magic variables above.
+        self.resolve_vars(v)
+    }
+
+    async fn run_on_host(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, hostvars: &Value) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let needs_conn = !super::actions::is_engine_action(&task.module);
+        if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
+            return Ok(());
+        }
+        let vars = self.task_vars(pctx, task, scope, h, hostvars);
+        let ctx = Templar::context(&vars);
+        let when: Vec<Value> = scope.when.iter().cloned().collect();
+        let no_log = scope.no_log.unwrap_or(false);
+        let ignore_errors = scope.ignore_errors.unwrap_or(false);
+
+        let (exec, item_results) = if let Some(loop_v) = &task.loop_ {
+            let items = match self.templar.render_value(loop_v, &ctx, &task.at)? {
+                Value::Array(a) => a,
+                Value::Null => Vec::new(),
+                other => return Err(self.task_error(h, task, format!("`loop` must be a list, found {other}"))),
+            };
+            let mut results = Vec::new();
+            let mut labels = Vec::new();
+            for item in items {
+                let mut iv = vars.clone();
+                iv.insert(task.loop_var.clone(), item.clone());
+                iv.insert("ansible_loop_var".into(), json!(task.loop_var));
+                // Task vars may refer to the loop variable (`port: "{{ item }}"`).
+                let iv = self.resolve_vars(iv);
+                let ictx = Templar::context(&iv);
+                let label = match &task.loop_label {
+                    Some(l) => self.templar.render_value(l, &ictx, &task.at)?,
+                    None => item.clone(),
+                };
+                let label = match label {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let mut e = self.execute(pctx, task, scope, h, &iv, &when).await?;
+                e.result.insert(task.loop_var.clone(), item);
+                e.result.insert("ansible_loop_var".into(), json!(task.loop_var));
+                labels.push(label);
+                results.push(e);
+            }
+            (None, Some((results, labels)))
+        } else {
+            (Some(self.execute(pctx, task, scope, h, &vars, &when).await?), None)
+        };
+
+        // One registered value and one event per item (or one for the task).
+        let mut registered_value;
+        let mut any_changed = false;
+        let mut any_failed = false;
+        let emit = |this: &Self, h: &mut HostState, e: &Exec, item: Option<String>| {
+            let mut result = Value::Object(e.result.clone());
+            if no_log {
+                result = json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"});
+            }
+            this.bus.emit(Event::TaskResult(TaskResult {
+                host: h.name.clone(),
+                play: pctx.play.name.clone(),
+                task: task.name.clone(),
+                module: task.module.clone(),
+                item,
+                status: e.status,
+                changed: e.changed,
+                duration: started.elapsed(),
+                summary: if no_log { Vec::new() } else { e.summary.clone() },
+                diffs: if this.opts.diff && !no_log { e.diffs.clone() } else { Vec::new() },
+                msg: if no_log && e.status != TaskStatus::Skipped { None } else { e.msg.clone() },
+                result,
+            }));
+        };
+        match (exec, item_results) {
+            (Some(mut e), _) => {
+                if e.status == TaskStatus::Failed && ignore_errors {
+                    e.status = TaskStatus::Ignored;
+                }
+                any_changed = e.changed;
+                any_failed = e.status == TaskStatus::Failed;
+                h.recap.count(e.status);
+                if e.status == TaskStatus::Unreachable {
+                    h.unreachable = true;
+                    self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason: e.msg.clone().unwrap_or_default() });
+                }
+                emit(self, h, &e, None);
+                registered_value = Value::Object(e.result);
+            }
+            (None, Some((results, labels))) => {
+                let mut list = Vec::new();
+                let mut all_skipped = !results.is_empty();
+                let mut unreachable = None;
+                for (mut e, label) in results.into_iter().zip(labels) {
+                    if e.status == TaskStatus::Failed && ignore_errors {
+                        e.status = TaskStatus::Ignored;
+                    }
+                    any_changed |= e.changed;
+                    any_failed |= e.status == TaskStatus::Failed;
+                    all_skipped &= e.status == TaskStatus::Skipped;
+                    if e.status == TaskStatus::Unreachable {
+                        unreachable = e.msg.clone();
+                    }
+                    emit(self, h, &e, Some(label));
+                    list.push(Value::Object(e.result));
+                }
+                let status = if unreachable.is_some() {
+                    TaskStatus::Unreachable
+                } else if any_failed {
+                    TaskStatus::Failed
+                } else if all_skipped {
+                    TaskStatus::Skipped
+                } else if any_changed {
+                    TaskStatus::Changed
+                } else {
+                    TaskStatus::Ok
+                };
+                h.recap.count(status);
+                if let Some(reason) = unreachable {
+                    h.unreachable = true;
+                    self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason });
+                }
+                registered_value = json!({"results": list, "changed": any_changed, "failed": any_failed, "skipped": all_skipped, "msg": "All items completed"});
+            }
+            (None, None) => unreachable!("a task runs either once or per item"),
+        }
+        if any_failed {
+            h.failed = true;
+        }
+        if let Some(reg) = &task.register {
+            if let Value::Object(m) = &mut registered_value {
+                m.entry("changed").or_insert(json!(any_changed));
+                m.entry("failed").or_insert(json!(any_failed));
+            }
+            h.registered.insert(reg.clone(), registered_value);
+        }
+        if any_changed && !any_failed {
+            for n in &task.notify {
+                if !h.notified.contains(n) {
+                    h.notified.push(n.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn task_error(&self, h: &HostState, task: &Task, message: String) -> EngineError {
+        EngineError::Task { host: h.name.clone(), task: task.name.clone(), at: task.at.clone(), message }
+    }
+
+    /// One execution of the task (the whole task, or one loop item).
+    async fn execute(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, vars: &Map<String, Value>, when: &[Value]) -> Result<Exec, EngineError> {
+        let ctx = Templar::context(vars);
+        let mut conds: Vec<Value> = when.to_vec();
+        conds.extend(task.common.when.iter().cloned());
+        for c in &conds {
+            match self.templar.eval_bool(c, &ctx, &task.at) {
+                Ok(true) => {}
+                Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
+                Err(e) => return Ok(Exec::failed(format!("`when` could not be evaluated: {e}"))),
+            }
+        }
+        let args = match self.templar.render_value(&task.args, &ctx, &task.at) {
+            Ok(a) => a,
+            Err(e) => return Ok(Exec::failed(e.to_string())),
+        };
+        let mut exec = if super::actions::is_engine_action(&task.module) {
+            super::actions::run(self, task, &args, vars, h, &ctx)
+        } else {
+            self.run_module(pctx, task, scope, h, args, &ctx).await
+        };
+        if exec.status == TaskStatus::Unreachable || exec.status == TaskStatus::Skipped {
+            return Ok(exec);
+        }
+        // changed_when / failed_when see the result under the register name (and `result`).
+        if task.changed_when.is_some() || task.failed_when.is_some() {
+            let mut cv = vars.clone();
+            let r = Value::Object(exec.result.clone());
+            if let Some(reg) = &task.register {
+                cv.insert(reg.clone(), r.clone());
+            }
+            cv.insert("result".into(), r);
+            let cctx = Templar::context(&cv);
+            if let Some(cw) = &task.changed_when {
+                match self.templar.eval_bool(cw, &cctx, &task.at) {
+                    Ok(c) => {
+                        exec.changed = c;
+                        if exec.status == TaskStatus::Changed || exec.status == TaskStatus::Ok {
+                            exec.status = if c { TaskStatus::Changed } else { TaskStatus::Ok };
+                        }
+                    }
+                    Err(e) => return Ok(Exec::failed(format!("`changed_when`: {e}"))),
+                }
+            }
+            if let Some(fw) = &task.failed_when {
+                match self.templar.eval_bool(fw, &cctx, &task.at) {
+                    Ok(true) => {
+                        exec.status = TaskStatus::Failed;
+                        exec.msg.get_or_insert_with(|| "failed_when condition was true".into());
+                    }
+                    Ok(false) => {
+                        if exec.status == TaskStatus::Failed {
+                            exec.status = if exec.changed { TaskStatus::Changed } else { TaskStatus::Ok };
+                            exec.msg = None;
+                        }
+                    }
+                    Err(e) => return Ok(Exec::failed(format!("`failed_when`: {e}"))),
+                }
+            }
+        }
+        exec.result.insert("changed".into(), json!(exec.changed));
+        exec.result.insert("failed".into(), json!(exec.status == TaskStatus::Failed));
+        Ok(exec)
+    }
+
+    async fn run_module(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, args: Value, ctx: &tera::Context) -> Exec {
+        let Some(spec) = prov_modules::lookup(&task.module) else {
+            return Exec::failed(format!("unknown module `{}`", task.module));
+        };
+        let module = match (spec.build)(args) {
+            Ok(m) => m,
+            Err(e) => return Exec::failed(format!("{} ({})", e, task.at)),
+        };
+        let check_mode = match scope.check_mode {
+            Some(true) => true,
+            Some(false) => false,
+            None => self.opts.check,
+        };
+        if check_mode && module.check_mode() == CheckMode::Unpredictable {
+            return Exec::skipped("skipped in check mode: the command's effect cannot be predicted (set check_mode: false to run it anyway)");
+        }
+        // delegate_to runs the module through another host's connection.
+        let conn = match &scope.delegate_to {
+            Some(d) if d != &h.name => match self.delegate_connection(d).await {
+                Ok(c) => c,
+                Err(e) => return Exec::failed(format!("delegate_to {d}: {e}")),
+            },
+            _ => match &h.conn {
+                Some(c) => c.clone(),
+                None => return Exec::failed("no connection"),
+            },
+        };
+        let become_ = self.become_for(scope, h);
+        let files = PlaybookFiles {
+            templar: &self.templar,
+            context: ctx,
+            playbook_dir: &pctx.playbook.dir,
+            role_dir: scope.role.as_ref().map(|r| r.dir.as_path()),
+        };
+        let facts = h.facts.clone();
+        let timeout = task.timeout.map(Duration::from_secs).or(self.opts.task_timeout);
+        let mctx = ModuleContext {
+            host: &h.name,
+            conn: conn.as_ref(),
+            become_: become_.as_ref(),
+            check_mode,
+            facts: &facts,
+            files: &files,
+            peers: &self.pool,
+            timeout,
+        };
+        let plan = match module.plan(&mctx).await {
+            Ok(p) => p,
+            Err(e) => return module_error(e),
+        };
+        let mut result = plan.result;
+        if let Some(f) = plan.failed {
+            let mut e = Exec::failed(f);
+            e.result.extend(result);
+            return e;
+        }
+        let mut exec = Exec {
+            status: if plan.changed { TaskStatus::Changed } else { TaskStatus::Ok },
+            changed: plan.changed,
+            summary: plan.summary,
+            diffs: plan.diffs,
+            msg: None,
+            result: Map::new(),
+        };
+        if !check_mode && let Some(action) = plan.action {
+            match action.apply(&mctx).await {
+                Ok(outcome) => {
+                    result.extend(outcome.result);
+                    if let Some(f) = outcome.failed {
+                        exec.status = TaskStatus::Failed;
+                        exec.msg = Some(f);
+                    }
+                }
+                Err(e) => {
+                    let mut f = module_error(e);
+                    f.summary = exec.summary;
+                    f.diffs = exec.diffs;
+                    return f;
+                }
+            }
+        }
+        if let Some(m) = result.get("msg").and_then(|m| m.as_str())
+            && exec.msg.is_none()
+            && exec.status == TaskStatus::Failed
+        {
+            exec.msg = Some(m.to_owned());
+        }
+        exec.result = result;
+        exec
+    }
+
+    async fn delegate_connection(&self, host: &str) -> Result<Arc<dyn prov_core::Connection>, String> {
+        if let Some(c) = prov_core::Peers::connection(&self.pool, host) {
+            return Ok(c);
+        }
+        let vars = self.resolve_vars(self.inventory.host_vars(host));
+        let c = self.connector.connect(host, &vars).await.map_err(|e| e.to_string())?;
+        self.pool.insert(host, c.clone());
+        Ok(c)
+    }
+
+    fn become_for(&self, scope: &Scope, h: &HostState) -> Option<Become> {
+        let host_become = h
+            .inventory_vars
+            .get("ansible_become")
+            .or_else(|| h.inventory_vars.get("become"))
+            .and_then(prov_modules::args::parse_bool);
+        let on = scope.become_.or(host_become).unwrap_or(self.opts.become_);
+        if !on {
+            return None;
+        }
+        let user = scope
+            .become_user
+            .clone()
+            .or_else(|| self.opts.become_user.clone())
+            .or_else(|| h.inventory_vars.get("ansible_become_user").and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "root".into());
+        let password = h
+            .inventory_vars
+            .get("ansible_become_password")
+            .or_else(|| h.inventory_vars.get("ansible_become_pass"))
+            .or_else(|| self.opts.extra_vars.get("ansible_become_password"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        if let Some(p) = &password {
+            self.bus.redactor().add(p);
+        }
+        let method = match h.inventory_vars.get("ansible_become_method").and_then(|v| v.as_str()) {
+            Some("su") => prov_core::BecomeMethod::Su,
+            _ => prov_core::BecomeMethod::Sudo,
+        };
+        Some(Become { user, method, password })
+    }
+}
+
+fn module_error(e: ModuleError) -> Exec {
+    if e.is_unreachable() {
+        Exec { status: TaskStatus::Unreachable, ..Exec::failed(e.to_string()) }
+    } else {
+        Exec::failed(e.to_string())
+    }
+}
+
+/// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.
+fn inject_facts(v: &mut Map<String, Value>, facts: &Value) {
+    if let Value::Object(f) = facts {
+        for (k, val) in f {
+            v.insert(format!("ansible_{k}"), val.clone());
+        }
+        v.insert("ansible_facts".into(), facts.clone());
+    }
+}
+
+fn mentions_hostvars(task: &Task) -> bool {
+    let text = |v: &Value| v.to_string().contains("hostvars");
+    text(&task.args) || task.common.when.iter().any(text) || task.loop_.as_ref().is_some_and(text) || task.module == "template"
+}

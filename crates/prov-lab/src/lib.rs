@@ -1,0 +1,76 @@
+//! `prov lab`: real test hosts on this one Linux machine.
+//!
+//! Every host `lab{i}` is a set of namespaces (network, mount, pid, uts, ipc, cgroup) running
+//! real systemd as its PID 1 on an overlayfs root: the lower layer is a Debian bookworm minbase
+//! rootfs built once with debootstrap and cached in the state directory, the upper layer is the
+//! host's own "disk" (kept across stop/start, removed on down). Hosts hang off the controller's
+//! bridge `provlab0` (10.77.0.1/24) through a veth pair each; host `i` has address 10.77.0.(10+i)
+//! and a fixed MAC. There is no route out: hosts reach only each other and the controller.
+//!
+//! Each host runs sshd on port 22 with its own ed25519 host key and accepts the lab key pair
+//! (generated once in the state directory) for `root` and `deploy` (passwordless sudo). Its only
+//! apt source is a read-only local repository holding the packages a fresh host lacks for
+//! `redis-server redis-tools` (Redis is not preinstalled).
+//!
+//! `up` writes, in the state directory, the private key `id_ed25519`, `known_hosts` (the hosts'
+//! real keys), `ssh_config`, and (when an inventory directory is given) `hosts.yml`:
+//!
+//! ```yaml
+//! all:
+//!   vars:
+//!     ansible_user: root
+//!     ansible_ssh_private_key_file: "/var/lib/prov-lab/id_ed25519"
+//!     prov_known_hosts_file: "/var/lib/prov-lab/known_hosts"
+//!     lab_network: 10.77.0.0/24
+//!   children:
+//!     lab:
+//!       hosts:
+//!         lab1: { ansible_host: 10.77.0.11 }
+//! ```
+//!
+//! # Command line
+//!
+//! [`LabCommand`] is a clap subcommand enum (`up`, `down`, `status`, `ssh`, `exec`, `stop`,
+//! `start`, `cut`, `heal`); [`run`] executes one. The `prov` binary embeds it as `prov lab ...`.
+//!
+//! # Rust API (for test suites)
+//!
+//! ```no_run
+//! use prov_lab::Lab;
+//! # fn main() -> Result<(), prov_lab::LabError> {
+//! let lab = Lab::open("/var/lib/prov-lab")?          // needs root on Linux
+//!     .with_inventory_dir("/tmp/my-test/inventory"); // optional: writes hosts.yml there
+//! let report = lab.up(3)?;                           // lab1..lab3 ready (sshd + systemd)
+//! let out = lab.exec("lab1", &["systemctl", "is-system-running"])?; // nsenter, no SSH
+//! assert!(out.success());
+//! let pid = lab.host_pid("lab2")?;                   // Some(pid of its PID 1) when running
+//! lab.stop("lab2")?;                                 // hard power-off (SIGKILL of PID 1)
+//! lab.start("lab2")?;                                // boots again, same disk
+//! lab.cut("lab3")?;                                  // network partition
+//! lab.heal("lab3")?;
+//! println!("{:?} {:?} {:?}", report.hosts, pid, lab.status()?);
+//! lab.down(false)?;                                  // keeps the cached base
+//! # Ok(()) }
+//! ```
+//!
+//! Only one lab can run on a machine at a time (the bridge, cgroup and subnet are fixed).
+//! Operations changing the lab hold a lock file in the state directory.
+
+mod base;
+mod cli;
+mod cmd;
+mod error;
+mod files;
+mod fsutil;
+mod lab;
+mod layout;
+
+pub use base::{
+    BASE_PACKAGES, DEPLOY_USER, HOST_REPO_DIR, Mirror, REPO_PACKAGES, SUITE, find_mirror,
+};
+pub use cli::{LabCommand, LabOpts, run};
+pub use error::LabError;
+pub use lab::{
+    BRIDGE, CONTROLLER_ADDR, DEFAULT_STATE_DIR, ExecOutput, HostState, HostStatus, Lab, MAX_HOSTS,
+    NETWORK, UpReport, host_address, host_index, host_name,
+};

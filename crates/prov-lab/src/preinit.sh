@@ -1,0 +1,91 @@
+#!/bin/sh
+# prov lab host pre-init (written by prov lab at every `up`; do not edit).
+#
+#   preinit.sh launch CGROUP HOSTDIR LOWER REPO REPO_MOUNT
+#       Joins the host's cgroup (CGROUP is a cgroup2 directory), then runs the boot stage as
+#       PID 1 of new pid, mount, uts, ipc, cgroup and network namespaces.
+#   preinit.sh boot HOSTDIR LOWER REPO REPO_MOUNT
+#       Builds the host's root (overlayfs over LOWER with HOSTDIR/upper, fresh /proc with
+#       /proc/sys read-only except /proc/sys/net, read-only /sys, cgroup2, tmpfs /dev with a new
+#       devpts, tmpfs /run and /tmp, the read-only apt repository), pivots into it and execs
+#       systemd.
+set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+stage=$1
+shift
+case "$stage" in
+launch)
+    cg=$1
+    shift
+    echo $$ >"$cg/cgroup.procs"
+    exec unshare --pid --mount --uts --ipc --cgroup --net --fork --kill-child \
+        --propagation private /bin/sh "$0" boot "$@"
+    ;;
+boot) ;;
+*)
+    echo "preinit: unknown stage '$stage'" >&2
+    exit 2
+    ;;
+esac
+
+hostdir=$1
+lower=$2
+repo=$3
+repomnt=$4
+
+# Our PID as the controller sees it (/proc is still the controller's here).
+outer=
+while read -r key val _rest; do
+    if [ "$key" = "NSpid:" ]; then
+        outer=$val
+    fi
+done </proc/self/status
+echo "$outer" >"$hostdir/pid.tmp"
+mv -f "$hostdir/pid.tmp" "$hostdir/pid"
+
+root=$hostdir/root
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$hostdir/upper,workdir=$hostdir/work" "$root"
+
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+# kernel.* and fs.* are shared with the controller: only net.* stays writable.
+mount --bind "$root/proc/sys" "$root/proc/sys"
+mount -o remount,bind,ro,nosuid,nodev,noexec "$root/proc/sys"
+mount --bind "$root/proc/sys/net" "$root/proc/sys/net"
+mount -o remount,bind,rw,nosuid,nodev,noexec "$root/proc/sys/net"
+if [ -e "$root/proc/sysrq-trigger" ]; then
+    mount --bind "$root/proc/sysrq-trigger" "$root/proc/sysrq-trigger"
+    mount -o remount,bind,ro "$root/proc/sysrq-trigger"
+fi
+
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+mount -t cgroup2 -o rw,nosuid,nodev,noexec cgroup2 "$root/sys/fs/cgroup"
+
+mount -t tmpfs -o nosuid,mode=755,size=8m tmpfs "$root/dev"
+for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+    # shellcheck disable=SC2086
+    set -- $node
+    mknod -m 666 "$root/dev/$1" c "$2" "$3"
+done
+mkdir -m 755 "$root/dev/pts"
+mkdir -m 1777 "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+
+mount -t tmpfs -o nosuid,nodev,mode=755,size=64m tmpfs "$root/run"
+mount -t tmpfs -o nosuid,nodev,mode=1777,size=256m tmpfs "$root/tmp"
+
+mkdir -p "$root$repomnt"
+mount --bind "$repo" "$root$repomnt"
+mount -o remount,bind,ro "$root$repomnt"
+
+cd "$root"
+pivot_root . .
+umount -l .
+cd /
+exec /usr/bin/env -i container=prov-lab /sbin/init

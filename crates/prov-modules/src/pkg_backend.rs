@@ -1,0 +1,804 @@
+//! Package managers behind the `apt` and `package` modules.
+//!
+//! A [`PkgBackend`] turns a [`PkgRequest`] (names, desired state, cache options) into a
+//! [`PkgPlan`] that names exactly which packages and versions change, taken from the package
+//! manager's own simulation, and later executes that plan. [`AptBackend`] is the Debian/Ubuntu
+//! implementation (`apt-get -s` simulation, `Inst`/`Remv`/`Purg` lines); a dnf backend plugs in
+//! through [`backend_for`] the same way (`dnf --assumeno` output).
+//!
+//! The generic module glue ([`PkgModule`]) is shared by `apt` (always apt) and `package` (backend
+//! chosen from `facts.pkg_mgr`, or probed on the host when the facts do not say).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::server_util::{self, section, sections};
+
+/// The state a package task asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PkgState {
+    /// Installed (any version, or the pinned one); installed packages are not upgraded.
+    Present,
+    /// Not installed.
+    Absent,
+    /// Installed at the candidate version (upgraded when older).
+    Latest,
+}
+
+impl PkgState {
+    /// Parses Ansible's spelling (`present`/`installed`, `absent`/`removed`, `latest`).
+    pub fn parse(s: &str) -> Result<PkgState, ModuleError> {
+        match s {
+            "present" | "installed" => Ok(PkgState::Present),
+            "absent" | "removed" => Ok(PkgState::Absent),
+            "latest" => Ok(PkgState::Latest),
+            other => Err(ModuleError::Args(format!(
+                "state `{other}` is not supported (present, installed, absent, removed, latest)"
+            ))),
+        }
+    }
+}
+
+/// What a package task asks for, independent of the package manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PkgRequest {
+    /// Package names, each optionally pinned as `name=version` (`version` may end in `*`).
+    pub names: Vec<String>,
+    /// The desired state.
+    pub state: PkgState,
+    /// Refresh the package index first.
+    pub update_cache: bool,
+    /// Skip the refresh when the index is younger than this many seconds.
+    pub cache_valid_time: Option<u64>,
+    /// Install recommended packages (`None`: the manager's default).
+    pub install_recommends: Option<bool>,
+    /// Remove configuration files too (state absent).
+    pub purge: bool,
+    /// Allow pins to downgrade installed packages.
+    pub allow_downgrade: bool,
+    /// Preferred release (`apt-get -t`).
+    pub default_release: Option<String>,
+    /// Seconds to wait for the package manager's lock.
+    pub lock_timeout: u64,
+}
+
+impl PkgRequest {
+    /// A request for `names` in `state` with every option at its default.
+    pub fn new(names: Vec<String>, state: PkgState) -> Self {
+        Self {
+            names,
+            state,
+            update_cache: false,
+            cache_valid_time: None,
+            install_recommends: None,
+            purge: false,
+            allow_downgrade: false,
+            default_release: None,
+            lock_timeout: 120,
+        }
+    }
+
+    /// Rejects names that cannot be package names (options, empty words).
+    pub fn validate(&self) -> Result<(), ModuleError> {
+        for n in &self.names {
+            let (name, _) = split_pin(n);
+            if name.is_empty()
+                || name.starts_with('-')
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
+            {
+                return Err(ModuleError::Args(format!("`{n}` is not a valid package name")));
+            }
+        }
+        if let Some(r) = &self.default_release
+            && (r.is_empty() || r.starts_with('-'))
+        {
+            return Err(ModuleError::Args(format!("`{r}` is not a valid default_release")));
+        }
+        Ok(())
+    }
+}
+
+/// Splits `name=version` into its name and optional version.
+pub fn split_pin(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (spec, None),
+    }
+}
+
+/// What happens to one package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PkgOp {
+    /// Newly installed.
+    Install,
+    /// Replaced by another version.
+    Upgrade,
+    /// Removed, configuration kept.
+    Remove,
+    /// Removed with its configuration.
+    Purge,
+}
+
+/// One predicted package change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PkgChange {
+    /// What happens.
+    pub action: PkgOp,
+    /// The package name (with `:arch` when apt prints one).
+    pub name: String,
+    /// The version installed afterwards (install/upgrade) or removed (remove/purge).
+    pub version: String,
+    /// The version installed before an upgrade.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_version: Option<String>,
+}
+
+impl PkgChange {
+    /// The summary line for people (`install redis-tools 5:7.0.15-1`).
+    pub fn summary(&self) -> String {
+        match self.action {
+            PkgOp::Install => format!("install {} {}", self.name, self.version),
+            PkgOp::Upgrade => format!(
+                "upgrade {} {} -> {}",
+                self.name,
+                self.old_version.as_deref().unwrap_or("?"),
+                self.version
+            ),
+            PkgOp::Remove => format!("remove {} {}", self.name, self.version),
+            PkgOp::Purge => format!("purge {} {}", self.name, self.version),
+        }
+    }
+}
+
+/// What a backend found and will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PkgPlan {
+    /// The package index refresh is due (it counts as a change).
+    pub cache_update_due: bool,
+    /// The refresh was already performed while planning (real runs), so the action skips it.
+    pub cache_updated: bool,
+    /// The words passed to the install/remove command (names and pins still needing work).
+    pub targets: Vec<String>,
+    /// Every package that changes, dependencies included, from the manager's simulation.
+    pub changes: Vec<PkgChange>,
+    /// Packages whose version cannot be known before the index refresh (check mode only).
+    pub unknown_until_refresh: Vec<String>,
+}
+
+impl PkgPlan {
+    /// True when applying the plan changes the host.
+    pub fn changed(&self) -> bool {
+        self.cache_update_due || !self.changes.is_empty() || !self.unknown_until_refresh.is_empty()
+    }
+}
+
+/// A package manager.
+#[async_trait]
+pub trait PkgBackend: Send + Sync {
+    /// Its name as in `facts.pkg_mgr` (`apt`).
+    fn name(&self) -> &'static str;
+
+    /// Reads the host's state and predicts exactly what `req` changes.
+    async fn plan(&self, ctx: &ModuleContext<'_>, req: &PkgRequest) -> Result<PkgPlan, ModuleError>;
+
+    /// Executes `plan`; returns the package manager's output.
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        req: &PkgRequest,
+        plan: &PkgPlan,
+    ) -> Result<String, ModuleError>;
+}
+
+/// The backend for a `facts.pkg_mgr` value, if prov supports it.
+pub fn backend_for(pkg_mgr: &str) -> Option<Arc<dyn PkgBackend>> {
+    match pkg_mgr {
+        "apt" | "apt-get" => Some(Arc::new(AptBackend)),
+        _ => None,
+    }
+}
+
+/// apt (Debian, Ubuntu).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AptBackend;
+
+/// Where apt's index age is read from (the newest of these).
+const APT_STAMPS: &str = "/var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists";
+
+impl AptBackend {
+    fn common_opts(req: &PkgRequest) -> String {
+        let mut s = format!(
+            "-y -q -o DPkg::Lock::Timeout={} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+            req.lock_timeout
+        );
+        if let Some(r) = &req.default_release {
+            s.push_str(&format!(" -t {}", quote(r)));
+        }
+        s
+    }
+
+    /// The `install`/`remove` command line (without `apt-get`), shared by simulation and run so
+    /// the prediction uses exactly the options of the real command.
+    fn op_args(req: &PkgRequest, targets: &[String]) -> String {
+        let mut s = Self::common_opts(req);
+        match req.state {
+            PkgState::Present | PkgState::Latest => {
+                match req.install_recommends {
+                    Some(true) => s.push_str(" --install-recommends"),
+                    Some(false) => s.push_str(" --no-install-recommends"),
+                    None => {}
+                }
+                if req.allow_downgrade {
+                    s.push_str(" --allow-downgrades");
+                }
+                s.push_str(" install");
+            }
+            PkgState::Absent => {
+                s.push_str(" remove");
+                if req.purge {
+                    s.push_str(" --purge");
+                }
+            }
+        }
+        s.push_str(" --");
+        for t in targets {
+            s.push(' ');
+            s.push_str(&quote(t));
+        }
+        s
+    }
+
+    fn simulate_script(req: &PkgRequest, targets: &[String]) -> String {
+        format!(
+            "{}DEBIAN_FRONTEND=noninteractive apt-get -s -o Debug::NoLocking=1 {} 2>&1; rc=$?; echo '{}simrc'; echo $rc\n",
+            section("sim"),
+            Self::op_args(req, targets),
+            server_util::MARK
+        )
+    }
+
+    fn status_script(req: &PkgRequest) -> String {
+        let mut s = String::new();
+        s.push_str(&section("stamp"));
+        s.push_str(&format!("stat -c %Y {APT_STAMPS} 2>/dev/null\n"));
+        s.push_str(&section("now"));
+        s.push_str("date +%s\n");
+        if !req.names.is_empty() {
+            s.push_str(&section("dpkg"));
+            s.push_str("dpkg-query -W -f='${Package}\\t${Status}\\t${Version}\\n' --");
+            for n in &req.names {
+                s.push(' ');
+                s.push_str(&quote(split_pin(n).0));
+            }
+            s.push_str(" 2>/dev/null\n");
+        }
+        s
+    }
+
+    fn update_script(req: &PkgRequest) -> String {
+        format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout={} && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp",
+            req.lock_timeout
+        )
+    }
+
+    async fn simulate(
+        &self,
+        ctx: &ModuleContext<'_>,
+        req: &PkgRequest,
+        targets: &[String],
+    ) -> Result<SimResult, ModuleError> {
+        let out = ctx.run(Self::simulate_script(req, targets)).await?;
+        Ok(parse_sim_sections(&out.stdout_text()))
+    }
+}
+
+/// The parsed output of one `apt-get -s` run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimResult {
+    /// Its exit status.
+    pub status: i32,
+    /// Predicted changes.
+    pub changes: Vec<PkgChange>,
+    /// `E:` lines and other error text.
+    pub errors: Vec<String>,
+    /// Names apt reports as unavailable.
+    pub missing: Vec<String>,
+}
+
+fn parse_sim_sections(text: &str) -> SimResult {
+    let secs = sections(text);
+    let status = server_util::get(&secs, "simrc")
+        .trim()
+        .parse::<i32>()
+        .unwrap_or(-1);
+    let mut r = parse_apt_simulation(server_util::get(&secs, "sim"));
+    r.status = status;
+    r
+}
+
+/// Parses `apt-get -s` output: `Inst pkg [old] (new origin [arch])`, `Remv pkg [old]`,
+/// `Purg pkg [old]`, and `E:` errors (with the names of unavailable packages).
+pub fn parse_apt_simulation(text: &str) -> SimResult {
+    let mut r = SimResult::default();
+    for line in text.lines() {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix("Inst ") {
+            let mut parts = rest.splitn(2, ' ');
+            let name = parts.next().unwrap_or("").to_owned();
+            let rest = parts.next().unwrap_or("");
+            let (old, rest) = match rest.strip_prefix('[') {
+                Some(r) => match r.split_once(']') {
+                    Some((old, after)) => (Some(old.to_owned()), after.trim_start()),
+                    None => (None, rest),
+                },
+                None => (None, rest),
+            };
+            let version = rest
+                .strip_prefix('(')
+                .and_then(|r| r.split([' ', ')']).next())
+                .unwrap_or("")
+                .to_owned();
+            if name.is_empty() {
+                continue;
+            }
+            r.changes.push(PkgChange {
+                action: if old.is_some() { PkgOp::Upgrade } else { PkgOp::Install },
+                name,
+                version,
+                old_version: old,
+            });
+        } else if let Some((op, rest)) = line
+            .strip_prefix("Remv ")
+            .map(|r| (PkgOp::Remove, r))
+            .or_else(|| line.strip_prefix("Purg ").map(|r| (PkgOp::Purge, r)))
+        {
+            let mut parts = rest.splitn(2, ' ');
+            let name = parts.next().unwrap_or("").to_owned();
+            let version = parts
+                .next()
+                .and_then(|v| v.strip_prefix('['))
+                .and_then(|v| v.split(']').next())
+                .unwrap_or("")
+                .to_owned();
+            if !name.is_empty() {
+                r.changes.push(PkgChange { action: op, name, version, old_version: None });
+            }
+        } else if let Some(err) = line.strip_prefix("E: ") {
+            r.errors.push(err.to_owned());
+            if let Some(n) = err.strip_prefix("Unable to locate package ") {
+                r.missing.push(n.trim().to_owned());
+            } else if let Some(rest) = err.strip_prefix("Version '") {
+                // Version 'x' for 'name' was not found
+                if let Some(n) = rest.split("' for '").nth(1).and_then(|s| s.split('\'').next()) {
+                    r.missing.push(n.to_owned());
+                }
+            } else if let Some(rest) = err.strip_prefix("Package '") {
+                // Package 'name' has no installation candidate
+                if let Some(n) = rest.split('\'').next() {
+                    r.missing.push(n.to_owned());
+                }
+            }
+        } else if line.starts_with("Package ") && line.contains(" is not available") {
+            r.errors.push(line.to_owned());
+        }
+    }
+    r
+}
+
+/// One package as `dpkg-query` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpkgEntry {
+    /// Fully installed.
+    pub installed: bool,
+    /// Removed, configuration files left (`rc`).
+    pub config_files: bool,
+    /// The version dpkg knows.
+    pub version: String,
+}
+
+/// Parses `dpkg-query -W -f='${Package}\t${Status}\t${Version}\n'` output.
+pub fn parse_dpkg_query(text: &str) -> std::collections::HashMap<String, DpkgEntry> {
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        let mut f = line.split('\t');
+        let (Some(name), Some(status), Some(version)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        // `want flag status`: `install ok installed`, `hold ok installed`, `deinstall ok config-files`.
+        let state = status.split_whitespace().nth(2).unwrap_or("");
+        let installed = state == "installed";
+        let config_files = state == "config-files";
+        let entry = DpkgEntry { installed, config_files, version: version.to_owned() };
+        // Several architectures of one name: keep an installed one.
+        match out.get(name) {
+            Some(DpkgEntry { installed: true, .. }) => {}
+            _ => {
+                out.insert(name.to_owned(), entry);
+            }
+        }
+    }
+    out
+}
+
+/// True when `version` satisfies a pin (`*` at the end matches any suffix).
+pub fn version_matches(pin: &str, version: &str) -> bool {
+    match pin.strip_suffix('*') {
+        Some(prefix) => version.starts_with(prefix),
+        None => pin == version,
+    }
+}
+
+/// The names/pins that still need work for `state`, given dpkg's view.
+pub fn apt_targets(
+    req: &PkgRequest,
+    dpkg: &std::collections::HashMap<String, DpkgEntry>,
+) -> Vec<String> {
+    req.names
+        .iter()
+        .filter(|spec| {
+            let (name, pin) = split_pin(spec);
+            let base = name.split(':').next().unwrap_or(name);
+            let entry = dpkg.get(name).or_else(|| dpkg.get(base));
+            match req.state {
+                PkgState::Latest => true,
+                PkgState::Present => match (entry, pin) {
+                    (Some(e), None) => !e.installed,
+                    (Some(e), Some(p)) => !(e.installed && version_matches(p, &e.version)),
+                    (None, _) => true,
+                },
+                PkgState::Absent => {
+                    entry.is_some_and(|e| e.installed || (req.purge && e.config_files))
+                }
+            }
+        })
+        .cloned()
+        .collect()
+}
+
+/// True when the apt index must be refreshed (`update_cache` and older than `cache_valid_time`).
+pub fn cache_update_due(req: &PkgRequest, stamps: &str, now: &str) -> bool {
+    if !req.update_cache {
+        return false;
+    }
+    let valid = req.cache_valid_time.unwrap_or(0);
+    if valid == 0 {
+        return true;
+    }
+    let newest = stamps.lines().filter_map(|l| l.trim().parse::<u64>().ok()).max();
+    match (newest, now.trim().parse::<u64>()) {
+        (Some(t), Ok(now)) => now.saturating_sub(t) > valid,
+        _ => true,
+    }
+}
+
+#[async_trait]
+impl PkgBackend for AptBackend {
+    fn name(&self) -> &'static str {
+        "apt"
+    }
+
+    async fn plan(&self, ctx: &ModuleContext<'_>, req: &PkgRequest) -> Result<PkgPlan, ModuleError> {
+        // One command reads the index age and dpkg's view; for `latest` without a cache
+        // refresh the simulation rides along (every name is a target).
+        let inline_sim = req.state == PkgState::Latest && !req.update_cache && !req.names.is_empty();
+        let mut script = Self::status_script(req);
+        if inline_sim {
+            script.push_str(&Self::simulate_script(req, &req.names));
+        }
+        let out = ctx.run(script).await?;
+        let text = out.stdout_text();
+        let secs = sections(&text);
+        let mut plan = PkgPlan {
+            cache_update_due: cache_update_due(
+                req,
+                server_util::get(&secs, "stamp"),
+                server_util::get(&secs, "now"),
+            ),
+            ..PkgPlan::default()
+        };
+        if plan.cache_update_due && !ctx.check_mode {
+            // The refresh is part of this task's change; doing it now lets the plan name the
+            // exact versions the install will bring.
+            let script = Self::update_script(req);
+            let out = ctx.run(script.clone()).await?;
+            server_util::check_output("apt-get update", &out)?;
+            plan.cache_updated = true;
+        }
+        if req.names.is_empty() {
+            return Ok(plan);
+        }
+        let dpkg = parse_dpkg_query(server_util::get(&secs, "dpkg"));
+        plan.targets = apt_targets(req, &dpkg);
+        if plan.targets.is_empty() {
+            return Ok(plan);
+        }
+        let mut sim = if inline_sim {
+            parse_sim_sections(&text)
+        } else {
+            self.simulate(ctx, req, &plan.targets).await?
+        };
+        if sim.status != 0 && !sim.missing.is_empty() && plan.cache_update_due && !plan.cache_updated {
+            // Check mode with a stale index: names unknown now may appear after the refresh.
+            let missing: Vec<String> = sim.missing.clone();
+            let rest: Vec<String> = plan
+                .targets
+                .iter()
+                .filter(|t| !missing.iter().any(|m| m == split_pin(t).0))
+                .cloned()
+                .collect();
+            plan.unknown_until_refresh = plan
+                .targets
+                .iter()
+                .filter(|t| missing.iter().any(|m| m == split_pin(t).0))
+                .cloned()
+                .collect();
+            sim = if rest.is_empty() {
+                SimResult::default()
+            } else {
+                self.simulate(ctx, req, &rest).await?
+            };
+        }
+        if sim.status != 0 {
+            if !sim.missing.is_empty() {
+                return Err(ModuleError::Failed(format!(
+                    "no package matching {} is available ({})",
+                    sim.missing.join(", "),
+                    sim.errors.join("; ")
+                )));
+            }
+            let detail = if sim.errors.is_empty() {
+                format!("status {}", sim.status)
+            } else {
+                sim.errors.join("; ")
+            };
+            return Err(ModuleError::Failed(format!(
+                "apt-get cannot {} {}: {detail}",
+                if req.state == PkgState::Absent { "remove" } else { "install" },
+                plan.targets.join(" ")
+            )));
+        }
+        plan.changes = sim.changes;
+        Ok(plan)
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ModuleContext<'_>,
+        req: &PkgRequest,
+        plan: &PkgPlan,
+    ) -> Result<String, ModuleError> {
+        let mut output = String::new();
+        if plan.cache_update_due && !plan.cache_updated {
+            let out = ctx.run(Self::update_script(req)).await?;
+            server_util::check_output("apt-get update", &out)?;
+            output.push_str(&out.stdout_text());
+        }
+        if plan.changes.is_empty() && plan.unknown_until_refresh.is_empty() {
+            return Ok(output);
+        }
+        let script = format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get {}",
+            Self::op_args(req, &plan.targets)
+        );
+        let out = ctx.run(script).await?;
+        let verb = if req.state == PkgState::Absent { "remove" } else { "install" };
+        server_util::check_output(&format!("apt-get {verb} {}", plan.targets.join(" ")), &out)?;
+        output.push_str(&out.stdout_text());
+        Ok(output)
+    }
+}
+
+/// How a [`PkgModule`] finds its backend.
+#[derive(Clone)]
+pub enum BackendChoice {
+    /// Always this one (`apt`).
+    Fixed(Arc<dyn PkgBackend>),
+    /// From `facts.pkg_mgr`, or this name (`package: use:`), or probed on the host.
+    FromFacts(Option<String>),
+}
+
+/// The module behind `apt` and `package`.
+pub struct PkgModule {
+    /// How the backend is chosen.
+    pub backend: BackendChoice,
+    /// What is asked.
+    pub req: PkgRequest,
+}
+
+impl PkgModule {
+    async fn backend(&self, ctx: &ModuleContext<'_>) -> Result<Arc<dyn PkgBackend>, ModuleError> {
+        let name = match &self.backend {
+            BackendChoice::Fixed(b) => return Ok(b.clone()),
+            BackendChoice::FromFacts(Some(u)) if u != "auto" => u.clone(),
+            BackendChoice::FromFacts(_) => match ctx.facts.get("pkg_mgr").and_then(Value::as_str) {
+                Some(m) if !m.is_empty() && m != "unknown" => m.to_owned(),
+                _ => {
+                    let out = ctx
+                        .run("for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; exit 0; }; done; echo unknown")
+                        .await?;
+                    out.stdout_text().trim().to_owned()
+                }
+            },
+        };
+        backend_for(&name).ok_or_else(|| {
+            ModuleError::Failed(format!("package manager `{name}` is not supported (supported: apt)"))
+        })
+    }
+}
+
+/// The `--diff` view of package changes: `name version` lines before and after.
+pub fn packages_diff(changes: &[PkgChange]) -> Diff {
+    let mut before = String::new();
+    let mut after = String::new();
+    for c in changes {
+        match c.action {
+            PkgOp::Install => after.push_str(&format!("{} {}\n", c.name, c.version)),
+            PkgOp::Upgrade => {
+                before.push_str(&format!("{} {}\n", c.name, c.old_version.as_deref().unwrap_or("?")));
+                after.push_str(&format!("{} {}\n", c.name, c.version));
+            }
+            PkgOp::Remove | PkgOp::Purge => before.push_str(&format!("{} {}\n", c.name, c.version)),
+        }
+    }
+    Diff::new("packages", before, after)
+}
+
+#[async_trait]
+impl Module for PkgModule {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let backend = self.backend(ctx).await?;
+        let pp = backend.plan(ctx, &self.req).await?;
+        let mut plan = Plan::unchanged()
+            .with_result("cache_updated", json!(pp.cache_updated))
+            .with_result("cache_update_due", json!(pp.cache_update_due))
+            .with_result("packages", serde_json::to_value(&pp.changes).unwrap_or(Value::Null));
+        if !pp.changed() {
+            return Ok(plan);
+        }
+        plan.changed = true;
+        if pp.cache_update_due {
+            plan.summary.push(format!("update {} cache", backend.name()));
+        }
+        plan.summary.extend(pp.changes.iter().map(PkgChange::summary));
+        plan.summary.extend(
+            pp.unknown_until_refresh
+                .iter()
+                .map(|n| format!("install {n} (version known after the cache update)")),
+        );
+        if !pp.changes.is_empty() {
+            plan.diffs.push(packages_diff(&pp.changes));
+        }
+        plan.action = Some(Box::new(PkgAction {
+            backend,
+            req: self.req.clone(),
+            plan: pp,
+        }));
+        Ok(plan)
+    }
+}
+
+struct PkgAction {
+    backend: Arc<dyn PkgBackend>,
+    req: PkgRequest,
+    plan: PkgPlan,
+}
+
+#[async_trait]
+impl Action for PkgAction {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        let stdout = self.backend.apply(ctx, &self.req, &self.plan).await?;
+        let mut outcome = Outcome::default();
+        outcome.result.insert("stdout".into(), json!(stdout));
+        outcome.result.insert("cache_updated".into(), json!(self.plan.cache_update_due));
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIM: &str = "NOTE: This is only a simulation!\n\
+Reading package lists...\n\
+The following NEW packages will be installed:\n  libjemalloc2 redis-tools\n\
+Inst libjemalloc2 (5.3.0-1 Debian:12.11/stable [amd64])\n\
+Inst redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable, Debian-Security:12/stable-security [amd64])\n\
+Inst libappstream4 [0.16.1-2] (0.16.1-2+b1 Debian:12.15/oldstable [amd64])\n\
+Conf libjemalloc2 (5.3.0-1 Debian:12.11/stable [amd64])\n\
+Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
+
+    #[test]
+    fn simulation_lists_installs_and_upgrades() {
+        let r = parse_apt_simulation(SIM);
+        assert_eq!(r.changes.len(), 3);
+        assert_eq!(r.changes[0].summary(), "install libjemalloc2 5.3.0-1");
+        assert_eq!(r.changes[1].summary(), "install redis-tools 5:7.0.15-1~deb12u4");
+        assert_eq!(r.changes[2].summary(), "upgrade libappstream4 0.16.1-2 -> 0.16.1-2+b1");
+        assert!(r.errors.is_empty());
+    }
+
+    #[test]
+    fn simulation_lists_removals() {
+        let r = parse_apt_simulation(
+            "Remv redis-server [5:7.0.15-1]\nPurg redis-tools [5:7.0.15-1]\nPurg libfoo:amd64 [1.2] [bar ]\n",
+        );
+        let s: Vec<String> = r.changes.iter().map(PkgChange::summary).collect();
+        assert_eq!(
+            s,
+            ["remove redis-server 5:7.0.15-1", "purge redis-tools 5:7.0.15-1", "purge libfoo:amd64 1.2"]
+        );
+    }
+
+    #[test]
+    fn simulation_errors_name_missing_packages() {
+        let r = parse_apt_simulation(
+            "Reading package lists...\nE: Unable to locate package nosuchpkg\nE: Version '0.1' for 'nftables' was not found\nE: Package 'ghost' has no installation candidate\n",
+        );
+        assert_eq!(r.missing, ["nosuchpkg", "nftables", "ghost"]);
+        assert_eq!(r.errors.len(), 3);
+        assert!(r.changes.is_empty());
+    }
+
+    #[test]
+    fn present_skips_installed_and_matching_pins() {
+        let dpkg = parse_dpkg_query(
+            "redis-tools\tinstall ok installed\t5:7.0.15-1\nnano\tdeinstall ok config-files\t7.2-1\ncurl\tinstall ok installed\t7.88.1-10\n",
+        );
+        let mut req = PkgRequest::new(
+            vec!["redis-tools".into(), "nano".into(), "curl=7.88.1-11".into(), "vim".into(), "redis-tools=5:7.0*".into()],
+            PkgState::Present,
+        );
+        assert_eq!(apt_targets(&req, &dpkg), ["nano", "curl=7.88.1-11", "vim"]);
+        req.state = PkgState::Absent;
+        assert_eq!(apt_targets(&req, &dpkg), ["redis-tools", "curl=7.88.1-11", "redis-tools=5:7.0*"]);
+        req.purge = true;
+        assert_eq!(
+            apt_targets(&req, &dpkg),
+            ["redis-tools", "nano", "curl=7.88.1-11", "redis-tools=5:7.0*"]
+        );
+        req.state = PkgState::Latest;
+        assert_eq!(apt_targets(&req, &dpkg).len(), 5);
+    }
+
+    #[test]
+    fn cache_age_decides_the_refresh() {
+        let mut req = PkgRequest::new(vec![], PkgState::Present);
+        assert!(!cache_update_due(&req, "100\n", "200\n"));
+        req.update_cache = true;
+        assert!(cache_update_due(&req, "100\n", "200\n"), "no valid time: always");
+        req.cache_valid_time = Some(3600);
+        assert!(!cache_update_due(&req, "100\n150\n", "3700\n"));
+        assert!(cache_update_due(&req, "100\n", "3701\n"));
+        assert!(cache_update_due(&req, "", "3701\n"), "no index: due");
+    }
+
+    #[test]
+    fn options_are_shared_by_simulation_and_run() {
+        let mut req = PkgRequest::new(vec!["redis-tools".into()], PkgState::Present);
+        req.install_recommends = Some(false);
+        let args = AptBackend::op_args(&req, &req.names);
+        assert!(args.contains("--no-install-recommends install -- redis-tools"), "{args}");
+        assert!(args.contains("DPkg::Lock::Timeout=120"));
+        assert!(args.contains("--force-confold"));
+        assert!(AptBackend::simulate_script(&req, &req.names).contains(&args));
+        req.state = PkgState::Absent;
+        req.purge = true;
+        assert!(AptBackend::op_args(&req, &req.names).ends_with("remove --purge -- redis-tools"));
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        assert!(PkgRequest::new(vec!["-oAPT::x".into()], PkgState::Present).validate().is_err());
+        assert!(PkgRequest::new(vec!["a b".into()], PkgState::Present).validate().is_err());
+        assert!(PkgRequest::new(vec!["libc6:amd64=2.36*".into()], PkgState::Present).validate().is_ok());
+    }
+}

@@ -1,0 +1,433 @@
+//! Planning and applying the write of a whole file (`copy`, `template`, `lineinfile`,
+//! `blockinfile`): compare the probed destination with the wanted content and attributes, then
+//! install atomically with [`prov_core::transfer::put_file`] or only fix mode/owner/group.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prov_core::quote::quote;
+use prov_core::transfer::{FileAttrs, put_file};
+use prov_core::{Action, ModuleContext, ModuleError, Outcome, Plan, Stdin};
+use sha2::Digest as _;
+
+use crate::remote_file::{
+    AttrChange, Attrs, Kind, Probed, chmod_octal, content_diff, content_note, is_diffable,
+    parent_of,
+};
+
+/// The bytes of a new file.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// Held in memory.
+    Bytes(Arc<Vec<u8>>),
+    /// Streamed from a local file when applied.
+    LocalFile(PathBuf),
+}
+
+/// The wanted content of a file, with its size and checksums.
+#[derive(Debug, Clone)]
+pub struct NewContent {
+    /// Where the bytes come from.
+    pub payload: Payload,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 (hex), checked by the installer.
+    pub sha256: String,
+    /// SHA-1 (hex), Ansible's `checksum` result.
+    pub sha1: String,
+}
+
+impl NewContent {
+    /// Content held in memory.
+    pub fn from_bytes(data: Vec<u8>) -> Self {
+        let sha256 = hex::encode(sha2::Sha256::digest(&data));
+        let sha1 = crate::remote_file::sha1_hex(&data);
+        Self {
+            size: data.len() as u64,
+            sha256,
+            sha1,
+            payload: Payload::Bytes(Arc::new(data)),
+        }
+    }
+
+    /// Content of a local file: small files are read into memory (for diffs), big ones are
+    /// hashed in one streaming pass and streamed again when applied.
+    pub async fn from_local_file(path: PathBuf) -> Result<Self, ModuleError> {
+        tokio::task::spawn_blocking(move || Self::read_local(path))
+            .await
+            .map_err(|e| ModuleError::LocalFile(format!("reading a local file failed: {e}")))?
+    }
+
+    fn read_local(path: PathBuf) -> Result<Self, ModuleError> {
+        use std::io::Read as _;
+        let err = |e: std::io::Error| {
+            ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
+        };
+        let meta = std::fs::metadata(&path).map_err(err)?;
+        if meta.is_dir() {
+            return Err(ModuleError::LocalFile(format!(
+                "{} is a directory: copying directories is not supported",
+                path.display()
+            )));
+        }
+        if meta.len() <= crate::remote_file::DIFF_LIMIT {
+            let data = std::fs::read(&path).map_err(err)?;
+            return Ok(Self::from_bytes(data));
+        }
+        let mut f = std::fs::File::open(&path).map_err(err)?;
+        let mut h256 = sha2::Sha256::new();
+        let mut h1 = <sha1::Sha1 as sha1::Digest>::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            h256.update(&buf[..n]);
+            sha1::Digest::update(&mut h1, &buf[..n]);
+        }
+        Ok(Self {
+            payload: Payload::LocalFile(path),
+            size,
+            sha256: hex::encode(h256.finalize()),
+            sha1: hex::encode(sha1::Digest::finalize(h1)),
+        })
+    }
+
+    /// The bytes, when held in memory.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.payload {
+            Payload::Bytes(b) => Some(b),
+            Payload::LocalFile(_) => None,
+        }
+    }
+}
+
+/// How to write a file.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Wanted mode/owner/group.
+    pub attrs: Attrs,
+    /// Keep a backup of the old content.
+    pub backup: bool,
+    /// Create the missing parent directory (`mkdir -p`) instead of failing.
+    pub create_parent: bool,
+    /// A command (words, `%s` = the new file) that must accept the new content before it
+    /// replaces the old one (Ansible's `validate`).
+    pub validate: Option<Vec<String>>,
+}
+
+/// Parses a `validate` command line into words; it must contain `%s`.
+pub fn parse_validate(
+    module: &str,
+    cmd: Option<String>,
+) -> Result<Option<Vec<String>>, ModuleError> {
+    let Some(cmd) = cmd else { return Ok(None) };
+    if !cmd.contains("%s") {
+        return Err(ModuleError::Args(format!(
+            "{module}: `validate` must contain %s: {cmd}"
+        )));
+    }
+    let words = shlex::split(&cmd)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            ModuleError::Args(format!(
+                "{module}: cannot split `validate` into words: {cmd}"
+            ))
+        })?;
+    Ok(Some(words))
+}
+
+/// Compares `probed` (probed with a SHA-256 checksum, following links) with `new` and plans
+/// the write to `dest`. `before` is the old content when the caller already has it.
+pub fn plan_write(
+    dest: &str,
+    probed: &Probed,
+    new: &NewContent,
+    before: Option<&[u8]>,
+    opts: &WriteOptions,
+) -> Result<Plan, ModuleError> {
+    if let Some(info) = &probed.info
+        && info.kind != Kind::File
+    {
+        return Err(ModuleError::Failed(format!(
+            "{dest} exists and is a {}, not a regular file",
+            info.kind.state_name()
+        )));
+    }
+    let parent = parent_of(dest);
+    if probed.info.is_none() && !probed.parent_dir && !opts.create_parent {
+        return Err(ModuleError::Failed(format!(
+            "Destination directory {parent} does not exist"
+        )));
+    }
+    let same = probed
+        .info
+        .as_ref()
+        .is_some_and(|i| i.checksum.as_deref() == Some(new.sha256.as_str()));
+    let attr_change = match &probed.info {
+        Some(info) => opts.attrs.diff_against(info)?,
+        None => AttrChange::default(),
+    };
+    if same {
+        if attr_change.is_empty() {
+            return Ok(Plan::unchanged());
+        }
+        let mut plan = Plan::change(
+            attr_change.summary(dest).join("; "),
+            WriteFile {
+                dest: dest.to_owned(),
+                content: None,
+                attrs: FileAttrs::default(),
+                attr_change: attr_change.clone(),
+                mkdir: None,
+                validate: None,
+            },
+        );
+        plan.summary = attr_change.summary(dest);
+        return Ok(plan);
+    }
+    let mode = match &probed.info {
+        Some(_) => attr_change.mode.map(|(_, m)| m),
+        None => opts.attrs.new_mode(0o644, false)?,
+    };
+    let file_attrs = FileAttrs {
+        mode: mode.map(chmod_octal),
+        owner: opts.attrs.owner.clone(),
+        group: opts.attrs.group.clone(),
+        backup: opts.backup,
+    };
+    let before_bytes = before.or(probed.content.as_deref());
+    let before_note = match (&probed.info, before_bytes) {
+        (Some(i), None) => Some(content_note(i.size, None)),
+        _ => None,
+    };
+    let after = new.bytes();
+    let diff = match after {
+        Some(a) => content_diff(dest, before_bytes, before_note, Some(a)),
+        None => {
+            let mut d = content_diff(dest, before_bytes, before_note, None);
+            d.after = content_note(new.size, Some(&new.sha256));
+            d
+        }
+    };
+    let mut summary = Vec::new();
+    match (&probed.info, before_bytes, after) {
+        (None, _, _) => summary.push(format!("create {dest} ({} bytes)", new.size)),
+        (Some(_), Some(b), Some(a)) if is_diffable(b) && is_diffable(a) => {
+            let (add, del) = diff.line_counts();
+            summary.push(format!("update {dest} (+{add} -{del} lines)"));
+        }
+        (Some(_), _, _) => summary.push(format!("update {dest} ({} bytes)", new.size)),
+    }
+    summary.extend(attr_change.summary(dest));
+    let mkdir = (probed.info.is_none() && !probed.parent_dir).then_some(parent);
+    let mut plan = Plan::change(
+        summary[0].clone(),
+        WriteFile {
+            dest: dest.to_owned(),
+            content: Some(new.clone()),
+            attrs: file_attrs,
+            attr_change,
+            mkdir,
+            validate: opts.validate.clone(),
+        },
+    )
+    .with_diff(diff);
+    plan.summary = summary;
+    Ok(plan)
+}
+
+/// Writes (or only fixes the attributes of) one file, as planned.
+pub struct WriteFile {
+    dest: String,
+    content: Option<NewContent>,
+    attrs: FileAttrs,
+    attr_change: AttrChange,
+    mkdir: Option<String>,
+    validate: Option<Vec<String>>,
+}
+
+#[async_trait]
+impl Action for WriteFile {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        if let Some(dir) = &self.mkdir {
+            ctx.run_ok(format!("mkdir -p -- {}", quote(dir))).await?;
+        }
+        let Some(content) = &self.content else {
+            ctx.run_ok(self.attr_change.script(&self.dest, false))
+                .await?;
+            return Ok(Outcome::default());
+        };
+        let become_ = ctx.become_.cloned();
+        // With `validate`, the content goes to a private temporary name first, is checked,
+        // and only then takes the place (and the old attributes) of the destination.
+        let tmp = self.validate.as_ref().map(|_| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            format!(
+                "{}/.prov-validate.{}.{nanos}",
+                parent_of(&self.dest),
+                std::process::id()
+            )
+        });
+        let (upload_to, upload_attrs) = match &tmp {
+            Some(t) => (
+                t.as_str(),
+                FileAttrs {
+                    mode: Some("0600".into()),
+                    ..FileAttrs::default()
+                },
+            ),
+            None => (self.dest.as_str(), self.attrs.clone()),
+        };
+        let out = match &content.payload {
+            Payload::Bytes(b) => {
+                put_file(
+                    ctx.conn,
+                    upload_to,
+                    Stdin::Bytes(b),
+                    content.size,
+                    &content.sha256,
+                    &upload_attrs,
+                    become_,
+                )
+                .await?
+            }
+            Payload::LocalFile(path) => {
+                let mut f = tokio::fs::File::open(path).await.map_err(|e| {
+                    ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
+                })?;
+                put_file(
+                    ctx.conn,
+                    upload_to,
+                    Stdin::Reader(&mut f),
+                    content.size,
+                    &content.sha256,
+                    &upload_attrs,
+                    become_,
+                )
+                .await?
+            }
+        };
+        if !out.success() {
+            return Err(ModuleError::Remote {
+                command: format!("install {}", self.dest),
+                status: out.status,
+                stderr: out.stderr_text(),
+            });
+        }
+        if let (Some(tmp), Some(words)) = (&tmp, &self.validate) {
+            let out = ctx
+                .run(validate_script(&self.dest, tmp, words, &self.attrs))
+                .await?;
+            if !out.success() {
+                let mut msg = format!("failed to validate {}", self.dest);
+                for t in [out.stdout_text(), out.stderr_text()] {
+                    if !t.trim().is_empty() {
+                        msg.push_str(": ");
+                        msg.push_str(t.trim());
+                    }
+                }
+                return Err(ModuleError::Failed(msg));
+            }
+        }
+        Ok(Outcome::default())
+    }
+}
+
+/// Checks `tmp` with the validate command, then installs it at `dest` the way `put_file`
+/// does (old mode/owner kept unless given, backup, atomic rename); `tmp` is removed on failure.
+fn validate_script(dest: &str, tmp: &str, words: &[String], attrs: &FileAttrs) -> String {
+    let line = words
+        .iter()
+        .map(|w| quote(&w.replace("%s", tmp)).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut s = String::new();
+    s.push_str(&format!("tmp={}\nd={}\n", quote(tmp), quote(dest)));
+    s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
+    s.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n");
+    s.push_str(&format!("{line} || exit 1\nset -e\n"));
+    s.push_str(
+        "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$tmp\"; chown --reference=\"$d\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n",
+    );
+    if let Some(mode) = &attrs.mode {
+        s.push_str(&format!("chmod {} \"$tmp\"\n", quote(mode)));
+    }
+    match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$tmp\"\n", quote(o), quote(g))),
+        (Some(o), None) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(o))),
+        (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
+        (None, None) => {}
+    }
+    if attrs.backup {
+        s.push_str("if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n");
+    }
+    s.push_str("mv -f -- \"$tmp\" \"$d\"\n");
+    s
+}
+
+/// What `lineinfile`/`blockinfile` read before editing a file.
+#[derive(Debug)]
+pub struct EditTarget {
+    /// The probe of the path (links followed, SHA-256, whole content).
+    pub probed: Probed,
+    /// The file the edit writes: the link's target when the path is a symbolic link.
+    pub target: String,
+    /// The current content, `None` when the file does not exist.
+    pub content: Option<Vec<u8>>,
+}
+
+/// Reads a file for editing in ONE remote command (links followed, like Ansible).
+pub async fn read_for_edit(
+    ctx: &ModuleContext<'_>,
+    module: &str,
+    path: &str,
+) -> Result<EditTarget, ModuleError> {
+    let spec = crate::remote_file::ProbeSpec {
+        follow: true,
+        checksum: Some("sha256sum"),
+        content: crate::remote_file::Content::Always {
+            limit: crate::remote_file::EDIT_LIMIT,
+        },
+        resolve: true,
+        ..crate::remote_file::ProbeSpec::new(path)
+    };
+    let probed = crate::remote_file::probe_one(ctx, spec).await?;
+    if probed.too_big {
+        return Err(ModuleError::Failed(format!(
+            "{module}: {path} is larger than {} bytes, too big to edit",
+            crate::remote_file::EDIT_LIMIT
+        )));
+    }
+    if let Some(info) = &probed.info
+        && info.kind != Kind::File
+    {
+        return Err(ModuleError::Failed(format!(
+            "{module}: {path} is a {}, not a regular file",
+            info.kind.state_name()
+        )));
+    }
+    let content = match &probed.info {
+        Some(_) => Some(probed.content.clone().unwrap_or_default()),
+        None => None,
+    };
+    let target = probed.real_path.clone().unwrap_or_else(|| path.to_owned());
+    Ok(EditTarget {
+        probed,
+        target,
+        content,
+    })
+}
+
+/// Splits content into lines that keep their `\n` (Python's `readlines`).
+pub fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
+    data.split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}

@@ -1,0 +1,584 @@
+//! Executing a plan, then waiting until every node agrees on the planned topology.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use redis::aio::MultiplexedConnection;
+
+use crate::conn::{ClusterError, NodeConnector, connect_node};
+use crate::nodes::Role;
+use crate::plan::{ClusterPlan, Step};
+use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, format_ranges, ranges_from_slots};
+use crate::state::{NodeState, inspect_conn, query_string};
+
+/// Tuning of [`apply_with`].
+#[derive(Clone, Debug)]
+pub struct ApplyOptions {
+    /// How long to wait for the nodes to know each other, and then to agree on the topology.
+    pub converge_timeout: Duration,
+    /// Slots prepared (`SETSLOT IMPORTING/MIGRATING`) and finished (`SETSLOT NODE`) together.
+    pub migrate_batch: usize,
+    /// Keys fetched by one `GETKEYSINSLOT` and moved by one `MIGRATE`.
+    pub keys_per_migrate: usize,
+    /// `MIGRATE` timeout in milliseconds.
+    pub migrate_timeout_ms: u64,
+    /// Pause between two convergence checks.
+    pub poll_interval: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            converge_timeout: Duration::from_secs(60),
+            migrate_batch: 128,
+            keys_per_migrate: 200,
+            migrate_timeout_ms: 10_000,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What [`apply`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// True if at least one step ran.
+    pub changed: bool,
+    /// Steps executed, as displayed in the plan.
+    pub steps_done: Vec<String>,
+    /// Slots moved to another master.
+    pub slots_moved: usize,
+    /// Keys moved with `MIGRATE`.
+    pub keys_migrated: u64,
+    /// Non-fatal remarks (for example a skipped `SET-CONFIG-EPOCH`).
+    pub notes: Vec<String>,
+    /// Time spent waiting for the nodes to agree.
+    pub waited: Duration,
+}
+
+struct Live<'a> {
+    spec: &'a ClusterSpec,
+    conns: Vec<MultiplexedConnection>,
+    ids: Vec<String>,
+}
+
+impl Live<'_> {
+    fn idx(&self, node: &NodeSpec) -> Result<usize, ClusterError> {
+        self.spec
+            .index_of(node)
+            .ok_or_else(|| ClusterError::PlanMismatch(format!("{node} is not in the spec")))
+    }
+
+    async fn run(
+        &self,
+        i: usize,
+        what: &str,
+        cmd: &redis::Cmd,
+    ) -> Result<redis::Value, ClusterError> {
+        let mut c = self.conns[i].clone();
+        cmd.query_async::<redis::Value>(&mut c)
+            .await
+            .map_err(|e| ClusterError::redis(&self.spec.nodes[i], what, e))
+    }
+
+    async fn run_pipe(
+        &self,
+        i: usize,
+        what: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<(), ClusterError> {
+        let mut c = self.conns[i].clone();
+        pipe.query_async::<Vec<redis::Value>>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::redis(&self.spec.nodes[i], what, e))
+    }
+
+    async fn states(&self) -> Vec<NodeState> {
+        join_all(self.conns.iter().zip(&self.spec.nodes).map(|(c, n)| {
+            let mut c = c.clone();
+            async move { inspect_conn(&mut c, n).await }
+        }))
+        .await
+    }
+}
+
+/// Checks that every node named by the plan is in the spec and every spec node has a role.
+fn check_plan(spec: &ClusterSpec, plan: &ClusterPlan) -> Result<(), ClusterError> {
+    let mut seen = vec![false; spec.nodes.len()];
+    for node in plan
+        .masters
+        .iter()
+        .flat_map(|m| std::iter::once(&m.node).chain(m.replicas.iter()))
+    {
+        let i = spec
+            .index_of(node)
+            .ok_or_else(|| ClusterError::PlanMismatch(format!("{node} is not in the spec")))?;
+        if seen[i] {
+            return Err(ClusterError::PlanMismatch(format!("{node} has two roles")));
+        }
+        seen[i] = true;
+    }
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(ClusterError::PlanMismatch(format!(
+            "{} has no role in the plan",
+            spec.nodes[i]
+        )));
+    }
+    let total: usize = plan
+        .masters
+        .iter()
+        .map(|m| crate::spec::count_slots(&m.slots))
+        .sum();
+    if total != usize::from(SLOT_COUNT) {
+        return Err(ClusterError::PlanMismatch(format!(
+            "the plan covers {total} slots, not {SLOT_COUNT}"
+        )));
+    }
+    Ok(())
+}
+
+/// Executes exactly the plan's steps, then waits (60 s) until every node agrees.
+pub async fn apply(
+    spec: &ClusterSpec,
+    plan: &ClusterPlan,
+    connector: &dyn NodeConnector,
+) -> Result<ApplyReport, ClusterError> {
+    apply_with(spec, plan, connector, &ApplyOptions::default()).await
+}
+
+/// [`apply`] with explicit options.
+pub async fn apply_with(
+    spec: &ClusterSpec,
+    plan: &ClusterPlan,
+    connector: &dyn NodeConnector,
+    opts: &ApplyOptions,
+) -> Result<ApplyReport, ClusterError> {
+    check_plan(spec, plan)?;
+    let pw = spec.password.as_deref();
+    let conns = join_all(spec.nodes.iter().map(|n| connect_node(n, pw, connector)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut live = Live {
+        spec,
+        conns,
+        ids: Vec::new(),
+    };
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let mut c = live.conns[i].clone();
+        let id = query_string(
+            &mut c,
+            node,
+            "CLUSTER MYID",
+            redis::cmd("CLUSTER").arg("MYID"),
+        )
+        .await?;
+        live.ids.push(id.trim().to_string());
+    }
+
+    let mut report = ApplyReport::default();
+    let mut joined = true;
+    for step in &plan.steps {
+        if !joined && !matches!(step, Step::Meet { .. }) {
+            wait_joined(&live, opts).await?;
+            joined = true;
+        }
+        match step {
+            Step::SetConfigEpoch { node, epoch } => {
+                let i = live.idx(node)?;
+                let cmd = redis::cmd("CLUSTER")
+                    .arg("SET-CONFIG-EPOCH")
+                    .arg(*epoch)
+                    .to_owned();
+                if let Err(e) = live.run(i, "CLUSTER SET-CONFIG-EPOCH", &cmd).await {
+                    report.notes.push(format!("skipped: {e}"));
+                }
+            }
+            Step::AddSlots { node, slots } => {
+                let i = live.idx(node)?;
+                add_slots(&live, i, slots).await?;
+            }
+            Step::Meet { node, target } => {
+                let i = live.idx(node)?;
+                live.idx(target)?;
+                let cmd = redis::cmd("CLUSTER")
+                    .arg("MEET")
+                    .arg(&target.addr)
+                    .arg(target.port)
+                    .to_owned();
+                live.run(i, "CLUSTER MEET", &cmd).await?;
+                joined = false;
+            }
+            Step::Replicate {
+                replica, master, ..
+            } => {
+                let (r, m) = (live.idx(replica)?, live.idx(master)?);
+                let cmd = redis::cmd("CLUSTER")
+                    .arg("REPLICATE")
+                    .arg(&live.ids[m])
+                    .to_owned();
+                live.run(r, "CLUSTER REPLICATE", &cmd).await?;
+            }
+            Step::MoveSlots {
+                from, to, slots, ..
+            } => {
+                let (f, t) = (live.idx(from)?, live.idx(to)?);
+                // A node that just joined refuses MIGRATE (CLUSTERDOWN) until it sees the
+                // cluster as ok, which can take up to the node timeout.
+                wait_state_ok(&live, &[f, t], opts).await?;
+                let keys = move_slots(&live, plan, f, t, slots, opts).await?;
+                report.keys_migrated += keys;
+                report.slots_moved += crate::spec::count_slots(slots);
+            }
+        }
+        report.steps_done.push(step.to_string());
+    }
+    if !joined {
+        wait_joined(&live, opts).await?;
+    }
+    report.changed = !report.steps_done.is_empty();
+    let started = Instant::now();
+    wait_converged(&live, plan, opts).await?;
+    report.waited = started.elapsed();
+    Ok(report)
+}
+
+async fn add_slots(live: &Live<'_>, i: usize, slots: &[SlotRange]) -> Result<(), ClusterError> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("ADDSLOTSRANGE");
+    for r in slots {
+        cmd.arg(r.start).arg(r.end);
+    }
+    match live.run(i, "CLUSTER ADDSLOTSRANGE", &cmd).await {
+        Ok(_) => Ok(()),
+        Err(ClusterError::Redis { source, .. })
+            if source
+                .to_string()
+                .to_ascii_lowercase()
+                .contains("unknown subcommand") =>
+        {
+            // Redis < 7.0: plain ADDSLOTS.
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("ADDSLOTS");
+            for r in slots {
+                for s in r.slots() {
+                    cmd.arg(s);
+                }
+            }
+            live.run(i, "CLUSTER ADDSLOTS", &cmd).await.map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves `slots` from node `f` to node `t` with their keys; returns the number of keys moved.
+async fn move_slots(
+    live: &Live<'_>,
+    plan: &ClusterPlan,
+    f: usize,
+    t: usize,
+    slots: &[SlotRange],
+    opts: &ApplyOptions,
+) -> Result<u64, ClusterError> {
+    let all: Vec<u16> = slots.iter().flat_map(SlotRange::slots).collect();
+    let target = &live.spec.nodes[t];
+    // SETSLOT NODE goes to the target, the source, then every other master.
+    let mut finish_order = vec![t, f];
+    for m in &plan.masters {
+        let i = live.idx(&m.node)?;
+        if !finish_order.contains(&i) {
+            finish_order.push(i);
+        }
+    }
+    let mut moved = 0u64;
+    for chunk in all.chunks(opts.migrate_batch.max(1)) {
+        let mut importing = redis::pipe();
+        let mut migrating = redis::pipe();
+        for &s in chunk {
+            importing
+                .cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(s)
+                .arg("IMPORTING")
+                .arg(&live.ids[f]);
+            migrating
+                .cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(s)
+                .arg("MIGRATING")
+                .arg(&live.ids[t]);
+        }
+        live.run_pipe(t, "CLUSTER SETSLOT IMPORTING", &importing)
+            .await?;
+        live.run_pipe(f, "CLUSTER SETSLOT MIGRATING", &migrating)
+            .await?;
+        for &s in chunk {
+            loop {
+                let keys_cmd = redis::cmd("CLUSTER")
+                    .arg("GETKEYSINSLOT")
+                    .arg(s)
+                    .arg(opts.keys_per_migrate.max(1))
+                    .to_owned();
+                let mut c = live.conns[f].clone();
+                let keys: Vec<Vec<u8>> = keys_cmd.query_async(&mut c).await.map_err(|e| {
+                    ClusterError::redis(&live.spec.nodes[f], "CLUSTER GETKEYSINSLOT", e)
+                })?;
+                if keys.is_empty() {
+                    break;
+                }
+                let mut mig = redis::cmd("MIGRATE");
+                mig.arg(&target.addr)
+                    .arg(target.port)
+                    .arg("")
+                    .arg(0)
+                    .arg(opts.migrate_timeout_ms);
+                if let Some(pw) = live.spec.password.as_deref() {
+                    mig.arg("AUTH2").arg("default").arg(pw);
+                }
+                mig.arg("KEYS");
+                for k in &keys {
+                    mig.arg(k.as_slice());
+                }
+                live.run(f, "MIGRATE", &mig).await?;
+                moved += keys.len() as u64;
+            }
+        }
+        for &i in &finish_order {
+            let mut p = redis::pipe();
+            for &s in chunk {
+                p.cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(s)
+                    .arg("NODE")
+                    .arg(&live.ids[t]);
+            }
+            live.run_pipe(i, "CLUSTER SETSLOT NODE", &p).await?;
+        }
+    }
+    Ok(moved)
+}
+
+/// Waits until the given nodes report `cluster_state:ok`.
+async fn wait_state_ok(
+    live: &Live<'_>,
+    nodes: &[usize],
+    opts: &ApplyOptions,
+) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    loop {
+        let mut bad = Vec::new();
+        for &i in nodes {
+            let node = &live.spec.nodes[i];
+            let mut c = live.conns[i].clone();
+            let info = query_string(
+                &mut c,
+                node,
+                "CLUSTER INFO",
+                redis::cmd("CLUSTER").arg("INFO"),
+            )
+            .await?;
+            let info = crate::nodes::ClusterInfo::parse(&info);
+            if !info.state_ok() {
+                bad.push(format!(
+                    "{node}: cluster_state is {}",
+                    info.get("cluster_state").unwrap_or("unknown")
+                ));
+            }
+        }
+        if bad.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= opts.converge_timeout {
+            return Err(ClusterError::NotConverged {
+                what: "cluster_state:ok before moving slots".into(),
+                waited: started.elapsed(),
+                disagreements: bad,
+            });
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
+}
+
+/// Waits until every node knows every other node (no handshake left).
+async fn wait_joined(live: &Live<'_>, opts: &ApplyOptions) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    loop {
+        let states = live.states().await;
+        let mut missing = Vec::new();
+        for (i, st) in states.iter().enumerate() {
+            if !st.usable() {
+                missing.push(format!(
+                    "{}: {}",
+                    st.spec,
+                    st.error.as_deref().unwrap_or("cannot be inspected")
+                ));
+                continue;
+            }
+            for (j, id) in live.ids.iter().enumerate() {
+                if i != j && st.view_of(id).is_none_or(|v| v.in_handshake()) {
+                    missing.push(format!(
+                        "{} does not know {} yet",
+                        st.spec, live.spec.nodes[j]
+                    ));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= opts.converge_timeout {
+            return Err(ClusterError::NotConverged {
+                what: "nodes meeting each other".into(),
+                waited: started.elapsed(),
+                disagreements: missing,
+            });
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
+}
+
+/// Lists how the nodes' views differ from the planned topology (empty when converged).
+pub(crate) fn disagreements(
+    spec: &ClusterSpec,
+    plan: &ClusterPlan,
+    ids: &[String],
+    states: &[NodeState],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let n = spec.nodes.len();
+    let idx = |node: &NodeSpec| spec.index_of(node);
+    let mut expect_master: HashMap<usize, Vec<SlotRange>> = HashMap::new();
+    let mut expect_replica: HashMap<usize, usize> = HashMap::new();
+    for m in &plan.masters {
+        if let Some(mi) = idx(&m.node) {
+            expect_master.insert(
+                mi,
+                ranges_from_slots(m.slots.iter().flat_map(SlotRange::slots)),
+            );
+            for r in &m.replicas {
+                if let Some(ri) = idx(r) {
+                    expect_replica.insert(ri, mi);
+                }
+            }
+        }
+    }
+    let own_epoch: Vec<Option<u64>> = states
+        .iter()
+        .map(|s| s.myself().map(|m| m.config_epoch))
+        .collect();
+    for (i, st) in states.iter().enumerate() {
+        let who = &spec.nodes[i];
+        if !st.usable() {
+            out.push(format!(
+                "{who}: cannot be inspected: {}",
+                st.error.as_deref().unwrap_or("no myself line")
+            ));
+            continue;
+        }
+        if !st.info.state_ok() {
+            out.push(format!(
+                "{who}: cluster_state is {}",
+                st.info.get("cluster_state").unwrap_or("unknown")
+            ));
+        }
+        let assigned = st.info.slots_assigned();
+        let ok = st.info.get_u64("cluster_slots_ok").unwrap_or(0);
+        if assigned != u64::from(SLOT_COUNT) || ok != u64::from(SLOT_COUNT) {
+            out.push(format!(
+                "{who}: {assigned} slots assigned, {ok} ok (expected {SLOT_COUNT})"
+            ));
+        }
+        if st.info.known_nodes() != n as u64 {
+            out.push(format!(
+                "{who}: knows {} nodes (expected {n})",
+                st.info.known_nodes()
+            ));
+        }
+        if let Some(me) = st.myself()
+            && (!me.migrating.is_empty() || !me.importing.is_empty())
+        {
+            out.push(format!(
+                "{who}: has open slots ({} migrating, {} importing)",
+                me.migrating.len(),
+                me.importing.len()
+            ));
+        }
+        for (j, id) in ids.iter().enumerate() {
+            let other = &spec.nodes[j];
+            let Some(v) = st.view_of(id) else {
+                out.push(format!("{who}: does not know {other}"));
+                continue;
+            };
+            if v.is_failing() {
+                out.push(format!("{who}: sees {other} as failing"));
+            }
+            if let Some(want) = expect_master.get(&j) {
+                let have = ranges_from_slots(v.slots.iter().flat_map(SlotRange::slots));
+                if v.role() != Role::Master {
+                    out.push(format!(
+                        "{who}: sees {other} as a replica, expected a master"
+                    ));
+                } else if &have != want {
+                    out.push(format!(
+                        "{who}: sees {other} serving slots {}, expected {}",
+                        format_ranges(&have),
+                        format_ranges(want)
+                    ));
+                }
+            }
+            if let Some(&mi) = expect_replica.get(&j) {
+                let want_id = ids.get(mi).map(String::as_str);
+                if v.role() != Role::Replica || v.master_id.as_deref() != want_id {
+                    let seen = match (&v.role(), v.master_id.as_deref()) {
+                        (Role::Replica, Some(mid)) => match ids.iter().position(|x| x == mid) {
+                            Some(k) => format!("a replica of {}", spec.nodes[k]),
+                            None => format!("a replica of unknown node {mid}"),
+                        },
+                        (Role::Replica, None) => "a replica without master".to_string(),
+                        (Role::Master, _) => "a master".to_string(),
+                    };
+                    out.push(format!(
+                        "{who}: sees {other} as {seen}, expected a replica of {}",
+                        spec.nodes[mi]
+                    ));
+                }
+            }
+            if let Some(Some(e)) = own_epoch.get(j)
+                && v.config_epoch != *e
+            {
+                out.push(format!(
+                    "{who}: sees config epoch {} for {other}, which reports {e}",
+                    v.config_epoch
+                ));
+            }
+        }
+        if expect_replica.contains_key(&i) && st.master_link_up != Some(true) {
+            out.push(format!("{who}: replication link to its master is not up"));
+        }
+    }
+    out
+}
+
+async fn wait_converged(
+    live: &Live<'_>,
+    plan: &ClusterPlan,
+    opts: &ApplyOptions,
+) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    loop {
+        let states = live.states().await;
+        let diffs = disagreements(live.spec, plan, &live.ids, &states);
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= opts.converge_timeout {
+            return Err(ClusterError::NotConverged {
+                what: "every node agreeing on the planned topology".into(),
+                waited: started.elapsed(),
+                disagreements: diffs,
+            });
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
+}

@@ -1,0 +1,185 @@
+//! A compact health summary of the cluster.
+
+use std::fmt;
+
+use crate::conn::NodeConnector;
+use crate::nodes::Role;
+use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges};
+use crate::state::{ClusterState, inspect};
+
+/// A master as seen by itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterHealth {
+    /// The master.
+    pub node: NodeSpec,
+    /// Slots it serves.
+    pub slots: Vec<SlotRange>,
+    /// Its key count.
+    pub keys: u64,
+    /// Spec nodes that replicate it.
+    pub replicas: Vec<NodeSpec>,
+}
+
+/// Health of the cluster: `ok` when every node is reachable and agrees the cluster is ok,
+/// all slots are served, and no replica shares a host with its master.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterHealth {
+    /// True when `problems` is empty.
+    pub ok: bool,
+    /// Nodes in the spec.
+    pub nodes: usize,
+    /// Nodes that answered.
+    pub reachable: usize,
+    /// Nodes reporting `cluster_state:ok`.
+    pub state_ok: usize,
+    /// Distinct slots served by the masters.
+    pub slots_served: usize,
+    /// Masters with slots.
+    pub masters: Vec<MasterHealth>,
+    /// Keys held by the masters.
+    pub total_keys: u64,
+    /// Everything that is not right, one line each.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ClusterHealth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "redis cluster {}: {}/{} nodes reachable, {} report cluster_state:ok, {}/{} slots served, {} keys",
+            if self.ok { "healthy" } else { "NOT healthy" },
+            self.reachable,
+            self.nodes,
+            self.state_ok,
+            self.slots_served,
+            SLOT_COUNT,
+            self.total_keys
+        )?;
+        for m in &self.masters {
+            writeln!(
+                f,
+                "  master {} slots {} ({} slots, {} keys)",
+                m.node,
+                format_ranges(&m.slots),
+                count_slots(&m.slots),
+                m.keys
+            )?;
+            for r in &m.replicas {
+                writeln!(f, "    replica {r}")?;
+            }
+        }
+        for p in &self.problems {
+            writeln!(f, "  problem: {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Summarizes an inspected state (pure).
+pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
+    let mut h = ClusterHealth {
+        nodes: spec.nodes.len(),
+        ..Default::default()
+    };
+    let mut served = vec![false; usize::from(SLOT_COUNT)];
+    for st in &state.nodes {
+        if st.reachable {
+            h.reachable += 1;
+        }
+        if !st.usable() {
+            h.problems.push(format!(
+                "{}: {}",
+                st.spec,
+                st.error.as_deref().unwrap_or("cannot be inspected")
+            ));
+            continue;
+        }
+        if st.info.state_ok() {
+            h.state_ok += 1;
+        } else {
+            h.problems.push(format!(
+                "{}: cluster_state is {}",
+                st.spec,
+                st.info.get("cluster_state").unwrap_or("unknown")
+            ));
+        }
+        if st.info.known_nodes() != spec.nodes.len() as u64 {
+            h.problems.push(format!(
+                "{}: knows {} nodes, the spec has {}",
+                st.spec,
+                st.info.known_nodes(),
+                spec.nodes.len()
+            ));
+        }
+        let Some(me) = st.myself() else { continue };
+        if !me.migrating.is_empty() || !me.importing.is_empty() {
+            h.problems
+                .push(format!("{}: has open (migrating/importing) slots", st.spec));
+        }
+        match me.role() {
+            Role::Master if !me.slots.is_empty() => {
+                for r in &me.slots {
+                    for s in r.slots() {
+                        served[usize::from(s)] = true;
+                    }
+                }
+                let keys = st.key_count.unwrap_or(0);
+                h.total_keys += keys;
+                let replicas = state
+                    .nodes
+                    .iter()
+                    .filter(|o| {
+                        o.myself().is_some_and(|om| {
+                            om.role() == Role::Replica
+                                && om.master_id.as_deref() == Some(me.id.as_str())
+                        })
+                    })
+                    .map(|o| o.spec.clone())
+                    .collect();
+                h.masters.push(MasterHealth {
+                    node: st.spec.clone(),
+                    slots: me.slots.clone(),
+                    keys,
+                    replicas,
+                });
+            }
+            Role::Master => {}
+            Role::Replica => {
+                let master = me
+                    .master_id
+                    .as_deref()
+                    .and_then(|mid| state.by_id(mid))
+                    .map(|(_, m)| &m.spec);
+                match master {
+                    Some(m) if m.host == st.spec.host => h.problems.push(format!(
+                        "replica {} is on the same host as its master {m}",
+                        st.spec
+                    )),
+                    Some(_) => {}
+                    None => h.problems.push(format!(
+                        "replica {} follows a node that is not in the spec",
+                        st.spec
+                    )),
+                }
+                if st.master_link_up == Some(false) {
+                    h.problems
+                        .push(format!("replica {}: link to its master is down", st.spec));
+                }
+            }
+        }
+    }
+    h.slots_served = served.iter().filter(|s| **s).count();
+    if h.slots_served != usize::from(SLOT_COUNT) {
+        h.problems.push(format!(
+            "{} of {SLOT_COUNT} slots are served",
+            h.slots_served
+        ));
+    }
+    h.ok = h.problems.is_empty();
+    h
+}
+
+/// Inspects the cluster and summarizes it.
+pub async fn health(spec: &ClusterSpec, connector: &dyn NodeConnector) -> ClusterHealth {
+    summarize(spec, &inspect(spec, connector).await)
+}

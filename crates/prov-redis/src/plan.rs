@@ -1,0 +1,891 @@
+//! Pure planning: from the spec and the observed state to the list of steps that forms,
+//! completes or scales the cluster. Never plans a reset or a flush: there is no such step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use crate::nodes::Role;
+use crate::spec::{
+    ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges, ranges_from_slots,
+};
+use crate::state::ClusterState;
+
+/// One action of a plan. Nodes are named by spec; ids are resolved when applying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `CLUSTER SET-CONFIG-EPOCH` on a brand-new master (speeds up forming a fresh cluster).
+    SetConfigEpoch {
+        /// The master.
+        node: NodeSpec,
+        /// Its config epoch.
+        epoch: u64,
+    },
+    /// `CLUSTER ADDSLOTSRANGE` of slots nobody serves yet.
+    AddSlots {
+        /// The master receiving the slots.
+        node: NodeSpec,
+        /// The slots.
+        slots: Vec<SlotRange>,
+    },
+    /// `CLUSTER MEET target.addr target.port`, sent to `node`.
+    Meet {
+        /// Node already in the cluster that is told about `target`.
+        node: NodeSpec,
+        /// Node joining.
+        target: NodeSpec,
+    },
+    /// `CLUSTER REPLICATE <master id>` on `replica`.
+    Replicate {
+        /// The replica.
+        replica: NodeSpec,
+        /// Its (new) master.
+        master: NodeSpec,
+        /// Master it followed before, if it was a replica of another node.
+        previous: Option<NodeSpec>,
+    },
+    /// Moves slots with their keys: `SETSLOT IMPORTING/MIGRATING`, `GETKEYSINSLOT` +
+    /// `MIGRATE ... AUTH2 ... KEYS`, then `SETSLOT NODE` on every master.
+    MoveSlots {
+        /// Current owner.
+        from: NodeSpec,
+        /// New owner.
+        to: NodeSpec,
+        /// The slots.
+        slots: Vec<SlotRange>,
+        /// True when finishing a migration that was left open.
+        resume: bool,
+    },
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::SetConfigEpoch { node, epoch } => {
+                write!(f, "set config epoch {epoch} on {node}")
+            }
+            Step::AddSlots { node, slots } => write!(
+                f,
+                "assign slots {} ({} slots) to {node}",
+                format_ranges(slots),
+                count_slots(slots)
+            ),
+            Step::Meet { node, target } => write!(f, "{node} meets {target} (join cluster)"),
+            Step::Replicate {
+                replica,
+                master,
+                previous,
+            } => {
+                write!(f, "{replica} replicates {master}")?;
+                match previous {
+                    Some(p) => write!(f, " (re-pointed, was replica of {p})"),
+                    None => Ok(()),
+                }
+            }
+            Step::MoveSlots {
+                from,
+                to,
+                slots,
+                resume,
+            } => write!(
+                f,
+                "{} {} slots {} from {from} to {to} with key migration",
+                if *resume { "finish moving" } else { "move" },
+                count_slots(slots),
+                format_ranges(slots)
+            ),
+        }
+    }
+}
+
+/// A master of the planned topology.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedMaster {
+    /// The master.
+    pub node: NodeSpec,
+    /// Slots it serves once the plan is applied.
+    pub slots: Vec<SlotRange>,
+    /// Its replicas (each on another host).
+    pub replicas: Vec<NodeSpec>,
+}
+
+/// The topology to reach and the steps to get there. `Display` renders the human plan shown
+/// in check mode (it never contains the password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterPlan {
+    /// Masters, their slots and replicas after the plan.
+    pub masters: Vec<PlannedMaster>,
+    /// Steps in execution order; empty when the cluster already matches.
+    pub steps: Vec<Step>,
+    /// Number of distinct hosts.
+    pub host_count: usize,
+}
+
+impl ClusterPlan {
+    /// True when there is nothing to do.
+    pub fn is_noop(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Master planned for a replica.
+    pub fn master_of(&self, replica: &NodeSpec) -> Option<&NodeSpec> {
+        self.masters
+            .iter()
+            .find(|m| m.replicas.contains(replica))
+            .map(|m| &m.node)
+    }
+
+    /// Number of slots the plan moves between masters (with their keys).
+    pub fn slots_moved(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::MoveSlots { slots, .. } => count_slots(slots),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+impl fmt::Display for ClusterPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let replicas: usize = self.masters.iter().map(|m| m.replicas.len()).sum();
+        writeln!(
+            f,
+            "Redis Cluster topology: {} nodes on {} hosts, {} masters, {} replicas",
+            self.masters.len() + replicas,
+            self.host_count,
+            self.masters.len(),
+            replicas
+        )?;
+        for m in &self.masters {
+            writeln!(
+                f,
+                "  master {} on host {}: slots {} ({} slots)",
+                m.node,
+                m.node.host,
+                format_ranges(&m.slots),
+                count_slots(&m.slots)
+            )?;
+            for r in &m.replicas {
+                writeln!(f, "    replica {} on host {}", r, r.host)?;
+            }
+        }
+        if self.steps.is_empty() {
+            write!(f, "Steps: none, the cluster already matches")
+        } else {
+            write!(f, "Steps ({}):", self.steps.len())?;
+            for (i, s) in self.steps.iter().enumerate() {
+                write!(f, "\n  {}. {s}", i + 1)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why no plan can be made. Nothing is ever reset or flushed to get around these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The spec itself is unusable.
+    #[error("invalid redis cluster spec: {0}")]
+    InvalidSpec(String),
+    /// Replicas cannot all be placed on another host than their master.
+    #[error(
+        "cannot place every replica on a different host than its master: {0}; \
+         add hosts or lower replicas_per_master"
+    )]
+    SameHostUnavoidable(String),
+    /// The observed state does not belong to this spec.
+    #[error("cluster state does not match the spec: {0}")]
+    StateMismatch(String),
+    /// Some nodes could not be inspected.
+    #[error("cannot plan, some redis nodes cannot be inspected:\n  {}", .0.join("\n  "))]
+    Unreachable(Vec<String>),
+    /// Two spec entries are the same redis server.
+    #[error("{a} and {b} are the same redis node (id {id})")]
+    DuplicateNodeId {
+        /// The id.
+        id: String,
+        /// First spec entry.
+        a: String,
+        /// Second spec entry.
+        b: String,
+    },
+    /// The cluster contains a node that is not in the spec.
+    #[error(
+        "{seen_by} knows node {id} at {endpoint} which is not in the spec; prov never removes \
+         nodes: add it to the spec or remove it with CLUSTER FORGET"
+    )]
+    ForeignNode {
+        /// Node whose view contains it.
+        seen_by: String,
+        /// Its id.
+        id: String,
+        /// Its address.
+        endpoint: String,
+    },
+    /// Two nodes claim the same slot.
+    #[error(
+        "slot {slot} is claimed by both {a} and {b}; wait for the cluster to converge or fix it \
+         by hand (redis-cli --cluster fix)"
+    )]
+    SlotConflict {
+        /// The slot.
+        slot: u16,
+        /// First claimer.
+        a: String,
+        /// Second claimer.
+        b: String,
+    },
+    /// A slot is marked migrating/importing in a way that cannot be finished safely.
+    #[error(
+        "slot {slot} on {node} is left open ({detail}); fix it by hand (redis-cli --cluster fix)"
+    )]
+    OpenSlot {
+        /// The node.
+        node: String,
+        /// The slot.
+        slot: u16,
+        /// What is inconsistent.
+        detail: String,
+    },
+    /// A node holds keys but serves no slot and is not a replica.
+    #[error(
+        "{node} holds {keys} keys but serves no slot and is no replica; refusing to flush it: \
+         empty it by hand or give it back its slots"
+    )]
+    StrayData {
+        /// The node.
+        node: String,
+        /// Its key count.
+        keys: u64,
+    },
+    /// More nodes serve slots than the spec wants masters.
+    #[error(
+        "{have} nodes serve slots but the spec wants {want} masters ({masters}); prov does not \
+         demote masters that hold slots"
+    )]
+    TooManyMasters {
+        /// Masters with slots.
+        have: usize,
+        /// Wanted masters.
+        want: usize,
+        /// Their names.
+        masters: String,
+    },
+    /// Not enough empty nodes to become the missing masters.
+    #[error("need {want} masters but only {have} are possible: {detail}")]
+    NoMasterCandidate {
+        /// Wanted masters.
+        want: usize,
+        /// Possible masters.
+        have: usize,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Checks the spec alone.
+fn validate_spec(spec: &ClusterSpec) -> Result<usize, PlanError> {
+    if spec.nodes.is_empty() {
+        return Err(PlanError::InvalidSpec("no nodes".into()));
+    }
+    let mut seen = BTreeSet::new();
+    for n in &spec.nodes {
+        if n.host.trim().is_empty() {
+            return Err(PlanError::InvalidSpec(format!(
+                "{n} has an empty host name"
+            )));
+        }
+        if n.addr.parse::<std::net::IpAddr>().is_err() {
+            return Err(PlanError::InvalidSpec(format!(
+                "{n}: addr must be an IP address (CLUSTER MEET does not resolve names)"
+            )));
+        }
+        if n.port == 0 || n.port > 55535 {
+            return Err(PlanError::InvalidSpec(format!(
+                "{n}: port must be 1-55535 (the cluster bus uses port+10000)"
+            )));
+        }
+        if !seen.insert((n.addr.as_str(), n.port)) {
+            return Err(PlanError::InvalidSpec(format!(
+                "{} is listed twice",
+                n.endpoint()
+            )));
+        }
+    }
+    let group = spec.replicas_per_master + 1;
+    if !spec.nodes.len().is_multiple_of(group) {
+        return Err(PlanError::InvalidSpec(format!(
+            "{} nodes cannot be split into masters with {} replica(s) each (need a multiple of {group})",
+            spec.nodes.len(),
+            spec.replicas_per_master
+        )));
+    }
+    Ok(spec.nodes.len() / group)
+}
+
+/// Slot ranges of an even contiguous split among `m` masters (same split as `redis-cli`).
+pub fn even_slot_ranges(m: usize) -> Vec<SlotRange> {
+    let total = usize::from(SLOT_COUNT);
+    let m = m.max(1);
+    let mut out = Vec::with_capacity(m);
+    let mut first = 0usize;
+    for k in 0..m {
+        let last = if k + 1 == m {
+            total - 1
+        } else {
+            // round((k+1) * total / m) - 1
+            ((2 * (k + 1) * total + m) / (2 * m)).saturating_sub(1)
+        };
+        let last = last.max(first).min(total - 1);
+        out.push(SlotRange::new(first as u16, last as u16));
+        first = last + 1;
+    }
+    out
+}
+
+/// Plans as if every node were brand new (for check mode before Redis is even installed).
+pub fn plan_fresh(spec: &ClusterSpec) -> Result<ClusterPlan, PlanError> {
+    let m = validate_spec(spec)?;
+    let n = spec.nodes.len();
+    let facts = Facts {
+        role: vec![Role::Master; n],
+        slots: vec![BTreeSet::new(); n],
+        keys: vec![0; n],
+        current_master: vec![None; n],
+        knows: vec![BTreeSet::new(); n],
+        fresh: true,
+        open_moves: BTreeMap::new(),
+    };
+    build(spec, m, &facts)
+}
+
+/// What the planner needs to know about each node, indexed like `spec.nodes`.
+struct Facts {
+    role: Vec<Role>,
+    slots: Vec<BTreeSet<u16>>,
+    keys: Vec<u64>,
+    current_master: Vec<Option<usize>>,
+    knows: Vec<BTreeSet<usize>>,
+    /// Every node knows only itself and has epoch 0.
+    fresh: bool,
+    /// Open migrations to finish: (from, to) -> slots.
+    open_moves: BTreeMap<(usize, usize), BTreeSet<u16>>,
+}
+
+/// Plans the steps that turn `state` into the cluster `spec` describes.
+///
+/// * fresh nodes: masters one per host (the lowest port of each host first), even contiguous
+///   slot ranges, replica on host i+1 follows master on host i;
+/// * a healthy cluster of the same nodes: no steps;
+/// * a half-formed cluster: the missing meets, slots and replicas (open migrations are finished);
+/// * new nodes: they are met, empty ones become the missing masters and receive slots moved
+///   (with their keys) from the existing masters, replicas are (re-)attached so that no replica
+///   shares a host with its master.
+pub fn plan(spec: &ClusterSpec, state: &ClusterState) -> Result<ClusterPlan, PlanError> {
+    let m = validate_spec(spec)?;
+    let facts = gather(spec, state)?;
+    build(spec, m, &facts)
+}
+
+fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> {
+    let n = spec.nodes.len();
+    if state.nodes.len() != n
+        || state
+            .nodes
+            .iter()
+            .zip(&spec.nodes)
+            .any(|(s, n)| s.spec != *n)
+    {
+        return Err(PlanError::StateMismatch(
+            "the state was inspected for other nodes".into(),
+        ));
+    }
+    let unusable = state.unusable();
+    if !unusable.is_empty() {
+        return Err(PlanError::Unreachable(
+            unusable
+                .into_iter()
+                .map(|(n, why)| {
+                    if why.contains(&n.to_string()) {
+                        why
+                    } else {
+                        format!("{n}: {why}")
+                    }
+                })
+                .collect(),
+        ));
+    }
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut me = Vec::with_capacity(n);
+    for (i, st) in state.nodes.iter().enumerate() {
+        let myself = st
+            .myself()
+            .ok_or_else(|| PlanError::Unreachable(vec![format!("{}: no myself line", st.spec)]))?;
+        if let Some(j) = ids.insert(myself.id.as_str(), i) {
+            return Err(PlanError::DuplicateNodeId {
+                id: myself.id.clone(),
+                a: spec.nodes[j].to_string(),
+                b: spec.nodes[i].to_string(),
+            });
+        }
+        me.push(myself);
+    }
+    let name = |i: usize| spec.nodes[i].to_string();
+
+    let mut knows = vec![BTreeSet::new(); n];
+    for (i, st) in state.nodes.iter().enumerate() {
+        for e in &st.nodes {
+            if e.is_myself() || e.in_handshake() {
+                continue;
+            }
+            match ids.get(e.id.as_str()) {
+                Some(&j) => {
+                    knows[i].insert(j);
+                }
+                None => {
+                    return Err(PlanError::ForeignNode {
+                        seen_by: name(i),
+                        id: e.id.clone(),
+                        endpoint: format!("{}:{}", e.ip, e.port),
+                    });
+                }
+            }
+        }
+    }
+
+    let mut role = Vec::with_capacity(n);
+    let mut slots = vec![BTreeSet::new(); n];
+    let mut keys = Vec::with_capacity(n);
+    let mut current_master = vec![None; n];
+    let mut owner: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
+    for i in 0..n {
+        role.push(me[i].role());
+        keys.push(state.nodes[i].key_count.unwrap_or(0));
+        if me[i].role() == Role::Replica {
+            current_master[i] = me[i].master_id.as_deref().and_then(|m| ids.get(m).copied());
+            continue;
+        }
+        for r in &me[i].slots {
+            for s in r.slots() {
+                if let Some(j) = owner[usize::from(s)] {
+                    return Err(PlanError::SlotConflict {
+                        slot: s,
+                        a: name(j),
+                        b: name(i),
+                    });
+                }
+                owner[usize::from(s)] = Some(i);
+                slots[i].insert(s);
+            }
+        }
+    }
+
+    // Open migrations: finish them towards the importing side.
+    let mut open_moves: BTreeMap<(usize, usize), BTreeSet<u16>> = BTreeMap::new();
+    let mut open_slots: BTreeMap<u16, (usize, usize)> = BTreeMap::new();
+    let mut record = |slot: u16, from: usize, to: usize, at: usize| -> Result<(), PlanError> {
+        if owner[usize::from(slot)] != Some(from) {
+            return Err(PlanError::OpenSlot {
+                node: name(at),
+                slot,
+                detail: format!(
+                    "marked as moving from {} to {} but served by {}",
+                    name(from),
+                    name(to),
+                    owner[usize::from(slot)].map_or("nobody".into(), name)
+                ),
+            });
+        }
+        if from == to {
+            return Err(PlanError::OpenSlot {
+                node: name(at),
+                slot,
+                detail: "marked as moving to itself".into(),
+            });
+        }
+        if let Some(&(f, t)) = open_slots.get(&slot)
+            && (f, t) != (from, to)
+        {
+            return Err(PlanError::OpenSlot {
+                node: name(at),
+                slot,
+                detail: "marked as moving to two different nodes".into(),
+            });
+        }
+        open_slots.insert(slot, (from, to));
+        open_moves.entry((from, to)).or_default().insert(slot);
+        Ok(())
+    };
+    for (i, myself) in me.iter().enumerate() {
+        for (slot, target) in &myself.migrating {
+            let to = *ids
+                .get(target.as_str())
+                .ok_or_else(|| PlanError::OpenSlot {
+                    node: name(i),
+                    slot: *slot,
+                    detail: format!("migrating to unknown node {target}"),
+                })?;
+            record(*slot, i, to, i)?;
+        }
+        for (slot, source) in &myself.importing {
+            let from = *ids
+                .get(source.as_str())
+                .ok_or_else(|| PlanError::OpenSlot {
+                    node: name(i),
+                    slot: *slot,
+                    detail: format!("importing from unknown node {source}"),
+                })?;
+            record(*slot, from, i, i)?;
+        }
+    }
+
+    let fresh = (0..n).all(|i| {
+        knows[i].is_empty()
+            && state.nodes[i].info.current_epoch() == 0
+            && me[i].config_epoch == 0
+            && me[i].role() == Role::Master
+    });
+    Ok(Facts {
+        role,
+        slots,
+        keys,
+        current_master,
+        knows,
+        fresh,
+        open_moves,
+    })
+}
+
+fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, PlanError> {
+    let n = spec.nodes.len();
+    let r = spec.replicas_per_master;
+    let name = |i: usize| spec.nodes[i].to_string();
+    let hosts = spec.hosts();
+    let host_of: Vec<usize> = spec
+        .nodes
+        .iter()
+        .map(|nd| hosts.iter().position(|h| *h == nd.host).unwrap_or(0))
+        .collect();
+    let h = hosts.len();
+
+    // 1. Masters: every node serving slots stays a master.
+    let mut is_master = vec![false; n];
+    let slot_masters: Vec<usize> = (0..n)
+        .filter(|&i| facts.role[i] == Role::Master && !facts.slots[i].is_empty())
+        .collect();
+    if slot_masters.len() > m {
+        return Err(PlanError::TooManyMasters {
+            have: slot_masters.len(),
+            want: m,
+            masters: slot_masters
+                .iter()
+                .map(|&i| name(i))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    for i in 0..n {
+        if facts.role[i] == Role::Master && facts.slots[i].is_empty() && facts.keys[i] > 0 {
+            return Err(PlanError::StrayData {
+                node: name(i),
+                keys: facts.keys[i],
+            });
+        }
+    }
+    let mut per_host = vec![0usize; h];
+    for &i in &slot_masters {
+        is_master[i] = true;
+        per_host[host_of[i]] += 1;
+    }
+    let mut count = slot_masters.len();
+    while count < m {
+        // Empty masters only: a replica cannot become an empty master without a reset.
+        let pick = (0..n)
+            .filter(|&i| !is_master[i] && facts.role[i] == Role::Master && facts.keys[i] == 0)
+            .min_by_key(|&i| (per_host[host_of[i]], host_of[i], spec.nodes[i].port, i));
+        let Some(i) = pick else {
+            return Err(PlanError::NoMasterCandidate {
+                want: m,
+                have: count,
+                detail: "the other nodes are replicas, and a replica holding data is never \
+                         reset to become an empty master"
+                    .into(),
+            });
+        };
+        is_master[i] = true;
+        per_host[host_of[i]] += 1;
+        count += 1;
+    }
+    let masters: Vec<usize> = (0..n).filter(|&i| is_master[i]).collect();
+    let replicas: Vec<usize> = (0..n).filter(|&i| !is_master[i]).collect();
+
+    // 2. Replicas: keep valid assignments, match the rest (augmenting paths) so that every
+    //    replica is on another host than its master.
+    let mut assigned: Vec<Option<usize>> = vec![None; n];
+    let mut load = vec![0usize; n];
+    for &u in &replicas {
+        if let Some(cm) = facts.current_master[u]
+            && facts.role[u] == Role::Replica
+            && is_master[cm]
+            && host_of[cm] != host_of[u]
+            && load[cm] < r
+        {
+            assigned[u] = Some(cm);
+            load[cm] += 1;
+        }
+    }
+    // Preference: the master on the previous host first (replica on host i+1 follows master
+    // on host i), then further hosts back; the k-th replica of a host starts k hosts further
+    // back, so that the replicas of one master spread over several hosts.
+    let prefs: Vec<Vec<usize>> = (0..n)
+        .map(|u| {
+            let mut p: Vec<usize> = masters
+                .iter()
+                .copied()
+                .filter(|&mm| host_of[mm] != host_of[u])
+                .collect();
+            if h > 1 {
+                let pos = replicas
+                    .iter()
+                    .filter(|&&v| host_of[v] == host_of[u] && v < u)
+                    .count();
+                let off = pos % (h - 1);
+                p.sort_by_key(|&mm| {
+                    let dist = (host_of[u] + h - host_of[mm]) % h; // 1..h-1
+                    ((dist - 1 + (h - 1) - off) % (h - 1), mm)
+                });
+            }
+            p
+        })
+        .collect();
+    fn augment(
+        u: usize,
+        prefs: &[Vec<usize>],
+        r: usize,
+        visited: &mut [bool],
+        assigned: &mut [Option<usize>],
+        load: &mut [usize],
+    ) -> bool {
+        for &mm in &prefs[u] {
+            if visited[mm] {
+                continue;
+            }
+            visited[mm] = true;
+            if load[mm] < r {
+                assigned[u] = Some(mm);
+                load[mm] += 1;
+                return true;
+            }
+            let holders: Vec<usize> = (0..assigned.len())
+                .filter(|&v| assigned[v] == Some(mm))
+                .collect();
+            for v in holders {
+                if augment(v, prefs, r, visited, assigned, load) {
+                    // v moved elsewhere; u takes its seat.
+                    load[mm] -= 1;
+                    assigned[u] = Some(mm);
+                    load[mm] += 1;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    for &u in &replicas {
+        if assigned[u].is_some() {
+            continue;
+        }
+        let mut visited = vec![false; n];
+        if !augment(u, &prefs, r, &mut visited, &mut assigned, &mut load) {
+            let detail = if h == 1 {
+                format!("all {n} nodes are on the single host {}", hosts[0])
+            } else {
+                format!(
+                    "no master on another host has a free seat for {} ({} masters, {} replicas each, {} hosts)",
+                    name(u),
+                    m,
+                    r,
+                    h
+                )
+            };
+            return Err(PlanError::SameHostUnavoidable(detail));
+        }
+    }
+
+    // 3. Slots: finish open migrations, fill unassigned slots, rebalance if uneven.
+    let mut owned: Vec<BTreeSet<u16>> = facts.slots.clone();
+    for ((from, to), slots) in &facts.open_moves {
+        for s in slots {
+            owned[*from].remove(s);
+            owned[*to].insert(*s);
+        }
+    }
+    let ideal = even_slot_ranges(m);
+    let targets: Vec<usize> = ideal.iter().map(SlotRange::len).collect();
+    let mut counts: Vec<usize> = masters.iter().map(|&i| owned[i].len()).collect();
+    let mut any_owner = vec![false; usize::from(SLOT_COUNT)];
+    for set in &owned {
+        for &s in set {
+            any_owner[usize::from(s)] = true;
+        }
+    }
+    let mut add: Vec<BTreeSet<u16>> = vec![BTreeSet::new(); m];
+    for s in 0..SLOT_COUNT {
+        if any_owner[usize::from(s)] {
+            continue;
+        }
+        let mut k = ideal
+            .iter()
+            .position(|rg| rg.start <= s && s <= rg.end)
+            .unwrap_or(0);
+        if counts[k] >= targets[k] {
+            let best = (0..m)
+                .filter(|&j| counts[j] < targets[j])
+                .max_by_key(|&j| (targets[j] - counts[j], std::cmp::Reverse(j)));
+            if let Some(j) = best {
+                k = j;
+            }
+        }
+        add[k].insert(s);
+        counts[k] += 1;
+    }
+    for (k, &i) in masters.iter().enumerate() {
+        owned[i].extend(add[k].iter().copied());
+    }
+    let unbalanced = (0..m).any(|k| {
+        let tol = (targets[k] / 50).max(2);
+        counts[k].abs_diff(targets[k]) > tol
+    });
+    let mut moves: Vec<(usize, usize, BTreeSet<u16>)> = Vec::new();
+    if unbalanced {
+        let mut excess: Vec<usize> = (0..m)
+            .map(|k| counts[k].saturating_sub(targets[k]))
+            .collect();
+        for rk in 0..m {
+            let mut deficit = targets[rk].saturating_sub(counts[rk]);
+            for dk in 0..m {
+                if deficit == 0 {
+                    break;
+                }
+                if excess[dk] == 0 {
+                    continue;
+                }
+                let take = deficit.min(excess[dk]);
+                let (d, rcv) = (masters[dk], masters[rk]);
+                let moved: BTreeSet<u16> = owned[d].iter().rev().take(take).copied().collect();
+                for s in &moved {
+                    owned[d].remove(s);
+                    owned[rcv].insert(*s);
+                }
+                excess[dk] -= take;
+                deficit -= take;
+                counts[dk] -= take;
+                counts[rk] += take;
+                moves.push((d, rcv, moved));
+            }
+        }
+    }
+
+    // 4. Steps.
+    let mut steps = Vec::new();
+    if facts.fresh {
+        for (k, &i) in masters.iter().enumerate() {
+            steps.push(Step::SetConfigEpoch {
+                node: spec.nodes[i].clone(),
+                epoch: k as u64 + 1,
+            });
+        }
+    }
+    for (k, &i) in masters.iter().enumerate() {
+        if !add[k].is_empty() {
+            steps.push(Step::AddSlots {
+                node: spec.nodes[i].clone(),
+                slots: ranges_from_slots(add[k].iter().copied()),
+            });
+        }
+    }
+    // Meets: join every group of nodes that know each other to the anchor's group.
+    let mut group: Vec<usize> = (0..n).collect();
+    fn find(g: &mut [usize], x: usize) -> usize {
+        let mut x = x;
+        while g[x] != x {
+            g[x] = g[g[x]];
+            x = g[x];
+        }
+        x
+    }
+    for i in 0..n {
+        for &j in &facts.knows[i] {
+            let (a, b) = (find(&mut group, i), find(&mut group, j));
+            if a != b {
+                group[a] = b;
+            }
+        }
+    }
+    let anchor = masters
+        .iter()
+        .copied()
+        .find(|&i| !facts.slots[i].is_empty())
+        .or_else(|| masters.first().copied())
+        .unwrap_or(0);
+    let anchor_group = find(&mut group, anchor);
+    for i in 0..n {
+        if find(&mut group, i) != anchor_group {
+            steps.push(Step::Meet {
+                node: spec.nodes[anchor].clone(),
+                target: spec.nodes[i].clone(),
+            });
+        }
+    }
+    for ((from, to), slots) in &facts.open_moves {
+        steps.push(Step::MoveSlots {
+            from: spec.nodes[*from].clone(),
+            to: spec.nodes[*to].clone(),
+            slots: ranges_from_slots(slots.iter().copied()),
+            resume: true,
+        });
+    }
+    for &u in &replicas {
+        let Some(mm) = assigned[u] else { continue };
+        let already = facts.role[u] == Role::Replica && facts.current_master[u] == Some(mm);
+        if !already {
+            let previous = if facts.role[u] == Role::Replica {
+                facts.current_master[u].map(|p| spec.nodes[p].clone())
+            } else {
+                None
+            };
+            steps.push(Step::Replicate {
+                replica: spec.nodes[u].clone(),
+                master: spec.nodes[mm].clone(),
+                previous,
+            });
+        }
+    }
+    for (d, rcv, slots) in moves {
+        steps.push(Step::MoveSlots {
+            from: spec.nodes[d].clone(),
+            to: spec.nodes[rcv].clone(),
+            slots: ranges_from_slots(slots),
+            resume: false,
+        });
+    }
+
+    let planned = masters
+        .iter()
+        .map(|&i| PlannedMaster {
+            node: spec.nodes[i].clone(),
+            slots: ranges_from_slots(owned[i].iter().copied()),
+            replicas: replicas
+                .iter()
+                .filter(|&&u| assigned[u] == Some(i))
+                .map(|&u| spec.nodes[u].clone())
+                .collect(),
+        })
+        .collect();
+    Ok(ClusterPlan {
+        masters: planned,
+        steps,
+        host_count: h,
+    })
+}

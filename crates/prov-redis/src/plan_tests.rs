@@ -1,0 +1,664 @@
+//! Unit tests of the planner on synthetic `CLUSTER NODES` output.
+
+use std::collections::BTreeSet;
+
+use crate::nodes::Role;
+use crate::plan::{ClusterPlan, PlanError, Step, even_slot_ranges, plan, plan_fresh};
+use crate::spec::{ClusterSpec, NodeSpec, SlotRange, count_slots, ranges_from_slots};
+use crate::state::{ClusterState, NodeState};
+
+/// Ground truth of a simulated cluster, rendered into each node's `CLUSTER NODES`.
+#[derive(Clone)]
+struct Sim {
+    spec: ClusterSpec,
+    ids: Vec<String>,
+    role: Vec<Role>,
+    master_of: Vec<Option<usize>>,
+    slots: Vec<Vec<SlotRange>>,
+    knows: Vec<BTreeSet<usize>>,
+    keys: Vec<u64>,
+    epoch: Vec<u64>,
+    migrating: Vec<Vec<(u16, usize)>>,
+    importing: Vec<Vec<(u16, usize)>>,
+    foreign: Option<(usize, String)>,
+}
+
+fn layout(hosts: &[&str], per_host: u16, replicas: usize) -> ClusterSpec {
+    let mut nodes = Vec::new();
+    for (h, host) in hosts.iter().enumerate() {
+        for p in 0..per_host {
+            nodes.push(NodeSpec::new(*host, format!("10.0.0.{}", h + 1), 7000 + p));
+        }
+    }
+    ClusterSpec {
+        nodes,
+        replicas_per_master: replicas,
+        password: Some("hunter2-secret".into()),
+    }
+}
+
+impl Sim {
+    fn fresh(spec: &ClusterSpec) -> Self {
+        let n = spec.nodes.len();
+        Sim {
+            spec: spec.clone(),
+            ids: (0..n).map(|i| format!("{:040x}", 0xabc000 + i)).collect(),
+            role: vec![Role::Master; n],
+            master_of: vec![None; n],
+            slots: vec![Vec::new(); n],
+            knows: vec![BTreeSet::new(); n],
+            keys: vec![0; n],
+            epoch: vec![0; n],
+            migrating: vec![Vec::new(); n],
+            importing: vec![Vec::new(); n],
+            foreign: None,
+        }
+    }
+
+    /// The cluster a plan leads to, with every node knowing every other.
+    fn from_plan(spec: &ClusterSpec, p: &ClusterPlan) -> Self {
+        let mut sim = Sim::fresh(spec);
+        for (k, m) in p.masters.iter().enumerate() {
+            let mi = spec.index_of(&m.node).unwrap();
+            sim.slots[mi] = m.slots.clone();
+            sim.epoch[mi] = k as u64 + 1;
+            sim.keys[mi] = 1000;
+            for r in &m.replicas {
+                let ri = spec.index_of(r).unwrap();
+                sim.role[ri] = Role::Replica;
+                sim.master_of[ri] = Some(mi);
+                sim.keys[ri] = 1000;
+            }
+        }
+        sim.meet_all();
+        sim
+    }
+
+    fn meet_all(&mut self) {
+        let n = self.ids.len();
+        for i in 0..n {
+            self.knows[i] = (0..n).filter(|&j| j != i).collect();
+        }
+    }
+
+    /// Adds new empty nodes (a spec that grew).
+    fn grow(&self, spec: &ClusterSpec) -> Self {
+        let mut s = Sim::fresh(spec);
+        let old = self.ids.len();
+        s.ids[..old].clone_from_slice(&self.ids);
+        s.role[..old].copy_from_slice(&self.role);
+        s.master_of[..old].clone_from_slice(&self.master_of);
+        s.slots[..old].clone_from_slice(&self.slots);
+        s.knows[..old].clone_from_slice(&self.knows);
+        s.keys[..old].copy_from_slice(&self.keys);
+        s.epoch[..old].copy_from_slice(&self.epoch);
+        s
+    }
+
+    fn line(&self, i: usize, myself: bool) -> String {
+        let n = &self.spec.nodes[i];
+        let mut flags = Vec::new();
+        if myself {
+            flags.push("myself");
+        }
+        flags.push(if self.role[i] == Role::Master {
+            "master"
+        } else {
+            "slave"
+        });
+        let master = self.master_of[i].map_or("-".to_string(), |m| self.ids[m].clone());
+        let epoch = self.master_of[i].map_or(self.epoch[i], |m| self.epoch[m]);
+        let mut l = format!(
+            "{} {}:{}@{} {} {} 0 0 {} connected",
+            self.ids[i],
+            n.addr,
+            n.port,
+            u32::from(n.port) + 10000,
+            flags.join(","),
+            master,
+            epoch
+        );
+        for r in &self.slots[i] {
+            l.push(' ');
+            l.push_str(&r.to_string());
+        }
+        if myself {
+            for (s, t) in &self.migrating[i] {
+                l.push_str(&format!(" [{s}->-{}]", self.ids[*t]));
+            }
+            for (s, f) in &self.importing[i] {
+                l.push_str(&format!(" [{s}-<-{}]", self.ids[*f]));
+            }
+        }
+        l
+    }
+
+    fn state(&self) -> ClusterState {
+        let nodes = (0..self.ids.len())
+            .map(|i| {
+                let mut text = self.line(i, true);
+                for &j in &self.knows[i] {
+                    text.push('\n');
+                    text.push_str(&self.line(j, false));
+                }
+                if let Some((at, id)) = &self.foreign
+                    && *at == i
+                {
+                    text.push_str(&format!(
+                        "\n{id} 10.9.9.9:7000@17000 master - 0 0 9 connected"
+                    ));
+                }
+                let epoch = self.epoch.iter().max().copied().unwrap_or(0);
+                let assigned: usize = self.slots.iter().map(|s| count_slots(s)).sum();
+                let info = format!(
+                    "cluster_state:ok\r\ncluster_current_epoch:{epoch}\r\n\
+                     cluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
+                     cluster_known_nodes:{}\r\n",
+                    self.knows[i].len() + 1
+                );
+                let mut st =
+                    NodeState::from_replies(&self.spec.nodes[i], &info, &text, self.keys[i])
+                        .unwrap();
+                if self.role[i] == Role::Replica {
+                    st.master_link_up = Some(true);
+                }
+                st
+            })
+            .collect();
+        ClusterState { nodes }
+    }
+}
+
+fn node<'a>(spec: &'a ClusterSpec, host: &str, port: u16) -> &'a NodeSpec {
+    spec.nodes
+        .iter()
+        .find(|n| n.host == host && n.port == port)
+        .unwrap()
+}
+
+/// Checks invariants every plan must satisfy.
+fn check_invariants(spec: &ClusterSpec, p: &ClusterPlan) {
+    let mut all: Vec<u16> = p
+        .masters
+        .iter()
+        .flat_map(|m| m.slots.iter().flat_map(SlotRange::slots))
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all.len(), 16384, "every slot exactly once");
+    assert_eq!(ranges_from_slots(all), vec![SlotRange::new(0, 16383)]);
+    let mut roles = 0;
+    for m in &p.masters {
+        roles += 1 + m.replicas.len();
+        assert_eq!(m.replicas.len(), spec.replicas_per_master);
+        for r in &m.replicas {
+            assert_ne!(
+                r.host, m.node.host,
+                "replica {r} on the host of its master {}",
+                m.node
+            );
+        }
+    }
+    assert_eq!(roles, spec.nodes.len());
+    let text = p.to_string();
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+fn count_steps(p: &ClusterPlan, f: impl Fn(&Step) -> bool) -> usize {
+    p.steps.iter().filter(|s| f(s)).count()
+}
+
+#[test]
+fn even_ranges_match_redis_cli() {
+    assert_eq!(
+        even_slot_ranges(3),
+        vec![
+            SlotRange::new(0, 5460),
+            SlotRange::new(5461, 10922),
+            SlotRange::new(10923, 16383)
+        ]
+    );
+    for m in 1..=17 {
+        let r = even_slot_ranges(m);
+        assert_eq!(r.len(), m);
+        assert_eq!(count_slots(&r), 16384);
+        let (min, max) = (
+            r.iter().map(SlotRange::len).min().unwrap(),
+            r.iter().map(SlotRange::len).max().unwrap(),
+        );
+        assert!(max - min <= 1, "{m}: {r:?}");
+        for w in r.windows(2) {
+            assert_eq!(w[0].end + 1, w[1].start);
+        }
+    }
+}
+
+#[test]
+fn fresh_three_hosts() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let p = plan(&spec, &Sim::fresh(&spec).state()).unwrap();
+    check_invariants(&spec, &p);
+    let masters: Vec<(String, Vec<SlotRange>)> = p
+        .masters
+        .iter()
+        .map(|m| (format!("{}:{}", m.node.host, m.node.port), m.slots.clone()))
+        .collect();
+    assert_eq!(
+        masters,
+        vec![
+            ("a:7000".to_string(), vec![SlotRange::new(0, 5460)]),
+            ("b:7000".to_string(), vec![SlotRange::new(5461, 10922)]),
+            ("c:7000".to_string(), vec![SlotRange::new(10923, 16383)]),
+        ]
+    );
+    // Replica on host i+1 follows the master on host i.
+    assert_eq!(
+        p.master_of(node(&spec, "b", 7001)),
+        Some(node(&spec, "a", 7000))
+    );
+    assert_eq!(
+        p.master_of(node(&spec, "c", 7001)),
+        Some(node(&spec, "b", 7000))
+    );
+    assert_eq!(
+        p.master_of(node(&spec, "a", 7001)),
+        Some(node(&spec, "c", 7000))
+    );
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::AddSlots { .. })), 3);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Meet { .. })), 5);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Replicate { .. })), 3);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::MoveSlots { .. })), 0);
+    assert_eq!(plan_fresh(&spec).unwrap(), p);
+    let text = p.to_string();
+    assert!(
+        text.contains("master a[10.0.0.1:7000] on host a: slots 0-5460 (5461 slots)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("replica b[10.0.0.2:7001] on host b"),
+        "{text}"
+    );
+    assert!(text.contains("assign slots 5461-10922"), "{text}");
+}
+
+#[test]
+fn fresh_four_hosts() {
+    let spec = layout(&["a", "b", "c", "d"], 2, 1);
+    let p = plan(&spec, &Sim::fresh(&spec).state()).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(p.masters.len(), 4);
+    for (k, m) in p.masters.iter().enumerate() {
+        assert_eq!(m.node.port, 7000);
+        assert_eq!(
+            m.slots,
+            vec![SlotRange::new(k as u16 * 4096, k as u16 * 4096 + 4095)]
+        );
+    }
+    assert_eq!(
+        p.master_of(node(&spec, "a", 7001)),
+        Some(node(&spec, "d", 7000))
+    );
+}
+
+#[test]
+fn two_replicas_per_master_on_three_hosts() {
+    let spec = layout(&["a", "b", "c"], 3, 2);
+    let p = plan_fresh(&spec).unwrap();
+    check_invariants(&spec, &p);
+    for m in &p.masters {
+        let hosts: BTreeSet<&str> = m.replicas.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(
+            hosts.len(),
+            2,
+            "replicas of {} spread over both other hosts",
+            m.node
+        );
+    }
+}
+
+#[test]
+fn one_host_is_refused() {
+    let spec = layout(&["solo"], 2, 1);
+    let err = plan(&spec, &Sim::fresh(&spec).state()).unwrap_err();
+    assert!(matches!(err, PlanError::SameHostUnavoidable(_)), "{err}");
+    assert!(err.to_string().contains("single host solo"), "{err}");
+    assert!(plan_fresh(&spec).is_err());
+    // Without replicas one host is fine.
+    let spec = layout(&["solo"], 3, 0);
+    check_invariants(&spec, &plan_fresh(&spec).unwrap());
+}
+
+#[test]
+fn bad_specs_are_refused() {
+    let spec = layout(&["a", "b", "c"], 1, 1);
+    assert!(matches!(plan_fresh(&spec), Err(PlanError::InvalidSpec(_))));
+    let mut spec = layout(&["a", "b"], 2, 1);
+    spec.nodes[3] = spec.nodes[0].clone();
+    assert!(matches!(plan_fresh(&spec), Err(PlanError::InvalidSpec(_))));
+    let empty = ClusterSpec {
+        nodes: vec![],
+        replicas_per_master: 1,
+        password: None,
+    };
+    assert!(plan_fresh(&empty).is_err());
+}
+
+#[test]
+fn healthy_cluster_is_a_noop() {
+    for hosts in [&["a", "b", "c"][..], &["a", "b", "c", "d", "e"][..]] {
+        let spec = layout(hosts, 2, 1);
+        let p = plan_fresh(&spec).unwrap();
+        let healthy = Sim::from_plan(&spec, &p);
+        let again = plan(&spec, &healthy.state()).unwrap();
+        assert!(again.is_noop(), "{again}");
+        assert_eq!(again.masters, p.masters);
+        assert!(again.to_string().contains("Steps: none"));
+    }
+}
+
+#[test]
+fn half_formed_missing_slots_and_replicas() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    // Met, only the first master got its slots, no replica attached yet.
+    let mut sim = Sim::fresh(&spec);
+    sim.meet_all();
+    let a0 = spec.index_of(node(&spec, "a", 7000)).unwrap();
+    sim.slots[a0] = vec![SlotRange::new(0, 5460)];
+    sim.epoch = (1..=6).collect();
+    sim.keys[a0] = 42;
+    let p = plan(&spec, &sim.state()).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(p.masters, target.masters, "{p}");
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Meet { .. })), 0);
+    assert_eq!(
+        count_steps(&p, |s| matches!(s, Step::SetConfigEpoch { .. })),
+        0
+    );
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::MoveSlots { .. })), 0);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::AddSlots { .. })), 2);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Replicate { .. })), 3);
+
+    // Slots added everywhere but nodes never met: only meets and replicas are left.
+    let mut sim = Sim::fresh(&spec);
+    for m in &target.masters {
+        sim.slots[spec.index_of(&m.node).unwrap()] = m.slots.clone();
+    }
+    let p = plan(&spec, &sim.state()).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Meet { .. })), 5);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::AddSlots { .. })), 0);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Replicate { .. })), 3);
+
+    // One replica already attached: kept, the two others are added.
+    let mut sim = Sim::from_plan(&spec, &target);
+    let c1 = spec.index_of(node(&spec, "c", 7001)).unwrap();
+    let a1 = spec.index_of(node(&spec, "a", 7001)).unwrap();
+    for r in [c1, a1] {
+        sim.role[r] = Role::Master;
+        sim.master_of[r] = None;
+        sim.keys[r] = 0;
+    }
+    let p = plan(&spec, &sim.state()).unwrap();
+    assert_eq!(p.masters, target.masters);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Replicate { .. })), 2);
+    assert_eq!(p.steps.len(), 2, "{p}");
+}
+
+#[test]
+fn half_formed_open_migration_is_finished() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let mut sim = Sim::from_plan(&spec, &target);
+    let (a0, b0) = (0, 2);
+    sim.migrating[a0].push((100, b0));
+    sim.importing[b0].push((100, a0));
+    let p = plan(&spec, &sim.state()).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(
+        p.steps,
+        vec![Step::MoveSlots {
+            from: spec.nodes[a0].clone(),
+            to: spec.nodes[b0].clone(),
+            slots: vec![SlotRange::new(100, 100)],
+            resume: true
+        }]
+    );
+    // A marker pointing at a node that does not serve the slot is refused.
+    let mut sim = Sim::from_plan(&spec, &target);
+    sim.importing[b0].push((9000, a0));
+    assert!(matches!(
+        plan(&spec, &sim.state()),
+        Err(PlanError::OpenSlot { slot: 9000, .. })
+    ));
+}
+
+#[test]
+fn scale_out_three_to_four_hosts() {
+    let spec3 = layout(&["a", "b", "c"], 2, 1);
+    let old = Sim::from_plan(&spec3, &plan_fresh(&spec3).unwrap());
+    let spec4 = layout(&["a", "b", "c", "d"], 2, 1);
+    let sim = old.grow(&spec4);
+    let p = plan(&spec4, &sim.state()).unwrap();
+    check_invariants(&spec4, &p);
+    // Existing masters stay masters, d's first node becomes the fourth master.
+    let masters: Vec<String> = p
+        .masters
+        .iter()
+        .map(|m| format!("{}:{}", m.node.host, m.node.port))
+        .collect();
+    assert_eq!(masters, ["a:7000", "b:7000", "c:7000", "d:7000"]);
+    for m in &p.masters {
+        assert_eq!(count_slots(&m.slots), 4096, "{p}");
+    }
+    let moved = p.slots_moved();
+    assert_eq!(moved, 4096, "about a quarter of the slots move");
+    // Slots only move towards the new master, and each old master keeps a prefix of its range.
+    for s in &p.steps {
+        if let Step::MoveSlots { to, resume, .. } = s {
+            assert_eq!(to, node(&spec4, "d", 7000));
+            assert!(!resume);
+        }
+    }
+    assert_eq!(p.masters[0].slots, vec![SlotRange::new(0, 4095)]);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Meet { .. })), 2);
+    assert_eq!(
+        count_steps(&p, |s| matches!(
+            s,
+            Step::AddSlots { .. } | Step::SetConfigEpoch { .. }
+        )),
+        0
+    );
+    // d:7001 needs a master on another host, which needs one re-pointed replica at most.
+    let reps = count_steps(&p, |s| matches!(s, Step::Replicate { .. }));
+    assert!((1..=2).contains(&reps), "{p}");
+    assert!(p.to_string().contains("with key migration"));
+
+    // Once done, the grown cluster plans nothing.
+    let done = Sim::from_plan(&spec4, &p);
+    assert!(plan(&spec4, &done.state()).unwrap().is_noop());
+}
+
+#[test]
+fn never_resets_a_node_with_slots_or_data() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    // Someone made a:7001 a single master with all slots and data.
+    let mut sim = Sim::fresh(&spec);
+    sim.meet_all();
+    let a1 = spec.index_of(node(&spec, "a", 7001)).unwrap();
+    sim.slots[a1] = vec![SlotRange::new(0, 16383)];
+    sim.keys[a1] = 5000;
+    sim.epoch[a1] = 1;
+    let p = plan(&spec, &sim.state()).unwrap();
+    check_invariants(&spec, &p);
+    assert!(p.masters.iter().any(|m| m.node == spec.nodes[a1]), "{p}");
+    for s in &p.steps {
+        if let Step::Replicate { replica, .. } = s {
+            assert_ne!(
+                replica, &spec.nodes[a1],
+                "a node with data is never made a replica"
+            );
+        }
+        if let Step::MoveSlots { from, .. } = s {
+            assert_eq!(from, &spec.nodes[a1]);
+        }
+    }
+    // a:7001 is the first master in spec order and keeps its 5461-slot share.
+    assert_eq!(p.slots_moved(), 16384 - 5461);
+
+    // Keys without slots and without master: refuse rather than flush.
+    let mut sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    let c1 = spec.index_of(node(&spec, "c", 7001)).unwrap();
+    sim.role[c1] = Role::Master;
+    sim.master_of[c1] = None;
+    sim.keys[c1] = 7;
+    let err = plan(&spec, &sim.state()).unwrap_err();
+    assert!(matches!(err, PlanError::StrayData { keys: 7, .. }), "{err}");
+
+    // Too many slot-holding masters: refuse rather than demote.
+    let spec6 = layout(&["a", "b", "c"], 2, 1);
+    let mut sim = Sim::fresh(&spec6);
+    for (i, r) in even_slot_ranges(6).into_iter().enumerate() {
+        sim.slots[i] = vec![r];
+    }
+    sim.meet_all();
+    assert!(matches!(
+        plan(&spec6, &sim.state()),
+        Err(PlanError::TooManyMasters {
+            have: 6,
+            want: 3,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn foreign_conflicting_and_unreachable_states_are_refused() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let healthy = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+
+    let mut sim = healthy.clone();
+    sim.foreign = Some((1, format!("{:040x}", 0xdead)));
+    let err = plan(&spec, &sim.state()).unwrap_err();
+    assert!(matches!(err, PlanError::ForeignNode { .. }), "{err}");
+    assert!(err.to_string().contains("10.9.9.9:7000"));
+
+    let mut sim = healthy.clone();
+    sim.slots[2].push(SlotRange::new(0, 0));
+    assert!(matches!(
+        plan(&spec, &sim.state()),
+        Err(PlanError::SlotConflict { slot: 0, .. })
+    ));
+
+    let mut state = healthy.state();
+    state.nodes[3] = NodeState::unreachable(&spec.nodes[3], "connection refused");
+    let err = plan(&spec, &state).unwrap_err();
+    assert!(
+        matches!(err, PlanError::Unreachable(ref v) if v.len() == 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("connection refused"));
+
+    let mut state = healthy.state();
+    state.nodes.pop();
+    assert!(matches!(
+        plan(&spec, &state),
+        Err(PlanError::StateMismatch(_))
+    ));
+}
+
+#[test]
+fn same_host_replica_is_repointed() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let mut sim = Sim::from_plan(&spec, &target);
+    // a:7001 follows a:7000 (same host) — must be fixed by re-pointing replicas.
+    let (a0, a1) = (0, 1);
+    let b1 = spec.index_of(node(&spec, "b", 7001)).unwrap();
+    sim.master_of[a1] = Some(a0);
+    sim.master_of[b1] = Some(spec.index_of(node(&spec, "c", 7000)).unwrap());
+    let p = plan(&spec, &sim.state()).unwrap();
+    check_invariants(&spec, &p);
+    assert!(
+        count_steps(&p, |s| matches!(
+            s,
+            Step::Replicate {
+                previous: Some(_),
+                ..
+            }
+        )) >= 1
+    );
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::MoveSlots { .. })), 0);
+}
+
+#[test]
+fn convergence_check_names_the_disagreeing_node() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let p = plan_fresh(&spec).unwrap();
+    let sim = Sim::from_plan(&spec, &p);
+    let ids = sim.ids.clone();
+    assert_eq!(
+        crate::apply::disagreements(&spec, &p, &ids, &sim.state().nodes),
+        Vec::<String>::new()
+    );
+
+    // c:7001 still follows a:7000 instead of b:7000 in everybody's view.
+    let mut wrong = sim.clone();
+    let c1 = spec.index_of(node(&spec, "c", 7001)).unwrap();
+    wrong.master_of[c1] = Some(0);
+    let d = crate::apply::disagreements(&spec, &p, &ids, &wrong.state().nodes);
+    assert_eq!(d.len(), 6, "{d:#?}");
+    assert!(d[0].starts_with("a[10.0.0.1:7000]: sees c[10.0.0.3:7001] as a replica of a[10.0.0.1:7000], expected a replica of b[10.0.0.2:7000]"), "{d:#?}");
+
+    // One node lags behind on a config epoch and a slot range.
+    let mut states = sim.state().nodes;
+    let b0 = spec.index_of(node(&spec, "b", 7000)).unwrap();
+    let lag = states[4]
+        .nodes
+        .iter_mut()
+        .find(|n| n.id == ids[b0])
+        .unwrap();
+    lag.config_epoch = 0;
+    lag.slots = vec![SlotRange::new(5461, 5461)];
+    let d = crate::apply::disagreements(&spec, &p, &ids, &states);
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|l| l.contains("sees b[10.0.0.2:7000] serving slots 5461, expected 5461-10922")),
+        "{d:#?}"
+    );
+    assert!(
+        d.iter()
+            .any(|l| l.contains("sees config epoch 0 for b[10.0.0.2:7000], which reports 2")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn health_summary_flags_same_host_replicas() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    let h = crate::health::summarize(&spec, &sim.state());
+    assert!(h.ok, "{h}");
+    assert_eq!(h.masters.len(), 3);
+    assert_eq!(h.total_keys, 3000);
+    assert_eq!(h.slots_served, 16384);
+
+    let mut bad = sim.clone();
+    bad.master_of[1] = Some(0); // a:7001 follows a:7000
+    let h = crate::health::summarize(&spec, &bad.state());
+    assert!(!h.ok);
+    assert!(
+        h.problems
+            .iter()
+            .any(|p| p
+                .contains("a[10.0.0.1:7001] is on the same host as its master a[10.0.0.1:7000]")),
+        "{h}"
+    );
+
+    let mut state = sim.state();
+    state.nodes[2] = NodeState::unreachable(&spec.nodes[2], "refused");
+    let h = crate::health::summarize(&spec, &state);
+    assert!(!h.ok);
+    assert_eq!(h.reachable, 5);
+    assert_eq!(h.slots_served, 16384 - 5462);
+}

@@ -1,0 +1,211 @@
+//! Observing the cluster: what every node reports about itself and its peers.
+
+use futures::future::join_all;
+use redis::aio::MultiplexedConnection;
+
+use crate::conn::{ClusterError, NodeConnector, connect_node};
+use crate::nodes::{ClusterInfo, ClusterNode, ParseNodesError, parse_cluster_nodes};
+use crate::spec::{ClusterSpec, NodeSpec};
+
+/// What one node reported (or why it could not be asked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeState {
+    /// The node.
+    pub spec: NodeSpec,
+    /// True if a connection and AUTH succeeded.
+    pub reachable: bool,
+    /// False if the node runs without `cluster-enabled yes`.
+    pub cluster_enabled: bool,
+    /// Why the node could not be (fully) inspected.
+    pub error: Option<String>,
+    /// The node's id (from its `myself` line).
+    pub id: Option<String>,
+    /// Parsed `CLUSTER INFO`.
+    pub info: ClusterInfo,
+    /// Parsed `CLUSTER NODES`: the node's view of the cluster, including itself.
+    pub nodes: Vec<ClusterNode>,
+    /// `DBSIZE`.
+    pub key_count: Option<u64>,
+    /// For replicas: `master_link_status:up` in `INFO replication`.
+    pub master_link_up: Option<bool>,
+}
+
+impl NodeState {
+    /// State of a node that could not be reached.
+    pub fn unreachable(spec: &NodeSpec, reason: impl Into<String>) -> Self {
+        Self {
+            spec: spec.clone(),
+            reachable: false,
+            cluster_enabled: false,
+            error: Some(reason.into()),
+            id: None,
+            info: ClusterInfo::default(),
+            nodes: Vec::new(),
+            key_count: None,
+            master_link_up: None,
+        }
+    }
+
+    /// Builds the state from the raw replies of `CLUSTER INFO`, `CLUSTER NODES` and `DBSIZE`
+    /// (used by [`inspect`] and handy for tests).
+    pub fn from_replies(
+        spec: &NodeSpec,
+        cluster_info: &str,
+        cluster_nodes: &str,
+        key_count: u64,
+    ) -> Result<Self, ParseNodesError> {
+        let nodes = parse_cluster_nodes(cluster_nodes)?;
+        let id = nodes.iter().find(|n| n.is_myself()).map(|n| n.id.clone());
+        Ok(Self {
+            spec: spec.clone(),
+            reachable: true,
+            cluster_enabled: true,
+            error: None,
+            id,
+            info: ClusterInfo::parse(cluster_info),
+            nodes,
+            key_count: Some(key_count),
+            master_link_up: None,
+        })
+    }
+
+    /// The node's own line of `CLUSTER NODES`.
+    pub fn myself(&self) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.is_myself())
+    }
+
+    /// How this node sees the node with id `id`.
+    pub fn view_of(&self, id: &str) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// True if the node answered, runs in cluster mode and reported itself.
+    pub fn usable(&self) -> bool {
+        self.reachable && self.cluster_enabled && self.myself().is_some()
+    }
+}
+
+/// What every node of a spec reported; `nodes[i]` belongs to `spec.nodes[i]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterState {
+    /// One entry per spec node, same order.
+    pub nodes: Vec<NodeState>,
+}
+
+impl ClusterState {
+    /// State of the node with this id.
+    pub fn by_id(&self, id: &str) -> Option<(usize, &NodeState)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .find(|(_, n)| n.id.as_deref() == Some(id))
+    }
+
+    /// Nodes that could not be inspected, with the reason.
+    pub fn unusable(&self) -> Vec<(&NodeSpec, String)> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.usable())
+            .map(|n| {
+                let why = n.error.clone().unwrap_or_else(|| "no myself line".into());
+                (&n.spec, why)
+            })
+            .collect()
+    }
+}
+
+pub(crate) async fn query_string(
+    conn: &mut MultiplexedConnection,
+    node: &NodeSpec,
+    what: &str,
+    cmd: &redis::Cmd,
+) -> Result<String, ClusterError> {
+    cmd.query_async::<String>(conn)
+        .await
+        .map_err(|e| ClusterError::redis(node, what, e))
+}
+
+/// Asks one node over an open connection.
+pub(crate) async fn inspect_conn(conn: &mut MultiplexedConnection, node: &NodeSpec) -> NodeState {
+    let info = match query_string(
+        conn,
+        node,
+        "CLUSTER INFO",
+        redis::cmd("CLUSTER").arg("INFO"),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = e.to_string();
+            let mut st = NodeState::unreachable(node, msg.clone());
+            st.reachable = true;
+            if msg.contains("cluster support disabled") {
+                st.error = Some(format!("{node} runs without cluster-enabled yes"));
+            }
+            return st;
+        }
+    };
+    let nodes = match query_string(
+        conn,
+        node,
+        "CLUSTER NODES",
+        redis::cmd("CLUSTER").arg("NODES"),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let mut st = NodeState::unreachable(node, e.to_string());
+            st.reachable = true;
+            st.cluster_enabled = true;
+            return st;
+        }
+    };
+    let keys = redis::cmd("DBSIZE").query_async::<u64>(conn).await;
+    let repl = query_string(
+        conn,
+        node,
+        "INFO replication",
+        redis::cmd("INFO").arg("replication"),
+    )
+    .await;
+    let mut st = match NodeState::from_replies(node, &info, &nodes, 0) {
+        Ok(st) => st,
+        Err(e) => {
+            let mut st = NodeState::unreachable(node, e.to_string());
+            st.reachable = true;
+            st.cluster_enabled = true;
+            return st;
+        }
+    };
+    match keys {
+        Ok(k) => st.key_count = Some(k),
+        Err(e) => {
+            st.key_count = None;
+            st.error = Some(format!("DBSIZE failed: {e}"));
+        }
+    }
+    if let Ok(repl) = repl {
+        let repl = ClusterInfo::parse(&repl);
+        if repl.get("role") == Some("slave") {
+            st.master_link_up = Some(repl.get("master_link_status") == Some("up"));
+        }
+    }
+    st
+}
+
+/// Connects to every node (in parallel) and records what it reports. Never fails as a whole:
+/// unreachable nodes are recorded as such.
+pub async fn inspect(spec: &ClusterSpec, connector: &dyn NodeConnector) -> ClusterState {
+    let pw = spec.password.as_deref();
+    let futs = spec.nodes.iter().map(|node| async move {
+        match connect_node(node, pw, connector).await {
+            Ok(mut conn) => inspect_conn(&mut conn, node).await,
+            Err(e) => NodeState::unreachable(node, e.to_string()),
+        }
+    });
+    ClusterState {
+        nodes: join_all(futs).await,
+    }
+}

@@ -1,0 +1,514 @@
+//! [`SshConnection`]: one authenticated russh connection, commands as exec channels.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prov_core::{CommandOutput, Connection, NodeStream, RemoteCommand, Stdin, TransportError};
+use russh::client::{self, Handle, Msg};
+use russh::{ChannelMsg, ChannelOpenFailure, ChannelWriteHalf, Preferred, Sig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Semaphore;
+
+use super::auth::{self, AuthError};
+use super::handler::{ClientHandler, HandlerError, Shared, lookup_names};
+use super::host_keys;
+use super::params::SshParams;
+use super::shell::{ShellError, ShellPool, ShellWorker};
+
+/// One authenticated SSH connection to one host, shared by every task of a run.
+///
+/// Each [`Connection::exec`] is an `exec` request on its own session channel of this
+/// connection (at most [`SshParams::max_sessions`] at once); [`Connection::open_tcp`] is a
+/// `direct-tcpip` channel. Round trips per command: one to open the channel, then the exec
+/// request, stdin and EOF are pipelined and the reply (output, exit status, close) follows: two
+/// in all. A dropped connection makes every later call fail with
+/// [`TransportError::Unreachable`].
+pub struct SshConnection {
+    host: String,
+    display: String,
+    user_is_root: bool,
+    handle: Handle<ClientHandler>,
+    shared: Arc<Shared>,
+    sessions: Arc<Semaphore>,
+    shells: Arc<ShellPool>,
+    /// The bastion this connection runs through; kept open as long as this one.
+    jump: Option<Box<SshConnection>>,
+}
+
+impl std::fmt::Debug for SshConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshConnection")
+            .field("host", &self.display)
+            .field("user_is_root", &self.user_is_root)
+            .field("jump", &self.jump)
+            .finish()
+    }
+}
+
+/// The russh client configuration for `p`.
+fn client_config(p: &SshParams) -> client::Config {
+    let names = lookup_names(p);
+    let key = host_keys::preferred_algorithms(&p.known_hosts_files, &names, p.port);
+    client::Config {
+        preferred: Preferred {
+            key: key.into(),
+            ..Preferred::DEFAULT
+        },
+        keepalive_interval: p.keepalive_interval,
+        keepalive_max: 3,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+fn unreachable(p: &SshParams, reason: impl std::fmt::Display) -> TransportError {
+    TransportError::Unreachable(format!("{}: {reason}", p.display_name()))
+}
+
+impl SshConnection {
+    /// Connects to `p.address:p.port` (through `p.proxy_jump` when set), verifies the host key
+    /// and authenticates. Any failure is [`TransportError::Unreachable`] naming the host.
+    pub async fn connect(p: &SshParams) -> Result<SshConnection, TransportError> {
+        let jump = match &p.proxy_jump {
+            Some(j) => {
+                let conn = Box::pin(SshConnection::connect(j)).await.map_err(|e| {
+                    unreachable(p, format!("via jump host {}: {}", j.display_name(), detail(&e)))
+                })?;
+                Some(Box::new(conn))
+            }
+            None => None,
+        };
+        let timeout = p.connect_timeout;
+        match tokio::time::timeout(timeout, Self::connect_hop(p, jump)).await {
+            Ok(r) => r,
+            Err(_) => Err(unreachable(
+                p,
+                format!("connect and authentication timed out after {timeout:?}"),
+            )),
+        }
+    }
+
+    /// Runs the SSH session to `p` over `stream` (any byte stream reaching its sshd); host key
+    /// checking and authentication as in [`SshConnection::connect`], without `proxy_jump`.
+    pub async fn connect_stream<S>(p: &SshParams, stream: S) -> Result<SshConnection, TransportError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let timeout = p.connect_timeout;
+        match tokio::time::timeout(timeout, Self::handshake(p, stream, None)).await {
+            Ok(r) => r,
+            Err(_) => Err(unreachable(
+                p,
+                format!("connect and authentication timed out after {timeout:?}"),
+            )),
+        }
+    }
+
+    async fn connect_hop(
+        p: &SshParams,
+        jump: Option<Box<SshConnection>>,
+    ) -> Result<SshConnection, TransportError> {
+        match jump {
+            Some(j) => {
+                let ch = j
+                    .handle
+                    .channel_open_direct_tcpip(p.address.clone(), u32::from(p.port), "127.0.0.1", 0)
+                    .await
+                    .map_err(|e| {
+                        unreachable(
+                            p,
+                            format!(
+                                "jump host {} cannot reach {}:{}: {}",
+                                j.display,
+                                p.address,
+                                p.port,
+                                j.channel_error_text(&e)
+                            ),
+                        )
+                    })?;
+                Self::handshake(p, ch.into_stream(), Some(j)).await
+            }
+            None => {
+                let tcp = tokio::net::TcpStream::connect((p.address.as_str(), p.port))
+                    .await
+                    .map_err(|e| unreachable(p, format!("cannot connect: {e}")))?;
+                let _ = tcp.set_nodelay(true);
+                Self::handshake(p, tcp, None).await
+            }
+        }
+    }
+
+    async fn handshake<S>(
+        p: &SshParams,
+        stream: S,
+        jump: Option<Box<SshConnection>>,
+    ) -> Result<SshConnection, TransportError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = Arc::new(Shared::default());
+        let handler = ClientHandler::new(p, shared.clone());
+        let config = Arc::new(client_config(p));
+        let mut handle = client::connect_stream(config, stream, handler)
+            .await
+            .map_err(|e| match e {
+                HandlerError::HostKey(m) => TransportError::Unreachable(m),
+                HandlerError::Ssh(e) => unreachable(p, format!("SSH handshake failed: {e}")),
+            })?;
+        match auth::authenticate(&mut handle, p).await {
+            Ok(()) => {}
+            Err(AuthError::Refused(m)) => return Err(unreachable(p, m)),
+            Err(AuthError::Lost(m)) => {
+                let why = shared.disconnect_reason().unwrap_or(m);
+                return Err(unreachable(p, format!("connection lost during authentication: {why}")));
+            }
+        }
+        Ok(SshConnection {
+            host: p.host.clone(),
+            display: p.display_name(),
+            user_is_root: p.user == "root",
+            handle,
+            shared,
+            sessions: Arc::new(Semaphore::new(p.max_sessions.max(1))),
+            // Keep at least one slot for exec channels (commands with input).
+            shells: ShellPool::new(p.shell_workers.min(p.max_sessions.max(1) - 1)),
+            jump,
+        })
+    }
+
+    /// Notes about this connection for the engine to show: host key accepted without
+    /// verification (policy off), new host key recorded (accept-new). Includes the jump
+    /// host's notes.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = match &self.jump {
+            Some(j) => j.warnings(),
+            None => Vec::new(),
+        };
+        w.extend(
+            self.shared
+                .warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        w
+    }
+
+    /// True once the connection has dropped (every later call fails with Unreachable).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    fn lost(&self) -> TransportError {
+        let why = self
+            .shared
+            .disconnect_reason()
+            .unwrap_or_else(|| "connection closed".to_owned());
+        TransportError::Unreachable(format!("{}: connection lost: {why}", self.display))
+    }
+
+    fn channel_error_text(&self, e: &russh::Error) -> String {
+        match e {
+            russh::Error::ChannelOpenFailure(f) => match f {
+                ChannelOpenFailure::Other { code, reason } => format!("{reason} (code {code})"),
+                other => format!("{other:?}"),
+            },
+            other if self.handle.is_closed() => self
+                .shared
+                .disconnect_reason()
+                .unwrap_or_else(|| other.to_string()),
+            other => other.to_string(),
+        }
+    }
+
+    /// Maps a russh error from a channel operation.
+    fn channel_error(&self, e: russh::Error) -> TransportError {
+        match &e {
+            russh::Error::ChannelOpenFailure(_) if !self.handle.is_closed() => {
+                TransportError::Other(format!("{}: {}", self.display, self.channel_error_text(&e)))
+            }
+            _ => self.lost(),
+        }
+    }
+
+    /// Opens a session channel, retrying for a while when sshd refuses it for lack of a free
+    /// session slot: sshd frees a finished session only after processing our close, so an open
+    /// sent right behind that close can still find `MaxSessions` full (sshd then answers
+    /// "connect failed" or "administratively prohibited").
+    async fn open_session(&self) -> Result<russh::Channel<Msg>, TransportError> {
+        let mut delay = Duration::from_millis(2);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.handle.channel_open_session().await {
+                Ok(c) => return Ok(c),
+                Err(russh::Error::ChannelOpenFailure(
+                    ChannelOpenFailure::AdministrativelyProhibited
+                    | ChannelOpenFailure::ConnectFailed
+                    | ChannelOpenFailure::ResourceShortage,
+                )) if tokio::time::Instant::now() < deadline && !self.handle.is_closed() => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(self.channel_error(e)),
+            }
+        }
+    }
+
+    /// Runs `line` on a persistent shell worker; `None` when none is free and the pool is
+    /// full (the caller then uses an exec channel).
+    async fn run_in_shell(&self, line: &str) -> Option<Result<CommandOutput, TransportError>> {
+        let mut worker = match self.shells.take() {
+            Some(w) => w,
+            None => {
+                if !self.shells.reserve() {
+                    return None;
+                }
+                let permit = match self.sessions.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => {
+                        self.shells.release();
+                        return Some(Err(self.lost()));
+                    }
+                };
+                let channel = match self.open_session().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.shells.release();
+                        return Some(Err(e));
+                    }
+                };
+                ShellWorker::start(channel, permit, &self.shells).await
+            }
+        };
+        Some(match worker.run(line).await {
+            Ok(out) => {
+                self.shells.put(worker);
+                Ok(out)
+            }
+            Err(ShellError::Ended { lost: true }) => Err(self.lost()),
+            Err(_) if self.handle.is_closed() => Err(self.lost()),
+            Err(_) => Err(TransportError::Other(format!(
+                "{}: the remote shell running the command ended unexpectedly",
+                self.display
+            ))),
+        })
+    }
+
+    async fn run(
+        &self,
+        line: String,
+        prefix: Option<Vec<u8>>,
+        stdin: Stdin<'_>,
+    ) -> Result<CommandOutput, TransportError> {
+        let _permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| self.lost())?;
+        let channel = self.open_session().await?;
+        let (mut rx, tx) = channel.split();
+        let mut guard = ChannelGuard { tx: Some(tx) };
+        let Some(tx) = guard.tx.as_ref() else {
+            return Err(self.lost());
+        };
+        // want_reply: sshd answers success/failure, read below; no need to wait for it first.
+        tx.exec(true, line.into_bytes())
+            .await
+            .map_err(|e| self.channel_error(e))?;
+        let mut writer = tx.make_writer();
+
+        let feed = async move {
+            if let Some(p) = prefix {
+                writer.write_all(&p).await.map_err(FeedError::Remote)?;
+            }
+            match stdin {
+                Stdin::Null => {}
+                Stdin::Bytes(b) => writer.write_all(b).await.map_err(FeedError::Remote)?,
+                Stdin::Reader(r) => {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = r.read(&mut buf).await.map_err(FeedError::Local)?;
+                        if n == 0 {
+                            break;
+                        }
+                        writer
+                            .write_all(&buf[..n])
+                            .await
+                            .map_err(FeedError::Remote)?;
+                    }
+                }
+            }
+            // Sends EOF.
+            writer.shutdown().await.map_err(FeedError::Remote)
+        };
+
+        let collect = async {
+            let mut out = CommandOutput {
+                status: -1,
+                ..CommandOutput::default()
+            };
+            while let Some(msg) = rx.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        out.status = i32::try_from(exit_status).unwrap_or(-1)
+                    }
+                    ChannelMsg::ExitSignal {
+                        signal_name,
+                        error_message,
+                        ..
+                    } => {
+                        out.status = -1;
+                        let note = format!("killed by signal {signal_name:?} {error_message}");
+                        if !out.stderr.is_empty() && !out.stderr.ends_with(b"\n") {
+                            out.stderr.push(b'\n');
+                        }
+                        out.stderr.extend_from_slice(note.trim().as_bytes());
+                    }
+                    ChannelMsg::Failure => {
+                        return Err(TransportError::Other(format!(
+                            "{}: sshd refused to run the command",
+                            self.display
+                        )));
+                    }
+                    ChannelMsg::Close => return Ok(out),
+                    _ => {}
+                }
+            }
+            // The channel vanished without a close: the connection is gone.
+            Err(self.lost())
+        };
+
+        tokio::pin!(feed);
+        tokio::pin!(collect);
+        let mut feeding = true;
+        let result = loop {
+            tokio::select! {
+                fed = &mut feed, if feeding => {
+                    feeding = false;
+                    if let Err(FeedError::Local(e)) = fed {
+                        // Abandon the command without EOF: the guard closes the channel, so
+                        // the remote side sees a cut stream, never a clean end of input.
+                        return Err(TransportError::Io(e));
+                    }
+                    // A remote write error means the command stopped reading its input or the
+                    // channel closed: its output and status tell what happened.
+                }
+                out = &mut collect => break out,
+            }
+        };
+        if result.is_ok() {
+            guard.finished();
+        }
+        result
+    }
+}
+
+/// Where feeding stdin failed.
+enum FeedError {
+    /// Reading the caller's input.
+    Local(std::io::Error),
+    /// Writing to the channel.
+    Remote(#[allow(dead_code)] std::io::Error),
+}
+
+/// Closes the channel (after a TERM signal to the command) unless it finished normally: covers
+/// timeouts, cancelled futures and local input errors.
+struct ChannelGuard {
+    tx: Option<ChannelWriteHalf<Msg>>,
+}
+
+impl ChannelGuard {
+    /// The command ended normally: nothing to close.
+    fn finished(&mut self) {
+        self.tx = None;
+    }
+}
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = tx.signal(Sig::TERM).await;
+                let _ = tx.close().await;
+            });
+        }
+    }
+}
+
+/// The text of a transport error without its `unreachable:` prefix.
+fn detail(e: &TransportError) -> String {
+    match e {
+        TransportError::Unreachable(m) | TransportError::Other(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[async_trait]
+impl Connection for SshConnection {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    async fn exec(
+        &self,
+        command: &RemoteCommand,
+        stdin: Stdin<'_>,
+    ) -> Result<CommandOutput, TransportError> {
+        let (line, prefix) = command.command_line(self.user_is_root);
+        let run = async {
+            if self.shells.enabled()
+                && prefix.is_none()
+                && matches!(stdin, Stdin::Null)
+                && let Some(r) = self.run_in_shell(&line).await
+            {
+                return r;
+            }
+            self.run(line, prefix, stdin).await
+        };
+        match command.timeout {
+            Some(t) => tokio::time::timeout(t, run)
+                .await
+                .map_err(|_| TransportError::Timeout(t))?,
+            None => run.await,
+        }
+    }
+
+    async fn open_tcp(
+        &self,
+        addr: &str,
+        port: u16,
+    ) -> Result<Box<dyn NodeStream>, TransportError> {
+        let ch = self
+            .handle
+            .channel_open_direct_tcpip(addr.to_owned(), u32::from(port), "127.0.0.1", 0)
+            .await
+            .map_err(|e| match &e {
+                russh::Error::ChannelOpenFailure(_) if !self.handle.is_closed() => {
+                    TransportError::Other(format!(
+                        "{}: cannot open a TCP stream to {addr}:{port}: {}",
+                        self.display,
+                        self.channel_error_text(&e)
+                    ))
+                }
+                _ => self.lost(),
+            })?;
+        Ok(Box::new(ch.into_stream()))
+    }
+
+    async fn close(&self) {
+        self.shells.clear();
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        if let Some(j) = &self.jump {
+            j.close().await;
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Persistent remote shells: commands framed over one long-lived `sh` per worker.
+//!
+//! An exec channel per command costs two round trips and, on the host, a fresh sshd session
+//! (fork, environment, login shell). A shell worker is one session channel running `sh` that
+//! reads one wrapped command line at a time on its stdin:
+//!
+//! ```text
+//! <command line> </dev/null; printf '\n<token>:%d\n' "$?"; printf '\n<token>\n' >&2
+//! ```
+//!
+//! The command's stdout and stderr stay on the channel's two streams; each ends with a marker
+//! carrying a random per-worker token (the stdout one also carries the exit status), so
+//! output, errors and status stay apart and exact. One round trip per command, no sshd session
+//! setup. Only commands without input use workers (their stdin is `/dev/null`: the shell's own
+//! stdin is the control stream); commands with input or a become password use exec channels.
+//! A worker whose command timed out or was cancelled is closed, never reused.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prov_core::CommandOutput;
+use russh::client::Msg;
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
+use tokio::sync::OwnedSemaphorePermit;
+
+/// Why a worker could not run a command.
+pub(crate) enum ShellError {
+    /// The channel ended: the connection is gone (`lost`) or only the shell died.
+    Ended { lost: bool },
+    /// Writing to the shell failed.
+    Write,
+}
+
+/// One long-lived remote `sh` on its own session channel.
+pub(crate) struct ShellWorker {
+    rx: ChannelReadHalf,
+    tx: Option<ChannelWriteHalf<Msg>>,
+    token: String,
+    /// The session slot this worker holds for its whole life.
+    _permit: OwnedSemaphorePermit,
+    /// The pool's count of live workers, decremented when this one goes.
+    live: Arc<AtomicU64>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A 128-bit random hex token (std's randomly keyed SipHash over a counter and the time).
+fn random_token() -> String {
+    let mut out = String::from("PROV");
+    for _ in 0..2 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(d.as_nanos());
+        }
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// Position of `needle` in `hay`, searching from `from`.
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+impl ShellWorker {
+    /// Starts `sh` on a fresh session channel, taking over a reservation of `pool`.
+    pub(crate) async fn start(
+        channel: russh::Channel<Msg>,
+        permit: OwnedSemaphorePermit,
+        pool: &ShellPool,
+    ) -> ShellWorker {
+        let (rx, tx) = channel.split();
+        let w = ShellWorker {
+            rx,
+            tx: Some(tx),
+            token: random_token(),
+            _permit: permit,
+            live: pool.live.clone(),
+        };
+        // `exec` keeps the login shell from lingering as the parent of the worker shell. A
+        // refusal shows up as the channel ending on the first command.
+        if let Some(tx) = &w.tx {
+            let _ = tx.exec(false, &b"exec /bin/sh"[..]).await;
+        }
+        w
+    }
+
+    /// Runs `line` (stdin `/dev/null`) and collects its output and status. On any error the
+    /// worker must be dropped (which closes it).
+    pub(crate) async fn run(&mut self, line: &str) -> Result<CommandOutput, ShellError> {
+        let t = &self.token;
+        let wrapped = format!(
+            "{line} </dev/null; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n"
+        );
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(ShellError::Write);
+        };
+        tx.data_bytes(wrapped.into_bytes())
+            .await
+            .map_err(|_| ShellError::Write)?;
+
+        let out_marker = format!("\n{t}:").into_bytes();
+        let err_marker = format!("\n{t}\n").into_bytes();
+        let mut stdout: Vec<u8> = Vec::new();
+        let mut stderr: Vec<u8> = Vec::new();
+        let mut status: Option<(usize, i32)> = None;
+        let mut err_end: Option<usize> = None;
+        let mut out_scan = 0usize;
+        let mut err_scan = 0usize;
+        loop {
+            if let (Some((out_end, code)), Some(e_end)) = (status, err_end) {
+                stdout.truncate(out_end);
+                stderr.truncate(e_end);
+                return Ok(CommandOutput {
+                    status: code,
+                    stdout,
+                    stderr,
+                });
+            }
+            match self.rx.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    stdout.extend_from_slice(&data);
+                    if status.is_none()
+                        && let Some(i) = find(&stdout, &out_marker, out_scan)
+                    {
+                        // The status follows the marker up to a newline.
+                        let rest = &stdout[i + out_marker.len()..];
+                        if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                            let code = std::str::from_utf8(&rest[..nl])
+                                .ok()
+                                .and_then(|s| s.parse::<i32>().ok())
+                                .unwrap_or(-1);
+                            status = Some((i, code));
+                        }
+                    } else if status.is_none() {
+                        out_scan = stdout.len().saturating_sub(out_marker.len());
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    stderr.extend_from_slice(&data);
+                    if err_end.is_none() {
+                        match find(&stderr, &err_marker, err_scan) {
+                            Some(i) => err_end = Some(i),
+                            None => err_scan = stderr.len().saturating_sub(err_marker.len()),
+                        }
+                    }
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) => {
+                    return Err(ShellError::Ended { lost: false });
+                }
+                Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }) => {
+                    return Err(ShellError::Ended { lost: false });
+                }
+                Some(_) => {}
+                None => return Err(ShellError::Ended { lost: true }),
+            }
+        }
+    }
+}
+
+impl Drop for ShellWorker {
+    fn drop(&mut self) {
+        let _ = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        // Only workers that are not reused get dropped: stop the shell and whatever it runs.
+        if let Some(tx) = self.tx.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = tx.signal(Sig::TERM).await;
+                let _ = tx.eof().await;
+                let _ = tx.close().await;
+            });
+        }
+    }
+}
+
+/// The idle workers of a connection and how many exist.
+pub(crate) struct ShellPool {
+    idle: std::sync::Mutex<Vec<ShellWorker>>,
+    live: Arc<AtomicU64>,
+    max: u64,
+}
+
+impl ShellPool {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            idle: std::sync::Mutex::new(Vec::new()),
+            live: Arc::new(AtomicU64::new(0)),
+            max: max as u64,
+        })
+    }
+
+    /// True when workers are enabled at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
+    /// An idle worker, if any.
+    pub(crate) fn take(&self) -> Option<ShellWorker> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    /// Reserves room for one more worker; `false` when the pool is full.
+    pub(crate) fn reserve(&self) -> bool {
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a reservation whose worker was never made.
+    pub(crate) fn release(&self) {
+        let _ = self
+            .live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Returns a healthy worker to the idle list.
+    pub(crate) fn put(&self, w: ShellWorker) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+    }
+
+    /// Drops every idle worker (closing their channels).
+    pub(crate) fn clear(&self) {
+        let drained: Vec<ShellWorker> = std::mem::take(
+            &mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        drop(drained);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_differ_and_find_works() {
+        let a = random_token();
+        let b = random_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 32);
+        assert_eq!(find(b"abcabc", b"ca", 0), Some(2));
+        assert_eq!(find(b"abcabc", b"ca", 3), None);
+        assert_eq!(find(b"ab", b"abc", 0), None);
+    }
+}

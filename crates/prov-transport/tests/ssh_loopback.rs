@@ -1,0 +1,185 @@
+//! SSH transport against a real OpenSSH sshd started on 127.0.0.1 by the test itself.
+//!
+//! Skips (with a message) when /usr/sbin/sshd is missing or the tests do not run as root.
+//! The network-crossing variants of these scenarios run against the prov lab in `ssh_lab.rs`.
+
+mod ssh_support;
+
+use std::time::Duration;
+
+use prov_core::{Connection, RemoteCommand, Stdin, TransportError};
+use prov_transport::ssh::{SshConnection, SshParams};
+use ssh_support::scenarios::{self, run_ok};
+use ssh_support::{Sshd, free_port, make_key, pub_key_text};
+
+macro_rules! sshd_or_skip {
+    () => {
+        match Sshd::start() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_exec_basics() {
+    let sshd = sshd_or_skip!();
+    scenarios::exec_basics(&sshd.params("loop")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_key_types_and_passphrase() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let ecdsa = make_key(keys_dir.path(), "ecdsa", "ecdsa", "");
+    let rsa = make_key(keys_dir.path(), "rsa", "rsa", "");
+    let enc = make_key(keys_dir.path(), "enc", "ed25519", "s3cret pass");
+    let sshd = match Sshd::start_with_keys(&[
+        pub_key_text(&ecdsa),
+        pub_key_text(&rsa),
+        pub_key_text(&enc),
+    ]) {
+        Some(s) => s,
+        None => return,
+    };
+    for key in [&ecdsa, &rsa] {
+        let mut p = sshd.params("loop");
+        p.identity_files = vec![key.clone()];
+        let c = SshConnection::connect(&p)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", key.display()));
+        assert_eq!(run_ok(&c, "id -u").await, "0");
+        c.close().await;
+    }
+    // Encrypted key: with the passphrase it works, without it is skipped and named.
+    let mut p = sshd.params("loop");
+    p.identity_files = vec![enc.clone()];
+    let err = SshConnection::connect(&p).await.expect_err("no passphrase");
+    assert!(err.to_string().contains("encrypted"), "{err}");
+    p.key_passphrase = Some("wrong".into());
+    let err = SshConnection::connect(&p).await.expect_err("wrong passphrase");
+    assert!(err.is_unreachable(), "{err}");
+    p.key_passphrase = Some("s3cret pass".into());
+    let c = SshConnection::connect(&p).await.expect("passphrase key");
+    c.close().await;
+    // An unauthorized key: refused, named in the error.
+    let stranger = make_key(keys_dir.path(), "stranger", "ed25519", "");
+    let mut p = sshd.params("loop");
+    p.identity_files = vec![stranger.clone()];
+    let err = SshConnection::connect(&p).await.expect_err("unauthorized");
+    let msg = err.to_string();
+    assert!(err.is_unreachable() && msg.contains("loop") && msg.contains("refused"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_agent_auth() {
+    let sshd = sshd_or_skip!();
+    scenarios::agent_auth(&sshd.params("loop"), &sshd.client_key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_changed_host_key_rejected() {
+    let sshd = sshd_or_skip!();
+    scenarios::changed_host_key(&sshd.params("loop")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_accept_new_and_hashed_known_hosts() {
+    let sshd = sshd_or_skip!();
+    scenarios::accept_new_and_hashed(&sshd.params("loop")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_unreachable_host() {
+    let sshd = sshd_or_skip!();
+    let mut dead = sshd.params("deadhost");
+    dead.port = free_port();
+    scenarios::unreachable_while_others_work(&sshd.params("loop"), &dead).await;
+    // Connect timeout: a listener that never speaks SSH.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut p = sshd.params("silent");
+    p.port = silent.local_addr().unwrap().port();
+    p.connect_timeout = Duration::from_millis(700);
+    let err = SshConnection::connect(&p).await.expect_err("silent server");
+    assert!(err.is_unreachable() && err.to_string().contains("timed out"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_direct_tcpip() {
+    let sshd = sshd_or_skip!();
+    scenarios::direct_tcpip_banner(&sshd.params("loop"), sshd.port).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_thirty_concurrent_commands() {
+    let sshd = sshd_or_skip!();
+    scenarios::concurrent(&sshd.params("loop"), 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_transfer_100mb_streamed() {
+    let sshd = sshd_or_skip!();
+    let remote = tempfile::tempdir().unwrap();
+    scenarios::big_transfer(&sshd.params("loop"), remote.path().to_str().unwrap(), 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_transfer_atomic_when_connection_cut() {
+    let sshd = sshd_or_skip!();
+    let remote = tempfile::tempdir().unwrap();
+    scenarios::cut_transfer(&sshd.params("loop"), remote.path().to_str().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_proxy_jump_through_itself() {
+    let sshd = sshd_or_skip!();
+    // Loopback: the jump host and the target are the same sshd; the target's SSH session runs
+    // inside a direct-tcpip channel of the jump connection.
+    scenarios::proxy_jump(&sshd.params("jumphost"), &sshd.params("target"), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_from_openssh_config() {
+    let sshd = sshd_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host myalias\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  \
+             UserKnownHostsFile {}\n  IdentityAgent none\n  ConnectTimeout 5\n  ServerAliveInterval 2\n",
+            sshd.port,
+            sshd.client_key.display(),
+            sshd.known_hosts.display()
+        ),
+    )
+    .unwrap();
+    let p = SshParams::from_ssh_config("myalias", Some(&cfg)).unwrap();
+    assert_eq!(p.address, "127.0.0.1");
+    assert_eq!(p.keepalive_interval, Some(Duration::from_secs(2)));
+    let c = SshConnection::connect(&p).await.expect("connect from config");
+    assert_eq!(c.host(), "myalias");
+    assert_eq!(run_ok(&c, "echo cfg").await, "cfg");
+    c.close().await;
+    // After close, calls fail as unreachable.
+    let err = c
+        .exec(&RemoteCommand::new("true"), Stdin::Null)
+        .await
+        .expect_err("closed");
+    assert!(matches!(err, TransportError::Unreachable(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_sshd_killed_gives_unreachable() {
+    let sshd = sshd_or_skip!();
+    let mut p = sshd.params("loop");
+    p.keepalive_interval = Some(Duration::from_millis(300));
+    let c = SshConnection::connect(&p).await.expect("connect");
+    let pid = scenarios::serving_pid(&c).await;
+    // The sshd process serving this connection is a child of our sshd: kill it by PID.
+    let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    let err = c
+        .exec(&RemoteCommand::new("true"), Stdin::Null)
+        .await
+        .expect_err("connection gone");
+    assert!(err.is_unreachable() && err.to_string().contains("loop"), "{err}");
+}
