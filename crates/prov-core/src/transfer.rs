@@ -58,7 +58,7 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
             "if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n",
         );
     }
-    s.push_str("mv -f -- \"$tmp\" \"$d\"\n");
+    s.push_str("mv -fT -- \"$tmp\" \"$d\"\n");
     s
 }
 

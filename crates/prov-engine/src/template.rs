@@ -31,6 +31,9 @@ fn terr(msg: impl ToString) -> tera::Error {
 }
 
 fn to_json_filter(v: tera::Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    if v.is_undefined() {
+        return Err(terr("the value is undefined"));
+    }
     serde_json::to_string(&v).map_err(terr)
 }
 
@@ -166,6 +169,29 @@ fn extract_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Val
     Ok(tera::Value::from(out))
 }
 
+/// A registered result's boolean field (`failed`, `changed`, `skipped`), false when missing.
+fn result_flag(v: &tera::Value, field: &str) -> bool {
+    v.as_map()
+        .and_then(|m| m.get(&tera::value::Key::Str(field)))
+        .is_some_and(|f| f.is_truthy())
+}
+
+fn failed_test(v: tera::Value, _: Kwargs, _: &State) -> bool {
+    result_flag(&v, "failed")
+}
+
+fn succeeded_test(v: tera::Value, _: Kwargs, _: &State) -> bool {
+    !result_flag(&v, "failed")
+}
+
+fn changed_test(v: tera::Value, _: Kwargs, _: &State) -> bool {
+    result_flag(&v, "changed")
+}
+
+fn skipped_test(v: tera::Value, _: Kwargs, _: &State) -> bool {
+    result_flag(&v, "skipped")
+}
+
 fn in_network_test(v: &str, kw: Kwargs, _: &State) -> TeraResult<bool> {
     let net = kw.must_get::<&str>("network")?;
     let net: ipnet::IpNet = net.parse().map_err(terr)?;
@@ -196,6 +222,15 @@ impl Templar {
         tera.register_filter("ipaddr", ipaddr_filter);
         tera.register_filter("extract", extract_filter);
         tera.register_test("in_network", in_network_test);
+        // Ansible's tests on registered results.
+        tera.register_test("failed", failed_test);
+        tera.register_test("failure", failed_test);
+        tera.register_test("succeeded", succeeded_test);
+        tera.register_test("success", succeeded_test);
+        tera.register_test("changed", changed_test);
+        tera.register_test("change", changed_test);
+        tera.register_test("skipped", skipped_test);
+        tera.register_test("skip", skipped_test);
         Self { tera }
     }
 
@@ -261,10 +296,15 @@ impl Templar {
     /// Evaluates one expression to a native value.
     pub fn eval(&self, expr: &str, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
         let wrapped = format!("{{{{ ({expr}) | to_json }}}}");
-        let json = self
-            .tera
-            .render_str(&wrapped, ctx, false)
-            .map_err(|e| template_error(&e, expr, at, true))?;
+        let json = self.tera.render_str(&wrapped, ctx, false).map_err(|e| {
+            // Tera's own message (e.g. which variable is undefined) comes from rendering the
+            // bare expression; fall back to the wrapped error.
+            let plain = format!("{{{{ {expr} }}}}");
+            match self.tera.render_str(&plain, ctx, false) {
+                Err(inner) => template_error(&inner, expr, at, true),
+                Ok(_) => template_error(&e, expr, at, true),
+            }
+        })?;
         serde_json::from_str(&json).map_err(|e| EngineError::Template {
             at: at.clone(),
             message: format!("`{expr}` did not produce a value: {e}"),
@@ -437,6 +477,16 @@ mod tests {
         let e = t.render_value(&json!("x {{ nope }}"), &c, &at()).unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("play.yml:7:"), "{msg}");
+    }
+
+    #[test]
+    fn undefined_in_a_single_expression_or_condition_is_an_error() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        assert!(t.render_value(&json!("{{ item }}"), &c, &at()).is_err());
+        assert!(t.eval_bool(&json!("nope"), &c, &at()).is_err());
+        assert_eq!(t.eval("nope | default(value=3)", &c, &at()).unwrap(), json!(3));
+        assert!(t.eval_bool(&json!("nope is defined"), &c, &at()).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::error::{EngineError, Location};
 
@@ -60,9 +60,66 @@ pub struct YamlDoc {
     /// The document as a JSON value.
     pub value: Value,
     spans: HashMap<NodePath, (usize, usize)>,
+    /// Where each value starts (the first character inside quotes for quoted scalars).
+    values: HashMap<NodePath, (usize, usize)>,
+}
+
+/// Where the values below one node (a task, a block) start, relative to that node: what
+/// run-time errors (a template that fails on a host) use to name `file:line:column`.
+#[derive(Debug, Clone)]
+pub struct NodeLocs {
+    file: PathBuf,
+    start: (usize, usize),
+    values: std::sync::Arc<HashMap<NodePath, (usize, usize)>>,
+}
+
+impl NodeLocs {
+    /// Locations that all point at `at` (for nodes built without a YAML document).
+    pub fn at(at: &Location) -> Self {
+        Self { file: at.file.clone(), start: (at.line, at.column), values: Default::default() }
+    }
+
+    /// Where the value at `path` (relative to the node) starts, if it was recorded.
+    pub fn get(&self, path: &[PathSeg]) -> Option<Location> {
+        self.values.get(path).map(|(l, c)| Location::new(&self.file, *l, *c))
+    }
+
+    /// Where the value at `path` starts, or its nearest recorded parent, or the node itself.
+    pub fn value(&self, path: &[PathSeg]) -> Location {
+        let mut p = path.to_vec();
+        loop {
+            if let Some(l) = self.get(&p) {
+                return l;
+            }
+            if p.pop().is_none() {
+                return Location::new(&self.file, self.start.0, self.start.1);
+            }
+        }
+    }
 }
 
 impl YamlDoc {
+    /// Where the value at `path` starts (for a mapping entry: its value, not its key), falling
+    /// back like [`YamlDoc::location`].
+    pub fn value_location(&self, path: &[PathSeg]) -> Location {
+        match self.values.get(path) {
+            Some((line, col)) => Location::new(&self.file, *line, *col),
+            None => self.location(path),
+        }
+    }
+
+    /// The value locations below `prefix`, relative to it.
+    pub fn node_locs(&self, prefix: &[PathSeg]) -> NodeLocs {
+        let values = self
+            .values
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(p, pos)| (p[prefix.len()..].to_vec(), *pos))
+            .collect();
+        let at = self.location(prefix);
+        NodeLocs { file: self.file.clone(), start: (at.line, at.column), values: std::sync::Arc::new(values) }
+    }
+
     /// Where the node at `path` starts (falls back to the nearest parent, then the file start).
     pub fn location(&self, path: &[PathSeg]) -> Location {
         let mut p = path.to_vec();
@@ -113,6 +170,7 @@ fn load_plain(text: &str, file: &Path, secrets: &dyn SecretResolver) -> Result<Y
         file: file.to_path_buf(),
         value,
         spans: spans.spans,
+        values: spans.values,
     })
 }
 
@@ -176,6 +234,7 @@ fn to_json(v: serde_yaml_ng::Value, file: &Path, secrets: &dyn SecretResolver) -
 #[derive(Default)]
 struct SpanIndex {
     spans: HashMap<NodePath, (usize, usize)>,
+    values: HashMap<NodePath, (usize, usize)>,
     stack: Vec<Frame>,
     depth_docs: usize,
     pending_key: Option<NodePath>,
@@ -222,7 +281,7 @@ impl MarkedEventReceiver for SpanIndex {
         let pos = (mark.line(), mark.col() + 1);
         match ev {
             Event::DocumentStart => self.depth_docs += 1,
-            Event::Scalar(s, ..) => {
+            Event::Scalar(s, style, ..) => {
                 let was_key_slot = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if was_key_slot {
                     let _ = self.next_path(Some(&s));
@@ -230,21 +289,26 @@ impl MarkedEventReceiver for SpanIndex {
                         self.spans.entry(p).or_insert(pos);
                     }
                 } else if let Some(p) = self.next_path(None) {
+                    let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
+                    self.values.entry(p.clone()).or_insert(if quoted { (pos.0, pos.1 + 1) } else { pos });
                     self.spans.entry(p).or_insert(pos);
                 }
             }
             Event::Alias(_) => {
                 if let Some(p) = self.next_path(None) {
+                    self.values.entry(p.clone()).or_insert(pos);
                     self.spans.entry(p).or_insert(pos);
                 }
             }
             Event::SequenceStart(..) => {
                 let p = self.next_path(None).unwrap_or_default();
+                self.values.entry(p.clone()).or_insert(pos);
                 self.spans.entry(p.clone()).or_insert(pos);
                 self.stack.push(Frame::Seq { path: p, next: 0 });
             }
             Event::MappingStart(..) => {
                 let p = self.next_path(None).unwrap_or_default();
+                self.values.entry(p.clone()).or_insert(pos);
                 self.spans.entry(p.clone()).or_insert(pos);
                 self.stack.push(Frame::Map { path: p, key: None });
             }

@@ -300,3 +300,38 @@ fn list_json_like_ansible_inventory() {
     );
     assert_eq!(inv.host_json("nosuch"), Value::Null);
 }
+
+#[test]
+fn script_json_format_and_list_round_trip() {
+    let inv = load(&["script/inventory.json"]);
+    assert_eq!(inv.hosts(), ["web1", "web2", "db1"]);
+    assert_eq!(var(&inv, "web1", "ansible_host"), json!("10.77.0.21"));
+    assert_eq!(var(&inv, "web2", "http_port"), json!(8080));
+    assert_eq!(var(&inv, "db1", "ansible_port"), json!(2222));
+    assert_eq!(inv.group_names("db1"), ["db", "prod"]);
+
+    // What `to_list_json` prints loads back as the same inventory.
+    let original = load(&["ini/hosts.ini"]);
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let file = dir.path().join("dump.json");
+    let text = serde_json::to_string_pretty(&original.to_list_json()).unwrap_or_default();
+    if let Err(e) = std::fs::write(&file, text) {
+        panic!("{e}");
+    }
+    let again = match Inventory::load(&[file], &NoSecrets) {
+        Ok(i) => i,
+        Err(e) => panic!("{e}"),
+    };
+    let mut a = original.hosts();
+    let mut b = again.hosts();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    for h in original.hosts() {
+        assert_eq!(original.host_vars(&h), again.host_vars(&h), "{h}");
+        assert_eq!(original.group_names(&h), again.group_names(&h), "{h}");
+    }
+}

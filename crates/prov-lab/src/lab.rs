@@ -678,7 +678,9 @@ impl Lab {
         if let Some(pid) = self.alive_pid(i) {
             kill(pid, libc::SIGKILL);
         }
-        // The whole pid namespace dies with its PID 1; anything else in the cgroup too.
+        // The whole pid namespace dies with its PID 1; anything else in the cgroup too
+        // (cgroup.kill where the kernel has it, SIGKILL of each listed PID otherwise).
+        let _ = fs::write(cg.join("cgroup.kill"), "1");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let pids = cgroup_pids(&cg);

@@ -55,7 +55,10 @@ impl Cidr {
                 .ok_or_else(|| format!("`{t}` has an invalid prefix length"))?,
             None => max,
         };
-        Ok(Cidr { addr: mask(addr, prefix), prefix })
+        Ok(Cidr {
+            addr: mask(addr, prefix),
+            prefix,
+        })
     }
 
     /// True for an IPv4 network.
@@ -88,12 +91,20 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
             IpAddr::V4((bits & m).into())
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
             IpAddr::V6((bits & m).into())
         }
     }
@@ -245,7 +256,10 @@ impl Rule {
         let (ports, ports_is_set) = match &a.port {
             None | Some(Value::Null) => (Vec::new(), false),
             Some(Value::Array(items)) => (
-                items.iter().map(parse_port_item).collect::<Result<Vec<_>, _>>()?,
+                items
+                    .iter()
+                    .map(parse_port_item)
+                    .collect::<Result<Vec<_>, _>>()?,
                 items.len() > 1,
             ),
             Some(v) => (vec![parse_port_item(v)?], false),
@@ -260,7 +274,11 @@ impl Rule {
             Some("udp") => Proto::Udp,
             Some("icmp") => Proto::Icmp,
             Some("icmpv6" | "ipv6-icmp") => Proto::Icmpv6,
-            Some(o) => return Err(format!("proto `{o}` is not one of tcp, udp, icmp, icmpv6, any")),
+            Some(o) => {
+                return Err(format!(
+                    "proto `{o}` is not one of tcp, udp, icmp, icmpv6, any"
+                ));
+            }
         };
         if !ports.is_empty() && !matches!(proto, Proto::Tcp | Proto::Udp) {
             return Err("ports need proto tcp or udp".into());
@@ -273,14 +291,18 @@ impl Rule {
         if let Some(i) = &a.iface
             && (i.is_empty()
                 || i.len() > 15
-                || !i.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@*".contains(c)))
+                || !i
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@*".contains(c)))
         {
             return Err(format!("iface `{i}` is not a valid interface name"));
         }
         if let Some(c) = &a.comment
             && (c.contains(['"', '\n', '\\']) || c.len() > 128)
         {
-            return Err("comment: quotes, backslashes and newlines are not allowed (max 128 chars)".into());
+            return Err(
+                "comment: quotes, backslashes and newlines are not allowed (max 128 chars)".into(),
+            );
         }
         let verdict = match a.action.as_deref() {
             None | Some("accept" | "allow") => Verdict::Accept,
@@ -334,9 +356,19 @@ impl Rule {
                 let items: Vec<String> = self
                     .ports
                     .iter()
-                    .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                    .map(|(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
                     .collect();
-                let word = if self.proto == Proto::Tcp { "tcp" } else { "udp" };
+                let word = if self.proto == Proto::Tcp {
+                    "tcp"
+                } else {
+                    "udp"
+                };
                 if self.ports_is_set {
                     Some(format!("{word} dport {{ {} }}", items.join(", ")))
                 } else {
@@ -371,7 +403,8 @@ impl Rule {
     /// source, assumed to match rules that accept and not to match rules that drop).
     fn matches_ssh(&self, src: Option<IpAddr>, port: u16) -> bool {
         let proto_ok = matches!(self.proto, Proto::Tcp | Proto::Any);
-        let port_ok = self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&port));
+        let port_ok =
+            self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&port));
         let from_ok = self.from.is_empty()
             || match src {
                 Some(ip) => self.from.iter().any(|c| c.contains(ip)),
@@ -456,7 +489,9 @@ impl FirewallSpec {
     ) -> Result<FirewallSpec, String> {
         let table = table.unwrap_or_else(|| "prov".to_owned());
         if !valid_table_name(&table) {
-            return Err(format!("table `{table}` is not a valid name (letters, digits, _)"));
+            return Err(format!(
+                "table `{table}` is not a valid name (letters, digits, _)"
+            ));
         }
         let policy = match policy.as_deref() {
             None | Some("drop") => Policy::Drop,
@@ -468,7 +503,14 @@ impl FirewallSpec {
             .enumerate()
             .map(|(i, r)| Rule::from_args(r).map_err(|e| format!("rules[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(FirewallSpec { table, policy, allow_established, allow_loopback, allow_ipv6_nd, rules })
+        Ok(FirewallSpec {
+            table,
+            policy,
+            allow_established,
+            allow_loopback,
+            allow_ipv6_nd,
+            rules,
+        })
     }
 
     /// The table definition, in nft's listing style.
@@ -522,7 +564,8 @@ impl FirewallSpec {
         }
         let first = self.rules.iter().find(|r| {
             // Interface-bound rules: assume an accept could apply, a drop could not.
-            (r.iface.is_none() || r.verdict == Verdict::Accept) && r.matches_ssh(controller, ssh_port)
+            (r.iface.is_none() || r.verdict == Verdict::Accept)
+                && r.matches_ssh(controller, ssh_port)
         });
         let verdict = match first {
             Some(r) => r.verdict,
@@ -582,7 +625,14 @@ mod tests {
 
     fn spec(v: Value) -> Result<FirewallSpec, String> {
         let a: FirewallArgs = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        FirewallSpec::from_args(a.table, a.policy, a.allow_established, a.allow_loopback, a.allow_ipv6_nd, a.rules)
+        FirewallSpec::from_args(
+            a.table,
+            a.policy,
+            a.allow_established,
+            a.allow_loopback,
+            a.allow_ipv6_nd,
+            a.rules,
+        )
     }
 
     #[test]
@@ -596,7 +646,11 @@ mod tests {
         assert_eq!(Cidr::parse("fd00::1/64").unwrap().render(), "fd00::/64");
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("example.com").is_err());
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
     }
 
     #[test]
@@ -621,7 +675,10 @@ mod tests {
 \t\tip6 saddr fd00::/8 udp dport 5000-5010 accept comment \"x y\"\n\
 \t}\n}\n";
         assert_eq!(s.render(), expected);
-        assert!(s.apply_text().starts_with("table inet prov\ndelete table inet prov\ntable inet prov {"));
+        assert!(
+            s.apply_text()
+                .starts_with("table inet prov\ndelete table inet prov\ntable inet prov {")
+        );
     }
 
     #[test]
@@ -629,7 +686,10 @@ mod tests {
         let r = Rule::from_args(serde_json::from_value(json!({
             "port": [90, "81-90", 80, 22, 23], "from": ["10.0.0.20", "10.0.0.5/26", "10.0.0.0/26"]
         })).unwrap()).unwrap();
-        assert_eq!(r.render(), ["ip saddr { 10.0.0.0/26 } tcp dport { 22, 23, 80-90 } accept"]);
+        assert_eq!(
+            r.render(),
+            ["ip saddr { 10.0.0.0/26 } tcp dport { 22, 23, 80-90 } accept"]
+        );
     }
 
     #[test]
@@ -655,16 +715,23 @@ mod tests {
         let a = "table inet prov {\n\tchain input {\n\t\ttcp dport 22 accept\n\t}\n}\n";
         let b = "# comment\ntable inet prov {\n  chain input {\n    tcp  dport 22 accept\n\n  }\n}";
         assert_eq!(normalize_listing(a), normalize_listing(b));
-        assert_ne!(normalize_listing(a), normalize_listing(&a.replace("22", "23")));
+        assert_ne!(
+            normalize_listing(a),
+            normalize_listing(&a.replace("22", "23"))
+        );
     }
 
     #[test]
     fn ssh_guard_refuses_cutting_access() {
         let ctl: IpAddr = "10.77.0.1".parse().unwrap();
         // Drop policy, SSH admitted only from another network: refused.
-        let s = spec(json!({"rules": [{"port": 22, "from": "192.168.0.0/16"}, {"port": 6379}]})).unwrap();
+        let s = spec(json!({"rules": [{"port": 22, "from": "192.168.0.0/16"}, {"port": 6379}]}))
+            .unwrap();
         let e = s.ssh_guard(Some(ctl), 22).unwrap_err();
-        assert!(e.contains("tcp/22") && e.contains("10.77.0.1") && e.contains("allow_cutting_ssh"), "{e}");
+        assert!(
+            e.contains("tcp/22") && e.contains("10.77.0.1") && e.contains("allow_cutting_ssh"),
+            "{e}"
+        );
         // No SSH rule at all, address unknown: refused.
         assert!(s.ssh_guard(None, 2222).is_err());
         // Admitted from the controller's network: fine.
@@ -673,13 +740,29 @@ mod tests {
         // ...but not on another SSH port.
         assert!(s.ssh_guard(Some(ctl), 2222).is_err());
         // A port range or a source-only rule admits it too.
-        assert!(spec(json!({"rules": [{"port": "20-30"}]})).unwrap().ssh_guard(Some(ctl), 22).is_ok());
-        assert!(spec(json!({"rules": [{"from": "10.77.0.1"}]})).unwrap().ssh_guard(Some(ctl), 22).is_ok());
+        assert!(
+            spec(json!({"rules": [{"port": "20-30"}]}))
+                .unwrap()
+                .ssh_guard(Some(ctl), 22)
+                .is_ok()
+        );
+        assert!(
+            spec(json!({"rules": [{"from": "10.77.0.1"}]}))
+                .unwrap()
+                .ssh_guard(Some(ctl), 22)
+                .is_ok()
+        );
         // An earlier drop rule wins.
-        let s = spec(json!({"policy": "accept", "rules": [{"port": 22, "action": "drop"}]})).unwrap();
+        let s =
+            spec(json!({"policy": "accept", "rules": [{"port": 22, "action": "drop"}]})).unwrap();
         assert!(s.ssh_guard(Some(ctl), 22).is_err());
         // Accept policy without rules is fine; loopback controllers are admitted by allow_loopback.
-        assert!(spec(json!({"policy": "accept"})).unwrap().ssh_guard(Some(ctl), 22).is_ok());
+        assert!(
+            spec(json!({"policy": "accept"}))
+                .unwrap()
+                .ssh_guard(Some(ctl), 22)
+                .is_ok()
+        );
         let s = spec(json!({"rules": []})).unwrap();
         assert!(s.ssh_guard(Some("127.0.0.1".parse().unwrap()), 22).is_ok());
         // Unknown address: any accepting SSH rule counts.

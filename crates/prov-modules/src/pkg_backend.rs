@@ -93,13 +93,17 @@ impl PkgRequest {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
             {
-                return Err(ModuleError::Args(format!("`{n}` is not a valid package name")));
+                return Err(ModuleError::Args(format!(
+                    "`{n}` is not a valid package name"
+                )));
             }
         }
         if let Some(r) = &self.default_release
             && (r.is_empty() || r.starts_with('-'))
         {
-            return Err(ModuleError::Args(format!("`{r}` is not a valid default_release")));
+            return Err(ModuleError::Args(format!(
+                "`{r}` is not a valid default_release"
+            )));
         }
         Ok(())
     }
@@ -187,7 +191,8 @@ pub trait PkgBackend: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Reads the host's state and predicts exactly what `req` changes.
-    async fn plan(&self, ctx: &ModuleContext<'_>, req: &PkgRequest) -> Result<PkgPlan, ModuleError>;
+    async fn plan(&self, ctx: &ModuleContext<'_>, req: &PkgRequest)
+    -> Result<PkgPlan, ModuleError>;
 
     /// Executes `plan`; returns the package manager's output.
     async fn apply(
@@ -351,7 +356,11 @@ pub fn parse_apt_simulation(text: &str) -> SimResult {
                 continue;
             }
             r.changes.push(PkgChange {
-                action: if old.is_some() { PkgOp::Upgrade } else { PkgOp::Install },
+                action: if old.is_some() {
+                    PkgOp::Upgrade
+                } else {
+                    PkgOp::Install
+                },
                 name,
                 version,
                 old_version: old,
@@ -370,7 +379,12 @@ pub fn parse_apt_simulation(text: &str) -> SimResult {
                 .unwrap_or("")
                 .to_owned();
             if !name.is_empty() {
-                r.changes.push(PkgChange { action: op, name, version, old_version: None });
+                r.changes.push(PkgChange {
+                    action: op,
+                    name,
+                    version,
+                    old_version: None,
+                });
             }
         } else if let Some(err) = line.strip_prefix("E: ") {
             r.errors.push(err.to_owned());
@@ -378,7 +392,11 @@ pub fn parse_apt_simulation(text: &str) -> SimResult {
                 r.missing.push(n.trim().to_owned());
             } else if let Some(rest) = err.strip_prefix("Version '") {
                 // Version 'x' for 'name' was not found
-                if let Some(n) = rest.split("' for '").nth(1).and_then(|s| s.split('\'').next()) {
+                if let Some(n) = rest
+                    .split("' for '")
+                    .nth(1)
+                    .and_then(|s| s.split('\'').next())
+                {
                     r.missing.push(n.to_owned());
                 }
             } else if let Some(rest) = err.strip_prefix("Package '") {
@@ -417,10 +435,16 @@ pub fn parse_dpkg_query(text: &str) -> std::collections::HashMap<String, DpkgEnt
         let state = status.split_whitespace().nth(2).unwrap_or("");
         let installed = state == "installed";
         let config_files = state == "config-files";
-        let entry = DpkgEntry { installed, config_files, version: version.to_owned() };
+        let entry = DpkgEntry {
+            installed,
+            config_files,
+            version: version.to_owned(),
+        };
         // Several architectures of one name: keep an installed one.
         match out.get(name) {
-            Some(DpkgEntry { installed: true, .. }) => {}
+            Some(DpkgEntry {
+                installed: true, ..
+            }) => {}
             _ => {
                 out.insert(name.to_owned(), entry);
             }
@@ -473,7 +497,10 @@ pub fn cache_update_due(req: &PkgRequest, stamps: &str, now: &str) -> bool {
     if valid == 0 {
         return true;
     }
-    let newest = stamps.lines().filter_map(|l| l.trim().parse::<u64>().ok()).max();
+    let newest = stamps
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .max();
     match (newest, now.trim().parse::<u64>()) {
         (Some(t), Ok(now)) => now.saturating_sub(t) > valid,
         _ => true,
@@ -486,10 +513,15 @@ impl PkgBackend for AptBackend {
         "apt"
     }
 
-    async fn plan(&self, ctx: &ModuleContext<'_>, req: &PkgRequest) -> Result<PkgPlan, ModuleError> {
+    async fn plan(
+        &self,
+        ctx: &ModuleContext<'_>,
+        req: &PkgRequest,
+    ) -> Result<PkgPlan, ModuleError> {
         // One command reads the index age and dpkg's view; for `latest` without a cache
         // refresh the simulation rides along (every name is a target).
-        let inline_sim = req.state == PkgState::Latest && !req.update_cache && !req.names.is_empty();
+        let inline_sim =
+            req.state == PkgState::Latest && !req.update_cache && !req.names.is_empty();
         let mut script = Self::status_script(req);
         if inline_sim {
             script.push_str(&Self::simulate_script(req, &req.names));
@@ -526,7 +558,11 @@ impl PkgBackend for AptBackend {
         } else {
             self.simulate(ctx, req, &plan.targets).await?
         };
-        if sim.status != 0 && !sim.missing.is_empty() && plan.cache_update_due && !plan.cache_updated {
+        if sim.status != 0
+            && !sim.missing.is_empty()
+            && plan.cache_update_due
+            && !plan.cache_updated
+        {
             // Check mode with a stale index: names unknown now may appear after the refresh.
             let missing: Vec<String> = sim.missing.clone();
             let rest: Vec<String> = plan
@@ -562,7 +598,11 @@ impl PkgBackend for AptBackend {
             };
             return Err(ModuleError::Failed(format!(
                 "apt-get cannot {} {}: {detail}",
-                if req.state == PkgState::Absent { "remove" } else { "install" },
+                if req.state == PkgState::Absent {
+                    "remove"
+                } else {
+                    "install"
+                },
                 plan.targets.join(" ")
             )));
         }
@@ -590,7 +630,11 @@ impl PkgBackend for AptBackend {
             Self::op_args(req, &plan.targets)
         );
         let out = ctx.run(script).await?;
-        let verb = if req.state == PkgState::Absent { "remove" } else { "install" };
+        let verb = if req.state == PkgState::Absent {
+            "remove"
+        } else {
+            "install"
+        };
         server_util::check_output(&format!("apt-get {verb} {}", plan.targets.join(" ")), &out)?;
         output.push_str(&out.stdout_text());
         Ok(output)
@@ -630,7 +674,9 @@ impl PkgModule {
             },
         };
         backend_for(&name).ok_or_else(|| {
-            ModuleError::Failed(format!("package manager `{name}` is not supported (supported: apt)"))
+            ModuleError::Failed(format!(
+                "package manager `{name}` is not supported (supported: apt)"
+            ))
         })
     }
 }
@@ -643,7 +689,11 @@ pub fn packages_diff(changes: &[PkgChange]) -> Diff {
         match c.action {
             PkgOp::Install => after.push_str(&format!("{} {}\n", c.name, c.version)),
             PkgOp::Upgrade => {
-                before.push_str(&format!("{} {}\n", c.name, c.old_version.as_deref().unwrap_or("?")));
+                before.push_str(&format!(
+                    "{} {}\n",
+                    c.name,
+                    c.old_version.as_deref().unwrap_or("?")
+                ));
                 after.push_str(&format!("{} {}\n", c.name, c.version));
             }
             PkgOp::Remove | PkgOp::Purge => before.push_str(&format!("{} {}\n", c.name, c.version)),
@@ -660,15 +710,20 @@ impl Module for PkgModule {
         let mut plan = Plan::unchanged()
             .with_result("cache_updated", json!(pp.cache_updated))
             .with_result("cache_update_due", json!(pp.cache_update_due))
-            .with_result("packages", serde_json::to_value(&pp.changes).unwrap_or(Value::Null));
+            .with_result(
+                "packages",
+                serde_json::to_value(&pp.changes).unwrap_or(Value::Null),
+            );
         if !pp.changed() {
             return Ok(plan);
         }
         plan.changed = true;
         if pp.cache_update_due {
-            plan.summary.push(format!("update {} cache", backend.name()));
+            plan.summary
+                .push(format!("update {} cache", backend.name()));
         }
-        plan.summary.extend(pp.changes.iter().map(PkgChange::summary));
+        plan.summary
+            .extend(pp.changes.iter().map(PkgChange::summary));
         plan.summary.extend(
             pp.unknown_until_refresh
                 .iter()
@@ -698,7 +753,9 @@ impl Action for PkgAction {
         let stdout = self.backend.apply(ctx, &self.req, &self.plan).await?;
         let mut outcome = Outcome::default();
         outcome.result.insert("stdout".into(), json!(stdout));
-        outcome.result.insert("cache_updated".into(), json!(self.plan.cache_update_due));
+        outcome
+            .result
+            .insert("cache_updated".into(), json!(self.plan.cache_update_due));
         Ok(outcome)
     }
 }
@@ -721,8 +778,14 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         let r = parse_apt_simulation(SIM);
         assert_eq!(r.changes.len(), 3);
         assert_eq!(r.changes[0].summary(), "install libjemalloc2 5.3.0-1");
-        assert_eq!(r.changes[1].summary(), "install redis-tools 5:7.0.15-1~deb12u4");
-        assert_eq!(r.changes[2].summary(), "upgrade libappstream4 0.16.1-2 -> 0.16.1-2+b1");
+        assert_eq!(
+            r.changes[1].summary(),
+            "install redis-tools 5:7.0.15-1~deb12u4"
+        );
+        assert_eq!(
+            r.changes[2].summary(),
+            "upgrade libappstream4 0.16.1-2 -> 0.16.1-2+b1"
+        );
         assert!(r.errors.is_empty());
     }
 
@@ -734,7 +797,11 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         let s: Vec<String> = r.changes.iter().map(PkgChange::summary).collect();
         assert_eq!(
             s,
-            ["remove redis-server 5:7.0.15-1", "purge redis-tools 5:7.0.15-1", "purge libfoo:amd64 1.2"]
+            [
+                "remove redis-server 5:7.0.15-1",
+                "purge redis-tools 5:7.0.15-1",
+                "purge libfoo:amd64 1.2"
+            ]
         );
     }
 
@@ -754,16 +821,30 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
             "redis-tools\tinstall ok installed\t5:7.0.15-1\nnano\tdeinstall ok config-files\t7.2-1\ncurl\tinstall ok installed\t7.88.1-10\n",
         );
         let mut req = PkgRequest::new(
-            vec!["redis-tools".into(), "nano".into(), "curl=7.88.1-11".into(), "vim".into(), "redis-tools=5:7.0*".into()],
+            vec![
+                "redis-tools".into(),
+                "nano".into(),
+                "curl=7.88.1-11".into(),
+                "vim".into(),
+                "redis-tools=5:7.0*".into(),
+            ],
             PkgState::Present,
         );
         assert_eq!(apt_targets(&req, &dpkg), ["nano", "curl=7.88.1-11", "vim"]);
         req.state = PkgState::Absent;
-        assert_eq!(apt_targets(&req, &dpkg), ["redis-tools", "curl=7.88.1-11", "redis-tools=5:7.0*"]);
+        assert_eq!(
+            apt_targets(&req, &dpkg),
+            ["redis-tools", "curl=7.88.1-11", "redis-tools=5:7.0*"]
+        );
         req.purge = true;
         assert_eq!(
             apt_targets(&req, &dpkg),
-            ["redis-tools", "nano", "curl=7.88.1-11", "redis-tools=5:7.0*"]
+            [
+                "redis-tools",
+                "nano",
+                "curl=7.88.1-11",
+                "redis-tools=5:7.0*"
+            ]
         );
         req.state = PkgState::Latest;
         assert_eq!(apt_targets(&req, &dpkg).len(), 5);
@@ -774,7 +855,10 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         let mut req = PkgRequest::new(vec![], PkgState::Present);
         assert!(!cache_update_due(&req, "100\n", "200\n"));
         req.update_cache = true;
-        assert!(cache_update_due(&req, "100\n", "200\n"), "no valid time: always");
+        assert!(
+            cache_update_due(&req, "100\n", "200\n"),
+            "no valid time: always"
+        );
         req.cache_valid_time = Some(3600);
         assert!(!cache_update_due(&req, "100\n150\n", "3700\n"));
         assert!(cache_update_due(&req, "100\n", "3701\n"));
@@ -786,7 +870,10 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         let mut req = PkgRequest::new(vec!["redis-tools".into()], PkgState::Present);
         req.install_recommends = Some(false);
         let args = AptBackend::op_args(&req, &req.names);
-        assert!(args.contains("--no-install-recommends install -- redis-tools"), "{args}");
+        assert!(
+            args.contains("--no-install-recommends install -- redis-tools"),
+            "{args}"
+        );
         assert!(args.contains("DPkg::Lock::Timeout=120"));
         assert!(args.contains("--force-confold"));
         assert!(AptBackend::simulate_script(&req, &req.names).contains(&args));
@@ -796,9 +883,44 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
     }
 
     #[test]
+    fn simulation_script_reports_apt_status() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("apt-get");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 'Reading package lists...'\necho 'E: Unable to locate package foo' >&2\nexit 100\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let req = PkgRequest::new(vec!["foo".into()], PkgState::Present);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(AptBackend::simulate_script(&req, &req.names))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .unwrap();
+        let r = parse_sim_sections(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(r.status, 100);
+        assert_eq!(r.missing, ["foo"]);
+    }
+
+    #[test]
     fn bad_names_are_rejected() {
-        assert!(PkgRequest::new(vec!["-oAPT::x".into()], PkgState::Present).validate().is_err());
-        assert!(PkgRequest::new(vec!["a b".into()], PkgState::Present).validate().is_err());
-        assert!(PkgRequest::new(vec!["libc6:amd64=2.36*".into()], PkgState::Present).validate().is_ok());
+        assert!(
+            PkgRequest::new(vec!["-oAPT::x".into()], PkgState::Present)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            PkgRequest::new(vec!["a b".into()], PkgState::Present)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            PkgRequest::new(vec!["libc6:amd64=2.36*".into()], PkgState::Present)
+                .validate()
+                .is_ok()
+        );
     }
 }

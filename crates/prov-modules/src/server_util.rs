@@ -72,10 +72,7 @@ pub async fn write_text(
 
 /// Turns a command's output into a failure naming the command and its stderr (or stdout when
 /// stderr is empty) unless it exited 0.
-pub fn check_output(
-    command: &str,
-    out: &prov_core::CommandOutput,
-) -> Result<(), ModuleError> {
+pub fn check_output(command: &str, out: &prov_core::CommandOutput) -> Result<(), ModuleError> {
     if out.success() {
         return Ok(());
     }

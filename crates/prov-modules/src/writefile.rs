@@ -149,6 +149,7 @@ pub fn plan_write(
     new: &NewContent,
     before: Option<&[u8]>,
     opts: &WriteOptions,
+    check_mode: bool,
 ) -> Result<Plan, ModuleError> {
     if let Some(info) = &probed.info
         && info.kind != Kind::File
@@ -159,7 +160,10 @@ pub fn plan_write(
         )));
     }
     let parent = parent_of(dest);
-    if probed.info.is_none() && !probed.parent_dir && !opts.create_parent {
+    let parent_missing = probed.info.is_none() && !probed.parent_dir && !opts.create_parent;
+    // In check mode an earlier task (a package install) may be what creates the directory:
+    // predict the write and say so instead of failing the dry run.
+    if parent_missing && !check_mode {
         return Err(ModuleError::Failed(format!(
             "Destination directory {parent} does not exist"
         )));
@@ -224,6 +228,9 @@ pub fn plan_write(
         (Some(_), _, _) => summary.push(format!("update {dest} ({} bytes)", new.size)),
     }
     summary.extend(attr_change.summary(dest));
+    if parent_missing {
+        summary.push(format!("(directory {parent} does not exist yet: an earlier task must create it)"));
+    }
     let mkdir = (probed.info.is_none() && !probed.parent_dir).then_some(parent);
     let mut plan = Plan::change(
         summary[0].clone(),

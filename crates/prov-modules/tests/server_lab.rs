@@ -24,7 +24,9 @@ fn installs(summary: &[String]) -> Vec<(String, String)> {
             let w: Vec<&str> = l.split_whitespace().collect();
             match w.as_slice() {
                 ["install", name, version] => Some((name.to_string(), version.to_string())),
-                ["upgrade", name, _, "->", version] => Some((name.to_string(), version.to_string())),
+                ["upgrade", name, _, "->", version] => {
+                    Some((name.to_string(), version.to_string()))
+                }
                 _ => None,
             }
         })
@@ -33,7 +35,9 @@ fn installs(summary: &[String]) -> Vec<(String, String)> {
 
 async fn dpkg_version(h: &NsConnection, name: &str) -> Option<String> {
     let out = h
-        .sh(&format!("dpkg-query -W -f='${{Status}}|${{Version}}' {name} 2>/dev/null"))
+        .sh(&format!(
+            "dpkg-query -W -f='${{Status}}|${{Version}}' {name} 2>/dev/null"
+        ))
         .await;
     let text = out.stdout_text();
     let (status, version) = text.split_once('|')?;
@@ -55,9 +59,13 @@ async fn apt_installs_exactly_the_simulated_versions() {
     // Start without redis-tools.
     let pre = dpkg_version(&h, "redis-tools").await;
     if pre.is_some() {
-        apply(&h, "apt", json!({"name": "redis-tools", "state": "absent", "purge": true}))
-            .await
-            .expect("purge redis-tools");
+        apply(
+            &h,
+            "apt",
+            json!({"name": "redis-tools", "state": "absent", "purge": true}),
+        )
+        .await
+        .expect("purge redis-tools");
     }
     assert_eq!(dpkg_version(&h, "redis-tools").await, None);
 
@@ -75,26 +83,65 @@ async fn apt_installs_exactly_the_simulated_versions() {
         "prediction {predicted_installs:?} must name redis-tools {repo_version}"
     );
     for (name, _) in &predicted_installs {
-        assert_eq!(dpkg_version(&h, name).await, None, "{name} predicted but already installed");
+        assert_eq!(
+            dpkg_version(&h, name).await,
+            None,
+            "{name} predicted but already installed"
+        );
     }
 
     let real = converge(&h, "apt", args.clone()).await;
     assert_eq!(installs(&real.summary), predicted_installs);
     for (name, version) in &predicted_installs {
-        assert_eq!(dpkg_version(&h, name).await.as_deref(), Some(version.as_str()), "{name}");
+        assert_eq!(
+            dpkg_version(&h, name).await.as_deref(),
+            Some(version.as_str()),
+            "{name}"
+        );
     }
     assert!(!real.diffs.is_empty(), "package diff for --diff");
+    // Converged: `latest` (candidate installed) and a matching pin change nothing.
+    let latest = check(&h, "apt", json!({"name": "redis-tools", "state": "latest"}))
+        .await
+        .unwrap();
+    assert!(!latest.changed, "{latest:?}");
+    let pinned = check(
+        &h,
+        "apt",
+        json!({"name": format!("redis-tools={repo_version}")}),
+    )
+    .await
+    .unwrap();
+    assert!(!pinned.changed, "{pinned:?}");
 
     // The generic `package` module agrees (facts name apt; and probing without facts).
-    let p = check(&h, "package", json!({"name": "redis-tools", "state": "present"})).await.unwrap();
+    let p = check(
+        &h,
+        "package",
+        json!({"name": "redis-tools", "state": "present"}),
+    )
+    .await
+    .unwrap();
     assert!(!p.changed);
-    let p = support::run(&h, "package", json!({"name": "redis-tools"}), true, &json!({})).await.unwrap();
+    let p = support::run(
+        &h,
+        "package",
+        json!({"name": "redis-tools"}),
+        true,
+        &json!({}),
+    )
+    .await
+    .unwrap();
     assert!(!p.changed);
 
     // A missing package is a clear error naming it.
-    let e = check(&h, "apt", json!({"name": ["redis-tools", "prov-no-such-package"]}))
-        .await
-        .expect_err("missing package");
+    let e = check(
+        &h,
+        "apt",
+        json!({"name": ["redis-tools", "prov-no-such-package"]}),
+    )
+    .await
+    .expect_err("missing package");
     assert!(e.to_string().contains("prov-no-such-package"), "{e}");
 
     // Removal: predicted exactly, dependencies listed explicitly are removed too.
@@ -104,7 +151,10 @@ async fn apt_installs_exactly_the_simulated_versions() {
     let purged: Vec<String> = real
         .summary
         .iter()
-        .filter_map(|l| l.strip_prefix("purge ").map(|r| r.split(' ').next().unwrap_or("").to_owned()))
+        .filter_map(|l| {
+            l.strip_prefix("purge ")
+                .map(|r| r.split(' ').next().unwrap_or("").to_owned())
+        })
         .collect();
     for n in &names {
         assert!(purged.contains(n), "{n} purged: {:?}", real.summary);
@@ -112,7 +162,9 @@ async fn apt_installs_exactly_the_simulated_versions() {
     }
     if let Some(v) = pre {
         // Leave the host as found.
-        apply(&h, "apt", json!({"name": format!("redis-tools={v}")})).await.unwrap();
+        apply(&h, "apt", json!({"name": format!("redis-tools={v}")}))
+            .await
+            .unwrap();
     }
 }
 
@@ -131,16 +183,24 @@ async fn write_file(h: &NsConnection, path: &str, content: &str) {
 }
 
 async fn main_pid(h: &NsConnection, unit: &str) -> String {
-    h.sh_ok(&format!("systemctl show -p MainPID --value {unit}")).await.trim().to_owned()
+    h.sh_ok(&format!("systemctl show -p MainPID --value {unit}"))
+        .await
+        .trim()
+        .to_owned()
 }
 
 async fn unit_state(h: &NsConnection, unit: &str) -> (String, String) {
     let out = h
-        .sh(&format!("systemctl is-active {unit}; systemctl is-enabled {unit}"))
+        .sh(&format!(
+            "systemctl is-active {unit}; systemctl is-enabled {unit}"
+        ))
         .await
         .stdout_text();
     let mut l = out.lines();
-    (l.next().unwrap_or("").to_owned(), l.next().unwrap_or("").to_owned())
+    (
+        l.next().unwrap_or("").to_owned(),
+        l.next().unwrap_or("").to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -151,9 +211,24 @@ async fn service_starts_stops_enables_real_units() {
     h.sh(&format!("systemctl disable --now {units} >/dev/null 2>&1; systemctl unmask prov-test-sleep.service >/dev/null 2>&1; true"))
         .await;
     h.sh_ok("mkdir -p /usr/local/lib/systemd/system").await;
-    write_file(&h, "/usr/local/lib/systemd/system/prov-test-sleep.service", SLEEP_UNIT).await;
-    write_file(&h, "/usr/local/lib/systemd/system/prov-test-echo@.service", SLEEP_UNIT).await;
-    write_file(&h, "/usr/local/lib/systemd/system/prov-test-fail.service", FAIL_UNIT).await;
+    write_file(
+        &h,
+        "/usr/local/lib/systemd/system/prov-test-sleep.service",
+        SLEEP_UNIT,
+    )
+    .await;
+    write_file(
+        &h,
+        "/usr/local/lib/systemd/system/prov-test-echo@.service",
+        SLEEP_UNIT,
+    )
+    .await;
+    write_file(
+        &h,
+        "/usr/local/lib/systemd/system/prov-test-fail.service",
+        FAIL_UNIT,
+    )
+    .await;
     h.sh_ok("systemctl daemon-reload").await;
 
     let real = converge(
@@ -162,48 +237,128 @@ async fn service_starts_stops_enables_real_units() {
         json!({"name": "prov-test-sleep", "state": "started", "enabled": true, "daemon_reload": true}),
     )
     .await;
-    assert_eq!(real.summary, ["daemon-reload", "enable prov-test-sleep", "start prov-test-sleep"]);
-    assert_eq!(unit_state(&h, "prov-test-sleep").await, ("active".into(), "enabled".into()));
+    assert_eq!(
+        real.summary,
+        [
+            "daemon-reload",
+            "enable prov-test-sleep",
+            "start prov-test-sleep"
+        ]
+    );
+    assert_eq!(
+        unit_state(&h, "prov-test-sleep").await,
+        ("active".into(), "enabled".into())
+    );
+    // Without facts the service manager is detected on the host.
+    let detected = support::run(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "state": "started", "enabled": true}),
+        true,
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    assert!(!detected.changed, "{detected:?}");
 
     // Template instances.
-    let real = converge(&h, "systemd", json!({"name": "prov-test-echo@7000", "state": "started", "enabled": "yes"})).await;
-    assert_eq!(real.summary, ["enable prov-test-echo@7000", "start prov-test-echo@7000"]);
-    assert_eq!(unit_state(&h, "prov-test-echo@7000").await, ("active".into(), "enabled".into()));
+    let real = converge(
+        &h,
+        "systemd",
+        json!({"name": "prov-test-echo@7000", "state": "started", "enabled": "yes"}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        ["enable prov-test-echo@7000", "start prov-test-echo@7000"]
+    );
+    assert_eq!(
+        unit_state(&h, "prov-test-echo@7000").await,
+        ("active".into(), "enabled".into())
+    );
 
     // Restart is always a change and really restarts.
     let before = main_pid(&h, "prov-test-sleep").await;
-    let r = apply(&h, "service", json!({"name": "prov-test-sleep", "state": "restarted"})).await.unwrap();
+    let r = apply(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "state": "restarted"}),
+    )
+    .await
+    .unwrap();
     assert!(r.changed);
     assert_ne!(main_pid(&h, "prov-test-sleep").await, before);
 
     // A changed unit file needs a daemon-reload, which counts as a change.
-    write_file(&h, "/usr/local/lib/systemd/system/prov-test-sleep.service", &SLEEP_UNIT.replace("infinity", "86400")).await;
-    let real = converge(&h, "service", json!({"name": "prov-test-sleep", "state": "started", "daemon_reload": true})).await;
+    write_file(
+        &h,
+        "/usr/local/lib/systemd/system/prov-test-sleep.service",
+        &SLEEP_UNIT.replace("infinity", "86400"),
+    )
+    .await;
+    let real = converge(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "state": "started", "daemon_reload": true}),
+    )
+    .await;
     assert_eq!(real.summary, ["daemon-reload"]);
 
     // Stop and disable.
-    let real = converge(&h, "service", json!({"name": "prov-test-sleep", "state": "stopped", "enabled": false})).await;
-    assert_eq!(real.summary, ["disable prov-test-sleep", "stop prov-test-sleep"]);
-    assert_eq!(unit_state(&h, "prov-test-sleep").await, ("inactive".into(), "disabled".into()));
+    let real = converge(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "state": "stopped", "enabled": false}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        ["disable prov-test-sleep", "stop prov-test-sleep"]
+    );
+    assert_eq!(
+        unit_state(&h, "prov-test-sleep").await,
+        ("inactive".into(), "disabled".into())
+    );
 
     // Mask and unmask.
-    let real = converge(&h, "service", json!({"name": "prov-test-sleep", "masked": true})).await;
+    let real = converge(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "masked": true}),
+    )
+    .await;
     assert_eq!(real.summary, ["mask prov-test-sleep"]);
     assert_eq!(unit_state(&h, "prov-test-sleep").await.1, "masked");
-    converge(&h, "service", json!({"name": "prov-test-sleep", "masked": false})).await;
+    converge(
+        &h,
+        "service",
+        json!({"name": "prov-test-sleep", "masked": false}),
+    )
+    .await;
 
     // A unit that fails to start reports its status lines.
-    let e = apply(&h, "service", json!({"name": "prov-test-fail", "state": "started"}))
-        .await
-        .expect_err("failing unit");
+    let e = apply(
+        &h,
+        "service",
+        json!({"name": "prov-test-fail", "state": "started"}),
+    )
+    .await
+    .expect_err("failing unit");
     let msg = e.to_string();
     assert!(msg.contains("prov-test-fail"), "{msg}");
-    assert!(msg.contains("Active:") || msg.contains("Loaded:"), "status lines expected: {msg}");
+    assert!(
+        msg.contains("Active:") || msg.contains("Loaded:"),
+        "status lines expected: {msg}"
+    );
 
     // An unknown unit is a clear error.
-    let e = apply(&h, "service", json!({"name": "prov-test-nonexistent", "state": "started"}))
-        .await
-        .expect_err("unknown unit");
+    let e = apply(
+        &h,
+        "service",
+        json!({"name": "prov-test-nonexistent", "state": "started"}),
+    )
+    .await
+    .expect_err("unknown unit");
     assert!(e.to_string().contains("prov-test-nonexistent"), "{e}");
 
     h.sh(&format!("systemctl disable --now {units} >/dev/null 2>&1; rm -f /usr/local/lib/systemd/system/prov-test-*.service; systemctl daemon-reload; systemctl reset-failed; true"))
@@ -214,11 +369,20 @@ async fn service_starts_stops_enables_real_units() {
 async fn user_and_group_converge() {
     let _g = lab_lock().await;
     let Some(h) = lab_host("lab2") else { return };
-    h.sh("userdel -r prov_tuser >/dev/null 2>&1; groupdel prov_tgrp >/dev/null 2>&1; true").await;
+    h.sh("userdel -r prov_tuser >/dev/null 2>&1; groupdel prov_tgrp >/dev/null 2>&1; true")
+        .await;
 
-    let real = converge(&h, "group", json!({"name": "prov_tgrp", "gid": 4242, "system": true})).await;
+    let real = converge(
+        &h,
+        "group",
+        json!({"name": "prov_tgrp", "gid": 4242, "system": true}),
+    )
+    .await;
     assert_eq!(real.summary, ["create group prov_tgrp"]);
-    assert_eq!(h.sh_ok("getent group prov_tgrp").await.trim(), "prov_tgrp:x:4242:");
+    assert_eq!(
+        h.sh_ok("getent group prov_tgrp").await.trim(),
+        "prov_tgrp:x:4242:"
+    );
     let real = converge(&h, "group", json!({"name": "prov_tgrp", "gid": 4243})).await;
     assert_eq!(real.summary, ["group prov_tgrp: gid 4242 -> 4243"]);
 
@@ -236,16 +400,32 @@ async fn user_and_group_converge() {
     let mut changed = user.clone();
     changed["shell"] = json!("/bin/bash");
     let real = converge(&h, "user", changed).await;
-    assert_eq!(real.summary, ["user prov_tuser: shell /bin/sh -> /bin/bash"]);
+    assert_eq!(
+        real.summary,
+        ["user prov_tuser: shell /bin/sh -> /bin/bash"]
+    );
 
-    let real = converge(&h, "user", json!({"name": "prov_tuser", "groups": "disk", "append": true})).await;
+    let real = converge(
+        &h,
+        "user",
+        json!({"name": "prov_tuser", "groups": "disk", "append": true}),
+    )
+    .await;
     assert_eq!(real.summary, ["user prov_tuser: add to groups disk"]);
-    assert_eq!(h.sh_ok("id -Gn prov_tuser").await.trim(), "prov_tgrp adm disk");
+    assert_eq!(
+        h.sh_ok("id -Gn prov_tuser").await.trim(),
+        "prov_tgrp adm disk"
+    );
     let real = converge(&h, "user", json!({"name": "prov_tuser", "groups": []})).await;
     assert_eq!(real.summary, ["user prov_tuser: groups adm,disk -> "]);
     assert_eq!(h.sh_ok("id -Gn prov_tuser").await.trim(), "prov_tgrp");
 
-    let real = converge(&h, "user", json!({"name": "prov_tuser", "state": "absent", "remove": true})).await;
+    let real = converge(
+        &h,
+        "user",
+        json!({"name": "prov_tuser", "state": "absent", "remove": true}),
+    )
+    .await;
     assert_eq!(real.summary, ["remove user prov_tuser"]);
     assert!(!h.sh("getent passwd prov_tuser").await.success());
     h.sh_ok("test ! -e /home/prov_tuser").await;
@@ -258,17 +438,30 @@ async fn sysctl_keeps_live_value_and_file_in_step() {
     let _g = lab_lock().await;
     let Some(h) = lab_host("lab2") else { return };
     let file = "/etc/sysctl.d/99-prov-test.conf";
-    let orig = h.sh_ok("sysctl -n net.core.somaxconn").await.trim().to_owned();
-    h.sh_ok(&format!("rm -f {file}; sysctl -q -w net.core.somaxconn=4096")).await;
+    let orig = h
+        .sh_ok("sysctl -n net.core.somaxconn")
+        .await
+        .trim()
+        .to_owned();
+    h.sh_ok(&format!(
+        "rm -f {file}; sysctl -q -w net.core.somaxconn=4096"
+    ))
+    .await;
 
     let args = json!({"name": "net.core.somaxconn", "value": 4321, "sysctl_file": file});
     let real = converge(&h, "sysctl", args.clone()).await;
     assert_eq!(
         real.summary,
-        [format!("persist net.core.somaxconn=4321 in {file}"), "set net.core.somaxconn 4096 -> 4321 (live)".to_owned()]
+        [
+            format!("persist net.core.somaxconn=4321 in {file}"),
+            "set net.core.somaxconn 4096 -> 4321 (live)".to_owned()
+        ]
     );
     assert_eq!(h.sh_ok("sysctl -n net.core.somaxconn").await.trim(), "4321");
-    assert_eq!(h.sh_ok(&format!("cat {file}")).await, "net.core.somaxconn=4321\n");
+    assert_eq!(
+        h.sh_ok(&format!("cat {file}")).await,
+        "net.core.somaxconn=4321\n"
+    );
 
     // Drift of the live value alone is repaired alone.
     h.sh_ok("sysctl -q -w net.core.somaxconn=1000").await;
@@ -278,13 +471,33 @@ async fn sysctl_keeps_live_value_and_file_in_step() {
     // Multi-word values compare with normalized whitespace.
     let range = json!({"name": "net.ipv4.ip_local_port_range", "value": "20000   60999", "sysctl_file": file});
     converge(&h, "sysctl", range).await;
-    assert_eq!(h.sh_ok("sysctl -n net.ipv4.ip_local_port_range").await.split_whitespace().collect::<Vec<_>>(), ["20000", "60999"]);
+    assert_eq!(
+        h.sh_ok("sysctl -n net.ipv4.ip_local_port_range")
+            .await
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["20000", "60999"]
+    );
 
-    let e = check(&h, "sysctl", json!({"name": "net.prov.no_such_key", "value": 1})).await.expect_err("unknown key");
+    let e = check(
+        &h,
+        "sysctl",
+        json!({"name": "net.prov.no_such_key", "value": 1}),
+    )
+    .await
+    .expect_err("unknown key");
     assert!(e.to_string().contains("net.prov.no_such_key"), "{e}");
 
-    let real = converge(&h, "sysctl", json!({"name": "net.core.somaxconn", "state": "absent", "sysctl_file": file})).await;
-    assert_eq!(real.summary, [format!("remove net.core.somaxconn from {file}")]);
+    let real = converge(
+        &h,
+        "sysctl",
+        json!({"name": "net.core.somaxconn", "state": "absent", "sysctl_file": file}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        [format!("remove net.core.somaxconn from {file}")]
+    );
     assert!(!h.sh_ok(&format!("cat {file}")).await.contains("somaxconn"));
     h.sh_ok(&format!("rm -f {file}; sysctl -q -w net.core.somaxconn={orig}; sysctl -q -w net.ipv4.ip_local_port_range='32768 60999'")).await;
 }
@@ -293,20 +506,52 @@ async fn sysctl_keeps_live_value_and_file_in_step() {
 async fn wait_for_polls_on_the_host() {
     let _g = lab_lock().await;
     let Some(h) = lab_host("lab2") else { return };
-    let ok = check(&h, "wait_for", json!({"port": 22, "timeout": 10})).await.unwrap();
+    let ok = check(&h, "wait_for", json!({"port": 22, "timeout": 10}))
+        .await
+        .unwrap();
     assert!(!ok.changed && ok.failed.is_none(), "{ok:?}");
-    let ok = check(&h, "wait_for", json!({"port": 1, "state": "stopped", "timeout": 5})).await.unwrap();
+    let ok = check(
+        &h,
+        "wait_for",
+        json!({"port": 1, "state": "stopped", "timeout": 5}),
+    )
+    .await
+    .unwrap();
     assert!(ok.failed.is_none(), "{ok:?}");
     let t = std::time::Instant::now();
-    let bad = check(&h, "wait_for", json!({"port": 1, "timeout": 2, "connect_timeout": 1})).await.unwrap();
-    assert!(bad.failed.as_deref().unwrap_or("").contains("127.0.0.1:1"), "{bad:?}");
+    let bad = check(
+        &h,
+        "wait_for",
+        json!({"port": 1, "timeout": 2, "connect_timeout": 1}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        bad.failed.as_deref().unwrap_or("").contains("127.0.0.1:1"),
+        "{bad:?}"
+    );
     assert!(t.elapsed() >= Duration::from_secs(2));
-    let ok = check(&h, "wait_for", json!({"path": "/etc/hostname", "search_regex": "^lab2$", "timeout": 5})).await.unwrap();
+    let ok = check(
+        &h,
+        "wait_for",
+        json!({"path": "/etc/hostname", "search_regex": "^lab2$", "timeout": 5}),
+    )
+    .await
+    .unwrap();
     assert!(ok.failed.is_none(), "{ok:?}");
 
     // A file that appears later: the remote loop waits for it.
-    h.sh_ok("rm -f /tmp/prov-wait-flag; (sleep 2; echo ready > /tmp/prov-wait-flag) >/dev/null 2>&1 &").await;
-    let ok = apply(&h, "wait_for", json!({"path": "/tmp/prov-wait-flag", "search_regex": "ready", "timeout": 30})).await.unwrap();
+    h.sh_ok(
+        "rm -f /tmp/prov-wait-flag; (sleep 2; echo ready > /tmp/prov-wait-flag) >/dev/null 2>&1 &",
+    )
+    .await;
+    let ok = apply(
+        &h,
+        "wait_for",
+        json!({"path": "/tmp/prov-wait-flag", "search_regex": "ready", "timeout": 30}),
+    )
+    .await
+    .unwrap();
     assert!(ok.failed.is_none() && !ok.changed, "{ok:?}");
     assert!(ok.result["elapsed"].as_u64().unwrap_or(0) >= 1, "{ok:?}");
     h.sh_ok("rm -f /tmp/prov-wait-flag").await;
@@ -316,21 +561,27 @@ async fn wait_for_polls_on_the_host() {
 async fn reachable(from: Option<&NsConnection>, addr: &str, port: u16) -> bool {
     match from {
         Some(h) => h
-            .sh(&format!("timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}'"))
+            .sh(&format!(
+                "timeout 3 bash -c 'exec 3<>/dev/tcp/{addr}/{port}'"
+            ))
             .await
             .success(),
         None => {
             let sa: SocketAddr = format!("{addr}:{port}").parse().unwrap();
-            tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&sa, Duration::from_secs(3)).is_ok())
-                .await
-                .unwrap()
+            tokio::task::spawn_blocking(move || {
+                TcpStream::connect_timeout(&sa, Duration::from_secs(3)).is_ok()
+            })
+            .await
+            .unwrap()
         }
     }
 }
 
 fn ssh_banner(addr: &str) -> bool {
     let sa: SocketAddr = format!("{addr}:22").parse().unwrap();
-    let Ok(mut s) = TcpStream::connect_timeout(&sa, Duration::from_secs(3)) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&sa, Duration::from_secs(3)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
     let mut buf = [0u8; 8];
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-")
@@ -339,7 +590,9 @@ fn ssh_banner(addr: &str) -> bool {
 #[tokio::test]
 async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
     let _g = lab_lock().await;
-    let (Some(target), Some(inside)) = (lab_host("lab1"), lab_host("lab2")) else { return };
+    let (Some(target), Some(inside)) = (lab_host("lab1"), lab_host("lab2")) else {
+        return;
+    };
     let outside = lab_host("lab3");
     let (a1, a2) = (lab_addr("lab1"), lab_addr("lab2"));
     let controller = prov_lab::CONTROLLER_ADDR.to_string();
@@ -347,17 +600,48 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
     let target = target.with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
 
     // Clean slate, a listener on 7000 (systemd socket), and a table owned by someone else.
-    apply(&target, "firewall", json!({"state": "absent"})).await.unwrap();
-    write_file(&target, "/etc/systemd/system/prov-fw-test.socket", "[Socket]\nListenStream=7000\nAccept=yes\n").await;
-    write_file(&target, "/etc/systemd/system/prov-fw-test@.service", "[Service]\nExecStart=/bin/echo hello\nStandardOutput=socket\n").await;
-    apply(&target, "service", json!({"name": "prov-fw-test.socket", "state": "started", "daemon_reload": true})).await.unwrap();
-    target.sh_ok("nft add table inet other_team; nft add chain inet other_team keep").await;
-    assert!(reachable(Some(&inside), &a1, 7000).await, "listener up before the firewall");
+    apply(&target, "firewall", json!({"state": "absent"}))
+        .await
+        .unwrap();
+    target
+        .sh("systemctl disable nftables >/dev/null 2>&1; nft delete table inet other_team 2>/dev/null; true")
+        .await;
+    write_file(
+        &target,
+        "/etc/systemd/system/prov-fw-test.socket",
+        "[Socket]\nListenStream=7000\nAccept=yes\n",
+    )
+    .await;
+    write_file(
+        &target,
+        "/etc/systemd/system/prov-fw-test@.service",
+        "[Service]\nExecStart=/bin/echo hello\nStandardOutput=socket\n",
+    )
+    .await;
+    apply(
+        &target,
+        "service",
+        json!({"name": "prov-fw-test.socket", "state": "started", "daemon_reload": true}),
+    )
+    .await
+    .unwrap();
+    target
+        .sh_ok("nft add table inet other_team; nft add chain inet other_team keep")
+        .await;
+    assert!(
+        reachable(Some(&inside), &a1, 7000).await,
+        "listener up before the firewall"
+    );
 
     // A rule set that would cut the controller's SSH is refused (and changes nothing).
     let cutting = json!({"policy": "drop", "rules": [{"port": 22, "proto": "tcp", "from": format!("{a2}/32")}]});
-    let e = check(&target, "firewall", cutting.clone()).await.expect_err("refused");
-    assert!(e.to_string().contains("allow_cutting_ssh") && e.to_string().contains(&controller), "{e}");
+    let e = check(&target, "firewall", cutting.clone())
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string().contains("allow_cutting_ssh") && e.to_string().contains(&controller),
+        "{e}"
+    );
     assert!(apply(&target, "firewall", cutting).await.is_err());
     assert!(!target.sh("nft list table inet prov").await.success());
 
@@ -382,30 +666,58 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
             "enable nftables.service"
         ]
     );
-    assert!(real.diffs[0].contains(&format!("+\t\tip saddr {{ {a2} }} tcp dport {{ 7000, 7001 }} accept")), "{}", real.diffs[0]);
+    assert!(
+        real.diffs[0].contains(&format!(
+            "+\t\tip saddr {a2} tcp dport {{ 7000, 7001 }} accept"
+        )),
+        "{}",
+        real.diffs[0]
+    );
 
-    assert!(reachable(Some(&inside), &a1, 7000).await, "admitted CIDR reaches 7000");
+    assert!(
+        reachable(Some(&inside), &a1, 7000).await,
+        "admitted CIDR reaches 7000"
+    );
     match &outside {
-        Some(o) => assert!(!reachable(Some(o), &a1, 7000).await, "lab3 is outside the CIDR"),
+        Some(o) => assert!(
+            !reachable(Some(o), &a1, 7000).await,
+            "lab3 is outside the CIDR"
+        ),
         None => {
             eprintln!("lab3 not up: using the controller as the outside address");
         }
     }
-    assert!(!reachable(None, &a1, 7000).await, "the controller is outside the CIDR");
+    assert!(
+        !reachable(None, &a1, 7000).await,
+        "the controller is outside the CIDR"
+    );
     assert!(ssh_banner(&a1), "SSH stays reachable from the controller");
     if let Some(o) = &outside {
-        assert!(reachable(Some(o), &a1, 22).await, "SSH reachable from the lab network");
+        assert!(
+            reachable(Some(o), &a1, 22).await,
+            "SSH reachable from the lab network"
+        );
     }
-    assert!(target.sh("nft list table inet other_team").await.success(), "foreign tables are left alone");
+    assert!(
+        target.sh("nft list table inet other_team").await.success(),
+        "foreign tables are left alone"
+    );
     target.sh_ok("nft -c -f /etc/nftables.conf").await;
-    assert_eq!(target.sh_ok("systemctl is-enabled nftables").await.trim(), "enabled");
+    assert_eq!(
+        target.sh_ok("systemctl is-enabled nftables").await.trim(),
+        "enabled"
+    );
 
     // A change replaces the table in one transaction and shows the rule diff.
     let mut narrower = args.clone();
     narrower["rules"][1]["port"] = json!(7000);
     let real = converge(&target, "firewall", narrower.clone()).await;
     assert_eq!(real.summary.len(), 2, "{:?}", real.summary);
-    assert!(real.summary[0].starts_with("replace table inet prov (+1 -1"), "{:?}", real.summary);
+    assert!(
+        real.summary[0].starts_with("replace table inet prov (+1 -1"),
+        "{:?}",
+        real.summary
+    );
     assert!(real.diffs[0].contains("-\t\tip saddr"), "{}", real.diffs[0]);
 
     // Persistence: a reboot keeps the table.
@@ -419,7 +731,9 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
     .unwrap();
     match rebooted {
         Ok(()) => {
-            let target = lab_host("lab1").expect("lab1 back").with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
+            let target = lab_host("lab1")
+                .expect("lab1 back")
+                .with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
             let after = check(&target, "firewall", narrower).await.unwrap();
             assert!(!after.changed, "the table survives a reboot: {after:?}");
             assert!(!reachable(None, &a1, 7000).await);
@@ -435,10 +749,50 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
 
 async fn cleanup_firewall(target: &NsConnection) {
     let real = converge(target, "firewall", json!({"state": "absent"})).await;
-    assert!(real.summary.contains(&"delete table inet prov".to_owned()), "{:?}", real.summary);
+    assert!(
+        real.summary.contains(&"delete table inet prov".to_owned()),
+        "{:?}",
+        real.summary
+    );
     assert!(!target.sh("nft list table inet prov").await.success());
-    target.sh_ok("test ! -e /etc/nftables.d/prov.nft && ! grep -q prov.nft /etc/nftables.conf").await;
+    target
+        .sh_ok("test ! -e /etc/nftables.d/prov.nft && ! grep -q prov.nft /etc/nftables.conf")
+        .await;
     target
         .sh("systemctl disable --now prov-fw-test.socket >/dev/null 2>&1; rm -f /etc/systemd/system/prov-fw-test*; systemctl daemon-reload; systemctl disable nftables >/dev/null 2>&1; nft delete table inet other_team 2>/dev/null; true")
         .await;
+}
+
+#[tokio::test]
+async fn firewall_guard_finds_the_controller_behind_sudo_over_ssh() {
+    let _g = lab_lock().await;
+    let Some(_h) = lab_host("lab1") else { return };
+    let lab = prov_lab::Lab::open(prov_lab::DEFAULT_STATE_DIR).unwrap();
+    let a1 = lab_addr("lab1");
+    let params = prov_transport::SshParams::new("lab1", a1.clone())
+        .with_user(prov_lab::DEPLOY_USER)
+        .with_identity_file(lab.private_key())
+        .with_known_hosts_file(lab.known_hosts());
+    let conn = match prov_transport::SshConnection::connect(&params).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIP: no SSH to lab1 ({e})");
+            return;
+        }
+    };
+    // sudo drops SSH_CONNECTION from the environment: the module finds it up the process tree.
+    let become_ = prov_core::Become::default();
+    let facts = support::lab_facts();
+    let controller = prov_lab::CONTROLLER_ADDR.to_string();
+    let cutting = json!({"rules": [{"port": 22, "from": format!("{a1}/32")}]});
+    let e = support::run_as(&conn, "firewall", cutting, true, &facts, Some(&become_))
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains(&controller), "{e}");
+    let fine = json!({"rules": [{"port": 22, "from": format!("{controller}/32")}]});
+    let p = support::run_as(&conn, "firewall", fine, true, &facts, Some(&become_))
+        .await
+        .expect("admitted");
+    assert_eq!(p.result["controller_address"], json!(controller));
+    conn.close().await;
 }

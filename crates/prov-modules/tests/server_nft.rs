@@ -13,13 +13,22 @@ use serde_json::{Value, json};
 
 fn spec(v: Value) -> FirewallSpec {
     let a: FirewallArgs = serde_json::from_value(v).expect("args");
-    FirewallSpec::from_args(a.table, a.policy, a.allow_established, a.allow_loopback, a.allow_ipv6_nd, a.rules)
-        .expect("spec")
+    FirewallSpec::from_args(
+        a.table,
+        a.policy,
+        a.allow_established,
+        a.allow_loopback,
+        a.allow_ipv6_nd,
+        a.rules,
+    )
+    .expect("spec")
 }
 
 /// Loads `text` into a fresh network namespace and lists `table`; `None` when unavailable.
 fn nft_listing(text: &str, table: &str) -> Option<Result<String, String>> {
-    let probe = Command::new("unshare").args(["-n", "nft", "list", "ruleset"]).output();
+    let probe = Command::new("unshare")
+        .args(["-n", "nft", "list", "ruleset"])
+        .output();
     match probe {
         Ok(o) if o.status.success() => {}
         _ => {
@@ -28,7 +37,12 @@ fn nft_listing(text: &str, table: &str) -> Option<Result<String, String>> {
         }
     }
     let mut child = Command::new("unshare")
-        .args(["-n", "sh", "-c", &format!("nft -f - && nft -s list table inet {table}")])
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            &format!("nft -f - && nft -s list table inet {table}"),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -63,14 +77,19 @@ fn rendered_tables_load_and_list_as_rendered() {
     ];
     for case in cases {
         let s = spec(case.clone());
-        let Some(listing) = nft_listing(&s.render(), &s.table) else { return };
-        let listing = listing.unwrap_or_else(|e| panic!("nft rejects the rendering of {case}: {e}\n{}", s.render()));
+        let Some(listing) = nft_listing(&s.render(), &s.table) else {
+            return;
+        };
+        let listing = listing
+            .unwrap_or_else(|e| panic!("nft rejects the rendering of {case}: {e}\n{}", s.render()));
         assert_eq!(listing, s.render(), "nft lists {case} differently");
         assert_eq!(normalize_listing(&listing), normalize_listing(&s.render()));
         // The apply text (create; delete; define) is one valid transaction, also when the table
         // already exists.
         let twice = format!("{}{}", s.apply_text(), s.apply_text());
-        let again = nft_listing(&twice, &s.table).expect("available").expect("apply text loads twice");
+        let again = nft_listing(&twice, &s.table)
+            .expect("available")
+            .expect("apply text loads twice");
         assert_eq!(again, s.render());
     }
 }
@@ -79,6 +98,14 @@ fn rendered_tables_load_and_list_as_rendered() {
 fn a_different_rule_set_lists_differently() {
     let a = spec(json!({"rules": [{"port": 22, "from": "10.77.0.0/24"}]}));
     let b = spec(json!({"rules": [{"port": 22, "from": "10.77.0.0/25"}]}));
-    let (Some(la), Some(lb)) = (nft_listing(&a.render(), "prov"), nft_listing(&b.render(), "prov")) else { return };
-    assert_ne!(normalize_listing(&la.unwrap()), normalize_listing(&lb.unwrap()));
+    let (Some(la), Some(lb)) = (
+        nft_listing(&a.render(), "prov"),
+        nft_listing(&b.render(), "prov"),
+    ) else {
+        return;
+    };
+    assert_ne!(
+        normalize_listing(&la.unwrap()),
+        normalize_listing(&lb.unwrap())
+    );
 }

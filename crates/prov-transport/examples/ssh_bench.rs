@@ -60,7 +60,9 @@ fn parse_args() -> Result<Opts, String> {
     }
     for (h, _) in &o.hosts {
         if !(h.starts_with("127.") || h.starts_with("10.77.0.") || h == "localhost") {
-            return Err(format!("{h}: only loopback and lab (10.77.0.0/24) hosts are allowed"));
+            return Err(format!(
+                "{h}: only loopback and lab (10.77.0.0/24) hosts are allowed"
+            ));
         }
     }
     Ok(o)

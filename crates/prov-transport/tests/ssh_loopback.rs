@@ -56,7 +56,9 @@ async fn ssh_key_types_and_passphrase() {
     let err = SshConnection::connect(&p).await.expect_err("no passphrase");
     assert!(err.to_string().contains("encrypted"), "{err}");
     p.key_passphrase = Some("wrong".into());
-    let err = SshConnection::connect(&p).await.expect_err("wrong passphrase");
+    let err = SshConnection::connect(&p)
+        .await
+        .expect_err("wrong passphrase");
     assert!(err.is_unreachable(), "{err}");
     p.key_passphrase = Some("s3cret pass".into());
     let c = SshConnection::connect(&p).await.expect("passphrase key");
@@ -67,7 +69,10 @@ async fn ssh_key_types_and_passphrase() {
     p.identity_files = vec![stranger.clone()];
     let err = SshConnection::connect(&p).await.expect_err("unauthorized");
     let msg = err.to_string();
-    assert!(err.is_unreachable() && msg.contains("loop") && msg.contains("refused"), "{msg}");
+    assert!(
+        err.is_unreachable() && msg.contains("loop") && msg.contains("refused"),
+        "{msg}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +105,10 @@ async fn ssh_unreachable_host() {
     p.port = silent.local_addr().unwrap().port();
     p.connect_timeout = Duration::from_millis(700);
     let err = SshConnection::connect(&p).await.expect_err("silent server");
-    assert!(err.is_unreachable() && err.to_string().contains("timed out"), "{err}");
+    assert!(
+        err.is_unreachable() && err.to_string().contains("timed out"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +164,9 @@ async fn ssh_from_openssh_config() {
     let p = SshParams::from_ssh_config("myalias", Some(&cfg)).unwrap();
     assert_eq!(p.address, "127.0.0.1");
     assert_eq!(p.keepalive_interval, Some(Duration::from_secs(2)));
-    let c = SshConnection::connect(&p).await.expect("connect from config");
+    let c = SshConnection::connect(&p)
+        .await
+        .expect("connect from config");
     assert_eq!(c.host(), "myalias");
     assert_eq!(run_ok(&c, "echo cfg").await, "cfg");
     c.close().await;
@@ -176,10 +186,69 @@ async fn ssh_sshd_killed_gives_unreachable() {
     let c = SshConnection::connect(&p).await.expect("connect");
     let pid = scenarios::serving_pid(&c).await;
     // The sshd process serving this connection is a child of our sshd: kill it by PID.
-    let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status();
     let err = c
         .exec(&RemoteCommand::new("true"), Stdin::Null)
         .await
         .expect_err("connection gone");
-    assert!(err.is_unreachable() && err.to_string().contains("loop"), "{err}");
+    assert!(
+        err.is_unreachable() && err.to_string().contains("loop"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_exec_basics_without_shell_workers() {
+    let sshd = sshd_or_skip!();
+    let mut p = sshd.params("loop");
+    p.shell_workers = 0;
+    scenarios::exec_basics(&p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_shell_workers_keep_commands_apart() {
+    let sshd = sshd_or_skip!();
+    let c = SshConnection::connect(&sshd.params("loop")).await.unwrap();
+    // Binary input (NULs, no trailing newline) through a worker, output byte-exact.
+    let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let out = c
+        .exec(
+            &RemoteCommand::new("cat; printf E >&2"),
+            Stdin::Bytes(&data),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, data);
+    assert_eq!(out.stderr, b"E");
+    // Nothing leaks from one command to the next (each runs in its own sh -c).
+    run_ok(&c, "cd /tmp; X=1; export Y=2").await;
+    assert_eq!(
+        run_ok(&c, "echo \"[$X][$Y]\"; pwd").await.lines().next(),
+        Some("[][]")
+    );
+    // Output that looks like a marker without the token is kept.
+    let out = scenarios::run(
+        &c,
+        "printf '\\nPROV0000:0\\n'; printf '\\nPROV\\n' >&2; exit 3",
+    )
+    .await;
+    assert_eq!(out.status, 3);
+    assert_eq!(out.stdout, b"\nPROV0000:0\n");
+    assert_eq!(out.stderr, b"\nPROV\n");
+    // A command that kills its own worker shell: reported, and later commands still work.
+    let err = c
+        .exec(&RemoteCommand::new("kill -9 $PPID; sleep 1"), Stdin::Null)
+        .await;
+    match err {
+        Err(TransportError::Other(m)) => assert!(m.contains("ended unexpectedly"), "{m}"),
+        Ok(out) => panic!("expected an error, got {out:?}"),
+        Err(e) => panic!("expected Other, got {e}"),
+    }
+    for i in 0..20 {
+        assert_eq!(run_ok(&c, &format!("echo {i}")).await, i.to_string());
+    }
+    c.close().await;
 }

@@ -4,7 +4,8 @@
 //! An inventory directory is read like Ansible reads it: every entry in name order, recursing
 //! into sub-directories, skipping hidden entries, `group_vars`, `host_vars`, `vars_plugins`
 //! and files ending in `.md .txt .rst .cfg .retry .orig .bak .swp .pyc .pyo .rpm ~`.
-//! `.yml`, `.yaml` and `.json` files are YAML inventories; `.ini` files and files without an
+//! `.yml`, `.yaml` and `.json` files are YAML inventories (or the JSON that dynamic inventory
+//! scripts and `ansible-inventory --list` print); `.ini` files and files without an
 //! extension are INI inventories (an extension-less file whose first line is `---` or a
 //! top-level `name:` key is read as YAML). Executable inventory scripts (`#!`) are skipped
 //! with a warning; any other file is tried as INI and skipped with a warning when that fails.
@@ -190,8 +191,8 @@ fn load_file(
         message: e.to_string(),
     })?;
     if bytes.starts_with(b"#!") {
-        let message = "dynamic inventory scripts are not supported; run the script and save its \
-                       output as a YAML inventory, or write a static inventory";
+        let message = "dynamic inventory scripts are not supported; run the script with `--list` \
+                       and save its JSON output as a .json file in the inventory";
         if explicit {
             return Err(EngineError::Io {
                 file: path.to_path_buf(),

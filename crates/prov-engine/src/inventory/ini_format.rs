@@ -63,6 +63,7 @@ pub(crate) fn parse(text: &str, file: &Path, b: &mut Builder) -> Result<(), Engi
         });
     };
 
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut group = UNGROUPED_IDX;
     let mut state = State::Hosts;
     let mut pending: Vec<Pending> = Vec::new();

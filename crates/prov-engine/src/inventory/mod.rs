@@ -9,6 +9,8 @@
 //! - an INI inventory (`.ini`, no extension, or anything else that parses): `[group]`,
 //!   `host key=value ...` (values parsed like Ansible: `22` is a number, `True` a boolean,
 //!   `"'0755'"` a string), `[group:vars]`, `[group:children]`;
+//! - the JSON of a dynamic inventory script or `ansible-inventory --list` (`_meta.hostvars`,
+//!   groups with `hosts` / `children` lists), saved to a `.json` file;
 //! - an inventory directory: every inventory file in it (sub-directories included) in name
 //!   order; `group_vars/`, `host_vars/`, hidden files and `*.md`, `*.txt`, `*.cfg`, ... skipped;
 //! - a comma-separated host list (`web1,web2:2222,`), whose hosts are `ungrouped`.

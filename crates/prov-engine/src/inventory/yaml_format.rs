@@ -43,6 +43,9 @@ pub(crate) fn parse(doc: &YamlDoc, b: &mut Builder) -> Result<(), EngineError> {
             ));
         }
     };
+    if is_list_format(root) {
+        return parse_list_format(doc, b, root);
+    }
     if root.contains_key("plugin") {
         b.warn(format!(
             "{}: skipped: inventory plugin configuration files (`plugin:`) are not supported",
@@ -53,6 +56,138 @@ pub(crate) fn parse(doc: &YamlDoc, b: &mut Builder) -> Result<(), EngineError> {
     for name in ordered_keys(doc, &[], root) {
         let path = vec![PathSeg::Key(name.clone())];
         parse_group(doc, b, name, &root[name.as_str()], &path)?;
+    }
+    Ok(())
+}
+
+/// True for the JSON that dynamic inventory scripts and `ansible-inventory --list` print:
+/// `_meta.hostvars`, and groups whose `hosts` / `children` are lists.
+fn is_list_format(root: &Map<String, Value>) -> bool {
+    root.contains_key("_meta")
+        || root.values().any(|g| match g {
+            Value::Array(_) => true,
+            Value::Object(m) => {
+                matches!(m.get("hosts"), Some(Value::Array(_)))
+                    || matches!(m.get("children"), Some(Value::Array(_)))
+            }
+            _ => false,
+        })
+}
+
+/// Names in a list, each a string (or a number, taken as text).
+fn name_list(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    v: &Value,
+    what: &str,
+) -> Result<Vec<String>, EngineError> {
+    let Value::Array(items) = v else {
+        return Err(EngineError::invalid(
+            doc.location(path),
+            format!("`{what}` must be a list of names, found {}", kind(v)),
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            other => {
+                let mut p = path.to_vec();
+                p.push(PathSeg::Index(i));
+                return Err(EngineError::invalid(
+                    doc.location(&p),
+                    format!("`{what}` must be a list of names, found {}", kind(other)),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `--list` JSON format: `{"_meta": {"hostvars": {h: vars}}, "group": {"hosts": [..],
+/// "children": [..], "vars": {..}}, "other_group": [hosts]}`.
+fn parse_list_format(
+    doc: &YamlDoc,
+    b: &mut Builder,
+    root: &Map<String, Value>,
+) -> Result<(), EngineError> {
+    for name in ordered_keys(doc, &[], root) {
+        if name == "_meta" {
+            continue;
+        }
+        let path = vec![PathSeg::Key(name.clone())];
+        let at = doc.location(&path);
+        let g = b.group(name, &at);
+        let value = &root[name.as_str()];
+        let (hosts, children, vars) = match value {
+            Value::Null => (None, None, None),
+            Value::Array(_) => (Some((value, path.clone())), None, None),
+            Value::Object(m) => (
+                m.get("hosts").map(|v| (v, child(&path, "hosts"))),
+                m.get("children").map(|v| (v, child(&path, "children"))),
+                m.get("vars").map(|v| (v, child(&path, "vars"))),
+            ),
+            other => {
+                return Err(EngineError::invalid(
+                    at,
+                    format!(
+                        "group `{name}` must be a list of hosts or a mapping, found {}",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
+        if let Some((v, p)) = hosts {
+            for host in name_list(doc, &p, v, "hosts")? {
+                b.add_host(&host, g, &doc.location(&p));
+            }
+        }
+        if let Some((v, p)) = children {
+            for sub in name_list(doc, &p, v, "children")? {
+                let c = b.group(&sub, &doc.location(&p));
+                b.add_child(g, c, &doc.location(&p))?;
+            }
+        }
+        if let Some((v, p)) = vars {
+            let Some(vars) = section(doc, name, "vars", v, &p)? else {
+                continue;
+            };
+            for var in ordered_keys(doc, &p, &vars) {
+                let vat = doc.location(&child(&p, var));
+                b.set_group_var(g, var.clone(), vars[var.as_str()].clone(), vat)?;
+            }
+        }
+    }
+    let meta_path = [
+        PathSeg::Key("_meta".into()),
+        PathSeg::Key("hostvars".into()),
+    ];
+    if let Some(Value::Object(hostvars)) = root.get("_meta").and_then(|m| m.get("hostvars")) {
+        for host in ordered_keys(doc, &meta_path, hostvars) {
+            let Some(&h) = b.host_index.get(host.as_str()) else {
+                continue;
+            };
+            let hpath = child(&meta_path, host);
+            match &hostvars[host.as_str()] {
+                Value::Object(vars) => {
+                    for var in ordered_keys(doc, &hpath, vars) {
+                        let vat = doc.location(&child(&hpath, var));
+                        b.set_host_var(h, var.clone(), vars[var.as_str()].clone(), vat);
+                    }
+                }
+                Value::Null => {}
+                other => {
+                    return Err(EngineError::invalid(
+                        doc.location(&hpath),
+                        format!(
+                            "variables of host `{host}` must be a mapping, found {}",
+                            kind(other)
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }

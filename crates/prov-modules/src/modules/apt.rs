@@ -46,13 +46,22 @@ pub struct AptArgs {
     #[serde(default)]
     pub cache_valid_time: Option<u64>,
     /// Install recommended packages (apt's default when unset).
-    #[serde(default, deserialize_with = "de_opt_bool", alias = "install-recommends")]
+    #[serde(
+        default,
+        deserialize_with = "de_opt_bool",
+        alias = "install-recommends"
+    )]
     pub install_recommends: Option<bool>,
     /// Remove configuration files too.
     #[serde(default, deserialize_with = "de_bool")]
     pub purge: bool,
     /// Allow pinned versions to downgrade.
-    #[serde(default, deserialize_with = "de_bool", alias = "allow_downgrades", alias = "allow-downgrades")]
+    #[serde(
+        default,
+        deserialize_with = "de_bool",
+        alias = "allow_downgrades",
+        alias = "allow-downgrades"
+    )]
     pub allow_downgrade: bool,
     /// Preferred release (`-t`).
     #[serde(default)]
@@ -70,7 +79,9 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
     let state = PkgState::parse(a.state.as_deref().unwrap_or("present"))?;
     let names = a.name.map(|n| n.0).unwrap_or_default();
     if names.is_empty() && !a.update_cache {
-        return Err(ModuleError::Args("apt: `name` or `update_cache` is required".into()));
+        return Err(ModuleError::Args(
+            "apt: `name` or `update_cache` is required".into(),
+        ));
     }
     let req = PkgRequest {
         names,

@@ -146,7 +146,7 @@ pub(crate) async fn plan_install(
     let mut plan = if !force && probed.exists() {
         Plan::unchanged().with_result("msg", json!("file already exists"))
     } else {
-        plan_write(&target, &probed, new, None, opts)?
+        plan_write(&target, &probed, new, None, opts, ctx.check_mode)?
     };
     plan.result.insert("dest".into(), json!(target));
     plan.result.insert("checksum".into(), json!(new.sha1));

@@ -671,7 +671,7 @@ impl Module for FileModule {
                             final_mode = mode;
                             steps.add(
                                 format!("create directory {d}"),
-                                format!("mkdir -- {}\n{attrs_script}", quote(d)),
+                                format!("mkdir -p -- {}\n{attrs_script}", quote(d)),
                             );
                         }
                         self.time_steps(&mut steps, me, None, Time::Preserve, false)?;

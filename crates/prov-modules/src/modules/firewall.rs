@@ -85,9 +85,15 @@ impl Firewall {
             s.push_str("echo \"$rc\"\n");
         }
         s.push_str(&section("persist"));
-        s.push_str(&format!("cat {} 2>/dev/null\n", quote(&self.persist_path())));
+        s.push_str(&format!(
+            "cat {} 2>/dev/null\n",
+            quote(&self.persist_path())
+        ));
         s.push_str(&section("persist_exists"));
-        s.push_str(&format!("[ -e {} ] && echo yes\n", quote(&self.persist_path())));
+        s.push_str(&format!(
+            "[ -e {} ] && echo yes\n",
+            quote(&self.persist_path())
+        ));
         s.push_str(&section("conf"));
         s.push_str(&format!("cat {NFTABLES_CONF} 2>/dev/null\n"));
         s.push_str(&section("conf_exists"));
@@ -118,7 +124,10 @@ impl Firewall {
             .or(from_session.map(|s| s.0));
         let port = facts
             .get("ssh_port")
-            .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|p| {
+                p.as_u64()
+                    .or_else(|| p.as_str().and_then(|s| s.parse().ok()))
+            })
             .and_then(|p| u16::try_from(p).ok())
             .or(from_session.map(|s| s.1))
             .unwrap_or(22);
@@ -148,16 +157,27 @@ struct FirewallAction {
 impl Action for FirewallAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         if let Some(text) = &self.replace {
-            let out = ctx.run_with_input("PATH=$PATH:/usr/sbin:/sbin; nft -f -", text.as_bytes()).await?;
-            server_util::check_output(&format!("nft -f (replace table inet {})", self.table), &out)?;
+            let out = ctx
+                .run_with_input("PATH=$PATH:/usr/sbin:/sbin; nft -f -", text.as_bytes())
+                .await?;
+            server_util::check_output(
+                &format!("nft -f (replace table inet {})", self.table),
+                &out,
+            )?;
         }
         if self.delete {
-            ctx.run_ok(format!("PATH=$PATH:/usr/sbin:/sbin; nft delete table inet {}", self.table))
-                .await?;
+            ctx.run_ok(format!(
+                "PATH=$PATH:/usr/sbin:/sbin; nft delete table inet {}",
+                self.table
+            ))
+            .await?;
         }
         if let Some((path, content)) = &self.persist {
             ctx.run_ok(format!("mkdir -p {NFTABLES_DIR}")).await?;
-            let attrs = FileAttrs { mode: Some("0644".into()), ..FileAttrs::default() };
+            let attrs = FileAttrs {
+                mode: Some("0644".into()),
+                ..FileAttrs::default()
+            };
             server_util::write_text(ctx, path, content, &attrs).await?;
         }
         if let Some(path) = &self.unpersist {
@@ -174,23 +194,35 @@ impl Action for FirewallAction {
 }
 
 fn with_newline(s: &str) -> String {
-    if s.is_empty() || s.ends_with('\n') { s.to_owned() } else { format!("{s}\n") }
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_owned()
+    } else {
+        format!("{s}\n")
+    }
 }
 
 #[async_trait]
 impl Module for Firewall {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let rendered = self.spec.render();
-        let out = ctx.run_with_input(self.read_script(), rendered.as_bytes()).await?;
+        let out = ctx
+            .run_with_input(self.read_script(), rendered.as_bytes())
+            .await?;
         let text = out.stdout_text();
         let secs = sections(&text);
         if !secs.contains_key("end") {
             server_util::check_output("firewall: read nftables state", &out)?;
-            return Err(ModuleError::Failed("firewall: reading the nftables state failed".into()));
-        }
-        if server_util::get(&secs, "nft").trim().is_empty() {
             return Err(ModuleError::Failed(
-                "firewall: nft is not installed on the host (install the nftables package first)".into(),
+                "firewall: reading the nftables state failed".into(),
+            ));
+        }
+        // In check mode an earlier task may install nftables: predict from the rendered text,
+        // as for a host whose nftables.service is still disabled (Debian's default).
+        let nft_missing = server_util::get(&secs, "nft").trim().is_empty();
+        if nft_missing && !(ctx.check_mode && self.present) {
+            return Err(ModuleError::Failed(
+                "firewall: nft is not installed on the host (install the nftables package first)"
+                    .into(),
             ));
         }
         let table = &self.spec.table;
@@ -204,10 +236,17 @@ impl Module for Firewall {
         let conf_exists = server_util::get(&secs, "conf_exists").trim() == "yes";
         let include = self.include_line();
         let conf_has_include = conf.lines().any(|l| l.trim() == include);
-        let enabled_state = server_util::get(&secs, "enabled").trim().to_owned();
+        let enabled_state = if nft_missing {
+            "disabled".to_owned()
+        } else {
+            server_util::get(&secs, "enabled").trim().to_owned()
+        };
 
         let mut plan = Plan::unchanged().with_result("table", json!(format!("inet {table}")));
-        let mut action = FirewallAction { table: table.clone(), ..FirewallAction::default() };
+        let mut action = FirewallAction {
+            table: table.clone(),
+            ..FirewallAction::default()
+        };
 
         if !self.present {
             if live_exists {
@@ -225,23 +264,38 @@ impl Module for Firewall {
                     .filter(|l| l.trim() != include)
                     .map(|l| format!("{l}\n"))
                     .collect();
-                plan.summary.push(format!("drop the include of {persist_path} from {NFTABLES_CONF}"));
+                plan.summary.push(format!(
+                    "drop the include of {persist_path} from {NFTABLES_CONF}"
+                ));
                 plan.diffs.push(Diff::new(NFTABLES_CONF, conf, new.clone()));
                 action.conf = Some(new);
             }
         } else {
-            let (controller, ssh_port) = self.ssh_endpoint(ctx.facts, server_util::get(&secs, "ssh"));
+            let (controller, ssh_port) =
+                self.ssh_endpoint(ctx.facts, server_util::get(&secs, "ssh"));
             if let Some(a) = controller {
                 plan = plan.with_result("controller_address", json!(a.to_string()));
             }
             if !self.allow_cutting_ssh {
-                self.spec.ssh_guard(controller, ssh_port).map_err(ModuleError::Failed)?;
+                self.spec
+                    .ssh_guard(controller, ssh_port)
+                    .map_err(ModuleError::Failed)?;
             }
-            let canon_rc = server_util::get(&secs, "canonrc").trim().to_owned();
+            let canon_rc = if nft_missing {
+                "none".to_owned()
+            } else {
+                server_util::get(&secs, "canonrc").trim().to_owned()
+            };
             let canon = server_util::get(&secs, "canon");
             let (desired, method) = match canon_rc.as_str() {
-                "0" => (canon.to_owned(), "nft listing of the rendered table in a scratch network namespace"),
-                "none" => (rendered.clone(), "rendered text (no network namespace available)"),
+                "0" => (
+                    canon.to_owned(),
+                    "nft listing of the rendered table in a scratch network namespace",
+                ),
+                "none" => (
+                    rendered.clone(),
+                    "rendered text (no network namespace available)",
+                ),
                 _ => {
                     return Err(ModuleError::Failed(format!(
                         "firewall: nft rejects the rendered table: {}\n{rendered}",
@@ -259,7 +313,10 @@ impl Module for Firewall {
                 plan.summary.push(if live_exists {
                     format!("replace table inet {table} (+{added} -{removed} lines)")
                 } else {
-                    format!("create table inet {table} ({} rules)", self.spec.rules.len())
+                    format!(
+                        "create table inet {table} ({} rules)",
+                        self.spec.rules.len()
+                    )
                 });
                 plan.diffs.push(d);
             }
@@ -267,7 +324,8 @@ impl Module for Firewall {
                 let content = self.persisted_content();
                 if persisted != content {
                     plan.summary.push(format!("write {persist_path}"));
-                    plan.diffs.push(Diff::new(persist_path.clone(), persisted, content.clone()));
+                    plan.diffs
+                        .push(Diff::new(persist_path.clone(), persisted, content.clone()));
                     action.persist = Some((persist_path.clone(), content));
                 }
                 if !conf_has_include {
@@ -276,7 +334,8 @@ impl Module for Firewall {
                     } else {
                         format!("#!/usr/sbin/nft -f\n\n{include}\n")
                     };
-                    plan.summary.push(format!("include {persist_path} from {NFTABLES_CONF}"));
+                    plan.summary
+                        .push(format!("include {persist_path} from {NFTABLES_CONF}"));
                     plan.diffs.push(Diff::new(NFTABLES_CONF, conf, new.clone()));
                     action.conf = Some(new);
                 }
@@ -301,7 +360,11 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
-        Some(o) => return Err(ModuleError::Args(format!("firewall: state `{o}` is not present or absent"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "firewall: state `{o}` is not present or absent"
+            )));
+        }
     };
     let spec = FirewallSpec::from_args(
         a.table,
@@ -312,7 +375,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         a.rules,
     )
     .map_err(|e| ModuleError::Args(format!("firewall: {e}")))?;
-    Ok(Box::new(Firewall { spec, present, allow_cutting_ssh: a.allow_cutting_ssh, persist: a.persist }))
+    Ok(Box::new(Firewall {
+        spec,
+        present,
+        allow_cutting_ssh: a.allow_cutting_ssh,
+        persist: a.persist,
+    }))
 }
 
 #[cfg(test)]
@@ -336,7 +404,11 @@ mod tests {
             .arg(f.read_script())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(f.persist_path(), "/etc/nftables.d/prov.nft");
         assert_eq!(f.include_line(), "include \"/etc/nftables.d/prov.nft\"");
     }
@@ -350,8 +422,14 @@ mod tests {
             persist: true,
         };
         let (a, p) = f.ssh_endpoint(&json!({}), "10.77.0.1 5000 10.77.0.11 2222\n");
-        assert_eq!((a.map(|a| a.to_string()), p), (Some("10.77.0.1".into()), 2222));
-        let (a, p) = f.ssh_endpoint(&json!({"ssh_client_address": "10.0.0.9", "ssh_port": "22"}), "");
+        assert_eq!(
+            (a.map(|a| a.to_string()), p),
+            (Some("10.77.0.1".into()), 2222)
+        );
+        let (a, p) = f.ssh_endpoint(
+            &json!({"ssh_client_address": "10.0.0.9", "ssh_port": "22"}),
+            "",
+        );
         assert_eq!((a.map(|a| a.to_string()), p), (Some("10.0.0.9".into()), 22));
         assert_eq!(f.ssh_endpoint(&json!({}), ""), (None, 22));
     }

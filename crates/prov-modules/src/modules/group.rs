@@ -73,8 +73,15 @@ impl Module for Group {
                     c.push_str(&format!(" -g {g}"));
                 }
                 c.push_str(&format!(" -- {n}"));
-                let after = self.gid.map(|g| format!("gid: {g}\n")).unwrap_or_else(|| "gid: (assigned)\n".into());
-                (c, format!("create group {name}"), Diff::new(label, "", after))
+                let after = self
+                    .gid
+                    .map(|g| format!("gid: {g}\n"))
+                    .unwrap_or_else(|| "gid: (assigned)\n".into());
+                (
+                    c,
+                    format!("create group {name}"),
+                    Diff::new(label, "", after),
+                )
             }
             (Some(g), true) => match self.gid {
                 Some(want) if want != g => (
@@ -97,14 +104,26 @@ impl Module for Group {
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: GroupArgs = parse_args("group", args)?;
     if !valid_account_name(&a.name) {
-        return Err(ModuleError::Args(format!("group: `{}` is not a valid group name", a.name)));
+        return Err(ModuleError::Args(format!(
+            "group: `{}` is not a valid group name",
+            a.name
+        )));
     }
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
-        Some(o) => return Err(ModuleError::Args(format!("group: state `{o}` is not present or absent"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "group: state `{o}` is not present or absent"
+            )));
+        }
     };
-    Ok(Box::new(Group { name: a.name, present, gid: a.gid, system: a.system }))
+    Ok(Box::new(Group {
+        name: a.name,
+        present,
+        gid: a.gid,
+        system: a.system,
+    }))
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let mut req = PkgRequest::new(a.name.0, state);
     req.update_cache = a.update_cache;
     req.validate()?;
-    Ok(Box::new(PkgModule { backend: BackendChoice::FromFacts(a.use_), req }))
+    Ok(Box::new(PkgModule {
+        backend: BackendChoice::FromFacts(a.use_),
+        req,
+    }))
 }
 
 #[cfg(test)]

@@ -134,7 +134,10 @@ impl UnitState {
 
     /// Running (or about to).
     pub fn active(&self) -> bool {
-        matches!(self.get("ActiveState"), "active" | "activating" | "reloading")
+        matches!(
+            self.get("ActiveState"),
+            "active" | "activating" | "reloading"
+        )
     }
 
     /// Stopping counts as running for `stopped` (the stop still has to finish).
@@ -144,7 +147,8 @@ impl UnitState {
 
     /// Masked.
     pub fn masked(&self) -> bool {
-        matches!(self.get("UnitFileState"), "masked" | "masked-runtime") || self.get("LoadState") == "masked"
+        matches!(self.get("UnitFileState"), "masked" | "masked-runtime")
+            || self.get("LoadState") == "masked"
     }
 
     /// Enabled the way `systemctl is-enabled` counts it (exit 0).
@@ -157,7 +161,10 @@ impl UnitState {
 
     /// Enabled through its own links (what `disable` removes).
     fn disable_needed(&self) -> bool {
-        matches!(self.get("UnitFileState"), "enabled" | "enabled-runtime" | "linked" | "linked-runtime")
+        matches!(
+            self.get("UnitFileState"),
+            "enabled" | "enabled-runtime" | "linked" | "linked-runtime"
+        )
     }
 
     /// Its unit files changed since the last daemon-reload.
@@ -185,12 +192,18 @@ pub struct Desired {
 
 /// The systemd operations that bring `cur` to `want`, in execution order. In check mode an
 /// unknown unit is assumed to appear (stopped, disabled) once an earlier task creates it.
-pub fn systemd_ops(want: &Desired, cur: &UnitState, check_mode: bool) -> Result<Vec<Op>, ModuleError> {
+pub fn systemd_ops(
+    want: &Desired,
+    cur: &UnitState,
+    check_mode: bool,
+) -> Result<Vec<Op>, ModuleError> {
     let mut ops = Vec::new();
     let found = cur.found();
     if !found && !want.daemon_reload && !check_mode {
-        let needs_unit = matches!(want.state, Some(RunState::Started | RunState::Restarted | RunState::Reloaded))
-            || want.enabled == Some(true);
+        let needs_unit = matches!(
+            want.state,
+            Some(RunState::Started | RunState::Restarted | RunState::Reloaded)
+        ) || want.enabled == Some(true);
         if needs_unit {
             return Err(ModuleError::Failed(format!(
                 "could not find the requested service {}: unit not found (is its unit file installed?)",
@@ -233,6 +246,11 @@ pub fn systemd_script(name: &str, ops: &[Op], no_block: bool) -> String {
             Op::DaemonReload => s.push_str("systemctl daemon-reload\n"),
             Op::Start | Op::Restart | Op::Reload | Op::Stop => {
                 let nb = if no_block { " --no-block" } else { "" };
+                if matches!(op, Op::Start | Op::Restart) {
+                    // A unit that hit its start limit (e.g. after a bad config) would refuse
+                    // the start even once its config is fixed: clear that first.
+                    s.push_str(&format!("systemctl reset-failed -- {u} 2>/dev/null || true\n"));
+                }
                 s.push_str(&format!(
                     "if ! systemctl {}{nb} -- {u}; then {status}; exit 1; fi\n",
                     op.verb()
@@ -336,10 +354,12 @@ pub struct Service {
 #[async_trait]
 impl Module for Service {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let manager = self
-            .manager
-            .clone()
-            .or_else(|| ctx.facts.get("service_mgr").and_then(Value::as_str).map(str::to_owned));
+        let manager = self.manager.clone().or_else(|| {
+            ctx.facts
+                .get("service_mgr")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         let script = match manager.as_deref() {
             Some("systemd") => systemd_read_script(&self.want.name),
             Some(_) => sysv_read_script(&self.want.name),
@@ -359,8 +379,11 @@ impl Module for Service {
             let cur = UnitState::parse(text);
             let ops = systemd_ops(&self.want, &cur, ctx.check_mode)?;
             let script = systemd_script(name, &ops, self.want.no_block);
-            let status: serde_json::Map<String, Value> =
-                cur.props.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let status: serde_json::Map<String, Value> = cur
+                .props
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
             (ops, Value::Object(status), script)
         } else {
             let st = UnitState::parse(server_util::get(&secs, "sysv"));
@@ -369,14 +392,21 @@ impl Module for Service {
                 enabled: st.get("enabled") == "yes",
                 exists: st.get("exists") == "yes",
             };
-            if !cur.exists && !ctx.check_mode && (self.want.state.is_some() || self.want.enabled.is_some()) {
+            if !cur.exists
+                && !ctx.check_mode
+                && (self.want.state.is_some() || self.want.enabled.is_some())
+            {
                 return Err(ModuleError::Failed(format!(
                     "could not find the requested service {name}: no /etc/init.d/{name}"
                 )));
             }
             let ops = sysv_ops(&self.want, cur)?;
             let script = sysv_script(name, &ops);
-            (ops, json!({"running": cur.running, "enabled": cur.enabled}), script)
+            (
+                ops,
+                json!({"running": cur.running, "enabled": cur.enabled}),
+                script,
+            )
         };
         let mut plan = Plan::unchanged()
             .with_result("name", json!(name))
@@ -395,7 +425,11 @@ impl Module for Service {
                 op => format!("{} {name}", op.verb()),
             })
             .collect();
-        plan.action = Some(Box::new(ServiceAction { name: name.clone(), ops, script }));
+        plan.action = Some(Box::new(ServiceAction {
+            name: name.clone(),
+            ops,
+            script,
+        }));
         Ok(plan)
     }
 }
@@ -411,7 +445,10 @@ impl Action for ServiceAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         let out = ctx.run(self.script.clone()).await?;
         let verbs: Vec<&str> = self.ops.iter().map(|o| o.verb()).collect();
-        server_util::check_output(&format!("systemctl {} {}", verbs.join("+"), self.name), &out)?;
+        server_util::check_output(
+            &format!("systemctl {} {}", verbs.join("+"), self.name),
+            &out,
+        )?;
         Ok(Outcome::default())
     }
 }
@@ -419,19 +456,25 @@ impl Action for ServiceAction {
 fn valid_unit_name(n: &str) -> bool {
     !n.is_empty()
         && !n.starts_with('-')
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
 }
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: ServiceArgs = parse_args("service", args)?;
     if !valid_unit_name(&a.name) {
-        return Err(ModuleError::Args(format!("service: `{}` is not a valid unit name", a.name)));
+        return Err(ModuleError::Args(format!(
+            "service: `{}` is not a valid unit name",
+            a.name
+        )));
     }
     if let Some(s) = a.scope.as_deref()
         && s != "system"
     {
-        return Err(ModuleError::Args(format!("service: scope `{s}` is not supported (system)")));
+        return Err(ModuleError::Args(format!(
+            "service: scope `{s}` is not supported (system)"
+        )));
     }
     let state = match a.state.as_deref() {
         None => None,
@@ -454,7 +497,11 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         None | Some("auto") => None,
         Some("systemd") => Some("systemd".to_owned()),
         Some("sysvinit" | "service" | "openrc" | "upstart") => Some("sysvinit".to_owned()),
-        Some(o) => return Err(ModuleError::Args(format!("service: use `{o}` is not supported"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "service: use `{o}` is not supported"
+            )));
+        }
     };
     Ok(Box::new(Service {
         want: Desired {
@@ -507,22 +554,41 @@ mod tests {
         let cur = UnitState::parse(
             "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\n",
         );
-        assert!(systemd_ops(&want(Some(RunState::Started), Some(true)), &cur, false).unwrap().is_empty());
+        assert!(
+            systemd_ops(&want(Some(RunState::Started), Some(true)), &cur, false)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             systemd_ops(&want(Some(RunState::Stopped), Some(false)), &cur, false).unwrap(),
             [Op::Disable, Op::Stop]
         );
-        assert_eq!(systemd_ops(&want(Some(RunState::Restarted), None), &cur, false).unwrap(), [Op::Restart]);
-        assert_eq!(systemd_ops(&want(Some(RunState::Reloaded), None), &cur, false).unwrap(), [Op::Reload]);
+        assert_eq!(
+            systemd_ops(&want(Some(RunState::Restarted), None), &cur, false).unwrap(),
+            [Op::Restart]
+        );
+        assert_eq!(
+            systemd_ops(&want(Some(RunState::Reloaded), None), &cur, false).unwrap(),
+            [Op::Reload]
+        );
         let st = UnitState::parse("LoadState=loaded\nActiveState=active\nUnitFileState=static\n");
-        assert!(systemd_ops(&want(None, Some(true)), &st, false).unwrap().is_empty());
+        assert!(
+            systemd_ops(&want(None, Some(true)), &st, false)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn daemon_reload_and_missing_units() {
-        let missing = UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
+        let missing =
+            UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
         assert!(systemd_ops(&want(Some(RunState::Started), None), &missing, false).is_err());
-        assert!(systemd_ops(&want(Some(RunState::Stopped), None), &missing, false).unwrap().is_empty());
+        assert!(
+            systemd_ops(&want(Some(RunState::Stopped), None), &missing, false)
+                .unwrap()
+                .is_empty()
+        );
         // Check mode: the unit may come from an earlier task.
         assert_eq!(
             systemd_ops(&want(Some(RunState::Started), None), &missing, true).unwrap(),
@@ -530,7 +596,10 @@ mod tests {
         );
         let mut w = want(Some(RunState::Started), None);
         w.daemon_reload = true;
-        assert_eq!(systemd_ops(&w, &missing, false).unwrap(), [Op::DaemonReload, Op::Start]);
+        assert_eq!(
+            systemd_ops(&w, &missing, false).unwrap(),
+            [Op::DaemonReload, Op::Start]
+        );
         let stale = UnitState::parse(
             "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=yes\n",
         );
@@ -541,10 +610,14 @@ mod tests {
 
     #[test]
     fn mask_and_unmask() {
-        let masked = UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
+        let masked =
+            UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
         let mut w = want(Some(RunState::Started), Some(true));
         w.masked = Some(false);
-        assert_eq!(systemd_ops(&w, &masked, false).unwrap(), [Op::Unmask, Op::Enable, Op::Start]);
+        assert_eq!(
+            systemd_ops(&w, &masked, false).unwrap(),
+            [Op::Unmask, Op::Enable, Op::Start]
+        );
         let cur = UnitState::parse(SHOW_INACTIVE);
         let mut w = want(None, None);
         w.masked = Some(true);
@@ -553,10 +626,16 @@ mod tests {
 
     #[test]
     fn script_checks_activity_and_reports_status() {
-        let s = systemd_script("redis-server@7000", &[Op::DaemonReload, Op::Enable, Op::Start], false);
+        let s = systemd_script(
+            "redis-server@7000",
+            &[Op::DaemonReload, Op::Enable, Op::Start],
+            false,
+        );
         assert!(s.contains("systemctl daemon-reload\n"));
         assert!(s.contains("systemctl enable -- redis-server@7000\n"));
-        assert!(s.contains("if ! systemctl start -- redis-server@7000; then systemctl status --no-pager -n 20"));
+        assert!(s.contains(
+            "if ! systemctl start -- redis-server@7000; then systemctl status --no-pager -n 20"
+        ));
         assert!(s.contains("show -p ActiveState --value"));
         let s = systemd_script("x", &[Op::Stop], true);
         assert!(s.contains("systemctl stop --no-block -- x"));
@@ -566,17 +645,37 @@ mod tests {
     #[test]
     fn sysv_fallback() {
         let w = want(Some(RunState::Started), Some(true));
-        let ops = sysv_ops(&w, SysvState { running: false, enabled: false, exists: true }).unwrap();
+        let ops = sysv_ops(
+            &w,
+            SysvState {
+                running: false,
+                enabled: false,
+                exists: true,
+            },
+        )
+        .unwrap();
         assert_eq!(ops, [Op::Enable, Op::Start]);
         assert!(sysv_script("redis-server", &ops).contains("service redis-server start"));
         let mut w = w;
         w.masked = Some(true);
-        assert!(sysv_ops(&w, SysvState { running: true, enabled: true, exists: true }).is_err());
+        assert!(
+            sysv_ops(
+                &w,
+                SysvState {
+                    running: true,
+                    enabled: true,
+                    exists: true
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn args() {
-        assert!(build(serde_json::json!({"name": "redis-server@7000", "state": "started"})).is_ok());
+        assert!(
+            build(serde_json::json!({"name": "redis-server@7000", "state": "started"})).is_ok()
+        );
         assert!(build(serde_json::json!({"name": "x", "state": "bogus"})).is_err());
         assert!(build(serde_json::json!({"name": "x"})).is_err());
         assert!(build(serde_json::json!({"name": "-x", "state": "started"})).is_err());

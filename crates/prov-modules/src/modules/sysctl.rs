@@ -139,7 +139,10 @@ impl Module for Sysctl {
         if let Some(l) = &live {
             plan = plan.with_result("live_value", json!(l));
         }
-        let mut action = SysctlAction { file: None, set: None };
+        let mut action = SysctlAction {
+            file: None,
+            set: None,
+        };
         if self.present {
             let want = self.value.as_deref().unwrap_or("");
             if live.is_none() && !self.ignoreerrors {
@@ -150,23 +153,32 @@ impl Module for Sysctl {
             }
             let new = edit_file(file, name, Some(want));
             if new != file || !exists {
-                plan.summary.push(format!("persist {name}={want} in {}", self.file));
-                plan.diffs.push(Diff::new(self.file.clone(), file, new.clone()));
+                plan.summary
+                    .push(format!("persist {name}={want} in {}", self.file));
+                plan.diffs
+                    .push(Diff::new(self.file.clone(), file, new.clone()));
                 action.file = Some((self.file.clone(), new));
             }
             if self.set_live
                 && let Some(l) = &live
                 && *l != norm_value(want)
             {
-                plan.summary.push(format!("set {name} {l} -> {want} (live)"));
-                plan.diffs.push(Diff::new(format!("sysctl {name}"), format!("{l}\n"), format!("{}\n", norm_value(want))));
+                plan.summary
+                    .push(format!("set {name} {l} -> {want} (live)"));
+                plan.diffs.push(Diff::new(
+                    format!("sysctl {name}"),
+                    format!("{l}\n"),
+                    format!("{}\n", norm_value(want)),
+                ));
                 action.set = Some(format!("{name}={want}"));
             }
         } else if exists {
             let new = edit_file(file, name, None);
             if new != file {
-                plan.summary.push(format!("remove {name} from {}", self.file));
-                plan.diffs.push(Diff::new(self.file.clone(), file, new.clone()));
+                plan.summary
+                    .push(format!("remove {name} from {}", self.file));
+                plan.diffs
+                    .push(Diff::new(self.file.clone(), file, new.clone()));
                 action.file = Some((self.file.clone(), new));
             }
         }
@@ -197,7 +209,10 @@ impl Action for SysctlAction {
             server_util::write_text(ctx, path, content, &FileAttrs::default()).await?;
         }
         if let Some(assign) = &self.set {
-            let cmd = format!("PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}", quote(assign));
+            let cmd = format!(
+                "PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}",
+                quote(assign)
+            );
             let out = ctx.run(cmd).await?;
             server_util::check_output(&format!("sysctl -w {assign}"), &out)?;
         }
@@ -209,30 +224,51 @@ impl Action for SysctlAction {
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: SysctlArgs = parse_args("sysctl", args)?;
     let n = &a.name;
-    if n.is_empty() || n.starts_with('-') || !n.chars().all(|c| c.is_ascii_alphanumeric() || "._-/*".contains(c)) {
-        return Err(ModuleError::Args(format!("sysctl: `{n}` is not a valid key")));
+    if n.is_empty()
+        || n.starts_with('-')
+        || !n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+    {
+        return Err(ModuleError::Args(format!(
+            "sysctl: `{n}` is not a valid key"
+        )));
     }
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
-        Some(o) => return Err(ModuleError::Args(format!("sysctl: state `{o}` is not present or absent"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "sysctl: state `{o}` is not present or absent"
+            )));
+        }
     };
     let value = match a.value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.trim().to_owned()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(Value::Bool(b)) => Some(if b { "1" } else { "0" }.to_owned()),
-        Some(o) => return Err(ModuleError::Args(format!("sysctl: value must be a string or number, found {o}"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "sysctl: value must be a string or number, found {o}"
+            )));
+        }
     };
     if present && value.is_none() {
-        return Err(ModuleError::Args("sysctl: `value` is required with state present".into()));
+        return Err(ModuleError::Args(
+            "sysctl: `value` is required with state present".into(),
+        ));
     }
     if value.as_deref().is_some_and(|v| v.contains('\n')) {
         return Err(ModuleError::Args("sysctl: value must be one line".into()));
     }
-    let file = a.sysctl_file.unwrap_or_else(|| "/etc/sysctl.d/99-prov.conf".into());
+    let file = a
+        .sysctl_file
+        .unwrap_or_else(|| "/etc/sysctl.d/99-prov.conf".into());
     if !file.starts_with('/') {
-        return Err(ModuleError::Args(format!("sysctl: sysctl_file `{file}` must be an absolute path")));
+        return Err(ModuleError::Args(format!(
+            "sysctl: sysctl_file `{file}` must be an absolute path"
+        )));
     }
     Ok(Box::new(Sysctl {
         name: a.name,
@@ -255,11 +291,24 @@ mod tests {
             edit_file(f, "net.core.somaxconn", Some("4096")),
             "# tuning\nnet.core.somaxconn=4096\nvm.swappiness=10\n"
         );
-        assert_eq!(edit_file(f, "vm.swappiness", Some("10")), f, "already set: unchanged");
-        assert_eq!(edit_file("", "vm.overcommit_memory", Some("1")), "vm.overcommit_memory=1\n");
-        assert_eq!(edit_file(f, "net.core.somaxconn", None), "# tuning\nvm.swappiness=10\n");
+        assert_eq!(
+            edit_file(f, "vm.swappiness", Some("10")),
+            f,
+            "already set: unchanged"
+        );
+        assert_eq!(
+            edit_file("", "vm.overcommit_memory", Some("1")),
+            "vm.overcommit_memory=1\n"
+        );
+        assert_eq!(
+            edit_file(f, "net.core.somaxconn", None),
+            "# tuning\nvm.swappiness=10\n"
+        );
         let ranges = "net.ipv4.ip_local_port_range = 32768\t60999\n";
-        assert_eq!(edit_file(ranges, "net.ipv4.ip_local_port_range", Some("32768 60999")), ranges);
+        assert_eq!(
+            edit_file(ranges, "net.ipv4.ip_local_port_range", Some("32768 60999")),
+            ranges
+        );
     }
 
     #[test]

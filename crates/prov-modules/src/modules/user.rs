@@ -167,7 +167,11 @@ pub fn usermod_changes(spec: &UserSpec, cur: &Account) -> (Vec<String>, Vec<Stri
         }
     }
     if let Some(want) = &spec.groups {
-        let want: BTreeSet<String> = want.iter().filter(|g| **g != primary_after).cloned().collect();
+        let want: BTreeSet<String> = want
+            .iter()
+            .filter(|g| **g != primary_after)
+            .cloned()
+            .collect();
         if spec.append {
             let missing: Vec<String> = want.difference(&cur.groups).cloned().collect();
             if !missing.is_empty() {
@@ -178,13 +182,21 @@ pub fn usermod_changes(spec: &UserSpec, cur: &Account) -> (Vec<String>, Vec<Stri
             let list: Vec<&str> = want.iter().map(String::as_str).collect();
             opts.push(format!("-G {}", quote(&list.join(","))));
             let old: Vec<&str> = cur.groups.iter().map(String::as_str).collect();
-            summary.push(format!("user {n}: groups {} -> {}", old.join(","), list.join(",")));
+            summary.push(format!(
+                "user {n}: groups {} -> {}",
+                old.join(","),
+                list.join(",")
+            ));
         }
     }
     if let Some(h) = &spec.home
         && *h != cur.home
     {
-        opts.push(format!("-d {}{}", quote(h), if spec.move_home { " -m" } else { "" }));
+        opts.push(format!(
+            "-d {}{}",
+            quote(h),
+            if spec.move_home { " -m" } else { "" }
+        ));
         summary.push(format!("user {n}: home {} -> {h}", cur.home));
     }
     if let Some(s) = &spec.shell
@@ -306,11 +318,19 @@ impl Module for User {
                     c.push_str(" -f");
                 }
                 c.push_str(&format!(" -- {n}"));
-                (c, vec![format!("remove user {name}")], Diff::new(format!("user {name}"), acct.describe(), ""))
+                (
+                    c,
+                    vec![format!("remove user {name}")],
+                    Diff::new(format!("user {name}"), acct.describe(), ""),
+                )
             }
             (None, true) => {
                 let c = useradd_command(&self.spec);
-                (c, vec![format!("create user {name}")], Diff::new(format!("user {name}"), "", self.describe_new()))
+                (
+                    c,
+                    vec![format!("create user {name}")],
+                    Diff::new(format!("user {name}"), "", self.describe_new()),
+                )
             }
             (Some(acct), true) => {
                 plan = plan
@@ -324,7 +344,11 @@ impl Module for User {
                 }
                 let c = format!("usermod {} -- {n}", opts.join(" "));
                 let after = account_after(&self.spec, acct);
-                (c, summary, Diff::new(format!("user {name}"), acct.describe(), after.describe()))
+                (
+                    c,
+                    summary,
+                    Diff::new(format!("user {name}"), acct.describe(), after.describe()),
+                )
             }
         };
         plan.changed = true;
@@ -357,7 +381,10 @@ impl User {
         if let Some(c) = &s.comment {
             out.push_str(&format!("comment: {c}\n"));
         }
-        out.push_str(&format!("system: {}\ncreate_home: {}\n", s.system, s.create_home));
+        out.push_str(&format!(
+            "system: {}\ncreate_home: {}\n",
+            s.system, s.create_home
+        ));
         out
     }
 }
@@ -388,7 +415,9 @@ pub(crate) fn valid_account_name(n: &str) -> bool {
 
 fn plain_field(field: &str, v: &str) -> Result<(), ModuleError> {
     if v.contains([':', '\n']) {
-        return Err(ModuleError::Args(format!("user: {field} must not contain `:` or newlines")));
+        return Err(ModuleError::Args(format!(
+            "user: {field} must not contain `:` or newlines"
+        )));
     }
     Ok(())
 }
@@ -397,26 +426,43 @@ fn plain_field(field: &str, v: &str) -> Result<(), ModuleError> {
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: UserArgs = parse_args("user", args)?;
     if !valid_account_name(&a.name) {
-        return Err(ModuleError::Args(format!("user: `{}` is not a valid user name", a.name)));
+        return Err(ModuleError::Args(format!(
+            "user: `{}` is not a valid user name",
+            a.name
+        )));
     }
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
-        Some(o) => return Err(ModuleError::Args(format!("user: state `{o}` is not present or absent"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "user: state `{o}` is not present or absent"
+            )));
+        }
     };
     let group = match a.group {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(o) => return Err(ModuleError::Args(format!("user: group must be a name or a gid, found {o}"))),
+        Some(o) => {
+            return Err(ModuleError::Args(format!(
+                "user: group must be a name or a gid, found {o}"
+            )));
+        }
     };
     let groups = a.groups.map(|g| g.0);
     for g in group.iter().chain(groups.iter().flatten()) {
         if !valid_account_name(g) {
-            return Err(ModuleError::Args(format!("user: `{g}` is not a valid group name")));
+            return Err(ModuleError::Args(format!(
+                "user: `{g}` is not a valid group name"
+            )));
         }
     }
-    for (f, v) in [("home", &a.home), ("shell", &a.shell), ("comment", &a.comment)] {
+    for (f, v) in [
+        ("home", &a.home),
+        ("shell", &a.shell),
+        ("comment", &a.comment),
+    ] {
         if let Some(v) = v {
             plain_field(f, v)?;
         }
@@ -506,7 +552,10 @@ mod tests {
         let mut s = spec();
         s.comment = Some("Redis Server".into());
         s.groups = Some(vec!["adm".into()]);
-        assert_eq!(useradd_command(&s), "useradd -r -G adm -M -c 'Redis Server' -- redis");
+        assert_eq!(
+            useradd_command(&s),
+            "useradd -r -G adm -M -c 'Redis Server' -- redis"
+        );
     }
 
     #[test]

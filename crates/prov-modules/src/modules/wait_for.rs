@@ -106,7 +106,11 @@ pub fn wait_script(w: &WaitSpec) -> String {
         s.push_str("command -v bash >/dev/null 2>&1 || { echo 'wait_for: bash is needed on the host for port checks' >&2; exit 2; }\n");
     }
     // Absence of a file with a pattern: the pattern no longer matches (or the file is gone).
-    let check = if w.present { probe } else { format!("! {{ {probe}; }}") };
+    let check = if w.present {
+        probe
+    } else {
+        format!("! {{ {probe}; }}")
+    };
     s.push_str(&format!("check() {{ {check}; }}\n"));
     s.push_str(&format!("sleep {}\n", w.delay));
     s.push_str("start=$(date +%s)\n");
@@ -135,7 +139,10 @@ impl Module for WaitFor {
         let elapsed = out
             .stdout_text()
             .lines()
-            .find_map(|l| l.strip_prefix("elapsed=").and_then(|v| v.trim().parse::<u64>().ok()))
+            .find_map(|l| {
+                l.strip_prefix("elapsed=")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
             .unwrap_or(0);
         let what = match (&w.port, &w.path) {
             (Some(p), _) => format!("{}:{p}", w.host),
@@ -144,7 +151,10 @@ impl Module for WaitFor {
         };
         let mut plan = Plan::unchanged()
             .with_result("elapsed", json!(elapsed))
-            .with_result("state", json!(if w.present { "started" } else { "stopped" }));
+            .with_result(
+                "state",
+                json!(if w.present { "started" } else { "stopped" }),
+            );
         if let Some(p) = w.port {
             plan = plan.with_result("port", json!(p));
         }
@@ -156,9 +166,15 @@ impl Module for WaitFor {
             TIMED_OUT => {
                 let cond = match (w.present, &w.search_regex) {
                     (true, Some(r)) => format!("{what} to match /{r}/"),
-                    (true, None) => format!("{what} to be {}", if w.port.is_some() { "open" } else { "present" }),
+                    (true, None) => format!(
+                        "{what} to be {}",
+                        if w.port.is_some() { "open" } else { "present" }
+                    ),
                     (false, Some(r)) => format!("{what} to stop matching /{r}/"),
-                    (false, None) => format!("{what} to be {}", if w.port.is_some() { "closed" } else { "absent" }),
+                    (false, None) => format!(
+                        "{what} to be {}",
+                        if w.port.is_some() { "closed" } else { "absent" }
+                    ),
                 };
                 plan.failed = Some(
                     w.msg
@@ -182,7 +198,9 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         None | Some("started" | "present") => true,
         Some("stopped" | "absent") => false,
         Some("drained") => {
-            return Err(ModuleError::Args("wait_for: state `drained` is not supported".into()));
+            return Err(ModuleError::Args(
+                "wait_for: state `drained` is not supported".into(),
+            ));
         }
         Some(o) => {
             return Err(ModuleError::Args(format!(
@@ -191,14 +209,24 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         }
     };
     if a.port.is_some() && a.path.is_some() {
-        return Err(ModuleError::Args("wait_for: port and path are mutually exclusive".into()));
+        return Err(ModuleError::Args(
+            "wait_for: port and path are mutually exclusive".into(),
+        ));
     }
     if a.port.is_none() && a.path.is_none() {
-        return Err(ModuleError::Args("wait_for: one of port or path is required".into()));
+        return Err(ModuleError::Args(
+            "wait_for: one of port or path is required".into(),
+        ));
     }
     let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:_[]".contains(c)) {
-        return Err(ModuleError::Args(format!("wait_for: `{host}` is not a host name or address")));
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:_[]".contains(c))
+    {
+        return Err(ModuleError::Args(format!(
+            "wait_for: `{host}` is not a host name or address"
+        )));
     }
     Ok(Box::new(WaitFor {
         spec: WaitSpec {
@@ -236,8 +264,15 @@ mod tests {
     }
 
     fn run(w: &WaitSpec) -> (i32, String) {
-        let out = std::process::Command::new("sh").arg("-c").arg(wait_script(w)).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(wait_script(w))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     #[test]
@@ -245,12 +280,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("ready");
         let fs = f.to_str().unwrap();
-        assert_eq!(run(&spec(None, Some(fs), false, None)).0, 0, "absent file: done at once");
+        assert_eq!(
+            run(&spec(None, Some(fs), false, None)).0,
+            0,
+            "absent file: done at once"
+        );
         std::fs::write(&f, "booting\nReady to accept connections\n").unwrap();
         let (rc, out) = run(&spec(None, Some(fs), true, None));
         assert_eq!((rc, out.trim()), (0, "elapsed=0"));
-        assert_eq!(run(&spec(None, Some(fs), true, Some("Ready to (accept|serve)"))).0, 0);
-        assert_eq!(run(&spec(None, Some(fs), true, Some("never printed"))).0, TIMED_OUT);
+        assert_eq!(
+            run(&spec(None, Some(fs), true, Some("Ready to (accept|serve)"))).0,
+            0
+        );
+        assert_eq!(
+            run(&spec(None, Some(fs), true, Some("never printed"))).0,
+            TIMED_OUT
+        );
         assert_eq!(run(&spec(None, Some(fs), false, None)).0, TIMED_OUT);
     }
 

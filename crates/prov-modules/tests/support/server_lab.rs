@@ -100,7 +100,11 @@ impl Connection for NsConnection {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let run = async {
-            let (_, a, b) = tokio::join!(feed, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+            let (_, a, b) = tokio::join!(
+                feed,
+                stdout.read_to_end(&mut out),
+                stderr.read_to_end(&mut err)
+            );
             a?;
             b?;
             child.wait().await
@@ -111,11 +115,21 @@ impl Connection for NsConnection {
                 .map_err(|_| TransportError::Timeout(t))??,
             None => run.await?,
         };
-        Ok(CommandOutput { status: status.code().unwrap_or(-1), stdout: out, stderr: err })
+        Ok(CommandOutput {
+            status: status.code().unwrap_or(-1),
+            stdout: out,
+            stderr: err,
+        })
     }
 
-    async fn open_tcp(&self, _addr: &str, _port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
-        Err(TransportError::Other("open_tcp is not supported by the nsenter test connection".into()))
+    async fn open_tcp(
+        &self,
+        _addr: &str,
+        _port: u16,
+    ) -> Result<Box<dyn NodeStream>, TransportError> {
+        Err(TransportError::Other(
+            "open_tcp is not supported by the nsenter test connection".into(),
+        ))
     }
 }
 
@@ -130,12 +144,18 @@ pub fn lab_host(name: &str) -> Option<NsConnection> {
     let lab = match prov_lab::Lab::open(prov_lab::DEFAULT_STATE_DIR) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("SKIP: lab not available ({e}); start it with `cargo run -p prov-lab --example lab -- up --hosts 3`");
+            eprintln!(
+                "SKIP: lab not available ({e}); start it with `cargo run -p prov-lab --example lab -- up --hosts 3`"
+            );
             return None;
         }
     };
     match lab.host_pid(name) {
-        Ok(Some(pid)) => Some(NsConnection { host: name.into(), pid, env: Vec::new() }),
+        Ok(Some(pid)) => Some(NsConnection {
+            host: name.into(),
+            pid,
+            env: Vec::new(),
+        }),
         Ok(None) => {
             eprintln!("SKIP: lab host {name} is not running");
             None
@@ -157,10 +177,15 @@ struct NoFiles;
 
 impl FileSource for NoFiles {
     fn find(&self, _kind: FileKind, name: &str) -> Result<PathBuf, ModuleError> {
-        Err(ModuleError::LocalFile(format!("no local files in this test: {name}")))
+        Err(ModuleError::LocalFile(format!(
+            "no local files in this test: {name}"
+        )))
     }
     fn render(&self, path: &Path) -> Result<String, ModuleError> {
-        Err(ModuleError::Template(format!("no templates in this test: {}", path.display())))
+        Err(ModuleError::Template(format!(
+            "no templates in this test: {}",
+            path.display()
+        )))
     }
 }
 
@@ -220,12 +245,24 @@ pub async fn run(
     check_mode: bool,
     facts: &Value,
 ) -> Result<Planned, ModuleError> {
+    run_as(conn, name, args, check_mode, facts, None).await
+}
+
+/// Like [`run`], with privilege escalation.
+pub async fn run_as(
+    conn: &dyn Connection,
+    name: &str,
+    args: Value,
+    check_mode: bool,
+    facts: &Value,
+    become_: Option<&prov_core::Become>,
+) -> Result<Planned, ModuleError> {
     let spec = prov_modules::lookup(name).unwrap_or_else(|| panic!("module {name} exists"));
     let module = (spec.build)(args)?;
     let ctx = ModuleContext {
         host: conn.host(),
         conn,
-        become_: None,
+        become_,
         check_mode,
         facts,
         files: &NoFiles,
@@ -253,11 +290,25 @@ pub async fn converge(conn: &dyn Connection, name: &str, args: Value) -> Planned
     let real = apply(conn, name, args.clone())
         .await
         .unwrap_or_else(|e| panic!("{name} failed: {e}"));
-    assert_eq!(predicted.changed, real.changed, "{name}: check predicted {predicted:#?}\nreal {real:#?}");
-    assert_eq!(predicted.summary, real.summary, "{name}: check mode must predict the real change");
-    let again = check(conn, name, args.clone()).await.expect("check after converge");
-    assert!(!again.changed, "{name}: check on a converged host must be unchanged: {again:#?}");
+    assert_eq!(
+        predicted.changed, real.changed,
+        "{name}: check predicted {predicted:#?}\nreal {real:#?}"
+    );
+    assert_eq!(
+        predicted.summary, real.summary,
+        "{name}: check mode must predict the real change"
+    );
+    let again = check(conn, name, args.clone())
+        .await
+        .expect("check after converge");
+    assert!(
+        !again.changed,
+        "{name}: check on a converged host must be unchanged: {again:#?}"
+    );
     let again = apply(conn, name, args).await.expect("second run");
-    assert!(!again.changed, "{name}: second run must be unchanged: {again:#?}");
+    assert!(
+        !again.changed,
+        "{name}: second run must be unchanged: {again:#?}"
+    );
     real
 }

@@ -101,7 +101,8 @@ pub(crate) async fn authenticate(
                             let AgentIdentity::PublicKey { key, .. } = id else {
                                 continue;
                             };
-                            let shown = format!("agent key {} {}", key.algorithm(), fingerprint(&key));
+                            let shown =
+                                format!("agent key {} {}", key.algorithm(), fingerprint(&key));
                             let hash = if key.algorithm().is_rsa() {
                                 rsa.get(handle).await
                             } else {
@@ -120,7 +121,9 @@ pub(crate) async fn authenticate(
                                         "connection closed during authentication".into(),
                                     ));
                                 }
-                                Err(e) => tried.push(format!("{shown} (agent failed to sign: {e})")),
+                                Err(e) => {
+                                    tried.push(format!("{shown} (agent failed to sign: {e})"))
+                                }
                             }
                         }
                     }

@@ -323,7 +323,10 @@ Host *
         assert_eq!(p.port, 2222);
         assert_eq!(
             p.identity_files,
-            vec![PathBuf::from("/keys/web_ed25519"), PathBuf::from("/keys/web_rsa")]
+            vec![
+                PathBuf::from("/keys/web_ed25519"),
+                PathBuf::from("/keys/web_rsa")
+            ]
         );
         assert_eq!(p.connect_timeout, Duration::from_secs(7));
         assert_eq!(p.keepalive_interval, Some(Duration::from_secs(15)));
@@ -371,8 +374,14 @@ Host *
     #[test]
     fn jump_specs() {
         assert_eq!(parse_jump("h"), (None, "h".into(), None));
-        assert_eq!(parse_jump("u@h:22"), (Some("u".into()), "h".into(), Some(22)));
-        assert_eq!(parse_jump("ssh://u@[::1]:2222"), (Some("u".into()), "::1".into(), Some(2222)));
+        assert_eq!(
+            parse_jump("u@h:22"),
+            (Some("u".into()), "h".into(), Some(22))
+        );
+        assert_eq!(
+            parse_jump("ssh://u@[::1]:2222"),
+            (Some("u".into()), "::1".into(), Some(2222))
+        );
         assert_eq!(parse_jump("fe80::1"), (None, "fe80::1".into(), None));
     }
 }

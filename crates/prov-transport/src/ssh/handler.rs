@@ -185,7 +185,10 @@ impl client::Handler for ClientHandler {
     ) -> Result<(), Self::Error> {
         let text = match &reason {
             DisconnectReason::ReceivedDisconnect(info) => {
-                format!("server disconnected: {:?} {}", info.reason_code, info.message)
+                format!(
+                    "server disconnected: {:?} {}",
+                    info.reason_code, info.message
+                )
             }
             DisconnectReason::Error(e) => e.to_string(),
         };

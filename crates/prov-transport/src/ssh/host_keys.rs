@@ -116,7 +116,9 @@ fn hashed_match(field: &str, name: &str) -> bool {
     let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
         return false;
     };
-    mac.chain_update(name.as_bytes()).verify_slice(&hash).is_ok()
+    mac.chain_update(name.as_bytes())
+        .verify_slice(&hash)
+        .is_ok()
 }
 
 /// True when the host field of a known_hosts line matches `name` (already in `[h]:p` form).
@@ -210,7 +212,10 @@ pub(crate) fn verify(files: &[PathBuf], names: &[String], port: u16, key: &Publi
         }
     }
     for entries in per_name {
-        let plain: Vec<&KnownEntry> = entries.iter().filter(|e| e.marker == Marker::None).collect();
+        let plain: Vec<&KnownEntry> = entries
+            .iter()
+            .filter(|e| e.marker == Marker::None)
+            .collect();
         if plain.is_empty() {
             continue;
         }
@@ -245,7 +250,11 @@ pub(crate) fn verify(files: &[PathBuf], names: &[String], port: u16, key: &Publi
 
 /// Host key algorithms to offer: the types already recorded for the host first (so the server
 /// proves the key we know), then the usual order.
-pub(crate) fn preferred_algorithms(files: &[PathBuf], names: &[String], port: u16) -> Vec<Algorithm> {
+pub(crate) fn preferred_algorithms(
+    files: &[PathBuf],
+    names: &[String],
+    port: u16,
+) -> Vec<Algorithm> {
     let defaults: Vec<Algorithm> = russh::Preferred::DEFAULT.key.to_vec();
     let mut known: Vec<Algorithm> = Vec::new();
     for n in names {
@@ -318,8 +327,10 @@ pub(crate) fn record(file: &Path, name: &str, port: u16, key: &PublicKey) -> std
 mod tests {
     use super::*;
 
-    const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
-    const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILIG2T/B0l0gaqj3puu510tu9N1OkQ4znY3LYuEm5zCF";
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILIG2T/B0l0gaqj3puu510tu9N1OkQ4znY3LYuEm5zCF";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -356,10 +367,22 @@ mod tests {
         let f = write(dir.path(), &text);
         let files = vec![f.clone(), dir.path().join("missing")];
         let n = |s: &str| vec![s.to_owned()];
-        assert!(matches!(verify(&files, &n("localhost"), 2222, &key(K1)), Verdict::Known));
-        assert!(matches!(verify(&files, &n("localhost"), 22, &key(K1)), Verdict::Unknown));
-        assert!(matches!(verify(&files, &n("example.com"), 22, &key(K2)), Verdict::Known));
-        assert!(matches!(verify(&files, &n("10.0.0.5"), 22, &key(K1)), Verdict::Known));
+        assert!(matches!(
+            verify(&files, &n("localhost"), 2222, &key(K1)),
+            Verdict::Known
+        ));
+        assert!(matches!(
+            verify(&files, &n("localhost"), 22, &key(K1)),
+            Verdict::Unknown
+        ));
+        assert!(matches!(
+            verify(&files, &n("example.com"), 22, &key(K2)),
+            Verdict::Known
+        ));
+        assert!(matches!(
+            verify(&files, &n("10.0.0.5"), 22, &key(K1)),
+            Verdict::Known
+        ));
         match verify(&files, &n("web1"), 22, &key(K2)) {
             Verdict::Changed { known } => {
                 assert_eq!(known.len(), 1);
@@ -370,7 +393,10 @@ mod tests {
         }
         // The first name with entries decides; the inventory name is only a fallback.
         let names = vec!["10.9.9.9".to_owned(), "web1".to_owned()];
-        assert!(matches!(verify(&files, &names, 22, &key(K1)), Verdict::Known));
+        assert!(matches!(
+            verify(&files, &names, 22, &key(K1)),
+            Verdict::Known
+        ));
     }
 
     #[test]
@@ -400,7 +426,12 @@ mod tests {
         let rsa = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC+XipIArIonJyz/3hoUEE7pHf+ycwuIyNHYF7OOr2yXdtkr4vdqGE4axOBO6Hi+7asm3FOAeaYL4nXbJfhOwP9oYc1Squfvm3b4YP3MO+aupfxpSLsG58PdvpMtO+Tk3KcJ/m3dNFKXWth3daE4C8jMSVYqBdUQAhEaRaMIkYyrw==";
         let f2 = write(dir.path(), &format!("h {rsa}\n"));
         let pref = preferred_algorithms(&[f2], &["h".to_owned()], 22);
-        assert_eq!(pref[0], Algorithm::Rsa { hash: Some(HashAlg::Sha512) });
+        assert_eq!(
+            pref[0],
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512)
+            }
+        );
         assert!(pref.contains(&Algorithm::Ed25519));
     }
 }

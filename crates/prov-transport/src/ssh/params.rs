@@ -142,7 +142,7 @@ impl SshParams {
             keepalive_interval: Some(Duration::from_secs(30)),
             proxy_jump: None,
             max_sessions: 10,
-            shell_workers: 4,
+            shell_workers: 6,
         }
     }
 

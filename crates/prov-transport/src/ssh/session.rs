@@ -8,13 +8,13 @@ use prov_core::{CommandOutput, Connection, NodeStream, RemoteCommand, Stdin, Tra
 use russh::client::{self, Handle, Msg};
 use russh::{ChannelMsg, ChannelOpenFailure, ChannelWriteHalf, Preferred, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::auth::{self, AuthError};
 use super::handler::{ClientHandler, HandlerError, Shared, lookup_names};
 use super::host_keys;
 use super::params::SshParams;
-use super::shell::{ShellError, ShellPool, ShellWorker};
+use super::shell::{SHELL_INPUT_MAX, ShellError, ShellPool, ShellWorker};
 
 /// One authenticated SSH connection to one host, shared by every task of a run.
 ///
@@ -62,6 +62,10 @@ fn client_config(p: &SshParams) -> client::Config {
     }
 }
 
+/// How long a command without input waits for a busy shell worker before it takes an exec
+/// channel instead.
+const SHELL_GRACE: Duration = Duration::from_millis(20);
+
 fn unreachable(p: &SshParams, reason: impl std::fmt::Display) -> TransportError {
     TransportError::Unreachable(format!("{}: {reason}", p.display_name()))
 }
@@ -73,7 +77,10 @@ impl SshConnection {
         let jump = match &p.proxy_jump {
             Some(j) => {
                 let conn = Box::pin(SshConnection::connect(j)).await.map_err(|e| {
-                    unreachable(p, format!("via jump host {}: {}", j.display_name(), detail(&e)))
+                    unreachable(
+                        p,
+                        format!("via jump host {}: {}", j.display_name(), detail(&e)),
+                    )
                 })?;
                 Some(Box::new(conn))
             }
@@ -91,7 +98,10 @@ impl SshConnection {
 
     /// Runs the SSH session to `p` over `stream` (any byte stream reaching its sshd); host key
     /// checking and authentication as in [`SshConnection::connect`], without `proxy_jump`.
-    pub async fn connect_stream<S>(p: &SshParams, stream: S) -> Result<SshConnection, TransportError>
+    pub async fn connect_stream<S>(
+        p: &SshParams,
+        stream: S,
+    ) -> Result<SshConnection, TransportError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -161,7 +171,10 @@ impl SshConnection {
             Err(AuthError::Refused(m)) => return Err(unreachable(p, m)),
             Err(AuthError::Lost(m)) => {
                 let why = shared.disconnect_reason().unwrap_or(m);
-                return Err(unreachable(p, format!("connection lost during authentication: {why}")));
+                return Err(unreachable(
+                    p,
+                    format!("connection lost during authentication: {why}"),
+                ));
             }
         }
         Ok(SshConnection {
@@ -256,33 +269,39 @@ impl SshConnection {
         }
     }
 
-    /// Runs `line` on a persistent shell worker; `None` when none is free and the pool is
-    /// full (the caller then uses an exec channel).
-    async fn run_in_shell(&self, line: &str) -> Option<Result<CommandOutput, TransportError>> {
-        let mut worker = match self.shells.take() {
-            Some(w) => w,
-            None => {
-                if !self.shells.reserve() {
-                    return None;
-                }
-                let permit = match self.sessions.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => {
-                        self.shells.release();
-                        return Some(Err(self.lost()));
-                    }
-                };
-                let channel = match self.open_session().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.shells.release();
-                        return Some(Err(e));
-                    }
-                };
-                ShellWorker::start(channel, permit, &self.shells).await
+    /// A shell worker to run a command on: an idle one, or a new one while the pool has room.
+    /// `None` when the pool is full and every worker is busy.
+    async fn shell_worker(&self) -> Option<Result<ShellWorker, TransportError>> {
+        if let Some(w) = self.shells.take() {
+            return Some(Ok(w));
+        }
+        if !self.shells.reserve() {
+            return None;
+        }
+        let permit = match self.sessions.clone().acquire_owned().await {
+            Ok(p) => p,
+            Err(_) => {
+                self.shells.release();
+                return Some(Err(self.lost()));
             }
         };
-        Some(match worker.run(line).await {
+        match self.open_session().await {
+            Ok(channel) => Some(Ok(ShellWorker::start(channel, permit, &self.shells).await)),
+            Err(e) => {
+                self.shells.release();
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Runs `line` with `input` on `worker`, returning the worker to the pool afterwards.
+    async fn run_on_worker(
+        &self,
+        mut worker: ShellWorker,
+        line: &str,
+        input: Option<&[u8]>,
+    ) -> Result<CommandOutput, TransportError> {
+        match worker.run(line, input).await {
             Ok(out) => {
                 self.shells.put(worker);
                 Ok(out)
@@ -293,20 +312,26 @@ impl SshConnection {
                 "{}: the remote shell running the command ended unexpectedly",
                 self.display
             ))),
-        })
+        }
     }
 
+    /// Runs `line` on its own exec channel (using `permit` as its session slot when given).
     async fn run(
         &self,
         line: String,
         prefix: Option<Vec<u8>>,
         stdin: Stdin<'_>,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<CommandOutput, TransportError> {
-        let _permit = self
-            .sessions
-            .acquire()
-            .await
-            .map_err(|_| self.lost())?;
+        let _permit = match permit {
+            Some(p) => p,
+            None => self
+                .sessions
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| self.lost())?,
+        };
         let channel = self.open_session().await?;
         let (mut rx, tx) = channel.split();
         let mut guard = ChannelGuard { tx: Some(tx) };
@@ -352,7 +377,9 @@ impl SshConnection {
             while let Some(msg) = rx.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
                     ChannelMsg::ExitStatus { exit_status } => {
                         out.status = i32::try_from(exit_status).unwrap_or(-1)
                     }
@@ -462,14 +489,43 @@ impl Connection for SshConnection {
     ) -> Result<CommandOutput, TransportError> {
         let (line, prefix) = command.command_line(self.user_is_root);
         let run = async {
-            if self.shells.enabled()
-                && prefix.is_none()
-                && matches!(stdin, Stdin::Null)
-                && let Some(r) = self.run_in_shell(&line).await
-            {
-                return r;
+            // Input small enough to travel inside the command line of a shell worker.
+            let input: Option<Option<Vec<u8>>> = match (&stdin, &prefix) {
+                _ if !self.shells.enabled() => None,
+                (Stdin::Null, None) => Some(None),
+                (Stdin::Null, Some(p)) => Some(Some(p.clone())),
+                (Stdin::Bytes(b), p)
+                    if b.len() + p.as_ref().map_or(0, Vec::len) <= SHELL_INPUT_MAX =>
+                {
+                    let mut v = p.clone().unwrap_or_default();
+                    v.extend_from_slice(b);
+                    Some(Some(v))
+                }
+                _ => None,
+            };
+            let Some(input) = input else {
+                return self.run(line, prefix, stdin, None).await;
+            };
+            loop {
+                if let Some(w) = self.shell_worker().await {
+                    return self.run_on_worker(w?, &line, input.as_deref()).await;
+                }
+                // Every worker is busy: take whichever comes first, a worker going idle or (after
+                // a short grace, as an exec channel costs a round trip and an sshd session
+                // setup) a free session slot for an exec channel.
+                let idle = self.shells.idle_notified();
+                let slot = async {
+                    tokio::time::sleep(SHELL_GRACE).await;
+                    self.sessions.clone().acquire_owned().await
+                };
+                tokio::select! {
+                    permit = slot => {
+                        let permit = permit.map_err(|_| self.lost())?;
+                        return self.run(line, prefix, stdin, Some(permit)).await;
+                    }
+                    () = idle => {}
+                }
             }
-            self.run(line, prefix, stdin).await
         };
         match command.timeout {
             Some(t) => tokio::time::timeout(t, run)
@@ -479,11 +535,7 @@ impl Connection for SshConnection {
         }
     }
 
-    async fn open_tcp(
-        &self,
-        addr: &str,
-        port: u16,
-    ) -> Result<Box<dyn NodeStream>, TransportError> {
+    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
         let ch = self
             .handle
             .channel_open_direct_tcpip(addr.to_owned(), u32::from(port), "127.0.0.1", 0)

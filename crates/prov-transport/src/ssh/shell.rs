@@ -11,8 +11,10 @@
 //! The command's stdout and stderr stay on the channel's two streams; each ends with a marker
 //! carrying a random per-worker token (the stdout one also carries the exit status), so
 //! output, errors and status stay apart and exact. One round trip per command, no sshd session
-//! setup. Only commands without input use workers (their stdin is `/dev/null`: the shell's own
-//! stdin is the control stream); commands with input or a become password use exec channels.
+//! setup. The shell's own stdin is the control stream, so a command gets `/dev/null`, or its
+//! input (become password and small [`Stdin::Bytes`](prov_core::Stdin), up to
+//! [`SHELL_INPUT_MAX`]) embedded base64-encoded in the line and piped through `base64 -d`;
+//! streamed input ([`Stdin::Reader`](prov_core::Stdin)) and larger inputs use exec channels.
 //! A worker whose command timed out or was cancelled is closed, never reused.
 
 use std::collections::hash_map::RandomState;
@@ -20,6 +22,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine;
 use prov_core::CommandOutput;
 use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
@@ -43,6 +46,9 @@ pub(crate) struct ShellWorker {
     /// The pool's count of live workers, decremented when this one goes.
     live: Arc<AtomicU64>,
 }
+
+/// Largest input (become password included) sent through a shell worker.
+pub(crate) const SHELL_INPUT_MAX: usize = 256 * 1024;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -91,12 +97,25 @@ impl ShellWorker {
         w
     }
 
-    /// Runs `line` (stdin `/dev/null`) and collects its output and status. On any error the
-    /// worker must be dropped (which closes it).
-    pub(crate) async fn run(&mut self, line: &str) -> Result<CommandOutput, ShellError> {
+    /// Runs `line` with `input` on its stdin (`/dev/null` when `None`) and collects its output
+    /// and status. On any error the worker must be dropped (which closes it).
+    pub(crate) async fn run(
+        &mut self,
+        line: &str,
+        input: Option<&[u8]>,
+    ) -> Result<CommandOutput, ShellError> {
         let t = &self.token;
+        let feed = match input {
+            // printf is a shell builtin: the data never shows up in a process's argv.
+            Some(data) => format!(
+                "printf '%s' '{}' | base64 -d | ",
+                base64::engine::general_purpose::STANDARD.encode(data)
+            ),
+            None => String::new(),
+        };
+        let redirect = if input.is_none() { " </dev/null" } else { "" };
         let wrapped = format!(
-            "{line} </dev/null; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n"
+            "{feed}{line}{redirect}; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n"
         );
         let Some(tx) = self.tx.as_ref() else {
             return Err(ShellError::Write);
@@ -185,6 +204,8 @@ impl Drop for ShellWorker {
 /// The idle workers of a connection and how many exist.
 pub(crate) struct ShellPool {
     idle: std::sync::Mutex<Vec<ShellWorker>>,
+    /// Signalled whenever a worker goes back to the idle list.
+    went_idle: tokio::sync::Notify,
     live: Arc<AtomicU64>,
     max: u64,
 }
@@ -193,6 +214,7 @@ impl ShellPool {
     pub(crate) fn new(max: usize) -> Arc<Self> {
         Arc::new(Self {
             idle: std::sync::Mutex::new(Vec::new()),
+            went_idle: tokio::sync::Notify::new(),
             live: Arc::new(AtomicU64::new(0)),
             max: max as u64,
         })
@@ -227,13 +249,18 @@ impl ShellPool {
     /// Returns a healthy worker to the idle list.
     pub(crate) fn put(&self, w: ShellWorker) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+        self.went_idle.notify_one();
+    }
+
+    /// Completes when a worker has gone idle (possibly just before the call).
+    pub(crate) async fn idle_notified(&self) {
+        self.went_idle.notified().await;
     }
 
     /// Drops every idle worker (closing their channels).
     pub(crate) fn clear(&self) {
-        let drained: Vec<ShellWorker> = std::mem::take(
-            &mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()),
-        );
+        let drained: Vec<ShellWorker> =
+            std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
         drop(drained);
     }
 }

@@ -60,7 +60,10 @@ pub fn pub_key_text(private: &Path) -> String {
     let text = std::fs::read_to_string(private.with_extension("pub"))
         .or_else(|_| std::fs::read_to_string(format!("{}.pub", private.display())))
         .expect("public key file");
-    text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A free loopback TCP port (closed again, so something can bind it).

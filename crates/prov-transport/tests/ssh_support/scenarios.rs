@@ -140,7 +140,11 @@ pub async fn big_transfer(p: &SshParams, remote_dir: &str, size_mb: usize) {
     );
     let remote_sum = run_ok(&c, &format!("sha256sum {dest} | cut -d' ' -f1")).await;
     assert_eq!(remote_sum, sum);
-    let left = run_ok(&c, &format!("ls -A {remote_dir} | grep -c prov-tmp || true")).await;
+    let left = run_ok(
+        &c,
+        &format!("ls -A {remote_dir} | grep -c prov-tmp || true"),
+    )
+    .await;
     assert_eq!(left, "0", "temporary file left behind");
     run_ok(&c, &format!("rm -f {dest}")).await;
     c.close().await;
@@ -151,10 +155,7 @@ pub async fn serving_pid(c: &dyn Connection) -> u32 {
     // Walk up from the command to the first sshd process (the login shell may sit between).
     let script = "p=$PPID; i=0; while [ \"$(cat /proc/$p/comm)\" != sshd ] && [ $i -lt 10 ]; do \
                   p=$(cut -d' ' -f4 /proc/$p/stat); i=$((i+1)); done; echo $p";
-    run_ok(c, script)
-        .await
-        .parse()
-        .expect("numeric PPID")
+    run_ok(c, script).await.parse().expect("numeric PPID")
 }
 
 /// Cuts a connection in the middle of a large transfer: the target keeps its old content,
@@ -214,7 +215,11 @@ pub async fn cut_transfer(p: &SshParams, remote_dir: &str) {
     // The remote install script notices the cut (short input) and cleans up.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let left = run_ok(&killer, &format!("ls -A {remote_dir} | grep -c prov-tmp || true")).await;
+        let left = run_ok(
+            &killer,
+            &format!("ls -A {remote_dir} | grep -c prov-tmp || true"),
+        )
+        .await;
         if left == "0" {
             break;
         }
@@ -291,7 +296,10 @@ pub async fn changed_host_key(p: &SshParams) {
         assert!(msg.contains(&p.host), "names host: {msg}");
         assert!(msg.contains("CHANGED"), "{msg}");
         assert!(msg.contains(&fp(&real)), "names offered fingerprint: {msg}");
-        assert!(msg.contains(&fp(&other_key)), "names known fingerprint: {msg}");
+        assert!(
+            msg.contains(&fp(&other_key)),
+            "names known fingerprint: {msg}"
+        );
     }
     // AcceptNew did not touch the file.
     assert_eq!(
@@ -301,9 +309,15 @@ pub async fn changed_host_key(p: &SshParams) {
     let mut q = p.clone();
     q.known_hosts_files = vec![kh];
     q.host_key_policy = HostKeyPolicy::Off;
-    let c = SshConnection::connect(&q).await.expect("policy off connects");
+    let c = SshConnection::connect(&q)
+        .await
+        .expect("policy off connects");
     let w = c.warnings();
-    assert!(w.iter().any(|w| w.contains("CHANGED") && w.contains(&fp(&real))), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.contains("CHANGED") && w.contains(&fp(&real))),
+        "{w:?}"
+    );
     c.close().await;
 }
 
@@ -315,7 +329,9 @@ pub async fn accept_new_and_hashed(p: &SshParams) {
     let kh = dir.path().join("sub").join("known_hosts");
     let mut q = p.clone();
     q.known_hosts_files = vec![kh.clone()];
-    let err = SshConnection::connect(&q).await.expect_err("unknown key, strict");
+    let err = SshConnection::connect(&q)
+        .await
+        .expect_err("unknown key, strict");
     assert!(err.is_unreachable());
     assert!(err.to_string().contains("not known"), "{err}");
     assert!(err.to_string().contains(&fp(&real)), "{err}");
@@ -323,14 +339,26 @@ pub async fn accept_new_and_hashed(p: &SshParams) {
     q.host_key_policy = HostKeyPolicy::AcceptNew;
     let c = SshConnection::connect(&q).await.expect("accept-new");
     assert!(
-        c.warnings().iter().any(|w| w.contains("recorded new host key")),
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("recorded new host key")),
         "{:?}",
         c.warnings()
     );
     c.close().await;
     let text = std::fs::read_to_string(&kh).expect("recorded");
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(&real.to_openssh().expect("enc").split_whitespace().nth(1).unwrap_or("?").to_owned()));
+    assert!(
+        text.contains(
+            &real
+                .to_openssh()
+                .expect("enc")
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("?")
+                .to_owned()
+        )
+    );
 
     q.host_key_policy = HostKeyPolicy::Strict;
     let c = SshConnection::connect(&q).await.expect("now known");
@@ -418,9 +446,17 @@ pub async fn sudo_put_file(p: &SshParams, dest: &str) {
         backup: false,
     };
     // Without become the user cannot write there.
-    let out = put_file(&c, dest, Stdin::Bytes(data), data.len() as u64, &sum, &attrs, None)
-        .await
-        .expect("transport");
+    let out = put_file(
+        &c,
+        dest,
+        Stdin::Bytes(data),
+        data.len() as u64,
+        &sum,
+        &attrs,
+        None,
+    )
+    .await
+    .expect("transport");
     assert!(!out.success(), "non-root write to {dest} must fail");
     let out = put_file(
         &c,
@@ -461,18 +497,25 @@ pub async fn sudo_put_file(p: &SshParams, dest: &str) {
 pub async fn proxy_jump(jump: &SshParams, target: &SshParams, expect_hostname: Option<&str>) {
     let mut q = target.clone();
     q.proxy_jump = Some(Box::new(jump.clone()));
-    let c = SshConnection::connect(&q).await.expect("connect through jump");
+    let c = SshConnection::connect(&q)
+        .await
+        .expect("connect through jump");
     let name = run_ok(&c, "hostname").await;
     if let Some(h) = expect_hostname {
         assert_eq!(name, h);
     }
     // The target sees the jump host as its peer, not the controller.
     let peer = run_ok(&c, "echo ${SSH_CONNECTION%% *}").await;
-    eprintln!("through {} to {}: peer address seen by target = {peer}", jump.host, target.host);
+    eprintln!(
+        "through {} to {}: peer address seen by target = {peer}",
+        jump.host, target.host
+    );
     // A jump to a port where nothing listens: Unreachable naming the target and the jump host.
     let mut bad = q.clone();
     bad.port = 1;
-    let err = SshConnection::connect(&bad).await.expect_err("closed port behind jump");
+    let err = SshConnection::connect(&bad)
+        .await
+        .expect_err("closed port behind jump");
     let TransportError::Unreachable(m) = &err else {
         panic!("expected Unreachable, got {err:?}");
     };
