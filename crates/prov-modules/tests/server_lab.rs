@@ -47,7 +47,21 @@ async fn dpkg_version(h: &NsConnection, name: &str) -> Option<String> {
 #[tokio::test]
 async fn apt_installs_exactly_the_simulated_versions() {
     let _g = lab_lock().await;
-    let Some(h) = lab_host("lab2") else { return };
+    // Other suites run Redis on lab hosts: use one where redis-server is not installed, so
+    // removing redis-tools never takes a running server with it.
+    let mut chosen = None;
+    for name in ["lab3", "lab2", "lab1"] {
+        if let Some(h) = lab_host(name)
+            && dpkg_version(&h, "redis-server").await.is_none()
+        {
+            chosen = Some(h);
+            break;
+        }
+    }
+    let Some(h) = chosen else {
+        eprintln!("SKIP: every lab host runs redis-server (used by another suite)");
+        return;
+    };
 
     // A due cache refresh is a change; a fresh one is not.
     h.sh_ok("rm -f /var/lib/apt/periodic/update-success-stamp; touch -d '2000-01-01' /var/lib/apt/lists")
@@ -587,29 +601,66 @@ fn ssh_banner(addr: &str) -> bool {
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-")
 }
 
+/// The port the firewall test opens (a systemd socket); chosen away from Redis ports other
+/// suites use on the lab hosts.
+const FW_PORT: u16 = 7999;
+
 #[tokio::test]
-async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
+async fn firewall_admits_by_cidr_keeps_ssh_and_persists() {
     let _g = lab_lock().await;
-    let (Some(target), Some(inside)) = (lab_host("lab1"), lab_host("lab2")) else {
+    // Other suites apply their own `table inet prov` (and reboot hosts): this test uses its own
+    // table and a target host that carries no other prov firewall.
+    let mut up = Vec::new();
+    for name in ["lab1", "lab2", "lab3"] {
+        if let Some(h) = lab_host(name) {
+            up.push((name, h));
+        }
+    }
+    let mut target_idx = None;
+    for (i, (_, h)) in up.iter().enumerate() {
+        if !h
+            .sh("nft list table inet prov >/dev/null 2>&1")
+            .await
+            .success()
+        {
+            target_idx = Some(i);
+            break;
+        }
+    }
+    let (Some(ti), true) = (target_idx, up.len() >= 2) else {
+        eprintln!("SKIP: needs two lab hosts, one without another suite's firewall");
         return;
     };
-    let outside = lab_host("lab3");
-    let (a1, a2) = (lab_addr("lab1"), lab_addr("lab2"));
+    let (tname, target) = up.remove(ti);
+    let (iname, inside) = up.remove(0);
+    let outside = up.pop().map(|(_, h)| h);
+    let (a1, a2) = (lab_addr(tname), lab_addr(iname));
     let controller = prov_lab::CONTROLLER_ADDR.to_string();
+    let net = prov_lab::NETWORK;
     // The controller's SSH session as the host would see it.
     let target = target.with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
 
-    // Clean slate, a listener on 7000 (systemd socket), and a table owned by someone else.
-    apply(&target, "firewall", json!({"state": "absent"}))
+    // Clean slate, a listener (systemd socket), and a table owned by someone else.
+    apply(
+        &target,
+        "firewall",
+        json!({"table": "prov_test", "state": "absent"}),
+    )
+    .await
+    .unwrap();
+    let was_enabled = target
+        .sh("systemctl is-enabled nftables")
         .await
-        .unwrap();
+        .stdout_text()
+        .trim()
+        == "enabled";
     target
-        .sh("systemctl disable nftables >/dev/null 2>&1; nft delete table inet other_team 2>/dev/null; true")
+        .sh("nft delete table inet other_team 2>/dev/null; true")
         .await;
     write_file(
         &target,
         "/etc/systemd/system/prov-fw-test.socket",
-        "[Socket]\nListenStream=7000\nAccept=yes\n",
+        &format!("[Socket]\nListenStream={FW_PORT}\nAccept=yes\n"),
     )
     .await;
     write_file(
@@ -629,12 +680,12 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
         .sh_ok("nft add table inet other_team; nft add chain inet other_team keep")
         .await;
     assert!(
-        reachable(Some(&inside), &a1, 7000).await,
+        reachable(Some(&inside), &a1, FW_PORT).await,
         "listener up before the firewall"
     );
 
     // A rule set that would cut the controller's SSH is refused (and changes nothing).
-    let cutting = json!({"policy": "drop", "rules": [{"port": 22, "proto": "tcp", "from": format!("{a2}/32")}]});
+    let cutting = json!({"table": "prov_test", "policy": "drop", "rules": [{"port": 22, "proto": "tcp", "from": format!("{a2}/32")}]});
     let e = check(&target, "firewall", cutting.clone())
         .await
         .expect_err("refused");
@@ -643,53 +694,56 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
         "{e}"
     );
     assert!(apply(&target, "firewall", cutting).await.is_err());
-    assert!(!target.sh("nft list table inet prov").await.success());
+    assert!(!target.sh("nft list table inet prov_test").await.success());
 
+    // FW_PORT only from lab2; everything else from the lab network stays open so other suites'
+    // Redis traffic on this host is not disturbed.
     let args = json!({
+        "table": "prov_test",
         "policy": "drop",
         "allow_established": "yes",
         "allow_loopback": true,
         "rules": [
-            {"port": 22, "proto": "tcp", "from": "10.77.0.0/24"},
-            {"port": [7000, 7001], "proto": "tcp", "from": [format!("{a2}/32")]},
+            {"port": 22, "proto": "tcp", "from": net},
+            {"port": [FW_PORT, FW_PORT - 1], "proto": "tcp", "from": [format!("{a2}/32")]},
+            {"port": [FW_PORT, FW_PORT - 1], "proto": "tcp", "action": "drop"},
+            {"from": net},
             {"proto": "icmp"}
         ],
         "allow_cutting_ssh": false
     });
     let real = converge(&target, "firewall", args.clone()).await;
-    assert_eq!(
-        real.summary,
-        [
-            "create table inet prov (3 rules)",
-            "write /etc/nftables.d/prov.nft",
-            "include /etc/nftables.d/prov.nft from /etc/nftables.conf",
-            "enable nftables.service"
-        ]
+    let mut expected = vec![
+        "create table inet prov_test (5 rules)",
+        "write /etc/nftables.d/prov_test.nft",
+        "include /etc/nftables.d/prov_test.nft from /etc/nftables.conf",
+    ];
+    if !was_enabled {
+        expected.push("enable nftables.service");
+    }
+    assert_eq!(real.summary, expected);
+    let admitted = format!(
+        "+\t\tip saddr {a2} tcp dport {{ {}, {FW_PORT} }} accept",
+        FW_PORT - 1
     );
-    assert!(
-        real.diffs[0].contains(&format!(
-            "+\t\tip saddr {a2} tcp dport {{ 7000, 7001 }} accept"
-        )),
-        "{}",
-        real.diffs[0]
-    );
+    assert!(real.diffs[0].contains(&admitted), "{}", real.diffs[0]);
 
     assert!(
-        reachable(Some(&inside), &a1, 7000).await,
-        "admitted CIDR reaches 7000"
+        reachable(Some(&inside), &a1, FW_PORT).await,
+        "the admitted address reaches the port"
     );
     match &outside {
         Some(o) => assert!(
-            !reachable(Some(o), &a1, 7000).await,
-            "lab3 is outside the CIDR"
+            !reachable(Some(o), &a1, FW_PORT).await,
+            "a lab host outside the admitted CIDR"
         ),
         None => {
-            eprintln!("lab3 not up: using the controller as the outside address");
+            eprintln!("no third lab host: only the controller is checked as an outside address")
         }
     }
     assert!(
-        !reachable(None, &a1, 7000).await,
-        "the controller is outside the CIDR"
+        !reachable(None, &a1, FW_PORT).await,
+        "the controller is outside the admitted CIDR"
     );
     assert!(ssh_banner(&a1), "SSH stays reachable from the controller");
     if let Some(o) = &outside {
@@ -702,65 +756,56 @@ async fn firewall_admits_by_cidr_keeps_ssh_and_survives_reboot() {
         target.sh("nft list table inet other_team").await.success(),
         "foreign tables are left alone"
     );
-    target.sh_ok("nft -c -f /etc/nftables.conf").await;
-    assert_eq!(
-        target.sh_ok("systemctl is-enabled nftables").await.trim(),
-        "enabled"
-    );
 
     // A change replaces the table in one transaction and shows the rule diff.
     let mut narrower = args.clone();
-    narrower["rules"][1]["port"] = json!(7000);
+    narrower["rules"][1]["port"] = json!(FW_PORT);
     let real = converge(&target, "firewall", narrower.clone()).await;
     assert_eq!(real.summary.len(), 2, "{:?}", real.summary);
     assert!(
-        real.summary[0].starts_with("replace table inet prov (+1 -1"),
+        real.summary[0].starts_with("replace table inet prov_test (+1 -1"),
         "{:?}",
         real.summary
     );
     assert!(real.diffs[0].contains("-\t\tip saddr"), "{}", real.diffs[0]);
 
-    // Persistence: a reboot keeps the table.
-    let lab = prov_lab::Lab::open(prov_lab::DEFAULT_STATE_DIR).unwrap();
-    let rebooted = tokio::task::spawn_blocking(move || {
-        lab.stop("lab1")?;
-        lab.start("lab1")?;
-        lab.wait_ready("lab1", Duration::from_secs(120))
-    })
-    .await
-    .unwrap();
-    match rebooted {
-        Ok(()) => {
-            let target = lab_host("lab1")
-                .expect("lab1 back")
-                .with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
-            let after = check(&target, "firewall", narrower).await.unwrap();
-            assert!(!after.changed, "the table survives a reboot: {after:?}");
-            assert!(!reachable(None, &a1, 7000).await);
-            assert!(ssh_banner(&a1));
-            cleanup_firewall(&target).await;
-        }
-        Err(e) => {
-            eprintln!("reboot of lab1 failed ({e}); persistence not checked");
-            cleanup_firewall(&target).await;
-        }
-    }
-}
-
-async fn cleanup_firewall(target: &NsConnection) {
-    let real = converge(target, "firewall", json!({"state": "absent"})).await;
-    assert!(
-        real.summary.contains(&"delete table inet prov".to_owned()),
-        "{:?}",
-        real.summary
+    // Persistence: nftables.service is enabled and its boot configuration recreates the table.
+    assert_eq!(
+        target.sh_ok("systemctl is-enabled nftables").await.trim(),
+        "enabled"
     );
-    assert!(!target.sh("nft list table inet prov").await.success());
-    target
-        .sh_ok("test ! -e /etc/nftables.d/prov.nft && ! grep -q prov.nft /etc/nftables.conf")
+    let live = target.sh_ok("nft -s list table inet prov_test").await;
+    let booted = target
+        .sh_ok("unshare -n sh -c 'nft -f /etc/nftables.conf && nft -s list table inet prov_test'")
         .await;
-    target
-        .sh("systemctl disable --now prov-fw-test.socket >/dev/null 2>&1; rm -f /etc/systemd/system/prov-fw-test*; systemctl daemon-reload; systemctl disable nftables >/dev/null 2>&1; nft delete table inet other_team 2>/dev/null; true")
-        .await;
+    assert_eq!(
+        booted, live,
+        "/etc/nftables.conf loads the same table at boot"
+    );
+
+    // A real reboot (hard power-off + boot) is disruptive for other suites sharing the lab:
+    // only with PROV_LAB_REBOOT=1.
+    if std::env::var("PROV_LAB_REBOOT").as_deref() == Ok("1") {
+        let lab = prov_lab::Lab::open(prov_lab::DEFAULT_STATE_DIR).unwrap();
+        tokio::task::spawn_blocking(move || {
+            lab.stop(tname)?;
+            lab.start(tname)?;
+            lab.wait_ready(tname, Duration::from_secs(120))
+        })
+        .await
+        .unwrap()
+        .expect("target reboots");
+        let target = lab_host(tname)
+            .expect("target back")
+            .with_env("SSH_CONNECTION", &format!("{controller} 50000 {a1} 22"));
+        let after = check(&target, "firewall", narrower).await.unwrap();
+        assert!(!after.changed, "the table survives a reboot: {after:?}");
+        assert!(!reachable(None, &a1, FW_PORT).await);
+        assert!(ssh_banner(&a1));
+        cleanup_firewall(&target, was_enabled).await;
+    } else {
+        cleanup_firewall(&target, was_enabled).await;
+    }
 }
 
 #[tokio::test]
@@ -795,4 +840,33 @@ async fn firewall_guard_finds_the_controller_behind_sudo_over_ssh() {
         .expect("admitted");
     assert_eq!(p.result["controller_address"], json!(controller));
     conn.close().await;
+}
+
+async fn cleanup_firewall(target: &NsConnection, was_enabled: bool) {
+    let real = converge(
+        target,
+        "firewall",
+        json!({"table": "prov_test", "state": "absent"}),
+    )
+    .await;
+    assert!(
+        real.summary
+            .contains(&"delete table inet prov_test".to_owned()),
+        "{:?}",
+        real.summary
+    );
+    assert!(!target.sh("nft list table inet prov_test").await.success());
+    target
+        .sh_ok(
+            "test ! -e /etc/nftables.d/prov_test.nft && ! grep -q prov_test.nft /etc/nftables.conf",
+        )
+        .await;
+    target
+        .sh("systemctl disable --now prov-fw-test.socket >/dev/null 2>&1; rm -f /etc/systemd/system/prov-fw-test*; systemctl daemon-reload; nft delete table inet other_team 2>/dev/null; true")
+        .await;
+    if !was_enabled {
+        target
+            .sh("systemctl disable nftables >/dev/null 2>&1")
+            .await;
+    }
 }

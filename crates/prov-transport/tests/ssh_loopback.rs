@@ -252,3 +252,93 @@ async fn ssh_shell_workers_keep_commands_apart() {
     }
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_shell_worker_skips_login_shell_chatter() {
+    // A chatty login: every session first prints on both streams, then runs the command.
+    let rc_dir = tempfile::tempdir().unwrap();
+    let wrapper = rc_dir.path().join("chatty");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\necho chatty-out; echo chatty-err >&2\nexec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let sshd = match Sshd::start_with(&[], &format!("ForceCommand {}\n", wrapper.display())) {
+        Some(s) => s,
+        None => return,
+    };
+    // The setup works: an exec channel per command shows the chatter in every output.
+    let mut p = sshd.params("loop");
+    p.shell_workers = 0;
+    let c = SshConnection::connect(&p).await.unwrap();
+    let out = scenarios::run(&c, "echo x").await;
+    assert_eq!(out.stdout_text(), "chatty-out\nx\n");
+    c.close().await;
+    let c = SshConnection::connect(&sshd.params("loop")).await.unwrap();
+    for i in 0..3 {
+        let out = scenarios::run(&c, &format!("echo {i}; echo e{i} >&2")).await;
+        assert_eq!(out.stdout_text(), format!("{i}\n"));
+        assert_eq!(out.stderr_text(), format!("e{i}"));
+    }
+    c.close().await;
+}
+
+/// Yields `left` bytes of data, then fails.
+struct FailingReader {
+    left: usize,
+}
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")));
+        }
+        let n = self.left.min(buf.remaining()).min(32 * 1024);
+        buf.put_slice(&vec![b'z'; n]);
+        self.left -= n;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_local_read_error_aborts_transfer() {
+    let sshd = sshd_or_skip!();
+    let c = SshConnection::connect(&sshd.params("loop")).await.unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let dest = remote.path().join("f");
+    std::fs::write(&dest, "old").unwrap();
+    let mut r = FailingReader { left: 3 << 20 };
+    let err = prov_core::transfer::put_file(
+        &c,
+        dest.to_str().unwrap(),
+        Stdin::Reader(&mut r),
+        10 << 20,
+        "00",
+        &prov_core::transfer::FileAttrs::default(),
+        None,
+    )
+    .await
+    .expect_err("local read error");
+    assert!(matches!(err, TransportError::Io(_)), "{err}");
+    // The remote side cleans up; the old content stays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(remote.path()).unwrap().count() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "temporary file left behind"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old");
+    // The connection is still fine.
+    assert_eq!(run_ok(&c, "echo ok").await, "ok");
+}

@@ -26,7 +26,9 @@ pub fn local_inventory(hosts: &[&str]) -> String {
 impl Project {
     /// An empty project with an inventory `inv.yml` of local hosts.
     pub fn new(hosts: &[&str]) -> Self {
-        let p = Project { dir: tempfile::tempdir().expect("temp dir") };
+        let p = Project {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
         p.write("inv.yml", &local_inventory(hosts));
         p
     }
@@ -75,7 +77,12 @@ impl Project {
             .filter(|l| l.starts_with('{'))
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
-        Outcome { code: out.status.code().unwrap_or(-1), stdout, stderr, events }
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            events,
+        }
     }
 }
 
@@ -94,7 +101,10 @@ pub struct Outcome {
 impl Outcome {
     /// Everything, for assertion messages.
     pub fn dump(&self) -> String {
-        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 
     /// Asserts the exit code.
@@ -106,19 +116,31 @@ impl Outcome {
 
     /// The `task_result` events.
     pub fn results(&self) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == "task_result").collect()
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "task_result")
+            .collect()
     }
 
     /// The `task_result` events of `task` on `host` (one per loop item).
     pub fn results_of(&self, host: &str, task: &str) -> Vec<&Value> {
-        self.results().into_iter().filter(|e| e["host"] == host && e["task"] == task).collect()
+        self.results()
+            .into_iter()
+            .filter(|e| e["host"] == host && e["task"] == task)
+            .collect()
     }
 
     /// The one `task_result` of `task` on `host`.
     #[track_caller]
     pub fn result(&self, host: &str, task: &str) -> &Value {
         let r = self.results_of(host, task);
-        assert_eq!(r.len(), 1, "expected one result of `{task}` on {host}, found {}\n{}", r.len(), self.dump());
+        assert_eq!(
+            r.len(),
+            1,
+            "expected one result of `{task}` on {host}, found {}\n{}",
+            r.len(),
+            self.dump()
+        );
         r[0]
     }
 
@@ -130,7 +152,10 @@ impl Outcome {
     /// The status of the one result of `task` on `host`.
     #[track_caller]
     pub fn status(&self, host: &str, task: &str) -> String {
-        self.result(host, task)["status"].as_str().unwrap_or_default().to_owned()
+        self.result(host, task)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The value shown by `debug: var=NAME` in task `task` on `host`.
@@ -149,7 +174,10 @@ impl Outcome {
     /// The `msg` of the one result of `task` on `host`.
     #[track_caller]
     pub fn msg(&self, host: &str, task: &str) -> String {
-        self.result(host, task)["msg"].as_str().unwrap_or_default().to_owned()
+        self.result(host, task)["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Task names in the order they started (handlers included).

@@ -30,7 +30,7 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
     match task.module.as_str() {
         "debug" => {
             if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
-                let value = runner.templar.eval(var, ctx, &task.at).unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
+                let value = runner.templar.eval(var, ctx, &task.arg_location(&[crate::yaml::PathSeg::Key("var".into())])).unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
                 let mut r = Map::new();
                 r.insert(var.to_owned(), value.clone());
                 let text = match &value {
@@ -73,10 +73,16 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
                 Some(v) => vec![v.clone()],
                 None => that.clone(),
             };
-            for (rendered, raw) in that.iter().zip(raw_that.iter()) {
+            let single = !matches!(task.args.get("that"), Some(Value::Array(_)));
+            for (i, (rendered, raw)) in that.iter().zip(raw_that.iter()).enumerate() {
+                let mut p = vec![crate::yaml::PathSeg::Key("that".into())];
+                if !single {
+                    p.push(crate::yaml::PathSeg::Index(i));
+                }
+                let at = task.arg_location(&p);
                 let holds = match rendered {
-                    Value::String(_) => runner.templar.eval_bool(raw, ctx, &task.at),
-                    other => runner.templar.eval_bool(other, ctx, &task.at),
+                    Value::String(_) => runner.templar.eval_bool(raw, ctx, &at),
+                    other => runner.templar.eval_bool(other, ctx, &at),
                 };
                 match holds {
                     Ok(true) => {}

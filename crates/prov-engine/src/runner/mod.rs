@@ -131,7 +131,8 @@ impl HostState {
 /// Keywords inherited from enclosing blocks, roles and includes.
 #[derive(Clone, Default)]
 pub(crate) struct Scope {
-    pub when: Vec<Value>,
+    /// Inherited conditions and where each is written.
+    pub when: Vec<(Value, crate::error::Location)>,
     pub tags: Vec<String>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
@@ -148,7 +149,10 @@ pub(crate) struct Scope {
 impl Scope {
     pub(crate) fn inherit(&self, c: &Common) -> Scope {
         let mut s = self.clone();
-        s.when.extend(c.when.iter().cloned());
+        for (i, w) in c.when.iter().enumerate() {
+            let at = c.when_at.get(i).cloned().unwrap_or_else(|| crate::error::Location::new(std::path::Path::new("<unknown>"), 1, 1));
+            s.when.push((w.clone(), at));
+        }
         s.tags.extend(c.tags.iter().cloned());
         s.become_ = c.become_.or(s.become_);
         s.become_user = c.become_user.clone().or(s.become_user);
@@ -237,6 +241,15 @@ impl Runner {
     /// Runs every play of `playbook` and returns the recap.
     pub async fn run(&self, playbook: &Playbook) -> Result<RunSummary, EngineError> {
         let started = Instant::now();
+        // Like Ansible: a --limit that leaves no host at all is a mistake, not an empty run.
+        if let Some(limit) = &self.opts.limit
+            && self.inventory.limit(&self.inventory.hosts(), limit)?.is_empty()
+        {
+            return Err(EngineError::Pattern {
+                pattern: limit.clone(),
+                message: "--limit matches no host of the inventory".into(),
+            });
+        }
         self.bus.emit(Event::RunStart {
             playbook: playbook.path.display().to_string(),
             check_mode: self.opts.check,

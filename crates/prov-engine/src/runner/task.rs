@@ -13,6 +13,7 @@ use super::{HostState, PlayCtx, Runner, Scope};
 use crate::error::{EngineError, Location};
 use crate::facts;
 use crate::playbook::Task;
+use crate::yaml::PathSeg;
 use crate::template::Templar;
 
 /// What one execution (one loop item, or the whole task) produced.
@@ -255,9 +256,9 @@ impl Runner {
         v.insert("ansible_play_hosts".into(), json!(pctx.play_hosts));
         v.insert("ansible_play_batch".into(), json!(pctx.play_hosts));
         v.insert("ansible_check_mode".into(), json!(self.opts.check));
-        v.insert("playbook_dir".into(), json!(pctx.playbook.dir.display().to_string()));
+        v.insert("playbook_dir".into(), json!(absolute(&pctx.playbook.dir)));
         if let Some(role) = &scope.role {
-            v.insert("role_path".into(), json!(role.dir.display().to_string()));
+            v.insert("role_path".into(), json!(absolute(&role.dir)));
             v.insert("role_name".into(), json!(role.name));
         }
         if mentions_hostvars(task) {
@@ -275,40 +276,60 @@ impl Runner {
         }
         let vars = self.task_vars(pctx, task, scope, h, hostvars);
         let ctx = Templar::context(&vars);
-        let when: Vec<Value> = scope.when.iter().cloned().collect();
+        // The task's own conditions are part of the scope (inherited in run_nodes).
+        let when = scope.when.clone();
         let no_log = scope.no_log.unwrap_or(false);
         let ignore_errors = scope.ignore_errors.unwrap_or(false);
 
         let (exec, item_results) = if let Some(loop_v) = &task.loop_ {
-            let items = match self.templar.render_value(loop_v, &ctx, &task.at)? {
-                Value::Array(a) => a,
-                Value::Null => Vec::new(),
-                other => return Err(self.task_error(h, task, format!("`loop` must be a list, found {other}"))),
-            };
-            let mut results = Vec::new();
-            let mut labels = Vec::new();
-            for item in items {
-                let mut iv = vars.clone();
-                iv.insert(task.loop_var.clone(), item.clone());
-                iv.insert("ansible_loop_var".into(), json!(task.loop_var));
-                // Task vars may refer to the loop variable (`port: "{{ item }}"`).
-                let iv = self.resolve_vars(iv);
-                let ictx = Templar::context(&iv);
-                let label = match &task.loop_label {
-                    Some(l) => self.templar.render_value(l, &ictx, &task.at)?,
-                    None => item.clone(),
-                };
-                let label = match label {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                let mut e = self.execute(pctx, task, scope, h, &iv, &when).await?;
-                e.result.insert(task.loop_var.clone(), item);
-                e.result.insert("ansible_loop_var".into(), json!(task.loop_var));
-                labels.push(label);
-                results.push(e);
+            let loop_key = ["loop", "with_items", "with_list"]
+                .into_iter()
+                .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
+                .unwrap_or("loop");
+            let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
+            match self.templar.render_value_with(loop_v, &ctx, &loop_at) {
+                // A loop that cannot be rendered fails the task on this host.
+                Err(e) => (Some(Exec::failed(e.to_string())), None),
+                Ok(Value::Array(items)) if !items.is_empty() => {
+                    let label_at = task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
+                    let mut results = Vec::new();
+                    let mut labels = Vec::new();
+                    for item in items {
+                        let mut iv = vars.clone();
+                        iv.insert(task.loop_var.clone(), item.clone());
+                        iv.insert("ansible_loop_var".into(), json!(task.loop_var));
+                        // Task vars may refer to the loop variable (`port: "{{ item }}"`).
+                        let iv = self.resolve_vars(iv);
+                        let ictx = Templar::context(&iv);
+                        let label = match &task.loop_label {
+                            Some(l) => self.templar.render_value(l, &ictx, &label_at),
+                            None => Ok(item.clone()),
+                        };
+                        let (label, mut e) = match label {
+                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, &when).await?),
+                            Err(err) => (item.clone(), Exec::failed(err.to_string())),
+                        };
+                        let label = match label {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        e.result.insert(task.loop_var.clone(), item);
+                        e.result.insert("ansible_loop_var".into(), json!(task.loop_var));
+                        labels.push(label);
+                        results.push(e);
+                    }
+                    (None, Some((results, labels)))
+                }
+                Ok(Value::Array(_)) | Ok(Value::Null) => {
+                    let mut e = Exec::skipped("No items in the list");
+                    e.result.insert("results".into(), json!([]));
+                    (Some(e), None)
+                }
+                Ok(other) => (
+                    Some(Exec::failed(format!("{}: `loop` must be a list, found {}", loop_at(&[]), crate::playbook::kind_of(&other)))),
+                    None,
+                ),
             }
-            (None, Some((results, labels)))
         } else {
             (Some(self.execute(pctx, task, scope, h, &vars, &when).await?), None)
         };
@@ -409,23 +430,17 @@ impl Runner {
         Ok(())
     }
 
-    fn task_error(&self, h: &HostState, task: &Task, message: String) -> EngineError {
-        EngineError::Task { host: h.name.clone(), task: task.name.clone(), at: task.at.clone(), message }
-    }
-
     /// One execution of the task (the whole task, or one loop item).
-    async fn execute(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, vars: &Map<String, Value>, when: &[Value]) -> Result<Exec, EngineError> {
+    async fn execute(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, vars: &Map<String, Value>, when: &[(Value, crate::error::Location)]) -> Result<Exec, EngineError> {
         let ctx = Templar::context(vars);
-        let mut conds: Vec<Value> = when.to_vec();
-        conds.extend(task.common.when.iter().cloned());
-        for c in &conds {
-            match self.templar.eval_bool(c, &ctx, &task.at) {
+        for (c, at) in when {
+            match self.templar.eval_bool(c, &ctx, at) {
                 Ok(true) => {}
                 Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
                 Err(e) => return Ok(Exec::failed(format!("`when` could not be evaluated: {e}"))),
             }
         }
-        let args = match self.templar.render_value(&task.args, &ctx, &task.at) {
+        let args = match self.templar.render_value_with(&task.args, &ctx, &|p| task.arg_location(p)) {
             Ok(a) => a,
             Err(e) => return Ok(Exec::failed(e.to_string())),
         };
@@ -447,7 +462,7 @@ impl Runner {
             cv.insert("result".into(), r);
             let cctx = Templar::context(&cv);
             if let Some(cw) = &task.changed_when {
-                match self.templar.eval_bool(cw, &cctx, &task.at) {
+                match self.templar.eval_bool_with(cw, &cctx, &|p| task.keyword_location("changed_when", p)) {
                     Ok(c) => {
                         exec.changed = c;
                         if exec.status == TaskStatus::Changed || exec.status == TaskStatus::Ok {
@@ -458,7 +473,7 @@ impl Runner {
                 }
             }
             if let Some(fw) = &task.failed_when {
-                match self.templar.eval_bool(fw, &cctx, &task.at) {
+                match self.templar.eval_bool_with(fw, &cctx, &|p| task.keyword_location("failed_when", p)) {
                     Ok(true) => {
                         exec.status = TaskStatus::Failed;
                         exec.msg.get_or_insert_with(|| "failed_when condition was true".into());
@@ -619,6 +634,11 @@ fn module_error(e: ModuleError) -> Exec {
     } else {
         Exec::failed(e.to_string())
     }
+}
+
+/// A controller path as an absolute path string (like Ansible's `playbook_dir`).
+fn absolute(p: &std::path::Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
 }
 
 /// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.

@@ -217,9 +217,9 @@ pub fn systemd_ops(
         Some(true) if !masked => ops.push(Op::Mask),
         _ => {}
     }
-    let unit_masked_after = want.masked.unwrap_or(masked);
     match want.enabled {
-        Some(true) if !cur.enabled() || (masked && !unit_masked_after) => ops.push(Op::Enable),
+        // A masked unit is never "enabled", so unmask + enable follow each other.
+        Some(true) if !cur.enabled() => ops.push(Op::Enable),
         Some(false) if cur.disable_needed() => ops.push(Op::Disable),
         _ => {}
     }
@@ -249,7 +249,9 @@ pub fn systemd_script(name: &str, ops: &[Op], no_block: bool) -> String {
                 if matches!(op, Op::Start | Op::Restart) {
                     // A unit that hit its start limit (e.g. after a bad config) would refuse
                     // the start even once its config is fixed: clear that first.
-                    s.push_str(&format!("systemctl reset-failed -- {u} 2>/dev/null || true\n"));
+                    s.push_str(&format!(
+                        "systemctl reset-failed -- {u} 2>/dev/null || true\n"
+                    ));
                 }
                 s.push_str(&format!(
                     "if ! systemctl {}{nb} -- {u}; then {status}; exit 1; fi\n",

@@ -18,12 +18,11 @@ use super::shell::{SHELL_INPUT_MAX, ShellError, ShellPool, ShellWorker};
 
 /// One authenticated SSH connection to one host, shared by every task of a run.
 ///
-/// Each [`Connection::exec`] is an `exec` request on its own session channel of this
-/// connection (at most [`SshParams::max_sessions`] at once); [`Connection::open_tcp`] is a
-/// `direct-tcpip` channel. Round trips per command: one to open the channel, then the exec
-/// request, stdin and EOF are pipelined and the reply (output, exit status, close) follows: two
-/// in all. A dropped connection makes every later call fail with
-/// [`TransportError::Unreachable`].
+/// [`Connection::exec`] runs a command on a persistent shell worker of this connection when
+/// its input is small, otherwise as an `exec` request on its own session channel; at most
+/// [`SshParams::max_sessions`] session channels (workers included) are open at once.
+/// [`Connection::open_tcp`] is a `direct-tcpip` channel. A dropped connection makes every later
+/// call fail with [`TransportError::Unreachable`]. See the module docs for round trips.
 pub struct SshConnection {
     host: String,
     display: String,
@@ -87,11 +86,15 @@ impl SshConnection {
             None => None,
         };
         let timeout = p.connect_timeout;
+        let via = match &p.proxy_jump {
+            Some(j) => format!(" (via jump host {})", j.display_name()),
+            None => String::new(),
+        };
         match tokio::time::timeout(timeout, Self::connect_hop(p, jump)).await {
             Ok(r) => r,
             Err(_) => Err(unreachable(
                 p,
-                format!("connect and authentication timed out after {timeout:?}"),
+                format!("connect and authentication timed out after {timeout:?}{via}"),
             )),
         }
     }
@@ -346,11 +349,11 @@ impl SshConnection {
 
         let feed = async move {
             if let Some(p) = prefix {
-                writer.write_all(&p).await.map_err(FeedError::Remote)?;
+                writer.write_all(&p).await.map_err(|_| FeedError::Remote)?;
             }
             match stdin {
                 Stdin::Null => {}
-                Stdin::Bytes(b) => writer.write_all(b).await.map_err(FeedError::Remote)?,
+                Stdin::Bytes(b) => writer.write_all(b).await.map_err(|_| FeedError::Remote)?,
                 Stdin::Reader(r) => {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -361,12 +364,12 @@ impl SshConnection {
                         writer
                             .write_all(&buf[..n])
                             .await
-                            .map_err(FeedError::Remote)?;
+                            .map_err(|_| FeedError::Remote)?;
                     }
                 }
             }
             // Sends EOF.
-            writer.shutdown().await.map_err(FeedError::Remote)
+            writer.shutdown().await.map_err(|_| FeedError::Remote)
         };
 
         let collect = async {
@@ -417,8 +420,9 @@ impl SshConnection {
                 fed = &mut feed, if feeding => {
                     feeding = false;
                     if let Err(FeedError::Local(e)) = fed {
-                        // Abandon the command without EOF: the guard closes the channel, so
-                        // the remote side sees a cut stream, never a clean end of input.
+                        // Abandon the command: the guard signals it (TERM) and closes the
+                        // channel; input cut short is caught by the receiver (put_file's
+                        // install script checks size and checksum before installing).
                         return Err(TransportError::Io(e));
                     }
                     // A remote write error means the command stopped reading its input or the
@@ -439,7 +443,7 @@ enum FeedError {
     /// Reading the caller's input.
     Local(std::io::Error),
     /// Writing to the channel.
-    Remote(#[allow(dead_code)] std::io::Error),
+    Remote,
 }
 
 /// Closes the channel (after a TERM signal to the command) unless it finished normally: covers

@@ -45,6 +45,11 @@ pub(crate) struct ShellWorker {
     _permit: OwnedSemaphorePermit,
     /// The pool's count of live workers, decremented when this one goes.
     live: Arc<AtomicU64>,
+    /// The startup output has been skipped (see [`ShellWorker::run`]).
+    synced: bool,
+    /// Bytes read past the last markers.
+    carry_out: Vec<u8>,
+    carry_err: Vec<u8>,
 }
 
 /// Largest input (become password included) sent through a shell worker.
@@ -88,6 +93,9 @@ impl ShellWorker {
             token: random_token(),
             _permit: permit,
             live: pool.live.clone(),
+            synced: false,
+            carry_out: Vec::new(),
+            carry_err: Vec::new(),
         };
         // `exec` keeps the login shell from lingering as the parent of the worker shell. A
         // refusal shows up as the channel ending on the first command.
@@ -105,35 +113,76 @@ impl ShellWorker {
         input: Option<&[u8]>,
     ) -> Result<CommandOutput, ShellError> {
         let t = &self.token;
-        let feed = match input {
-            // printf is a shell builtin: the data never shows up in a process's argv.
-            Some(data) => format!(
-                "printf '%s' '{}' | base64 -d | ",
-                base64::engine::general_purpose::STANDARD.encode(data)
-            ),
-            None => String::new(),
+        let end = format!("; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n");
+        // The first command is preceded by a sync marker: whatever the login shell printed
+        // before the worker shell started (a chatty rc file) is discarded with it.
+        let mut text = if self.synced {
+            String::new()
+        } else {
+            format!(":{end}")
         };
-        let redirect = if input.is_none() { " </dev/null" } else { "" };
-        let wrapped = format!(
-            "{feed}{line}{redirect}; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n"
-        );
+        match input {
+            // printf is a shell builtin: the data never shows up in a process's argv.
+            Some(data) => text.push_str(&format!(
+                "printf '%s' '{}' | base64 -d | {line}{end}",
+                base64::engine::general_purpose::STANDARD.encode(data)
+            )),
+            None => text.push_str(&format!("{line} </dev/null{end}")),
+        }
         let Some(tx) = self.tx.as_ref() else {
             return Err(ShellError::Write);
         };
-        tx.data_bytes(wrapped.into_bytes())
+        tx.data_bytes(text.into_bytes())
             .await
             .map_err(|_| ShellError::Write)?;
+        if !self.synced {
+            self.collect().await?;
+            self.synced = true;
+        }
+        self.collect().await
+    }
 
+    /// Reads the channel up to the next pair of markers; bytes after them are kept for the
+    /// next call.
+    async fn collect(&mut self) -> Result<CommandOutput, ShellError> {
+        let t = &self.token;
         let out_marker = format!("\n{t}:").into_bytes();
         let err_marker = format!("\n{t}\n").into_bytes();
-        let mut stdout: Vec<u8> = Vec::new();
-        let mut stderr: Vec<u8> = Vec::new();
-        let mut status: Option<(usize, i32)> = None;
+        let mut stdout: Vec<u8> = std::mem::take(&mut self.carry_out);
+        let mut stderr: Vec<u8> = std::mem::take(&mut self.carry_err);
+        // (marker position, status, end of the status line)
+        let mut status: Option<(usize, i32, usize)> = None;
         let mut err_end: Option<usize> = None;
         let mut out_scan = 0usize;
         let mut err_scan = 0usize;
+        let mut fresh_out = true;
+        let mut fresh_err = true;
         loop {
-            if let (Some((out_end, code)), Some(e_end)) = (status, err_end) {
+            if fresh_out && status.is_none() {
+                match find(&stdout, &out_marker, out_scan) {
+                    Some(i) => {
+                        // The status follows the marker up to a newline.
+                        let rest = &stdout[i + out_marker.len()..];
+                        if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                            let code = std::str::from_utf8(&rest[..nl])
+                                .ok()
+                                .and_then(|s| s.parse::<i32>().ok())
+                                .unwrap_or(-1);
+                            status = Some((i, code, i + out_marker.len() + nl + 1));
+                        }
+                    }
+                    None => out_scan = stdout.len().saturating_sub(out_marker.len()),
+                }
+            }
+            if fresh_err && err_end.is_none() {
+                match find(&stderr, &err_marker, err_scan) {
+                    Some(i) => err_end = Some(i),
+                    None => err_scan = stderr.len().saturating_sub(err_marker.len()),
+                }
+            }
+            if let (Some((out_end, code, after)), Some(e_end)) = (status, err_end) {
+                self.carry_out = stdout.split_off(after);
+                self.carry_err = stderr.split_off(e_end + err_marker.len());
                 stdout.truncate(out_end);
                 stderr.truncate(e_end);
                 return Ok(CommandOutput {
@@ -142,40 +191,23 @@ impl ShellWorker {
                     stderr,
                 });
             }
+            fresh_out = false;
+            fresh_err = false;
             match self.rx.wait().await {
                 Some(ChannelMsg::Data { data }) => {
                     stdout.extend_from_slice(&data);
-                    if status.is_none()
-                        && let Some(i) = find(&stdout, &out_marker, out_scan)
-                    {
-                        // The status follows the marker up to a newline.
-                        let rest = &stdout[i + out_marker.len()..];
-                        if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-                            let code = std::str::from_utf8(&rest[..nl])
-                                .ok()
-                                .and_then(|s| s.parse::<i32>().ok())
-                                .unwrap_or(-1);
-                            status = Some((i, code));
-                        }
-                    } else if status.is_none() {
-                        out_scan = stdout.len().saturating_sub(out_marker.len());
-                    }
+                    fresh_out = true;
                 }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                     stderr.extend_from_slice(&data);
-                    if err_end.is_none() {
-                        match find(&stderr, &err_marker, err_scan) {
-                            Some(i) => err_end = Some(i),
-                            None => err_scan = stderr.len().saturating_sub(err_marker.len()),
-                        }
-                    }
+                    fresh_err = true;
                 }
-                Some(ChannelMsg::Eof | ChannelMsg::Close) => {
-                    return Err(ShellError::Ended { lost: false });
-                }
-                Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. }) => {
-                    return Err(ShellError::Ended { lost: false });
-                }
+                Some(
+                    ChannelMsg::Eof
+                    | ChannelMsg::Close
+                    | ChannelMsg::ExitStatus { .. }
+                    | ChannelMsg::ExitSignal { .. },
+                ) => return Err(ShellError::Ended { lost: false }),
                 Some(_) => {}
                 None => return Err(ShellError::Ended { lost: true }),
             }

@@ -94,6 +94,11 @@ impl Sshd {
 
     /// Starts an sshd that also accepts the given extra public keys for root.
     pub fn start_with_keys(extra_pub_keys: &[String]) -> Option<Sshd> {
+        Self::start_with(extra_pub_keys, "")
+    }
+
+    /// Starts an sshd with extra public keys for root and extra sshd_config lines.
+    pub fn start_with(extra_pub_keys: &[String], extra_config: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             eprintln!("SKIP: {SSHD} not installed (apt-get install openssh-server)");
             return None;
@@ -130,7 +135,7 @@ impl Sshd {
                  AllowTcpForwarding yes\n\
                  MaxSessions 10\n\
                  MaxStartups 100:30:200\n\
-                 LogLevel ERROR\n",
+                 LogLevel ERROR\n{extra_config}",
                 auth_file.display()
             ),
         )

@@ -513,6 +513,8 @@ pub async fn proxy_jump(jump: &SshParams, target: &SshParams, expect_hostname: O
     // A jump to a port where nothing listens: Unreachable naming the target and the jump host.
     let mut bad = q.clone();
     bad.port = 1;
+    // Refused, or silently dropped by a firewall: then the connect timeout applies.
+    bad.connect_timeout = Duration::from_secs(5);
     let err = SshConnection::connect(&bad)
         .await
         .expect_err("closed port behind jump");

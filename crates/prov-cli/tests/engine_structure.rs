@@ -1,0 +1,380 @@
+//! Playbook structure through the real `prov` binary on local hosts: roles, includes, tags,
+//! `--start-at-task`, `-e`, `--limit`, `serial` and `run_once`.
+
+mod engine_support;
+
+use engine_support::Project;
+use serde_json::json;
+
+fn role_project() -> Project {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "roles/web/defaults/main.yml",
+        "web_port: 80\ngreeting: hello\nout_dir: /nonexistent\n",
+    );
+    p.write("roles/web/vars/main.yml", "role_var: from-role-vars\n");
+    p.write(
+        "roles/web/tasks/main.yml",
+        r#"
+- name: render config
+  template:
+    src: web.conf.j2
+    dest: "{{ out_dir }}/web.conf"
+  notify: reload web
+- name: role extra
+  include_tasks: extra.yml
+"#,
+    );
+    p.write(
+        "roles/web/tasks/extra.yml",
+        "- name: from role include\n  debug:\n    msg: \"{{ role_name }} {{ web_port }}\"\n",
+    );
+    p.write(
+        "roles/web/handlers/main.yml",
+        "- name: reload web\n  command: echo reloaded\n",
+    );
+    p.write(
+        "roles/web/templates/web.conf.j2",
+        "port={{ web_port }}\ngreeting={{ greeting }}\nvars={{ role_var }}\n",
+    );
+    // A template of the same name beside the playbook must not win over the role's.
+    p.write("templates/web.conf.j2", "WRONG TEMPLATE\n");
+    p
+}
+
+#[test]
+fn roles_tasks_handlers_defaults_vars_templates() {
+    let p = role_project();
+    let out = p.path("out");
+    std::fs::create_dir_all(&out).expect("out dir");
+    p.write(
+        "play.yml",
+        &format!(
+            r#"
+- hosts: all
+  gather_facts: no
+  pre_tasks:
+    - name: before roles
+      debug: msg=pre
+  roles:
+    - role: web
+      web_port: 8080
+      out_dir: {}
+  tasks:
+    - name: after roles
+      debug: msg=post
+"#,
+            out.display()
+        ),
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.started(),
+        [
+            "before roles",
+            "render config",
+            "from role include",
+            "after roles",
+            "reload web"
+        ],
+        "{}",
+        o.dump()
+    );
+    let text = std::fs::read_to_string(out.join("web.conf")).expect("rendered file");
+    assert_eq!(text, "port=8080\ngreeting=hello\nvars=from-role-vars\n");
+    assert_eq!(o.msg("h1", "from role include"), "web 8080");
+    assert_eq!(o.status("h1", "reload web"), "changed");
+
+    // Second run: nothing changes, so the handler is not notified.
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.status("h1", "render config"), "ok");
+    assert!(!o.ran("h1", "reload web"));
+}
+
+#[test]
+fn import_and_include_tasks() {
+    let p = Project::new(&["h1", "h2"]);
+    p.write("tasks/common.yml", "- name: common one\n  debug:\n    msg: \"{{ who | default(value='nobody') }}\"\n- name: common two\n  debug: msg=two\n");
+    p.write(
+        "nested.yml",
+        "- name: nested outer\n  import_tasks: tasks/common.yml\n",
+    );
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: import it
+      import_tasks: tasks/common.yml
+    - name: include with vars and when
+      include_tasks: tasks/common.yml
+      vars:
+        who: included
+      when: inventory_hostname == 'h2'
+    - import_tasks: nested.yml
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    let h1: Vec<String> = o
+        .results_of("h1", "common one")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["status"].as_str().unwrap_or(""),
+                r["msg"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        h1,
+        [
+            "ok:nobody",
+            "skipped:Conditional result was False",
+            "ok:nobody"
+        ],
+        "{}",
+        o.dump()
+    );
+    let h2: Vec<String> = o
+        .results_of("h2", "common one")
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(h2, ["nobody", "included", "nobody"]);
+    assert_eq!(o.results_of("h1", "common two").len(), 3);
+}
+
+fn tags_project() -> Project {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: tagged a
+      debug: msg=a
+      tags: a
+    - name: tagged b
+      debug: msg=b
+      tags: [b]
+    - name: untagged
+      debug: msg=u
+    - name: always runs
+      debug: msg=always
+      tags: always
+    - name: never unless asked
+      debug: msg=never
+      tags: [never, debugonly]
+    - name: block tagged a
+      tags: a
+      block:
+        - name: inherits a
+          debug: msg=inherited
+"#,
+    );
+    p
+}
+
+fn ran_tasks(o: &engine_support::Outcome) -> Vec<String> {
+    o.results()
+        .iter()
+        .filter(|r| r["host"] == "h1")
+        .map(|r| r["task"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn tags_skip_tags_never_always() {
+    let p = tags_project();
+    let all = p.run("play.yml", &[]);
+    all.expect_code(0);
+    assert_eq!(
+        ran_tasks(&all),
+        [
+            "tagged a",
+            "tagged b",
+            "untagged",
+            "always runs",
+            "inherits a"
+        ]
+    );
+    let a = p.run("play.yml", &["--tags", "a"]);
+    assert_eq!(ran_tasks(&a), ["tagged a", "always runs", "inherits a"]);
+    let skip = p.run("play.yml", &["--skip-tags", "a,always"]);
+    assert_eq!(ran_tasks(&skip), ["tagged b", "untagged"]);
+    let never = p.run("play.yml", &["--tags", "debugonly"]);
+    assert_eq!(ran_tasks(&never), ["always runs", "never unless asked"]);
+    let untagged = p.run("play.yml", &["--tags", "untagged"]);
+    assert_eq!(ran_tasks(&untagged), ["untagged", "always runs"]);
+}
+
+#[test]
+fn start_at_task() {
+    let p = tags_project();
+    let o = p.run("play.yml", &["--start-at-task", "untagged"]);
+    o.expect_code(0);
+    assert_eq!(ran_tasks(&o), ["untagged", "always runs", "inherits a"]);
+}
+
+#[test]
+fn extra_vars_win_over_everything() {
+    let p = Project::new(&["h1"]);
+    p.write("inv.yml", "all:\n  vars:\n    x: inventory\n  hosts:\n    h1:\n      ansible_connection: local\n      x: host\n");
+    p.write("extra.yml", "x: from-file\nfile_only: 42\n");
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  vars:
+    x: play
+  tasks:
+    - name: set it
+      set_fact:
+        x: set_fact
+    - name: show x
+      debug: var=x
+      vars:
+        x: task
+    - name: show typed
+      debug: var=typed
+"#,
+    );
+    let kv = p.run("play.yml", &["-e", "x=cli typed=5"]);
+    kv.expect_code(0);
+    assert_eq!(kv.var("h1", "show x"), json!("cli"));
+    assert_eq!(
+        kv.var("h1", "show typed"),
+        json!(5),
+        "key=value values are YAML scalars"
+    );
+    let js = p.run("play.yml", &["-e", r#"{"x": "json", "typed": [1, 2]}"#]);
+    js.expect_code(0);
+    assert_eq!(js.var("h1", "show x"), json!("json"));
+    assert_eq!(js.var("h1", "show typed"), json!([1, 2]));
+    let file = p.run("play.yml", &["-e", "@extra.yml", "-e", "typed=true"]);
+    file.expect_code(0);
+    assert_eq!(file.var("h1", "show x"), json!("from-file"));
+    assert_eq!(file.var("h1", "show typed"), json!(true));
+    let none = p.run("play.yml", &["-e", "typed=0"]);
+    assert_eq!(
+        none.var("h1", "show x"),
+        json!("set_fact"),
+        "set_fact wins over task vars"
+    );
+}
+
+#[test]
+fn limit_selects_hosts() {
+    let p = Project::new(&["h1", "h2", "h3"]);
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: hi\n      debug: msg=hi\n",
+    );
+    let hosts = |o: &engine_support::Outcome| -> Vec<String> {
+        let mut v: Vec<String> = o
+            .results()
+            .iter()
+            .map(|r| r["host"].as_str().unwrap_or("").to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(hosts(&p.run("play.yml", &["--limit", "h2"])), ["h2"]);
+    assert_eq!(
+        hosts(&p.run("play.yml", &["--limit", "all:!h1"])),
+        ["h2", "h3"]
+    );
+    assert_eq!(hosts(&p.run("play.yml", &["-l", "h1,h3"])), ["h1", "h3"]);
+    let none = p.run("play.yml", &["--limit", "nosuchhost"]);
+    none.expect_code(4);
+    assert!(none.stderr.contains("nosuchhost"), "{}", none.dump());
+}
+
+#[test]
+fn serial_batches_and_run_once() {
+    let p = Project::new(&["h1", "h2", "h3"]);
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  serial: [1, 2]
+  tasks:
+    - name: first
+      debug: msg=1
+    - name: second
+      debug: msg=2
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: once
+      command: echo {{ inventory_hostname }}
+      run_once: true
+      register: once_out
+    - name: everyone sees it
+      debug:
+        msg: "{{ once_out.stdout }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    let batches: Vec<Vec<String>> = o
+        .events
+        .iter()
+        .filter(|e| e["event"] == "play_start")
+        .map(|e| {
+            e["hosts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|h| h.as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        batches,
+        vec![
+            vec!["h1".to_owned()],
+            vec!["h2".to_owned(), "h3".to_owned()],
+            vec!["h1".to_owned(), "h2".to_owned(), "h3".to_owned()]
+        ]
+    );
+    // Each batch finishes the play before the next starts.
+    let order: Vec<String> = o
+        .results()
+        .iter()
+        .filter(|r| r["task"] == "first" || r["task"] == "second")
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["task"].as_str().unwrap_or(""),
+                r["host"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(&order[..2], ["first:h1", "second:h1"]);
+    assert!(
+        order[2..4].iter().all(|s| s.starts_with("first:")),
+        "{order:?}"
+    );
+    assert_eq!(
+        o.results().iter().filter(|r| r["task"] == "once").count(),
+        1,
+        "run_once runs on one host"
+    );
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(
+            o.msg(h, "everyone sees it"),
+            "h1",
+            "the registered result is shared with every host"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Variable precedence (docs/variables.md), magic variables and facts, through the real
+//! `prov` binary on local hosts.
+
+mod engine_support;
+
+use engine_support::Project;
+use serde_json::json;
+
+/// Every level that can set `v`, lowest precedence first.
+const LEVELS: &[&str] = &[
+    "role_defaults",
+    "group_all",
+    "group_parent",
+    "group_child",
+    "host_vars",
+    "play_vars",
+    "vars_files",
+    "role_vars",
+    "block_vars",
+    "task_vars",
+    "set_fact",
+    "extra_vars",
+];
+
+/// A project where `v` is set at every level in `on`; returns the args for the run.
+fn precedence_project(on: &[&str]) -> (Project, Vec<String>) {
+    let p = Project::new(&[]);
+    let has = |l: &str| on.contains(&l);
+    let line = |l: &str| {
+        if has(l) {
+            format!("v: {l}\n")
+        } else {
+            "other: 1\n".to_owned()
+        }
+    };
+    p.write(
+        "inv.yml",
+        "all:\n  children:\n    parent:\n      children:\n        child:\n          hosts:\n            h1:\n              ansible_connection: local\n",
+    );
+    p.write("group_vars/all.yml", &line("group_all"));
+    p.write("group_vars/parent.yml", &line("group_parent"));
+    p.write("group_vars/child.yml", &line("group_child"));
+    p.write("host_vars/h1.yml", &line("host_vars"));
+    p.write("vars.yml", &line("vars_files"));
+    p.write("roles/r/defaults/main.yml", &line("role_defaults"));
+    p.write("roles/r/vars/main.yml", &line("role_vars"));
+    let indent = |text: String, n: usize| {
+        text.lines()
+            .map(|l| format!("{}{l}\n", " ".repeat(n)))
+            .collect::<String>()
+    };
+    let mut tasks = String::new();
+    if has("set_fact") {
+        tasks.push_str("- name: set it\n  set_fact:\n    v: set_fact\n");
+    }
+    tasks.push_str("- name: a block\n  vars:\n");
+    tasks.push_str(&indent(line("block_vars"), 4));
+    tasks.push_str("  block:\n    - name: show v\n      debug: var=v\n      vars:\n");
+    tasks.push_str(&indent(line("task_vars"), 8));
+    p.write("roles/r/tasks/main.yml", &tasks);
+    p.write(
+        "play.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  vars:\n{}  vars_files: [vars.yml]\n  roles: [r]\n",
+            indent(line("play_vars"), 4)
+        ),
+    );
+    let mut args = Vec::new();
+    if has("extra_vars") {
+        args.extend(["-e".to_owned(), "v=extra_vars".to_owned()]);
+    }
+    (p, args)
+}
+
+#[test]
+fn each_level_wins_over_the_ones_below() {
+    // Remove levels from the top, one by one: the highest remaining one must win.
+    for top in (0..LEVELS.len()).rev() {
+        let on = &LEVELS[..=top];
+        let (p, args) = precedence_project(on);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = p.run("play.yml", &args);
+        o.expect_code(0);
+        assert_eq!(
+            o.var("h1", "show v"),
+            json!(LEVELS[top]),
+            "with levels {on:?}\n{}",
+            o.dump()
+        );
+    }
+    // And each level alone is seen (nothing else sets `v`).
+    for level in LEVELS {
+        let (p, args) = precedence_project(&[level]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = p.run("play.yml", &args);
+        assert_eq!(
+            o.var("h1", "show v"),
+            json!(level),
+            "only {level}\n{}",
+            o.dump()
+        );
+    }
+}
+
+#[test]
+fn magic_variables_and_facts() {
+    let p = Project::new(&[]);
+    p.write(
+        "inv.yml",
+        "all:\n  vars:\n    ansible_connection: local\n  children:\n    web:\n      hosts:\n        web1.example.org:\n          colour: blue\n        web2.example.org:\n          colour: green\n",
+    );
+    p.write("roles/probe/tasks/main.yml", "- name: role magic\n  debug:\n    msg: \"{{ role_name }} {{ role_path is ending_with(pat='roles/probe') }}\"\n");
+    p.write(
+        "play.yml",
+        r#"
+- hosts: web
+  roles: [probe]
+  tasks:
+    - name: names
+      debug:
+        msg: "{{ inventory_hostname }} {{ inventory_hostname_short }} {{ group_names | join(sep=',') }} {{ groups.web | length }} {{ play_hosts | length }} {{ ansible_play_hosts | length }} {{ ansible_check_mode }}"
+    - name: hostvars of the other host
+      debug:
+        msg: "{{ hostvars['web2.example.org'].colour }}"
+    - name: facts both ways
+      assert:
+        that:
+          - ansible_facts.hostname == ansible_hostname
+          - ansible_facts.os_family == ansible_os_family
+          - ansible_facts.processor_count >= 1
+          - ansible_facts.distribution | length > 0
+    - name: hostname fact
+      debug: var=ansible_hostname
+    - name: playbook dir
+      debug: var=playbook_dir
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("web1.example.org", "names"),
+        "web1.example.org web1 web 2 2 2 false"
+    );
+    assert_eq!(
+        o.msg("web1.example.org", "hostvars of the other host"),
+        "green"
+    );
+    assert_eq!(o.msg("web2.example.org", "role magic"), "probe true");
+    assert_eq!(
+        o.status("web1.example.org", "facts both ways"),
+        "ok",
+        "{}",
+        o.dump()
+    );
+    let hostname = std::process::Command::new("hostname")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    assert_eq!(o.var("web1.example.org", "hostname fact"), json!(hostname));
+    let dir = o.var("web1.example.org", "playbook dir");
+    assert_eq!(
+        dir,
+        json!(p.root().display().to_string()),
+        "playbook_dir is absolute"
+    );
+}

@@ -1,0 +1,122 @@
+//! Shared helpers for end-to-end tests on lab hosts: the lab handle, a private inventory
+//! folder built from the repository's `inventories/lab`, and running the real `prov` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use prov_lab::Lab;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// The lab, or `None` (with a message) when lab tests cannot run here. With
+/// `PROV_REQUIRE_LAB=1` (set by scripts/test.sh) a missing lab is a failure, not a skip.
+pub fn lab() -> Option<Lab> {
+    let required = std::env::var("PROV_REQUIRE_LAB").is_ok_and(|v| v == "1");
+    match Lab::open(prov_lab::DEFAULT_STATE_DIR) {
+        Ok(l) => Some(l),
+        Err(e) if !required => {
+            eprintln!("SKIPPED: lab tests need root on Linux and `prov lab`: {e}");
+            None
+        }
+        Err(e) => panic!("PROV_REQUIRE_LAB=1 but the lab cannot be opened: {e}"),
+    }
+}
+
+/// An inventory folder: the repository's lab group_vars plus the lab's generated hosts,
+/// with group `redis` made of `redis_hosts`.
+pub fn inventory(lab: &Lab, redis_hosts: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = repo_root().join("inventories/lab");
+    copy_dir(&src.join("group_vars"), &dir.path().join("group_vars"));
+    std::fs::write(dir.path().join("hosts.yml"), lab.inventory_yaml().expect("lab inventory")).unwrap();
+    write_redis_group(dir.path(), redis_hosts);
+    dir
+}
+
+/// Rewrites the `redis` group of an inventory folder.
+pub fn write_redis_group(dir: &Path, hosts: &[&str]) {
+    let mut text = String::from("all:\n  children:\n    redis:\n      hosts:\n");
+    for h in hosts {
+        text.push_str(&format!("        {h}:\n"));
+    }
+    std::fs::write(dir.join("redis.yml"), text).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// What one `prov run --output json` produced.
+pub struct RunOutput {
+    /// Exit code.
+    pub code: i32,
+    /// JSON events.
+    pub events: Vec<Value>,
+    /// Raw stdout.
+    pub stdout: String,
+    /// Raw stderr.
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// The recap entries.
+    pub fn recap(&self) -> Vec<Value> {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "run_end")
+            .and_then(|e| e["recap"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Sum of `changed` over hosts.
+    pub fn total_changed(&self) -> u64 {
+        self.recap().iter().map(|r| r["changed"].as_u64().unwrap_or(0)).sum()
+    }
+
+    /// Task results (`task_result` events).
+    pub fn results(&self) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == "task_result").collect()
+    }
+
+    /// Task results that changed something.
+    pub fn changed_results(&self) -> Vec<&Value> {
+        self.results().into_iter().filter(|r| r["changed"] == true).collect()
+    }
+}
+
+/// Runs the real `prov` binary with `args` and `--output json`.
+pub fn prov(args: &[&str]) -> RunOutput {
+    let out = Command::new(env!("CARGO_BIN_EXE_prov"))
+        .args(args)
+        .args(["--output", "json"])
+        .current_dir(repo_root())
+        .output()
+        .expect("prov runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let events = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect();
+    RunOutput {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
