@@ -10,4 +10,5 @@ PROV=target/debug/prov
 # Tests that cross the network use lab hosts; the suite expects them up.
 "$PROV" lab up --hosts 4
 trap '"$PROV" lab down || true' EXIT
+export PROV_REQUIRE_LAB=1
 cargo test --locked --workspace -- --test-threads=2
