@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a playbook against an inventory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the inventory.
     Inventory {
         /// Inventory file or folder (repeatable).
@@ -32,6 +32,23 @@ pub enum Command {
     /// Real test hosts on this machine (Linux, root).
     #[command(subcommand)]
     Lab(prov_lab::LabCommand),
+    /// Check a playbook, its roles and templates and the inventory without connecting.
+    Lint {
+        /// The playbook.
+        playbook: PathBuf,
+        /// Inventory file or folder (repeatable).
+        #[arg(short = 'i', long = "inventory")]
+        inventory: Vec<PathBuf>,
+        #[command(flatten)]
+        vault: prov_vault::PasswordArgs,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +121,9 @@ pub struct RunArgs {
     /// The user to become.
     #[arg(long)]
     pub become_user: Option<String>,
+    /// Ask for the become (sudo) password on the terminal.
+    #[arg(short = 'K', long = "ask-become-pass")]
+    pub ask_become_pass: bool,
     /// Connect as this user.
     #[arg(short = 'u', long)]
     pub user: Option<String>,

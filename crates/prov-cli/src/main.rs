@@ -8,11 +8,13 @@ mod exit;
 mod output;
 mod run;
 mod secrets;
+mod stdout;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, InventoryCommand};
 use crate::exit::ExitCode;
+use crate::stdout::outln;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -38,16 +40,16 @@ fn main() {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Inventory { inventory, command, vault } => {
             let inv = run::load_inventory(&inventory, &vault)?;
             match command {
-                InventoryCommand::List => println!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?),
-                InventoryCommand::Graph => println!("{}", inv.0.graph()),
+                InventoryCommand::List => outln!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?),
+                InventoryCommand::Graph => outln!("{}", inv.0.graph()),
                 InventoryCommand::Host { name } => {
                     let mut v = inv.0.host_json(&name);
                     inv.1.redact_json(&mut v);
-                    println!("{}", serde_json::to_string_pretty(&v)?);
+                    outln!("{}", serde_json::to_string_pretty(&v)?);
                 }
             }
             Ok(ExitCode::Ok)
@@ -58,6 +60,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Lab(cmd) => {
             prov_lab::run(cmd)?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Lint { playbook, inventory, vault } => run::lint(&playbook, &inventory, &vault),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "prov", &mut buf);
+            stdout::write_bytes(&buf);
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            stdout::write_bytes(&buf);
             Ok(ExitCode::Ok)
         }
     }

@@ -19,6 +19,7 @@ use crate::connector::CliConnector;
 use crate::exit::ExitCode;
 use crate::output::{ConsoleSink, JsonSink, JunitSink};
 use crate::secrets::VaultSecrets;
+use crate::stdout::outln;
 
 fn secrets(vault: &prov_vault::PasswordArgs, redactor: Arc<Redactor>) -> anyhow::Result<VaultSecrets> {
     let env = prov_vault::VaultEnv::from_process();
@@ -73,12 +74,23 @@ fn parse_extra_vars(items: &[String], secrets: &dyn SecretResolver) -> anyhow::R
     Ok(out)
 }
 
+/// Prompts for the become password, only on a terminal and outside CI.
+fn ask_become_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::env::var_os("CI").is_some() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "--ask-become-pass needs a terminal: in CI set `ansible_become_password` in a vault-encrypted vars file (or -e @file)"
+        );
+    }
+    Ok(rpassword::prompt_password("BECOME password: ")?)
+}
+
 fn print_tasks(nodes: &[Node], depth: usize) {
     for n in nodes {
         match n {
             Node::Task(t) => {
                 let tags = if t.common.tags.is_empty() { String::new() } else { format!("\tTAGS: [{}]", t.common.tags.join(", ")) };
-                println!("{}{}{tags}", "  ".repeat(depth), t.name);
+                outln!("{}{}{tags}", "  ".repeat(depth), t.name);
             }
             Node::Block(b) => {
                 print_tasks(&b.block, depth);
@@ -86,6 +98,28 @@ fn print_tasks(nodes: &[Node], depth: usize) {
                 print_tasks(&b.always, depth);
             }
         }
+    }
+}
+
+/// Runs `prov lint`: loads inventory and playbook (which already rejects bad YAML, unknown
+/// modules and arguments) and checks every template; prints each problem with its location.
+pub fn lint(playbook: &std::path::Path, inventory: &[PathBuf], vault: &prov_vault::PasswordArgs) -> anyhow::Result<ExitCode> {
+    let redactor = Arc::new(Redactor::new());
+    let secrets = secrets(vault, redactor)?;
+    if !inventory.is_empty() {
+        Inventory::load(inventory, &secrets)?;
+    }
+    let book = playbook::load(playbook, &secrets)?;
+    let problems = prov_engine::lint::lint_playbook(&book);
+    for p in &problems {
+        eprintln!("{}", p.error);
+    }
+    if problems.is_empty() {
+        outln!("{}: no problems found", playbook.display());
+        Ok(ExitCode::Ok)
+    } else {
+        eprintln!("{} problem(s)", problems.len());
+        Ok(ExitCode::Usage)
     }
 }
 
@@ -98,10 +132,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let inventory = Arc::new(Inventory::load(&args.inventory, secrets.as_ref())?);
     let book = playbook::load(&args.playbook, secrets.as_ref())?;
-    let extra_vars = parse_extra_vars(&args.extra_vars, secrets.as_ref())?;
+    let mut extra_vars = parse_extra_vars(&args.extra_vars, secrets.as_ref())?;
+    if args.ask_become_pass {
+        extra_vars.insert("ansible_become_password".into(), Value::String(ask_become_password()?));
+    }
 
     if args.syntax_check {
-        println!("playbook: {} (syntax OK)", args.playbook.display());
+        outln!("playbook: {} (syntax OK)", args.playbook.display());
         return Ok(ExitCode::Ok);
     }
     if args.list_hosts || args.list_tasks {
@@ -110,10 +147,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if let Some(l) = &args.limit {
                 hosts = inventory.limit(&hosts, l)?;
             }
-            println!("play: {} ({} hosts)", play.name, hosts.len());
+            outln!("play: {} ({} hosts)", play.name, hosts.len());
             if args.list_hosts {
                 for h in &hosts {
-                    println!("  {h}");
+                    outln!("  {h}");
                 }
             }
             if args.list_tasks {

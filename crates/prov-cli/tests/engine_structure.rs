@@ -220,6 +220,13 @@ fn start_at_task() {
     let o = p.run("play.yml", &["--start-at-task", "untagged"]);
     o.expect_code(0);
     assert_eq!(ran_tasks(&o), ["untagged", "always runs", "inherits a"]);
+    let missing = p.run("play.yml", &["--start-at-task", "no such task"]);
+    missing.expect_code(4);
+    assert!(
+        missing.stderr.contains("no such task"),
+        "{}",
+        missing.dump()
+    );
 }
 
 #[test]

@@ -2,12 +2,16 @@
 //! against systemd, apt, nftables and redis-server inside network namespaces, reached over SSH.
 //!
 //! One test, in order (each step builds on the previous one's state):
+//!
 //! 1. fresh 3 hosts: cluster_state:ok everywhere, 16384 slots, 3 masters + 3 replicas, no
-//!    replica on its master's host; 2. 10,000 keys written and read back through SSH tunnels;
-//! 3. re-run and `--check` report changed=0; 4. a hand-edited config shows in `--check --diff`
-//! and the run restores it, restarting only that node; 5. the firewall admits Redis from the
-//! internal network only, SSH from the admin network; 6. a stopped master fails over to its
-//! replica on another host, keys stay readable, the next run brings the node back as a replica;
+//!    replica on its master's host;
+//! 2. 10,000 keys written and read back through SSH tunnels;
+//! 3. re-run and `--check` report changed=0;
+//! 4. a hand-edited config shows in `--check --diff` and the run restores it, restarting only
+//!    that node;
+//! 5. the firewall admits Redis from the internal network only, SSH from the admin network;
+//! 6. a stopped master fails over to its replica on another host, keys stay readable, the next
+//!    run brings the node back as a replica;
 //! 7. scale-out to 4 hosts rebalances slots with the keys intact.
 
 mod support;

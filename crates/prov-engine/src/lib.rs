@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod facts;
 pub mod inventory;
+pub mod lint;
 pub mod playbook;
 pub mod runner;
 pub mod template;

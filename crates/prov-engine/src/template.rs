@@ -235,6 +235,17 @@ impl Templar {
         Self { tera }
     }
 
+    /// Parses a template file without rendering it (for `prov lint`).
+    pub fn check_file_syntax(&self, path: &Path) -> Result<(), EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::Io {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut t = self.tera.clone();
+        t.add_raw_template("lint", &text)
+            .map_err(|e| template_error(&e, &text, &Location::new(path, 1, 1), None))
+    }
+
     /// Builds a tera context from a variables map.
     pub fn context(vars: &serde_json::Map<String, Value>) -> Context {
         let mut ctx = Context::new();

@@ -250,6 +250,9 @@ impl Runner {
                 message: "--limit matches no host of the inventory".into(),
             });
         }
+        // vars_files are read before anything runs, so a broken one stops the run up front.
+        let all_vars_files: Vec<Map<String, Value>> =
+            playbook.plays.iter().map(|p| self.load_vars_files(p, playbook)).collect::<Result<_, _>>()?;
         self.bus.emit(Event::RunStart {
             playbook: playbook.path.display().to_string(),
             check_mode: self.opts.check,
@@ -260,14 +263,13 @@ impl Runner {
         let mut facts: HashMap<String, Value> = HashMap::new();
         let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
         let result = async {
-            for play in &playbook.plays {
+            for (play, vars_files) in playbook.plays.iter().zip(&all_vars_files) {
                 let mut hosts = self.inventory.select(&play.hosts)?;
                 if let Some(limit) = &self.opts.limit {
                     hosts = self.inventory.limit(&hosts, limit)?;
                 }
                 // Hosts that failed or were unreachable in an earlier play stay out.
                 hosts.retain(|h| !dead.contains_key(h));
-                let vars_files = self.load_vars_files(play, playbook)?;
                 let batches = batches(&play.serial, &hosts);
                 for batch in batches {
                     let mut states: Vec<HostState> = batch
@@ -299,6 +301,15 @@ impl Runner {
                         recaps.insert(s.name.clone(), s.recap);
                     }
                 }
+            }
+            // Like Ansible: a --start-at-task that names no task is a mistake.
+            if let Ok(guard) = self.start_at.lock()
+                && let Some(name) = guard.as_deref()
+            {
+                return Err(EngineError::Invalid {
+                    at: crate::error::Location::new(&playbook.path, 1, 1),
+                    message: format!("--start-at-task: no task is named `{name}`"),
+                });
             }
             Ok::<(), EngineError>(())
         }
