@@ -11,4 +11,11 @@ PROV=target/debug/prov
 "$PROV" lab up --hosts 4
 trap '"$PROV" lab down || true' EXIT
 export PROV_REQUIRE_LAB=1
+# ansible-vault, for the live vault compatibility tests (prov <-> ansible-vault both ways).
+VENV=/var/cache/prov-test/ansible-venv
+if [ ! -x "$VENV/bin/ansible-vault" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q ansible-core
+fi
+export ANSIBLE_VAULT_BIN="$VENV/bin/ansible-vault"
 cargo test --locked --workspace -- --test-threads=2

@@ -205,6 +205,14 @@ fn tcp_open(lab: &Lab, from: &str, to: &str, port: u16) -> bool {
     lab.exec(from, &["sh", "-c", &script]).expect("exec").success()
 }
 
+fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
+    let inv = inv.display().to_string();
+    let pwf = vault_password_file();
+    let mut args = vec!["run", "playbooks/redis-cluster.yml", "-i", &inv, "--vault-password-file", &pwf];
+    args.extend_from_slice(extra);
+    lab::prov_text(&args)
+}
+
 fn run(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
     let inv = inv.display().to_string();
     let pwf = vault_password_file();
@@ -223,13 +231,19 @@ fn redis_cluster_end_to_end() {
     let inv = lab::inventory(&lab, &hosts);
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    // 1. Fresh hosts.
+    // 1. Fresh hosts, console output with --diff, while the hosts' process lists are sampled:
+    //    the vault password must show up in none of them.
     let t = Instant::now();
-    let first = run(inv.path(), &[]);
+    let sampler = ProcessSampler::start(&lab, &hosts);
+    let first = run_text(inv.path(), &["--diff"]);
+    let processes = sampler.stop();
     assert_eq!(first.code, 0, "fresh run failed:\n{}\n{}", first.stdout, first.stderr);
-    eprintln!("fresh run: {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!("fresh run: {:.1}s ({} process-list samples)", t.elapsed().as_secs_f64(), processes.len());
     assert_healthy(&lab, &hosts, &pw);
-    assert!(!first.stdout.contains(&pw) && !first.stderr.contains(&pw), "password leaked into output");
+    assert!(first.stdout.contains("+requirepass ********"), "the diff shows the masked line:\n{}", first.stdout);
+    assert!(!first.stdout.contains(&pw) && !first.stderr.contains(&pw), "password leaked into console output");
+    assert!(processes.len() > 10, "too few process samples");
+    assert!(!processes.iter().any(|p| p.contains(&pw)), "password seen in a remote process's arguments");
 
     // 2. 10,000 keys through the cluster.
     rt.block_on(keys(&lab, &hosts, &pw, true));
@@ -318,6 +332,45 @@ fn redis_cluster_end_to_end() {
     assert_eq!(grow.code, 0, "scale-out failed:\n{}\n{}", grow.stdout, grow.stderr);
     wait_healthy(&lab, &hosts4, &pw);
     rt.block_on(keys(&lab, &hosts4, &pw, false));
+
+    // The password is in no host's logs (journal, /var/log).
+    for h in hosts4 {
+        let script = "journalctl --no-pager -o cat 2>/dev/null; cat /var/log/redis/*.log /var/log/*.log 2>/dev/null";
+        let logs = lab.exec(h, &["sh", "-c", script]).unwrap().stdout;
+        assert!(logs.len() > 1000, "{h}: logs were read");
+        assert!(!logs.contains(&pw), "{h}: password found in the host's logs");
+    }
+}
+
+/// Samples `ps` on lab hosts in the background until stopped.
+struct ProcessSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl ProcessSampler {
+    fn start(lab: &Lab, hosts: &[&str]) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (lab, hosts, flag) = (lab.clone(), hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(), stop.clone());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for h in &hosts {
+                    if let Ok(out) = lab.exec(h, &["ps", "-eo", "args"]) {
+                        seen.push(out.stdout);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        });
+        Self { stop, handle }
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().expect("sampler thread")
+    }
 }
 
 /// Waits (up to 30 s) until every node agrees, then checks everything.

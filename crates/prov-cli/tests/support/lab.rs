@@ -101,9 +101,18 @@ impl RunOutput {
 
 /// Runs the real `prov` binary with `args` and `--output json`.
 pub fn prov(args: &[&str]) -> RunOutput {
+    prov_with(args, &["--output", "json"])
+}
+
+/// Runs the real `prov` binary with `args` and its default (text) output.
+pub fn prov_text(args: &[&str]) -> RunOutput {
+    prov_with(args, &[])
+}
+
+fn prov_with(args: &[&str], extra: &[&str]) -> RunOutput {
     let out = Command::new(env!("CARGO_BIN_EXE_prov"))
         .args(args)
-        .args(["--output", "json"])
+        .args(extra)
         .current_dir(repo_root())
         .output()
         .expect("prov runs");
