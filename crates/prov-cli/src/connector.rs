@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use prov_core::{Connection, TransportError};
 use prov_engine::inventory::{ConnectionKind, HostConnection};
 use prov_engine::runner::Connector;
-use prov_transport::ssh::{HostKeyPolicy, SshConnection, SshParams};
 use prov_transport::LocalConnection;
+use prov_transport::ssh::{HostKeyPolicy, SshConnection, SshParams};
 use serde_json::{Map, Value};
 
 use crate::cli::HostKeyChecking;
@@ -35,9 +35,14 @@ pub struct CliConnector {
 
 #[async_trait]
 impl Connector for CliConnector {
-    async fn connect(&self, host: &str, vars: &Map<String, Value>) -> Result<Arc<dyn Connection>, TransportError> {
-        let hc = HostConnection::from_vars(host, vars)
-            .map_err(|e| TransportError::Unreachable(format!("{host}: variable `{}`: {}", e.var, e.message)))?;
+    async fn connect(
+        &self,
+        host: &str,
+        vars: &Map<String, Value>,
+    ) -> Result<Arc<dyn Connection>, TransportError> {
+        let hc = HostConnection::from_vars(host, vars).map_err(|e| {
+            TransportError::Unreachable(format!("{host}: variable `{}`: {}", e.var, e.message))
+        })?;
         if hc.connection == ConnectionKind::Local {
             return Ok(Arc::new(LocalConnection::new(host)));
         }
@@ -65,7 +70,10 @@ impl Connector for CliConnector {
         if let Some(k) = &self.known_hosts {
             params.known_hosts_files.push(k.clone());
         }
-        if let Some(p) = vars.get("ansible_ssh_private_key_passphrase").and_then(|v| v.as_str()) {
+        if let Some(p) = vars
+            .get("ansible_ssh_private_key_passphrase")
+            .and_then(|v| v.as_str())
+        {
             params.key_passphrase = Some(p.to_owned());
         }
         params.host_key_policy = match self.host_key_checking {

@@ -41,10 +41,16 @@ fn main() {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args),
-        Command::Inventory { inventory, command, vault } => {
+        Command::Inventory {
+            inventory,
+            command,
+            vault,
+        } => {
             let inv = run::load_inventory(&inventory, &vault)?;
             match command {
-                InventoryCommand::List => outln!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?),
+                InventoryCommand::List => {
+                    outln!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?)
+                }
                 InventoryCommand::Graph => outln!("{}", inv.0.graph()),
                 InventoryCommand::Host { name } => {
                     let mut v = inv.0.host_json(&name);
@@ -62,7 +68,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             prov_lab::run(cmd)?;
             Ok(ExitCode::Ok)
         }
-        Command::Lint { playbook, inventory, vault } => run::lint(&playbook, &inventory, &vault),
+        Command::Lint {
+            playbook,
+            inventory,
+            vault,
+        } => run::lint(&playbook, &inventory, &vault),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prov", &mut buf);

@@ -21,9 +21,14 @@ use crate::output::{ConsoleSink, JsonSink, JunitSink};
 use crate::secrets::VaultSecrets;
 use crate::stdout::outln;
 
-fn secrets(vault: &prov_vault::PasswordArgs, redactor: Arc<Redactor>) -> anyhow::Result<VaultSecrets> {
+fn secrets(
+    vault: &prov_vault::PasswordArgs,
+    redactor: Arc<Redactor>,
+) -> anyhow::Result<VaultSecrets> {
     let env = prov_vault::VaultEnv::from_process();
-    let asked = !vault.vault_password_files.is_empty() || !vault.vault_ids.is_empty() || vault.ask_vault_password;
+    let asked = !vault.vault_password_files.is_empty()
+        || !vault.vault_ids.is_empty()
+        || vault.ask_vault_password;
     // Without any password flag or PROV_VAULT_PASSWORD_FILE, vault data is an error only when
     // some is actually found (it then names the file and the flag to use).
     let passwords = if asked || std::env::var_os(prov_vault::PASSWORD_FILE_ENV).is_some() {
@@ -36,14 +41,20 @@ fn secrets(vault: &prov_vault::PasswordArgs, redactor: Arc<Redactor>) -> anyhow:
 
 /// Loads the inventories named by `-i` (with vault support) and returns the redactor that
 /// knows their secrets.
-pub fn load_inventory(paths: &[PathBuf], vault: &prov_vault::PasswordArgs) -> anyhow::Result<(Inventory, Arc<Redactor>)> {
+pub fn load_inventory(
+    paths: &[PathBuf],
+    vault: &prov_vault::PasswordArgs,
+) -> anyhow::Result<(Inventory, Arc<Redactor>)> {
     let redactor = Arc::new(Redactor::new());
     let s = secrets(vault, redactor.clone())?;
     let inv = Inventory::load(paths, &s)?;
     Ok((inv, redactor))
 }
 
-fn parse_extra_vars(items: &[String], secrets: &dyn SecretResolver) -> anyhow::Result<Map<String, Value>> {
+fn parse_extra_vars(
+    items: &[String],
+    secrets: &dyn SecretResolver,
+) -> anyhow::Result<Map<String, Value>> {
     let mut out = Map::new();
     for item in items {
         if let Some(file) = item.strip_prefix('@') {
@@ -53,18 +64,23 @@ fn parse_extra_vars(items: &[String], secrets: &dyn SecretResolver) -> anyhow::R
                 _ => anyhow::bail!("-e @{file}: the file must hold a mapping of variables"),
             }
         } else if item.trim_start().starts_with('{') {
-            let v: Value = serde_yaml_ng::from_str(item).with_context(|| format!("-e {item}: not valid JSON/YAML"))?;
+            let v: Value = serde_yaml_ng::from_str(item)
+                .with_context(|| format!("-e {item}: not valid JSON/YAML"))?;
             match v {
                 Value::Object(m) => out.extend(m),
                 _ => anyhow::bail!("-e {item}: expected a mapping"),
             }
         } else {
-            let map = prov_engine::playbook::parse_kv_args(item)
-                .with_context(|| format!("-e {item}: expected key=value pairs, JSON/YAML or @file"))?;
+            let map = prov_engine::playbook::parse_kv_args(item).with_context(|| {
+                format!("-e {item}: expected key=value pairs, JSON/YAML or @file")
+            })?;
             for (k, v) in map {
                 // Values typed on the command line are YAML scalars: numbers and booleans keep their type.
                 let typed = match &v {
-                    Value::String(s) => serde_yaml_ng::from_str::<Value>(s).ok().filter(|t| !t.is_object() && !t.is_array()).unwrap_or(v.clone()),
+                    Value::String(s) => serde_yaml_ng::from_str::<Value>(s)
+                        .ok()
+                        .filter(|t| !t.is_object() && !t.is_array())
+                        .unwrap_or(v.clone()),
                     _ => v.clone(),
                 };
                 out.insert(k, typed);
@@ -89,7 +105,11 @@ fn print_tasks(nodes: &[Node], depth: usize) {
     for n in nodes {
         match n {
             Node::Task(t) => {
-                let tags = if t.common.tags.is_empty() { String::new() } else { format!("\tTAGS: [{}]", t.common.tags.join(", ")) };
+                let tags = if t.common.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tTAGS: [{}]", t.common.tags.join(", "))
+                };
                 outln!("{}{}{tags}", "  ".repeat(depth), t.name);
             }
             Node::Block(b) => {
@@ -103,7 +123,11 @@ fn print_tasks(nodes: &[Node], depth: usize) {
 
 /// Runs `prov lint`: loads inventory and playbook (which already rejects bad YAML, unknown
 /// modules and arguments) and checks every template; prints each problem with its location.
-pub fn lint(playbook: &std::path::Path, inventory: &[PathBuf], vault: &prov_vault::PasswordArgs) -> anyhow::Result<ExitCode> {
+pub fn lint(
+    playbook: &std::path::Path,
+    inventory: &[PathBuf],
+    vault: &prov_vault::PasswordArgs,
+) -> anyhow::Result<ExitCode> {
     let redactor = Arc::new(Redactor::new());
     let secrets = secrets(vault, redactor)?;
     if !inventory.is_empty() {
@@ -134,7 +158,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let book = playbook::load(&args.playbook, secrets.as_ref())?;
     let mut extra_vars = parse_extra_vars(&args.extra_vars, secrets.as_ref())?;
     if args.ask_become_pass {
-        extra_vars.insert("ansible_become_password".into(), Value::String(ask_become_password()?));
+        extra_vars.insert(
+            "ansible_become_password".into(),
+            Value::String(ask_become_password()?),
+        );
     }
 
     if args.syntax_check {

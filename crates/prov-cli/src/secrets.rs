@@ -18,7 +18,10 @@ pub struct VaultSecrets {
 impl VaultSecrets {
     /// A resolver with these passwords, registering plaintexts in `redactor`.
     pub fn new(passwords: VaultPasswords, redactor: Arc<Redactor>) -> Self {
-        Self { passwords, redactor }
+        Self {
+            passwords,
+            redactor,
+        }
     }
 }
 
@@ -32,9 +35,14 @@ impl SecretResolver for VaultSecrets {
             return prov_engine::yaml::NoSecrets.decrypt(text, file);
         }
         let plain = prov_vault::decrypt_from(text, &self.passwords, &file.display().to_string())
-            .map_err(|e| EngineError::Vault { file: file.to_path_buf(), message: e.to_string() })?;
-        let s = String::from_utf8(plain.to_vec())
-            .map_err(|_| EngineError::Vault { file: file.to_path_buf(), message: "decrypted data is not UTF-8 text".into() })?;
+            .map_err(|e| EngineError::Vault {
+                file: file.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let s = String::from_utf8(plain.to_vec()).map_err(|_| EngineError::Vault {
+            file: file.to_path_buf(),
+            message: "decrypted data is not UTF-8 text".into(),
+        })?;
         // A whole encrypted file is YAML; mask each scalar value of it, and the inline value itself.
         if prov_vault::is_vault_text(text) && s.contains('\n') {
             for line in s.lines() {

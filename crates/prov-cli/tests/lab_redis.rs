@@ -21,21 +21,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use prov_core::Connection;
 use prov_lab::Lab;
 use prov_redis::{ClusterNode, NodeConnector, NodeSpec, NodeStream, Role};
 use prov_transport::ssh::{SshConnection, SshParams};
-use prov_core::Connection;
 use support::lab::{self, prov};
 
 const KEYS: usize = 10_000;
 
 fn vault_password_file() -> String {
-    lab::repo_root().join("inventories/lab/vault-password").display().to_string()
+    lab::repo_root()
+        .join("inventories/lab/vault-password")
+        .display()
+        .to_string()
 }
 
 fn redis_password() -> String {
-    let pw = prov_vault::VaultSecret::from_file("default", &lab::repo_root().join("inventories/lab/vault-password"))
-        .expect("lab vault password");
+    let pw = prov_vault::VaultSecret::from_file(
+        "default",
+        &lab::repo_root().join("inventories/lab/vault-password"),
+    )
+    .expect("lab vault password");
     let plain = prov_vault::decrypt_file(
         &lab::repo_root().join("inventories/lab/group_vars/redis/vault.yml"),
         &prov_vault::VaultPasswords::single(pw),
@@ -43,14 +49,23 @@ fn redis_password() -> String {
     .expect("decrypt lab vault");
     let text = String::from_utf8(plain.to_vec()).unwrap();
     let v: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    v["redis_password"].as_str().expect("redis_password in vault").to_owned()
+    v["redis_password"]
+        .as_str()
+        .expect("redis_password in vault")
+        .to_owned()
 }
 
 /// Runs redis-cli inside `host` against `addr:port`, the password on stdin (never in argv).
 fn redis_cli(lab: &Lab, host: &str, addr: &str, port: u16, pw: &str, args: &str) -> String {
-    let script = format!("read -r p; REDISCLI_AUTH=\"$p\" redis-cli --no-auth-warning -h {addr} -p {port} {args}");
+    let script = format!(
+        "read -r p; REDISCLI_AUTH=\"$p\" redis-cli --no-auth-warning -h {addr} -p {port} {args}"
+    );
     let out = lab
-        .exec_with_input(host, &["sh", "-c", &script], Some(format!("{pw}\n").as_bytes()))
+        .exec_with_input(
+            host,
+            &["sh", "-c", &script],
+            Some(format!("{pw}\n").as_bytes()),
+        )
         .expect("exec in lab host");
     out.stdout
 }
@@ -66,7 +81,10 @@ fn host_of_ip(ip: &str) -> String {
 }
 
 fn nodes_of(hosts: &[&str]) -> Vec<(String, u16)> {
-    hosts.iter().flat_map(|h| [(h.to_string(), 7000), (h.to_string(), 7001)]).collect()
+    hosts
+        .iter()
+        .flat_map(|h| [(h.to_string(), 7000), (h.to_string(), 7001)])
+        .collect()
 }
 
 /// Checks the whole cluster from every node's point of view; returns the nodes as seen by the
@@ -74,20 +92,36 @@ fn nodes_of(hosts: &[&str]) -> Vec<(String, u16)> {
 fn assert_healthy(lab: &Lab, hosts: &[&str], pw: &str) -> Vec<ClusterNode> {
     for (h, port) in nodes_of(hosts) {
         let info = redis_cli(lab, &h, &addr_of(&h), port, pw, "cluster info");
-        assert!(info.contains("cluster_state:ok"), "{h}:{port} cluster info:\n{info}");
-        assert!(info.contains("cluster_slots_assigned:16384"), "{h}:{port}:\n{info}");
-        assert!(info.contains(&format!("cluster_known_nodes:{}", hosts.len() * 2)), "{h}:{port}:\n{info}");
+        assert!(
+            info.contains("cluster_state:ok"),
+            "{h}:{port} cluster info:\n{info}"
+        );
+        assert!(
+            info.contains("cluster_slots_assigned:16384"),
+            "{h}:{port}:\n{info}"
+        );
+        assert!(
+            info.contains(&format!("cluster_known_nodes:{}", hosts.len() * 2)),
+            "{h}:{port}:\n{info}"
+        );
     }
     let text = redis_cli(lab, hosts[0], &addr_of(hosts[0]), 7000, pw, "cluster nodes");
     let nodes = prov_redis::parse_cluster_nodes(&text).expect("cluster nodes parse");
-    let masters: Vec<&ClusterNode> = nodes.iter().filter(|n| n.role() == Role::Master && !n.slots.is_empty()).collect();
+    let masters: Vec<&ClusterNode> = nodes
+        .iter()
+        .filter(|n| n.role() == Role::Master && !n.slots.is_empty())
+        .collect();
     let replicas: Vec<&ClusterNode> = nodes.iter().filter(|n| n.role() == Role::Replica).collect();
     assert_eq!(masters.len(), hosts.len(), "masters:\n{text}");
     assert_eq!(replicas.len(), hosts.len(), "replicas:\n{text}");
     let by_id: HashMap<&str, &ClusterNode> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     for r in &replicas {
         let m = by_id[r.master_id.as_deref().expect("replica has a master")];
-        assert_ne!(r.ip, m.ip, "replica {}:{} is on its master's host:\n{text}", r.ip, r.port);
+        assert_ne!(
+            r.ip, m.ip,
+            "replica {}:{} is on its master's host:\n{text}",
+            r.ip, r.port
+        );
     }
     let slots: usize = masters.iter().map(|m| m.slot_count()).sum();
     assert_eq!(slots, 16384);
@@ -102,8 +136,14 @@ struct Tunnels {
 #[async_trait]
 impl NodeConnector for Tunnels {
     async fn connect(&self, node: &NodeSpec) -> std::io::Result<Box<dyn NodeStream>> {
-        let c = self.conns.get(&node.host).ok_or_else(|| std::io::Error::other("no such host"))?;
-        let s = c.open_tcp(&node.addr, node.port).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+        let c = self
+            .conns
+            .get(&node.host)
+            .ok_or_else(|| std::io::Error::other("no such host"))?;
+        let s = c
+            .open_tcp(&node.addr, node.port)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Box::new(s))
     }
 }
@@ -115,7 +155,10 @@ async fn tunnels(lab: &Lab, hosts: &[&str]) -> Tunnels {
             .with_user("root")
             .with_identity_file(lab.private_key())
             .with_known_hosts_file(lab.known_hosts());
-        conns.insert(h.to_string(), Arc::new(SshConnection::connect(&p).await.expect("ssh to lab host")));
+        conns.insert(
+            h.to_string(),
+            Arc::new(SshConnection::connect(&p).await.expect("ssh to lab host")),
+        );
     }
     Tunnels { conns }
 }
@@ -128,16 +171,23 @@ async fn keys(lab: &Lab, hosts: &[&str], pw: &str, write: bool) {
     let mut batches: HashMap<(String, String, u16), Vec<usize>> = HashMap::new();
     for i in 0..KEYS {
         let key = format!("key:{i}");
-        let o = owner[prov_redis::key_slot(key.as_bytes()) as usize].clone().expect("slot served");
+        let o = owner[prov_redis::key_slot(key.as_bytes()) as usize]
+            .clone()
+            .expect("slot served");
         batches.entry(o).or_default().push(i);
     }
     for ((host, ip, port), ids) in batches {
         let spec = NodeSpec::new(host, ip, port);
-        let mut con = prov_redis::connect_node(&spec, Some(pw), &t).await.expect("connect node");
+        let mut con = prov_redis::connect_node(&spec, Some(pw), &t)
+            .await
+            .expect("connect node");
         let mut pipe = prov_redis::redis::pipe();
         for i in &ids {
             if write {
-                pipe.cmd("SET").arg(format!("key:{i}")).arg(format!("value-{i}")).ignore();
+                pipe.cmd("SET")
+                    .arg(format!("key:{i}"))
+                    .arg(format!("value-{i}"))
+                    .ignore();
             } else {
                 pipe.cmd("GET").arg(format!("key:{i}"));
             }
@@ -147,7 +197,11 @@ async fn keys(lab: &Lab, hosts: &[&str], pw: &str, write: bool) {
         } else {
             let got: Vec<Option<String>> = pipe.query_async(&mut con).await.expect("GET pipeline");
             for (i, v) in ids.iter().zip(got) {
-                assert_eq!(v.as_deref(), Some(format!("value-{i}").as_str()), "key:{i} on {spec}");
+                assert_eq!(
+                    v.as_deref(),
+                    Some(format!("value-{i}").as_str()),
+                    "key:{i} on {spec}"
+                );
             }
         }
     }
@@ -167,7 +221,10 @@ fn slot_owners(lab: &Lab, hosts: &[&str], pw: &str) -> Vec<Option<Owner>> {
             .map(|text| {
                 let mut owner = vec![None; 16384];
                 let nodes = prov_redis::parse_cluster_nodes(&text).unwrap_or_default();
-                for n in nodes.iter().filter(|n| n.role() == Role::Master && !n.is_failing()) {
+                for n in nodes
+                    .iter()
+                    .filter(|n| n.role() == Role::Master && !n.is_failing())
+                {
                     for r in &n.slots {
                         for s in r.start..=r.end {
                             owner[s as usize] = Some((host_of_ip(&n.ip), n.ip.clone(), n.port));
@@ -183,7 +240,10 @@ fn slot_owners(lab: &Lab, hosts: &[&str], pw: &str) -> Vec<Option<Owner>> {
         if agreed {
             return views[0].clone();
         }
-        assert!(Instant::now() < deadline, "nodes do not agree on slot owners");
+        assert!(
+            Instant::now() < deadline,
+            "nodes do not agree on slot owners"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -193,7 +253,12 @@ fn run_ids(lab: &Lab, hosts: &[&str], pw: &str) -> HashMap<(String, u16), String
         .into_iter()
         .map(|(h, p)| {
             let info = redis_cli(lab, &h, &addr_of(&h), p, pw, "info server");
-            let id = info.lines().find_map(|l| l.strip_prefix("run_id:")).unwrap_or("").trim().to_owned();
+            let id = info
+                .lines()
+                .find_map(|l| l.strip_prefix("run_id:"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
             assert!(!id.is_empty(), "{h}:{p} has no run_id:\n{info}");
             ((h, p), id)
         })
@@ -201,14 +266,26 @@ fn run_ids(lab: &Lab, hosts: &[&str], pw: &str) -> HashMap<(String, u16), String
 }
 
 fn tcp_open(lab: &Lab, from: &str, to: &str, port: u16) -> bool {
-    let script = format!("timeout 3 bash -c '</dev/tcp/{}/{port}' 2>/dev/null", addr_of(to));
-    lab.exec(from, &["sh", "-c", &script]).expect("exec").success()
+    let script = format!(
+        "timeout 3 bash -c '</dev/tcp/{}/{port}' 2>/dev/null",
+        addr_of(to)
+    );
+    lab.exec(from, &["sh", "-c", &script])
+        .expect("exec")
+        .success()
 }
 
 fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
     let inv = inv.display().to_string();
     let pwf = vault_password_file();
-    let mut args = vec!["run", "playbooks/redis-cluster.yml", "-i", &inv, "--vault-password-file", &pwf];
+    let mut args = vec![
+        "run",
+        "playbooks/redis-cluster.yml",
+        "-i",
+        &inv,
+        "--vault-password-file",
+        &pwf,
+    ];
     args.extend_from_slice(extra);
     lab::prov_text(&args)
 }
@@ -216,7 +293,14 @@ fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
 fn run(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
     let inv = inv.display().to_string();
     let pwf = vault_password_file();
-    let mut args = vec!["run", "playbooks/redis-cluster.yml", "-i", &inv, "--vault-password-file", &pwf];
+    let mut args = vec![
+        "run",
+        "playbooks/redis-cluster.yml",
+        "-i",
+        &inv,
+        "--vault-password-file",
+        &pwf,
+    ];
     args.extend_from_slice(extra);
     prov(&args)
 }
@@ -237,13 +321,31 @@ fn redis_cluster_end_to_end() {
     let sampler = ProcessSampler::start(&lab, &hosts);
     let first = run_text(inv.path(), &["--diff"]);
     let processes = sampler.stop();
-    assert_eq!(first.code, 0, "fresh run failed:\n{}\n{}", first.stdout, first.stderr);
-    eprintln!("fresh run: {:.1}s ({} process-list samples)", t.elapsed().as_secs_f64(), processes.len());
+    assert_eq!(
+        first.code, 0,
+        "fresh run failed:\n{}\n{}",
+        first.stdout, first.stderr
+    );
+    eprintln!(
+        "fresh run: {:.1}s ({} process-list samples)",
+        t.elapsed().as_secs_f64(),
+        processes.len()
+    );
     assert_healthy(&lab, &hosts, &pw);
-    assert!(first.stdout.contains("+requirepass ********"), "the diff shows the masked line:\n{}", first.stdout);
-    assert!(!first.stdout.contains(&pw) && !first.stderr.contains(&pw), "password leaked into console output");
+    assert!(
+        first.stdout.contains("+requirepass ********"),
+        "the diff shows the masked line:\n{}",
+        first.stdout
+    );
+    assert!(
+        !first.stdout.contains(&pw) && !first.stderr.contains(&pw),
+        "password leaked into console output"
+    );
     assert!(processes.len() > 10, "too few process samples");
-    assert!(!processes.iter().any(|p| p.contains(&pw)), "password seen in a remote process's arguments");
+    assert!(
+        !processes.iter().any(|p| p.contains(&pw)),
+        "password seen in a remote process's arguments"
+    );
 
     // 2. 10,000 keys through the cluster.
     rt.block_on(keys(&lab, &hosts, &pw, true));
@@ -253,65 +355,125 @@ fn redis_cluster_end_to_end() {
     let t = Instant::now();
     let again = run(inv.path(), &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(again.total_changed(), 0, "re-run changed: {:#?}", again.changed_results());
+    assert_eq!(
+        again.total_changed(),
+        0,
+        "re-run changed: {:#?}",
+        again.changed_results()
+    );
     eprintln!("idempotent re-run: {:.2}s", t.elapsed().as_secs_f64());
     let check = run(inv.path(), &["--check"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
-    assert_eq!(check.total_changed(), 0, "check on converged: {:#?}", check.changed_results());
+    assert_eq!(
+        check.total_changed(),
+        0,
+        "check on converged: {:#?}",
+        check.changed_results()
+    );
 
     // 4. Drift on one node: seen by --check --diff, repaired by the run, only that node restarted.
     let before = run_ids(&lab, &hosts, &pw);
     let edit = lab
-        .exec("lab2", &["sed", "-i", "s/^maxmemory .*/maxmemory 32mb/", "/etc/redis/redis-7000.conf"])
+        .exec(
+            "lab2",
+            &[
+                "sed",
+                "-i",
+                "s/^maxmemory .*/maxmemory 32mb/",
+                "/etc/redis/redis-7000.conf",
+            ],
+        )
         .unwrap();
     assert!(edit.success(), "{}", edit.stderr);
     let drift = run(inv.path(), &["--check", "--diff", "--detailed-exitcode"]);
-    assert_eq!(drift.code, 5, "drift must exit 5 with --detailed-exitcode: {}", drift.stderr);
+    assert_eq!(
+        drift.code, 5,
+        "drift must exit 5 with --detailed-exitcode: {}",
+        drift.stderr
+    );
     // The check predicts the config rewrite and the restart of that one node, nothing else.
     let changed = drift.changed_results();
     let mut what: Vec<(String, String, String)> = changed
         .iter()
-        .map(|r| (r["host"].as_str().unwrap_or("").into(), r["module"].as_str().unwrap_or("").into(), r["item"].as_str().unwrap_or("").into()))
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap_or("").into(),
+                r["module"].as_str().unwrap_or("").into(),
+                r["item"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     what.sort();
     assert_eq!(
         what,
-        vec![("lab2".into(), "service".into(), "7000".into()), ("lab2".into(), "template".into(), "7000".into())],
+        vec![
+            ("lab2".into(), "service".into(), "7000".into()),
+            ("lab2".into(), "template".into(), "7000".into())
+        ],
         "{changed:#?}"
     );
     let template = changed.iter().find(|r| r["module"] == "template").unwrap();
     let diff = serde_json::to_string(&template["diffs"]).unwrap();
-    assert!(diff.contains("maxmemory 32mb") && diff.contains("maxmemory 64mb"), "{diff}");
+    assert!(
+        diff.contains("maxmemory 32mb") && diff.contains("maxmemory 64mb"),
+        "{diff}"
+    );
     assert!(!drift.stdout.contains(&pw), "password leaked into the diff");
     let fix = run(inv.path(), &[]);
     assert_eq!(fix.code, 0, "{}", fix.stderr);
     let after = run_ids(&lab, &hosts, &pw);
     for (node, id) in &before {
         let restarted = after[node] != *id;
-        assert_eq!(restarted, *node == ("lab2".to_string(), 7000), "node {node:?} restarted={restarted}");
+        assert_eq!(
+            restarted,
+            *node == ("lab2".to_string(), 7000),
+            "node {node:?} restarted={restarted}"
+        );
     }
-    let conf = lab.exec("lab2", &["grep", "^maxmemory", "/etc/redis/redis-7000.conf"]).unwrap();
+    let conf = lab
+        .exec(
+            "lab2",
+            &["grep", "^maxmemory", "/etc/redis/redis-7000.conf"],
+        )
+        .unwrap();
     assert_eq!(conf.stdout.trim(), "maxmemory 64mb");
     wait_healthy(&lab, &hosts, &pw);
 
     // 5. Firewall: Redis only from the internal network (lab1..lab5), SSH from the lab network.
-    assert!(tcp_open(&lab, "lab1", "lab2", 7000), "inside the internal network");
+    assert!(
+        tcp_open(&lab, "lab1", "lab2", 7000),
+        "inside the internal network"
+    );
     assert!(tcp_open(&lab, "lab1", "lab2", 17000), "bus port inside");
-    assert!(!tcp_open(&lab, "lab6", "lab2", 7000), "lab6 (10.77.0.16) is outside 10.77.0.8/29");
+    assert!(
+        !tcp_open(&lab, "lab6", "lab2", 7000),
+        "lab6 (10.77.0.16) is outside 10.77.0.8/29"
+    );
     assert!(!tcp_open(&lab, "lab6", "lab2", 17001), "bus port outside");
-    assert!(tcp_open(&lab, "lab6", "lab2", 22), "SSH from the admin network");
+    assert!(
+        tcp_open(&lab, "lab6", "lab2", 22),
+        "SSH from the admin network"
+    );
 
     // 6. Failover: stop lab1's master; its replica on another host takes over.
-    let stop = lab.exec("lab1", &["systemctl", "stop", "redis-server@7000"]).unwrap();
+    let stop = lab
+        .exec("lab1", &["systemctl", "stop", "redis-server@7000"])
+        .unwrap();
     assert!(stop.success(), "{}", stop.stderr);
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let info = redis_cli(&lab, "lab2", &addr_of("lab2"), 7000, &pw, "cluster info");
         let nodes = redis_cli(&lab, "lab2", &addr_of("lab2"), 7000, &pw, "cluster nodes");
         let parsed = prov_redis::parse_cluster_nodes(&nodes).unwrap_or_default();
-        let serving: Vec<&ClusterNode> = parsed.iter().filter(|n| n.role() == Role::Master && !n.slots.is_empty()).collect();
+        let serving: Vec<&ClusterNode> = parsed
+            .iter()
+            .filter(|n| n.role() == Role::Master && !n.slots.is_empty())
+            .collect();
         // Promoted: the stopped node serves no slots any more and 3 masters serve them all.
-        let promoted = serving.len() == 3 && !serving.iter().any(|n| n.ip == addr_of("lab1") && n.port == 7000);
+        let promoted = serving.len() == 3
+            && !serving
+                .iter()
+                .any(|n| n.ip == addr_of("lab1") && n.port == 7000);
         if info.contains("cluster_state:ok") && promoted {
             break;
         }
@@ -322,14 +484,25 @@ fn redis_cluster_end_to_end() {
     let back = run(inv.path(), &[]);
     assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
     let nodes = wait_healthy(&lab, &hosts, &pw);
-    let old = nodes.iter().find(|n| n.ip == addr_of("lab1") && n.port == 7000).unwrap();
-    assert_eq!(old.role(), Role::Replica, "the returning node rejoins as a replica");
+    let old = nodes
+        .iter()
+        .find(|n| n.ip == addr_of("lab1") && n.port == 7000)
+        .unwrap();
+    assert_eq!(
+        old.role(),
+        Role::Replica,
+        "the returning node rejoins as a replica"
+    );
 
     // 7. Scale-out to 4 hosts.
     let hosts4 = ["lab1", "lab2", "lab3", "lab4"];
     lab::write_redis_group(inv.path(), &hosts4);
     let grow = run(inv.path(), &[]);
-    assert_eq!(grow.code, 0, "scale-out failed:\n{}\n{}", grow.stdout, grow.stderr);
+    assert_eq!(
+        grow.code, 0,
+        "scale-out failed:\n{}\n{}",
+        grow.stdout, grow.stderr
+    );
     wait_healthy(&lab, &hosts4, &pw);
     rt.block_on(keys(&lab, &hosts4, &pw, false));
 
@@ -338,7 +511,10 @@ fn redis_cluster_end_to_end() {
         let script = "journalctl --no-pager -o cat 2>/dev/null; cat /var/log/redis/*.log /var/log/*.log 2>/dev/null";
         let logs = lab.exec(h, &["sh", "-c", script]).unwrap().stdout;
         assert!(logs.len() > 1000, "{h}: logs were read");
-        assert!(!logs.contains(&pw), "{h}: password found in the host's logs");
+        assert!(
+            !logs.contains(&pw),
+            "{h}: password found in the host's logs"
+        );
     }
 }
 
@@ -351,7 +527,11 @@ struct ProcessSampler {
 impl ProcessSampler {
     fn start(lab: &Lab, hosts: &[&str]) -> Self {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (lab, hosts, flag) = (lab.clone(), hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(), stop.clone());
+        let (lab, hosts, flag) = (
+            lab.clone(),
+            hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            stop.clone(),
+        );
         let handle = std::thread::spawn(move || {
             let mut seen = Vec::new();
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
@@ -379,7 +559,8 @@ fn wait_healthy(lab: &Lab, hosts: &[&str], pw: &str) -> Vec<ClusterNode> {
     loop {
         let all_ok = nodes_of(hosts).iter().all(|(h, p)| {
             let info = redis_cli(lab, h, &addr_of(h), *p, pw, "cluster info");
-            info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{}", hosts.len() * 2))
+            info.contains("cluster_state:ok")
+                && info.contains(&format!("cluster_known_nodes:{}", hosts.len() * 2))
         });
         if all_ok || Instant::now() > deadline {
             return assert_healthy(lab, hosts, pw);

@@ -105,7 +105,11 @@ impl RemoteCommand {
                 None => (format!("sudo -n -H -u {} -- {inner}", quote(&b.user)), None),
             },
             BecomeMethod::Su => (
-                format!("su -s /bin/sh {} -c {}", quote(&b.user), quote(&self.script)),
+                format!(
+                    "su -s /bin/sh {} -c {}",
+                    quote(&b.user),
+                    quote(&self.script)
+                ),
                 b.password.as_ref().map(|pw| format!("{pw}\n").into_bytes()),
             ),
         }
@@ -192,8 +196,7 @@ pub trait Connection: Send + Sync {
     ) -> Result<CommandOutput, TransportError>;
 
     /// Opens a TCP stream to `addr:port` as seen from the host (SSH: a direct-tcpip channel).
-    async fn open_tcp(&self, addr: &str, port: u16)
-    -> Result<Box<dyn NodeStream>, TransportError>;
+    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError>;
 
     /// Closes the connection (best effort).
     async fn close(&self) {}
@@ -220,6 +223,10 @@ mod tests {
     fn root_needs_no_sudo() {
         let cmd = RemoteCommand::new("true").with_become(Some(Become::default()));
         assert_eq!(cmd.command_line(true).0, "sh -c true");
-        assert!(cmd.command_line(false).0.starts_with("sudo -n -H -u root -- sh -c true"));
+        assert!(
+            cmd.command_line(false)
+                .0
+                .starts_with("sudo -n -H -u root -- sh -c true")
+        );
     }
 }

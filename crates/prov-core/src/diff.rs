@@ -15,7 +15,11 @@ pub struct Diff {
 
 impl Diff {
     /// Creates a diff of `label` from `before` to `after`.
-    pub fn new(label: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Self {
+    pub fn new(
+        label: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Self {
         Self {
             label: label.into(),
             before: before.into(),

@@ -23,7 +23,8 @@ pub use connection::{
 pub use diff::Diff;
 pub use event::{Event, EventSink, HostRecap, TaskResult, TaskStatus};
 pub use module::{
-    Action, CheckMode, FileKind, FileSource, Module, ModuleContext, ModuleError, Outcome, Peers, Plan,
+    Action, CheckMode, FileKind, FileSource, Module, ModuleContext, ModuleError, Outcome, Peers,
+    Plan,
 };
 pub use quote::quote;
 pub use redact::Redactor;

@@ -89,7 +89,10 @@ impl ModuleContext<'_> {
         script: impl Into<String>,
         input: &[u8],
     ) -> Result<CommandOutput, ModuleError> {
-        Ok(self.conn.exec(&self.command(script), Stdin::Bytes(input)).await?)
+        Ok(self
+            .conn
+            .exec(&self.command(script), Stdin::Bytes(input))
+            .await?)
     }
 
     /// Runs a script and fails with its stderr unless it exits 0.
@@ -111,7 +114,10 @@ impl ModuleContext<'_> {
 fn first_line(script: &str) -> String {
     let line = script.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     if line.len() > 120 {
-        format!("{}...", &line[..line.char_indices().nth(117).map_or(line.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &line[..line.char_indices().nth(117).map_or(line.len(), |(i, _)| i)]
+        )
     } else {
         line.to_owned()
     }

@@ -30,11 +30,7 @@ pub fn quote(value: &str) -> Cow<'_, str> {
 
 /// Joins words into one command line, quoting each of them.
 pub fn join<'a, I: IntoIterator<Item = &'a str>>(words: I) -> String {
-    words
-        .into_iter()
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ")
+    words.into_iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -43,7 +39,10 @@ mod tests {
 
     #[test]
     fn plain_words_are_unchanged() {
-        assert_eq!(quote("/etc/redis/redis-7000.conf"), "/etc/redis/redis-7000.conf");
+        assert_eq!(
+            quote("/etc/redis/redis-7000.conf"),
+            "/etc/redis/redis-7000.conf"
+        );
     }
 
     #[test]

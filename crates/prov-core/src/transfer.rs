@@ -32,7 +32,9 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
     s.push_str("dir=$(dirname -- \"$d\")\n");
     s.push_str("tmp=$(umask 077 && mktemp -- \"$dir/.prov-tmp.XXXXXXXX\")\n");
     s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
-    s.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 141' PIPE\n");
+    s.push_str(
+        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 141' PIPE\n",
+    );
     s.push_str("cat > \"$tmp\"\n");
     s.push_str(&format!(
         "[ \"$(wc -c < \"$tmp\")\" -eq {size} ] || {{ echo 'transfer incomplete' >&2; exit 1; }}\n"
@@ -54,9 +56,7 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
         (None, None) => {}
     }
     if attrs.backup {
-        s.push_str(
-            "if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n",
-        );
+        s.push_str("if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n");
     }
     s.push_str("mv -fT -- \"$tmp\" \"$d\"\n");
     s
@@ -72,6 +72,7 @@ pub async fn put_file(
     attrs: &FileAttrs,
     become_: Option<Become>,
 ) -> Result<CommandOutput, TransportError> {
-    let cmd = RemoteCommand::new(install_script(dest, size, sha256_hex, attrs)).with_become(become_);
+    let cmd =
+        RemoteCommand::new(install_script(dest, size, sha256_hex, attrs)).with_become(become_);
     conn.exec(&cmd, content).await
 }

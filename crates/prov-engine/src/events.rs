@@ -15,7 +15,10 @@ pub struct EventBus {
 impl EventBus {
     /// A bus delivering to `sinks`, masking the secrets known to `redactor`.
     pub fn new(sinks: Vec<Box<dyn EventSink>>, redactor: Arc<Redactor>) -> Self {
-        Self { sinks: Arc::new(sinks), redactor }
+        Self {
+            sinks: Arc::new(sinks),
+            redactor,
+        }
     }
 
     /// The redactor (vault values and become passwords are registered in it).

@@ -33,7 +33,9 @@ pub fn parse(output: &str) -> Value {
     let mut raw: Map<String, Value> = Map::new();
     let mut addrs: Vec<(String, String)> = Vec::new();
     for line in output.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         if k == "ipv4" {
             if let Some((dev, cidr)) = v.split_once('=') {
                 addrs.push((dev.to_owned(), cidr.to_owned()));
@@ -68,7 +70,10 @@ pub fn parse(output: &str) -> Value {
             json!({"address": addr, "interface": d, "prefix": prefix})
         })
         .unwrap_or_else(|| json!({}));
-    let mem_mb = get("memtotal_kb").parse::<u64>().map(|kb| kb / 1024).unwrap_or(0);
+    let mem_mb = get("memtotal_kb")
+        .parse::<u64>()
+        .map(|kb| kb / 1024)
+        .unwrap_or(0);
     json!({
         "os_family": os_family,
         "distribution": capitalize(&distribution),

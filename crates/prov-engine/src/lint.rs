@@ -45,7 +45,9 @@ pub fn lint_playbook(playbook: &Playbook) -> Vec<LintProblem> {
                             out.push(LintProblem { error: e });
                         }
                     }
-                    Err(e) => out.push(LintProblem { error: EngineError::invalid(t.at.clone(), e.to_string()) }),
+                    Err(e) => out.push(LintProblem {
+                        error: EngineError::invalid(t.at.clone(), e.to_string()),
+                    }),
                 }
             }
         }

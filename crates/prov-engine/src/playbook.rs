@@ -195,18 +195,70 @@ impl Task {
 }
 
 const TASK_KEYWORDS: &[&str] = &[
-    "name", "when", "loop", "with_items", "with_list", "loop_control", "register", "notify",
-    "changed_when", "failed_when", "ignore_errors", "tags", "become", "become_user",
-    "become_method", "run_once", "delegate_to", "no_log", "vars", "args", "check_mode", "listen",
-    "timeout", "any_errors_fatal", "environment", "diff", "retries", "delay", "until",
-    "connection", "block", "rescue", "always", "ignore_unreachable",
+    "name",
+    "when",
+    "loop",
+    "with_items",
+    "with_list",
+    "loop_control",
+    "register",
+    "notify",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "run_once",
+    "delegate_to",
+    "no_log",
+    "vars",
+    "args",
+    "check_mode",
+    "listen",
+    "timeout",
+    "any_errors_fatal",
+    "environment",
+    "diff",
+    "retries",
+    "delay",
+    "until",
+    "connection",
+    "block",
+    "rescue",
+    "always",
+    "ignore_unreachable",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
-    "name", "hosts", "vars", "vars_files", "become", "become_user", "become_method",
-    "gather_facts", "serial", "pre_tasks", "roles", "tasks", "post_tasks", "handlers",
-    "any_errors_fatal", "max_fail_percentage", "connection", "tags", "remote_user", "strategy",
-    "environment", "collections", "order", "ignore_errors", "vars_prompt", "check_mode", "diff",
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "become",
+    "become_user",
+    "become_method",
+    "gather_facts",
+    "serial",
+    "pre_tasks",
+    "roles",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "connection",
+    "tags",
+    "remote_user",
+    "strategy",
+    "environment",
+    "collections",
+    "order",
+    "ignore_errors",
+    "vars_prompt",
+    "check_mode",
+    "diff",
 ];
 
 /// A role as loaded: the role, its tasks, its handlers.
@@ -223,17 +275,36 @@ struct Loader<'a> {
 /// Loads a playbook file.
 pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, EngineError> {
     let doc = yaml::load_file(path, secrets)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let mut loader = Loader { secrets, templar: Templar::new(), playbook_dir: dir.clone(), depth: 0 };
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let mut loader = Loader {
+        secrets,
+        templar: Templar::new(),
+        playbook_dir: dir.clone(),
+        depth: 0,
+    };
     let Value::Array(plays) = &doc.value else {
-        return Err(EngineError::invalid(doc.location(&[]), "a playbook must be a list of plays"));
+        return Err(EngineError::invalid(
+            doc.location(&[]),
+            "a playbook must be a list of plays",
+        ));
     };
     let mut out = Vec::new();
     for (i, p) in plays.iter().enumerate() {
         out.push(loader.play(&doc, p, &[PathSeg::Index(i)])?);
     }
-    Ok(Playbook { path: path.to_path_buf(), dir, plays: out })
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        dir,
+        plays: out,
+    })
 }
 
 fn key(path: &[PathSeg], k: &str) -> Vec<PathSeg> {
@@ -250,11 +321,20 @@ fn idx(path: &[PathSeg], i: usize) -> Vec<PathSeg> {
 
 /// Reads an Ansible boolean (`yes/no/on/off/true/false`).
 pub fn as_bool(doc: &YamlDoc, path: &[PathSeg], v: &Value) -> Result<bool, EngineError> {
-    prov_modules::args::parse_bool(v)
-        .ok_or_else(|| EngineError::invalid(doc.location(path), format!("expected a boolean (yes/no/true/false), found {v}")))
+    prov_modules::args::parse_bool(v).ok_or_else(|| {
+        EngineError::invalid(
+            doc.location(path),
+            format!("expected a boolean (yes/no/true/false), found {v}"),
+        )
+    })
 }
 
-fn opt_bool(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Option<bool>, EngineError> {
+fn opt_bool(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    k: &str,
+) -> Result<Option<bool>, EngineError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         // A templated value is decided at run time.
@@ -263,38 +343,74 @@ fn opt_bool(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) ->
     }
 }
 
-fn string_list(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Result<Vec<String>, EngineError> {
+fn string_list(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    v: Option<&Value>,
+) -> Result<Vec<String>, EngineError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect()),
+        Some(Value::String(s)) => Ok(s
+            .split(',')
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect()),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, it)| match it {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
-                other => Err(EngineError::invalid(doc.location(&idx(path, i)), format!("expected a string, found {other}"))),
+                other => Err(EngineError::invalid(
+                    doc.location(&idx(path, i)),
+                    format!("expected a string, found {other}"),
+                )),
             })
             .collect(),
-        Some(other) => Err(EngineError::invalid(doc.location(path), format!("expected a string or a list of strings, found {other}"))),
+        Some(other) => Err(EngineError::invalid(
+            doc.location(path),
+            format!("expected a string or a list of strings, found {other}"),
+        )),
     }
 }
 
-fn opt_string(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Option<String>, EngineError> {
+fn opt_string(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    k: &str,
+) -> Result<Option<String>, EngineError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(EngineError::invalid(doc.location(&key(path, k)), format!("`{k}` must be a string, found {other}"))),
+        Some(other) => Err(EngineError::invalid(
+            doc.location(&key(path, k)),
+            format!("`{k}` must be a string, found {other}"),
+        )),
     }
 }
 
-fn mapping<'v>(doc: &YamlDoc, path: &[PathSeg], v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, EngineError> {
-    v.as_object()
-        .ok_or_else(|| EngineError::invalid(doc.location(path), format!("{what} must be a mapping, found {}", kind_of(v))))
+fn mapping<'v>(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    v: &'v Value,
+    what: &str,
+) -> Result<&'v Map<String, Value>, EngineError> {
+    v.as_object().ok_or_else(|| {
+        EngineError::invalid(
+            doc.location(path),
+            format!("{what} must be a mapping, found {}", kind_of(v)),
+        )
+    })
 }
 
-fn opt_map(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Map<String, Value>, EngineError> {
+fn opt_map(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    k: &str,
+) -> Result<Map<String, Value>, EngineError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(v) => mapping(doc, &key(path, k), v, &format!("`{k}`")).cloned(),
@@ -318,7 +434,9 @@ fn when_locations(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Vec<Loc
     let at = key(path, "when");
     match v {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => (0..items.len()).map(|i| doc.value_location(&idx(&at, i))).collect(),
+        Some(Value::Array(items)) => (0..items.len())
+            .map(|i| doc.value_location(&idx(&at, i)))
+            .collect(),
         Some(_) => vec![doc.value_location(&at)],
     }
 }
@@ -389,18 +507,41 @@ impl Loader<'_> {
     fn play(&mut self, doc: &YamlDoc, v: &Value, path: &[PathSeg]) -> Result<Play, EngineError> {
         let m = mapping(doc, path, v, "a play")?;
         if m.contains_key("import_playbook") {
-            return Err(EngineError::invalid(doc.location(path), "import_playbook is not supported yet: run the playbooks one after another"));
+            return Err(EngineError::invalid(
+                doc.location(path),
+                "import_playbook is not supported yet: run the playbooks one after another",
+            ));
         }
         for k in m.keys() {
             if !PLAY_KEYWORDS.contains(&k.as_str()) {
-                return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown play keyword `{k}`{}", suggest_from(k, PLAY_KEYWORDS))));
+                return Err(EngineError::invalid(
+                    doc.location(&key(path, k)),
+                    format!(
+                        "unknown play keyword `{k}`{}",
+                        suggest_from(k, PLAY_KEYWORDS)
+                    ),
+                ));
             }
         }
         let hosts = match m.get("hosts") {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(items)) => items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(":"),
-            Some(other) => return Err(EngineError::invalid(doc.location(&key(path, "hosts")), format!("`hosts` must be a pattern string, found {other}"))),
-            None => return Err(EngineError::invalid(doc.location(path), "a play needs `hosts:`")),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(":"),
+            Some(other) => {
+                return Err(EngineError::invalid(
+                    doc.location(&key(path, "hosts")),
+                    format!("`hosts` must be a pattern string, found {other}"),
+                ));
+            }
+            None => {
+                return Err(EngineError::invalid(
+                    doc.location(path),
+                    "a play needs `hosts:`",
+                ));
+            }
         };
         let name = opt_string(doc, path, m, "name")?.unwrap_or_else(|| hosts.clone());
         let mut roles = Vec::new();
@@ -408,19 +549,34 @@ impl Loader<'_> {
         let mut handlers = Vec::new();
         if let Some(rv) = m.get("roles") {
             let Value::Array(items) = rv else {
-                return Err(EngineError::invalid(doc.location(&key(path, "roles")), "`roles` must be a list"));
+                return Err(EngineError::invalid(
+                    doc.location(&key(path, "roles")),
+                    "`roles` must be a list",
+                ));
             };
             for (i, r) in items.iter().enumerate() {
                 let rp = idx(&key(path, "roles"), i);
                 let (rname, rmap) = match r {
                     Value::String(s) => (s.clone(), Map::new()),
                     Value::Object(o) => {
-                        let n = o.get("role").or_else(|| o.get("name")).and_then(|n| n.as_str()).ok_or_else(|| {
-                            EngineError::invalid(doc.location(&rp), "a role entry needs `role: NAME`")
-                        })?;
+                        let n = o
+                            .get("role")
+                            .or_else(|| o.get("name"))
+                            .and_then(|n| n.as_str())
+                            .ok_or_else(|| {
+                                EngineError::invalid(
+                                    doc.location(&rp),
+                                    "a role entry needs `role: NAME`",
+                                )
+                            })?;
                         (n.to_owned(), o.clone())
                     }
-                    other => return Err(EngineError::invalid(doc.location(&rp), format!("a role entry must be a name or a mapping, found {other}"))),
+                    other => {
+                        return Err(EngineError::invalid(
+                            doc.location(&rp),
+                            format!("a role entry must be a name or a mapping, found {other}"),
+                        ));
+                    }
                 };
                 let (role, tasks, role_handlers) = self.role(doc, &rp, &rname)?;
                 let mut common = Common {
@@ -431,7 +587,17 @@ impl Loader<'_> {
                     ..Common::default()
                 };
                 for (k, v) in &rmap {
-                    if !["role", "name", "when", "tags", "become", "become_user", "vars"].contains(&k.as_str()) {
+                    if ![
+                        "role",
+                        "name",
+                        "when",
+                        "tags",
+                        "become",
+                        "become_user",
+                        "vars",
+                    ]
+                    .contains(&k.as_str())
+                    {
                         common.vars.insert(k.clone(), v.clone());
                     }
                 }
@@ -465,7 +631,10 @@ impl Loader<'_> {
         let max_fail_percentage = match m.get("max_fail_percentage") {
             None => None,
             Some(v) => Some(v.as_f64().ok_or_else(|| {
-                EngineError::invalid(doc.location(&key(path, "max_fail_percentage")), "`max_fail_percentage` must be a number")
+                EngineError::invalid(
+                    doc.location(&key(path, "max_fail_percentage")),
+                    "`max_fail_percentage` must be a number",
+                )
             })?),
         };
         self.check_templates(doc, path, m, "vars", false)?;
@@ -489,22 +658,48 @@ impl Loader<'_> {
         })
     }
 
-    fn section(&mut self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str) -> Result<Vec<Node>, EngineError> {
+    fn section(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        k: &str,
+    ) -> Result<Vec<Node>, EngineError> {
         match m.get(k) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(v) => self.task_list(doc, &key(path, k), v, None),
         }
     }
 
-    fn task_list(&mut self, doc: &YamlDoc, path: &[PathSeg], v: &Value, role: Option<&Arc<Role>>) -> Result<Vec<Node>, EngineError> {
+    fn task_list(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        v: &Value,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Vec<Node>, EngineError> {
         let Value::Array(items) = v else {
-            return Err(EngineError::invalid(doc.location(path), format!("expected a list of tasks, found {}", kind_of(v))));
+            return Err(EngineError::invalid(
+                doc.location(path),
+                format!("expected a list of tasks, found {}", kind_of(v)),
+            ));
         };
-        items.iter().enumerate().map(|(i, t)| self.node(doc, &idx(path, i), t, role)).collect()
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.node(doc, &idx(path, i), t, role))
+            .collect()
     }
 
     /// Checks the template syntax of the strings in `m[k]` (conditions when `condition`).
-    fn check_templates(&self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, k: &str, condition: bool) -> Result<(), EngineError> {
+    fn check_templates(
+        &self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        k: &str,
+        condition: bool,
+    ) -> Result<(), EngineError> {
         let Some(v) = m.get(k) else { return Ok(()) };
         let base = key(path, k);
         self.templar.check_value(v, condition, &|p| {
@@ -514,7 +709,13 @@ impl Loader<'_> {
         })
     }
 
-    fn common(&self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, role: Option<&Arc<Role>>) -> Result<Common, EngineError> {
+    fn common(
+        &self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Common, EngineError> {
         self.check_templates(doc, path, m, "when", true)?;
         self.check_templates(doc, path, m, "vars", false)?;
         Ok(Common {
@@ -534,12 +735,24 @@ impl Loader<'_> {
         })
     }
 
-    fn node(&mut self, doc: &YamlDoc, path: &[PathSeg], v: &Value, role: Option<&Arc<Role>>) -> Result<Node, EngineError> {
+    fn node(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        v: &Value,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
         let m = mapping(doc, path, v, "a task")?;
         if m.contains_key("block") {
             for k in m.keys() {
                 if !TASK_KEYWORDS.contains(&k.as_str()) {
-                    return Err(EngineError::invalid(doc.location(&key(path, k)), format!("unknown block keyword `{k}`{}", suggest_from(k, TASK_KEYWORDS))));
+                    return Err(EngineError::invalid(
+                        doc.location(&key(path, k)),
+                        format!(
+                            "unknown block keyword `{k}`{}",
+                            suggest_from(k, TASK_KEYWORDS)
+                        ),
+                    ));
                 }
             }
             let sub = |this: &mut Self, k: &str| -> Result<Vec<Node>, EngineError> {
@@ -557,16 +770,26 @@ impl Loader<'_> {
                 at: doc.location(path),
             })));
         }
-        let module_keys: Vec<&String> = m.keys().filter(|k| !TASK_KEYWORDS.contains(&k.as_str())).collect();
+        let module_keys: Vec<&String> = m
+            .keys()
+            .filter(|k| !TASK_KEYWORDS.contains(&k.as_str()))
+            .collect();
         let module_key = match module_keys.as_slice() {
             [one] => (*one).clone(),
-            [] => return Err(EngineError::invalid(doc.location(path), "this task names no module (e.g. `copy:`, `command:`)")),
+            [] => {
+                return Err(EngineError::invalid(
+                    doc.location(path),
+                    "this task names no module (e.g. `copy:`, `command:`)",
+                ));
+            }
             many => {
                 let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
                 let unknown: Vec<&str> = names
                     .iter()
                     .copied()
-                    .filter(|n| prov_modules::lookup(n).is_none() && !is_engine_action(n) && !is_include(n))
+                    .filter(|n| {
+                        prov_modules::lookup(n).is_none() && !is_engine_action(n) && !is_include(n)
+                    })
                     .collect();
                 let first = unknown.first().copied().unwrap_or(names[1]);
                 return Err(EngineError::invalid(
@@ -588,10 +811,14 @@ impl Loader<'_> {
         } else if let Some(spec) = prov_modules::lookup(&module_key) {
             spec.name.to_owned()
         } else {
-            return Err(EngineError::invalid(doc.location(&key(path, &module_key)), format!("unknown module `{module_key}`{}", suggest(&module_key))));
+            return Err(EngineError::invalid(
+                doc.location(&key(path, &module_key)),
+                format!("unknown module `{module_key}`{}", suggest(&module_key)),
+            ));
         };
         let raw = m.get(&module_key).cloned().unwrap_or(Value::Null);
-        let mut args = normalize_args(&module, raw).map_err(|msg| EngineError::invalid(doc.location(&key(path, &module_key)), msg))?;
+        let mut args = normalize_args(&module, raw)
+            .map_err(|msg| EngineError::invalid(doc.location(&key(path, &module_key)), msg))?;
         if let Some(extra) = m.get("args") {
             let extra = mapping(doc, &key(path, "args"), extra, "`args`")?;
             if let Value::Object(a) = &mut args {
@@ -609,12 +836,19 @@ impl Loader<'_> {
         {
             // Point at the argument the message is about, when it names one.
             let msg = e.to_string();
-            let arg_keys: Vec<String> = args.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            let arg_keys: Vec<String> = args
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
             let named = arg_keys.iter().find(|k| {
-                msg.contains(&format!("unknown field `{k}`")) || msg.contains(&format!("{module}: {k} ")) || msg.contains(&format!("{module}: `{k}`"))
+                msg.contains(&format!("unknown field `{k}`"))
+                    || msg.contains(&format!("{module}: {k} "))
+                    || msg.contains(&format!("{module}: `{k}`"))
             });
             let at = match named {
-                Some(k) if msg.contains(&format!("unknown field `{k}`")) => doc.location(&key(&key(path, &module_key), k)),
+                Some(k) if msg.contains(&format!("unknown field `{k}`")) => {
+                    doc.location(&key(&key(path, &module_key), k))
+                }
                 Some(k) => doc.value_location(&key(&key(path, &module_key), k)),
                 None => doc.location(&key(path, &module_key)),
             };
@@ -622,15 +856,28 @@ impl Loader<'_> {
         }
         let (loop_var, loop_label) = match m.get("loop_control") {
             Some(Value::Object(lc)) => (
-                lc.get("loop_var").and_then(|v| v.as_str()).unwrap_or("item").to_owned(),
+                lc.get("loop_var")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("item")
+                    .to_owned(),
                 lc.get("label").cloned(),
             ),
-            Some(_) => return Err(EngineError::invalid(doc.location(&key(path, "loop_control")), "`loop_control` must be a mapping")),
+            Some(_) => {
+                return Err(EngineError::invalid(
+                    doc.location(&key(path, "loop_control")),
+                    "`loop_control` must be a mapping",
+                ));
+            }
             None => ("item".to_owned(), None),
         };
         let timeout = match m.get("timeout") {
             None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| EngineError::invalid(doc.location(&key(path, "timeout")), "`timeout` must be a number of seconds"))?),
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                EngineError::invalid(
+                    doc.location(&key(path, "timeout")),
+                    "`timeout` must be a number of seconds",
+                )
+            })?),
         };
         // Template syntax (and unknown filters) is checked now, before anything runs.
         let locs = doc.node_locs(path);
@@ -640,7 +887,9 @@ impl Loader<'_> {
                 a.extend_from_slice(p);
                 let mut b = vec![PathSeg::Key("args".to_owned())];
                 b.extend_from_slice(p);
-                locs.get(&a).or_else(|| locs.get(&b)).unwrap_or_else(|| locs.value(&a))
+                locs.get(&a)
+                    .or_else(|| locs.get(&b))
+                    .unwrap_or_else(|| locs.value(&a))
             };
             if module == "assert" {
                 let mut plain = args.clone();
@@ -658,7 +907,15 @@ impl Loader<'_> {
                 self.templar.check_value(&args, false, &arg_at)?;
             }
         }
-        for (k, condition) in [("loop", false), ("with_items", false), ("with_list", false), ("loop_control", false), ("changed_when", true), ("failed_when", true), ("name", false)] {
+        for (k, condition) in [
+            ("loop", false),
+            ("with_items", false),
+            ("with_list", false),
+            ("loop_control", false),
+            ("changed_when", true),
+            ("failed_when", true),
+            ("name", false),
+        ] {
             self.check_templates(doc, path, m, k, condition)?;
         }
         Ok(Node::Task(Box::new(Task {
@@ -668,7 +925,11 @@ impl Loader<'_> {
             module,
             args,
             common: self.common(doc, path, m, role)?,
-            loop_: m.get("loop").or_else(|| m.get("with_items")).or_else(|| m.get("with_list")).cloned(),
+            loop_: m
+                .get("loop")
+                .or_else(|| m.get("with_items"))
+                .or_else(|| m.get("with_list"))
+                .cloned(),
             loop_var,
             loop_label,
             register: opt_string(doc, path, m, "register")?,
@@ -681,31 +942,66 @@ impl Loader<'_> {
         })))
     }
 
-    fn include(&mut self, doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>, module_key: &str, role: Option<&Arc<Role>>) -> Result<Node, EngineError> {
+    fn include(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        module_key: &str,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
         let at = doc.location(&key(path, module_key));
         if m.contains_key("loop") || m.contains_key("with_items") {
-            return Err(EngineError::invalid(at, "looping over include_tasks is not supported: put the loop on the included tasks"));
+            return Err(EngineError::invalid(
+                at,
+                "looping over include_tasks is not supported: put the loop on the included tasks",
+            ));
         }
         let file = match m.get(module_key) {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Object(o)) => o.get("file").and_then(|f| f.as_str()).map(str::to_owned).ok_or_else(|| EngineError::invalid(at.clone(), "include needs `file:`"))?,
+            Some(Value::Object(o)) => o
+                .get("file")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| EngineError::invalid(at.clone(), "include needs `file:`"))?,
             _ => return Err(EngineError::invalid(at, "include needs a file name")),
         };
         if file.contains("{{") {
-            return Err(EngineError::invalid(at, "templated include file names are not supported: includes are resolved before the run"));
+            return Err(EngineError::invalid(
+                at,
+                "templated include file names are not supported: includes are resolved before the run",
+            ));
         }
         if self.depth > 20 {
-            return Err(EngineError::invalid(at, "includes nested more than 20 deep (a cycle?)"));
+            return Err(EngineError::invalid(
+                at,
+                "includes nested more than 20 deep (a cycle?)",
+            ));
         }
         let base = match role {
             Some(r) => r.dir.join("tasks"),
             None => doc.file.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
-        let candidates = [base.join(&file), self.playbook_dir.join(&file), self.playbook_dir.join("tasks").join(&file)];
-        let target = candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-            let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-            EngineError::invalid(at.clone(), format!("included file `{file}` not found (looked for {})", looked.join(", ")))
-        })?;
+        let candidates = [
+            base.join(&file),
+            self.playbook_dir.join(&file),
+            self.playbook_dir.join("tasks").join(&file),
+        ];
+        let target = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| {
+                let looked: Vec<String> =
+                    candidates.iter().map(|c| c.display().to_string()).collect();
+                EngineError::invalid(
+                    at.clone(),
+                    format!(
+                        "included file `{file}` not found (looked for {})",
+                        looked.join(", ")
+                    ),
+                )
+            })?;
         let sub = yaml::load_file(&target, self.secrets)?;
         self.depth += 1;
         let tasks = match &sub.value {
@@ -723,21 +1019,50 @@ impl Loader<'_> {
         })))
     }
 
-    fn role(&mut self, doc: &YamlDoc, path: &[PathSeg], name: &str) -> Result<LoadedRole, EngineError> {
-        let candidates = [self.playbook_dir.join("roles").join(name), PathBuf::from("roles").join(name), PathBuf::from(name)];
-        let dir = candidates.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
-            EngineError::invalid(doc.location(path), format!("role `{name}` not found (looked in {})", self.playbook_dir.join("roles").display()))
-        })?;
+    fn role(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        name: &str,
+    ) -> Result<LoadedRole, EngineError> {
+        let candidates = [
+            self.playbook_dir.join("roles").join(name),
+            PathBuf::from("roles").join(name),
+            PathBuf::from(name),
+        ];
+        let dir = candidates
+            .iter()
+            .find(|p| p.is_dir())
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    doc.location(path),
+                    format!(
+                        "role `{name}` not found (looked in {})",
+                        self.playbook_dir.join("roles").display()
+                    ),
+                )
+            })?;
         let load_map = |sub: &str| -> Result<Map<String, Value>, EngineError> {
-            let Some(f) = main_file(&dir.join(sub)) else { return Ok(Map::new()) };
+            let Some(f) = main_file(&dir.join(sub)) else {
+                return Ok(Map::new());
+            };
             let d = yaml::load_file(&f, self.secrets)?;
             match &d.value {
                 Value::Null => Ok(Map::new()),
                 Value::Object(o) => Ok(o.clone()),
-                other => Err(EngineError::invalid(d.location(&[]), format!("expected a mapping of variables, found {}", kind_of(other)))),
+                other => Err(EngineError::invalid(
+                    d.location(&[]),
+                    format!("expected a mapping of variables, found {}", kind_of(other)),
+                )),
             }
         };
-        let role = Arc::new(Role { name: name.to_owned(), dir: dir.clone(), defaults: load_map("defaults")?, vars: load_map("vars")? });
+        let role = Arc::new(Role {
+            name: name.to_owned(),
+            dir: dir.clone(),
+            defaults: load_map("defaults")?,
+            vars: load_map("vars")?,
+        });
         let mut tasks = Vec::new();
         if let Some(f) = main_file(&dir.join("tasks")) {
             let d = yaml::load_file(&f, self.secrets)?;
@@ -759,7 +1084,10 @@ impl Loader<'_> {
 }
 
 fn main_file(dir: &Path) -> Option<PathBuf> {
-    ["main.yml", "main.yaml", "main"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    ["main.yml", "main.yaml", "main"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
@@ -774,10 +1102,16 @@ fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
 }
 
 fn strip_collection(name: &str) -> &str {
-    ["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general.", "prov."]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name)
+    [
+        "ansible.builtin.",
+        "ansible.legacy.",
+        "ansible.posix.",
+        "community.general.",
+        "prov.",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name)
 }
 
 fn is_engine_action(name: &str) -> bool {
@@ -785,7 +1119,10 @@ fn is_engine_action(name: &str) -> bool {
 }
 
 fn is_include(name: &str) -> bool {
-    matches!(strip_collection(name), "include_tasks" | "import_tasks" | "include")
+    matches!(
+        strip_collection(name),
+        "include_tasks" | "import_tasks" | "include"
+    )
 }
 
 fn suggest(name: &str) -> String {
@@ -825,7 +1162,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -838,15 +1179,27 @@ fn normalize_args(module: &str, raw: Value) -> Result<Value, String> {
     match raw {
         Value::Null => Ok(Value::Object(Map::new())),
         Value::Object(_) => Ok(raw),
-        Value::String(s) if free_form => Ok(Value::Object(Map::from_iter([("cmd".to_owned(), Value::String(s))]))),
-        Value::String(s) if module == "meta" => Ok(Value::Object(Map::from_iter([("action".to_owned(), Value::String(s))]))),
+        Value::String(s) if free_form => Ok(Value::Object(Map::from_iter([(
+            "cmd".to_owned(),
+            Value::String(s),
+        )]))),
+        Value::String(s) if module == "meta" => Ok(Value::Object(Map::from_iter([(
+            "action".to_owned(),
+            Value::String(s),
+        )]))),
         Value::String(s) if module == "debug" => match parse_kv_args(&s) {
             Some(m) => Ok(Value::Object(m)),
-            None => Ok(Value::Object(Map::from_iter([("msg".to_owned(), Value::String(s))]))),
+            None => Ok(Value::Object(Map::from_iter([(
+                "msg".to_owned(),
+                Value::String(s),
+            )]))),
         },
-        Value::String(s) => parse_kv_args(&s)
-            .map(Value::Object)
-            .ok_or_else(|| format!("`{module}` takes a mapping of arguments (or key=value pairs), found `{s}`")),
-        other => Err(format!("`{module}` takes a mapping of arguments, found {}", kind_of(&other))),
+        Value::String(s) => parse_kv_args(&s).map(Value::Object).ok_or_else(|| {
+            format!("`{module}` takes a mapping of arguments (or key=value pairs), found `{s}`")
+        }),
+        other => Err(format!(
+            "`{module}` takes a mapping of arguments, found {}",
+            kind_of(&other)
+        )),
     }
 }

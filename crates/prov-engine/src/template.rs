@@ -84,7 +84,10 @@ fn regex_search_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<tera::Value
 
 fn bool_filter(v: tera::Value, _: Kwargs, _: &State) -> bool {
     if let Some(s) = v.as_str() {
-        matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y")
+        matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y"
+        )
     } else {
         v.is_truthy()
     }
@@ -115,7 +118,9 @@ fn quote_filter(v: &str, _: Kwargs, _: &State) -> String {
 
 fn mandatory_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
     if v.is_undefined() {
-        let msg = kw.get::<&str>("msg")?.unwrap_or("mandatory variable is not defined");
+        let msg = kw
+            .get::<&str>("msg")?
+            .unwrap_or("mandatory variable is not defined");
         return Err(terr(msg));
     }
     Ok(v)
@@ -149,11 +154,17 @@ fn extract_filter(v: tera::Value, kw: Kwargs, _: &State) -> TeraResult<tera::Val
     // Ansible's `map('extract', container, key)`: names -> container[name][key].
     let container = kw.must_get::<tera::Value>("container")?;
     let key = kw.get::<&str>("key")?;
-    let names = v.as_array().ok_or_else(|| terr("extract: expected a list of names"))?;
-    let map = container.as_map().ok_or_else(|| terr("extract: `container` must be a mapping"))?;
+    let names = v
+        .as_array()
+        .ok_or_else(|| terr("extract: expected a list of names"))?;
+    let map = container
+        .as_map()
+        .ok_or_else(|| terr("extract: `container` must be a mapping"))?;
     let mut out = Vec::with_capacity(names.len());
     for n in names {
-        let name = n.as_str().ok_or_else(|| terr("extract: names must be strings"))?;
+        let name = n
+            .as_str()
+            .ok_or_else(|| terr("extract: names must be strings"))?;
         let entry = map
             .get(&tera::value::Key::Str(name))
             .ok_or_else(|| terr(format!("extract: `{name}` is not in the container")))?;
@@ -256,7 +267,12 @@ impl Templar {
     }
 
     /// Renders text; `at` is where the text is (for error messages).
-    pub fn render_str(&self, text: &str, ctx: &Context, at: &Location) -> Result<String, EngineError> {
+    pub fn render_str(
+        &self,
+        text: &str,
+        ctx: &Context,
+        at: &Location,
+    ) -> Result<String, EngineError> {
         if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
             return Ok(text.to_owned());
         }
@@ -279,18 +295,34 @@ impl Templar {
 
     /// Renders every string inside a value. A string that is exactly one `{{ expression }}`
     /// keeps the expression's native type.
-    pub fn render_value(&self, v: &Value, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+    pub fn render_value(
+        &self,
+        v: &Value,
+        ctx: &Context,
+        at: &Location,
+    ) -> Result<Value, EngineError> {
         self.render_value_with(v, ctx, &|_| at.clone())
     }
 
     /// Like [`Templar::render_value`], with `locate` naming where the string at a path inside
     /// `v` starts (for error messages).
-    pub fn render_value_with(&self, v: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<Value, EngineError> {
+    pub fn render_value_with(
+        &self,
+        v: &Value,
+        ctx: &Context,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+    ) -> Result<Value, EngineError> {
         let mut path = Vec::new();
         self.render_in(v, ctx, locate, &mut path)
     }
 
-    fn render_in(&self, v: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location, path: &mut Vec<PathSeg>) -> Result<Value, EngineError> {
+    fn render_in(
+        &self,
+        v: &Value,
+        ctx: &Context,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+        path: &mut Vec<PathSeg>,
+    ) -> Result<Value, EngineError> {
         Ok(match v {
             Value::String(s) => {
                 let at = locate(path);
@@ -330,19 +362,32 @@ impl Templar {
     }
 
     /// Evaluates `expr`, which starts `offset` characters after `at`.
-    fn eval_in(&self, expr: &str, offset: usize, ctx: &Context, at: &Location) -> Result<Value, EngineError> {
+    fn eval_in(
+        &self,
+        expr: &str,
+        offset: usize,
+        ctx: &Context,
+        at: &Location,
+    ) -> Result<Value, EngineError> {
         let wrapped = format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}");
         let json = match self.tera.render_str(&wrapped, ctx, false) {
             Ok(j) => j,
             Err(e) => {
                 // An undefined value only fails inside the `to_json` wrapper ("the value is
                 // undefined"); rendering the bare expression names the variable instead.
-                if let Err(plain) = self.tera.render_str(&format!("{{{{ {expr} }}}}"), ctx, false)
+                if let Err(plain) = self
+                    .tera
+                    .render_str(&format!("{{{{ {expr} }}}}"), ctx, false)
                     && !matches!(plain.kind(), tera::ErrorKind::SyntaxError(_))
                 {
                     return Err(template_error(&plain, expr, at, Some(offset as isize - 3)));
                 }
-                return Err(template_error(&e, expr, at, Some(offset as isize - EVAL_PREFIX.len() as isize)));
+                return Err(template_error(
+                    &e,
+                    expr,
+                    at,
+                    Some(offset as isize - EVAL_PREFIX.len() as isize),
+                ));
             }
         };
         serde_json::from_str(&json).map_err(|e| EngineError::Template {
@@ -353,13 +398,23 @@ impl Templar {
 
     /// Evaluates a condition (`when`, `changed_when`...): a bare expression, optionally wrapped
     /// in `{{ }}`; booleans the Ansible way (`yes`/`no` strings count).
-    pub fn eval_bool(&self, expr: &Value, ctx: &Context, at: &Location) -> Result<bool, EngineError> {
+    pub fn eval_bool(
+        &self,
+        expr: &Value,
+        ctx: &Context,
+        at: &Location,
+    ) -> Result<bool, EngineError> {
         self.eval_bool_with(expr, ctx, &|_| at.clone())
     }
 
     /// Like [`Templar::eval_bool`]; a list holds conditions that must all be true, and
     /// `locate(&[Index(i)])` names where item `i` is.
-    pub fn eval_bool_with(&self, expr: &Value, ctx: &Context, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<bool, EngineError> {
+    pub fn eval_bool_with(
+        &self,
+        expr: &Value,
+        ctx: &Context,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+    ) -> Result<bool, EngineError> {
         match expr {
             Value::Bool(b) => Ok(*b),
             Value::Null => Ok(false),
@@ -388,26 +443,45 @@ impl Templar {
     /// Checks the template syntax of every string inside `v` (unknown filters and tests
     /// included) without rendering anything that depends on variables. `condition` treats
     /// strings as bare expressions (`when:`).
-    pub fn check_value(&self, v: &Value, condition: bool, locate: &dyn Fn(&[PathSeg]) -> Location) -> Result<(), EngineError> {
+    pub fn check_value(
+        &self,
+        v: &Value,
+        condition: bool,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+    ) -> Result<(), EngineError> {
         let mut path = Vec::new();
         self.check_in(v, condition, locate, &mut path)
     }
 
-    fn check_in(&self, v: &Value, condition: bool, locate: &dyn Fn(&[PathSeg]) -> Location, path: &mut Vec<PathSeg>) -> Result<(), EngineError> {
+    fn check_in(
+        &self,
+        v: &Value,
+        condition: bool,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+        path: &mut Vec<PathSeg>,
+    ) -> Result<(), EngineError> {
         match v {
             Value::String(s) => {
                 let (text, shift) = match single_expression(s) {
-                    Some(expr) => (format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"), offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize),
+                    Some(expr) => (
+                        format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"),
+                        offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize,
+                    ),
                     None if condition => {
                         let expr = s.trim();
-                        (format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"), offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize)
+                        (
+                            format!("{EVAL_PREFIX}{expr}{EVAL_SUFFIX}"),
+                            offset_in(s, expr) as isize - EVAL_PREFIX.len() as isize,
+                        )
                     }
                     None if is_templated(v) || s.contains("{#") => (s.clone(), 0),
                     None => return Ok(()),
                 };
                 match self.tera.render_str(&text, &Context::new(), false) {
                     Ok(_) => Ok(()),
-                    Err(e) if is_static_error(&e) => Err(template_error(&e, s, &locate(path), Some(shift))),
+                    Err(e) if is_static_error(&e) => {
+                        Err(template_error(&e, s, &locate(path), Some(shift)))
+                    }
                     Err(_) => Ok(()),
                 }
             }
@@ -452,7 +526,11 @@ fn offset_in(outer: &str, inner: &str) -> usize {
 fn is_static_error(e: &tera::Error) -> bool {
     match e.kind() {
         tera::ErrorKind::SyntaxError(_) => true,
-        tera::ErrorKind::Msg(m) => m.contains("Unknown filter `") || m.contains("Unknown test `") || m.contains("Unknown function `"),
+        tera::ErrorKind::Msg(m) => {
+            m.contains("Unknown filter `")
+                || m.contains("Unknown test `")
+                || m.contains("Unknown function `")
+        }
         _ => false,
     }
 }
@@ -563,8 +641,10 @@ fn error_chain(e: &tera::Error) -> String {
 
 /// Suggests the tera form of Jinja2-only syntax.
 fn jinja_hint(text: &str) -> Option<&'static str> {
-    let positional = regex::Regex::new(r"\|\s*(default|d|join|replace|regex_replace|ternary|round)\s*\(\s*['\x22\d]")
-        .ok()?;
+    let positional = regex::Regex::new(
+        r"\|\s*(default|d|join|replace|regex_replace|ternary|round)\s*\(\s*['\x22\d]",
+    )
+    .ok()?;
     if positional.is_match(text) {
         return Some(
             "tera filters take named arguments, e.g. default(value=\"x\"), join(sep=\",\"), \
@@ -600,11 +680,22 @@ mod tests {
     fn single_expression_keeps_native_type() {
         let t = Templar::new();
         let c = ctx(json!({"base_port": 7000, "dirs": ["a", "b"], "flag": true}));
-        assert_eq!(t.render_value(&json!("{{ base_port + 1 }}"), &c, &at()).unwrap(), json!(7001));
-        assert_eq!(t.render_value(&json!("{{ dirs }}"), &c, &at()).unwrap(), json!(["a", "b"]));
-        assert_eq!(t.render_value(&json!("{{ flag }}"), &c, &at()).unwrap(), json!(true));
         assert_eq!(
-            t.render_value(&json!("node-{{ base_port }}.conf"), &c, &at()).unwrap(),
+            t.render_value(&json!("{{ base_port + 1 }}"), &c, &at())
+                .unwrap(),
+            json!(7001)
+        );
+        assert_eq!(
+            t.render_value(&json!("{{ dirs }}"), &c, &at()).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            t.render_value(&json!("{{ flag }}"), &c, &at()).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            t.render_value(&json!("node-{{ base_port }}.conf"), &c, &at())
+                .unwrap(),
             json!("node-7000.conf")
         );
     }
@@ -613,9 +704,15 @@ mod tests {
     fn conditions_are_bare_or_wrapped() {
         let t = Templar::new();
         let c = ctx(json!({"enable_x": true, "port": 2000, "s": "yes"}));
-        assert!(t.eval_bool(&json!("enable_x and port > 1024"), &c, &at()).unwrap());
+        assert!(
+            t.eval_bool(&json!("enable_x and port > 1024"), &c, &at())
+                .unwrap()
+        );
         assert!(t.eval_bool(&json!("{{ port > 1024 }}"), &c, &at()).unwrap());
-        assert!(!t.eval_bool(&json!(["enable_x", "port < 10"]), &c, &at()).unwrap());
+        assert!(
+            !t.eval_bool(&json!(["enable_x", "port < 10"]), &c, &at())
+                .unwrap()
+        );
         assert!(t.eval_bool(&json!("s | bool"), &c, &at()).unwrap());
     }
 
@@ -623,7 +720,9 @@ mod tests {
     fn undefined_variable_is_an_error_with_location() {
         let t = Templar::new();
         let c = ctx(json!({}));
-        let e = t.render_value(&json!("x {{ nope }}"), &c, &at()).unwrap_err();
+        let e = t
+            .render_value(&json!("x {{ nope }}"), &c, &at())
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("play.yml:7:"), "{msg}");
     }
@@ -634,7 +733,10 @@ mod tests {
         let c = ctx(json!({}));
         assert!(t.render_value(&json!("{{ item }}"), &c, &at()).is_err());
         assert!(t.eval_bool(&json!("nope"), &c, &at()).is_err());
-        assert_eq!(t.eval("nope | default(value=3)", &c, &at()).unwrap(), json!(3));
+        assert_eq!(
+            t.eval("nope | default(value=3)", &c, &at()).unwrap(),
+            json!(3)
+        );
         assert!(t.eval_bool(&json!("nope is defined"), &c, &at()).is_ok());
     }
 
@@ -642,7 +744,9 @@ mod tests {
     fn jinja_positional_default_gets_a_hint() {
         let t = Templar::new();
         let c = ctx(json!({}));
-        let e = t.render_value(&json!("{{ x | default('a') }}"), &c, &at()).unwrap_err();
+        let e = t
+            .render_value(&json!("{{ x | default('a') }}"), &c, &at())
+            .unwrap_err();
         assert!(e.to_string().contains("default(value="), "{e}");
     }
 
@@ -651,11 +755,23 @@ mod tests {
         let t = Templar::new();
         let c = ctx(json!({}));
         // `at` is where the string's first character is: column 12.
-        let e = t.render_value(&json!("a {{ nope }}"), &c, &at()).unwrap_err().to_string();
+        let e = t
+            .render_value(&json!("a {{ nope }}"), &c, &at())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("play.yml:7:17:"), "{e}");
-        let e = t.render_value(&json!("{{ nope }}"), &c, &at()).unwrap_err().to_string();
-        assert!(e.starts_with("play.yml:7:15:") && e.contains("`nope` is not defined"), "{e}");
-        let e = t.eval_bool(&json!("x and nope"), &ctx(json!({"x": true})), &at()).unwrap_err().to_string();
+        let e = t
+            .render_value(&json!("{{ nope }}"), &c, &at())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("play.yml:7:15:") && e.contains("`nope` is not defined"),
+            "{e}"
+        );
+        let e = t
+            .eval_bool(&json!("x and nope"), &ctx(json!({"x": true})), &at())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("play.yml:7:18:"), "{e}");
     }
 
@@ -663,37 +779,99 @@ mod tests {
     fn check_finds_syntax_and_unknown_filters_only() {
         let t = Templar::new();
         let here = |_: &[PathSeg]| at();
-        assert!(t.check_value(&json!({"a": "{{ undefined_is_fine }}", "b": ["x {{ y | upper }}"]}), false, &here).is_ok());
-        assert!(t.check_value(&json!("port > 1 and enabled"), true, &here).is_ok());
-        let e = t.check_value(&json!(["ok", "{{ 1 + }}"]), false, &here).unwrap_err().to_string();
+        assert!(
+            t.check_value(
+                &json!({"a": "{{ undefined_is_fine }}", "b": ["x {{ y | upper }}"]}),
+                false,
+                &here
+            )
+            .is_ok()
+        );
+        assert!(
+            t.check_value(&json!("port > 1 and enabled"), true, &here)
+                .is_ok()
+        );
+        let e = t
+            .check_value(&json!(["ok", "{{ 1 + }}"]), false, &here)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("template error"), "{e}");
-        let e = t.check_value(&json!("{{ x | nofilter }}"), false, &here).unwrap_err().to_string();
-        assert!(e.starts_with("play.yml:7:19:") && e.contains("Unknown filter `nofilter`") && !e.contains("__tera"), "{e}");
-        let e = t.check_value(&json!("x is nosuchtest"), true, &here).unwrap_err().to_string();
+        let e = t
+            .check_value(&json!("{{ x | nofilter }}"), false, &here)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("play.yml:7:19:")
+                && e.contains("Unknown filter `nofilter`")
+                && !e.contains("__tera"),
+            "{e}"
+        );
+        let e = t
+            .check_value(&json!("x is nosuchtest"), true, &here)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Unknown test `nosuchtest`"), "{e}");
     }
 
     #[test]
     fn result_tests() {
         let t = Templar::new();
-        let c = ctx(json!({"ok": {"changed": true, "failed": false}, "bad": {"failed": true}, "sk": {"skipped": true}}));
-        assert!(t.eval_bool(&json!("ok is succeeded and ok is success and ok is changed"), &c, &at()).unwrap());
-        assert!(t.eval_bool(&json!("bad is failed and bad is not succeeded and bad is not changed"), &c, &at()).unwrap());
-        assert!(t.eval_bool(&json!("sk is skipped and ok is not skipped"), &c, &at()).unwrap());
+        let c = ctx(
+            json!({"ok": {"changed": true, "failed": false}, "bad": {"failed": true}, "sk": {"skipped": true}}),
+        );
+        assert!(
+            t.eval_bool(
+                &json!("ok is succeeded and ok is success and ok is changed"),
+                &c,
+                &at()
+            )
+            .unwrap()
+        );
+        assert!(
+            t.eval_bool(
+                &json!("bad is failed and bad is not succeeded and bad is not changed"),
+                &c,
+                &at()
+            )
+            .unwrap()
+        );
+        assert!(
+            t.eval_bool(&json!("sk is skipped and ok is not skipped"), &c, &at())
+                .unwrap()
+        );
     }
 
     #[test]
     fn ansible_filters() {
         let t = Templar::new();
         let c = ctx(json!({"m": {"a": 1}, "s": "hello"}));
-        assert_eq!(t.eval("m | to_json", &c, &at()).unwrap(), json!("{\"a\":1}"));
-        assert_eq!(t.eval("s | b64encode | b64decode", &c, &at()).unwrap(), json!("hello"));
         assert_eq!(
-            t.eval("s | regex_replace(pattern=\"l+\", replacement=\"L\")", &c, &at()).unwrap(),
+            t.eval("m | to_json", &c, &at()).unwrap(),
+            json!("{\"a\":1}")
+        );
+        assert_eq!(
+            t.eval("s | b64encode | b64decode", &c, &at()).unwrap(),
+            json!("hello")
+        );
+        assert_eq!(
+            t.eval(
+                "s | regex_replace(pattern=\"l+\", replacement=\"L\")",
+                &c,
+                &at()
+            )
+            .unwrap(),
             json!("heLo")
         );
-        assert_eq!(t.eval("\"10.0.0.5/24\" | ipaddr(query=\"network\")", &c, &at()).unwrap(), json!("10.0.0.0"));
+        assert_eq!(
+            t.eval("\"10.0.0.5/24\" | ipaddr(query=\"network\")", &c, &at())
+                .unwrap(),
+            json!("10.0.0.0")
+        );
         let c = ctx(json!({"hv": {"a": {"ip": "1"}, "b": {"ip": "2"}}, "names": ["b", "a"]}));
-        assert_eq!(t.eval("names | extract(container=hv, key=\"ip\")", &c, &at()).unwrap(), json!(["2", "1"]));
+        assert_eq!(
+            t.eval("names | extract(container=hv, key=\"ip\")", &c, &at())
+                .unwrap(),
+            json!(["2", "1"])
+        );
     }
 }

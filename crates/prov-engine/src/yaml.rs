@@ -76,12 +76,18 @@ pub struct NodeLocs {
 impl NodeLocs {
     /// Locations that all point at `at` (for nodes built without a YAML document).
     pub fn at(at: &Location) -> Self {
-        Self { file: at.file.clone(), start: (at.line, at.column), values: Default::default() }
+        Self {
+            file: at.file.clone(),
+            start: (at.line, at.column),
+            values: Default::default(),
+        }
     }
 
     /// Where the value at `path` (relative to the node) starts, if it was recorded.
     pub fn get(&self, path: &[PathSeg]) -> Option<Location> {
-        self.values.get(path).map(|(l, c)| Location::new(&self.file, *l, *c))
+        self.values
+            .get(path)
+            .map(|(l, c)| Location::new(&self.file, *l, *c))
     }
 
     /// Where the value at `path` starts, or its nearest recorded parent, or the node itself.
@@ -117,7 +123,11 @@ impl YamlDoc {
             .map(|(p, pos)| (p[prefix.len()..].to_vec(), *pos))
             .collect();
         let at = self.location(prefix);
-        NodeLocs { file: self.file.clone(), start: (at.line, at.column), values: std::sync::Arc::new(values) }
+        NodeLocs {
+            file: self.file.clone(),
+            start: (at.line, at.column),
+            values: std::sync::Arc::new(values),
+        }
     }
 
     /// Where the node at `path` starts (falls back to the nearest parent, then the file start).
@@ -144,7 +154,11 @@ pub fn load_file(file: &Path, secrets: &dyn SecretResolver) -> Result<YamlDoc, E
 }
 
 /// Parses YAML text that came from `file` (whole-file vault encryption is handled here).
-pub fn load_str(text: &str, file: &Path, secrets: &dyn SecretResolver) -> Result<YamlDoc, EngineError> {
+pub fn load_str(
+    text: &str,
+    file: &Path,
+    secrets: &dyn SecretResolver,
+) -> Result<YamlDoc, EngineError> {
     if secrets.is_encrypted(text) {
         let plain = secrets.decrypt(text, file)?;
         return load_plain(&plain, file, secrets);
@@ -152,9 +166,16 @@ pub fn load_str(text: &str, file: &Path, secrets: &dyn SecretResolver) -> Result
     load_plain(text, file, secrets)
 }
 
-fn load_plain(text: &str, file: &Path, secrets: &dyn SecretResolver) -> Result<YamlDoc, EngineError> {
+fn load_plain(
+    text: &str,
+    file: &Path,
+    secrets: &dyn SecretResolver,
+) -> Result<YamlDoc, EngineError> {
     let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
         EngineError::Syntax {
             at: Location::new(file, line, col),
             message: strip_location_suffix(&e.to_string()),
@@ -182,7 +203,11 @@ fn strip_location_suffix(msg: &str) -> String {
 }
 
 /// Converts a serde_yaml_ng value to JSON, decrypting `!vault` scalars.
-fn to_json(v: serde_yaml_ng::Value, file: &Path, secrets: &dyn SecretResolver) -> Result<Value, EngineError> {
+fn to_json(
+    v: serde_yaml_ng::Value,
+    file: &Path,
+    secrets: &dyn SecretResolver,
+) -> Result<Value, EngineError> {
     use serde_yaml_ng::Value as Y;
     Ok(match v {
         Y::Null => Value::Null,
@@ -214,7 +239,10 @@ fn to_json(v: serde_yaml_ng::Value, file: &Path, secrets: &dyn SecretResolver) -
                     Y::Number(n) => n.to_string(),
                     Y::Bool(b) => b.to_string(),
                     Y::Null => "null".to_owned(),
-                    other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                    other => serde_yaml_ng::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
                 };
                 out.insert(key, to_json(v, file, secrets)?);
             }
@@ -289,8 +317,15 @@ impl MarkedEventReceiver for SpanIndex {
                         self.spans.entry(p).or_insert(pos);
                     }
                 } else if let Some(p) = self.next_path(None) {
-                    let quoted = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
-                    self.values.entry(p.clone()).or_insert(if quoted { (pos.0, pos.1 + 1) } else { pos });
+                    let quoted = matches!(
+                        style,
+                        TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                    );
+                    self.values.entry(p.clone()).or_insert(if quoted {
+                        (pos.0, pos.1 + 1)
+                    } else {
+                        pos
+                    });
                     self.spans.entry(p).or_insert(pos);
                 }
             }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Deserializer, de};
 /// in any case, as a YAML boolean, string or number.
 pub fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
-    parse_bool(&v).ok_or_else(|| de::Error::custom(format!("expected a boolean (yes/no/true/false), found {v}")))
+    parse_bool(&v).ok_or_else(|| {
+        de::Error::custom(format!("expected a boolean (yes/no/true/false), found {v}"))
+    })
 }
 
 /// Like [`de_bool`] for an optional field.
@@ -14,9 +16,9 @@ pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
     let v = Option::<serde_json::Value>::deserialize(d)?;
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => parse_bool(&v)
-            .map(Some)
-            .ok_or_else(|| de::Error::custom(format!("expected a boolean (yes/no/true/false), found {v}"))),
+        Some(v) => parse_bool(&v).map(Some).ok_or_else(|| {
+            de::Error::custom(format!("expected a boolean (yes/no/true/false), found {v}"))
+        }),
     }
 }
 
@@ -65,7 +67,9 @@ impl Mode {
         }
         if t.chars().all(|c| c.is_ascii_digit()) {
             if t.contains(['8', '9']) {
-                return Err(format!("mode {t} is not octal (digits 8 and 9 are not allowed)"));
+                return Err(format!(
+                    "mode {t} is not octal (digits 8 and 9 are not allowed)"
+                ));
             }
             let m = u32::from_str_radix(t, 8).map_err(|e| format!("mode {t}: {e}"))?;
             if m > 0o7777 {
@@ -80,12 +84,16 @@ impl Mode {
             let p = part.trim_start_matches(['u', 'g', 'o', 'a']);
             !p.is_empty()
                 && p.starts_with(['=', '+', '-'])
-                && p[1..].chars().all(|c| "rwxXstugo".contains(c) || "=+-".contains(c))
+                && p[1..]
+                    .chars()
+                    .all(|c| "rwxXstugo".contains(c) || "=+-".contains(c))
         });
         if symbolic_ok {
             Ok(Mode::Symbolic(t.to_owned()))
         } else {
-            Err(format!("`{t}` is neither an octal mode (\"0644\") nor a symbolic one (u=rw,g=r,o=r)"))
+            Err(format!(
+                "`{t}` is neither an octal mode (\"0644\") nor a symbolic one (u=rw,g=r,o=r)"
+            ))
         }
     }
 }
@@ -97,7 +105,11 @@ impl<'de> Deserialize<'de> for Mode {
             // An unquoted YAML 0644 arrives as the integer 644: its digits are the octal mode.
             serde_json::Value::Number(n) if n.is_u64() => n.to_string(),
             serde_json::Value::String(s) => s.clone(),
-            other => return Err(de::Error::custom(format!("expected a file mode, found {other}"))),
+            other => {
+                return Err(de::Error::custom(format!(
+                    "expected a file mode, found {other}"
+                )));
+            }
         };
         Mode::parse(&text).map_err(de::Error::custom)
     }
@@ -112,18 +124,25 @@ impl<'de> Deserialize<'de> for StringList {
         let v = serde_json::Value::deserialize(d)?;
         match v {
             serde_json::Value::String(s) => Ok(StringList(
-                s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
+                s.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
             )),
             serde_json::Value::Array(items) => items
                 .into_iter()
                 .map(|i| match i {
                     serde_json::Value::String(s) => Ok(s),
                     serde_json::Value::Number(n) => Ok(n.to_string()),
-                    other => Err(de::Error::custom(format!("expected a string, found {other}"))),
+                    other => Err(de::Error::custom(format!(
+                        "expected a string, found {other}"
+                    ))),
                 })
                 .collect::<Result<_, _>>()
                 .map(StringList),
-            other => Err(de::Error::custom(format!("expected a string or a list, found {other}"))),
+            other => Err(de::Error::custom(format!(
+                "expected a string or a list, found {other}"
+            ))),
         }
     }
 }
@@ -140,13 +159,22 @@ mod tests {
         assert_eq!(m, Mode::Octal(0o2750));
         assert!(serde_json::from_value::<Mode>(serde_json::json!(680)).is_err());
         assert_eq!(Mode::parse("0640").unwrap().chmod_arg(), "0640");
-        assert_eq!(Mode::parse("u=rw,g=r,o=r").unwrap(), Mode::Symbolic("u=rw,g=r,o=r".into()));
+        assert_eq!(
+            Mode::parse("u=rw,g=r,o=r").unwrap(),
+            Mode::Symbolic("u=rw,g=r,o=r".into())
+        );
         assert!(Mode::parse("rw-r--r--").is_err());
     }
 
     #[test]
     fn ansible_booleans() {
-        for (v, b) in [("yes", true), ("No", false), ("ON", true), ("off", false), ("True", true)] {
+        for (v, b) in [
+            ("yes", true),
+            ("No", false),
+            ("ON", true),
+            ("off", false),
+            ("True", true),
+        ] {
             assert_eq!(parse_bool(&serde_json::json!(v)), Some(b), "{v}");
         }
         assert_eq!(parse_bool(&serde_json::json!("maybe")), None);

@@ -11,9 +11,9 @@ pub mod cmdexec;
 pub mod modules;
 pub mod nft;
 pub mod pkg_backend;
-pub mod server_util;
 pub mod pyre;
 pub mod remote_file;
+pub mod server_util;
 pub mod writefile;
 
 use prov_core::{Module, ModuleError};
@@ -39,10 +39,16 @@ pub fn registry() -> &'static [ModuleSpec] {
 /// Finds a module by any of its names: `copy`, `ansible.builtin.copy`,
 /// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `prov.NAME`.
 pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
-    let short = ["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general.", "prov."]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name);
+    let short = [
+        "ansible.builtin.",
+        "ansible.legacy.",
+        "ansible.posix.",
+        "community.general.",
+        "prov.",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name);
     registry()
         .iter()
         .find(|m| m.name == short || m.aliases.contains(&short))
@@ -50,7 +56,10 @@ pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
 
 /// Deserializes a module's arguments into its typed struct, with a clear error on unknown or
 /// mistyped fields.
-pub fn parse_args<T: serde::de::DeserializeOwned>(module: &str, args: Value) -> Result<T, ModuleError> {
+pub fn parse_args<T: serde::de::DeserializeOwned>(
+    module: &str,
+    args: Value,
+) -> Result<T, ModuleError> {
     serde_json::from_value(args).map_err(|e| ModuleError::Args(format!("{module}: {e}")))
 }
 

@@ -229,7 +229,9 @@ pub fn plan_write(
     }
     summary.extend(attr_change.summary(dest));
     if parent_missing {
-        summary.push(format!("(directory {parent} does not exist yet: an earlier task must create it)"));
+        summary.push(format!(
+            "(directory {parent} does not exist yet: an earlier task must create it)"
+        ));
     }
     let mkdir = (probed.info.is_none() && !probed.parent_dir).then_some(parent);
     let mut plan = Plan::change(

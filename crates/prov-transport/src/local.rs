@@ -93,11 +93,7 @@ impl Connection for LocalConnection {
         }
     }
 
-    async fn open_tcp(
-        &self,
-        addr: &str,
-        port: u16,
-    ) -> Result<Box<dyn NodeStream>, TransportError> {
+    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
         let stream = tokio::net::TcpStream::connect((addr, port)).await?;
         Ok(Box::new(stream))
     }
@@ -111,7 +107,10 @@ mod tests {
     async fn runs_commands_with_stdin_and_status() {
         let c = LocalConnection::new("localhost");
         let out = c
-            .exec(&RemoteCommand::new("cat; echo err >&2; exit 3"), Stdin::Bytes(b"hello"))
+            .exec(
+                &RemoteCommand::new("cat; echo err >&2; exit 3"),
+                Stdin::Bytes(b"hello"),
+            )
             .await
             .unwrap();
         assert_eq!(out.status, 3);
@@ -122,8 +121,8 @@ mod tests {
     #[tokio::test]
     async fn times_out() {
         let c = LocalConnection::new("localhost");
-        let cmd = RemoteCommand::new("sleep 5")
-            .with_timeout(Some(std::time::Duration::from_millis(100)));
+        let cmd =
+            RemoteCommand::new("sleep 5").with_timeout(Some(std::time::Duration::from_millis(100)));
         let err = c.exec(&cmd, Stdin::Null).await.unwrap_err();
         assert!(matches!(err, TransportError::Timeout(_)));
     }
@@ -137,11 +136,16 @@ mod tests {
         let data = b"new content\n";
         let sum = "a1b3c4"; // deliberately wrong checksum: must refuse and leave nothing behind
         let attrs = prov_core::transfer::FileAttrs::default();
-        let out = prov_core::transfer::put_file(&c, dest, Stdin::Bytes(data), 12, sum, &attrs, None)
-            .await
-            .unwrap();
+        let out =
+            prov_core::transfer::put_file(&c, dest, Stdin::Bytes(data), 12, sum, &attrs, None)
+                .await
+                .unwrap();
         assert_ne!(out.status, 0);
         assert!(!std::path::Path::new(dest).exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temp file left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "temp file left behind"
+        );
     }
 }

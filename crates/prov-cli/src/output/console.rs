@@ -32,7 +32,10 @@ impl ConsoleSink {
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let bar = if tty && std::env::var_os("CI").is_none() {
             let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            b.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             b.enable_steady_tick(Duration::from_millis(120));
             Some(b)
         } else {
@@ -42,12 +45,20 @@ impl ConsoleSink {
             verbosity,
             diff,
             color,
-            state: Mutex::new(ConsoleState { bar, pending: BTreeSet::new(), task: String::new() }),
+            state: Mutex::new(ConsoleState {
+                bar,
+                pending: BTreeSet::new(),
+                task: String::new(),
+            }),
         }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}{RESET}") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
     }
 
     fn print(&self, state: &ConsoleState, text: &str) {
@@ -75,7 +86,11 @@ impl ConsoleSink {
             None => format!("{}: [{}]", word, r.host),
         };
         if let Some(m) = &r.msg
-            && (matches!(r.status, TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored) || r.module == "debug" || self.verbosity > 0)
+            && (matches!(
+                r.status,
+                TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored
+            ) || r.module == "debug"
+                || self.verbosity > 0)
         {
             line.push_str(&format!(" => {m}"));
         }
@@ -110,18 +125,28 @@ impl ConsoleSink {
 
 impl EventSink for ConsoleSink {
     fn event(&self, event: &Event) {
-        let Ok(mut st) = self.state.lock() else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
         match event {
             Event::RunStart { check_mode, .. } => {
                 if *check_mode {
-                    self.print(&st, &self.paint("36", "check mode: nothing will be changed"));
+                    self.print(
+                        &st,
+                        &self.paint("36", "check mode: nothing will be changed"),
+                    );
                 }
             }
             Event::PlayStart { play, hosts } => {
                 let line = format!("\nPLAY [{play}] ({} hosts)", hosts.len());
                 self.print(&st, &self.paint("1", &line));
             }
-            Event::TaskStart { task, hosts, handler, .. } => {
+            Event::TaskStart {
+                task,
+                hosts,
+                handler,
+                ..
+            } => {
                 st.task = task.clone();
                 st.pending = hosts.iter().cloned().collect();
                 let kind = if *handler { "HANDLER" } else { "TASK" };
@@ -137,12 +162,15 @@ impl EventSink for ConsoleSink {
                 }
                 st.pending.remove(&r.host);
                 if let Some(b) = &st.bar {
-                    let waiting: Vec<&str> = st.pending.iter().take(5).map(String::as_str).collect();
+                    let waiting: Vec<&str> =
+                        st.pending.iter().take(5).map(String::as_str).collect();
                     b.set_message(format!("{}: waiting for {}", st.task, waiting.join(", ")));
                 }
             }
             Event::HostUnreachable { .. } => {}
-            Event::Warning { message } => self.print(&st, &self.paint("35", &format!("[WARNING]: {message}"))),
+            Event::Warning { message } => {
+                self.print(&st, &self.paint("35", &format!("[WARNING]: {message}")))
+            }
             Event::RunEnd { recap, elapsed } => {
                 if let Some(b) = st.bar.take() {
                     b.finish_and_clear();
@@ -150,7 +178,13 @@ impl EventSink for ConsoleSink {
                 let mut out = String::from("\nPLAY RECAP\n");
                 let width = recap.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
                 for r in recap {
-                    let code = if r.failed > 0 || r.unreachable > 0 { "31" } else if r.changed > 0 { "33" } else { "32" };
+                    let code = if r.failed > 0 || r.unreachable > 0 {
+                        "31"
+                    } else if r.changed > 0 {
+                        "33"
+                    } else {
+                        "32"
+                    };
                     out.push_str(&format!(
                         "{} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}\n",
                         self.paint(code, &format!("{:<width$}", r.host)),

@@ -13,7 +13,9 @@ pub struct JsonSink {
 impl JsonSink {
     /// A sink writing to stdout.
     pub fn new() -> Self {
-        Self { out: Mutex::new(std::io::stdout()) }
+        Self {
+            out: Mutex::new(std::io::stdout()),
+        }
     }
 }
 

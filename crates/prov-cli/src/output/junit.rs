@@ -15,7 +15,10 @@ pub struct JunitSink {
 impl JunitSink {
     /// A sink writing to `path` at the end of the run.
     pub fn new(path: PathBuf) -> Self {
-        Self { path, results: Mutex::new(Vec::new()) }
+        Self {
+            path,
+            results: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -29,7 +32,9 @@ impl EventSink for JunitSink {
     }
 
     fn finish(&self) {
-        let Ok(results) = self.results.lock() else { return };
+        let Ok(results) = self.results.lock() else {
+            return;
+        };
         let mut report = Report::new("prov");
         let mut suites: Vec<TestSuite> = Vec::new();
         for r in results.iter() {
@@ -67,7 +72,10 @@ impl EventSink for JunitSink {
         match report.to_string() {
             Ok(xml) => {
                 if let Err(e) = std::fs::write(&self.path, xml) {
-                    eprintln!("prov: cannot write JUnit report {}: {e}", self.path.display());
+                    eprintln!(
+                        "prov: cannot write JUnit report {}: {e}",
+                        self.path.display()
+                    );
                 }
             }
             Err(e) => eprintln!("prov: cannot build JUnit report: {e}"),

@@ -11,7 +11,10 @@ use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// The lab, or `None` (with a message) when lab tests cannot run here. With
@@ -34,7 +37,11 @@ pub fn inventory(lab: &Lab, redis_hosts: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = repo_root().join("inventories/lab");
     copy_dir(&src.join("group_vars"), &dir.path().join("group_vars"));
-    std::fs::write(dir.path().join("hosts.yml"), lab.inventory_yaml().expect("lab inventory")).unwrap();
+    std::fs::write(
+        dir.path().join("hosts.yml"),
+        lab.inventory_yaml().expect("lab inventory"),
+    )
+    .unwrap();
     write_redis_group(dir.path(), redis_hosts);
     dir
 }
@@ -85,17 +92,26 @@ impl RunOutput {
 
     /// Sum of `changed` over hosts.
     pub fn total_changed(&self) -> u64 {
-        self.recap().iter().map(|r| r["changed"].as_u64().unwrap_or(0)).sum()
+        self.recap()
+            .iter()
+            .map(|r| r["changed"].as_u64().unwrap_or(0))
+            .sum()
     }
 
     /// Task results (`task_result` events).
     pub fn results(&self) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event"] == "task_result").collect()
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "task_result")
+            .collect()
     }
 
     /// Task results that changed something.
     pub fn changed_results(&self) -> Vec<&Value> {
-        self.results().into_iter().filter(|r| r["changed"] == true).collect()
+        self.results()
+            .into_iter()
+            .filter(|r| r["changed"] == true)
+            .collect()
     }
 }
 

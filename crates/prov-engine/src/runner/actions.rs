@@ -15,7 +15,14 @@ pub(crate) fn is_engine_action(module: &str) -> bool {
 }
 
 fn ok(result: Map<String, Value>, msg: Option<String>) -> Exec {
-    Exec { status: TaskStatus::Ok, changed: false, summary: Vec::new(), diffs: Vec::new(), msg, result }
+    Exec {
+        status: TaskStatus::Ok,
+        changed: false,
+        summary: Vec::new(),
+        diffs: Vec::new(),
+        msg,
+        result,
+    }
 }
 
 fn string_arg(args: &Value, k: &str) -> Option<String> {
@@ -26,11 +33,25 @@ fn string_arg(args: &Value, k: &str) -> Option<String> {
 }
 
 /// Runs an engine action with its rendered `args`.
-pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String, Value>, h: &mut HostState, ctx: &Context) -> Exec {
+pub(crate) fn run(
+    runner: &Runner,
+    task: &Task,
+    args: &Value,
+    vars: &Map<String, Value>,
+    h: &mut HostState,
+    ctx: &Context,
+) -> Exec {
     match task.module.as_str() {
         "debug" => {
             if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
-                let value = runner.templar.eval(var, ctx, &task.arg_location(&[crate::yaml::PathSeg::Key("var".into())])).unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
+                let value = runner
+                    .templar
+                    .eval(
+                        var,
+                        ctx,
+                        &task.arg_location(&[crate::yaml::PathSeg::Key("var".into())]),
+                    )
+                    .unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
                 let mut r = Map::new();
                 r.insert(var.to_owned(), value.clone());
                 let text = match &value {
@@ -44,7 +65,10 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
                     Some(other) => serde_json::to_string_pretty(other).unwrap_or_default(),
                     None => "Hello world!".into(),
                 };
-                ok(Map::from_iter([("msg".into(), json!(msg.clone()))]), Some(msg))
+                ok(
+                    Map::from_iter([("msg".into(), json!(msg.clone()))]),
+                    Some(msg),
+                )
             }
         }
         "set_fact" => {
@@ -59,7 +83,10 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
                 h.registered.insert(k.clone(), v.clone());
                 facts.insert(k.clone(), v.clone());
             }
-            ok(Map::from_iter([("ansible_facts".into(), Value::Object(facts))]), None)
+            ok(
+                Map::from_iter([("ansible_facts".into(), Value::Object(facts))]),
+                None,
+            )
         }
         "assert" => {
             let that = match args.get("that") {
@@ -89,7 +116,12 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
                     Ok(false) => {
                         let msg = string_arg(args, "fail_msg")
                             .or_else(|| string_arg(args, "msg"))
-                            .unwrap_or_else(|| format!("Assertion failed: {}", raw.as_str().unwrap_or(&raw.to_string())));
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "Assertion failed: {}",
+                                    raw.as_str().unwrap_or(&raw.to_string())
+                                )
+                            });
                         let mut e = Exec::failed(msg);
                         e.result.insert("assertion".into(), raw.clone());
                         return e;
@@ -97,10 +129,16 @@ pub(crate) fn run(runner: &Runner, task: &Task, args: &Value, vars: &Map<String,
                     Err(err) => return Exec::failed(format!("assert: {err}")),
                 }
             }
-            let msg = string_arg(args, "success_msg").unwrap_or_else(|| "All assertions passed".into());
-            ok(Map::from_iter([("msg".into(), json!(msg.clone()))]), Some(msg))
+            let msg =
+                string_arg(args, "success_msg").unwrap_or_else(|| "All assertions passed".into());
+            ok(
+                Map::from_iter([("msg".into(), json!(msg.clone()))]),
+                Some(msg),
+            )
         }
-        "fail" => Exec::failed(string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into())),
+        "fail" => Exec::failed(
+            string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
+        ),
         "meta" => {
             let action = string_arg(args, "action").unwrap_or_default();
             match action.as_str() {

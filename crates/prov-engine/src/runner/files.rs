@@ -27,7 +27,9 @@ impl FileSource for PlaybookFiles<'_> {
             return if p.exists() {
                 Ok(p.to_path_buf())
             } else {
-                Err(ModuleError::LocalFile(format!("{name}: no such file on the controller")))
+                Err(ModuleError::LocalFile(format!(
+                    "{name}: no such file on the controller"
+                )))
             };
         }
         let sub = match kind {
@@ -50,7 +52,9 @@ impl FileSource for PlaybookFiles<'_> {
             ModuleError::LocalFile(format!(
                 "could not find `{name}` in {sub}/ beside the playbook ({}){}",
                 self.playbook_dir.display(),
-                self.role_dir.map(|r| format!(" or in role {}", r.display())).unwrap_or_default()
+                self.role_dir
+                    .map(|r| format!(" or in role {}", r.display()))
+                    .unwrap_or_default()
             ))
         })
     }

@@ -28,7 +28,11 @@ pub use files::PlaybookFiles;
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Connects to `host`; `vars` are its variables (connection variables included).
-    async fn connect(&self, host: &str, vars: &Map<String, Value>) -> Result<Arc<dyn Connection>, TransportError>;
+    async fn connect(
+        &self,
+        host: &str,
+        vars: &Map<String, Value>,
+    ) -> Result<Arc<dyn Connection>, TransportError>;
 }
 
 /// How a run behaves (the command line's options).
@@ -150,7 +154,9 @@ impl Scope {
     pub(crate) fn inherit(&self, c: &Common) -> Scope {
         let mut s = self.clone();
         for (i, w) in c.when.iter().enumerate() {
-            let at = c.when_at.get(i).cloned().unwrap_or_else(|| crate::error::Location::new(std::path::Path::new("<unknown>"), 1, 1));
+            let at = c.when_at.get(i).cloned().unwrap_or_else(|| {
+                crate::error::Location::new(std::path::Path::new("<unknown>"), 1, 1)
+            });
             s.when.push((w.clone(), at));
         }
         s.tags.extend(c.tags.iter().cloned());
@@ -185,7 +191,10 @@ impl ConnectionPool {
         }
     }
     fn all(&self) -> Vec<Arc<dyn Connection>> {
-        self.conns.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.conns
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -243,7 +252,10 @@ impl Runner {
         let started = Instant::now();
         // Like Ansible: a --limit that leaves no host at all is a mistake, not an empty run.
         if let Some(limit) = &self.opts.limit
-            && self.inventory.limit(&self.inventory.hosts(), limit)?.is_empty()
+            && self
+                .inventory
+                .limit(&self.inventory.hosts(), limit)?
+                .is_empty()
         {
             return Err(EngineError::Pattern {
                 pattern: limit.clone(),
@@ -251,8 +263,11 @@ impl Runner {
             });
         }
         // vars_files are read before anything runs, so a broken one stops the run up front.
-        let all_vars_files: Vec<Map<String, Value>> =
-            playbook.plays.iter().map(|p| self.load_vars_files(p, playbook)).collect::<Result<_, _>>()?;
+        let all_vars_files: Vec<Map<String, Value>> = playbook
+            .plays
+            .iter()
+            .map(|p| self.load_vars_files(p, playbook))
+            .collect::<Result<_, _>>()?;
         self.bus.emit(Event::RunStart {
             playbook: playbook.path.display().to_string(),
             check_mode: self.opts.check,
@@ -282,12 +297,20 @@ impl Runner {
                             conn: self.pool.connection(h),
                             failed: false,
                             unreachable: false,
-                            recap: recaps.remove(h).unwrap_or_else(|| HostRecap { host: h.clone(), ..HostRecap::default() }),
+                            recap: recaps.remove(h).unwrap_or_else(|| HostRecap {
+                                host: h.clone(),
+                                ..HostRecap::default()
+                            }),
                             notified: Vec::new(),
                             ended: false,
                         })
                         .collect();
-                    let pctx = PlayCtx { play, playbook, vars_files: vars_files.clone(), play_hosts: batch.clone() };
+                    let pctx = PlayCtx {
+                        play,
+                        playbook,
+                        vars_files: vars_files.clone(),
+                        play_hosts: batch.clone(),
+                    };
                     self.run_play_batch(&pctx, &mut states).await?;
                     for s in states {
                         if !order.contains(&s.name) {
@@ -320,14 +343,27 @@ impl Runner {
         let recap: Vec<HostRecap> = {
             let mut names = order.clone();
             names.sort();
-            names.into_iter().filter_map(|n| recaps.remove(&n)).collect()
+            names
+                .into_iter()
+                .filter_map(|n| recaps.remove(&n))
+                .collect()
         };
-        let summary = RunSummary { recap: recap.clone(), elapsed: started.elapsed() };
-        self.bus.emit(Event::RunEnd { recap, elapsed: summary.elapsed });
+        let summary = RunSummary {
+            recap: recap.clone(),
+            elapsed: started.elapsed(),
+        };
+        self.bus.emit(Event::RunEnd {
+            recap,
+            elapsed: summary.elapsed,
+        });
         result.map(|_| summary)
     }
 
-    fn load_vars_files(&self, play: &Play, playbook: &Playbook) -> Result<Map<String, Value>, EngineError> {
+    fn load_vars_files(
+        &self,
+        play: &Play,
+        playbook: &Playbook,
+    ) -> Result<Map<String, Value>, EngineError> {
         let mut out = Map::new();
         for f in &play.vars_files {
             let path = playbook.dir.join(f);
@@ -335,15 +371,27 @@ impl Runner {
             match doc.value {
                 Value::Object(m) => out.extend(m),
                 Value::Null => {}
-                _ => return Err(EngineError::invalid(doc.location(&[]), "a vars file must be a mapping of variables")),
+                _ => {
+                    return Err(EngineError::invalid(
+                        doc.location(&[]),
+                        "a vars file must be a mapping of variables",
+                    ));
+                }
             }
         }
         Ok(out)
     }
 
-    async fn run_play_batch(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) -> Result<(), EngineError> {
+    async fn run_play_batch(
+        &self,
+        pctx: &PlayCtx<'_>,
+        states: &mut [HostState],
+    ) -> Result<(), EngineError> {
         let play = pctx.play;
-        self.bus.emit(Event::PlayStart { play: play.name.clone(), hosts: pctx.play_hosts.clone() });
+        self.bus.emit(Event::PlayStart {
+            play: play.name.clone(),
+            hosts: pctx.play_hosts.clone(),
+        });
         let scope = Scope {
             tags: play.tags.clone(),
             become_: play.become_,
@@ -360,25 +408,47 @@ impl Runner {
     }
 
     async fn gather_facts(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) {
-        let hosts: Vec<String> = states.iter().filter(|s| s.active() && s.facts.is_null()).map(|s| s.name.clone()).collect();
+        let hosts: Vec<String> = states
+            .iter()
+            .filter(|s| s.active() && s.facts.is_null())
+            .map(|s| s.name.clone())
+            .collect();
         if hosts.is_empty() {
             return;
         }
-        self.bus.emit(Event::TaskStart { play: pctx.play.name.clone(), task: "Gathering Facts".into(), hosts, handler: false });
+        self.bus.emit(Event::TaskStart {
+            play: pctx.play.name.clone(),
+            task: "Gathering Facts".into(),
+            hosts,
+            handler: false,
+        });
         let forks = self.opts.forks.max(1);
-        futures::stream::iter(states.iter_mut().filter(|s| s.active() && s.facts.is_null()))
-            .map(|s| self.gather_host_facts(pctx, s))
-            .buffer_unordered(forks)
-            .collect::<Vec<_>>()
-            .await;
+        futures::stream::iter(
+            states
+                .iter_mut()
+                .filter(|s| s.active() && s.facts.is_null()),
+        )
+        .map(|s| self.gather_host_facts(pctx, s))
+        .buffer_unordered(forks)
+        .collect::<Vec<_>>()
+        .await;
     }
 
-    async fn flush_handlers(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) -> Result<(), EngineError> {
+    async fn flush_handlers(
+        &self,
+        pctx: &PlayCtx<'_>,
+        states: &mut [HostState],
+    ) -> Result<(), EngineError> {
         for handler in &pctx.play.handlers {
             let wanted: Vec<usize> = states
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.active() && s.notified.iter().any(|n| *n == handler.name || handler.listen.contains(n)))
+                .filter(|(_, s)| {
+                    s.active()
+                        && s.notified
+                            .iter()
+                            .any(|n| *n == handler.name || handler.listen.contains(n))
+                })
                 .map(|(i, _)| i)
                 .collect();
             if wanted.is_empty() {
@@ -390,7 +460,8 @@ impl Runner {
                 ..Scope::default()
             }
             .inherit(&handler.common);
-            self.run_task(pctx, handler, &scope, states, &wanted, true).await?;
+            self.run_task(pctx, handler, &scope, states, &wanted, true)
+                .await?;
         }
         for s in states.iter_mut() {
             s.notified.clear();
@@ -409,7 +480,10 @@ impl Runner {
             for node in nodes {
                 match node {
                     Node::Task(t) => {
-                        if t.module == "meta" && t.args.get("action").and_then(|a| a.as_str()) == Some("flush_handlers") {
+                        if t.module == "meta"
+                            && t.args.get("action").and_then(|a| a.as_str())
+                                == Some("flush_handlers")
+                        {
                             self.flush_handlers(pctx, states).await?;
                             continue;
                         }
@@ -417,7 +491,12 @@ impl Runner {
                         if !self.selected_by_tags(&s.tags) || !self.reached_start(t) {
                             continue;
                         }
-                        let active: Vec<usize> = states.iter().enumerate().filter(|(_, s)| s.active()).map(|(i, _)| i).collect();
+                        let active: Vec<usize> = states
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| s.active())
+                            .map(|(i, _)| i)
+                            .collect();
                         if active.is_empty() {
                             return Ok(());
                         }
@@ -431,9 +510,19 @@ impl Runner {
         })
     }
 
-    async fn run_block(&self, pctx: &PlayCtx<'_>, b: &Block, scope: &Scope, states: &mut [HostState]) -> Result<(), EngineError> {
+    async fn run_block(
+        &self,
+        pctx: &PlayCtx<'_>,
+        b: &Block,
+        scope: &Scope,
+        states: &mut [HostState],
+    ) -> Result<(), EngineError> {
         let s = scope.inherit(&b.common);
-        let entered: Vec<String> = states.iter().filter(|h| h.active()).map(|h| h.name.clone()).collect();
+        let entered: Vec<String> = states
+            .iter()
+            .filter(|h| h.active())
+            .map(|h| h.name.clone())
+            .collect();
         if entered.is_empty() {
             return Ok(());
         }
@@ -456,7 +545,12 @@ impl Runner {
                 .map(|(i, _)| i)
                 .collect();
             if !failed_here.is_empty() {
-                let others: Vec<(usize, bool)> = states.iter().enumerate().filter(|(i, _)| !failed_here.contains(i)).map(|(i, h)| (i, h.ended)).collect();
+                let others: Vec<(usize, bool)> = states
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !failed_here.contains(i))
+                    .map(|(i, h)| (i, h.ended))
+                    .collect();
                 for (i, _) in &others {
                     states[*i].ended = true;
                 }
@@ -473,7 +567,11 @@ impl Runner {
         }
         if !b.always.is_empty() {
             // `always` runs on every host that entered the block, failed or not.
-            let was_failed: Vec<(usize, bool)> = states.iter().enumerate().map(|(i, h)| (i, h.failed)).collect();
+            let was_failed: Vec<(usize, bool)> = states
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (i, h.failed))
+                .collect();
             for h in states.iter_mut() {
                 if entered.contains(&h.name) {
                     h.failed = false;
@@ -490,7 +588,13 @@ impl Runner {
         Ok(())
     }
 
-    fn apply_failure_policy(&self, pctx: &PlayCtx<'_>, scope: &Scope, states: &mut [HostState], ran_on: &[usize]) {
+    fn apply_failure_policy(
+        &self,
+        pctx: &PlayCtx<'_>,
+        scope: &Scope,
+        states: &mut [HostState],
+        ran_on: &[usize],
+    ) {
         let failed_now = ran_on.iter().filter(|i| states[**i].failed).count();
         if failed_now == 0 {
             return;
@@ -502,8 +606,14 @@ impl Runner {
             failed * 100.0 / total > pct
         });
         if fatal || over_pct {
-            let why = if fatal { "any_errors_fatal" } else { "max_fail_percentage exceeded" };
-            self.bus.emit(Event::Warning { message: format!("play `{}` stopped for every host: {why}", pctx.play.name) });
+            let why = if fatal {
+                "any_errors_fatal"
+            } else {
+                "max_fail_percentage exceeded"
+            };
+            self.bus.emit(Event::Warning {
+                message: format!("play `{}` stopped for every host: {why}", pctx.play.name),
+            });
             for s in states.iter_mut() {
                 s.ended = true;
             }
@@ -518,11 +628,18 @@ impl Runner {
         if self.opts.tags.is_empty() || self.opts.tags.iter().any(|t| t == "all") {
             return !has("never");
         }
-        has("always") || self.opts.tags.iter().any(|t| has(t) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty()))
+        has("always")
+            || self.opts.tags.iter().any(|t| {
+                has(t)
+                    || (t == "tagged" && !tags.is_empty())
+                    || (t == "untagged" && tags.is_empty())
+            })
     }
 
     fn reached_start(&self, t: &Task) -> bool {
-        let Ok(mut guard) = self.start_at.lock() else { return true };
+        let Ok(mut guard) = self.start_at.lock() else {
+            return true;
+        };
         match guard.as_deref() {
             None => true,
             Some(name) if name == t.name => {
@@ -573,7 +690,13 @@ mod tests {
     fn serial_batches() {
         let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
         assert_eq!(batches(&[json!(2)], &hosts).len(), 3);
-        assert_eq!(batches(&[json!(1), json!("50%")], &hosts).iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        assert_eq!(
+            batches(&[json!(1), json!("50%")], &hosts)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 2]
+        );
         assert_eq!(batches(&[], &hosts).len(), 1);
     }
 }

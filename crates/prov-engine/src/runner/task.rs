@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use prov_core::{Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus};
+use prov_core::{
+    Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus,
+};
 use serde_json::{Map, Value, json};
 
 use super::files::PlaybookFiles;
@@ -13,8 +15,8 @@ use super::{HostState, PlayCtx, Runner, Scope};
 use crate::error::{EngineError, Location};
 use crate::facts;
 use crate::playbook::Task;
-use crate::yaml::PathSeg;
 use crate::template::Templar;
+use crate::yaml::PathSeg;
 
 /// What one execution (one loop item, or the whole task) produced.
 pub(super) struct Exec {
@@ -34,7 +36,10 @@ impl Exec {
             changed: false,
             summary: Vec::new(),
             diffs: Vec::new(),
-            result: Map::from_iter([("failed".into(), json!(true)), ("msg".into(), json!(msg.clone()))]),
+            result: Map::from_iter([
+                ("failed".into(), json!(true)),
+                ("msg".into(), json!(msg.clone())),
+            ]),
             msg: Some(msg),
         }
     }
@@ -45,7 +50,11 @@ impl Exec {
             changed: false,
             summary: Vec::new(),
             diffs: Vec::new(),
-            result: Map::from_iter([("skipped".into(), json!(true)), ("changed".into(), json!(false)), ("skip_reason".into(), json!(msg.clone()))]),
+            result: Map::from_iter([
+                ("skipped".into(), json!(true)),
+                ("changed".into(), json!(false)),
+                ("skip_reason".into(), json!(msg.clone())),
+            ]),
             msg: Some(msg),
         }
     }
@@ -54,11 +63,15 @@ impl Exec {
 impl Runner {
     pub(super) async fn gather_host_facts(&self, pctx: &PlayCtx<'_>, h: &mut HostState) {
         let started = Instant::now();
-        if !self.ensure_connection(pctx, h, "Gathering Facts", started).await {
+        if !self
+            .ensure_connection(pctx, h, "Gathering Facts", started)
+            .await
+        {
             return;
         }
         let Some(conn) = h.conn.clone() else { return };
-        let cmd = prov_core::RemoteCommand::new(facts::FACTS_SCRIPT).with_timeout(self.opts.task_timeout);
+        let cmd =
+            prov_core::RemoteCommand::new(facts::FACTS_SCRIPT).with_timeout(self.opts.task_timeout);
         let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
             Ok(out) => {
                 h.facts = facts::parse(&out.stdout_text());
@@ -91,14 +104,25 @@ impl Runner {
     }
 
     /// Connects the host if needed; false (and the host marked unreachable) on failure.
-    async fn ensure_connection(&self, pctx: &PlayCtx<'_>, h: &mut HostState, task: &str, started: Instant) -> bool {
+    async fn ensure_connection(
+        &self,
+        pctx: &PlayCtx<'_>,
+        h: &mut HostState,
+        task: &str,
+        started: Instant,
+    ) -> bool {
         if h.conn.is_some() {
             return true;
         }
         let mut vars = h.inventory_vars.clone();
         vars.extend(pctx.play.vars.clone());
         vars.extend(self.opts.extra_vars.clone());
-        if let Some(c) = self.opts.connection.clone().or_else(|| pctx.play.connection.clone()) {
+        if let Some(c) = self
+            .opts
+            .connection
+            .clone()
+            .or_else(|| pctx.play.connection.clone())
+        {
             vars.insert("ansible_connection".into(), json!(c));
         }
         let vars = self.resolve_vars(vars);
@@ -111,7 +135,10 @@ impl Runner {
             Err(e) => {
                 h.unreachable = true;
                 h.recap.count(TaskStatus::Unreachable);
-                self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason: e.to_string() });
+                self.bus.emit(Event::HostUnreachable {
+                    host: h.name.clone(),
+                    reason: e.to_string(),
+                });
                 self.bus.emit(Event::TaskResult(TaskResult {
                     host: h.name.clone(),
                     play: pctx.play.name.clone(),
@@ -155,7 +182,11 @@ impl Runner {
         let hostvars = self.hostvars(pctx, states);
         let forks = self.opts.forks.max(1);
         let results: Vec<Result<(), EngineError>> = futures::stream::iter(
-            states.iter_mut().enumerate().filter(|(i, _)| idx.contains(i)).map(|(_, s)| s),
+            states
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| idx.contains(i))
+                .map(|(_, s)| s),
         )
         .map(|h| self.run_on_host(pctx, task, scope, h, &hostvars))
         .buffer_unordered(forks)
@@ -231,7 +262,14 @@ impl Runner {
     }
 
     /// The variables a task sees on a host, lowest precedence first.
-    fn task_vars(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &HostState, hostvars: &Value) -> Map<String, Value> {
+    fn task_vars(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        h: &HostState,
+        hostvars: &Value,
+    ) -> Map<String, Value> {
         let mut v = Map::new();
         if let Some(role) = &scope.role {
             v.extend(role.defaults.clone());
@@ -249,8 +287,14 @@ impl Runner {
         v.extend(self.opts.extra_vars.clone());
         let groups = self.inventory.groups_map();
         v.insert("inventory_hostname".into(), json!(h.name));
-        v.insert("inventory_hostname_short".into(), json!(h.name.split('.').next().unwrap_or(&h.name)));
-        v.insert("group_names".into(), json!(self.inventory.group_names(&h.name)));
+        v.insert(
+            "inventory_hostname_short".into(),
+            json!(h.name.split('.').next().unwrap_or(&h.name)),
+        );
+        v.insert(
+            "group_names".into(),
+            json!(self.inventory.group_names(&h.name)),
+        );
         v.insert("groups".into(), Value::Object(groups));
         v.insert("play_hosts".into(), json!(pctx.play_hosts));
         v.insert("ansible_play_hosts".into(), json!(pctx.play_hosts));
@@ -268,7 +312,14 @@ impl Runner {
         self.resolve_vars(v)
     }
 
-    async fn run_on_host(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, hostvars: &Value) -> Result<(), EngineError> {
+    async fn run_on_host(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        h: &mut HostState,
+        hostvars: &Value,
+    ) -> Result<(), EngineError> {
         let started = Instant::now();
         let needs_conn = !super::actions::is_engine_action(&task.module);
         if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
@@ -291,7 +342,8 @@ impl Runner {
                 // A loop that cannot be rendered fails the task on this host.
                 Err(e) => (Some(Exec::failed(e.to_string())), None),
                 Ok(Value::Array(items)) if !items.is_empty() => {
-                    let label_at = task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
+                    let label_at =
+                        task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
                     let mut results = Vec::new();
                     let mut labels = Vec::new();
                     for item in items {
@@ -314,7 +366,8 @@ impl Runner {
                             other => other.to_string(),
                         };
                         e.result.insert(task.loop_var.clone(), item);
-                        e.result.insert("ansible_loop_var".into(), json!(task.loop_var));
+                        e.result
+                            .insert("ansible_loop_var".into(), json!(task.loop_var));
                         labels.push(label);
                         results.push(e);
                     }
@@ -326,12 +379,19 @@ impl Runner {
                     (Some(e), None)
                 }
                 Ok(other) => (
-                    Some(Exec::failed(format!("{}: `loop` must be a list, found {}", loop_at(&[]), crate::playbook::kind_of(&other)))),
+                    Some(Exec::failed(format!(
+                        "{}: `loop` must be a list, found {}",
+                        loop_at(&[]),
+                        crate::playbook::kind_of(&other)
+                    ))),
                     None,
                 ),
             }
         } else {
-            (Some(self.execute(pctx, task, scope, h, &vars, &when).await?), None)
+            (
+                Some(self.execute(pctx, task, scope, h, &vars, &when).await?),
+                None,
+            )
         };
 
         // One registered value and one event per item (or one for the task).
@@ -352,9 +412,21 @@ impl Runner {
                 status: e.status,
                 changed: e.changed,
                 duration: started.elapsed(),
-                summary: if no_log { Vec::new() } else { e.summary.clone() },
-                diffs: if this.opts.diff && !no_log { e.diffs.clone() } else { Vec::new() },
-                msg: if no_log && e.status != TaskStatus::Skipped { None } else { e.msg.clone() },
+                summary: if no_log {
+                    Vec::new()
+                } else {
+                    e.summary.clone()
+                },
+                diffs: if this.opts.diff && !no_log {
+                    e.diffs.clone()
+                } else {
+                    Vec::new()
+                },
+                msg: if no_log && e.status != TaskStatus::Skipped {
+                    None
+                } else {
+                    e.msg.clone()
+                },
                 result,
             }));
         };
@@ -368,7 +440,10 @@ impl Runner {
                 h.recap.count(e.status);
                 if e.status == TaskStatus::Unreachable {
                     h.unreachable = true;
-                    self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason: e.msg.clone().unwrap_or_default() });
+                    self.bus.emit(Event::HostUnreachable {
+                        host: h.name.clone(),
+                        reason: e.msg.clone().unwrap_or_default(),
+                    });
                 }
                 emit(self, h, &e, None);
                 registered_value = Value::Object(e.result);
@@ -404,7 +479,10 @@ impl Runner {
                 h.recap.count(status);
                 if let Some(reason) = unreachable {
                     h.unreachable = true;
-                    self.bus.emit(Event::HostUnreachable { host: h.name.clone(), reason });
+                    self.bus.emit(Event::HostUnreachable {
+                        host: h.name.clone(),
+                        reason,
+                    });
                 }
                 registered_value = json!({"results": list, "changed": any_changed, "failed": any_failed, "skipped": all_skipped, "msg": "All items completed"});
             }
@@ -431,7 +509,15 @@ impl Runner {
     }
 
     /// One execution of the task (the whole task, or one loop item).
-    async fn execute(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, vars: &Map<String, Value>, when: &[(Value, crate::error::Location)]) -> Result<Exec, EngineError> {
+    async fn execute(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        h: &mut HostState,
+        vars: &Map<String, Value>,
+        when: &[(Value, crate::error::Location)],
+    ) -> Result<Exec, EngineError> {
         let ctx = Templar::context(vars);
         for (c, at) in when {
             match self.templar.eval_bool(c, &ctx, at) {
@@ -440,7 +526,10 @@ impl Runner {
                 Err(e) => return Ok(Exec::failed(format!("`when` could not be evaluated: {e}"))),
             }
         }
-        let args = match self.templar.render_value_with(&task.args, &ctx, &|p| task.arg_location(p)) {
+        let args = match self
+            .templar
+            .render_value_with(&task.args, &ctx, &|p| task.arg_location(p))
+        {
             Ok(a) => a,
             Err(e) => return Ok(Exec::failed(e.to_string())),
         };
@@ -462,25 +551,40 @@ impl Runner {
             cv.insert("result".into(), r);
             let cctx = Templar::context(&cv);
             if let Some(cw) = &task.changed_when {
-                match self.templar.eval_bool_with(cw, &cctx, &|p| task.keyword_location("changed_when", p)) {
+                match self
+                    .templar
+                    .eval_bool_with(cw, &cctx, &|p| task.keyword_location("changed_when", p))
+                {
                     Ok(c) => {
                         exec.changed = c;
                         if exec.status == TaskStatus::Changed || exec.status == TaskStatus::Ok {
-                            exec.status = if c { TaskStatus::Changed } else { TaskStatus::Ok };
+                            exec.status = if c {
+                                TaskStatus::Changed
+                            } else {
+                                TaskStatus::Ok
+                            };
                         }
                     }
                     Err(e) => return Ok(Exec::failed(format!("`changed_when`: {e}"))),
                 }
             }
             if let Some(fw) = &task.failed_when {
-                match self.templar.eval_bool_with(fw, &cctx, &|p| task.keyword_location("failed_when", p)) {
+                match self
+                    .templar
+                    .eval_bool_with(fw, &cctx, &|p| task.keyword_location("failed_when", p))
+                {
                     Ok(true) => {
                         exec.status = TaskStatus::Failed;
-                        exec.msg.get_or_insert_with(|| "failed_when condition was true".into());
+                        exec.msg
+                            .get_or_insert_with(|| "failed_when condition was true".into());
                     }
                     Ok(false) => {
                         if exec.status == TaskStatus::Failed {
-                            exec.status = if exec.changed { TaskStatus::Changed } else { TaskStatus::Ok };
+                            exec.status = if exec.changed {
+                                TaskStatus::Changed
+                            } else {
+                                TaskStatus::Ok
+                            };
                             exec.msg = None;
                         }
                     }
@@ -489,11 +593,20 @@ impl Runner {
             }
         }
         exec.result.insert("changed".into(), json!(exec.changed));
-        exec.result.insert("failed".into(), json!(exec.status == TaskStatus::Failed));
+        exec.result
+            .insert("failed".into(), json!(exec.status == TaskStatus::Failed));
         Ok(exec)
     }
 
-    async fn run_module(&self, pctx: &PlayCtx<'_>, task: &Task, scope: &Scope, h: &mut HostState, args: Value, ctx: &tera::Context) -> Exec {
+    async fn run_module(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        h: &mut HostState,
+        args: Value,
+        ctx: &tera::Context,
+    ) -> Exec {
         let Some(spec) = prov_modules::lookup(&task.module) else {
             return Exec::failed(format!("unknown module `{}`", task.module));
         };
@@ -507,7 +620,9 @@ impl Runner {
             None => self.opts.check,
         };
         if check_mode && module.check_mode() == CheckMode::Unpredictable {
-            return Exec::skipped("skipped in check mode: the command's effect cannot be predicted (set check_mode: false to run it anyway)");
+            return Exec::skipped(
+                "skipped in check mode: the command's effect cannot be predicted (set check_mode: false to run it anyway)",
+            );
         }
         // delegate_to runs the module through another host's connection.
         let conn = match &scope.delegate_to {
@@ -528,7 +643,10 @@ impl Runner {
             role_dir: scope.role.as_ref().map(|r| r.dir.as_path()),
         };
         let facts = h.facts.clone();
-        let timeout = task.timeout.map(Duration::from_secs).or(self.opts.task_timeout);
+        let timeout = task
+            .timeout
+            .map(Duration::from_secs)
+            .or(self.opts.task_timeout);
         let mctx = ModuleContext {
             host: &h.name,
             conn: conn.as_ref(),
@@ -550,7 +668,11 @@ impl Runner {
             return e;
         }
         let mut exec = Exec {
-            status: if plan.changed { TaskStatus::Changed } else { TaskStatus::Ok },
+            status: if plan.changed {
+                TaskStatus::Changed
+            } else {
+                TaskStatus::Ok
+            },
             changed: plan.changed,
             summary: plan.summary,
             diffs: plan.diffs,
@@ -584,53 +706,62 @@ impl Runner {
         exec
     }
 
-    async fn delegate_connection(&self, host: &str) -> Result<Arc<dyn prov_core::Connection>, String> {
+    async fn delegate_connection(
+        &self,
+        host: &str,
+    ) -> Result<Arc<dyn prov_core::Connection>, String> {
         if let Some(c) = prov_core::Peers::connection(&self.pool, host) {
             return Ok(c);
         }
         let vars = self.resolve_vars(self.inventory.host_vars(host));
-        let c = self.connector.connect(host, &vars).await.map_err(|e| e.to_string())?;
+        let c = self
+            .connector
+            .connect(host, &vars)
+            .await
+            .map_err(|e| e.to_string())?;
         self.pool.insert(host, c.clone());
         Ok(c)
     }
 
     fn become_for(&self, scope: &Scope, h: &HostState) -> Option<Become> {
-        let host_become = h
-            .inventory_vars
-            .get("ansible_become")
-            .or_else(|| h.inventory_vars.get("become"))
-            .and_then(prov_modules::args::parse_bool);
-        let on = scope.become_.or(host_become).unwrap_or(self.opts.become_);
-        if !on {
+        // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
+        // password from --ask-become-pass); a malformed value was already reported when the
+        // connection was opened.
+        let mut vars = h.inventory_vars.clone();
+        vars.extend(self.opts.extra_vars.clone());
+        let hc = crate::inventory::HostConnection::from_vars(&h.name, &vars).ok();
+        let host_become = hc.as_ref().and_then(|c| c.r#become);
+        if !scope.become_.or(host_become).unwrap_or(self.opts.become_) {
             return None;
         }
         let user = scope
             .become_user
             .clone()
             .or_else(|| self.opts.become_user.clone())
-            .or_else(|| h.inventory_vars.get("ansible_become_user").and_then(|v| v.as_str()).map(str::to_owned))
+            .or_else(|| hc.as_ref().and_then(|c| c.become_user.clone()))
             .unwrap_or_else(|| "root".into());
-        let password = h
-            .inventory_vars
-            .get("ansible_become_password")
-            .or_else(|| h.inventory_vars.get("ansible_become_pass"))
-            .or_else(|| self.opts.extra_vars.get("ansible_become_password"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let password = hc.and_then(|c| c.become_password);
         if let Some(p) = &password {
             self.bus.redactor().add(p);
         }
-        let method = match h.inventory_vars.get("ansible_become_method").and_then(|v| v.as_str()) {
+        let method = match vars.get("ansible_become_method").and_then(|v| v.as_str()) {
             Some("su") => prov_core::BecomeMethod::Su,
             _ => prov_core::BecomeMethod::Sudo,
         };
-        Some(Become { user, method, password })
+        Some(Become {
+            user,
+            method,
+            password,
+        })
     }
 }
 
 fn module_error(e: ModuleError) -> Exec {
     if e.is_unreachable() {
-        Exec { status: TaskStatus::Unreachable, ..Exec::failed(e.to_string()) }
+        Exec {
+            status: TaskStatus::Unreachable,
+            ..Exec::failed(e.to_string())
+        }
     } else {
         Exec::failed(e.to_string())
     }
@@ -638,7 +769,10 @@ fn module_error(e: ModuleError) -> Exec {
 
 /// A controller path as an absolute path string (like Ansible's `playbook_dir`).
 fn absolute(p: &std::path::Path) -> String {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.
@@ -653,5 +787,8 @@ fn inject_facts(v: &mut Map<String, Value>, facts: &Value) {
 
 fn mentions_hostvars(task: &Task) -> bool {
     let text = |v: &Value| v.to_string().contains("hostvars");
-    text(&task.args) || task.common.when.iter().any(text) || task.loop_.as_ref().is_some_and(text) || task.module == "template"
+    text(&task.args)
+        || task.common.when.iter().any(text)
+        || task.loop_.as_ref().is_some_and(text)
+        || task.module == "template"
 }

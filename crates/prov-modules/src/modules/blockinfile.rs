@@ -262,7 +262,8 @@ impl Module for BlockInFile {
                 )));
             }
             let new = NewContent::from_bytes(self.edit(b""));
-            let mut plan = plan_write(&t.target, &t.probed, &new, None, &self.opts, ctx.check_mode)?;
+            let mut plan =
+                plan_write(&t.target, &t.probed, &new, None, &self.opts, ctx.check_mode)?;
             plan.result.insert("msg".into(), json!("File created"));
             plan.result.insert("changed".into(), json!(true));
             return Ok(plan);
@@ -276,7 +277,14 @@ impl Module for BlockInFile {
             "Block inserted"
         };
         let new = NewContent::from_bytes(result);
-        let mut plan = plan_write(&t.target, &t.probed, &new, Some(original), &self.opts, ctx.check_mode)?;
+        let mut plan = plan_write(
+            &t.target,
+            &t.probed,
+            &new,
+            Some(original),
+            &self.opts,
+            ctx.check_mode,
+        )?;
         let msg = if plan.changed && msg.is_empty() {
             "ownership, perms or SE linux context changed"
         } else {

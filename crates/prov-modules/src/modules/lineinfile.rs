@@ -349,7 +349,14 @@ impl Module for LineInFile {
         }
         let new = NewContent::from_bytes(lines.concat());
         let before = exists.then_some(old.as_slice());
-        let mut plan = plan_write(&t.target, &t.probed, &new, before, &self.opts, ctx.check_mode)?;
+        let mut plan = plan_write(
+            &t.target,
+            &t.probed,
+            &new,
+            before,
+            &self.opts,
+            ctx.check_mode,
+        )?;
         let msg = if plan.changed && msg.is_empty() {
             "ownership, perms or SE linux context changed".to_owned()
         } else {

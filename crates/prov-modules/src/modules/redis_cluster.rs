@@ -15,7 +15,7 @@
 //! replica on a different host than its master. Check mode prints the topology plan.
 
 use async_trait::async_trait;
-use prov_core::{Action, Diff, ModuleContext, ModuleError, Module, Outcome, Peers, Plan};
+use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Peers, Plan};
 use prov_redis::{ClusterSpec, NodeConnector, NodeSpec, NodeStream};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,7 +69,11 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         }
     }
     Ok(Box::new(RedisCluster {
-        spec: ClusterSpec { nodes, replicas_per_master: a.replicas, password: a.password },
+        spec: ClusterSpec {
+            nodes,
+            replicas_per_master: a.replicas,
+            password: a.password,
+        },
     }))
 }
 
@@ -84,7 +88,10 @@ impl NodeConnector for PeerTunnels<'_> {
         let conn = self.peers.connection(&node.host).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
-                format!("no connection to host {} (is it part of the play?)", node.host),
+                format!(
+                    "no connection to host {} (is it part of the play?)",
+                    node.host
+                ),
             )
         })?;
         let stream = conn
@@ -109,10 +116,18 @@ impl Action for ApplyCluster {
             .map_err(|e| ModuleError::Failed(format!("redis cluster: {e}")))?;
         let health = prov_redis::health(&self.spec, &tunnels).await;
         let mut outcome = Outcome::default();
-        outcome.result.insert("steps".into(), json!(report.steps_done));
-        outcome.result.insert("slots_moved".into(), json!(report.slots_moved));
-        outcome.result.insert("keys_migrated".into(), json!(report.keys_migrated));
-        outcome.result.insert("health".into(), json!(health.to_string()));
+        outcome
+            .result
+            .insert("steps".into(), json!(report.steps_done));
+        outcome
+            .result
+            .insert("slots_moved".into(), json!(report.slots_moved));
+        outcome
+            .result
+            .insert("keys_migrated".into(), json!(report.keys_migrated));
+        outcome
+            .result
+            .insert("health".into(), json!(health.to_string()));
         if !health.ok {
             outcome.failed = Some(format!("cluster created but not healthy: {health}"));
         }
@@ -139,7 +154,13 @@ impl Module for RedisCluster {
         }
         let text = plan.to_string();
         let summary: Vec<String> = text.lines().map(str::to_owned).collect();
-        let mut p = Plan::change("redis cluster topology", ApplyCluster { spec: self.spec.clone(), plan });
+        let mut p = Plan::change(
+            "redis cluster topology",
+            ApplyCluster {
+                spec: self.spec.clone(),
+                plan,
+            },
+        );
         p.summary = summary;
         Ok(p.with_diff(Diff::new("redis cluster", current, text)))
     }

@@ -51,7 +51,9 @@ pub struct SshParams {
     /// Limit for TCP connect, key exchange and authentication together (per hop).
     pub connect_timeout: Duration,
     /// Send a keepalive after this long without traffic from the server; after 3 unanswered
-    /// ones the connection counts as dropped. `None` disables keepalives.
+    /// ones the connection counts as dropped. `None` disables keepalives. The default (5 s)
+    /// notices a host that vanished mid-run within about 15 s, so it is reported unreachable
+    /// instead of hanging a task.
     pub keepalive_interval: Option<Duration>,
     /// Reach the host through this bastion (OpenSSH `ProxyJump`): connect to it, open a
     /// direct-tcpip channel to `address:port` and run this host's SSH session over it.
@@ -139,7 +141,7 @@ impl SshParams {
             known_hosts_files: default_known_hosts_files(),
             host_key_policy: HostKeyPolicy::Strict,
             connect_timeout: Duration::from_secs(10),
-            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_interval: Some(Duration::from_secs(5)),
             proxy_jump: None,
             max_sessions: 10,
             shell_workers: 6,
