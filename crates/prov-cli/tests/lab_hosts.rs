@@ -37,8 +37,9 @@ fn thirty_hosts_and_a_host_lost_mid_run() {
     let Some(lab) = lab::lab() else { return };
     lab.up(30).expect("lab up 30 hosts");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hosts.yml"), lab.inventory_yaml().unwrap()).unwrap();
-    let inv = dir.path().display().to_string();
+    let inv_dir = tempfile::tempdir().unwrap();
+    std::fs::write(inv_dir.path().join("hosts.yml"), lab.inventory_yaml().unwrap()).unwrap();
+    let inv = inv_dir.path().display().to_string();
 
     // 30 hosts, one run.
     let play = write(dir.path(), "noop.yml", NOOP_PLAY);
