@@ -27,7 +27,14 @@ fn prov(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
 #[test]
 fn lint_accepts_the_redis_playbook() {
     let (code, out, err) = prov(
-        &["lint", "playbooks/redis-cluster.yml", "-i", "inventories/lab", "--vault-password-file", "inventories/lab/vault-password"],
+        &[
+            "lint",
+            "playbooks/redis-cluster.yml",
+            "-i",
+            "inventories/lab",
+            "--vault-password-file",
+            "inventories/lab/vault-password",
+        ],
         &root(),
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -37,9 +44,15 @@ fn lint_accepts_the_redis_playbook() {
 #[test]
 fn lint_finds_a_broken_template_file_before_any_run() {
     let dir = root().join("tests/fixtures/broken");
-    let (code, _, err) = prov(&["lint", "template-syntax-file.yml", "-i", "inventory.yml"], &dir);
+    let (code, _, err) = prov(
+        &["lint", "template-syntax-file.yml", "-i", "inventory.yml"],
+        &dir,
+    );
     assert_eq!(code, 4, "{err}");
-    assert!(err.contains("templates/broken.j2:3:"), "names file:line:column: {err}");
+    assert!(
+        err.contains("templates/broken.j2:3:"),
+        "names file:line:column: {err}"
+    );
     // Errors found while loading are lint errors too, with their locations.
     let (code, _, err) = prov(&["lint", "unknown-module.yml", "-i", "inventory.yml"], &dir);
     assert_eq!(code, 4, "{err}");
@@ -55,7 +68,10 @@ fn version_completions_and_man_page() {
     for shell in ["bash", "zsh", "fish"] {
         let (code, out, err) = prov(&["completions", shell], &root());
         assert_eq!(code, 0, "{err}");
-        assert!(out.contains("prov") && out.contains("run") && out.len() > 500, "{shell}: {out}");
+        assert!(
+            out.contains("prov") && out.contains("run") && out.len() > 500,
+            "{shell}: {out}"
+        );
     }
     let (code, out, _) = prov(&["man"], &root());
     assert_eq!(code, 0);
@@ -78,15 +94,28 @@ fn json_events_have_the_documented_fields() {
         ),
     )
     .unwrap();
-    let (code, out, err) = prov(&["run", "play.yml", "-i", "inv.yml", "--output", "json", "--diff"], dir.path());
+    let (code, out, err) = prov(
+        &[
+            "run", "play.yml", "-i", "inv.yml", "--output", "json", "--diff",
+        ],
+        dir.path(),
+    );
     assert_eq!(code, 0, "{err}");
-    let events: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("every line is JSON")).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.first(), Some(&"run_start"));
     assert_eq!(kinds.last(), Some(&"run_end"));
     assert!(kinds.contains(&"play_start") && kinds.contains(&"task_start"));
     for r in events.iter().filter(|e| e["event"] == "task_result") {
-        for field in ["host", "play", "task", "module", "status", "changed", "duration"] {
+        for field in [
+            "host", "play", "task", "module", "status", "changed", "duration",
+        ] {
             assert!(!r[field].is_null(), "task_result lacks `{field}`: {r}");
         }
         assert!(r["duration"].is_number());
@@ -97,7 +126,16 @@ fn json_events_have_the_documented_fields() {
     let ignored = events.iter().find(|e| e["module"] == "command").unwrap();
     assert_eq!(ignored["status"], "ignored");
     let recap = &events.last().unwrap()["recap"][0];
-    for field in ["host", "ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"] {
+    for field in [
+        "host",
+        "ok",
+        "changed",
+        "unreachable",
+        "failed",
+        "skipped",
+        "rescued",
+        "ignored",
+    ] {
         assert!(!recap[field].is_null(), "recap lacks `{field}`");
     }
     assert_eq!(recap["ignored"], 1);

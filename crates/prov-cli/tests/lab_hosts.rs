@@ -38,7 +38,11 @@ fn thirty_hosts_and_a_host_lost_mid_run() {
     lab.up(30).expect("lab up 30 hosts");
     let dir = tempfile::tempdir().unwrap();
     let inv_dir = tempfile::tempdir().unwrap();
-    std::fs::write(inv_dir.path().join("hosts.yml"), lab.inventory_yaml().unwrap()).unwrap();
+    std::fs::write(
+        inv_dir.path().join("hosts.yml"),
+        lab.inventory_yaml().unwrap(),
+    )
+    .unwrap();
     let inv = inv_dir.path().display().to_string();
 
     // 30 hosts, one run.

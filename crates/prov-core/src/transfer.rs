@@ -43,6 +43,16 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
         "[ \"$(sha256sum < \"$tmp\" | cut -d' ' -f1)\" = {} ] || {{ echo 'checksum mismatch' >&2; exit 1; }}\n",
         quote(sha256_hex)
     ));
+    s.push_str(&finish_script(attrs));
+    s
+}
+
+/// The end of an atomic install, shared by every writer: given a complete temporary file
+/// `$tmp` and the target `$d` (shell variables the caller sets), keep the old file's mode and
+/// owner (0644 for a new file), apply `attrs`, optionally back the old content up, and rename
+/// `$tmp` over `$d` (never into it, should `$d` be a directory or a link to one).
+pub fn finish_script(attrs: &FileAttrs) -> String {
+    let mut s = String::new();
     s.push_str(
         "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$tmp\"; chown --reference=\"$d\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n",
     );

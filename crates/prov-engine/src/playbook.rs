@@ -802,7 +802,7 @@ impl Loader<'_> {
                 ));
             }
         };
-        let short = strip_collection(&module_key);
+        let short = prov_modules::short_name(&module_key);
         if is_include(short) {
             return self.include(doc, path, m, &module_key, role);
         }
@@ -1101,32 +1101,19 @@ fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
     }
 }
 
-fn strip_collection(name: &str) -> &str {
-    [
-        "ansible.builtin.",
-        "ansible.legacy.",
-        "ansible.posix.",
-        "community.general.",
-        "prov.",
-    ]
-    .iter()
-    .find_map(|p| name.strip_prefix(p))
-    .unwrap_or(name)
-}
-
 fn is_engine_action(name: &str) -> bool {
-    ENGINE_ACTIONS.contains(&strip_collection(name))
+    ENGINE_ACTIONS.contains(&prov_modules::short_name(name))
 }
 
 fn is_include(name: &str) -> bool {
     matches!(
-        strip_collection(name),
+        prov_modules::short_name(name),
         "include_tasks" | "import_tasks" | "include"
     )
 }
 
 fn suggest(name: &str) -> String {
-    let short = strip_collection(name);
+    let short = prov_modules::short_name(name);
     let mut names: Vec<&str> = prov_modules::registry().iter().map(|m| m.name).collect();
     names.extend(ENGINE_ACTIONS);
     let best = names

@@ -36,10 +36,11 @@ pub fn registry() -> &'static [ModuleSpec] {
     modules::REGISTRY
 }
 
-/// Finds a module by any of its names: `copy`, `ansible.builtin.copy`,
-/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `prov.NAME`.
-pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
-    let short = [
+/// A module or action name without its collection prefix: `ansible.builtin.copy`,
+/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME` and `prov.NAME`
+/// all name what prov calls `copy`, `sysctl`, `NAME`.
+pub fn short_name(name: &str) -> &str {
+    [
         "ansible.builtin.",
         "ansible.legacy.",
         "ansible.posix.",
@@ -48,7 +49,12 @@ pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
     ]
     .iter()
     .find_map(|p| name.strip_prefix(p))
-    .unwrap_or(name);
+    .unwrap_or(name)
+}
+
+/// Finds a module by any of its names (see [`short_name`]).
+pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
+    let short = short_name(name);
     registry()
         .iter()
         .find(|m| m.name == short || m.aliases.contains(&short))

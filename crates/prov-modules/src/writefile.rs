@@ -362,22 +362,7 @@ fn validate_script(dest: &str, tmp: &str, words: &[String], attrs: &FileAttrs) -
     s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
     s.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n");
     s.push_str(&format!("{line} || exit 1\nset -e\n"));
-    s.push_str(
-        "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$tmp\"; chown --reference=\"$d\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n",
-    );
-    if let Some(mode) = &attrs.mode {
-        s.push_str(&format!("chmod {} \"$tmp\"\n", quote(mode)));
-    }
-    match (&attrs.owner, &attrs.group) {
-        (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$tmp\"\n", quote(o), quote(g))),
-        (Some(o), None) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(o))),
-        (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
-        (None, None) => {}
-    }
-    if attrs.backup {
-        s.push_str("if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n");
-    }
-    s.push_str("mv -f -- \"$tmp\" \"$d\"\n");
+    s.push_str(&prov_core::transfer::finish_script(attrs));
     s
 }
 
