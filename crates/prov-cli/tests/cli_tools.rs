@@ -1,6 +1,8 @@
 //! The CI-facing tools of the command line: `prov lint`, `--version`, shell completions, the man
 //! page, and the shape of `--output json` events (docs/output.md).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -58,6 +60,38 @@ fn lint_finds_a_broken_template_file_before_any_run() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("unknown-module.yml:"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn lint_reports_every_load_time_mistake_of_the_corpus_with_its_location() {
+    let dir = root().join("tests/fixtures/broken");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".yml") || name == "inventory.yml" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("# {k}: ")))
+                .map(str::to_owned)
+        };
+        if header("expect-exit").as_deref() != Some("4") {
+            continue;
+        }
+        let at = header("expect-at").expect("expect-at");
+        let (code, _, err) = prov(&["lint", &name, "-i", "inventory.yml"], &dir);
+        assert_eq!(code, 4, "{name}: {err}");
+        assert!(err.contains(&at), "{name}: expected {at} in: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "only {checked} load-time cases in the corpus"
+    );
 }
 
 #[test]

@@ -145,3 +145,60 @@ fn prov_with(args: &[&str], extra: &[&str]) -> RunOutput {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Asserts that events carry the fields docs/output.md documents.
+pub fn assert_documented_fields(events: &[Value]) {
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().expect("every event names its kind"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"run_end"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"play_start") && kinds.contains(&"task_start"),
+        "{kinds:?}"
+    );
+    for r in events.iter().filter(|e| e["event"] == "task_result") {
+        for field in [
+            "host", "play", "task", "module", "status", "changed", "duration",
+        ] {
+            assert!(!r[field].is_null(), "task_result lacks `{field}`: {r}");
+        }
+        assert!(r["duration"].is_number(), "{r}");
+        let status = r["status"].as_str().unwrap();
+        assert!(
+            [
+                "ok",
+                "changed",
+                "failed",
+                "skipped",
+                "unreachable",
+                "ignored",
+                "rescued"
+            ]
+            .contains(&status),
+            "{r}"
+        );
+    }
+    for r in events.last().unwrap()["recap"]
+        .as_array()
+        .expect("run_end has a recap")
+    {
+        for field in [
+            "host",
+            "ok",
+            "changed",
+            "unreachable",
+            "failed",
+            "skipped",
+            "rescued",
+            "ignored",
+        ] {
+            assert!(
+                r[field].is_string() || r[field].is_u64(),
+                "recap lacks `{field}`: {r}"
+            );
+        }
+    }
+    assert!(events.last().unwrap()["elapsed"].is_number());
+}
