@@ -9,7 +9,7 @@ from pyinfra.operations import files, server
 for i in range(1, 6):
     server.shell(name=f"command {i}", commands=["true"])
 
-for i, path in enumerate(["/etc/hostname", "/etc/passwd", "/etc/os-release"], start=1):
+for i, path in enumerate(["/etc/hostname", "/etc/passwd", "/etc/debian_version"], start=1):
     files.file(name=f"stat {i}", path=path, present=True)
 
 for i, path in enumerate(["/etc", "/var"], start=1):
