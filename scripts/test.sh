@@ -19,3 +19,5 @@ if [ ! -x "$VENV/bin/ansible-vault" ]; then
 fi
 export ANSIBLE_VAULT_BIN="$VENV/bin/ansible-vault"
 cargo test --locked --workspace -- --test-threads=2
+# The benchmark script in its quick mode: only checks that it works (numbers: BENCHMARKS.md).
+bench/run --quick --prov target/debug/prov --no-build

@@ -13,4 +13,8 @@ pub enum ExitCode {
     Usage = 4,
     /// `--check --detailed-exitcode`: changes are pending (drift).
     ChangesPending = 5,
+    /// Stopped by SIGINT (Ctrl-C): 128 + 2, like a shell reports it.
+    Interrupted = 130,
+    /// Stopped by SIGTERM: 128 + 15.
+    Terminated = 143,
 }

@@ -224,14 +224,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let summary = rt.block_on(async {
-        tokio::select! {
-            r = runner.run(&book) => r,
-            _ = tokio::signal::ctrl_c() => Err(prov_engine::EngineError::Io { file: args.playbook.clone(), message: "interrupted".into() }),
-        }
-    });
+    let (summary, signal) = rt.block_on(run_until_signal(&runner, &book, &bus))?;
     bus.finish();
     let summary = summary?;
+    if let Some(sig) = signal {
+        return Ok(sig.exit_code());
+    }
     Ok(if summary.any_failed() {
         ExitCode::TaskFailed
     } else if summary.any_unreachable() {
@@ -241,4 +239,85 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::Ok
     })
+}
+
+/// A signal that stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopSignal {
+    /// SIGINT (Ctrl-C).
+    Int,
+    /// SIGTERM.
+    Term,
+}
+
+impl StopSignal {
+    fn name(self) -> &'static str {
+        match self {
+            StopSignal::Int => "SIGINT",
+            StopSignal::Term => "SIGTERM",
+        }
+    }
+
+    fn exit_code(self) -> ExitCode {
+        match self {
+            StopSignal::Int => ExitCode::Interrupted,
+            StopSignal::Term => ExitCode::Terminated,
+        }
+    }
+}
+
+/// After the first signal, how long the run may take to stop (abandon its tasks, close its
+/// connections, emit the recap) before prov exits anyway.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `book`, stopping cleanly on SIGINT or SIGTERM: the tasks in flight are abandoned (their
+/// remote commands are signalled and their channels closed, so half-sent files are removed by
+/// the installer's trap), the connections are closed and the recap so far is emitted. A second
+/// signal, or a stop taking longer than [`STOP_GRACE`], exits at once.
+async fn run_until_signal(
+    runner: &Runner,
+    book: &playbook::Playbook,
+    bus: &EventBus,
+) -> anyhow::Result<(
+    Result<prov_engine::runner::RunSummary, prov_engine::EngineError>,
+    Option<StopSignal>,
+)> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let interrupt = runner.interrupt_handle();
+    let run = runner.run(book);
+    tokio::pin!(run);
+    let mut got: Option<StopSignal> = None;
+    let deadline = tokio::time::sleep(STOP_GRACE);
+    tokio::pin!(deadline);
+    loop {
+        let sig = tokio::select! {
+            r = &mut run => return Ok((r, got)),
+            _ = int.recv() => StopSignal::Int,
+            _ = term.recv() => StopSignal::Term,
+            () = &mut deadline, if got.is_some() => {
+                let first = got.unwrap_or(StopSignal::Int);
+                bus.finish();
+                eprintln!("prov: the run did not stop within {STOP_GRACE:?} after {}; exiting", first.name());
+                std::process::exit(first.exit_code() as i32);
+            }
+        };
+        if let Some(first) = got {
+            bus.finish();
+            eprintln!("prov: {} again: exiting at once", sig.name());
+            std::process::exit(first.exit_code() as i32);
+        }
+        got = Some(sig);
+        deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + STOP_GRACE);
+        let reason = format!("interrupted by {}", sig.name());
+        bus.emit(prov_core::Event::Warning {
+            message: format!(
+                "{reason}: stopping the run (tasks in flight are abandoned, files being written keep their old content); send it again to exit at once"
+            ),
+        });
+        interrupt.interrupt(reason);
+    }
 }

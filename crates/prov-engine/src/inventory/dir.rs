@@ -211,14 +211,8 @@ fn load_file(
         format = Format::Yaml;
     }
     match format {
-        Format::Yaml => {
-            let doc = yaml::load_str(&text, path, secrets)?;
-            yaml_format::parse(&doc, b)
-        }
-        Format::Ini => {
-            let text = plain_text(text, path, secrets)?;
-            ini_format::parse(&text, path, b)
-        }
+        Format::Yaml => load_text(text, path, true, b, secrets),
+        Format::Ini => load_text(text, path, false, b, secrets),
         Format::TryIni => {
             let text = plain_text(text, path, secrets)?;
             if explicit {
@@ -240,6 +234,24 @@ fn load_file(
                 }
             }
         }
+    }
+}
+
+/// Parses inventory `text` that came from `path` into `b`: as a YAML inventory when `yaml` is
+/// true, otherwise as INI (a whole-file vault-encrypted text is decrypted first).
+pub(crate) fn load_text(
+    text: String,
+    path: &Path,
+    yaml: bool,
+    b: &mut Builder,
+    secrets: &dyn SecretResolver,
+) -> Result<(), EngineError> {
+    if yaml {
+        let doc = yaml::load_str(&text, path, secrets)?;
+        yaml_format::parse(&doc, b)
+    } else {
+        let text = plain_text(text, path, secrets)?;
+        ini_format::parse(&text, path, b)
     }
 }
 

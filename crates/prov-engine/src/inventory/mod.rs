@@ -15,6 +15,8 @@
 //!   order; `group_vars/`, `host_vars/`, hidden files and `*.md`, `*.txt`, `*.cfg`, ... skipped;
 //! - a comma-separated host list (`web1,web2:2222,`), whose hosts are `ungrouped`.
 //!
+//! [`Inventory::parse_str`] parses one YAML or INI inventory held in a string (no files read).
+//!
 //! `group_vars/NAME` and `host_vars/NAME` next to each source (inside a source directory, or in
 //! the directory of a source file) are read: `NAME.yml`, `NAME.yaml`, `NAME.json`, `NAME`
 //! without extension, or a folder `NAME/` whose files are merged in name order. Vault-encrypted
@@ -79,6 +81,15 @@ use crate::error::{EngineError, Location};
 use crate::yaml::SecretResolver;
 use model::{ALL_IDX, Builder, GroupData, HostData, Vars};
 use pattern::LOCALHOST_NAMES;
+
+/// The text format of an inventory given to [`Inventory::parse_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryFormat {
+    /// A YAML inventory (or the JSON of `ansible-inventory --list`).
+    Yaml,
+    /// An INI inventory.
+    Ini,
+}
 
 /// A loaded inventory: hosts, groups, variables. Cheap to query, safe to share across threads.
 #[derive(Debug)]
@@ -153,6 +164,36 @@ impl Inventory {
             }
         }
 
+        Ok(Self::assemble(b, implicit_files, paths.to_vec()))
+    }
+
+    /// Parses one inventory from `text` in `format`, as if read from a file named `origin`.
+    /// `origin` only names the source in locations and errors: nothing is read from disk, so
+    /// no `group_vars/` or `host_vars/` apply. A whole-file vault-encrypted text is decrypted
+    /// through `secrets`, like [`Inventory::load`] does. Meant for tests and fuzzing.
+    pub fn parse_str(
+        text: &str,
+        format: InventoryFormat,
+        origin: &Path,
+        secrets: &dyn SecretResolver,
+    ) -> Result<Inventory, EngineError> {
+        let mut b = Builder::new();
+        let yaml = format == InventoryFormat::Yaml;
+        dir::load_text(text.to_owned(), origin, yaml, &mut b, secrets)?;
+        let b = b.finish()?;
+        Ok(Self::assemble(
+            b,
+            HashMap::new(),
+            vec![origin.to_path_buf()],
+        ))
+    }
+
+    /// The inventory of a finished builder, with warnings for ignored connection variables.
+    fn assemble(
+        mut b: Builder,
+        implicit_files: HashMap<String, Vars>,
+        sources: Vec<PathBuf>,
+    ) -> Inventory {
         let mut warnings = std::mem::take(&mut b.warnings);
         let mut warned: HashSet<String> = HashSet::new();
         let layers = b
@@ -181,15 +222,15 @@ impl Inventory {
             }
         }
 
-        Ok(Inventory {
+        Inventory {
             groups: b.groups,
             group_index: b.group_index,
             hosts: b.hosts,
             host_index: b.host_index,
             implicit_files,
-            sources: paths.to_vec(),
+            sources,
             warnings: Mutex::new(warnings),
-        })
+        }
     }
 
     /// The sources this inventory was loaded from (as given).

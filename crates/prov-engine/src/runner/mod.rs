@@ -90,6 +90,8 @@ pub struct RunSummary {
     pub recap: Vec<HostRecap>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Why the run was stopped early ([`Interrupt::interrupt`]), if it was.
+    pub interrupted: Option<String>,
 }
 
 impl RunSummary {
@@ -106,6 +108,53 @@ impl RunSummary {
         self.recap.iter().any(|r| r.changed > 0)
     }
 }
+
+/// Stops a run from outside, e.g. from a signal handler: the tasks in flight are abandoned
+/// (each reported as failed with the reason; dropping them closes their remote commands), no
+/// further task starts, the connections are closed and the run ends with its recap.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    tx: Arc<tokio::sync::watch::Sender<Option<String>>>,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Self {
+            tx: Arc::new(tokio::sync::watch::channel(None).0),
+        }
+    }
+}
+
+impl Interrupt {
+    /// Asks the run to stop; `reason` (such as `interrupted by SIGINT`) is what the abandoned
+    /// tasks report. Only the first reason counts.
+    pub fn interrupt(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.tx.send_if_modified(|v| {
+            if v.is_none() {
+                *v = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The reason, once [`Interrupt::interrupt`] was called.
+    pub fn reason(&self) -> Option<String> {
+        self.tx.borrow().clone()
+    }
+
+    /// Completes once the run is interrupted.
+    pub(crate) async fn wait(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+}
+
+/// How long closing one connection may take at the end of a run (a host that vanished must
+/// not hold the recap back).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One host's state during a play.
 pub(crate) struct HostState {
@@ -215,6 +264,8 @@ pub struct Runner {
     pub(crate) pool: ConnectionPool,
     /// Name of the task to start at, until reached.
     start_at: Mutex<Option<String>>,
+    /// Set to stop the run early.
+    pub(crate) interrupt: Interrupt,
 }
 
 /// Per-play data every task needs.
@@ -244,7 +295,18 @@ impl Runner {
             secrets,
             pool: ConnectionPool::default(),
             start_at,
+            interrupt: Interrupt::default(),
         }
+    }
+
+    /// A handle that stops this runner's run early (see [`Interrupt`]).
+    pub fn interrupt_handle(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
+
+    /// True once the run has been interrupted.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.interrupt.reason().is_some()
     }
 
     /// Runs every play of `playbook` and returns the recap.
@@ -287,6 +349,9 @@ impl Runner {
                 hosts.retain(|h| !dead.contains_key(h));
                 let batches = batches(&play.serial, &hosts);
                 for batch in batches {
+                    if self.interrupted() {
+                        break;
+                    }
                     let mut states: Vec<HostState> = batch
                         .iter()
                         .map(|h| HostState {
@@ -326,7 +391,8 @@ impl Runner {
                 }
             }
             // Like Ansible: a --start-at-task that names no task is a mistake.
-            if let Ok(guard) = self.start_at.lock()
+            if !self.interrupted()
+                && let Ok(guard) = self.start_at.lock()
                 && let Some(name) = guard.as_deref()
             {
                 return Err(EngineError::Invalid {
@@ -337,9 +403,14 @@ impl Runner {
             Ok::<(), EngineError>(())
         }
         .await;
-        for c in self.pool.all() {
-            c.close().await;
-        }
+        // All at once, each bounded: a vanished host must not hold the recap back.
+        futures::future::join_all(
+            self.pool
+                .all()
+                .into_iter()
+                .map(|c| async move { tokio::time::timeout(CLOSE_TIMEOUT, c.close()).await }),
+        )
+        .await;
         let recap: Vec<HostRecap> = {
             let mut names = order.clone();
             names.sort();
@@ -351,6 +422,7 @@ impl Runner {
         let summary = RunSummary {
             recap: recap.clone(),
             elapsed: started.elapsed(),
+            interrupted: self.interrupt.reason(),
         };
         self.bus.emit(Event::RunEnd {
             recap,
@@ -408,6 +480,9 @@ impl Runner {
     }
 
     async fn gather_facts(&self, pctx: &PlayCtx<'_>, states: &mut [HostState]) {
+        if self.interrupted() {
+            return;
+        }
         let hosts: Vec<String> = states
             .iter()
             .filter(|s| s.active() && s.facts.is_null())
@@ -428,7 +503,7 @@ impl Runner {
                 .iter_mut()
                 .filter(|s| s.active() && s.facts.is_null()),
         )
-        .map(|s| self.gather_host_facts(pctx, s))
+        .map(|s| self.gather_host_facts_interruptible(pctx, s))
         .buffer_unordered(forks)
         .collect::<Vec<_>>()
         .await;
@@ -478,6 +553,9 @@ impl Runner {
     ) -> futures::future::LocalBoxFuture<'a, Result<(), EngineError>> {
         Box::pin(async move {
             for node in nodes {
+                if self.interrupted() {
+                    return Ok(());
+                }
                 match node {
                     Node::Task(t) => {
                         if t.module == "meta"

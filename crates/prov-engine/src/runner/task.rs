@@ -168,6 +168,9 @@ impl Runner {
         indexes: &[usize],
         handler: bool,
     ) -> Result<(), EngineError> {
+        if self.interrupted() {
+            return Ok(());
+        }
         let mut idx: Vec<usize> = indexes.to_vec();
         let run_once = scope.run_once.unwrap_or(false);
         if run_once {
@@ -188,7 +191,7 @@ impl Runner {
                 .filter(|(i, _)| idx.contains(i))
                 .map(|(_, s)| s),
         )
-        .map(|h| self.run_on_host(pctx, task, scope, h, &hostvars))
+        .map(|h| self.run_on_host_interruptible(pctx, task, scope, h, &hostvars))
         .buffer_unordered(forks)
         .collect()
         .await;
@@ -310,6 +313,89 @@ impl Runner {
         }
         // Variables may refer to each other and to the magic variables above.
         self.resolve_vars(v)
+    }
+
+    /// [`Runner::run_on_host`], abandoned when the run is interrupted: dropping the task's
+    /// future closes its remote command (see the SSH transport), and the host reports the task
+    /// as failed with the interruption's reason.
+    async fn run_on_host_interruptible(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Scope,
+        h: &mut HostState,
+        hostvars: &Value,
+    ) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let finished = {
+            let run = self.run_on_host(pctx, task, scope, &mut *h, hostvars);
+            tokio::pin!(run);
+            tokio::select! {
+                biased;
+                r = &mut run => Some(r),
+                () = self.interrupt.wait() => None,
+            }
+        };
+        match finished {
+            Some(r) => r,
+            None => {
+                self.report_interrupted(pctx, &task.name, &task.module, h, started);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Runner::gather_host_facts`], abandoned when the run is interrupted.
+    pub(super) async fn gather_host_facts_interruptible(
+        &self,
+        pctx: &PlayCtx<'_>,
+        h: &mut HostState,
+    ) {
+        let started = Instant::now();
+        let finished = {
+            let run = self.gather_host_facts(pctx, &mut *h);
+            tokio::pin!(run);
+            tokio::select! {
+                biased;
+                () = &mut run => true,
+                () = self.interrupt.wait() => false,
+            }
+        };
+        if !finished {
+            self.report_interrupted(pctx, "Gathering Facts", "setup", h, started);
+        }
+    }
+
+    /// Marks `h` failed for a task stopped by an interruption, and says so.
+    fn report_interrupted(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &str,
+        module: &str,
+        h: &mut HostState,
+        started: Instant,
+    ) {
+        let reason = self
+            .interrupt
+            .reason()
+            .unwrap_or_else(|| "interrupted".to_owned());
+        let msg = format!("{reason}: the task was stopped before it finished");
+        h.failed = true;
+        h.recap.count(TaskStatus::Failed);
+        self.bus.emit(Event::TaskResult(TaskResult {
+            host: h.name.clone(),
+            play: pctx.play.name.clone(),
+            task: task.to_owned(),
+            module: module.to_owned(),
+            item: None,
+            status: TaskStatus::Failed,
+            changed: false,
+            duration: started.elapsed(),
+            summary: Vec::new(),
+            diffs: Vec::new(),
+            msg: Some(msg.clone()),
+            result: json!({"failed": true, "msg": msg}),
+        }));
     }
 
     async fn run_on_host(
