@@ -18,6 +18,6 @@ if [ ! -x "$VENV/bin/ansible-vault" ]; then
   "$VENV/bin/pip" install -q ansible-core
 fi
 export ANSIBLE_VAULT_BIN="$VENV/bin/ansible-vault"
-cargo test --locked --workspace -- --test-threads=2
 # The benchmark script in its quick mode: only checks that it works (numbers: BENCHMARKS.md).
 bench/run --quick --prov target/debug/prov --no-build
+cargo test --locked --workspace -- --test-threads=2
