@@ -11,13 +11,10 @@ PROV=target/debug/prov
 "$PROV" lab up --hosts 4
 trap '"$PROV" lab down || true' EXIT
 export PROV_REQUIRE_LAB=1
-# ansible-vault, for the live vault compatibility tests (prov <-> ansible-vault both ways).
-VENV=/var/cache/prov-test/ansible-venv
-if [ ! -x "$VENV/bin/ansible-vault" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q ansible-core
-fi
-export ANSIBLE_VAULT_BIN="$VENV/bin/ansible-vault"
 # The benchmark script in its quick mode: only checks that it works (numbers: BENCHMARKS.md).
+# It installs ansible-core and pyinfra into a private virtualenv (PyPI, by package name).
+export PROV_BENCH_CACHE=/var/cache/prov-bench
 bench/run --quick --prov target/debug/prov --no-build
+# That virtualenv's ansible-vault serves the live vault compatibility tests (both directions).
+export ANSIBLE_VAULT_BIN="$PROV_BENCH_CACHE/venv/bin/ansible-vault"
 cargo test --locked --workspace -- --test-threads=2
