@@ -30,6 +30,12 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
     s.push_str("set -e\n");
     s.push_str(&format!("d={d}\n"));
     s.push_str("dir=$(dirname -- \"$d\")\n");
+    // Temporary files older than the host's current boot (PID 1's start) were left by a power
+    // loss mid-transfer: no writer of them can still be alive, so they go.
+    s.push_str(
+        "boot=$(awk -v t=\"$(getconf CLK_TCK)\" 'NR==FNR{if($1==\"btime\")b=$2;next}{print b+int($22/t)}' /proc/stat /proc/1/stat 2>/dev/null) && \
+         [ -n \"$boot\" ] && find \"$dir\" -maxdepth 1 -name '.prov-tmp.*' -type f ! -newermt \"@$boot\" -delete 2>/dev/null || true\n",
+    );
     s.push_str("tmp=$(umask 077 && mktemp -- \"$dir/.prov-tmp.XXXXXXXX\")\n");
     s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
     s.push_str(

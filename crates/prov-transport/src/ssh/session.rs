@@ -27,10 +27,11 @@ pub struct SshConnection {
     host: String,
     display: String,
     user_is_root: bool,
-    handle: Handle<ClientHandler>,
+    handle: Arc<Handle<ClientHandler>>,
     shared: Arc<Shared>,
     sessions: Arc<Semaphore>,
     shells: Arc<ShellPool>,
+    reaper: Arc<Reaper>,
     /// The bastion this connection runs through; kept open as long as this one.
     jump: Option<Box<SshConnection>>,
 }
@@ -180,6 +181,11 @@ impl SshConnection {
                 ));
             }
         }
+        let handle = Arc::new(handle);
+        let reaper = Arc::new(Reaper {
+            handle: Arc::downgrade(&handle),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
         Ok(SshConnection {
             host: p.host.clone(),
             display: p.display_name(),
@@ -188,7 +194,11 @@ impl SshConnection {
             shared,
             sessions: Arc::new(Semaphore::new(p.max_sessions.max(1))),
             // Keep at least one slot for exec channels (commands with input).
-            shells: ShellPool::new(p.shell_workers.min(p.max_sessions.max(1) - 1)),
+            shells: ShellPool::new(
+                p.shell_workers.min(p.max_sessions.max(1) - 1),
+                reaper.clone(),
+            ),
+            reaper,
             jump,
         })
     }
@@ -254,22 +264,9 @@ impl SshConnection {
     /// sent right behind that close can still find `MaxSessions` full (sshd then answers
     /// "connect failed" or "administratively prohibited").
     async fn open_session(&self) -> Result<russh::Channel<Msg>, TransportError> {
-        let mut delay = Duration::from_millis(2);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.handle.channel_open_session().await {
-                Ok(c) => return Ok(c),
-                Err(russh::Error::ChannelOpenFailure(
-                    ChannelOpenFailure::AdministrativelyProhibited
-                    | ChannelOpenFailure::ConnectFailed
-                    | ChannelOpenFailure::ResourceShortage,
-                )) if tokio::time::Instant::now() < deadline && !self.handle.is_closed() => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(100));
-                }
-                Err(e) => return Err(self.channel_error(e)),
-            }
-        }
+        open_session_retrying(&self.handle)
+            .await
+            .map_err(|e| self.channel_error(e))
     }
 
     /// A shell worker to run a command on: an idle one, or a new one while the pool has room.
@@ -438,6 +435,91 @@ impl SshConnection {
     }
 }
 
+/// Opens a session channel on `handle`, retrying for up to 5 s while sshd has no free session
+/// slot (see [`SshConnection::open_session`]).
+async fn open_session_retrying(
+    handle: &Handle<ClientHandler>,
+) -> Result<russh::Channel<Msg>, russh::Error> {
+    let mut delay = Duration::from_millis(2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match handle.channel_open_session().await {
+            Ok(c) => return Ok(c),
+            Err(russh::Error::ChannelOpenFailure(
+                ChannelOpenFailure::AdministrativelyProhibited
+                | ChannelOpenFailure::ConnectFailed
+                | ChannelOpenFailure::ResourceShortage,
+            )) if tokio::time::Instant::now() < deadline && !handle.is_closed() => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Stops remote commands that were abandoned (timed out, or their run was interrupted) on
+/// shell workers: their process group gets a TERM from a fresh exec channel. sshd refuses the
+/// SSH `signal` request on root logins ("session signalling requires privilege separation"),
+/// and closing a channel does not stop a command that is not reading or writing it.
+pub(crate) struct Reaper {
+    /// The connection (not kept open by the reaper).
+    handle: std::sync::Weak<Handle<ClientHandler>>,
+    /// Kills under way; [`Connection::close`] waits for them (bounded).
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// How long [`Connection::close`] waits for kills under way.
+const REAP_GRACE: Duration = Duration::from_secs(2);
+
+impl Reaper {
+    /// Sends TERM to the remote process group `pgid` (in the background).
+    pub(crate) fn kill_group(&self, pgid: u32) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let handle = self.handle.clone();
+        let task = rt.spawn(async move {
+            let channel = {
+                let Some(h) = handle.upgrade() else { return };
+                match open_session_retrying(&h).await {
+                    Ok(c) => c,
+                    Err(_) => return,
+                }
+            };
+            let (mut rx, tx) = channel.split();
+            let line = format!("kill -TERM -- -{pgid} 2>/dev/null; true");
+            if tx.exec(true, line.into_bytes()).await.is_err() {
+                return;
+            }
+            let _ = tx.eof().await;
+            while let Some(msg) = rx.wait().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+        });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+
+    /// Waits (at most `within`) for the kills under way.
+    async fn settle(&self, within: Duration) {
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        if tasks.is_empty() {
+            return;
+        }
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, all).await;
+    }
+}
+
 /// Where feeding stdin failed.
 enum FeedError {
     /// Reading the caller's input.
@@ -559,6 +641,8 @@ impl Connection for SshConnection {
 
     async fn close(&self) {
         self.shells.clear();
+        // Commands abandoned on workers are stopped before the connection goes.
+        self.reaper.settle(REAP_GRACE).await;
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")

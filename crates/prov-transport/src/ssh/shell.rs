@@ -15,7 +15,12 @@
 //! input (become password and small [`Stdin::Bytes`](prov_core::Stdin), up to
 //! [`SHELL_INPUT_MAX`]) embedded base64-encoded in the line and piped through `base64 -d`;
 //! streamed input ([`Stdin::Reader`](prov_core::Stdin)) and larger inputs use exec channels.
-//! A worker whose command timed out or was cancelled is closed, never reused.
+//! A worker whose command timed out or was cancelled is closed, never reused, and its command
+//! is stopped: the worker learns its remote process group when it starts (sshd makes every
+//! session a process group of its own), and the connection's [`Reaper`] sends that group a
+//! TERM from a fresh channel. (sshd refuses the SSH `signal` request on root logins, which run
+//! without privilege separation, so signalling the channel alone would leave the command
+//! running until it ends by itself.)
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -27,6 +32,8 @@ use prov_core::CommandOutput;
 use russh::client::Msg;
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
 use tokio::sync::OwnedSemaphorePermit;
+
+use super::session::Reaper;
 
 /// Why a worker could not run a command.
 pub(crate) enum ShellError {
@@ -50,6 +57,12 @@ pub(crate) struct ShellWorker {
     /// Bytes read past the last markers.
     carry_out: Vec<u8>,
     carry_err: Vec<u8>,
+    /// The remote shell's process id, which is also its process group (learnt at startup).
+    pgid: Option<u32>,
+    /// A command was sent and its end not read yet.
+    busy: bool,
+    /// Stops the command of a worker dropped while busy.
+    reaper: Arc<Reaper>,
 }
 
 /// Largest input (become password included) sent through a shell worker.
@@ -96,6 +109,9 @@ impl ShellWorker {
             synced: false,
             carry_out: Vec::new(),
             carry_err: Vec::new(),
+            pgid: None,
+            busy: false,
+            reaper: pool.reaper.clone(),
         };
         // `exec` keeps the login shell from lingering as the parent of the worker shell. A
         // refusal shows up as the channel ending on the first command.
@@ -115,11 +131,12 @@ impl ShellWorker {
         let t = &self.token;
         let end = format!("; printf '\\n{t}:%d\\n' \"$?\"; printf '\\n{t}\\n' >&2\n");
         // The first command is preceded by a sync marker: whatever the login shell printed
-        // before the worker shell started (a chatty rc file) is discarded with it.
+        // before the worker shell started (a chatty rc file) is discarded with it. Its last
+        // line is the shell's process id.
         let mut text = if self.synced {
             String::new()
         } else {
-            format!(":{end}")
+            format!("echo \"$$\"{end}")
         };
         match input {
             // printf is a shell builtin: the data never shows up in a process's argv.
@@ -132,14 +149,18 @@ impl ShellWorker {
         let Some(tx) = self.tx.as_ref() else {
             return Err(ShellError::Write);
         };
+        self.busy = true;
         tx.data_bytes(text.into_bytes())
             .await
             .map_err(|_| ShellError::Write)?;
         if !self.synced {
-            self.collect().await?;
+            let sync = self.collect().await?;
+            self.pgid = last_line_pid(&sync.stdout);
             self.synced = true;
         }
-        self.collect().await
+        let out = self.collect().await?;
+        self.busy = false;
+        Ok(out)
     }
 
     /// Reads the channel up to the next pair of markers; bytes after them are kept for the
@@ -215,11 +236,30 @@ impl ShellWorker {
     }
 }
 
+/// The process id printed on the last line of `out`.
+fn last_line_pid(out: &[u8]) -> Option<u32> {
+    std::str::from_utf8(out)
+        .ok()?
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&p| p > 1)
+}
+
 impl Drop for ShellWorker {
     fn drop(&mut self) {
         let _ = self
             .live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        // Dropped in the middle of a command (timeout, cancelled run): stop that command.
+        if self.busy
+            && let Some(pgid) = self.pgid
+        {
+            self.reaper.kill_group(pgid);
+        }
         // Only workers that are not reused get dropped: stop the shell and whatever it runs.
         if let Some(tx) = self.tx.take()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
@@ -240,15 +280,18 @@ pub(crate) struct ShellPool {
     went_idle: tokio::sync::Notify,
     live: Arc<AtomicU64>,
     max: u64,
+    /// Stops the commands of workers dropped while busy.
+    pub(crate) reaper: Arc<Reaper>,
 }
 
 impl ShellPool {
-    pub(crate) fn new(max: usize) -> Arc<Self> {
+    pub(crate) fn new(max: usize, reaper: Arc<Reaper>) -> Arc<Self> {
         Arc::new(Self {
             idle: std::sync::Mutex::new(Vec::new()),
             went_idle: tokio::sync::Notify::new(),
             live: Arc::new(AtomicU64::new(0)),
             max: max as u64,
+            reaper,
         })
     }
 
@@ -310,5 +353,14 @@ mod tests {
         assert_eq!(find(b"abcabc", b"ca", 0), Some(2));
         assert_eq!(find(b"abcabc", b"ca", 3), None);
         assert_eq!(find(b"ab", b"abc", 0), None);
+    }
+
+    #[test]
+    fn pid_from_the_sync_output() {
+        assert_eq!(last_line_pid(b"motd text\n4242\n"), Some(4242));
+        assert_eq!(last_line_pid(b"4242"), Some(4242));
+        assert_eq!(last_line_pid(b"hello\n"), None);
+        assert_eq!(last_line_pid(b"1\n"), None);
+        assert_eq!(last_line_pid(b""), None);
     }
 }
