@@ -46,17 +46,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command,
             vault,
         } => {
-            let inv = run::load_inventory(&inventory, &vault)?;
-            match command {
-                InventoryCommand::List => {
-                    outln!("{}", serde_json::to_string_pretty(&inv.0.to_list_json())?)
-                }
-                InventoryCommand::Graph => outln!("{}", inv.0.graph()),
-                InventoryCommand::Host { name } => {
-                    let mut v = inv.0.host_json(&name);
-                    inv.1.redact_json(&mut v);
-                    outln!("{}", serde_json::to_string_pretty(&v)?);
-                }
+            let (inv, redactor) = run::load_inventory(&inventory, &vault)?;
+            // Vault values are masked in everything shown.
+            let mut shown = match command {
+                InventoryCommand::List => inv.to_list_json(),
+                InventoryCommand::Graph => serde_json::Value::String(inv.graph()),
+                InventoryCommand::Host { name } => inv.host_json(&name),
+            };
+            redactor.redact_json(&mut shown);
+            match shown {
+                serde_json::Value::String(text) => outln!("{text}"),
+                other => outln!("{}", serde_json::to_string_pretty(&other)?),
             }
             Ok(ExitCode::Ok)
         }

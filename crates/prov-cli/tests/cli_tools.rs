@@ -95,6 +95,42 @@ fn lint_reports_every_load_time_mistake_of_the_corpus_with_its_location() {
 }
 
 #[test]
+fn inventory_commands_show_the_tree_and_mask_vault_values() {
+    let lab_inv = [
+        "-i",
+        "inventories/lab",
+        "--vault-password-file",
+        "inventories/lab/vault-password",
+    ];
+    let (code, out, err) = prov(
+        &[&["inventory"][..], &lab_inv, &["graph"]].concat(),
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("@all:") && out.contains("@redis:") && out.contains("lab1"),
+        "{out}"
+    );
+    let (code, out, err) = prov(
+        &[&["inventory"][..], &lab_inv, &["host", "lab1"]].concat(),
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("host variables as JSON");
+    assert_eq!(
+        v["redis_password"], "********",
+        "vault values are masked: {out}"
+    );
+    let (code, out, _) = prov(&[&["inventory"][..], &lab_inv, &["list"]].concat(), &root());
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["_meta"]["hostvars"]["lab2"]["redis_password"], "********",
+        "{out}"
+    );
+}
+
+#[test]
 fn version_completions_and_man_page() {
     let (code, out, _) = prov(&["--version"], &root());
     assert_eq!(code, 0);
