@@ -275,7 +275,9 @@ fn tcp_open(lab: &Lab, from: &str, to: &str, port: u16) -> bool {
         .success()
 }
 
-fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
+/// Runs the Redis playbook on `inv` with the lab's vault password: JSON events, or the
+/// console's text output with `text`.
+fn run_with(inv: &std::path::Path, extra: &[&str], text: bool) -> lab::RunOutput {
     let inv = inv.display().to_string();
     let pwf = vault_password_file();
     let mut args = vec![
@@ -287,22 +289,19 @@ fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
         &pwf,
     ];
     args.extend_from_slice(extra);
-    lab::prov_text(&args)
+    if text {
+        lab::prov_text(&args)
+    } else {
+        prov(&args)
+    }
+}
+
+fn run_text(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
+    run_with(inv, extra, true)
 }
 
 fn run(inv: &std::path::Path, extra: &[&str]) -> lab::RunOutput {
-    let inv = inv.display().to_string();
-    let pwf = vault_password_file();
-    let mut args = vec![
-        "run",
-        "playbooks/redis-cluster.yml",
-        "-i",
-        &inv,
-        "--vault-password-file",
-        &pwf,
-    ];
-    args.extend_from_slice(extra);
-    prov(&args)
+    run_with(inv, extra, false)
 }
 
 #[test]

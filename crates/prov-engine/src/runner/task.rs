@@ -182,7 +182,9 @@ impl Runner {
             hosts: idx.iter().map(|i| states[*i].name.clone()).collect(),
             handler,
         });
-        let hostvars = self.hostvars(pctx, states);
+        // `hostvars` resolves every host's variables: only for tasks that can use it.
+        let hostvars = mentions_hostvars(task).then(|| self.hostvars(pctx, states));
+        let hostvars = hostvars.as_ref();
         let forks = self.opts.forks.max(1);
         let results: Vec<Result<(), EngineError>> = futures::stream::iter(
             states
@@ -191,7 +193,7 @@ impl Runner {
                 .filter(|(i, _)| idx.contains(i))
                 .map(|(_, s)| s),
         )
-        .map(|h| self.run_on_host_interruptible(pctx, task, scope, h, &hostvars))
+        .map(|h| self.run_on_host_interruptible(pctx, task, scope, h, hostvars))
         .buffer_unordered(forks)
         .collect()
         .await;
@@ -271,7 +273,7 @@ impl Runner {
         task: &Task,
         scope: &Scope,
         h: &HostState,
-        hostvars: &Value,
+        hostvars: Option<&Value>,
     ) -> Map<String, Value> {
         let mut v = Map::new();
         if let Some(role) = &scope.role {
@@ -308,8 +310,8 @@ impl Runner {
             v.insert("role_path".into(), json!(absolute(&role.dir)));
             v.insert("role_name".into(), json!(role.name));
         }
-        if mentions_hostvars(task) {
-            v.insert("hostvars".into(), hostvars.clone());
+        if let Some(hv) = hostvars {
+            v.insert("hostvars".into(), hv.clone());
         }
         // Variables may refer to each other and to the magic variables above.
         self.resolve_vars(v)
@@ -324,7 +326,7 @@ impl Runner {
         task: &Task,
         scope: &Scope,
         h: &mut HostState,
-        hostvars: &Value,
+        hostvars: Option<&Value>,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
         let finished = {
@@ -404,7 +406,7 @@ impl Runner {
         task: &Task,
         scope: &Scope,
         h: &mut HostState,
-        hostvars: &Value,
+        hostvars: Option<&Value>,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
         let needs_conn = !super::actions::is_engine_action(&task.module);
