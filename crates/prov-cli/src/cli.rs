@@ -136,7 +136,7 @@ pub struct RunArgs {
     /// OpenSSH client config file.
     #[arg(short = 'F', long = "ssh-config")]
     pub ssh_config: Option<PathBuf>,
-    /// Extra known_hosts file.
+    /// A known_hosts file, checked before the default ones; `accept-new` records new keys in it.
     #[arg(long)]
     pub known_hosts: Option<PathBuf>,
     /// Host key checking mode.
@@ -145,6 +145,10 @@ pub struct RunArgs {
     /// Seconds to wait for a connection.
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
+    /// Extra attempts when connecting to a host, or reconnecting after its connection dropped,
+    /// fails (a host's `ansible_ssh_retries` wins). Waits 1 s, 2 s, 4 s... in between.
+    #[arg(long, default_value_t = 0)]
+    pub ssh_retries: u32,
     /// Seconds a remote command may take.
     #[arg(long = "timeout")]
     pub task_timeout: Option<u64>,

@@ -11,7 +11,7 @@ use prov_core::{Connection, TransportError};
 use prov_engine::inventory::{ConnectionKind, HostConnection};
 use prov_engine::runner::Connector;
 use prov_transport::LocalConnection;
-use prov_transport::ssh::{HostKeyPolicy, SshConnection, SshParams};
+use prov_transport::ssh::{HostKeyPolicy, KeyRing, ReconnectingSsh, SshParams};
 use serde_json::{Map, Value};
 
 use crate::cli::HostKeyChecking;
@@ -31,6 +31,10 @@ pub struct CliConnector {
     pub host_key_checking: HostKeyChecking,
     /// `--connect-timeout`.
     pub connect_timeout: Duration,
+    /// `--ssh-retries`: extra connection attempts, unless a host sets `ansible_ssh_retries`.
+    pub ssh_retries: u32,
+    /// Identity files of the run, shared by every host (read and unlocked once).
+    pub keys: KeyRing,
 }
 
 #[async_trait]
@@ -64,25 +68,24 @@ impl Connector for CliConnector {
         if let Some(k) = &self.private_key {
             params.identity_files.insert(0, k.clone());
         }
+        // A known_hosts file named on the command line or in the inventory comes first: it is
+        // checked first and accept-new records new keys there (as OpenSSH's
+        // UserKnownHostsFile), not in ~/.ssh/known_hosts.
         if let Some(k) = &hc.known_hosts_file {
-            params.known_hosts_files.push(k.clone());
+            params.known_hosts_files.insert(0, k.clone());
         }
         if let Some(k) = &self.known_hosts {
-            params.known_hosts_files.push(k.clone());
+            params.known_hosts_files.insert(0, k.clone());
         }
-        if let Some(p) = vars
-            .get("ansible_ssh_private_key_passphrase")
-            .and_then(|v| v.as_str())
-        {
-            params.key_passphrase = Some(p.to_owned());
-        }
+        params.key_passphrase = hc.private_key_passphrase.clone();
+        params.keys = self.keys.clone();
         params.host_key_policy = match self.host_key_checking {
             HostKeyChecking::Strict => HostKeyPolicy::Strict,
             HostKeyChecking::AcceptNew => HostKeyPolicy::AcceptNew,
             HostKeyChecking::Off => HostKeyPolicy::Off,
         };
         params.connect_timeout = self.connect_timeout;
-        let conn = SshConnection::connect(&params).await?;
-        Ok(Arc::new(conn))
+        let retries = hc.ssh_retries.unwrap_or(self.ssh_retries);
+        Ok(Arc::new(ReconnectingSsh::connect(params, retries).await?))
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod connector;
 mod exit;
 mod output;
+mod prompt;
 mod run;
 mod secrets;
 mod stdout;

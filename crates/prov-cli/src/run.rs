@@ -12,12 +12,14 @@ use prov_engine::inventory::Inventory;
 use prov_engine::playbook::{self, Node};
 use prov_engine::runner::{RunOptions, Runner};
 use prov_engine::yaml::SecretResolver;
+use prov_transport::ssh::KeyRing;
 use serde_json::{Map, Value};
 
 use crate::cli::{OutputFormat, RunArgs};
 use crate::connector::CliConnector;
 use crate::exit::ExitCode;
 use crate::output::{ConsoleSink, JsonSink, JunitSink};
+use crate::prompt;
 use crate::secrets::VaultSecrets;
 use crate::stdout::outln;
 
@@ -90,17 +92,6 @@ fn parse_extra_vars(
     Ok(out)
 }
 
-/// Prompts for the become password, only on a terminal and outside CI.
-fn ask_become_password() -> anyhow::Result<String> {
-    use std::io::IsTerminal;
-    if std::env::var_os("CI").is_some() || !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "--ask-become-pass needs a terminal: in CI set `ansible_become_password` in a vault-encrypted vars file (or -e @file)"
-        );
-    }
-    Ok(rpassword::prompt_password("BECOME password: ")?)
-}
-
 fn print_tasks(nodes: &[Node], depth: usize) {
     for n in nodes {
         match n {
@@ -147,9 +138,14 @@ pub fn lint(
     }
 }
 
-/// Runs `prov run`.
+/// Runs `prov run`. An error's text is masked like events are: it may quote a vault value.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let redactor = Arc::new(Redactor::new());
+    run_masked(args, redactor.clone())
+        .map_err(|e| anyhow::anyhow!(redactor.redact(&format!("{e:#}"))))
+}
+
+fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode> {
     let secrets: Arc<dyn SecretResolver> = Arc::new(secrets(&args.vault, redactor.clone())?);
     if args.inventory.is_empty() {
         anyhow::bail!("no inventory given: use -i INVENTORY (a file or a folder)");
@@ -160,7 +156,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.ask_become_pass {
         extra_vars.insert(
             "ansible_become_password".into(),
-            Value::String(ask_become_password()?),
+            Value::String(crate::prompt::ask_become_password()?),
         );
     }
 
@@ -188,15 +184,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut sinks: Vec<Box<dyn EventSink>> = Vec::new();
+    let mut progress = None;
     match args.output {
-        OutputFormat::Text => sinks.push(Box::new(ConsoleSink::new(args.verbose, args.diff))),
+        OutputFormat::Text => {
+            let console = ConsoleSink::new(args.verbose, args.diff);
+            progress = console.progress_bar();
+            sinks.push(Box::new(console));
+        }
         OutputFormat::Json => sinks.push(Box::new(JsonSink::new())),
     }
     if let Some(j) = &args.junit {
         sinks.push(Box::new(JunitSink::new(j.clone())));
     }
+    let keys = KeyRing::new(
+        prompt::key_passphrase_from_env(&redactor),
+        prompt::TerminalKeyPrompt::when_interactive(progress, redactor.clone()),
+    );
     let bus = EventBus::new(sinks, redactor);
     let connector = Arc::new(CliConnector {
+        keys,
+        ssh_retries: args.ssh_retries,
         user: args.user.clone(),
         private_key: args.private_key.clone(),
         ssh_config: args.ssh_config.clone(),

@@ -198,6 +198,12 @@ pub trait Connection: Send + Sync {
     /// Opens a TCP stream to `addr:port` as seen from the host (SSH: a direct-tcpip channel).
     async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError>;
 
+    /// Notes for people gathered since the last call (a host key recorded or accepted
+    /// unverified, a dropped connection reopened); the engine shows them as warnings.
+    fn take_notices(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Closes the connection (best effort).
     async fn close(&self) {}
 }

@@ -5,12 +5,15 @@
 
 mod ssh_support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use prov_core::{Connection, RemoteCommand, Stdin, TransportError};
-use prov_transport::ssh::{SshConnection, SshParams};
+use prov_transport::ssh::{KeyRing, PassphrasePrompt, ReconnectingSsh, SshConnection, SshParams};
 use ssh_support::scenarios::{self, run_ok};
 use ssh_support::{Sshd, free_port, make_key, pub_key_text};
+use zeroize::Zeroizing;
 
 macro_rules! sshd_or_skip {
     () => {
@@ -341,4 +344,151 @@ async fn ssh_local_read_error_aborts_transfer() {
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old");
     // The connection is still fine.
     assert_eq!(run_ok(&c, "echo ok").await, "ok");
+}
+
+/// Kills the sshd process serving `c` (a child of the test's sshd, by PID).
+async fn drop_connection(c: &dyn Connection) {
+    let pid = scenarios::serving_pid(c).await;
+    let status = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_reconnects_after_a_dropped_connection() {
+    let mut sshd = sshd_or_skip!();
+    let c = ReconnectingSsh::connect(sshd.params("loop"), 0)
+        .await
+        .expect("connect");
+    let first = scenarios::serving_pid(&c).await;
+    drop_connection(&c).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.is_dropped() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drop went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next command finds the connection dropped, opens a new one and runs there.
+    let second = scenarios::serving_pid(&c).await;
+    assert_ne!(first, second);
+    let notices = c.take_notices();
+    assert!(
+        notices.len() == 1 && notices[0].contains("loop") && notices[0].contains("reconnected"),
+        "{notices:?}"
+    );
+    assert!(c.take_notices().is_empty(), "notices are handed out once");
+
+    // With nothing listening any more, reconnecting fails: unreachable, saying both steps.
+    sshd.stop_listening();
+    drop_connection(&c).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.is_dropped() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drop went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = c
+        .exec(&RemoteCommand::new("true"), Stdin::Null)
+        .await
+        .expect_err("nobody listens");
+    let msg = err.to_string();
+    assert!(
+        err.is_unreachable() && msg.contains("dropped") && msg.contains("reconnecting failed"),
+        "{msg}"
+    );
+}
+
+/// Counts the questions; answers from a list.
+struct CountingPrompt {
+    answers: std::sync::Mutex<Vec<&'static str>>,
+    asked: AtomicU32,
+}
+
+impl PassphrasePrompt for CountingPrompt {
+    fn ask(&self, _key: &std::path::Path, _attempt: u32) -> Option<Zeroizing<String>> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let mut a = self.answers.lock().unwrap();
+        (!a.is_empty()).then(|| Zeroizing::new(a.remove(0).to_owned()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_encrypted_key_prompted_once_for_many_hosts() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let enc = make_key(keys_dir.path(), "enc", "ed25519", "s3cret pass");
+    let sshd = match Sshd::start_with_keys(&[pub_key_text(&enc)]) {
+        Some(s) => s,
+        None => return,
+    };
+    let prompt = Arc::new(CountingPrompt {
+        answers: std::sync::Mutex::new(vec!["typo", "s3cret pass"]),
+        asked: AtomicU32::new(0),
+    });
+    let ring = KeyRing::new(None, Some(prompt.clone()));
+    // Eight hosts (names) on one sshd, connecting at once, share the ring.
+    let mut hosts = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let mut p = sshd.params(&format!("host{i}"));
+        p.identity_files = vec![enc.clone()];
+        p.keys = ring.clone();
+        hosts.spawn(async move { SshConnection::connect(&p).await });
+    }
+    while let Some(c) = hosts.join_next().await {
+        let c = c.unwrap().expect("connects with the key unlocked once");
+        assert_eq!(run_ok(&c, "id -u").await, "0");
+        c.close().await;
+    }
+    // One wrong answer, one right one: two questions for eight hosts.
+    assert_eq!(prompt.asked.load(Ordering::SeqCst), 2);
+
+    // The run-wide passphrase (PROV_SSH_KEY_PASSPHRASE in the CLI) needs no prompt.
+    let mut p = sshd.params("env");
+    p.identity_files = vec![enc.clone()];
+    p.keys = KeyRing::new(Some(Zeroizing::new("s3cret pass".into())), None);
+    SshConnection::connect(&p)
+        .await
+        .expect("run-wide passphrase")
+        .close()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_encrypted_key_held_by_the_agent_is_not_prompted_for() {
+    let sshd = sshd_or_skip!();
+    // The same key as the sshd's client key, encrypted on disk; the agent holds it in clear.
+    let dir = tempfile::tempdir().unwrap();
+    let enc = dir.path().join("enc");
+    std::fs::copy(&sshd.client_key, &enc).unwrap();
+    ssh_support::keygen(&[
+        "-p",
+        "-q",
+        "-P",
+        "",
+        "-N",
+        "on disk only",
+        "-f",
+        enc.to_str().unwrap(),
+    ]);
+    let agent = ssh_support::Agent::start();
+    agent.add(&sshd.client_key);
+    let prompt = Arc::new(CountingPrompt {
+        answers: std::sync::Mutex::new(Vec::new()),
+        asked: AtomicU32::new(0),
+    });
+    let mut p = sshd.params("agent");
+    p.identity_files = vec![enc];
+    p.use_agent = true;
+    p.agent_socket = Some(agent.socket.clone());
+    p.keys = KeyRing::new(None, Some(prompt.clone()));
+    let c = SshConnection::connect(&p).await.expect("agent signs");
+    assert_eq!(run_ok(&c, "echo signed").await, "signed");
+    c.close().await;
+    assert_eq!(prompt.asked.load(Ordering::SeqCst), 0);
 }

@@ -53,6 +53,15 @@ impl ConsoleSink {
         }
     }
 
+    /// The live progress display, when there is one (to pause it while asking a question).
+    pub fn progress_bar(&self) -> Option<ProgressBar> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bar
+            .clone()
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}{RESET}")

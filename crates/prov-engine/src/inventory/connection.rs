@@ -53,6 +53,10 @@ pub struct HostConnection {
     pub become_password: Option<String>,
     /// Known-hosts file to verify host keys against (a leading `~/` is expanded).
     pub known_hosts_file: Option<PathBuf>,
+    /// Passphrase of the private key file.
+    pub private_key_passphrase: Option<String>,
+    /// Extra attempts when connecting or reconnecting fails (`None`: the transport's default).
+    pub ssh_retries: Option<u32>,
 }
 
 /// A connection variable holds a value that cannot be used.
@@ -110,6 +114,13 @@ impl HostConnection {
                 message: format!("expected a boolean (true/false, yes/no, 1/0), got {v}"),
             })?),
         };
+        let ssh_retries = match first(vars, &["ssh_retries", "ansible_ssh_retries"]) {
+            None => None,
+            Some((var, v)) => Some(parse_count(v).ok_or_else(|| ConnectionVarError {
+                var: var.to_owned(),
+                message: format!("expected a number of retries (0-100), got {v}"),
+            })?),
+        };
         Ok(Self {
             address,
             port,
@@ -136,6 +147,14 @@ impl HostConnection {
             )?,
             known_hosts_file: text(vars, &["known_hosts_file", "prov_known_hosts_file"])?
                 .map(|p| expand_home(&p)),
+            private_key_passphrase: text(
+                vars,
+                &[
+                    "ssh_private_key_passphrase",
+                    "ansible_ssh_private_key_passphrase",
+                ],
+            )?,
+            ssh_retries,
         })
     }
 
@@ -165,6 +184,10 @@ impl HostConnection {
             "ansible_become_pass",
             "known_hosts_file",
             "prov_known_hosts_file",
+            "ssh_private_key_passphrase",
+            "ansible_ssh_private_key_passphrase",
+            "ssh_retries",
+            "ansible_ssh_retries",
         ]
     }
 }
@@ -196,6 +219,15 @@ fn text(vars: &Map<String, Value>, names: &[&str]) -> Result<Option<String>, Con
             message: format!("expected a string, got {v}"),
         }),
     }
+}
+
+fn parse_count(v: &Value) -> Option<u32> {
+    let n = match v {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse::<u64>().ok()?,
+        _ => return None,
+    };
+    u32::try_from(n).ok().filter(|n| *n <= 100)
 }
 
 fn parse_port(v: &Value) -> Option<u16> {

@@ -103,6 +103,13 @@ impl Runner {
         }));
     }
 
+    /// Shows what the connection has to say (host key recorded, connection reopened...).
+    fn emit_notices(&self, conn: &dyn prov_core::Connection) {
+        for message in conn.take_notices() {
+            self.bus.emit(Event::Warning { message });
+        }
+    }
+
     /// Connects the host if needed; false (and the host marked unreachable) on failure.
     async fn ensure_connection(
         &self,
@@ -128,6 +135,7 @@ impl Runner {
         let vars = self.resolve_vars(vars);
         match self.connector.connect(&h.name, &vars).await {
             Ok(c) => {
+                self.emit_notices(c.as_ref());
                 self.pool.insert(&h.name, c.clone());
                 h.conn = Some(c);
                 true
@@ -199,6 +207,11 @@ impl Runner {
         .await;
         for r in results {
             r?;
+        }
+        for i in &idx {
+            if let Some(c) = &states[*i].conn {
+                self.emit_notices(c.as_ref());
+            }
         }
         if run_once
             && let Some(first) = idx.first()
@@ -807,6 +820,7 @@ impl Runner {
             .connect(host, &vars)
             .await
             .map_err(|e| e.to_string())?;
+        self.emit_notices(c.as_ref());
         self.pool.insert(host, c.clone());
         Ok(c)
     }

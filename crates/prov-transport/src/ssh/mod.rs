@@ -6,6 +6,11 @@
 //! * [`SshConnection::connect`] opens the connection once per run, verifies the host key against
 //!   known_hosts (hashed entries included) and authenticates with identity files (ed25519, ECDSA,
 //!   RSA with rsa-sha2-512/256) or ssh-agent keys.
+//! * [`KeyRing`] loads identity files for a whole run: each file is read and unlocked once
+//!   (host passphrase, run passphrase, then a [`PassphrasePrompt`]), never two prompts at once,
+//!   and always before the connect timeout starts.
+//! * [`ReconnectingSsh`] is what the engine holds per host: an [`SshConnection`] that is opened
+//!   again when found dropped between commands (with `ansible_ssh_retries` attempts).
 //! * [`SshConnection`] implements [`prov_core::Connection`]: every command is an `exec` channel
 //!   on that connection (become prefix and stdin streamed, stdout/stderr/status kept apart, the
 //!   command's timeout honoured); `open_tcp` is a `direct-tcpip` channel.
@@ -32,16 +37,20 @@
 //! Every connect, authentication or host key failure and every dropped connection surfaces as
 //! [`prov_core::TransportError::Unreachable`] naming the host. Nothing is printed: notes such as
 //! an unverified host key accepted with the policy off are returned by
-//! [`SshConnection::warnings`].
+//! [`SshConnection::warnings`] and handed to the engine by `Connection::take_notices`.
 
 mod auth;
 mod client_config;
 mod handler;
 mod host_keys;
+mod identity;
 mod params;
+mod reconnect;
 mod session;
 mod shell;
 
 pub use client_config::SshConfigError;
+pub use identity::{KeyRing, PROMPT_ATTEMPTS, PassphrasePrompt};
 pub use params::{HostKeyPolicy, SshParams, default_known_hosts_files};
+pub use reconnect::ReconnectingSsh;
 pub use session::SshConnection;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::identity::KeyRing;
+
 /// What to do with a host key that `known_hosts` does not vouch for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostKeyPolicy {
@@ -37,8 +39,11 @@ pub struct SshParams {
     /// Private key files to try, in order. When empty, the OpenSSH defaults that exist
     /// (`~/.ssh/id_ed25519`, `~/.ssh/id_ecdsa`, `~/.ssh/id_rsa`) are tried.
     pub identity_files: Vec<PathBuf>,
-    /// Passphrase for encrypted identity files.
+    /// Passphrase for encrypted identity files (this host's; tried before `keys`' own).
     pub key_passphrase: Option<String>,
+    /// Where identity files are loaded, decrypted and cached: share one ring among the hosts
+    /// of a run so each file is read (and its passphrase asked) once.
+    pub keys: KeyRing,
     /// Try the keys held by an ssh-agent (after the identity files).
     pub use_agent: bool,
     /// Agent socket; `None` means `$SSH_AUTH_SOCK`.
@@ -79,6 +84,7 @@ impl std::fmt::Debug for SshParams {
                 "key_passphrase",
                 &self.key_passphrase.as_ref().map(|_| "********"),
             )
+            .field("keys", &self.keys)
             .field("use_agent", &self.use_agent)
             .field("agent_socket", &self.agent_socket)
             .field("known_hosts_files", &self.known_hosts_files)
@@ -136,6 +142,7 @@ impl SshParams {
             user: local_user(),
             identity_files: Vec::new(),
             key_passphrase: None,
+            keys: KeyRing::default(),
             use_agent: true,
             agent_socket: None,
             known_hosts_files: default_known_hosts_files(),

@@ -10,7 +10,7 @@ use russh::{ChannelMsg, ChannelOpenFailure, ChannelWriteHalf, Preferred, Sig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::auth::{self, AuthError};
+use super::auth::{self, AuthError, Credentials};
 use super::handler::{ClientHandler, HandlerError, Shared, lookup_names};
 use super::host_keys;
 use super::params::SshParams;
@@ -86,12 +86,13 @@ impl SshConnection {
             }
             None => None,
         };
+        let creds = Credentials::gather(p).await;
         let timeout = p.connect_timeout;
         let via = match &p.proxy_jump {
             Some(j) => format!(" (via jump host {})", j.display_name()),
             None => String::new(),
         };
-        match tokio::time::timeout(timeout, Self::connect_hop(p, jump)).await {
+        match tokio::time::timeout(timeout, Self::connect_hop(p, jump, creds)).await {
             Ok(r) => r,
             Err(_) => Err(unreachable(
                 p,
@@ -109,8 +110,9 @@ impl SshConnection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let creds = Credentials::gather(p).await;
         let timeout = p.connect_timeout;
-        match tokio::time::timeout(timeout, Self::handshake(p, stream, None)).await {
+        match tokio::time::timeout(timeout, Self::handshake(p, stream, None, creds)).await {
             Ok(r) => r,
             Err(_) => Err(unreachable(
                 p,
@@ -122,6 +124,7 @@ impl SshConnection {
     async fn connect_hop(
         p: &SshParams,
         jump: Option<Box<SshConnection>>,
+        creds: Credentials,
     ) -> Result<SshConnection, TransportError> {
         match jump {
             Some(j) => {
@@ -141,14 +144,14 @@ impl SshConnection {
                             ),
                         )
                     })?;
-                Self::handshake(p, ch.into_stream(), Some(j)).await
+                Self::handshake(p, ch.into_stream(), Some(j), creds).await
             }
             None => {
                 let tcp = tokio::net::TcpStream::connect((p.address.as_str(), p.port))
                     .await
                     .map_err(|e| unreachable(p, format!("cannot connect: {e}")))?;
                 let _ = tcp.set_nodelay(true);
-                Self::handshake(p, tcp, None).await
+                Self::handshake(p, tcp, None, creds).await
             }
         }
     }
@@ -157,6 +160,7 @@ impl SshConnection {
         p: &SshParams,
         stream: S,
         jump: Option<Box<SshConnection>>,
+        creds: Credentials,
     ) -> Result<SshConnection, TransportError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -170,7 +174,7 @@ impl SshConnection {
                 HandlerError::HostKey(m) => TransportError::Unreachable(m),
                 HandlerError::Ssh(e) => unreachable(p, format!("SSH handshake failed: {e}")),
             })?;
-        match auth::authenticate(&mut handle, p).await {
+        match auth::authenticate(&mut handle, p, creds).await {
             Ok(()) => {}
             Err(AuthError::Refused(m)) => return Err(unreachable(p, m)),
             Err(AuthError::Lost(m)) => {
@@ -227,12 +231,19 @@ impl SshConnection {
         self.handle.is_closed()
     }
 
-    fn lost(&self) -> TransportError {
-        let why = self
-            .shared
+    /// Why the connection dropped, as far as known.
+    pub(crate) fn lost_reason(&self) -> String {
+        self.shared
             .disconnect_reason()
-            .unwrap_or_else(|| "connection closed".to_owned());
-        TransportError::Unreachable(format!("{}: connection lost: {why}", self.display))
+            .unwrap_or_else(|| "connection closed".to_owned())
+    }
+
+    fn lost(&self) -> TransportError {
+        TransportError::Unreachable(format!(
+            "{}: connection lost: {}",
+            self.display,
+            self.lost_reason()
+        ))
     }
 
     fn channel_error_text(&self, e: &russh::Error) -> String {
@@ -555,7 +566,7 @@ impl Drop for ChannelGuard {
 }
 
 /// The text of a transport error without its `unreachable:` prefix.
-fn detail(e: &TransportError) -> String {
+pub(crate) fn detail(e: &TransportError) -> String {
     match e {
         TransportError::Unreachable(m) | TransportError::Other(m) => m.clone(),
         other => other.to_string(),
@@ -637,6 +648,21 @@ impl Connection for SshConnection {
                 _ => self.lost(),
             })?;
         Ok(Box::new(ch.into_stream()))
+    }
+
+    fn take_notices(&self) -> Vec<String> {
+        let mut out = match &self.jump {
+            Some(j) => j.take_notices(),
+            None => Vec::new(),
+        };
+        out.append(
+            &mut self
+                .shared
+                .warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        out
     }
 
     async fn close(&self) {

@@ -183,6 +183,12 @@ impl Sshd {
         panic!("sshd did not start");
     }
 
+    /// Stops the listening sshd (our child, by PID); sessions already open keep running.
+    pub fn stop_listening(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn into_dir(mut self) -> tempfile::TempDir {
         // Replace with an empty one; the drop of `self` kills the (dead) child only.
         let empty = tempfile::tempdir().expect("tempdir");
