@@ -18,3 +18,7 @@ bench/run --quick --prov target/debug/prov --no-build
 # That virtualenv's ansible-vault serves the live vault compatibility tests (both directions).
 export ANSIBLE_VAULT_BIN="$PROV_BENCH_CACHE/venv/bin/ansible-vault"
 cargo test --locked --workspace -- --test-threads=2
+# Bounded fuzzing of the parsers and the template front end: each target runs FUZZ_SECONDS
+# (15 by default) under libFuzzer + AddressSanitizer; a crash, panic, hang or OOM fails the run
+# and leaves its input in fuzz/artifacts/. The first build of the targets takes a few minutes.
+fuzz/run-short
