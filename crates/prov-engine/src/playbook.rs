@@ -91,9 +91,7 @@ pub enum Node {
 #[derive(Debug, Clone, Default)]
 pub struct Common {
     /// `when` conditions (all must hold).
-    pub when: Vec<Value>,
-    /// Where each `when` condition is written (same order as `when`).
-    pub when_at: Vec<Location>,
+    pub when: Vec<Condition>,
     /// `tags`.
     pub tags: Vec<String>,
     /// `become`.
@@ -116,6 +114,37 @@ pub struct Common {
     pub any_errors_fatal: Option<bool>,
     /// The role this belongs to.
     pub role: Option<Arc<Role>>,
+}
+
+/// One `when` condition and where it is written.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// The expression (a string, or a literal boolean).
+    pub expr: Value,
+    /// Where it is written.
+    pub at: Location,
+}
+
+impl Common {
+    /// The keywords in effect inside a node with keywords `inner` written under `self`:
+    /// conditions, tags and vars add up; the other keywords, when `inner` sets them, win.
+    pub fn inherit(&self, inner: &Common) -> Common {
+        let mut s = self.clone();
+        s.when.extend(inner.when.iter().cloned());
+        s.tags.extend(inner.tags.iter().cloned());
+        s.vars
+            .extend(inner.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.become_ = inner.become_.or(s.become_);
+        s.become_user = inner.become_user.clone().or(s.become_user);
+        s.ignore_errors = inner.ignore_errors.or(s.ignore_errors);
+        s.no_log = inner.no_log.or(s.no_log);
+        s.check_mode = inner.check_mode.or(s.check_mode);
+        s.delegate_to = inner.delegate_to.clone().or(s.delegate_to);
+        s.run_once = inner.run_once.or(s.run_once);
+        s.any_errors_fatal = inner.any_errors_fatal.or(s.any_errors_fatal);
+        s.role = inner.role.clone().or(s.role);
+        s
+    }
 }
 
 /// A block with rescue and always sections.
@@ -429,23 +458,23 @@ pub fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Where each `when` condition of the node at `path` is written.
-fn when_locations(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Vec<Location> {
+/// The `when` conditions `v` of the node at `path`, each with where it is written.
+fn conditions(doc: &YamlDoc, path: &[PathSeg], v: Option<&Value>) -> Vec<Condition> {
     let at = key(path, "when");
     match v {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => (0..items.len())
-            .map(|i| doc.value_location(&idx(&at, i)))
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, expr)| Condition {
+                expr: expr.clone(),
+                at: doc.value_location(&idx(&at, i)),
+            })
             .collect(),
-        Some(_) => vec![doc.value_location(&at)],
-    }
-}
-
-fn when_list(v: Option<&Value>) -> Vec<Value> {
-    match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.clone(),
-        Some(other) => vec![other.clone()],
+        Some(expr) => vec![Condition {
+            expr: expr.clone(),
+            at: doc.value_location(&at),
+        }],
     }
 }
 
@@ -580,8 +609,7 @@ impl Loader<'_> {
                 };
                 let (role, tasks, role_handlers) = self.role(doc, &rp, &rname)?;
                 let mut common = Common {
-                    when: when_list(rmap.get("when")),
-                    when_at: when_locations(doc, &rp, rmap.get("when")),
+                    when: conditions(doc, &rp, rmap.get("when")),
                     tags: string_list(doc, &key(&rp, "tags"), rmap.get("tags"))?,
                     role: Some(role.clone()),
                     ..Common::default()
@@ -719,8 +747,7 @@ impl Loader<'_> {
         self.check_templates(doc, path, m, "when", true)?;
         self.check_templates(doc, path, m, "vars", false)?;
         Ok(Common {
-            when: when_list(m.get("when")),
-            when_at: when_locations(doc, path, m.get("when")),
+            when: conditions(doc, path, m.get("when")),
             tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
             become_: opt_bool(doc, path, m, "become")?,
             become_user: opt_string(doc, path, m, "become_user")?,

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::EngineError;
 use crate::events::EventBus;
 use crate::inventory::Inventory;
-use crate::playbook::{Block, Common, Node, Play, Playbook, Role, Task};
+use crate::playbook::{Block, Common, Node, Play, Playbook, Task};
 use crate::template::Templar;
 use crate::yaml::{self, SecretResolver};
 
@@ -178,52 +178,6 @@ pub(crate) struct HostState {
 impl HostState {
     fn active(&self) -> bool {
         !self.failed && !self.unreachable && !self.ended
-    }
-}
-
-/// Keywords inherited from enclosing blocks, roles and includes.
-#[derive(Clone, Default)]
-pub(crate) struct Scope {
-    /// Inherited conditions and where each is written.
-    pub when: Vec<(Value, crate::error::Location)>,
-    pub tags: Vec<String>,
-    pub become_: Option<bool>,
-    pub become_user: Option<String>,
-    pub vars: Map<String, Value>,
-    pub ignore_errors: Option<bool>,
-    pub no_log: Option<bool>,
-    pub check_mode: Option<bool>,
-    pub delegate_to: Option<String>,
-    pub run_once: Option<bool>,
-    pub any_errors_fatal: Option<bool>,
-    pub role: Option<Arc<Role>>,
-}
-
-impl Scope {
-    pub(crate) fn inherit(&self, c: &Common) -> Scope {
-        let mut s = self.clone();
-        for (i, w) in c.when.iter().enumerate() {
-            let at = c.when_at.get(i).cloned().unwrap_or_else(|| {
-                crate::error::Location::new(std::path::Path::new("<unknown>"), 1, 1)
-            });
-            s.when.push((w.clone(), at));
-        }
-        s.tags.extend(c.tags.iter().cloned());
-        s.become_ = c.become_.or(s.become_);
-        s.become_user = c.become_user.clone().or(s.become_user);
-        for (k, v) in &c.vars {
-            s.vars.insert(k.clone(), v.clone());
-        }
-        s.ignore_errors = c.ignore_errors.or(s.ignore_errors);
-        s.no_log = c.no_log.or(s.no_log);
-        s.check_mode = c.check_mode.or(s.check_mode);
-        s.delegate_to = c.delegate_to.clone().or(s.delegate_to);
-        s.run_once = c.run_once.or(s.run_once);
-        s.any_errors_fatal = c.any_errors_fatal.or(s.any_errors_fatal);
-        if c.role.is_some() {
-            s.role = c.role.clone();
-        }
-        s
     }
 }
 
@@ -464,12 +418,12 @@ impl Runner {
             play: play.name.clone(),
             hosts: pctx.play_hosts.clone(),
         });
-        let scope = Scope {
+        let scope = Common {
             tags: play.tags.clone(),
             become_: play.become_,
             become_user: play.become_user.clone(),
             any_errors_fatal: Some(play.any_errors_fatal),
-            ..Scope::default()
+            ..Common::default()
         };
         if play.gather_facts {
             self.gather_facts(pctx, states).await;
@@ -529,10 +483,10 @@ impl Runner {
             if wanted.is_empty() {
                 continue;
             }
-            let scope = Scope {
+            let scope = Common {
                 become_: pctx.play.become_,
                 become_user: pctx.play.become_user.clone(),
-                ..Scope::default()
+                ..Common::default()
             }
             .inherit(&handler.common);
             self.run_task(pctx, handler, &scope, states, &wanted, true)
@@ -548,7 +502,7 @@ impl Runner {
         &'a self,
         pctx: &'a PlayCtx<'a>,
         nodes: &'a [Node],
-        scope: &'a Scope,
+        scope: &'a Common,
         states: &'a mut [HostState],
     ) -> futures::future::LocalBoxFuture<'a, Result<(), EngineError>> {
         Box::pin(async move {
@@ -592,7 +546,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         b: &Block,
-        scope: &Scope,
+        scope: &Common,
         states: &mut [HostState],
     ) -> Result<(), EngineError> {
         let s = scope.inherit(&b.common);
@@ -669,7 +623,7 @@ impl Runner {
     fn apply_failure_policy(
         &self,
         pctx: &PlayCtx<'_>,
-        scope: &Scope,
+        scope: &Common,
         states: &mut [HostState],
         ran_on: &[usize],
     ) {

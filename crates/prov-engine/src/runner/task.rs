@@ -11,10 +11,10 @@ use prov_core::{
 use serde_json::{Map, Value, json};
 
 use super::files::PlaybookFiles;
-use super::{HostState, PlayCtx, Runner, Scope};
+use super::{HostState, PlayCtx, Runner};
 use crate::error::{EngineError, Location};
 use crate::facts;
-use crate::playbook::Task;
+use crate::playbook::{Common, Condition, Task};
 use crate::template::Templar;
 use crate::yaml::PathSeg;
 
@@ -171,7 +171,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         states: &mut [HostState],
         indexes: &[usize],
         handler: bool,
@@ -284,7 +284,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         h: &HostState,
         hostvars: Option<&Value>,
     ) -> Map<String, Value> {
@@ -337,7 +337,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         h: &mut HostState,
         hostvars: Option<&Value>,
     ) -> Result<(), EngineError> {
@@ -417,7 +417,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         h: &mut HostState,
         hostvars: Option<&Value>,
     ) -> Result<(), EngineError> {
@@ -614,14 +614,14 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         h: &mut HostState,
         vars: &Map<String, Value>,
-        when: &[(Value, crate::error::Location)],
+        when: &[Condition],
     ) -> Result<Exec, EngineError> {
         let ctx = Templar::context(vars);
-        for (c, at) in when {
-            match self.templar.eval_bool(c, &ctx, at) {
+        for c in when {
+            match self.templar.eval_bool(&c.expr, &ctx, &c.at) {
                 Ok(true) => {}
                 Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
                 Err(e) => return Ok(Exec::failed(format!("`when` could not be evaluated: {e}"))),
@@ -703,7 +703,7 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
-        scope: &Scope,
+        scope: &Common,
         h: &mut HostState,
         args: Value,
         ctx: &tera::Context,
@@ -825,7 +825,7 @@ impl Runner {
         Ok(c)
     }
 
-    fn become_for(&self, scope: &Scope, h: &HostState) -> Option<Become> {
+    fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
         // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
         // password from --ask-become-pass); a malformed value was already reported when the
         // connection was opened.
@@ -890,7 +890,7 @@ fn inject_facts(v: &mut Map<String, Value>, facts: &Value) {
 fn mentions_hostvars(task: &Task) -> bool {
     let text = |v: &Value| v.to_string().contains("hostvars");
     text(&task.args)
-        || task.common.when.iter().any(text)
+        || task.common.when.iter().any(|c| text(&c.expr))
         || task.loop_.as_ref().is_some_and(text)
         || task.module == "template"
 }
