@@ -105,6 +105,90 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
 }
 
 #[test]
+fn loop_control_index_var_extended_and_pause() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: first pass
+      command: "echo {{ item }}"
+      loop: [a, b, c]
+      register: first
+    - name: index into the first pass
+      debug:
+        msg: "{{ i }}:{{ item }}:{{ first.results[i].stdout }}"
+      loop: [a, b, c]
+      loop_control:
+        index_var: i
+    - name: extended
+      debug:
+        msg: "{{ ansible_loop.index }}/{{ ansible_loop.length }} first={{ ansible_loop.first }} last={{ ansible_loop.last }} prev={{ ansible_loop.previtem | default(value='-') }}"
+      loop: [x, y]
+      loop_control:
+        extended: yes
+    - name: paused
+      command: "date +%s.%N"
+      loop: [1, 2, 3]
+      loop_control:
+        pause: 0.3
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    let msgs: Vec<String> = o
+        .results_of("h1", "index into the first pass")
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(msgs, ["0:a:a", "1:b:b", "2:c:c"]);
+    let msgs: Vec<String> = o
+        .results_of("h1", "extended")
+        .iter()
+        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "1/2 first=true last=false prev=-",
+            "2/2 first=false last=true prev=x"
+        ]
+    );
+    let stamps: Vec<f64> = o
+        .results_of("h1", "paused")
+        .iter()
+        .map(|r| {
+            r["result"]["stdout"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[1] - w[0] >= 0.29),
+        "items 0.3 s apart: {stamps:?}"
+    );
+
+    // A misspelt key is refused where it is written, with the known ones.
+    p.write(
+        "typo.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=x\n      loop: [1]\n      loop_control:\n        index_vr: i\n",
+    );
+    let o = p.run("typo.yml", &[]);
+    o.expect_code(4);
+    assert!(
+        o.stderr.contains("typo.yml:7:9")
+            && o.stderr.contains("index_vr")
+            && o.stderr.contains("index_var"),
+        "{}",
+        o.dump()
+    );
+}
+
+#[test]
 fn loops_loop_var_label_and_registered_results() {
     let p = Project::new(&["h1"]);
     p.write(

@@ -116,6 +116,104 @@ pub struct Common {
     pub role: Option<Arc<Role>>,
 }
 
+/// A task's `loop_control`.
+#[derive(Debug, Clone)]
+pub struct LoopControl {
+    /// `loop_var`: the name of the current item (default `item`).
+    pub loop_var: String,
+    /// `label`: what the output shows for an item (default: the item).
+    pub label: Option<Value>,
+    /// `index_var`: a variable holding the item's index (from 0).
+    pub index_var: Option<String>,
+    /// `extended`: `ansible_loop` (index, index0, first, last, length, revindex, revindex0,
+    /// previtem, nextitem, allitems) is set for each item.
+    pub extended: bool,
+    /// `pause`: seconds to wait between items.
+    pub pause: Option<std::time::Duration>,
+}
+
+impl Default for LoopControl {
+    fn default() -> Self {
+        Self {
+            loop_var: "item".into(),
+            label: None,
+            index_var: None,
+            extended: false,
+            pause: None,
+        }
+    }
+}
+
+impl LoopControl {
+    const KEYS: &[&str] = &["loop_var", "label", "index_var", "extended", "pause"];
+
+    /// Reads `loop_control` (at `at`); unknown keys and wrong types are errors there.
+    fn parse(doc: &YamlDoc, at: &[PathSeg], v: Option<&Value>) -> Result<LoopControl, EngineError> {
+        let mut lc = LoopControl::default();
+        let m = match v {
+            None | Some(Value::Null) => return Ok(lc),
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(EngineError::invalid(
+                    doc.location(at),
+                    "`loop_control` must be a mapping",
+                ));
+            }
+        };
+        let name = |k: &str, v: &Value| -> Result<String, EngineError> {
+            v.as_str()
+                .filter(|s| is_identifier(s))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    EngineError::invalid(
+                        doc.value_location(&key(at, k)),
+                        format!("`loop_control.{k}` must be a variable name"),
+                    )
+                })
+        };
+        for (k, v) in m {
+            match k.as_str() {
+                "loop_var" => lc.loop_var = name(k, v)?,
+                "index_var" => lc.index_var = Some(name(k, v)?),
+                "label" => lc.label = Some(v.clone()),
+                "extended" => lc.extended = as_bool(doc, &key(at, k), v)?,
+                "pause" => {
+                    let secs = v
+                        .as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                        .filter(|s| s.is_finite() && *s >= 0.0)
+                        .ok_or_else(|| {
+                            EngineError::invalid(
+                                doc.value_location(&key(at, k)),
+                                "`loop_control.pause` must be a number of seconds",
+                            )
+                        })?;
+                    lc.pause = Some(std::time::Duration::from_secs_f64(secs));
+                }
+                other => {
+                    return Err(EngineError::invalid(
+                        doc.location(&key(at, other)),
+                        format!(
+                            "unknown `loop_control` key `{other}` (known: {})",
+                            Self::KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(lc)
+    }
+}
+
+/// A valid variable name: a letter or `_`, then letters, digits or `_`.
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// One `when` condition and where it is written.
 #[derive(Debug, Clone)]
 pub struct Condition {
@@ -177,10 +275,8 @@ pub struct Task {
     pub common: Common,
     /// `loop` / `with_items`.
     pub loop_: Option<Value>,
-    /// `loop_control.loop_var` (default `item`).
-    pub loop_var: String,
-    /// `loop_control.label`.
-    pub loop_label: Option<Value>,
+    /// `loop_control`.
+    pub loop_control: LoopControl,
     /// `register`.
     pub register: Option<String>,
     /// `notify`.
@@ -881,22 +977,8 @@ impl Loader<'_> {
             };
             return Err(EngineError::invalid(at, msg));
         }
-        let (loop_var, loop_label) = match m.get("loop_control") {
-            Some(Value::Object(lc)) => (
-                lc.get("loop_var")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("item")
-                    .to_owned(),
-                lc.get("label").cloned(),
-            ),
-            Some(_) => {
-                return Err(EngineError::invalid(
-                    doc.location(&key(path, "loop_control")),
-                    "`loop_control` must be a mapping",
-                ));
-            }
-            None => ("item".to_owned(), None),
-        };
+        let loop_control =
+            LoopControl::parse(doc, &key(path, "loop_control"), m.get("loop_control"))?;
         let timeout = match m.get("timeout") {
             None => None,
             Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -957,8 +1039,7 @@ impl Loader<'_> {
                 .or_else(|| m.get("with_items"))
                 .or_else(|| m.get("with_list"))
                 .cloned(),
-            loop_var,
-            loop_label,
+            loop_control,
             register: opt_string(doc, path, m, "register")?,
             notify: string_list(doc, &key(path, "notify"), m.get("notify"))?,
             listen: string_list(doc, &key(path, "listen"), m.get("listen"))?,

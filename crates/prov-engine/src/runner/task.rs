@@ -445,16 +445,28 @@ impl Runner {
                 Ok(Value::Array(items)) if !items.is_empty() => {
                     let label_at =
                         task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
+                    let lc = &task.loop_control;
                     let mut results = Vec::new();
                     let mut labels = Vec::new();
-                    for item in items {
+                    for (index, item) in items.iter().enumerate() {
+                        if index > 0
+                            && let Some(pause) = lc.pause
+                        {
+                            tokio::time::sleep(pause).await;
+                        }
                         let mut iv = vars.clone();
-                        iv.insert(task.loop_var.clone(), item.clone());
-                        iv.insert("ansible_loop_var".into(), json!(task.loop_var));
+                        iv.insert(lc.loop_var.clone(), item.clone());
+                        iv.insert("ansible_loop_var".into(), json!(lc.loop_var));
+                        if let Some(index_var) = &lc.index_var {
+                            iv.insert(index_var.clone(), json!(index));
+                        }
+                        if lc.extended {
+                            iv.insert("ansible_loop".into(), extended_loop(&items, index));
+                        }
                         // Task vars may refer to the loop variable (`port: "{{ item }}"`).
                         let iv = self.resolve_vars(iv);
                         let ictx = Templar::context(&iv);
-                        let label = match &task.loop_label {
+                        let label = match &lc.label {
                             Some(l) => self.templar.render_value(l, &ictx, &label_at),
                             None => Ok(item.clone()),
                         };
@@ -466,9 +478,12 @@ impl Runner {
                             Value::String(s) => s,
                             other => other.to_string(),
                         };
-                        e.result.insert(task.loop_var.clone(), item);
+                        e.result.insert(lc.loop_var.clone(), item.clone());
                         e.result
-                            .insert("ansible_loop_var".into(), json!(task.loop_var));
+                            .insert("ansible_loop_var".into(), json!(lc.loop_var));
+                        if let Some(index_var) = &lc.index_var {
+                            e.result.insert(index_var.clone(), json!(index));
+                        }
                         labels.push(label);
                         results.push(e);
                     }
@@ -885,6 +900,31 @@ fn inject_facts(v: &mut Map<String, Value>, facts: &Value) {
         }
         v.insert("ansible_facts".into(), facts.clone());
     }
+}
+
+/// Ansible's `ansible_loop` for item `index` of `items` (`loop_control.extended`).
+fn extended_loop(items: &[Value], index: usize) -> Value {
+    let length = items.len();
+    let mut v = json!({
+        "allitems": items,
+        "index": index + 1,
+        "index0": index,
+        "revindex": length - index,
+        "revindex0": length - index - 1,
+        "first": index == 0,
+        "last": index + 1 == length,
+        "length": length,
+    });
+    // As in Ansible, undefined (not null) on the first and the last item.
+    if let Some(o) = v.as_object_mut() {
+        if let Some(prev) = index.checked_sub(1).and_then(|i| items.get(i)) {
+            o.insert("previtem".into(), prev.clone());
+        }
+        if let Some(next) = items.get(index + 1) {
+            o.insert("nextitem".into(), next.clone());
+        }
+    }
+    v
 }
 
 fn mentions_hostvars(task: &Task) -> bool {
