@@ -138,17 +138,9 @@ fn loop_control_index_var_extended_and_pause() {
     );
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
-    let msgs: Vec<String> = o
-        .results_of("h1", "index into the first pass")
-        .iter()
-        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let msgs = o.msgs("h1", "index into the first pass");
     assert_eq!(msgs, ["0:a:a", "1:b:b", "2:c:c"]);
-    let msgs: Vec<String> = o
-        .results_of("h1", "extended")
-        .iter()
-        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let msgs = o.msgs("h1", "extended");
     assert_eq!(
         msgs,
         [
@@ -264,11 +256,7 @@ fn loops_loop_var_label_and_registered_results() {
         ["ann", "bob"],
         "label is the rendered loop_control.label"
     );
-    let msgs: Vec<String> = o
-        .results_of("h1", "custom var and label")
-        .iter()
-        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let msgs = o.msgs("h1", "custom var and label");
     assert_eq!(msgs, ["ann=1001", "bob=1002"]);
     let labelled = o.var("h1", "show labelled");
     assert_eq!(
@@ -680,11 +668,7 @@ fn set_fact_assert_fail_and_native_types() {
     assert_eq!(o.var("h1", "show label"), json!("port-6379"));
     assert_eq!(o.var("h1", "show flag"), json!(true));
     assert_eq!(o.var("h1", "show port_plus"), json!(6380));
-    let msgs: Vec<String> = o
-        .results_of("h1", "loop over templated list")
-        .iter()
-        .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
-        .collect();
+    let msgs = o.msgs("h1", "loop over templated list");
     assert_eq!(msgs, ["10", "20"]);
     assert_eq!(
         o.status("h1", "arithmetic on a set fact"),

@@ -346,8 +346,9 @@ async fn ssh_local_read_error_aborts_transfer() {
     assert_eq!(run_ok(&c, "echo ok").await, "ok");
 }
 
-/// Kills the sshd process serving `c` (a child of the test's sshd, by PID).
-async fn drop_connection(c: &dyn Connection) {
+/// Kills the sshd process serving `c` (a child of the test's sshd, by PID) and waits until
+/// `c` has noticed.
+async fn drop_connection(c: &ReconnectingSsh) {
     let pid = scenarios::serving_pid(c).await;
     let status = std::process::Command::new("kill")
         .arg("-9")
@@ -355,6 +356,14 @@ async fn drop_connection(c: &dyn Connection) {
         .status()
         .expect("kill");
     assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.is_dropped() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drop went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,14 +374,6 @@ async fn ssh_reconnects_after_a_dropped_connection() {
         .expect("connect");
     let first = scenarios::serving_pid(&c).await;
     drop_connection(&c).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !c.is_dropped() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the drop went unnoticed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // The next command finds the connection dropped, opens a new one and runs there.
     let second = scenarios::serving_pid(&c).await;
     assert_ne!(first, second);
@@ -386,14 +387,6 @@ async fn ssh_reconnects_after_a_dropped_connection() {
     // With nothing listening any more, reconnecting fails: unreachable, saying both steps.
     sshd.stop_listening();
     drop_connection(&c).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !c.is_dropped() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the drop went unnoticed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let err = c
         .exec(&RemoteCommand::new("true"), Stdin::Null)
         .await

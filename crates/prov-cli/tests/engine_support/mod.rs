@@ -180,6 +180,14 @@ impl Outcome {
             .to_owned()
     }
 
+    /// The `msg` of every result (loop items) of `task` on `host`, in order.
+    pub fn msgs(&self, host: &str, task: &str) -> Vec<String> {
+        self.results_of(host, task)
+            .iter()
+            .map(|r| r["msg"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Task names in the order they started (handlers included).
     pub fn started(&self) -> Vec<String> {
         self.events
