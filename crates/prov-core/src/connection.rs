@@ -89,12 +89,26 @@ impl RemoteCommand {
     /// The command line a transport executes, and the bytes to send on stdin before the
     /// caller's own input (the become password, never placed in argv).
     pub fn command_line(&self, connected_as_root: bool) -> (String, Option<Vec<u8>>) {
+        self.line(connected_as_root, format!("sh -c {}", quote(&self.script)))
+    }
+
+    /// Like [`RemoteCommand::command_line`], for a caller that is itself a POSIX shell (a
+    /// persistent shell worker): without become the script runs in a subshell through `eval`,
+    /// which costs a fork but no new `sh` to start; it is as isolated as `sh -c` (its `cd`,
+    /// variables, `exit` and even a syntax error stay inside). With become, `sudo`/`su` start a
+    /// shell anyway and the line is the same as `command_line`'s.
+    pub fn shell_line(&self, connected_as_root: bool) -> (String, Option<Vec<u8>>) {
+        self.line(connected_as_root, format!("(eval {})", quote(&self.script)))
+    }
+
+    /// `plain` when no user switch is needed, else the `sudo`/`su` line.
+    fn line(&self, connected_as_root: bool, plain: String) -> (String, Option<Vec<u8>>) {
         let inner = format!("sh -c {}", quote(&self.script));
         let Some(b) = &self.become_ else {
-            return (inner, None);
+            return (plain, None);
         };
         if connected_as_root && b.user == "root" {
-            return (inner, None);
+            return (plain, None);
         }
         match b.method {
             BecomeMethod::Sudo => match &b.password {
@@ -229,6 +243,7 @@ mod tests {
     fn root_needs_no_sudo() {
         let cmd = RemoteCommand::new("true").with_become(Some(Become::default()));
         assert_eq!(cmd.command_line(true).0, "sh -c true");
+        assert_eq!(cmd.shell_line(true).0, "(eval true)");
         assert!(
             cmd.command_line(false)
                 .0

@@ -115,7 +115,8 @@ pub struct ProbeSpec {
     pub content: Content,
     /// When `path` is an existing directory, probe `path/NAME` instead (copy's `dest` dir).
     pub dir_append: Option<String>,
-    /// Also report the canonical path (`readlink -f`), in [`Probed::real_path`].
+    /// When the path is a symbolic link, also report its canonical target (`readlink -f`), in
+    /// [`Probed::real_path`].
     pub resolve: bool,
     /// Extra shell lines run before the `stat` of this path (`$p` holds the path); their output
     /// lines (which must not be `@` or start with one of the probe's keys) are collected in
@@ -153,7 +154,7 @@ pub struct Probed {
     pub content: Option<Vec<u8>>,
     /// True when content was asked for but the file is bigger than the limit.
     pub too_big: bool,
-    /// The canonical path when [`ProbeSpec::resolve`] was set and the path exists.
+    /// The canonical target when [`ProbeSpec::resolve`] was set and the path is a link.
     pub real_path: Option<String>,
     /// Output lines of [`ProbeSpec::extra`].
     pub extra: Vec<String>,
@@ -167,19 +168,27 @@ impl Probed {
 }
 
 /// Builds the shell script that probes `specs` in order.
+///
+/// Besides `sh` it starts one `stat` per existing path, plus the checksum command and `cat`
+/// when asked for, and `readlink` for links: the parent directory is known beforehand and the
+/// size test reads the `stat` line already taken.
 pub fn probe_script(specs: &[ProbeSpec]) -> String {
     let mut s = String::new();
     for spec in specs {
         let _ = writeln!(s, "p={}", quote(&spec.path));
-        s.push_str("echo @\n");
+        let _ = writeln!(s, "d={}", quote(&parent_of(&spec.path)));
+        s.push_str(
+            "echo @
+",
+        );
         if let Some(name) = &spec.dir_append {
             let _ = writeln!(
                 s,
-                "if [ -d \"$p\" ]; then echo I; p=\"${{p%/}}\"/{}; fi",
+                "if [ -d \"$p\" ]; then echo I; d=\"$p\"; p=\"${{p%/}}\"/{}; fi",
                 quote(name)
             );
         }
-        s.push_str("if [ -d \"$(dirname -- \"$p\")\" ]; then echo P; fi\n");
+        s.push_str("if [ -d \"$d\" ]; then echo P; fi\n");
         if let Some(extra) = &spec.extra {
             s.push_str(extra);
             if !extra.ends_with('\n') {
@@ -193,12 +202,17 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
         };
         let _ = writeln!(s, "if {exists}; then");
         if spec.resolve {
-            s.push_str("  printf 'R %s\\n' \"$(readlink -f -- \"$p\")\"\n");
+            // Only a link needs resolving: any other path is its own target.
+            s.push_str(
+                "  if [ -L \"$p\" ]; then printf 'R %s\\n' \"$(readlink -f -- \"$p\")\"; fi\n",
+            );
         }
         let _ = writeln!(
             s,
-            "  {stat} --printf 'S %f %u %g %s %Y %X %Z %i %d %h\\nU %U\\nG %G\\n' -- \"$p\" || exit 97"
+            "  s=$({stat} --printf 'S %f %u %g %s %Y %X %Z %i %d %h\\nU %U\\nG %G\\n' -- \"$p\") || exit 97"
         );
+        // The size, 5th field of the `S` line, for the content limits below.
+        s.push_str("  printf '%s\\n' \"$s\"; z=${s#S * * * }; z=${z%% *}\n");
         let regular = if spec.follow {
             "[ -f \"$p\" ]"
         } else {
@@ -206,19 +220,26 @@ pub fn probe_script(specs: &[ProbeSpec]) -> String {
             "[ -f \"$p\" ] && [ ! -L \"$p\" ]"
         };
         let _ = writeln!(s, "  if {regular}; then :");
-        if let Some(cmd) = spec.checksum {
-            let _ = writeln!(
-                s,
-                "    c=$({cmd} < \"$p\") || {{ echo \"cannot read $p\" >&2; exit 98; }}; c=${{c%% *}}; echo \"C $c\""
-            );
+        let unreadable = "{ echo; echo \"cannot read $p\" >&2; exit 98; }";
+        match (spec.checksum, &spec.content) {
+            // Compared below: kept in `$c`.
+            (Some(cmd), Content::UnlessSha256 { .. }) => {
+                let _ = writeln!(
+                    s,
+                    "    c=$({cmd} < \"$p\") || {unreadable}; c=${{c%% *}}; echo \"C $c\""
+                );
+            }
+            // Only reported: straight to the output (`C <sum>  -`).
+            (Some(cmd), _) => {
+                let _ = writeln!(s, "    printf 'C '; {cmd} < \"$p\" || {unreadable}");
+            }
+            (None, _) => {}
         }
         let cond = match &spec.content {
             Content::Never => None,
-            Content::Always { limit } => {
-                Some(format!("[ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ]"))
-            }
+            Content::Always { limit } => Some(format!("[ \"$z\" -le {limit} ]")),
             Content::UnlessSha256 { sha256, limit } => Some(format!(
-                "[ \"$(stat -L -c %s -- \"$p\")\" -le {limit} ] && [ \"$c\" != {} ]",
+                "[ \"$z\" -le {limit} ] && [ \"$c\" != {} ]",
                 quote(sha256)
             )),
         };
@@ -276,7 +297,15 @@ pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, Modul
             "U" => set_info(cur, |i| i.owner = value.to_owned())?,
             "G" => set_info(cur, |i| i.group = value.to_owned())?,
             "L" => set_info(cur, |i| i.link_target = Some(value.to_owned()))?,
-            "C" => set_info(cur, |i| i.checksum = Some(value.to_owned()))?,
+            // `C <sum>` or, straight from the checksum command, `C <sum>  -`.
+            "C" => {
+                let sum = value
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                set_info(cur, |i| i.checksum = Some(sum))?
+            }
             "Z" => cur.too_big = true,
             "R" => cur.real_path = Some(value.to_owned()),
             "X" => {
@@ -656,6 +685,7 @@ pub fn state_text(path: &str, state: &str, attrs: &[(&str, String)]) -> String {
 pub fn parent_of(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rfind('/') {
+        None if path.starts_with('/') => "/".into(),
         Some(0) => "/".into(),
         Some(i) => trimmed[..i].into(),
         None => ".".into(),
@@ -706,6 +736,8 @@ mod tests {
         assert_eq!(parent_of("/etc/x"), "/etc");
         assert_eq!(parent_of("/x"), "/");
         assert_eq!(parent_of("x"), ".");
+        assert_eq!(parent_of("/"), "/");
+        assert_eq!(parent_of("x/"), ".");
         assert_eq!(basename("/a/b/"), "b");
     }
 
@@ -713,7 +745,7 @@ mod tests {
     fn parses_probe_output() {
         let specs = [ProbeSpec::new("/a"), ProbeSpec::new("/b")];
         let out =
-            b"@\nP\nS 81a4 0 0 5 10 11 12 13 14 1\nU root\nG root\nC abc\n@\nP\nX\nhello\nworld";
+            b"@\nP\nS 81a4 0 0 5 10 11 12 13 14 1\nU root\nG root\nC abc  -\n@\nP\nX\nhello\nworld";
         let p = parse_probe(&specs, out).unwrap();
         let i = p[0].info.as_ref().unwrap();
         assert_eq!(

@@ -226,7 +226,7 @@ async fn ssh_shell_workers_keep_commands_apart() {
         .unwrap();
     assert_eq!(out.stdout, data);
     assert_eq!(out.stderr, b"E");
-    // Nothing leaks from one command to the next (each runs in its own sh -c).
+    // Nothing leaks from one command to the next (each runs in a subshell of the worker).
     run_ok(&c, "cd /tmp; X=1; export Y=2").await;
     assert_eq!(
         run_ok(&c, "echo \"[$X][$Y]\"; pwd").await.lines().next(),
@@ -241,9 +241,18 @@ async fn ssh_shell_workers_keep_commands_apart() {
     assert_eq!(out.status, 3);
     assert_eq!(out.stdout, b"\nPROV0000:0\n");
     assert_eq!(out.stderr, b"\nPROV\n");
-    // A command that kills its own worker shell: reported, and later commands still work.
+    // A syntax error stays inside its command: the worker reads the next one as usual.
+    let out = scenarios::run(&c, "echo 'unterminated").await;
+    assert_eq!(out.status, 2, "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Syntax error"),
+        "{out:?}"
+    );
+    assert_eq!(run_ok(&c, "echo after").await, "after");
+    // A command that kills its own worker shell (`$$` in a subshell is the worker): reported,
+    // and later commands still work.
     let err = c
-        .exec(&RemoteCommand::new("kill -9 $PPID; sleep 1"), Stdin::Null)
+        .exec(&RemoteCommand::new("kill -9 $$; sleep 1"), Stdin::Null)
         .await;
     match err {
         Err(TransportError::Other(m)) => assert!(m.contains("ended unexpectedly"), "{m}"),

@@ -603,9 +603,10 @@ impl Connection for SshConnection {
             let Some(input) = input else {
                 return self.run(line, prefix, stdin, None).await;
             };
+            let (shell_line, _) = command.shell_line(self.user_is_root);
             loop {
                 if let Some(w) = self.shell_worker().await {
-                    return self.run_on_worker(w?, &line, input.as_deref()).await;
+                    return self.run_on_worker(w?, &shell_line, input.as_deref()).await;
                 }
                 // Every worker is busy: take whichever comes first, a worker going idle or (after
                 // a short grace, as an exec channel costs a round trip and an sshd session

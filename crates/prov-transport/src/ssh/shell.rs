@@ -8,6 +8,10 @@
 //! <command line> </dev/null; printf '\n<token>:%d\n' "$?"; printf '\n<token>\n' >&2
 //! ```
 //!
+//! The command line is [`RemoteCommand::shell_line`](prov_core::RemoteCommand::shell_line):
+//! `(eval '<script>')`, a subshell of the worker, so a command costs a fork but not the start
+//! of a new `sh` (with become, `sudo ... sh -c '<script>'`).
+//!
 //! The command's stdout and stderr stay on the channel's two streams; each ends with a marker
 //! carrying a random per-worker token (the stdout one also carries the exit status), so
 //! output, errors and status stay apart and exact. One round trip per command, no sshd session
