@@ -331,6 +331,25 @@ fn redis_cluster_end_to_end() {
         processes.len()
     );
     assert_healthy(&lab, &hosts, &pw);
+    // A fresh node starts once, already with its configuration: no restart on a fresh host.
+    for h in hosts {
+        for port in [7000, 7001] {
+            let unit = format!("redis-server@{port}");
+            let log = lab
+                .exec(h, &["journalctl", "-u", &unit, "-o", "cat", "--no-pager"])
+                .expect("journalctl");
+            let starts = log
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with("Started"))
+                .count();
+            assert_eq!(
+                starts, 1,
+                "{h} {unit} started {starts} times:\n{}",
+                log.stdout
+            );
+        }
+    }
     assert!(
         first.stdout.contains("+requirepass ********"),
         "the diff shows the masked line:\n{}",
