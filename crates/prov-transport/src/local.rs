@@ -33,6 +33,21 @@ impl LocalConnection {
     }
 }
 
+/// Sends TERM to a command's process group unless the command finished (`.0` cleared).
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take().filter(|p| *p > 1) {
+            // SAFETY: killpg only sends a signal; `pgid` is the group this connection created
+            // for the command (its leader's PID), never 0, 1 or our own group.
+            unsafe {
+                libc::killpg(pgid, libc::SIGTERM);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Connection for LocalConnection {
     fn host(&self) -> &str {
@@ -45,14 +60,18 @@ impl Connection for LocalConnection {
         stdin: Stdin<'_>,
     ) -> Result<CommandOutput, TransportError> {
         let (line, prefix) = command.command_line(self.is_root);
+        // A process group of its own, so that a command abandoned (timed out, run interrupted)
+        // is stopped with everything it started, not just its `sh`.
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&line)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()?;
+        let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
         let mut child_stdin = child.stdin.take();
         let feed = async {
             if let Some(mut w) = child_stdin.take() {
@@ -79,6 +98,7 @@ impl Connection for LocalConnection {
                 return Err(TransportError::Io(e));
             }
             let out = out?;
+            group.0 = None;
             Ok(CommandOutput {
                 status: out.status.code().unwrap_or(-1),
                 stdout: out.stdout,
@@ -119,12 +139,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn times_out() {
+    async fn times_out_and_stops_what_the_command_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("survived");
         let c = LocalConnection::new("localhost");
+        // `sleep` runs as a child of the script's shell (not exec'd): it must be stopped too.
+        let script = format!(
+            "(sleep 1; touch {}) & wait",
+            prov_core::quote::quote(&marker.display().to_string())
+        );
         let cmd =
-            RemoteCommand::new("sleep 5").with_timeout(Some(std::time::Duration::from_millis(100)));
+            RemoteCommand::new(script).with_timeout(Some(std::time::Duration::from_millis(200)));
         let err = c.exec(&cmd, Stdin::Null).await.unwrap_err();
         assert!(matches!(err, TransportError::Timeout(_)));
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "a child of the timed-out command ran on");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! [`SshConnection`]: one authenticated russh connection, commands as exec channels.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -345,10 +346,18 @@ impl SshConnection {
         };
         let channel = self.open_session().await?;
         let (mut rx, tx) = channel.split();
-        let mut guard = ChannelGuard { tx: Some(tx) };
+        let mut prelude = PidPrelude::new();
+        let mut guard = ChannelGuard {
+            tx: Some(tx),
+            pgid: prelude.pgid.clone(),
+            reaper: self.reaper.clone(),
+        };
         let Some(tx) = guard.tx.as_ref() else {
             return Err(self.lost());
         };
+        // The session's shell first reports its PID (its process group: sshd starts every
+        // session in a group of its own), so that an abandoned command can be stopped.
+        let line = format!("{}exec {line}", prelude.command());
         // want_reply: sshd answers success/failure, read below; no need to wait for it first.
         tx.exec(true, line.into_bytes())
             .await
@@ -389,7 +398,7 @@ impl SshConnection {
                 match msg {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
+                        prelude.feed(&data, &mut out.stderr)
                     }
                     ChannelMsg::ExitStatus { exit_status } => {
                         out.status = i32::try_from(exit_status).unwrap_or(-1)
@@ -412,7 +421,10 @@ impl SshConnection {
                             self.display
                         )));
                     }
-                    ChannelMsg::Close => return Ok(out),
+                    ChannelMsg::Close => {
+                        prelude.finish(&mut out.stderr);
+                        return Ok(out);
+                    }
                     _ => {}
                 }
             }
@@ -539,10 +551,74 @@ enum FeedError {
     Remote,
 }
 
+/// The first line an exec channel's shell writes to stderr: a marker with its PID, which is
+/// also the session's process group. Whatever comes before it (a chatty login rc file) is
+/// dropped; if the marker never comes (the shell failed), everything is kept.
+struct PidPrelude {
+    marker: String,
+    /// stderr bytes seen while waiting for the marker line.
+    pending: Option<Vec<u8>>,
+    /// The process group once known (0 before).
+    pgid: Arc<AtomicU32>,
+}
+
+impl PidPrelude {
+    fn new() -> Self {
+        Self {
+            marker: format!("\n{}:", super::shell::random_token()),
+            pending: Some(Vec::new()),
+            pgid: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// The shell code printing the marker line, to put before the command.
+    fn command(&self) -> String {
+        format!(
+            "printf '{}%d\\n' \"$$\" >&2; ",
+            self.marker.replace('\n', "\\n")
+        )
+    }
+
+    /// Takes stderr bytes: held back until the marker line is complete, then passed on.
+    fn feed(&mut self, data: &[u8], stderr: &mut Vec<u8>) {
+        let Some(pending) = self.pending.as_mut() else {
+            stderr.extend_from_slice(data);
+            return;
+        };
+        pending.extend_from_slice(data);
+        let marker = self.marker.as_bytes();
+        let Some(at) = pending.windows(marker.len()).position(|w| w == marker) else {
+            return;
+        };
+        let rest = &pending[at + marker.len()..];
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        if let Some(pid) = std::str::from_utf8(&rest[..nl])
+            .ok()
+            .and_then(|t| t.parse::<u32>().ok())
+        {
+            self.pgid.store(pid, Ordering::Release);
+        }
+        stderr.extend_from_slice(&rest[nl + 1..]);
+        self.pending = None;
+    }
+
+    /// The channel ended: stderr held back without a marker is the command's after all.
+    fn finish(&mut self, stderr: &mut Vec<u8>) {
+        if let Some(pending) = self.pending.take() {
+            stderr.extend_from_slice(&pending);
+        }
+    }
+}
+
 /// Closes the channel (after a TERM signal to the command) unless it finished normally: covers
-/// timeouts, cancelled futures and local input errors.
+/// timeouts, cancelled futures and local input errors. The command's process group also gets a
+/// TERM from a fresh channel ([`Reaper`]): sshd refuses the `signal` request on root logins.
 struct ChannelGuard {
     tx: Option<ChannelWriteHalf<Msg>>,
+    pgid: Arc<AtomicU32>,
+    reaper: Arc<Reaper>,
 }
 
 impl ChannelGuard {
@@ -561,6 +637,10 @@ impl Drop for ChannelGuard {
                 let _ = tx.signal(Sig::TERM).await;
                 let _ = tx.close().await;
             });
+            let pgid = self.pgid.load(Ordering::Acquire);
+            if pgid > 1 {
+                self.reaper.kill_group(pgid);
+            }
         }
     }
 }
@@ -677,5 +757,33 @@ impl Connection for SshConnection {
         if let Some(j) = &self.jump {
             j.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_prelude_strips_chatter_and_marker_in_any_chunking() {
+        let p = PidPrelude::new();
+        let stream = format!("motd chatter\n{}4242\nreal error\n", p.marker).into_bytes();
+        for split in 0..stream.len() {
+            let mut q = PidPrelude::new();
+            q.marker.clone_from(&p.marker);
+            let mut stderr = Vec::new();
+            q.feed(&stream[..split], &mut stderr);
+            q.feed(&stream[split..], &mut stderr);
+            q.finish(&mut stderr);
+            assert_eq!(stderr, b"real error\n", "split at {split}");
+            assert_eq!(q.pgid.load(Ordering::Acquire), 4242);
+        }
+        // No marker (the shell never ran the command): everything is kept.
+        let mut q = PidPrelude::new();
+        let mut stderr = Vec::new();
+        q.feed(b"bash: bad shell\n", &mut stderr);
+        q.finish(&mut stderr);
+        assert_eq!(stderr, b"bash: bad shell\n");
+        assert_eq!(q.pgid.load(Ordering::Acquire), 0);
     }
 }

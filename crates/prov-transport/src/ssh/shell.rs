@@ -75,7 +75,7 @@ pub(crate) const SHELL_INPUT_MAX: usize = 256 * 1024;
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A 128-bit random hex token (std's randomly keyed SipHash over a counter and the time).
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut out = String::from("PROV");
     for _ in 0..2 {
         let mut h = RandomState::new().build_hasher();

@@ -62,11 +62,22 @@ pub async fn exec_basics(p: &SshParams) {
     let s = run_ok(&c, "x='a b'\"'\"'c'; printf '%s' \"$x\"").await;
     assert_eq!(s, "a b'c");
 
-    // Timeout: reported as such, and the connection stays usable.
+    // Timeout: reported as such, the command is stopped on the host (here a child of its
+    // shell that would leave a mark), and the connection stays usable.
+    let mark = format!(
+        "/tmp/prov-timeout-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    run_ok(&c, &format!("rm -f {mark}")).await;
     let t0 = Instant::now();
     let err = c
         .exec(
-            &RemoteCommand::new("sleep 30").with_timeout(Some(Duration::from_millis(500))),
+            &RemoteCommand::new(format!("(sleep 2; touch {mark}) & wait"))
+                .with_timeout(Some(Duration::from_millis(500))),
             Stdin::Null,
         )
         .await
@@ -74,6 +85,17 @@ pub async fn exec_basics(p: &SshParams) {
     assert!(matches!(err, TransportError::Timeout(_)), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(5));
     assert_eq!(run_ok(&c, "echo still-here").await, "still-here");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        run_ok(
+            &c,
+            &format!("test -e {mark} && echo ran-on || echo stopped")
+        )
+        .await,
+        "stopped",
+        "the timed-out command ran on (shell workers: {})",
+        p.shell_workers
+    );
     c.close().await;
 }
 
