@@ -104,9 +104,16 @@ impl KeyRing {
         agent_keys: &[PublicKey],
     ) -> Result<Arc<PrivateKey>, KeySkip> {
         let mut loaded = self.inner.loaded.lock().await;
-        if let Some(known) = loaded.get(path) {
-            return known.clone().map_err(KeySkip::Unusable);
-        }
+        // A key given up on at the prompt is not asked for again, but a host that brings its
+        // own passphrase may still unlock it.
+        let given_up = match loaded.get(path) {
+            Some(Ok(k)) => return Ok(k.clone()),
+            Some(Err(why)) if host_passphrase.is_none() => {
+                return Err(KeySkip::Unusable(why.clone()));
+            }
+            Some(Err(why)) => Some(why.clone()),
+            None => None,
+        };
         let owned = path.to_path_buf();
         let file = tokio::task::spawn_blocking(move || read_key_file(&owned))
             .await
@@ -135,6 +142,9 @@ impl KeyRing {
                 loaded.insert(path.to_path_buf(), Ok(k.clone()));
                 return Ok(k);
             }
+        }
+        if let Some(why) = given_up {
+            return Err(KeySkip::Unusable(why));
         }
         let wrong_given = given.iter().any(Option::is_some);
         let Some(prompt) = self.inner.prompt.clone() else {
@@ -319,6 +329,10 @@ mod tests {
         assert_eq!(prompt.asked.load(Ordering::SeqCst), 0);
         assert!(ring.load(&path, None, &[]).await.is_err());
         assert!(ring.load(&path, None, &[]).await.is_err());
+        assert_eq!(prompt.asked.load(Ordering::SeqCst), 1);
+        // A host with its own passphrase still unlocks it, without another question.
+        assert!(ring.load(&path, Some("secret"), &[]).await.is_ok());
+        assert!(ring.load(&path, None, &[]).await.is_ok());
         assert_eq!(prompt.asked.load(Ordering::SeqCst), 1);
     }
 
