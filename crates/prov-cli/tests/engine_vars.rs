@@ -115,10 +115,16 @@ fn magic_variables_and_facts() {
         r#"
 - hosts: web
   roles: [probe]
+  vars:
+    peers: "{{ groups['web'] | join(sep='+') }}"
   tasks:
     - name: names
       debug:
-        msg: "{{ inventory_hostname }} {{ inventory_hostname_short }} {{ group_names | join(sep=',') }} {{ groups.web | length }} {{ play_hosts | length }} {{ ansible_play_hosts | length }} {{ ansible_check_mode }}"
+        msg: "{{ inventory_hostname }} {{ inventory_hostname_short }} {{ group_names | join(sep=',') }} {{ groups.web | length }} {{ play_hosts | length }} {{ ansible_play_hosts | length }} {{ ansible_play_batch | length }} {{ ansible_check_mode }}"
+    - name: a variable made of magic ones
+      debug:
+        msg: "{{ peers }}"
+      loop: [1]
     - name: hostvars of the other host
       debug:
         msg: "{{ hostvars['web2.example.org'].colour }}"
@@ -139,7 +145,11 @@ fn magic_variables_and_facts() {
     o.expect_code(0);
     assert_eq!(
         o.msg("web1.example.org", "names"),
-        "web1.example.org web1 web 2 2 2 false"
+        "web1.example.org web1 web 2 2 2 2 false"
+    );
+    assert_eq!(
+        o.msgs("web1.example.org", "a variable made of magic ones"),
+        ["web1.example.org+web2.example.org"]
     );
     assert_eq!(
         o.msg("web1.example.org", "hostvars of the other host"),

@@ -266,6 +266,16 @@ impl Templar {
         ctx
     }
 
+    /// [`Templar::context`] of `vars`, then the already converted `shared` values on top: for
+    /// variables that are the same for every host of a task (`groups`, `play_hosts`,
+    /// `hostvars`), converted once instead of once per host and context (tera values share
+    /// their lists and maps, so adding them is cheap).
+    pub fn context_with(vars: &serde_json::Map<String, Value>, shared: &Context) -> Context {
+        let mut ctx = Self::context(vars);
+        ctx.extend(shared.clone());
+        ctx
+    }
+
     /// Renders text; `at` is where the text is (for error messages).
     pub fn render_str(
         &self,

@@ -9,6 +9,7 @@ use prov_core::{
     Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus,
 };
 use serde_json::{Map, Value, json};
+use tera::Context;
 
 use super::files::PlaybookFiles;
 use super::{HostState, PlayCtx, Runner};
@@ -190,9 +191,7 @@ impl Runner {
             hosts: idx.iter().map(|i| states[*i].name.clone()).collect(),
             handler,
         });
-        // `hostvars` resolves every host's variables: only for tasks that can use it.
-        let hostvars = mentions_hostvars(task).then(|| self.hostvars(pctx, states));
-        let hostvars = hostvars.as_ref();
+        let shared = self.shared_vars(pctx, task, states);
         let forks = self.opts.forks.max(1);
         let results: Vec<Result<(), EngineError>> = futures::stream::iter(
             states
@@ -201,7 +200,7 @@ impl Runner {
                 .filter(|(i, _)| idx.contains(i))
                 .map(|(_, s)| s),
         )
-        .map(|h| self.run_on_host_interruptible(pctx, task, scope, h, hostvars))
+        .map(|h| self.run_on_host_interruptible(pctx, task, scope, h, &shared))
         .buffer_unordered(forks)
         .collect()
         .await;
@@ -223,6 +222,22 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// The magic variables that are the same for every host of `task`, as a template context
+    /// built once per task: `groups`, `play_hosts`, `ansible_play_hosts`, `ansible_play_batch`
+    /// and, for tasks that can use it, `hostvars` (which resolves every host's variables).
+    fn shared_vars(&self, pctx: &PlayCtx<'_>, task: &Task, states: &[HostState]) -> Context {
+        let mut shared = Context::new();
+        shared.insert("groups", &self.inventory.groups_map());
+        let play_hosts = tera::Value::from_serializable(&pctx.play_hosts);
+        for name in ["play_hosts", "ansible_play_hosts", "ansible_play_batch"] {
+            shared.insert_value(name, play_hosts.clone());
+        }
+        if mentions_hostvars(task) {
+            shared.insert("hostvars", &self.hostvars(pctx, states));
+        }
+        shared
     }
 
     /// Variables of every host of the play, for `hostvars`.
@@ -250,7 +265,16 @@ impl Runner {
     /// Renders variables that refer to other variables, until nothing changes (at most 8
     /// passes). A variable that cannot be rendered yet stays as written; using it reports the
     /// error where it is used.
-    pub(super) fn resolve_vars(&self, mut vars: Map<String, Value>) -> Map<String, Value> {
+    pub(super) fn resolve_vars(&self, vars: Map<String, Value>) -> Map<String, Value> {
+        self.resolve_vars_with(vars, &Context::new())
+    }
+
+    /// [`Runner::resolve_vars`] where the variables may also refer to `shared` ones.
+    fn resolve_vars_with(
+        &self,
+        mut vars: Map<String, Value>,
+        shared: &Context,
+    ) -> Map<String, Value> {
         let at = Location::new(std::path::Path::new("<variables>"), 1, 1);
         for _ in 0..8 {
             let templated: Vec<String> = vars
@@ -261,7 +285,7 @@ impl Runner {
             if templated.is_empty() {
                 break;
             }
-            let ctx = Templar::context(&vars);
+            let ctx = Templar::context_with(&vars, shared);
             let mut progressed = false;
             for k in templated {
                 if let Some(v) = vars.get(&k)
@@ -286,7 +310,7 @@ impl Runner {
         task: &Task,
         scope: &Common,
         h: &HostState,
-        hostvars: Option<&Value>,
+        shared: &Context,
     ) -> Map<String, Value> {
         let mut v = Map::new();
         if let Some(role) = &scope.role {
@@ -303,7 +327,6 @@ impl Runner {
         v.extend(task.common.vars.clone());
         v.extend(h.registered.clone());
         v.extend(self.opts.extra_vars.clone());
-        let groups = self.inventory.groups_map();
         v.insert("inventory_hostname".into(), json!(h.name));
         v.insert(
             "inventory_hostname_short".into(),
@@ -313,21 +336,14 @@ impl Runner {
             "group_names".into(),
             json!(self.inventory.group_names(&h.name)),
         );
-        v.insert("groups".into(), Value::Object(groups));
-        v.insert("play_hosts".into(), json!(pctx.play_hosts));
-        v.insert("ansible_play_hosts".into(), json!(pctx.play_hosts));
-        v.insert("ansible_play_batch".into(), json!(pctx.play_hosts));
         v.insert("ansible_check_mode".into(), json!(self.opts.check));
         v.insert("playbook_dir".into(), json!(absolute(&pctx.playbook.dir)));
         if let Some(role) = &scope.role {
             v.insert("role_path".into(), json!(absolute(&role.dir)));
             v.insert("role_name".into(), json!(role.name));
         }
-        if let Some(hv) = hostvars {
-            v.insert("hostvars".into(), hv.clone());
-        }
-        // Variables may refer to each other and to the magic variables above.
-        self.resolve_vars(v)
+        // Variables may refer to each other and to the magic variables (above and `shared`).
+        self.resolve_vars_with(v, shared)
     }
 
     /// [`Runner::run_on_host`], abandoned when the run is interrupted: dropping the task's
@@ -339,11 +355,11 @@ impl Runner {
         task: &Task,
         scope: &Common,
         h: &mut HostState,
-        hostvars: Option<&Value>,
+        shared: &Context,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
         let finished = {
-            let run = self.run_on_host(pctx, task, scope, &mut *h, hostvars);
+            let run = self.run_on_host(pctx, task, scope, &mut *h, shared);
             tokio::pin!(run);
             tokio::select! {
                 biased;
@@ -419,15 +435,15 @@ impl Runner {
         task: &Task,
         scope: &Common,
         h: &mut HostState,
-        hostvars: Option<&Value>,
+        shared: &Context,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
         let needs_conn = !super::actions::is_engine_action(&task.module);
         if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
             return Ok(());
         }
-        let vars = self.task_vars(pctx, task, scope, h, hostvars);
-        let ctx = Templar::context(&vars);
+        let vars = self.task_vars(pctx, task, scope, h, shared);
+        let ctx = Templar::context_with(&vars, shared);
         // The task's own conditions are part of the scope (inherited in run_nodes).
         let when = scope.when.clone();
         let no_log = scope.no_log.unwrap_or(false);
@@ -464,14 +480,14 @@ impl Runner {
                             iv.insert("ansible_loop".into(), extended_loop(&items, index));
                         }
                         // Task vars may refer to the loop variable (`port: "{{ item }}"`).
-                        let iv = self.resolve_vars(iv);
-                        let ictx = Templar::context(&iv);
+                        let iv = self.resolve_vars_with(iv, shared);
+                        let ictx = Templar::context_with(&iv, shared);
                         let label = match &lc.label {
                             Some(l) => self.templar.render_value(l, &ictx, &label_at),
                             None => Ok(item.clone()),
                         };
                         let (label, mut e) = match label {
-                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, &when).await?),
+                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, shared, &when).await?),
                             Err(err) => (item.clone(), Exec::failed(err.to_string())),
                         };
                         let label = match label {
@@ -505,7 +521,7 @@ impl Runner {
             }
         } else {
             (
-                Some(self.execute(pctx, task, scope, h, &vars, &when).await?),
+                Some(self.execute(pctx, task, scope, h, &vars, shared, &when).await?),
                 None,
             )
         };
@@ -632,9 +648,10 @@ impl Runner {
         scope: &Common,
         h: &mut HostState,
         vars: &Map<String, Value>,
+        shared: &Context,
         when: &[Condition],
     ) -> Result<Exec, EngineError> {
-        let ctx = Templar::context(vars);
+        let ctx = Templar::context_with(vars, shared);
         for c in when {
             match self.templar.eval_bool(&c.expr, &ctx, &c.at) {
                 Ok(true) => {}
@@ -665,7 +682,7 @@ impl Runner {
                 cv.insert(reg.clone(), r.clone());
             }
             cv.insert("result".into(), r);
-            let cctx = Templar::context(&cv);
+            let cctx = Templar::context_with(&cv, shared);
             if let Some(cw) = &task.changed_when {
                 match self
                     .templar
