@@ -15,7 +15,7 @@ use super::files::PlaybookFiles;
 use super::{HostState, PlayCtx, Runner};
 use crate::error::{EngineError, Location};
 use crate::facts;
-use crate::playbook::{Common, Condition, Task};
+use crate::playbook::{Common, Task};
 use crate::template::Templar;
 use crate::yaml::PathSeg;
 
@@ -444,8 +444,6 @@ impl Runner {
         }
         let vars = self.task_vars(pctx, task, scope, h, shared);
         let ctx = Templar::context_with(&vars, shared);
-        // The task's own conditions are part of the scope (inherited in run_nodes).
-        let when = scope.when.clone();
         let no_log = scope.no_log.unwrap_or(false);
         let ignore_errors = scope.ignore_errors.unwrap_or(false);
 
@@ -487,7 +485,7 @@ impl Runner {
                             None => Ok(item.clone()),
                         };
                         let (label, mut e) = match label {
-                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, shared, &when).await?),
+                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, shared).await?),
                             Err(err) => (item.clone(), Exec::failed(err.to_string())),
                         };
                         let label = match label {
@@ -521,7 +519,7 @@ impl Runner {
             }
         } else {
             (
-                Some(self.execute(pctx, task, scope, h, &vars, shared, &when).await?),
+                Some(self.execute(pctx, task, scope, h, &vars, shared).await?),
                 None,
             )
         };
@@ -649,10 +647,10 @@ impl Runner {
         h: &mut HostState,
         vars: &Map<String, Value>,
         shared: &Context,
-        when: &[Condition],
     ) -> Result<Exec, EngineError> {
         let ctx = Templar::context_with(vars, shared);
-        for c in when {
+        // The task's own conditions are part of the scope (inherited in run_nodes).
+        for c in &scope.when {
             match self.templar.eval_bool(&c.expr, &ctx, &c.at) {
                 Ok(true) => {}
                 Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
