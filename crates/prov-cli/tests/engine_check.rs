@@ -7,13 +7,9 @@ use quick_xml::events::Event as XmlEvent;
 
 #[test]
 fn check_mode_skips_commands_unless_check_mode_false() {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: cmd
       command: touch should-not-exist
       register: cmd_out
@@ -228,13 +224,9 @@ fn diff_output_is_a_unified_diff() {
 
 #[test]
 fn junit_report_is_well_formed_xml() {
-    let p = Project::new(&["h1", "h2"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1", "h2"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: fine & "quoted" <task>
       debug: msg=ok
     - name: fails on h2

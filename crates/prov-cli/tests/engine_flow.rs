@@ -106,13 +106,9 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
 
 #[test]
 fn loop_control_index_var_extended_and_pause() {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: first pass
       command: "echo {{ item }}"
       loop: [a, b, c]
@@ -286,13 +282,9 @@ fn loops_loop_var_label_and_registered_results() {
 
 #[test]
 fn register_fields_rc_stdout_changed_failed_skipped() {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: two lines
       shell: printf 'one\ntwo\n'; echo oops >&2
       register: out
@@ -344,13 +336,9 @@ fn register_fields_rc_stdout_changed_failed_skipped() {
 
 #[test]
 fn changed_when_failed_when_and_ignore_errors() {
-    let p = Project::new(&["h1", "h2"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1", "h2"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: never changes
       command: echo hi
       changed_when: false
@@ -410,13 +398,9 @@ fn changed_when_failed_when_and_ignore_errors() {
 
 #[test]
 fn handlers_run_once_at_end_in_definition_order() {
-    let p = Project::new(&["h1", "h2"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1", "h2"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: change a
       command: echo a
       notify: [second handler, first handler]
@@ -492,13 +476,9 @@ fn handlers_run_once_at_end_in_definition_order() {
 
 #[test]
 fn flush_handlers_runs_them_early_and_only_once() {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: notify it
       command: echo x
       notify: the handler
@@ -522,13 +502,9 @@ fn flush_handlers_runs_them_early_and_only_once() {
 
 #[test]
 fn handlers_do_not_run_on_failed_hosts() {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: notify it
       command: echo x
       notify: the handler
@@ -546,13 +522,9 @@ fn handlers_do_not_run_on_failed_hosts() {
 
 #[test]
 fn block_rescue_always() {
-    let p = Project::new(&["h1", "h2"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1", "h2"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: guarded
       vars:
         block_var: from-block

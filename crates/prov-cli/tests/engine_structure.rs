@@ -150,13 +150,9 @@ fn import_and_include_tasks() {
 }
 
 fn tags_project() -> Project {
-    let p = Project::new(&["h1"]);
-    p.write(
-        "play.yml",
+    let p = Project::with_tasks(
+        &["h1"],
         r#"
-- hosts: all
-  gather_facts: no
-  tasks:
     - name: tagged a
       debug: msg=a
       tags: a

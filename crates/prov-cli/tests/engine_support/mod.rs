@@ -33,6 +33,20 @@ impl Project {
         p
     }
 
+    /// A project whose `play.yml` runs `tasks` (YAML list items, indented by 4) on all of
+    /// `hosts`, without fact gathering.
+    pub fn with_tasks(hosts: &[&str], tasks: &str) -> Self {
+        let p = Self::new(hosts);
+        p.write(
+            "play.yml",
+            &format!(
+                "- hosts: all\n  gather_facts: no\n  tasks:\n{}",
+                tasks.trim_start_matches('\n')
+            ),
+        );
+        p
+    }
+
     /// The project folder.
     pub fn root(&self) -> &Path {
         self.dir.path()
