@@ -150,7 +150,7 @@ fn import_and_include_tasks() {
 }
 
 fn tags_project() -> Project {
-    let p = Project::with_tasks(
+    Project::with_tasks(
         &["h1"],
         r#"
     - name: tagged a
@@ -173,8 +173,7 @@ fn tags_project() -> Project {
         - name: inherits a
           debug: msg=inherited
 "#,
-    );
-    p
+    )
 }
 
 fn ran_tasks(o: &engine_support::Outcome) -> Vec<String> {
