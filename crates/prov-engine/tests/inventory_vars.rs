@@ -218,6 +218,18 @@ fn ignored_ansible_variables_warn_once_with_location() {
         !warnings.iter().any(|w| w.contains("python")),
         "{warnings:?}"
     );
+    // SSH passwords are not used, and the warning says what to do instead.
+    let (line, col) = position("aliases/hosts.yml", "ansible_ssh_pass");
+    let hits: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("ansible_ssh_pass"))
+        .collect();
+    assert_eq!(hits.len(), 1, "{warnings:?}");
+    assert!(
+        hits[0].contains(&format!("hosts.yml:{line}:{col}")) && hits[0].contains("keys"),
+        "{}",
+        hits[0]
+    );
     // The variable itself is still visible to templates.
     assert_eq!(
         inv.host_vars("with_args").get("ansible_ssh_common_args"),

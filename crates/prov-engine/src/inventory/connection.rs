@@ -69,9 +69,21 @@ pub struct ConnectionVarError {
     pub message: String,
 }
 
-/// Variables prov ignores with a warning (they configure OpenSSH, which prov does not run).
-pub(crate) const WARN_IGNORED_VARS: &[&str] =
-    &["ansible_ssh_common_args", "ansible_ssh_extra_args"];
+/// Why OpenSSH arguments are ignored.
+const NOT_OPENSSH: &str = "prov connects with its own SSH client, not OpenSSH (use `port`, \
+                           `user`, `ssh_private_key_file` and `known_hosts_file` instead)";
+/// Why SSH passwords are ignored.
+const NO_PASSWORDS: &str = "prov logs in with keys (identity files or an ssh-agent), not \
+                            passwords; a become password is `ansible_become_password`";
+
+/// Variables prov ignores with a warning, and why.
+pub(crate) const WARN_IGNORED_VARS: &[(&str, &str)] = &[
+    ("ansible_ssh_common_args", NOT_OPENSSH),
+    ("ansible_ssh_extra_args", NOT_OPENSSH),
+    ("ansible_password", NO_PASSWORDS),
+    ("ansible_ssh_pass", NO_PASSWORDS),
+    ("ansible_ssh_password", NO_PASSWORDS),
+];
 
 impl HostConnection {
     /// Resolves the connection of host `inventory_name` from its (merged) variables.

@@ -203,18 +203,14 @@ impl Inventory {
             .chain(b.hosts.iter().flat_map(|h| [&h.vars, &h.file_vars]))
             .chain(implicit_files.values());
         for vars in layers {
-            for var in connection::WARN_IGNORED_VARS {
+            for (var, why) in connection::WARN_IGNORED_VARS {
                 if vars.map.contains_key(*var) {
                     let at = vars
                         .origin
                         .get(*var)
                         .map(|l| format!("{l}: "))
                         .unwrap_or_default();
-                    let msg = format!(
-                        "{at}`{var}` is ignored: prov connects with its own SSH client, not \
-                         OpenSSH (use `port`, `user`, `ssh_private_key_file` and \
-                         `known_hosts_file` instead)"
-                    );
+                    let msg = format!("{at}`{var}` is ignored: {why}");
                     if warned.insert(msg.clone()) {
                         warnings.push(msg);
                     }
