@@ -73,9 +73,15 @@ impl Credentials {
                 .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(Into::into))
                 .filter(|s: &std::path::PathBuf| !s.as_os_str().is_empty());
             if let Some(sock) = socket {
-                let connected = match AgentClient::connect_uds(&sock).await {
-                    Ok(mut client) => client.request_identities().await.map(|ids| (client, ids)),
-                    Err(e) => Err(e),
+                let ask = async {
+                    let mut client = AgentClient::connect_uds(&sock).await?;
+                    let ids = client.request_identities().await?;
+                    Ok::<_, russh::keys::Error>((client, ids))
+                };
+                // A hung agent must not hang the run: it gets the connect timeout.
+                let connected = match tokio::time::timeout(p.connect_timeout, ask).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {:?}", p.connect_timeout)),
                 };
                 match connected {
                     Ok((client, ids)) => {
