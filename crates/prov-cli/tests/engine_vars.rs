@@ -19,6 +19,8 @@ const LEVELS: &[&str] = &[
     "block_vars",
     "task_vars",
     "set_fact",
+    "role_params",
+    "include_params",
     "extra_vars",
 ];
 
@@ -53,16 +55,20 @@ fn precedence_project(on: &[&str]) -> (Project, Vec<String>) {
     if has("set_fact") {
         tasks.push_str("- name: set it\n  set_fact:\n    v: set_fact\n");
     }
-    tasks.push_str("- name: a block\n  vars:\n");
-    tasks.push_str(&indent(line("block_vars"), 4));
-    tasks.push_str("  block:\n    - name: show v\n      debug: var=v\n      vars:\n");
-    tasks.push_str(&indent(line("task_vars"), 8));
+    tasks.push_str("- include_tasks: inner.yml\n  vars:\n");
+    tasks.push_str(&indent(line("include_params"), 4));
     p.write("roles/r/tasks/main.yml", &tasks);
+    let mut inner = String::from("- name: a block\n  vars:\n");
+    inner.push_str(&indent(line("block_vars"), 4));
+    inner.push_str("  block:\n    - name: show v\n      debug: var=v\n      vars:\n");
+    inner.push_str(&indent(line("task_vars"), 8));
+    p.write("roles/r/tasks/inner.yml", &inner);
     p.write(
         "play.yml",
         &format!(
-            "- hosts: all\n  gather_facts: no\n  vars:\n{}  vars_files: [vars.yml]\n  roles: [r]\n",
-            indent(line("play_vars"), 4)
+            "- hosts: all\n  gather_facts: no\n  vars:\n{}  vars_files: [vars.yml]\n  roles:\n    - role: r\n{}",
+            indent(line("play_vars"), 4),
+            indent(line("role_params"), 6)
         ),
     );
     let mut args = Vec::new();

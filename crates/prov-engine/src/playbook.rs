@@ -100,6 +100,9 @@ pub struct Common {
     pub become_user: Option<String>,
     /// `vars`.
     pub vars: Map<String, Value>,
+    /// Role parameters (`- role: x` + `port: 1`, or its `vars:`) and the `vars:` of an include:
+    /// as in Ansible they rank above `set_fact` and registered results, below extra vars.
+    pub params: Map<String, Value>,
     /// `ignore_errors`.
     pub ignore_errors: Option<bool>,
     /// `no_log`.
@@ -232,6 +235,8 @@ impl Common {
         s.tags.extend(inner.tags.iter().cloned());
         s.vars
             .extend(inner.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.params
+            .extend(inner.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         s.become_ = inner.become_.or(s.become_);
         s.become_user = inner.become_user.clone().or(s.become_user);
         s.ignore_errors = inner.ignore_errors.or(s.ignore_errors);
@@ -722,10 +727,10 @@ impl Loader<'_> {
                     ]
                     .contains(&k.as_str())
                     {
-                        common.vars.insert(k.clone(), v.clone());
+                        common.params.insert(k.clone(), v.clone());
                     }
                 }
-                common.vars.extend(opt_map(doc, &rp, &rmap, "vars")?);
+                common.params.extend(opt_map(doc, &rp, &rmap, "vars")?);
                 common.become_ = opt_bool(doc, &rp, &rmap, "become")?;
                 common.become_user = opt_string(doc, &rp, &rmap, "become_user")?;
                 role_nodes.push(Node::Block(Box::new(Block {
@@ -848,6 +853,7 @@ impl Loader<'_> {
             become_: opt_bool(doc, path, m, "become")?,
             become_user: opt_string(doc, path, m, "become_user")?,
             vars: opt_map(doc, path, m, "vars")?,
+            params: Map::new(),
             ignore_errors: opt_bool(doc, path, m, "ignore_errors")?,
             no_log: opt_bool(doc, path, m, "no_log")?,
             check_mode: opt_bool(doc, path, m, "check_mode")?,
@@ -1117,12 +1123,14 @@ impl Loader<'_> {
             v => self.task_list(&sub, &[], v, role)?,
         };
         self.depth -= 1;
+        let mut common = self.common(doc, path, m, role)?;
+        common.params = std::mem::take(&mut common.vars);
         Ok(Node::Block(Box::new(Block {
             name: Some(format!("include {file}")),
             block: tasks,
             rescue: Vec::new(),
             always: Vec::new(),
-            common: self.common(doc, path, m, role)?,
+            common,
             at: doc.location(path),
         })))
     }

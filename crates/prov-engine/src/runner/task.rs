@@ -326,6 +326,7 @@ impl Runner {
         v.extend(scope.vars.clone());
         v.extend(task.common.vars.clone());
         v.extend(h.registered.clone());
+        v.extend(scope.params.clone());
         v.extend(self.opts.extra_vars.clone());
         v.insert("inventory_hostname".into(), json!(h.name));
         v.insert(
