@@ -31,7 +31,7 @@ fn role_project() -> Project {
     );
     p.write(
         "roles/web/handlers/main.yml",
-        "- name: reload web\n  command: echo reloaded\n",
+        "- name: reload web\n  command: echo reloaded {{ web_port }}\n",
     );
     p.write(
         "roles/web/templates/web.conf.j2",
@@ -85,6 +85,11 @@ fn roles_tasks_handlers_defaults_vars_templates() {
     assert_eq!(text, "port=8080\ngreeting=hello\nvars=from-role-vars\n");
     assert_eq!(o.msg("h1", "from role include"), "web 8080");
     assert_eq!(o.status("h1", "reload web"), "changed");
+    // The role's handler sees the role's parameters.
+    assert_eq!(
+        o.result("h1", "reload web")["result"]["stdout"],
+        "reloaded 8080"
+    );
 
     // Second run: nothing changes, so the handler is not notified.
     let o = p.run("play.yml", &[]);

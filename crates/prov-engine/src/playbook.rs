@@ -733,6 +733,13 @@ impl Loader<'_> {
                 common.params.extend(opt_map(doc, &rp, &rmap, "vars")?);
                 common.become_ = opt_bool(doc, &rp, &rmap, "become")?;
                 common.become_user = opt_string(doc, &rp, &rmap, "become_user")?;
+                // The role's handlers see its parameters too.
+                handlers.extend(role_handlers.into_iter().map(|mut h| {
+                    let mut params = common.params.clone();
+                    params.append(&mut h.common.params);
+                    h.common.params = params;
+                    h
+                }));
                 role_nodes.push(Node::Block(Box::new(Block {
                     name: Some(format!("role {rname}")),
                     block: tasks,
@@ -741,7 +748,6 @@ impl Loader<'_> {
                     common,
                     at: doc.location(&rp),
                 })));
-                handlers.extend(role_handlers);
                 roles.push(role);
             }
         }
