@@ -444,7 +444,6 @@ impl Runner {
             return Ok(());
         }
         let vars = self.task_vars(pctx, task, scope, h, shared);
-        let ctx = Templar::context_with(&vars, shared);
         let no_log = scope.no_log.unwrap_or(false);
         let ignore_errors = scope.ignore_errors.unwrap_or(false);
 
@@ -454,6 +453,8 @@ impl Runner {
                 .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
                 .unwrap_or("loop");
             let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
+            // Only a loop needs the task's context here: each execution builds its own.
+            let ctx = Templar::context_with(&vars, shared);
             match self.templar.render_value_with(loop_v, &ctx, &loop_at) {
                 // A loop that cannot be rendered fails the task on this host.
                 Err(e) => (Some(Exec::failed(e.to_string())), None),
