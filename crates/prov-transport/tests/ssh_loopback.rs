@@ -405,6 +405,14 @@ async fn ssh_reconnects_after_a_dropped_connection() {
         err.is_unreachable() && msg.contains("dropped") && msg.contains("reconnecting failed"),
         "{msg}"
     );
+    // Given up for good: the next call fails at once, with the same reason.
+    let t0 = std::time::Instant::now();
+    let again = c
+        .exec(&RemoteCommand::new("true"), Stdin::Null)
+        .await
+        .expect_err("still unreachable");
+    assert_eq!(again.to_string(), msg);
+    assert!(t0.elapsed() < Duration::from_millis(500));
 }
 
 /// Counts the questions; answers from a list.

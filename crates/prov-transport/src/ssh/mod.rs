@@ -36,8 +36,8 @@
 //!
 //! Every connect, authentication or host key failure and every dropped connection surfaces as
 //! [`prov_core::TransportError::Unreachable`] naming the host. Nothing is printed: notes such as
-//! an unverified host key accepted with the policy off are returned by
-//! [`SshConnection::warnings`] and handed to the engine by `Connection::take_notices`.
+//! an unverified host key accepted with the policy off are handed to the engine by
+//! `Connection::take_notices`.
 
 mod auth;
 mod client_config;

@@ -21,12 +21,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// An SSH connection that reconnects when it finds itself dropped between commands.
 ///
 /// Opening (and reopening) makes `1 + retries` attempts, waiting 1 s, 2 s, 4 s... (at most
-/// 8 s) between them; `retries` is Ansible's `ansible_ssh_retries`.
+/// 8 s) between them; `retries` is Ansible's `ansible_ssh_retries`. When reopening fails the
+/// connection gives up for good: later calls fail at once with the same reason.
 pub struct ReconnectingSsh {
     params: SshParams,
     retries: u32,
     current: tokio::sync::RwLock<Arc<SshConnection>>,
     notices: Mutex<Vec<String>>,
+    /// Set when reopening failed: later calls fail at once with this reason instead of
+    /// trying again (a Redis tunnel through the host, for one).
+    gave_up: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for ReconnectingSsh {
@@ -67,6 +71,7 @@ impl ReconnectingSsh {
             retries,
             current: tokio::sync::RwLock::new(Arc::new(first)),
             notices: Mutex::new(Vec::new()),
+            gave_up: Mutex::new(None),
         })
     }
 
@@ -84,9 +89,17 @@ impl ReconnectingSsh {
             }
         }
         let mut current = self.current.write().await;
-        // Another command may have reconnected while this one waited for the lock.
+        // Another command may have reconnected (or given up) while this one waited.
         if !current.is_closed() {
             return Ok(current.clone());
+        }
+        if let Some(why) = self
+            .gave_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Err(TransportError::Unreachable(why));
         }
         let lost = current.lost_reason();
         let earlier = current.take_notices();
@@ -107,11 +120,15 @@ impl ReconnectingSsh {
                 *current = Arc::new(c);
                 Ok(current.clone())
             }
-            Err(e) => Err(TransportError::Unreachable(format!(
-                "{}: the connection dropped ({lost}) and reconnecting failed: {}",
-                self.params.display_name(),
-                super::session::detail(&e)
-            ))),
+            Err(e) => {
+                let why = format!(
+                    "{}: the connection dropped ({lost}) and reconnecting failed: {}",
+                    self.params.display_name(),
+                    super::session::detail(&e)
+                );
+                *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                Err(TransportError::Unreachable(why))
+            }
         }
     }
 }

@@ -208,25 +208,6 @@ impl SshConnection {
         })
     }
 
-    /// Notes about this connection for the engine to show: host key accepted without
-    /// verification (policy off), new host key recorded (accept-new). Includes the jump
-    /// host's notes.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut w = match &self.jump {
-            Some(j) => j.warnings(),
-            None => Vec::new(),
-        };
-        w.extend(
-            self.shared
-                .warnings
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
-        w
-    }
-
     /// True once the connection has dropped (every later call fails with Unreachable).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
@@ -731,6 +712,8 @@ impl Connection for SshConnection {
         Ok(Box::new(ch.into_stream()))
     }
 
+    /// Host key accepted without verification (policy off), new host key recorded
+    /// (accept-new); the jump host's notes first.
     fn take_notices(&self) -> Vec<String> {
         let mut out = match &self.jump {
             Some(j) => j.take_notices(),

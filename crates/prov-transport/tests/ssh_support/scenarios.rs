@@ -334,7 +334,7 @@ pub async fn changed_host_key(p: &SshParams) {
     let c = SshConnection::connect(&q)
         .await
         .expect("policy off connects");
-    let w = c.warnings();
+    let w = c.take_notices();
     assert!(
         w.iter()
             .any(|w| w.contains("CHANGED") && w.contains(&fp(&real))),
@@ -360,12 +360,10 @@ pub async fn accept_new_and_hashed(p: &SshParams) {
 
     q.host_key_policy = HostKeyPolicy::AcceptNew;
     let c = SshConnection::connect(&q).await.expect("accept-new");
+    let w = c.take_notices();
     assert!(
-        c.warnings()
-            .iter()
-            .any(|w| w.contains("recorded new host key")),
-        "{:?}",
-        c.warnings()
+        w.iter().any(|w| w.contains("recorded new host key")),
+        "{w:?}"
     );
     c.close().await;
     let text = std::fs::read_to_string(&kh).expect("recorded");
@@ -384,7 +382,7 @@ pub async fn accept_new_and_hashed(p: &SshParams) {
 
     q.host_key_policy = HostKeyPolicy::Strict;
     let c = SshConnection::connect(&q).await.expect("now known");
-    assert!(c.warnings().is_empty());
+    assert!(c.take_notices().is_empty());
     c.close().await;
 
     // Hash it the OpenSSH way; still recognised.
