@@ -14,8 +14,8 @@ pub struct MasterHealth {
     pub node: NodeSpec,
     /// Slots it serves.
     pub slots: Vec<SlotRange>,
-    /// Its key count.
-    pub keys: u64,
+    /// Its key count; `None` when `DBSIZE` failed.
+    pub keys: Option<u64>,
     /// Spec nodes that replicate it.
     pub replicas: Vec<NodeSpec>,
 }
@@ -36,8 +36,8 @@ pub struct ClusterHealth {
     pub slots_served: usize,
     /// Masters with slots.
     pub masters: Vec<MasterHealth>,
-    /// Keys held by the masters.
-    pub total_keys: u64,
+    /// Keys held by the masters; `None` when a master's count is unknown.
+    pub total_keys: Option<u64>,
     /// Everything that is not right, one line each.
     pub problems: Vec<String>,
 }
@@ -46,23 +46,23 @@ impl fmt::Display for ClusterHealth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "redis cluster {}: {}/{} nodes reachable, {} report cluster_state:ok, {}/{} slots served, {} keys",
+            "redis cluster {}: {}/{} nodes reachable, {} report cluster_state:ok, {}/{} slots served, {}",
             if self.ok { "healthy" } else { "NOT healthy" },
             self.reachable,
             self.nodes,
             self.state_ok,
             self.slots_served,
             SLOT_COUNT,
-            self.total_keys
+            keys_text(self.total_keys)
         )?;
         for m in &self.masters {
             writeln!(
                 f,
-                "  master {} slots {} ({} slots, {} keys)",
+                "  master {} slots {} ({} slots, {})",
                 m.node,
                 format_ranges(&m.slots),
                 count_slots(&m.slots),
-                m.keys
+                keys_text(m.keys)
             )?;
             for r in &m.replicas {
                 writeln!(f, "    replica {r}")?;
@@ -75,10 +75,18 @@ impl fmt::Display for ClusterHealth {
     }
 }
 
+fn keys_text(keys: Option<u64>) -> String {
+    match keys {
+        Some(k) => format!("{k} keys"),
+        None => "key count unknown".into(),
+    }
+}
+
 /// Summarizes an inspected state (pure).
 pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
     let mut h = ClusterHealth {
         nodes: spec.nodes.len(),
+        total_keys: Some(0),
         ..Default::default()
     };
     let mut served = vec![false; usize::from(SLOT_COUNT)];
@@ -111,6 +119,13 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
                 spec.nodes.len()
             ));
         }
+        if st.key_count.is_none() {
+            h.problems.push(format!(
+                "{}: key count unknown ({})",
+                st.spec,
+                st.error.as_deref().unwrap_or("DBSIZE gave no answer")
+            ));
+        }
         let Some(me) = st.myself() else { continue };
         if !me.migrating.is_empty() || !me.importing.is_empty() {
             h.problems
@@ -123,8 +138,8 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
                         served[usize::from(s)] = true;
                     }
                 }
-                let keys = st.key_count.unwrap_or(0);
-                h.total_keys += keys;
+                let keys = st.key_count;
+                h.total_keys = h.total_keys.zip(keys).map(|(a, b)| a.saturating_add(b));
                 let replicas = state
                     .nodes
                     .iter()
@@ -161,9 +176,15 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
                         st.spec
                     )),
                 }
-                if st.master_link_up == Some(false) {
-                    h.problems
-                        .push(format!("replica {}: link to its master is down", st.spec));
+                match st.master_link_up {
+                    Some(true) => {}
+                    Some(false) => h
+                        .problems
+                        .push(format!("replica {}: link to its master is down", st.spec)),
+                    None => h.problems.push(format!(
+                        "replica {}: state of the link to its master is unknown",
+                        st.spec
+                    )),
                 }
             }
         }

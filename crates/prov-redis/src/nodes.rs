@@ -224,9 +224,10 @@ impl ClusterInfo {
         self.get_u64("cluster_known_nodes").unwrap_or(0)
     }
 
-    /// `cluster_current_epoch`.
-    pub fn current_epoch(&self) -> u64 {
-        self.get_u64("cluster_current_epoch").unwrap_or(0)
+    /// `cluster_current_epoch`; `None` when missing or unreadable (never taken for 0, which
+    /// would mark the node as brand new).
+    pub fn current_epoch(&self) -> Option<u64> {
+        self.get_u64("cluster_current_epoch")
     }
 }
 

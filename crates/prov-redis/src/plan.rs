@@ -248,6 +248,19 @@ pub enum PlanError {
         /// What is inconsistent.
         detail: String,
     },
+    /// A node's `DBSIZE` failed, so whether it holds data is unknown. Unknown is never taken
+    /// for empty: the cluster is not built or extended on such a node.
+    #[error(
+        "cannot tell whether {node} holds data ({reason}); prov never builds or extends the \
+         cluster on a node whose key count is unknown (it could hold data that a new master \
+         or replica role would hide or lose): retry once it answers DBSIZE"
+    )]
+    KeyCountUnknown {
+        /// The node.
+        node: String,
+        /// Why the count is unknown.
+        reason: String,
+    },
     /// A node holds keys but serves no slot and is not a replica.
     #[error(
         "{node} holds {keys} keys but serves no slot and is no replica; refusing to flush it: \
@@ -351,7 +364,7 @@ pub fn plan_fresh(spec: &ClusterSpec) -> Result<ClusterPlan, PlanError> {
     let facts = Facts {
         role: vec![Role::Master; n],
         slots: vec![BTreeSet::new(); n],
-        keys: vec![0; n],
+        keys: vec![KeyCount::Known(0); n],
         current_master: vec![None; n],
         knows: vec![BTreeSet::new(); n],
         fresh: true,
@@ -360,11 +373,20 @@ pub fn plan_fresh(spec: &ClusterSpec) -> Result<ClusterPlan, PlanError> {
     build(spec, m, &facts)
 }
 
+/// A node's key count as far as the planner knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum KeyCount {
+    /// `DBSIZE` answered.
+    Known(u64),
+    /// `DBSIZE` failed (the reason): the node may hold any amount of data.
+    Unknown(String),
+}
+
 /// What the planner needs to know about each node, indexed like `spec.nodes`.
 struct Facts {
     role: Vec<Role>,
     slots: Vec<BTreeSet<u16>>,
-    keys: Vec<u64>,
+    keys: Vec<KeyCount>,
     current_master: Vec<Option<usize>>,
     knows: Vec<BTreeSet<usize>>,
     /// Every node knows only itself and has epoch 0.
@@ -461,7 +483,15 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
     let mut owner: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
     for i in 0..n {
         role.push(me[i].role());
-        keys.push(state.nodes[i].key_count.unwrap_or(0));
+        keys.push(match state.nodes[i].key_count {
+            Some(k) => KeyCount::Known(k),
+            None => KeyCount::Unknown(
+                state.nodes[i]
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "DBSIZE gave no answer".into()),
+            ),
+        });
         if me[i].role() == Role::Replica {
             current_master[i] = me[i].master_id.as_deref().and_then(|m| ids.get(m).copied());
             continue;
@@ -542,7 +572,7 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
 
     let fresh = (0..n).all(|i| {
         knows[i].is_empty()
-            && state.nodes[i].info.current_epoch() == 0
+            && state.nodes[i].info.current_epoch() == Some(0)
             && me[i].config_epoch == 0
             && me[i].role() == Role::Master
     });
@@ -585,12 +615,25 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
                 .join(", "),
         });
     }
+    // Every master without slots becomes a new master or a replica: it must be known empty.
     for i in 0..n {
-        if facts.role[i] == Role::Master && facts.slots[i].is_empty() && facts.keys[i] > 0 {
-            return Err(PlanError::StrayData {
-                node: name(i),
-                keys: facts.keys[i],
-            });
+        if facts.role[i] != Role::Master || !facts.slots[i].is_empty() {
+            continue;
+        }
+        match &facts.keys[i] {
+            KeyCount::Known(0) => {}
+            KeyCount::Known(k) => {
+                return Err(PlanError::StrayData {
+                    node: name(i),
+                    keys: *k,
+                });
+            }
+            KeyCount::Unknown(reason) => {
+                return Err(PlanError::KeyCountUnknown {
+                    node: name(i),
+                    reason: reason.clone(),
+                });
+            }
         }
     }
     let mut per_host = vec![0usize; h];
@@ -602,7 +645,11 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
     while count < m {
         // Empty masters only: a replica cannot become an empty master without a reset.
         let pick = (0..n)
-            .filter(|&i| !is_master[i] && facts.role[i] == Role::Master && facts.keys[i] == 0)
+            .filter(|&i| {
+                !is_master[i]
+                    && facts.role[i] == Role::Master
+                    && facts.keys[i] == KeyCount::Known(0)
+            })
             .min_by_key(|&i| (per_host[host_of[i]], host_of[i], spec.nodes[i].port, i));
         let Some(i) = pick else {
             return Err(PlanError::NoMasterCandidate {

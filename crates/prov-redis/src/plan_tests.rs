@@ -640,7 +640,7 @@ fn health_summary_flags_same_host_replicas() {
     let h = crate::health::summarize(&spec, &sim.state());
     assert!(h.ok, "{h}");
     assert_eq!(h.masters.len(), 3);
-    assert_eq!(h.total_keys, 3000);
+    assert_eq!(h.total_keys, Some(3000));
     assert_eq!(h.slots_served, 16384);
 
     let mut bad = sim.clone();
@@ -661,4 +661,126 @@ fn health_summary_flags_same_host_replicas() {
     assert!(!h.ok);
     assert_eq!(h.reachable, 5);
     assert_eq!(h.slots_served, 16384 - 5462);
+}
+
+/// `DBSIZE` failing on node `i`, recorded the way `inspect` records it.
+fn dbsize_fails(state: &mut ClusterState, i: usize) {
+    state.nodes[i].record_dbsize(Err("LOADING Redis is loading the dataset in memory".into()));
+}
+
+fn assert_key_count_unknown(res: Result<ClusterPlan, PlanError>, who: &NodeSpec) {
+    let err = match res {
+        Ok(p) => panic!("an unknown key count must refuse, got a plan:\n{p}"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, PlanError::KeyCountUnknown { node, .. } if *node == who.to_string()),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&who.to_string()), "{text}");
+    assert!(text.contains("DBSIZE failed: LOADING"), "{text}");
+}
+
+#[test]
+fn unknown_key_count_is_never_taken_for_empty() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+
+    // Building: a brand-new node whose DBSIZE failed may hold data; it gets no role.
+    for who in [node(&spec, "a", 7000), node(&spec, "c", 7001)] {
+        let mut state = Sim::fresh(&spec).state();
+        dbsize_fails(&mut state, spec.index_of(who).unwrap());
+        assert_key_count_unknown(plan(&spec, &state), who);
+    }
+
+    // Completing: a detached node (master, no slots) whose count is unknown is neither
+    // re-attached as a replica nor promoted (with keys known it is StrayData).
+    let mut sim = Sim::from_plan(&spec, &target);
+    let c1 = spec.index_of(node(&spec, "c", 7001)).unwrap();
+    sim.role[c1] = Role::Master;
+    sim.master_of[c1] = None;
+    sim.keys[c1] = 7;
+    let mut state = sim.state();
+    dbsize_fails(&mut state, c1);
+    assert_key_count_unknown(plan(&spec, &state), &spec.nodes[c1]);
+
+    // Extending: a new host's node that cannot report its key count does not become a
+    // master (empty masters only) nor a replica.
+    let spec4 = layout(&["a", "b", "c", "d"], 2, 1);
+    let grown = Sim::from_plan(&spec, &target).grow(&spec4);
+    for who in [node(&spec4, "d", 7000), node(&spec4, "d", 7001)] {
+        let mut state = grown.state();
+        dbsize_fails(&mut state, spec4.index_of(who).unwrap());
+        assert_key_count_unknown(plan(&spec4, &state), who);
+    }
+    // The same growth with every count known is planned.
+    assert!(!plan(&spec4, &grown.state()).unwrap().is_noop());
+
+    // A node whose role does not change keeps its data whatever DBSIZE says: a healthy
+    // cluster with a loading replica and a master that failed DBSIZE is still a no-op.
+    let healthy = Sim::from_plan(&spec, &target);
+    let mut state = healthy.state();
+    let a0 = spec.index_of(node(&spec, "a", 7000)).unwrap();
+    let replica = spec.index_of(&target.masters[0].replicas[0]).unwrap();
+    dbsize_fails(&mut state, a0);
+    dbsize_fails(&mut state, replica);
+    let again = plan(&spec, &state).unwrap();
+    assert!(again.is_noop(), "{again}");
+}
+
+#[test]
+fn unknown_current_epoch_is_not_fresh() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let mut state = Sim::fresh(&spec).state();
+    let p = plan(&spec, &state).unwrap();
+    assert_eq!(
+        count_steps(&p, |s| matches!(s, Step::SetConfigEpoch { .. })),
+        3
+    );
+    // One node's CLUSTER INFO lacks cluster_current_epoch: the cluster is not known to be
+    // brand new, so no SET-CONFIG-EPOCH is planned.
+    state.nodes[4].info = crate::nodes::ClusterInfo::parse("cluster_state:fail\r\n");
+    let p = plan(&spec, &state).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(
+        count_steps(&p, |s| matches!(s, Step::SetConfigEpoch { .. })),
+        0,
+        "{p}"
+    );
+}
+
+#[test]
+fn health_reports_unknown_key_counts_and_links() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let sim = Sim::from_plan(&spec, &target);
+    let a0 = spec.index_of(node(&spec, "a", 7000)).unwrap();
+    let mut state = sim.state();
+    dbsize_fails(&mut state, a0);
+    let h = crate::health::summarize(&spec, &state);
+    assert!(!h.ok, "{h}");
+    assert_eq!(h.total_keys, None, "{h}");
+    let m = h.masters.iter().find(|m| m.node == spec.nodes[a0]).unwrap();
+    assert_eq!(m.keys, None);
+    let text = h.to_string();
+    assert!(text.contains("key count unknown"), "{text}");
+    assert!(
+        h.problems
+            .iter()
+            .any(|p| p.contains("a[10.0.0.1:7000]: key count unknown (DBSIZE failed: LOADING")),
+        "{h}"
+    );
+
+    let replica = spec.index_of(&target.masters[0].replicas[0]).unwrap();
+    let mut state = sim.state();
+    state.nodes[replica].master_link_up = None;
+    let h = crate::health::summarize(&spec, &state);
+    assert!(!h.ok, "{h}");
+    assert!(
+        h.problems
+            .iter()
+            .any(|p| p.contains("link to its master is unknown")),
+        "{h}"
+    );
 }

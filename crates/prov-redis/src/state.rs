@@ -24,7 +24,7 @@ pub struct NodeState {
     pub info: ClusterInfo,
     /// Parsed `CLUSTER NODES`: the node's view of the cluster, including itself.
     pub nodes: Vec<ClusterNode>,
-    /// `DBSIZE`.
+    /// `DBSIZE`; `None` when it could not be read (unknown, which is not 0).
     pub key_count: Option<u64>,
     /// For replicas: `master_link_status:up` in `INFO replication`.
     pub master_link_up: Option<bool>,
@@ -67,6 +67,18 @@ impl NodeState {
             key_count: Some(key_count),
             master_link_up: None,
         })
+    }
+
+    /// Records the answer to `DBSIZE`. A failure leaves the key count unknown (`None`, never
+    /// 0: the planner refuses to give such a node a new role) and says why in `error`.
+    pub fn record_dbsize(&mut self, reply: Result<u64, String>) {
+        match reply {
+            Ok(k) => self.key_count = Some(k),
+            Err(e) => {
+                self.key_count = None;
+                self.error = Some(format!("DBSIZE failed: {e}"));
+            }
+        }
     }
 
     /// The node's own line of `CLUSTER NODES`.
@@ -179,13 +191,7 @@ pub(crate) async fn inspect_conn(conn: &mut MultiplexedConnection, node: &NodeSp
             return st;
         }
     };
-    match keys {
-        Ok(k) => st.key_count = Some(k),
-        Err(e) => {
-            st.key_count = None;
-            st.error = Some(format!("DBSIZE failed: {e}"));
-        }
-    }
+    st.record_dbsize(keys.map_err(|e| e.to_string()));
     if let Ok(repl) = repl {
         let repl = ClusterInfo::parse(&repl);
         if repl.get("role") == Some("slave") {
