@@ -178,9 +178,20 @@ pub struct PkgPlan {
 }
 
 impl PkgPlan {
-    /// True when applying the plan changes the host.
-    pub fn changed(&self) -> bool {
-        self.cache_update_due || !self.changes.is_empty() || !self.unknown_until_refresh.is_empty()
+    /// True when the task reports `changed`, the way Ansible's `apt` does: a task that names
+    /// packages changes when a package changes, and a due index refresh alone leaves it `ok`
+    /// (with `cache_updated: true`); a task that only refreshes the index changes when the
+    /// refresh is due.
+    ///
+    /// Exception, so that check mode still predicts the real run exactly: for `state: latest`
+    /// the refresh counts as a change. Check mode does not refresh, so it cannot know whether
+    /// the fresh index would bring an upgrade; set `cache_valid_time` to make such a task
+    /// idempotent.
+    pub fn changed(&self, req: &PkgRequest) -> bool {
+        let refresh_is_a_change = req.names.is_empty() || req.state == PkgState::Latest;
+        (self.cache_update_due && refresh_is_a_change)
+            || !self.changes.is_empty()
+            || !self.unknown_until_refresh.is_empty()
     }
 }
 
@@ -707,38 +718,44 @@ impl Module for PkgModule {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let backend = self.backend(ctx).await?;
         let pp = backend.plan(ctx, &self.req).await?;
-        let mut plan = Plan::unchanged()
-            .with_result("cache_updated", json!(pp.cache_updated))
-            .with_result("cache_update_due", json!(pp.cache_update_due))
-            .with_result(
-                "packages",
-                serde_json::to_value(&pp.changes).unwrap_or(Value::Null),
-            );
-        if !pp.changed() {
-            return Ok(plan);
-        }
-        plan.changed = true;
-        if pp.cache_update_due {
-            plan.summary
-                .push(format!("update {} cache", backend.name()));
-        }
-        plan.summary
-            .extend(pp.changes.iter().map(PkgChange::summary));
-        plan.summary.extend(
-            pp.unknown_until_refresh
-                .iter()
-                .map(|n| format!("install {n} (version known after the cache update)")),
-        );
-        if !pp.changes.is_empty() {
-            plan.diffs.push(packages_diff(&pp.changes));
-        }
-        plan.action = Some(Box::new(PkgAction {
-            backend,
-            req: self.req.clone(),
-            plan: pp,
-        }));
-        Ok(plan)
+        Ok(module_plan(backend, &self.req, pp))
     }
+}
+
+/// The task's plan from the backend's: what it reports (changed or not, summary, diff,
+/// `cache_updated`) and the action that applies it.
+fn module_plan(backend: Arc<dyn PkgBackend>, req: &PkgRequest, pp: PkgPlan) -> Plan {
+    let mut plan = Plan::unchanged()
+        .with_result("cache_updated", json!(pp.cache_updated))
+        .with_result("cache_update_due", json!(pp.cache_update_due))
+        .with_result(
+            "packages",
+            serde_json::to_value(&pp.changes).unwrap_or(Value::Null),
+        );
+    if !pp.changed(req) {
+        return plan;
+    }
+    plan.changed = true;
+    if pp.cache_update_due {
+        plan.summary
+            .push(format!("update {} cache", backend.name()));
+    }
+    plan.summary
+        .extend(pp.changes.iter().map(PkgChange::summary));
+    plan.summary.extend(
+        pp.unknown_until_refresh
+            .iter()
+            .map(|n| format!("install {n} (version known after the cache update)")),
+    );
+    if !pp.changes.is_empty() {
+        plan.diffs.push(packages_diff(&pp.changes));
+    }
+    plan.action = Some(Box::new(PkgAction {
+        backend,
+        req: req.clone(),
+        plan: pp,
+    }));
+    plan
 }
 
 struct PkgAction {
@@ -903,6 +920,86 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         let r = parse_sim_sections(&String::from_utf8_lossy(&out.stdout));
         assert_eq!(r.status, 100);
         assert_eq!(r.missing, ["foo"]);
+    }
+
+    /// A real run's plan after a due refresh (`cache_updated`) or a check run's (not done).
+    fn refreshed(real: bool, changes: Vec<PkgChange>) -> PkgPlan {
+        PkgPlan {
+            cache_update_due: true,
+            cache_updated: real,
+            targets: changes.iter().map(|c| c.name.clone()).collect(),
+            changes,
+            unknown_until_refresh: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cache_refresh_alone_does_not_change_a_package_task() {
+        let req = {
+            let mut r = PkgRequest::new(
+                vec!["redis-tools".into(), "nftables".into()],
+                PkgState::Present,
+            );
+            r.update_cache = true;
+            r
+        };
+        // Everything installed, refresh due (no cache_valid_time): `ok`, in check mode and in
+        // the real run alike, and the real run says it refreshed the index.
+        for real in [false, true] {
+            let p = module_plan(Arc::new(AptBackend), &req, refreshed(real, vec![]));
+            assert!(!p.changed, "real={real}: {p:?}");
+            assert!(p.action.is_none());
+            assert!(p.summary.is_empty(), "{p:?}");
+            assert_eq!(p.result["cache_updated"], json!(real));
+            assert_eq!(p.result["cache_update_due"], json!(true));
+        }
+        let mut absent = req.clone();
+        absent.state = PkgState::Absent;
+        assert!(!module_plan(Arc::new(AptBackend), &absent, refreshed(true, vec![])).changed);
+
+        // A package to install: changed, the refresh listed with it.
+        let install = PkgChange {
+            action: PkgOp::Install,
+            name: "redis-tools".into(),
+            version: "5:7.0.15-1".into(),
+            old_version: None,
+        };
+        for real in [false, true] {
+            let p = module_plan(
+                Arc::new(AptBackend),
+                &req,
+                refreshed(real, vec![install.clone()]),
+            );
+            assert!(p.changed);
+            assert!(p.action.is_some());
+            assert_eq!(
+                p.summary,
+                ["update apt cache", "install redis-tools 5:7.0.15-1"]
+            );
+        }
+        // A name only the fresh index knows (check mode): changed.
+        let mut unknown = refreshed(false, vec![]);
+        unknown.unknown_until_refresh = vec!["redis-tools".into()];
+        assert!(module_plan(Arc::new(AptBackend), &req, unknown).changed);
+
+        // Only `update_cache`: the refresh is the task's change (Ansible: changed=cache_updated).
+        let mut only = PkgRequest::new(vec![], PkgState::Present);
+        only.update_cache = true;
+        for real in [false, true] {
+            let p = module_plan(Arc::new(AptBackend), &only, refreshed(real, vec![]));
+            assert!(p.changed);
+            assert_eq!(p.summary, ["update apt cache"]);
+        }
+        let fresh = PkgPlan::default();
+        assert!(!module_plan(Arc::new(AptBackend), &only, fresh).changed);
+
+        // `latest`: check mode cannot see upgrades the fresh index would bring, so the due
+        // refresh stays a change in both modes (prediction exact).
+        let mut latest = req.clone();
+        latest.state = PkgState::Latest;
+        for real in [false, true] {
+            assert!(module_plan(Arc::new(AptBackend), &latest, refreshed(real, vec![])).changed);
+        }
     }
 
     #[test]

@@ -114,6 +114,26 @@ async fn apt_installs_exactly_the_simulated_versions() {
         );
     }
     assert!(!real.diffs.is_empty(), "package diff for --diff");
+
+    // The common idiom, `update_cache: yes` without `cache_valid_time`: the index is refreshed
+    // on every run, yet with the package installed the task is `ok` (as in Ansible), in check
+    // mode and in the real run alike, and the real run's result says `cache_updated`.
+    h.sh_ok("touch -d '2000-01-01' /var/lib/apt/periodic/update-success-stamp")
+        .await;
+    let idiom = json!({"name": ["redis-tools"], "state": "present", "update_cache": true});
+    let predicted = check(&h, "apt", idiom.clone()).await.expect("check");
+    assert!(!predicted.changed, "{predicted:#?}");
+    assert_eq!(predicted.result["cache_update_due"], json!(true));
+    let real = converge(&h, "apt", idiom).await;
+    assert!(!real.changed, "{real:#?}");
+    assert_eq!(real.result["cache_updated"], json!(true), "{real:#?}");
+    let stamp_age = h
+        .sh_ok("echo $(( $(date +%s) - $(stat -c %Y /var/lib/apt/periodic/update-success-stamp) ))")
+        .await;
+    assert!(
+        stamp_age.trim().parse::<u64>().is_ok_and(|a| a < 3600),
+        "the index was refreshed: stamp age {stamp_age}"
+    );
     // Converged: `latest` (candidate installed) and a matching pin change nothing.
     let latest = check(&h, "apt", json!({"name": "redis-tools", "state": "latest"}))
         .await

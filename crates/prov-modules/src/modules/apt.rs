@@ -11,9 +11,15 @@
 //!
 //! The plan lists every package (dependencies included) and version that would be installed,
 //! upgraded or removed, parsed from `apt-get -s` run with the same options as the real command.
-//! A due cache update counts as a change; in a real run it is done while planning so the
-//! prediction uses the fresh index. Installs are non-interactive, keep changed configuration
-//! files (`--force-confold`) and wait for the dpkg lock.
+//! A due cache update is done while planning in a real run, so the prediction uses the fresh
+//! index. As in Ansible, it does not by itself make a task that names packages `changed`: with
+//! no package to change the task is `ok` and its result says `cache_updated: true`, so
+//! `update_cache: yes` without `cache_valid_time` stays idempotent. A task with only
+//! `update_cache` is `changed` when the refresh is due. With `state: latest` a due refresh
+//! counts as a change (check mode, which does not refresh, could not otherwise predict whether
+//! the fresh index brings an upgrade): give such tasks a `cache_valid_time`. Installs are
+//! non-interactive, keep changed configuration files (`--force-confold`) and wait for the
+//! dpkg lock.
 
 use std::sync::Arc;
 
