@@ -294,7 +294,7 @@ pub fn read_password_file(path: &Path, vault_id: &str) -> Result<Zeroizing<Vec<u
     }
     let password = if is_executable(&meta) {
         let client = is_client_script(path);
-        let mut cmd = Command::new(path);
+        let mut cmd = Command::new(script_path(path));
         if client {
             cmd.arg("--vault-id").arg(vault_id);
         }
@@ -343,6 +343,17 @@ pub fn read_password_file(path: &Path, vault_id: &str) -> Result<Zeroizing<Vec<u
         return Err(source_err("the password is empty".into()));
     }
     Ok(password)
+}
+
+/// The path to execute for a password script. A relative path names a file relative to the
+/// working directory, as in Ansible: a bare name (`okpw.sh`) must not be looked up in `$PATH`,
+/// which is what running it unchanged would do.
+fn script_path(path: &Path) -> PathBuf {
+    if path.is_relative() {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn trim_newlines(b: &[u8]) -> &[u8] {

@@ -1,0 +1,106 @@
+//! Safety of the command line itself (issue 14): where a vault password script is looked up, and
+//! that output which could not be written is never reported as success.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn prov(args: &[&str], dir: &Path, path_env: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_prov"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .env_remove("PROV_VAULT_PASSWORD_FILE");
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    cmd.output().expect("prov runs")
+}
+
+fn dump(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `--vault-password-file okpw.sh` names `./okpw.sh`, never a program called `okpw.sh` found in
+/// `$PATH` (as in Ansible).
+#[test]
+fn a_bare_password_script_name_is_a_file_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let marker = dir.path().join("impostor-ran");
+    write_script(&work.join("okpw.sh"), "#!/bin/sh\nprintf 'right-pw\\n'\n");
+    write_script(
+        &bin.join("okpw.sh"),
+        &format!(
+            "#!/bin/sh\ntouch '{}'\nprintf 'wrong-pw\\n'\n",
+            marker.display()
+        ),
+    );
+    // Encrypt with the right password given as a plain file.
+    std::fs::write(dir.path().join("plain-pw"), "right-pw\n").unwrap();
+    std::fs::write(work.join("secret.yml"), "token: hunter2\n").unwrap();
+    let plain = dir.path().join("plain-pw");
+    let out = prov(
+        &[
+            "vault",
+            "encrypt",
+            "secret.yml",
+            "--vault-password-file",
+            plain.to_str().unwrap(),
+        ],
+        &work,
+        None,
+    );
+    assert!(out.status.success(), "{}", dump(&out));
+
+    let path_env = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = prov(
+        &[
+            "vault",
+            "view",
+            "secret.yml",
+            "--vault-password-file",
+            "okpw.sh",
+        ],
+        &work,
+        Some(&path_env),
+    );
+    assert!(!marker.exists(), "the okpw.sh found in $PATH was run");
+    assert!(out.status.success(), "{}", dump(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "token: hunter2\n");
+
+    // Without a file of that name in the working directory, the name is not found (and the
+    // program in $PATH still does not run).
+    std::fs::remove_file(work.join("okpw.sh")).unwrap();
+    let out = prov(
+        &[
+            "vault",
+            "view",
+            "secret.yml",
+            "--vault-password-file",
+            "okpw.sh",
+        ],
+        &work,
+        Some(&path_env),
+    );
+    assert!(!marker.exists(), "the okpw.sh found in $PATH was run");
+    assert_eq!(out.status.code(), Some(4), "{}", dump(&out));
+}
