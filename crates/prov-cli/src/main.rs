@@ -25,7 +25,11 @@ fn main() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 _ => ExitCode::Usage as i32,
             };
-            let _ = e.print();
+            // Help or version text that could not be written is not a success either.
+            let code = match e.print() {
+                Err(_) => ExitCode::Usage as i32,
+                Ok(()) => code,
+            };
             std::process::exit(code);
         }
     };
@@ -35,6 +39,14 @@ fn main() {
             eprintln!("prov: error: {e:#}");
             ExitCode::Usage
         }
+    };
+    // Output that could not be written (stdout on a full disk, the JUnit report) is never
+    // reported as success.
+    stdout::flush();
+    let code = if stdout::failed() {
+        code.after_lost_output()
+    } else {
+        code
     };
     std::process::exit(code as i32);
 }

@@ -104,3 +104,129 @@ fn a_bare_password_script_name_is_a_file_in_the_working_directory() {
     assert!(!marker.exists(), "the okpw.sh found in $PATH was run");
     assert_eq!(out.status.code(), Some(4), "{}", dump(&out));
 }
+
+/// A one-host local project: `play.yml` with `tasks` (YAML list items indented by 4).
+fn local_project(tasks: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inv.yml"),
+        "all:\n  hosts:\n    h1:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("play.yml"),
+        format!("- hosts: all\n  gather_facts: no\n  tasks:\n{tasks}"),
+    )
+    .unwrap();
+    dir
+}
+
+const OK_TASK: &str = "    - name: hello\n      debug: msg=hello\n";
+const FAILING_TASK: &str = "    - name: boom\n      command: 'false'\n";
+
+fn run_with_stdout(dir: &Path, args: &[&str], stdout: std::process::Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prov"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .stdout(stdout)
+        .output()
+        .expect("prov runs")
+}
+
+/// A JUnit report that cannot be written fails the run: exit 4, or the run's own code when a
+/// signal stopped it; never 0.
+#[test]
+fn an_unwritable_junit_report_is_exit_4() {
+    let dir = local_project(OK_TASK);
+    for output in ["text", "json"] {
+        let out = prov(
+            &[
+                "run",
+                "play.yml",
+                "-i",
+                "inv.yml",
+                "--output",
+                output,
+                "--junit",
+                "no-such-dir/report.xml",
+            ],
+            dir.path(),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(4), "{}", dump(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot write the JUnit report no-such-dir/report.xml"),
+            "{err}"
+        );
+    }
+    // A writable report: exit 0, and the report is there.
+    let out = prov(
+        &["run", "play.yml", "-i", "inv.yml", "--junit", "report.xml"],
+        dir.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
+    assert!(dir.path().join("report.xml").exists());
+
+    // A failed task (2) and a lost report: 4.
+    let dir = local_project(FAILING_TASK);
+    let out = prov(
+        &[
+            "run",
+            "play.yml",
+            "-i",
+            "inv.yml",
+            "--junit",
+            "no-such-dir/r.xml",
+        ],
+        dir.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", dump(&out));
+}
+
+/// Output to a full disk (`/dev/full`) is exit 4 with the reason, for the console, JSON Lines and
+/// the other commands that print.
+#[test]
+fn stdout_on_a_full_disk_is_exit_4() {
+    let dir = local_project(OK_TASK);
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    for output in ["text", "json"] {
+        let out = run_with_stdout(
+            dir.path(),
+            &["run", "play.yml", "-i", "inv.yml", "--output", output],
+            full().into(),
+        );
+        assert_eq!(out.status.code(), Some(4), "{output}: {}", dump(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot write to stdout") && err.contains("No space left on device"),
+            "{err}"
+        );
+        assert_eq!(err.matches("cannot write").count(), 1, "said once: {err}");
+    }
+    for args in [
+        &["inventory", "list", "-i", "inv.yml"][..],
+        &["run", "play.yml", "-i", "inv.yml", "--list-hosts"][..],
+        &["completions", "bash"][..],
+        &["--version"][..],
+    ] {
+        let out = run_with_stdout(dir.path(), args, full().into());
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", dump(&out));
+    }
+    // The same runs to a working stdout exit 0.
+    let out = run_with_stdout(
+        dir.path(),
+        &["run", "play.yml", "-i", "inv.yml"],
+        std::process::Stdio::piped(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
+}

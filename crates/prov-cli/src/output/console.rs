@@ -75,7 +75,7 @@ impl ConsoleSink {
             Some(b) => b.println(text),
             None => {
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
+                crate::stdout::check(writeln!(out, "{text}"));
             }
         }
     }
@@ -202,7 +202,7 @@ impl EventSink for ConsoleSink {
                 }
                 out.push_str(&format!("\nfinished in {:.2}s", elapsed.as_secs_f64()));
                 let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{out}");
+                crate::stdout::check(writeln!(stdout, "{out}").and_then(|_| stdout.flush()));
             }
         }
     }

@@ -22,12 +22,12 @@ impl JsonSink {
 impl EventSink for JsonSink {
     fn event(&self, event: &Event) {
         if let (Ok(line), Ok(mut out)) = (serde_json::to_string(event), self.out.lock()) {
-            let _ = writeln!(out, "{line}");
+            crate::stdout::check(writeln!(out, "{line}"));
         }
     }
     fn finish(&self) {
         if let Ok(mut out) = self.out.lock() {
-            let _ = out.flush();
+            crate::stdout::check(out.flush());
         }
     }
 }

@@ -69,16 +69,17 @@ impl EventSink for JunitSink {
             suite.add_test_case(case);
         }
         report.add_test_suites(suites);
+        // A report that could not be written fails the run (exit 4, see `crate::stdout`).
         match report.to_string() {
             Ok(xml) => {
                 if let Err(e) = std::fs::write(&self.path, xml) {
-                    eprintln!(
-                        "prov: cannot write JUnit report {}: {e}",
-                        self.path.display()
+                    crate::stdout::note_failure(
+                        &format!("the JUnit report {}", self.path.display()),
+                        &e,
                     );
                 }
             }
-            Err(e) => eprintln!("prov: cannot build JUnit report: {e}"),
+            Err(e) => crate::stdout::note_failure("the JUnit report", &e),
         }
     }
 }
