@@ -37,7 +37,6 @@ pub(crate) fn run(
     runner: &Runner,
     task: &Task,
     args: &Value,
-    vars: &Map<String, Value>,
     h: &mut HostState,
     ctx: &Context,
 ) -> Exec {
@@ -154,9 +153,6 @@ pub(crate) fn run(
                 other => Exec::failed(format!("unknown meta action `{other}`")),
             }
         }
-        other => {
-            let _ = vars;
-            Exec::failed(format!("unknown action `{other}`"))
-        }
+        other => Exec::failed(format!("unknown action `{other}`")),
     }
 }

@@ -4,6 +4,7 @@
 mod actions;
 mod files;
 mod task;
+mod vars;
 use task as task_exec;
 
 use std::collections::HashMap;

@@ -12,11 +12,11 @@ use serde_json::{Map, Value, json};
 use tera::Context;
 
 use super::files::PlaybookFiles;
+use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
-use crate::error::{EngineError, Location};
+use crate::error::EngineError;
 use crate::facts;
 use crate::playbook::{Common, Task};
-use crate::template::Templar;
 use crate::yaml::PathSeg;
 
 /// What one execution (one loop item, or the whole task) produced.
@@ -122,19 +122,20 @@ impl Runner {
         if h.conn.is_some() {
             return true;
         }
-        let mut vars = h.inventory_vars.clone();
-        vars.extend(pctx.play.vars.clone());
-        vars.extend(self.opts.extra_vars.clone());
+        let mut layers = Layers::default();
+        layers.templated(&h.inventory_vars);
+        layers.templated(&pctx.play.vars);
+        layers.templated(&self.opts.extra_vars);
         if let Some(c) = self
             .opts
             .connection
             .clone()
             .or_else(|| pctx.play.connection.clone())
         {
-            vars.insert("ansible_connection".into(), json!(c));
+            layers.raw_one("ansible_connection", json!(c));
         }
-        let vars = self.resolve_vars(vars);
-        match self.connector.connect(&h.name, &vars).await {
+        let vars = self.resolve_vars(layers);
+        match self.connector.connect(&h.name, vars.values()).await {
             Ok(c) => {
                 self.emit_notices(c.as_ref());
                 self.pool.insert(&h.name, c.clone());
@@ -244,63 +245,31 @@ impl Runner {
     fn hostvars(&self, pctx: &PlayCtx<'_>, states: &[HostState]) -> Value {
         let mut out = Map::new();
         for s in states {
-            let mut v = s.inventory_vars.clone();
-            inject_facts(&mut v, &s.facts);
-            v.extend(s.registered.clone());
-            v.insert("inventory_hostname".into(), json!(s.name));
-            out.insert(s.name.clone(), Value::Object(self.resolve_vars(v)));
+            let mut layers = Layers::default();
+            layers.templated(&s.inventory_vars);
+            inject_facts(&mut layers, &s.facts);
+            layers.raw(&s.registered);
+            layers.raw_one("inventory_hostname", json!(s.name));
+            let vars = self.resolve_vars(layers);
+            out.insert(s.name.clone(), Value::Object(vars.values().clone()));
         }
         // Hosts of the inventory outside this batch still have their inventory variables.
         for h in self.inventory.hosts() {
             if !out.contains_key(h.as_str()) {
-                let mut v = self.inventory.host_vars(&h);
-                v.insert("inventory_hostname".into(), json!(h));
-                out.insert(h.clone(), Value::Object(self.resolve_vars(v)));
+                let mut layers = Layers::default();
+                layers.templated(&self.inventory.host_vars(&h));
+                layers.raw_one("inventory_hostname", json!(h));
+                let vars = self.resolve_vars(layers);
+                out.insert(h.clone(), Value::Object(vars.values().clone()));
             }
         }
         let _ = pctx;
         Value::Object(out)
     }
 
-    /// Renders variables that refer to other variables, until nothing changes (at most 8
-    /// passes). A variable that cannot be rendered yet stays as written; using it reports the
-    /// error where it is used.
-    pub(super) fn resolve_vars(&self, vars: Map<String, Value>) -> Map<String, Value> {
-        self.resolve_vars_with(vars, &Context::new())
-    }
-
-    /// [`Runner::resolve_vars`] where the variables may also refer to `shared` ones.
-    fn resolve_vars_with(
-        &self,
-        mut vars: Map<String, Value>,
-        shared: &Context,
-    ) -> Map<String, Value> {
-        let at = Location::new(std::path::Path::new("<variables>"), 1, 1);
-        for _ in 0..8 {
-            let templated: Vec<String> = vars
-                .iter()
-                .filter(|(_, v)| crate::template::is_templated(v))
-                .map(|(k, _)| k.clone())
-                .collect();
-            if templated.is_empty() {
-                break;
-            }
-            let ctx = Templar::context_with(&vars, shared);
-            let mut progressed = false;
-            for k in templated {
-                if let Some(v) = vars.get(&k)
-                    && let Ok(r) = self.templar.render_value(v, &ctx, &at)
-                    && r != *v
-                {
-                    vars.insert(k, r);
-                    progressed = true;
-                }
-            }
-            if !progressed {
-                break;
-            }
-        }
-        vars
+    /// Renders variables that refer to other variables (see [`ScopeVars`]).
+    pub(super) fn resolve_vars(&self, layers: Layers) -> ScopeVars {
+        ScopeVars::resolve(&self.templar, layers, &Context::new())
     }
 
     /// The variables a task sees on a host, lowest precedence first.
@@ -311,40 +280,37 @@ impl Runner {
         scope: &Common,
         h: &HostState,
         shared: &Context,
-    ) -> Map<String, Value> {
-        let mut v = Map::new();
+    ) -> ScopeVars {
+        let mut v = Layers::default();
         if let Some(role) = &scope.role {
-            v.extend(role.defaults.clone());
+            v.templated(&role.defaults);
         }
-        v.extend(h.inventory_vars.clone());
+        v.templated(&h.inventory_vars);
         inject_facts(&mut v, &h.facts);
-        v.extend(pctx.play.vars.clone());
-        v.extend(pctx.vars_files.clone());
+        v.templated(&pctx.play.vars);
+        v.templated(&pctx.vars_files);
         if let Some(role) = &scope.role {
-            v.extend(role.vars.clone());
+            v.templated(&role.vars);
         }
-        v.extend(scope.vars.clone());
-        v.extend(task.common.vars.clone());
-        v.extend(h.registered.clone());
-        v.extend(scope.params.clone());
-        v.extend(self.opts.extra_vars.clone());
-        v.insert("inventory_hostname".into(), json!(h.name));
-        v.insert(
-            "inventory_hostname_short".into(),
+        v.templated(&scope.vars);
+        v.templated(&task.common.vars);
+        v.raw(&h.registered);
+        v.templated(&scope.params);
+        v.templated(&self.opts.extra_vars);
+        v.raw_one("inventory_hostname", json!(h.name));
+        v.raw_one(
+            "inventory_hostname_short",
             json!(h.name.split('.').next().unwrap_or(&h.name)),
         );
-        v.insert(
-            "group_names".into(),
-            json!(self.inventory.group_names(&h.name)),
-        );
-        v.insert("ansible_check_mode".into(), json!(self.opts.check));
-        v.insert("playbook_dir".into(), json!(absolute(&pctx.playbook.dir)));
+        v.raw_one("group_names", json!(self.inventory.group_names(&h.name)));
+        v.raw_one("ansible_check_mode", json!(self.opts.check));
+        v.raw_one("playbook_dir", json!(absolute(&pctx.playbook.dir)));
         if let Some(role) = &scope.role {
-            v.insert("role_path".into(), json!(absolute(&role.dir)));
-            v.insert("role_name".into(), json!(role.name));
+            v.raw_one("role_path", json!(absolute(&role.dir)));
+            v.raw_one("role_name", json!(role.name));
         }
         // Variables may refer to each other and to the magic variables (above and `shared`).
-        self.resolve_vars_with(v, shared)
+        ScopeVars::resolve(&self.templar, v, shared)
     }
 
     /// [`Runner::run_on_host`], abandoned when the run is interrupted: dropping the task's
@@ -453,11 +419,12 @@ impl Runner {
                 .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
                 .unwrap_or("loop");
             let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
-            // Only a loop needs the task's context here: each execution builds its own.
-            let ctx = Templar::context_with(&vars, shared);
-            match self.templar.render_value_with(loop_v, &ctx, &loop_at) {
+            match self
+                .templar
+                .render_value_with(loop_v, vars.context(), &loop_at)
+            {
                 // A loop that cannot be rendered fails the task on this host.
-                Err(e) => (Some(Exec::failed(e.to_string())), None),
+                Err(e) => (Some(Exec::failed(vars.explain(e))), None),
                 Ok(Value::Array(items)) if !items.is_empty() => {
                     let label_at =
                         task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
@@ -470,25 +437,25 @@ impl Runner {
                         {
                             tokio::time::sleep(pause).await;
                         }
-                        let mut iv = vars.clone();
-                        iv.insert(lc.loop_var.clone(), item.clone());
-                        iv.insert("ansible_loop_var".into(), json!(lc.loop_var));
+                        let mut extra = vec![
+                            (lc.loop_var.as_str(), item.clone()),
+                            ("ansible_loop_var", json!(lc.loop_var)),
+                        ];
                         if let Some(index_var) = &lc.index_var {
-                            iv.insert(index_var.clone(), json!(index));
+                            extra.push((index_var.as_str(), json!(index)));
                         }
                         if lc.extended {
-                            iv.insert("ansible_loop".into(), extended_loop(&items, index));
+                            extra.push(("ansible_loop", extended_loop(&items, index)));
                         }
                         // Task vars may refer to the loop variable (`port: "{{ item }}"`).
-                        let iv = self.resolve_vars_with(iv, shared);
-                        let ictx = Templar::context_with(&iv, shared);
+                        let iv = vars.with(&self.templar, &extra);
                         let label = match &lc.label {
-                            Some(l) => self.templar.render_value(l, &ictx, &label_at),
+                            Some(l) => self.templar.render_value(l, iv.context(), &label_at),
                             None => Ok(item.clone()),
                         };
                         let (label, mut e) = match label {
-                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv, shared).await?),
-                            Err(err) => (item.clone(), Exec::failed(err.to_string())),
+                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv).await?),
+                            Err(err) => (item.clone(), Exec::failed(iv.explain(err))),
                         };
                         let label = match label {
                             Value::String(s) => s,
@@ -520,10 +487,7 @@ impl Runner {
                 ),
             }
         } else {
-            (
-                Some(self.execute(pctx, task, scope, h, &vars, shared).await?),
-                None,
-            )
+            (Some(self.execute(pctx, task, scope, h, &vars).await?), None)
         };
 
         // One registered value and one event per item (or one for the task).
@@ -647,29 +611,33 @@ impl Runner {
         task: &Task,
         scope: &Common,
         h: &mut HostState,
-        vars: &Map<String, Value>,
-        shared: &Context,
+        vars: &ScopeVars,
     ) -> Result<Exec, EngineError> {
-        let ctx = Templar::context_with(vars, shared);
+        let ctx = vars.context();
         // The task's own conditions are part of the scope (inherited in run_nodes).
         for c in &scope.when {
-            match self.templar.eval_bool(&c.expr, &ctx, &c.at) {
+            match self.templar.eval_bool(&c.expr, ctx, &c.at) {
                 Ok(true) => {}
                 Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
-                Err(e) => return Ok(Exec::failed(format!("`when` could not be evaluated: {e}"))),
+                Err(e) => {
+                    let msg = vars.explain(e);
+                    return Ok(Exec::failed(format!(
+                        "`when` could not be evaluated: {msg}"
+                    )));
+                }
             }
         }
         let args = match self
             .templar
-            .render_value_with(&task.args, &ctx, &|p| task.arg_location(p))
+            .render_value_with(&task.args, ctx, &|p| task.arg_location(p))
         {
             Ok(a) => a,
-            Err(e) => return Ok(Exec::failed(e.to_string())),
+            Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
         let mut exec = if super::actions::is_engine_action(&task.module) {
-            super::actions::run(self, task, &args, vars, h, &ctx)
+            super::actions::run(self, task, &args, h, ctx)
         } else {
-            self.run_module(pctx, task, scope, h, args, &ctx).await
+            self.run_module(pctx, task, scope, h, args, ctx).await
         };
         if exec.status == TaskStatus::Unreachable || exec.status == TaskStatus::Skipped {
             return Ok(exec);
@@ -679,14 +647,14 @@ impl Runner {
             let mut cv = vars.clone();
             let r = Value::Object(exec.result.clone());
             if let Some(reg) = &task.register {
-                cv.insert(reg.clone(), r.clone());
+                cv.insert(reg, r.clone());
             }
-            cv.insert("result".into(), r);
-            let cctx = Templar::context_with(&cv, shared);
+            cv.insert("result", r);
+            let cctx = cv.context();
             if let Some(cw) = &task.changed_when {
                 match self
                     .templar
-                    .eval_bool_with(cw, &cctx, &|p| task.keyword_location("changed_when", p))
+                    .eval_bool_with(cw, cctx, &|p| task.keyword_location("changed_when", p))
                 {
                     Ok(c) => {
                         exec.changed = c;
@@ -698,13 +666,15 @@ impl Runner {
                             };
                         }
                     }
-                    Err(e) => return Ok(Exec::failed(format!("`changed_when`: {e}"))),
+                    Err(e) => {
+                        return Ok(Exec::failed(format!("`changed_when`: {}", vars.explain(e))));
+                    }
                 }
             }
             if let Some(fw) = &task.failed_when {
                 match self
                     .templar
-                    .eval_bool_with(fw, &cctx, &|p| task.keyword_location("failed_when", p))
+                    .eval_bool_with(fw, cctx, &|p| task.keyword_location("failed_when", p))
                 {
                     Ok(true) => {
                         exec.status = TaskStatus::Failed;
@@ -721,7 +691,9 @@ impl Runner {
                             exec.msg = None;
                         }
                     }
-                    Err(e) => return Ok(Exec::failed(format!("`failed_when`: {e}"))),
+                    Err(e) => {
+                        return Ok(Exec::failed(format!("`failed_when`: {}", vars.explain(e))));
+                    }
                 }
             }
         }
@@ -846,10 +818,12 @@ impl Runner {
         if let Some(c) = prov_core::Peers::connection(&self.pool, host) {
             return Ok(c);
         }
-        let vars = self.resolve_vars(self.inventory.host_vars(host));
+        let mut layers = Layers::default();
+        layers.templated(&self.inventory.host_vars(host));
+        let vars = self.resolve_vars(layers);
         let c = self
             .connector
-            .connect(host, &vars)
+            .connect(host, vars.values())
             .await
             .map_err(|e| e.to_string())?;
         self.emit_notices(c.as_ref());
@@ -910,12 +884,12 @@ fn absolute(p: &std::path::Path) -> String {
 }
 
 /// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.
-fn inject_facts(v: &mut Map<String, Value>, facts: &Value) {
+fn inject_facts(v: &mut Layers, facts: &Value) {
     if let Value::Object(f) = facts {
         for (k, val) in f {
-            v.insert(format!("ansible_{k}"), val.clone());
+            v.raw_one(&format!("ansible_{k}"), val.clone());
         }
-        v.insert("ansible_facts".into(), facts.clone());
+        v.raw_one("ansible_facts", facts.clone());
     }
 }
 

@@ -16,6 +16,7 @@ use minijinja::value::{Kwargs, Object, Rest, Serde};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as MjValue};
 use serde_json::Value;
 
+use super::find_word;
 use crate::error::{EngineError, Location};
 
 /// The engine that evaluates conditions.
@@ -123,18 +124,6 @@ impl Conditions {
 /// `at` moved `chars` characters to the right (same line).
 fn shifted(at: &Location, chars: usize) -> Location {
     Location::new(&at.file, at.line, at.column + chars)
-}
-
-/// Where `word` first stands alone in `text` (not inside a longer name), in characters.
-fn find_word(text: &str, word: &str) -> Option<usize> {
-    let is_name = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(word)
-        .find(|(i, _)| {
-            let before = text[..*i].chars().next_back();
-            let after = text[i + word.len()..].chars().next();
-            !before.is_some_and(is_name) && !after.is_some_and(is_name)
-        })
-        .map(|(i, _)| text[..i].chars().count())
 }
 
 /// A minijinja error as an engine error at the position of the offending part of `expr`:

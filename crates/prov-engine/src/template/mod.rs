@@ -446,7 +446,7 @@ impl Templar {
                 Ok(true)
             }
             Value::String(s) => {
-                let expr = single_expression(s).unwrap_or(s.trim());
+                let expr = single_expression(s.trim()).unwrap_or(s.trim());
                 let v = self
                     .conditions
                     .eval(expr, offset_in(s, expr), ctx, &locate(&[]))?;
@@ -481,7 +481,7 @@ impl Templar {
     ) -> Result<(), EngineError> {
         match v {
             Value::String(s) if condition => {
-                let expr = single_expression(s).unwrap_or(s.trim());
+                let expr = single_expression(s.trim()).unwrap_or(s.trim());
                 self.conditions
                     .check(expr, offset_in(s, expr), &locate(path))
             }
@@ -567,14 +567,26 @@ pub fn truthy(v: &Value) -> bool {
     }
 }
 
-/// Returns the inner expression when `s` is exactly one `{{ ... }}`.
+/// Returns the inner expression when `s` is exactly one `{{ ... }}`. Text around it, even a
+/// newline (`"{{ x }}\n"`), makes `s` text, as in Ansible.
 pub fn single_expression(s: &str) -> Option<&str> {
-    let t = s.trim();
-    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
         return None;
     }
     Some(inner.trim())
+}
+
+/// Where `word` first stands alone in `text` (not inside a longer name), in characters.
+pub(crate) fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word)
+        .find(|(i, _)| {
+            let before = text[..*i].chars().next_back();
+            let after = text[i + word.len()..].chars().next();
+            !before.is_some_and(is_name) && !after.is_some_and(is_name)
+        })
+        .map(|(i, _)| text[..i].chars().count())
 }
 
 /// True when a value holds template syntax somewhere.
@@ -714,6 +726,12 @@ mod tests {
             t.render_value(&json!("node-{{ base_port }}.conf"), &c, &at())
                 .unwrap(),
             json!("node-7000.conf")
+        );
+        // Text around the expression, even a final newline, keeps it text.
+        assert_eq!(
+            t.render_value(&json!("{{ base_port }}\n"), &c, &at())
+                .unwrap(),
+            json!("7000\n")
         );
     }
 
