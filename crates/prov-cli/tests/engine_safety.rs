@@ -114,3 +114,29 @@ fn rendered_values_keep_their_final_newline() {
     assert_eq!(read("host.txt"), "h1\n");
     assert_eq!(read("out.txt"), "hello\n");
 }
+
+#[test]
+fn a_templated_host_pattern_with_an_undefined_name_stops_the_run() {
+    let p = Project::new(&["h1", "h2"]);
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: first\n      debug: msg=x\n\
+         - hosts: \"{{ target }}\"\n  gather_facts: no\n  tasks:\n    - name: second\n      debug: msg=x\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(4);
+    assert!(
+        o.stderr.contains("play.yml:6:") && o.stderr.contains("`target` is not defined"),
+        "{}",
+        o.dump()
+    );
+    assert!(o.results().is_empty(), "nothing ran: {}", o.dump());
+    // Defined by an extra variable, or by the play's vars, it selects hosts as Ansible does.
+    let o = p.run("play.yml", &["-e", "target=h2"]);
+    o.expect_code(0);
+    assert!(
+        o.ran("h2", "second") && !o.ran("h1", "second"),
+        "{}",
+        o.dump()
+    );
+}

@@ -48,6 +48,8 @@ pub struct Play {
     pub name: String,
     /// Host pattern.
     pub hosts: String,
+    /// Where the `hosts:` value starts (its template errors point inside it).
+    pub hosts_at: Location,
     /// `vars`.
     pub vars: Map<String, Value>,
     /// `vars_files`, loaded in order (paths relative to the playbook).
@@ -776,6 +778,7 @@ impl Loader<'_> {
         Ok(Play {
             name,
             hosts,
+            hosts_at: doc.value_location(&key(path, "hosts")),
             vars: opt_map(doc, path, m, "vars")?,
             vars_files: string_list(doc, &key(path, "vars_files"), m.get("vars_files"))?,
             become_: opt_bool(doc, path, m, "become")?,

@@ -285,6 +285,12 @@ impl Runner {
             .iter()
             .map(|p| self.load_vars_files(p, playbook))
             .collect::<Result<_, _>>()?;
+        // So are host patterns: an undefined name in one stops the run before anything ran.
+        let patterns: Vec<String> = playbook
+            .plays
+            .iter()
+            .map(|p| self.hosts_pattern(p))
+            .collect::<Result<_, _>>()?;
         self.bus.emit(Event::RunStart {
             playbook: playbook.path.display().to_string(),
             check_mode: self.opts.check,
@@ -295,8 +301,10 @@ impl Runner {
         let mut facts: HashMap<String, Value> = HashMap::new();
         let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
         let result = async {
-            for (play, vars_files) in playbook.plays.iter().zip(&all_vars_files) {
-                let mut hosts = self.inventory.select(&play.hosts)?;
+            for ((play, vars_files), pattern) in
+                playbook.plays.iter().zip(&all_vars_files).zip(&patterns)
+            {
+                let mut hosts = self.inventory.select(pattern)?;
                 if let Some(limit) = &self.opts.limit {
                     hosts = self.inventory.limit(&hosts, limit)?;
                 }
@@ -384,6 +392,40 @@ impl Runner {
             elapsed: summary.elapsed,
         });
         result.map(|_| summary)
+    }
+
+    /// The play's host pattern, rendered with the play's variables and the extra variables
+    /// (as Ansible does): an undefined name in it is an error, never a pattern that matches
+    /// no host.
+    fn hosts_pattern(&self, play: &Play) -> Result<String, EngineError> {
+        if !crate::template::is_templated(&Value::String(play.hosts.clone())) {
+            return Ok(play.hosts.clone());
+        }
+        let mut layers = vars::Layers::default();
+        layers.templated(&play.vars);
+        layers.templated(&self.opts.extra_vars);
+        let vars = self.resolve_vars(layers);
+        let rendered = self
+            .templar
+            .render_value(
+                &Value::String(play.hosts.clone()),
+                vars.context(),
+                &play.hosts_at,
+            )
+            .map_err(|e| vars.explain_error(e))?;
+        match rendered {
+            Value::String(s) => Ok(s),
+            Value::Array(items) => Ok(items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(":")),
+            other => Ok(other.to_string()),
+        }
     }
 
     fn load_vars_files(

@@ -123,18 +123,24 @@ impl ScopeVars {
         &self.context
     }
 
-    /// `e` with, for each variable it names that could not be rendered, why.
+    /// `e` as text, with the causes [`ScopeVars::explain_error`] adds.
     pub(crate) fn explain(&self, e: EngineError) -> String {
-        let mut msg = e.to_string();
-        for (name, u) in &self.unresolved {
-            if msg.contains(&format!("`{name}`")) {
-                msg.push_str(&format!(
-                    " (`{name}` is set, but its value could not be rendered: {})",
-                    u.cause
-                ));
+        self.explain_error(e).to_string()
+    }
+
+    /// `e` with, for each variable it names that could not be rendered, why.
+    pub(crate) fn explain_error(&self, mut e: EngineError) -> EngineError {
+        if let EngineError::Template { message, .. } = &mut e {
+            for (name, u) in &self.unresolved {
+                if message.contains(&format!("`{name}`")) {
+                    message.push_str(&format!(
+                        " (`{name}` is set, but its value could not be rendered: {})",
+                        u.cause
+                    ));
+                }
             }
         }
-        msg
+        e
     }
 
     /// Renders `pending` values in passes until no more can be: each pass renders what the
