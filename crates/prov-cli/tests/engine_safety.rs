@@ -140,3 +140,107 @@ fn a_templated_host_pattern_with_an_undefined_name_stops_the_run() {
         o.dump()
     );
 }
+
+#[test]
+fn until_retries_until_the_condition_holds() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: poll
+      shell: "n=$(cat {{ playbook_dir }}/n 2>/dev/null || echo 0); echo $((n+1)) > {{ playbook_dir }}/n; echo $((n+1))"
+      register: r
+      until: r.stdout | int >= 3
+      retries: 5
+      delay: 0
+    - name: give up
+      command: "false"
+      register: g
+      retries: 1
+      delay: 0
+      ignore_errors: true
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.result("h1", "poll")["result"]["attempts"],
+        3,
+        "{}",
+        o.dump()
+    );
+    assert_eq!(std::fs::read_to_string(p.path("n")).unwrap().trim(), "3");
+    let g = o.result("h1", "give up");
+    assert_eq!(g["status"], "ignored", "{}", o.dump());
+    assert_eq!(g["result"]["attempts"], 2);
+}
+
+#[test]
+fn environment_reaches_commands_from_play_block_and_task() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  environment:
+    FROM_PLAY: play
+    SHARED: play
+  vars:
+    greeting: hello
+  tasks:
+    - block:
+        - name: show
+          shell: echo "$FROM_PLAY $FROM_BLOCK $SHARED $GREETING"
+          register: out
+          environment:
+            SHARED: task
+            GREETING: "{{ greeting }}"
+      environment:
+        FROM_BLOCK: block
+    - name: shown
+      debug:
+        msg: "{{ out.stdout }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h1", "shown"),
+        "play block task hello",
+        "{}",
+        o.dump()
+    );
+}
+
+#[test]
+fn a_templated_no_log_hides_results_and_loop_items() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: hidden
+      debug:
+        msg: "password is {{ item }}"
+      loop: [hunter2, swordfish]
+      no_log: "{{ hide }}"
+"#,
+    );
+    let o = p.run("play.yml", &["-e", "hide=true"]);
+    o.expect_code(0);
+    assert!(
+        !o.stdout.contains("hunter2") && !o.stdout.contains("swordfish"),
+        "{}",
+        o.dump()
+    );
+    let text = p.prov_run(&["play.yml", "-i", "inv.yml", "-e", "hide=true"]);
+    assert!(
+        !text.stdout.contains("hunter2") && text.stdout.contains("(item=None)"),
+        "{}",
+        text.stdout
+    );
+    // Not hidden when the template says so.
+    let o = p.run("play.yml", &["-e", "hide=false"]);
+    assert!(o.stdout.contains("hunter2"), "{}", o.dump());
+    // An undefined name in it hides everything and fails the task.
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    assert!(!o.stdout.contains("hunter2"), "{}", o.dump());
+}

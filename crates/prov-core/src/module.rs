@@ -68,11 +68,23 @@ pub struct ModuleContext<'a> {
     pub peers: &'a dyn Peers,
     /// Per-task timeout for remote commands.
     pub timeout: Option<std::time::Duration>,
+    /// Environment variables set for every command of the task (`environment:`); names are
+    /// shell identifiers (checked by the engine).
+    pub environment: &'a [(String, String)],
 }
 
 impl ModuleContext<'_> {
     /// Builds a command for this task (become and timeout applied).
     pub fn command(&self, script: impl Into<String>) -> RemoteCommand {
+        let mut script = script.into();
+        if !self.environment.is_empty() {
+            let exports: String = self
+                .environment
+                .iter()
+                .map(|(k, v)| format!("export {k}={}\n", crate::quote(v)))
+                .collect();
+            script.insert_str(0, &exports);
+        }
         RemoteCommand::new(script)
             .with_become(self.become_.cloned())
             .with_timeout(self.timeout)

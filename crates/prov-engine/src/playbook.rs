@@ -61,7 +61,7 @@ pub struct Play {
     /// `gather_facts` (default yes).
     pub gather_facts: bool,
     /// `serial`: batch sizes (numbers or percentages).
-    pub serial: Vec<Value>,
+    pub serial: Vec<SerialSize>,
     /// `connection: local` and friends.
     pub connection: Option<String>,
     /// Play tags, inherited by every task.
@@ -72,6 +72,11 @@ pub struct Play {
     pub tasks: Vec<Node>,
     /// Handlers (play handlers and role handlers).
     pub handlers: Vec<Task>,
+    /// Keywords every task of the play inherits (`environment`, `no_log`, `ignore_errors`,
+    /// `check_mode`, `become*`, `diff`, `tags`); the play's `vars` are not among them.
+    pub keywords: Common,
+    /// `remote_user`: the user to connect as when no `ansible_user` variable says otherwise.
+    pub remote_user: Option<String>,
     /// `any_errors_fatal`.
     pub any_errors_fatal: bool,
     /// `max_fail_percentage`.
@@ -106,9 +111,15 @@ pub struct Common {
     /// as in Ansible they rank above `set_fact` and registered results, below extra vars.
     pub params: Map<String, Value>,
     /// `ignore_errors`.
-    pub ignore_errors: Option<bool>,
+    pub ignore_errors: Option<Flag>,
     /// `no_log`.
-    pub no_log: Option<bool>,
+    pub no_log: Option<Flag>,
+    /// `environment`: mappings (outermost first) of variables set for the module's commands.
+    pub environment: Vec<Condition>,
+    /// `become_method`.
+    pub become_method: Option<prov_core::BecomeMethod>,
+    /// `diff`: show (or hide) this task's diffs whatever `--diff` says.
+    pub diff: Option<bool>,
     /// `check_mode` (false: run for real even in check mode).
     pub check_mode: Option<bool>,
     /// `delegate_to`.
@@ -228,6 +239,16 @@ pub struct Condition {
     pub at: Location,
 }
 
+/// A yes/no keyword that may be a template decided per host at run time
+/// (`no_log: "{{ hide_secrets }}"`).
+#[derive(Debug, Clone)]
+pub enum Flag {
+    /// Written as a boolean.
+    Fixed(bool),
+    /// A template, evaluated as a condition.
+    Templated(Condition),
+}
+
 impl Common {
     /// The keywords in effect inside a node with keywords `inner` written under `self`:
     /// conditions, tags and vars add up; the other keywords, when `inner` sets them, win.
@@ -241,8 +262,11 @@ impl Common {
             .extend(inner.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         s.become_ = inner.become_.or(s.become_);
         s.become_user = inner.become_user.clone().or(s.become_user);
-        s.ignore_errors = inner.ignore_errors.or(s.ignore_errors);
-        s.no_log = inner.no_log.or(s.no_log);
+        s.ignore_errors = inner.ignore_errors.clone().or(s.ignore_errors);
+        s.no_log = inner.no_log.clone().or(s.no_log);
+        s.environment.extend(inner.environment.iter().cloned());
+        s.become_method = inner.become_method.or(s.become_method);
+        s.diff = inner.diff.or(s.diff);
         s.check_mode = inner.check_mode.or(s.check_mode);
         s.delegate_to = inner.delegate_to.clone().or(s.delegate_to);
         s.run_once = inner.run_once.or(s.run_once);
@@ -267,6 +291,17 @@ pub struct Block {
     pub common: Common,
     /// Where it is.
     pub at: Location,
+}
+
+/// A task's `until` with its `retries` and `delay`.
+#[derive(Debug, Clone)]
+pub struct Until {
+    /// None: until the task succeeds (Ansible 2.16+ `retries` without `until`).
+    pub condition: Option<Value>,
+    /// How many times the task runs at most (Ansible: `retries` + 1, 3 when not given).
+    pub attempts: u64,
+    /// Seconds between attempts (`delay`, 5 when not given).
+    pub delay: u64,
 }
 
 /// One task.
@@ -296,6 +331,8 @@ pub struct Task {
     pub failed_when: Option<Value>,
     /// `timeout` in seconds.
     pub timeout: Option<u64>,
+    /// `until`, `retries`, `delay`: run again until the condition holds.
+    pub until: Option<Until>,
     /// Where it is.
     pub at: Location,
     /// The key that named the module (`ansible.builtin.copy`), as written.
@@ -469,10 +506,235 @@ fn opt_bool(
 ) -> Result<Option<bool>, EngineError> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
-        // A templated value is decided at run time.
-        Some(Value::String(s)) if s.contains("{{") => Ok(None),
+        Some(Value::String(s)) if s.contains("{{") => Err(EngineError::invalid(
+            doc.value_location(&key(path, k)),
+            format!("`{k}` cannot be a template in prov: write true or false"),
+        )),
         Some(v) => as_bool(doc, &key(path, k), v).map(Some),
     }
+}
+
+/// A yes/no keyword that may also be a template (see [`Flag`]).
+fn opt_flag(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    k: &str,
+) -> Result<Option<Flag>, EngineError> {
+    match m.get(k) {
+        Some(Value::String(s)) if s.contains("{{") => Ok(Some(Flag::Templated(Condition {
+            expr: Value::String(s.clone()),
+            at: doc.value_location(&key(path, k)),
+        }))),
+        _ => Ok(opt_bool(doc, path, m, k)?.map(Flag::Fixed)),
+    }
+}
+
+/// A number of seconds or times (`retries`, `delay`).
+fn opt_count(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    k: &str,
+) -> Result<Option<u64>, EngineError> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .map(Some)
+            .ok_or_else(|| {
+                EngineError::invalid(
+                    doc.value_location(&key(path, k)),
+                    format!("`{k}` must be a whole number, found {}", kind_of(v)),
+                )
+            }),
+    }
+}
+
+/// Every `notify` names a handler of the play (by name or `listen`), and no handler name is a
+/// template: prov knows every handler before the run, so a notification that would reach
+/// nothing is an error at load time, where Ansible fails only when it fires.
+fn check_notifications(tasks: &[Node], handlers: &[Task]) -> Result<(), EngineError> {
+    for h in handlers {
+        if h.name.contains("{{") {
+            return Err(EngineError::invalid(
+                h.keyword_location("name", &[]),
+                "a handler name cannot be a template: notifications match names before the run",
+            ));
+        }
+    }
+    let known = |n: &str| {
+        handlers
+            .iter()
+            .any(|h| h.name == n || h.listen.iter().any(|l| l == n))
+    };
+    let mut all: Vec<&Task> = Vec::new();
+    for node in tasks {
+        collect_tasks(node, &mut all);
+    }
+    all.extend(handlers.iter());
+    for task in all {
+        for (i, n) in task.notify.iter().enumerate() {
+            let at = || task.keyword_location("notify", &[PathSeg::Index(i)]);
+            if n.contains("{{") {
+                return Err(EngineError::invalid(
+                    at(),
+                    format!("`notify: {n}`: a templated notification is not supported by prov"),
+                ));
+            }
+            if !known(n) {
+                let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
+                return Err(EngineError::invalid(
+                    at(),
+                    format!(
+                        "`notify: {n}` names no handler of this play{}",
+                        suggest_from(n, &names)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tasks inside `node` (blocks opened, rescue and always included).
+fn collect_tasks<'a>(node: &'a Node, out: &mut Vec<&'a Task>) {
+    match node {
+        Node::Task(t) => out.push(t),
+        Node::Block(b) => {
+            for n in b.block.iter().chain(&b.rescue).chain(&b.always) {
+                collect_tasks(n, out);
+            }
+        }
+    }
+}
+
+/// A `serial` batch size: a positive number of hosts, or a percentage (`"30%"`).
+pub fn serial_size(v: &Value) -> Option<SerialSize> {
+    match v {
+        Value::Number(n) => n.as_u64().filter(|n| *n > 0).map(SerialSize::Hosts),
+        Value::String(s) => {
+            let s = s.trim();
+            match s.strip_suffix('%') {
+                Some(p) => p
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| *p > 0.0 && *p <= 100.0)
+                    .map(SerialSize::Percent),
+                None => s
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(SerialSize::Hosts),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// One `serial` batch size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SerialSize {
+    /// A number of hosts.
+    Hosts(u64),
+    /// A percentage of the play's hosts.
+    Percent(f64),
+}
+
+/// `until` / `retries` / `delay`, with Ansible's defaults (3 attempts, 5 seconds apart).
+fn until(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Option<Until>, EngineError> {
+    let retries = opt_count(doc, path, m, "retries")?;
+    let delay = opt_count(doc, path, m, "delay")?;
+    let condition = m.get("until").cloned();
+    if condition.is_none() && retries.is_none() {
+        if delay.is_some() {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, "delay")),
+                "`delay` needs `until` or `retries`",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(Until {
+        condition,
+        attempts: retries.map_or(3, |r| r + 1).max(1),
+        delay: delay.unwrap_or(5),
+    }))
+}
+
+/// `become_method`: the methods prov implements.
+fn opt_become_method(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Option<prov_core::BecomeMethod>, EngineError> {
+    match opt_string(doc, path, m, "become_method")?.as_deref() {
+        None => Ok(None),
+        Some("sudo") => Ok(Some(prov_core::BecomeMethod::Sudo)),
+        Some("su") => Ok(Some(prov_core::BecomeMethod::Su)),
+        Some(other) => Err(EngineError::invalid(
+            doc.value_location(&key(path, "become_method")),
+            format!("become_method `{other}` is not supported: prov implements sudo and su"),
+        )),
+    }
+}
+
+/// `environment`: a mapping, or a template that renders to one at run time.
+fn environment(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Vec<Condition>, EngineError> {
+    match m.get("environment") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v @ Value::Object(_)) => Ok(vec![Condition {
+            expr: v.clone(),
+            at: doc.value_location(&key(path, "environment")),
+        }]),
+        Some(v @ Value::String(s)) if s.contains("{{") => Ok(vec![Condition {
+            expr: v.clone(),
+            at: doc.value_location(&key(path, "environment")),
+        }]),
+        Some(other) => Err(EngineError::invalid(
+            doc.value_location(&key(path, "environment")),
+            format!(
+                "`environment` must be a mapping of variables, found {}",
+                kind_of(other)
+            ),
+        )),
+    }
+}
+
+/// Keywords prov knows but does not implement: refused where they are written, never
+/// accepted and ignored. `allowed` values are the ones that mean prov's own behaviour.
+fn refuse_unsupported(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    unsupported: &[(&str, &[&str])],
+) -> Result<(), EngineError> {
+    for (k, allowed) in unsupported {
+        let Some(v) = m.get(*k) else { continue };
+        if v.as_str().is_some_and(|s| allowed.contains(&s)) {
+            continue;
+        }
+        let also = if allowed.is_empty() {
+            String::new()
+        } else {
+            format!(" (only {} is)", allowed.join(", "))
+        };
+        return Err(EngineError::invalid(
+            doc.location(&key(path, k)),
+            format!("`{k}` is not supported by prov{also}"),
+        ));
+    }
+    Ok(())
 }
 
 fn string_list(
@@ -644,6 +906,16 @@ impl Loader<'_> {
                 "import_playbook is not supported yet: run the playbooks one after another",
             ));
         }
+        refuse_unsupported(
+            doc,
+            path,
+            m,
+            &[
+                ("strategy", &["linear"]),
+                ("order", &["inventory"]),
+                ("vars_prompt", &[]),
+            ],
+        )?;
         for k in m.keys() {
             if !PLAY_KEYWORDS.contains(&k.as_str()) {
                 return Err(EngineError::invalid(
@@ -765,6 +1037,27 @@ impl Loader<'_> {
             Some(Value::Array(items)) => items.clone(),
             Some(v) => vec![v.clone()],
         };
+        let serial = serial
+            .iter()
+            .enumerate()
+            .map(|(i, size)| {
+                serial_size(size).ok_or_else(|| {
+                    let at = match m.get("serial") {
+                        Some(Value::Array(_)) => doc.value_location(&idx(&key(path, "serial"), i)),
+                        _ => doc.value_location(&key(path, "serial")),
+                    };
+                    EngineError::invalid(
+                        at,
+                        format!(
+                            "`serial` takes a number of hosts or a percentage (`30%`), found {size}"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut keywords = self.common(doc, path, m, None)?;
+        keywords.vars = Map::new();
+        check_notifications(&tasks, &handlers)?;
         let max_fail_percentage = match m.get("max_fail_percentage") {
             None => None,
             Some(v) => Some(v.as_f64().ok_or_else(|| {
@@ -790,6 +1083,8 @@ impl Loader<'_> {
             roles,
             tasks,
             handlers,
+            keywords,
+            remote_user: opt_string(doc, path, m, "remote_user")?,
             any_errors_fatal: opt_bool(doc, path, m, "any_errors_fatal")?.unwrap_or(false),
             max_fail_percentage,
             at: doc.location(path),
@@ -854,6 +1149,12 @@ impl Loader<'_> {
         m: &Map<String, Value>,
         role: Option<&Arc<Role>>,
     ) -> Result<Common, EngineError> {
+        refuse_unsupported(
+            doc,
+            path,
+            m,
+            &[("connection", &[]), ("ignore_unreachable", &[])],
+        )?;
         self.check_templates(doc, path, m, "when", true)?;
         self.check_templates(doc, path, m, "vars", false)?;
         Ok(Common {
@@ -863,8 +1164,11 @@ impl Loader<'_> {
             become_user: opt_string(doc, path, m, "become_user")?,
             vars: opt_map(doc, path, m, "vars")?,
             params: Map::new(),
-            ignore_errors: opt_bool(doc, path, m, "ignore_errors")?,
-            no_log: opt_bool(doc, path, m, "no_log")?,
+            ignore_errors: opt_flag(doc, path, m, "ignore_errors")?,
+            no_log: opt_flag(doc, path, m, "no_log")?,
+            environment: environment(doc, path, m)?,
+            become_method: opt_become_method(doc, path, m)?,
+            diff: opt_bool(doc, path, m, "diff")?,
             check_mode: opt_bool(doc, path, m, "check_mode")?,
             delegate_to: opt_string(doc, path, m, "delegate_to")?,
             run_once: opt_bool(doc, path, m, "run_once")?,
@@ -1038,6 +1342,7 @@ impl Loader<'_> {
             ("loop_control", false),
             ("changed_when", true),
             ("failed_when", true),
+            ("until", true),
             ("name", false),
         ] {
             self.check_templates(doc, path, m, k, condition)?;
@@ -1061,6 +1366,7 @@ impl Loader<'_> {
             changed_when: m.get("changed_when").cloned(),
             failed_when: m.get("failed_when").cloned(),
             timeout,
+            until: until(doc, path, m)?,
             at: doc.location(path),
         })))
     }

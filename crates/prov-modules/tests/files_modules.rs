@@ -132,6 +132,7 @@ impl Host {
             files: &self.files,
             peers: &NoPeers,
             timeout: Some(std::time::Duration::from_secs(30)),
+            environment: &[],
         }
     }
 

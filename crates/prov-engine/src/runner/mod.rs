@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::error::EngineError;
 use crate::events::EventBus;
 use crate::inventory::Inventory;
-use crate::playbook::{Block, Common, Node, Play, Playbook, Task};
+use crate::playbook::{Block, Common, Node, Play, Playbook, SerialSize, Task};
 use crate::template::Templar;
 use crate::yaml::{self, SecretResolver};
 
@@ -462,11 +462,8 @@ impl Runner {
             hosts: pctx.play_hosts.clone(),
         });
         let scope = Common {
-            tags: play.tags.clone(),
-            become_: play.become_,
-            become_user: play.become_user.clone(),
             any_errors_fatal: Some(play.any_errors_fatal),
-            ..Common::default()
+            ..play.keywords.clone()
         };
         if play.gather_facts {
             self.gather_facts(pctx, states).await;
@@ -728,19 +725,14 @@ impl Runner {
 
 /// Splits hosts into `serial` batches (numbers, percentages, or a list of them; the last size
 /// repeats).
-fn batches(serial: &[Value], hosts: &[String]) -> Vec<Vec<String>> {
-    if serial.is_empty() || hosts.is_empty() {
+fn batches(serial: &[SerialSize], hosts: &[String]) -> Vec<Vec<String>> {
+    let (Some(last), false) = (serial.last(), hosts.is_empty()) else {
         return vec![hosts.to_vec()];
-    }
-    let size_of = |v: &Value| -> usize {
-        let n = match v {
-            Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
-            Value::String(s) if s.trim().ends_with('%') => {
-                let pct: f64 = s.trim().trim_end_matches('%').parse().unwrap_or(100.0);
-                ((hosts.len() as f64) * pct / 100.0).floor() as usize
-            }
-            Value::String(s) => s.trim().parse().unwrap_or(0),
-            _ => 0,
+    };
+    let size_of = |v: &SerialSize| -> usize {
+        let n = match *v {
+            SerialSize::Hosts(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            SerialSize::Percent(pct) => ((hosts.len() as f64) * pct / 100.0).floor() as usize,
         };
         n.max(1)
     };
@@ -748,9 +740,9 @@ fn batches(serial: &[Value], hosts: &[String]) -> Vec<Vec<String>> {
     let mut i = 0;
     let mut k = 0;
     while i < hosts.len() {
-        let size = size_of(&serial[k.min(serial.len() - 1)]);
-        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
-        i += size;
+        let size = size_of(serial.get(k).unwrap_or(last));
+        out.push(hosts[i..i.saturating_add(size).min(hosts.len())].to_vec());
+        i = i.saturating_add(size);
         k += 1;
     }
     out
@@ -764,14 +756,23 @@ mod tests {
     #[test]
     fn serial_batches() {
         let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
-        assert_eq!(batches(&[json!(2)], &hosts).len(), 3);
+        let sizes = |v: Value| -> Vec<SerialSize> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(crate::playbook::serial_size)
+                .collect()
+        };
+        assert_eq!(batches(&sizes(json!([2])), &hosts).len(), 3);
         assert_eq!(
-            batches(&[json!(1), json!("50%")], &hosts)
+            batches(&sizes(json!([1, "50%"])), &hosts)
                 .iter()
                 .map(Vec::len)
                 .collect::<Vec<_>>(),
             vec![1, 2, 2]
         );
         assert_eq!(batches(&[], &hosts).len(), 1);
+        assert!(crate::playbook::serial_size(&json!("many")).is_none());
+        assert!(crate::playbook::serial_size(&json!(0)).is_none());
     }
 }

@@ -16,7 +16,7 @@ use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
 use crate::error::EngineError;
 use crate::facts;
-use crate::playbook::{Common, Task};
+use crate::playbook::{Common, Flag, Task};
 use crate::yaml::PathSeg;
 
 /// What one execution (one loop item, or the whole task) produced.
@@ -123,6 +123,10 @@ impl Runner {
             return true;
         }
         let mut layers = Layers::default();
+        // `remote_user` ranks below every variable, as in Ansible.
+        if let Some(user) = &pctx.play.remote_user {
+            layers.raw_one("ansible_user", json!(user));
+        }
         layers.templated(&h.inventory_vars);
         layers.templated(&pctx.play.vars);
         layers.templated(&self.opts.extra_vars);
@@ -410,10 +414,21 @@ impl Runner {
             return Ok(());
         }
         let vars = self.task_vars(pctx, task, scope, h, shared);
-        let no_log = scope.no_log.unwrap_or(false);
-        let ignore_errors = scope.ignore_errors.unwrap_or(false);
+        // A `no_log` that cannot be decided hides everything and fails the task.
+        let no_log = self.flag(scope.no_log.as_ref(), "no_log", &vars);
+        let ignore_errors = self.flag(scope.ignore_errors.as_ref(), "ignore_errors", &vars);
+        let flag_failure = no_log
+            .as_ref()
+            .err()
+            .or(ignore_errors.as_ref().err())
+            .cloned();
+        let no_log = no_log.unwrap_or(true);
+        let ignore_errors = ignore_errors.unwrap_or(false);
+        let show_diff = scope.diff.unwrap_or(self.opts.diff) && !no_log;
 
-        let (exec, item_results) = if let Some(loop_v) = &task.loop_ {
+        let (exec, item_results) = if let Some(msg) = flag_failure {
+            (Some(Exec::failed(msg)), None)
+        } else if let Some(loop_v) = &task.loop_ {
             let loop_key = ["loop", "with_items", "with_list"]
                 .into_iter()
                 .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
@@ -504,7 +519,8 @@ impl Runner {
                 play: pctx.play.name.clone(),
                 task: task.name.clone(),
                 module: task.module.clone(),
-                item,
+                // As in Ansible, a hidden loop item shows as `None`.
+                item: item.map(|i| if no_log { "None".to_owned() } else { i }),
                 status: e.status,
                 changed: e.changed,
                 duration: started.elapsed(),
@@ -513,7 +529,7 @@ impl Runner {
                 } else {
                     e.summary.clone()
                 },
-                diffs: if this.opts.diff && !no_log {
+                diffs: if show_diff {
                     e.diffs.clone()
                 } else {
                     Vec::new()
@@ -627,6 +643,55 @@ impl Runner {
                 }
             }
         }
+        let Some(until) = &task.until else {
+            return self.attempt(pctx, task, scope, h, vars).await;
+        };
+        let mut attempt = 1;
+        loop {
+            let mut exec = self.attempt(pctx, task, scope, h, vars).await?;
+            if matches!(exec.status, TaskStatus::Unreachable | TaskStatus::Skipped) {
+                return Ok(exec);
+            }
+            exec.result.insert("attempts".into(), json!(attempt));
+            let done = match &until.condition {
+                None => exec.status != TaskStatus::Failed,
+                Some(condition) => {
+                    let uv = with_result(vars, task, &exec);
+                    let at = |p: &[PathSeg]| task.keyword_location("until", p);
+                    match self.templar.eval_bool_with(condition, uv.context(), &at) {
+                        Ok(done) => done,
+                        Err(e) => {
+                            return Ok(Exec::failed(format!("`until`: {}", vars.explain(e))));
+                        }
+                    }
+                }
+            };
+            if done {
+                return Ok(exec);
+            }
+            if attempt >= until.attempts {
+                exec.status = TaskStatus::Failed;
+                exec.result.insert("failed".into(), json!(true));
+                exec.msg
+                    .get_or_insert_with(|| format!("gave up after {attempt} attempts"));
+                return Ok(exec);
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_secs(until.delay)).await;
+        }
+    }
+
+    /// One attempt at the task (rendered arguments, the module or action, `changed_when` and
+    /// `failed_when`).
+    async fn attempt(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Common,
+        h: &mut HostState,
+        vars: &ScopeVars,
+    ) -> Result<Exec, EngineError> {
+        let ctx = vars.context();
         let args = match self
             .templar
             .render_value_with(&task.args, ctx, &|p| task.arg_location(p))
@@ -644,12 +709,7 @@ impl Runner {
         }
         // changed_when / failed_when see the result under the register name (and `result`).
         if task.changed_when.is_some() || task.failed_when.is_some() {
-            let mut cv = vars.clone();
-            let r = Value::Object(exec.result.clone());
-            if let Some(reg) = &task.register {
-                cv.insert(reg, r.clone());
-            }
-            cv.insert("result", r);
+            let cv = with_result(vars, task, &exec);
             let cctx = cv.context();
             if let Some(cw) = &task.changed_when {
                 match self
@@ -752,6 +812,10 @@ impl Runner {
             .timeout
             .map(Duration::from_secs)
             .or(self.opts.task_timeout);
+        let environment = match self.environment(scope, ctx) {
+            Ok(e) => e,
+            Err(msg) => return Exec::failed(msg),
+        };
         let mctx = ModuleContext {
             host: &h.name,
             conn: conn.as_ref(),
@@ -761,6 +825,7 @@ impl Runner {
             files: &files,
             peers: &self.pool,
             timeout,
+            environment: &environment,
         };
         let plan = match module.plan(&mctx).await {
             Ok(p) => p,
@@ -831,6 +896,56 @@ impl Runner {
         Ok(c)
     }
 
+    /// The task's `environment` (play, blocks and task merged, inner wins), rendered.
+    fn environment(&self, scope: &Common, ctx: &Context) -> Result<Vec<(String, String)>, String> {
+        let mut merged: Map<String, Value> = Map::new();
+        for layer in &scope.environment {
+            match self.templar.render_value(&layer.expr, ctx, &layer.at) {
+                Ok(Value::Object(m)) => merged.extend(m),
+                Ok(other) => {
+                    return Err(format!(
+                        "{}: `environment` must be a mapping of variables, found {}",
+                        layer.at,
+                        crate::playbook::kind_of(&other)
+                    ));
+                }
+                Err(e) => return Err(format!("`environment`: {e}")),
+            }
+        }
+        merged
+            .into_iter()
+            .map(|(k, v)| {
+                let valid = k
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(format!("`environment`: `{k}` is not a valid variable name"));
+                }
+                let text = match v {
+                    Value::String(s) => s,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                Ok((k, text))
+            })
+            .collect()
+    }
+
+    /// The value of a yes/no keyword on this host (false when not written); a template that
+    /// cannot be decided is an error naming the keyword.
+    fn flag(&self, flag: Option<&Flag>, keyword: &str, vars: &ScopeVars) -> Result<bool, String> {
+        match flag {
+            None => Ok(false),
+            Some(Flag::Fixed(b)) => Ok(*b),
+            Some(Flag::Templated(c)) => self
+                .templar
+                .eval_bool(&c.expr, vars.context(), &c.at)
+                .map_err(|e| format!("`{keyword}` could not be evaluated: {}", vars.explain(e))),
+        }
+    }
+
     fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
         // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
         // password from --ask-become-pass); a malformed value was already reported when the
@@ -852,16 +967,30 @@ impl Runner {
         if let Some(p) = &password {
             self.bus.redactor().add(p);
         }
-        let method = match vars.get("ansible_become_method").and_then(|v| v.as_str()) {
-            Some("su") => prov_core::BecomeMethod::Su,
-            _ => prov_core::BecomeMethod::Sudo,
-        };
+        let method = scope.become_method.unwrap_or(
+            match vars.get("ansible_become_method").and_then(|v| v.as_str()) {
+                Some("su") => prov_core::BecomeMethod::Su,
+                _ => prov_core::BecomeMethod::Sudo,
+            },
+        );
         Some(Become {
             user,
             method,
             password,
         })
     }
+}
+
+/// `vars` with `exec`'s result under the task's register name and as `result` (what
+/// `changed_when`, `failed_when` and `until` look at).
+fn with_result(vars: &ScopeVars, task: &Task, exec: &Exec) -> ScopeVars {
+    let mut v = vars.clone();
+    let r = Value::Object(exec.result.clone());
+    if let Some(reg) = &task.register {
+        v.insert(reg, r.clone());
+    }
+    v.insert("result", r);
+    v
 }
 
 fn module_error(e: ModuleError) -> Exec {

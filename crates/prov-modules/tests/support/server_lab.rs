@@ -268,6 +268,7 @@ pub async fn run_as(
         files: &NoFiles,
         peers: &NoPeers,
         timeout: Some(std::time::Duration::from_secs(600)),
+        environment: &[],
     };
     let mut plan = module.plan(&ctx).await?;
     let p = planned(&plan);
