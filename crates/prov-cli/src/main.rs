@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, InventoryCommand};
 use crate::exit::ExitCode;
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -36,7 +36,7 @@ fn main() {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("prov: error: {e:#}");
+            errln!("prov: error: {e:#}");
             ExitCode::Usage
         }
     };

@@ -21,7 +21,7 @@ use crate::exit::ExitCode;
 use crate::output::{ConsoleSink, JsonSink, JunitSink};
 use crate::prompt;
 use crate::secrets::VaultSecrets;
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 
 fn secrets(
     vault: &prov_vault::PasswordArgs,
@@ -127,13 +127,13 @@ pub fn lint(
     let book = playbook::load(playbook, &secrets)?;
     let problems = prov_engine::lint::lint_playbook(&book);
     for p in &problems {
-        eprintln!("{}", p.error);
+        errln!("{}", p.error);
     }
     if problems.is_empty() {
         outln!("{}: no problems found", playbook.display());
         Ok(ExitCode::Ok)
     } else {
-        eprintln!("{} problem(s)", problems.len());
+        errln!("{} problem(s)", problems.len());
         Ok(ExitCode::Usage)
     }
 }
@@ -232,6 +232,11 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
         .build()
         .context("cannot start the async runtime")?;
     let (summary, signal) = rt.block_on(run_until_signal(&runner, &book, &bus))?;
+    // Commands abandoned on the controller (timed out, interrupted) that ignore TERM get their
+    // grace period, then KILL: none outlives prov.
+    prov_transport::local::stop_abandoned(
+        prov_transport::local::KILL_GRACE + Duration::from_secs(1),
+    );
     bus.finish();
     let summary = summary?;
     if let Some(sig) = signal {
@@ -255,6 +260,8 @@ enum StopSignal {
     Int,
     /// SIGTERM.
     Term,
+    /// SIGHUP (the terminal went away): handled like SIGTERM.
+    Hup,
 }
 
 impl StopSignal {
@@ -262,25 +269,36 @@ impl StopSignal {
         match self {
             StopSignal::Int => "SIGINT",
             StopSignal::Term => "SIGTERM",
+            StopSignal::Hup => "SIGHUP",
         }
     }
 
     fn exit_code(self) -> ExitCode {
         match self {
             StopSignal::Int => ExitCode::Interrupted,
-            StopSignal::Term => ExitCode::Terminated,
+            StopSignal::Term | StopSignal::Hup => ExitCode::Terminated,
         }
     }
+}
+
+/// Exits at once after a second signal or a stop that took too long: commands abandoned on the
+/// controller are killed first (no grace left), the sinks flushed.
+fn exit_now(bus: &EventBus, code: ExitCode) -> ! {
+    prov_transport::local::stop_abandoned(Duration::ZERO);
+    bus.finish();
+    crate::stdout::flush();
+    std::process::exit(code as i32);
 }
 
 /// After the first signal, how long the run may take to stop (abandon its tasks, close its
 /// connections, emit the recap) before prov exits anyway.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Runs `book`, stopping cleanly on SIGINT or SIGTERM: the tasks in flight are abandoned (their
-/// remote commands are signalled and their channels closed, so half-sent files are removed by
-/// the installer's trap), the connections are closed and the recap so far is emitted. A second
-/// signal, or a stop taking longer than [`STOP_GRACE`], exits at once.
+/// Runs `book`, stopping cleanly on SIGINT, SIGTERM or SIGHUP: the tasks in flight are abandoned
+/// (their commands get TERM, then KILL after a grace period; their channels are closed, so
+/// half-sent files are removed by the installer's trap), the connections are closed and the
+/// recap so far is emitted. A second signal, or a stop taking longer than [`STOP_GRACE`], exits
+/// at once.
 async fn run_until_signal(
     runner: &Runner,
     book: &playbook::Playbook,
@@ -292,6 +310,7 @@ async fn run_until_signal(
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let interrupt = runner.interrupt_handle();
     let run = runner.run(book);
     tokio::pin!(run);
@@ -303,17 +322,16 @@ async fn run_until_signal(
             r = &mut run => return Ok((r, got)),
             _ = int.recv() => StopSignal::Int,
             _ = term.recv() => StopSignal::Term,
+            _ = hup.recv() => StopSignal::Hup,
             () = &mut deadline, if got.is_some() => {
                 let first = got.unwrap_or(StopSignal::Int);
-                bus.finish();
-                eprintln!("prov: the run did not stop within {STOP_GRACE:?} after {}; exiting", first.name());
-                std::process::exit(first.exit_code() as i32);
+                errln!("prov: the run did not stop within {STOP_GRACE:?} after {}; exiting", first.name());
+                exit_now(bus, first.exit_code());
             }
         };
         if let Some(first) = got {
-            bus.finish();
-            eprintln!("prov: {} again: exiting at once", sig.name());
-            std::process::exit(first.exit_code() as i32);
+            errln!("prov: {} again: exiting at once", sig.name());
+            exit_now(bus, first.exit_code());
         }
         got = Some(sig);
         deadline

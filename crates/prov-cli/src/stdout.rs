@@ -53,3 +53,12 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
+
+/// `eprintln!` that never panics: stderr may be gone (a closed terminal after SIGHUP).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use errln;

@@ -230,3 +230,101 @@ fn stdout_on_a_full_disk_is_exit_4() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", dump(&out));
 }
+
+/// Alive and not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// A play whose second task starts a command that ignores TERM and INT and writes the PID of
+/// its `sleep` to `pid`.
+const TERM_IGNORING: &str = "    - name: first\n      command: 'true'\n    - name: stubborn\n      shell: trap '' TERM INT; sleep 31 & echo $! > pid; wait\n";
+
+/// Waits for the `pid` file of [`TERM_IGNORING`].
+fn stubborn_pid(dir: &Path) -> u32 {
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(pid) = std::fs::read_to_string(dir.join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "the command never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM or SIGHUP to prov while a command that ignores TERM runs: the recap is printed, the
+/// exit code is 143, and the command does not outlive prov (TERM, a grace period, KILL).
+#[test]
+fn signals_stop_a_command_that_ignores_term_and_hup_counts_as_term() {
+    for sig in ["TERM", "HUP"] {
+        let dir = local_project(TERM_IGNORING);
+        let child = Command::new(env!("CARGO_BIN_EXE_prov"))
+            .args(["run", "play.yml", "-i", "inv.yml", "--output", "json"])
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("CI", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("prov starts");
+        let pid = stubborn_pid(dir.path());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let signalled = std::time::Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(143), "SIG{sig}: {}", dump(&out));
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(9),
+            "SIG{sig}: took {:?}",
+            signalled.elapsed()
+        );
+        assert!(
+            stdout.contains(&format!("interrupted by SIG{sig}")),
+            "{}",
+            dump(&out)
+        );
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(last.contains(r#""event":"run_end""#), "no recap: {last}");
+        assert!(
+            !alive(pid),
+            "SIG{sig}: the command ignoring TERM outlived prov"
+        );
+    }
+}
+
+/// A task timeout on a command that ignores TERM: the task fails, and the command is killed
+/// after the grace period (by the time prov exits at the latest).
+#[test]
+fn a_timed_out_command_that_ignores_term_does_not_outlive_prov() {
+    let dir = local_project(TERM_IGNORING);
+    let out = prov(
+        &["run", "play.yml", "-i", "inv.yml", "--timeout", "1"],
+        dir.path(),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("timed out"),
+        "{}",
+        dump(&out)
+    );
+    let pid = stubborn_pid(dir.path());
+    assert!(!alive(pid), "the timed-out command outlived prov");
+}

@@ -212,6 +212,15 @@ async fn ssh_exec_basics_without_shell_workers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_term_ignoring_command_is_killed() {
+    let sshd = sshd_or_skip!();
+    let mut p = sshd.params("loop");
+    scenarios::term_ignoring_command_is_killed(&p).await;
+    p.shell_workers = 0;
+    scenarios::term_ignoring_command_is_killed(&p).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_shell_workers_keep_commands_apart() {
     let sshd = sshd_or_skip!();
     let c = SshConnection::connect(&sshd.params("loop")).await.unwrap();

@@ -473,11 +473,28 @@ pub(crate) struct Reaper {
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// How long [`Connection::close`] waits for kills under way.
+/// How long [`Connection::close`] waits for kills under way (the host carries on without it:
+/// see [`stop_group_script`]).
 const REAP_GRACE: Duration = Duration::from_secs(2);
 
+/// The shell script that stops remote process group `pgid`: TERM, up to
+/// [`crate::local::KILL_GRACE`] for it to end, then KILL. It runs detached from the reaper's
+/// channel (HUP ignored, no terminal, its own input and output), so it completes on the host even
+/// when prov closes the connection or exits before the grace is over; the channel waits for it
+/// while it is open.
+pub(crate) fn stop_group_script(pgid: u32) -> String {
+    let tenths = crate::local::KILL_GRACE.as_millis() / 100;
+    format!(
+        "( trap '' HUP INT TERM PIPE; kill -TERM -- -{pgid} 2>/dev/null || exit 0; n=0; \
+         while [ $n -lt {tenths} ] && kill -0 -- -{pgid} 2>/dev/null; do sleep 0.1; \
+         n=$((n+1)); done; kill -KILL -- -{pgid} 2>/dev/null ) </dev/null >/dev/null 2>&1 & \
+         wait; true"
+    )
+}
+
 impl Reaper {
-    /// Sends TERM to the remote process group `pgid` (in the background).
+    /// Stops the remote process group `pgid` (in the background): TERM, a grace period, KILL
+    /// ([`stop_group_script`]).
     pub(crate) fn kill_group(&self, pgid: u32) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
@@ -492,7 +509,7 @@ impl Reaper {
                 }
             };
             let (mut rx, tx) = channel.split();
-            let line = format!("kill -TERM -- -{pgid} 2>/dev/null; true");
+            let line = stop_group_script(pgid);
             if tx.exec(true, line.into_bytes()).await.is_err() {
                 return;
             }

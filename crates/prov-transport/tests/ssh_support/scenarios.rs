@@ -99,6 +99,79 @@ pub async fn exec_basics(p: &SshParams) {
     c.close().await;
 }
 
+/// A timed-out command that ignores TERM (`trap '' TERM INT`) is stopped on the host anyway:
+/// TERM, a grace period, then KILL of its process group; also when the connection is closed
+/// right after (prov exiting).
+pub async fn term_ignoring_command_is_killed(p: &SshParams) {
+    let c = SshConnection::connect(p).await.expect("connect");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let pidfile = format!("/tmp/prov-term-ignored-{}-{stamp}", std::process::id());
+    let alive = |pid: &str| {
+        format!(
+            "if [ -e /proc/{pid} ] && ! grep -q '^State:.*Z' /proc/{pid}/status; then echo alive; else echo gone; fi"
+        )
+    };
+    let start = |file: String| {
+        RemoteCommand::new(format!(
+            "trap '' TERM INT; sleep 31 & echo $! > {file}; wait"
+        ))
+        .with_timeout(Some(Duration::from_millis(500)))
+    };
+    let err = c
+        .exec(&start(format!("{pidfile}.a")), Stdin::Null)
+        .await
+        .expect_err("must time out");
+    assert!(matches!(err, TransportError::Timeout(_)), "{err}");
+    let t0 = Instant::now();
+    let pid = run_ok(&c, &format!("cat {pidfile}.a")).await;
+    // TERM is ignored: the command is still there for a moment (a grace period, not KILL at
+    // once), then it is killed.
+    let mut first = None;
+    let mut state = String::new();
+    while t0.elapsed() < Duration::from_secs(8) {
+        state = run_ok(&c, &alive(&pid)).await;
+        first.get_or_insert(state.clone());
+        if state == "gone" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        state, "gone",
+        "a timed-out command ignoring TERM ran on (shell workers: {})",
+        p.shell_workers
+    );
+    assert_eq!(
+        first.as_deref(),
+        Some("alive"),
+        "no grace period after TERM"
+    );
+
+    // The same with the connection closed at once: the host finishes the job alone.
+    let err = c
+        .exec(&start(format!("{pidfile}.b")), Stdin::Null)
+        .await
+        .expect_err("must time out");
+    assert!(matches!(err, TransportError::Timeout(_)), "{err}");
+    c.close().await;
+    let c = SshConnection::connect(p).await.expect("reconnect");
+    let pid = run_ok(&c, &format!("cat {pidfile}.b")).await;
+    let t0 = Instant::now();
+    while run_ok(&c, &alive(&pid)).await == "alive" {
+        assert!(
+            t0.elapsed() < Duration::from_secs(8),
+            "the command outlived the closed connection (shell workers: {})",
+            p.shell_workers
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    run_ok(&c, &format!("rm -f {pidfile}.a {pidfile}.b")).await;
+    c.close().await;
+}
+
 /// `n` concurrent commands on one connection, each with its own output.
 pub async fn concurrent(p: &SshParams, n: usize) {
     let c = Arc::new(SshConnection::connect(p).await.expect("connect"));
