@@ -114,9 +114,9 @@ fn connection_from_ansible_names() {
 }
 
 #[test]
-fn connection_from_prov_names_and_prov_wins() {
+fn short_names_are_ordinary_variables_never_connection_settings() {
     let inv = load("aliases/hosts.yml");
-    let c = match inv.connection("prov_style") {
+    let c = match inv.connection("short_names") {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     };
@@ -126,18 +126,13 @@ fn connection_from_prov_names_and_prov_wins() {
             c.port,
             c.user.as_deref(),
             c.r#become,
-            c.become_user.as_deref()
+            c.become_user.as_deref(),
+            c.connection
         ),
-        (
-            "10.77.0.12",
-            Some(2202),
-            Some("prov"),
-            Some(true),
-            Some("admin")
-        )
+        ("short_names", None, Some("everyone"), None, None, ConnectionKind::Ssh)
     );
-    assert_eq!(c.private_key_file, Some(PathBuf::from("/keys/prov")));
-    assert_eq!(c.known_hosts_file, Some(PathBuf::from("/etc/prov/kh")));
+    assert_eq!(c.private_key_file, None);
+    assert_eq!(c.known_hosts_file, None);
 
     let both = match inv.connection("both") {
         Ok(c) => c,
@@ -150,7 +145,7 @@ fn connection_from_prov_names_and_prov_wins() {
             both.user.as_deref(),
             both.r#become
         ),
-        ("10.77.0.13", Some(2203), Some("prov"), Some(true))
+        ("10.77.0.99", Some(9999), Some("ansible"), Some(false))
     );
 }
 

@@ -1,18 +1,23 @@
 //! How to reach a host, resolved from its variables.
 //!
-//! prov's own names and Ansible's are both accepted; when both are set, prov's name wins:
+//! Connection settings come only from names that cannot collide with a playbook's own data:
+//! Ansible's `ansible_*` names, and `prov_*` for what only prov has. Ordinary words (`host`,
+//! `port`, `user`, `connection`, `become`...) are ordinary variables: a play that sets `port`
+//! for its own use never changes where prov connects.
 //!
-//! | field              | prov name               | Ansible names (first found wins)                         |
-//! |--------------------|-------------------------|----------------------------------------------------------|
-//! | `address`          | `host`                  | `ansible_host`, `ansible_ssh_host` (default: inventory name) |
-//! | `port`             | `port`                  | `ansible_port`, `ansible_ssh_port`                       |
-//! | `user`             | `user`                  | `ansible_user`, `ansible_ssh_user`                       |
-//! | `private_key_file` | `ssh_private_key_file`  | `ansible_ssh_private_key_file`, `ansible_private_key_file` |
-//! | `connection`       | `connection`            | `ansible_connection`                                     |
-//! | `become`           | `become`                | `ansible_become`                                         |
-//! | `become_user`      | `become_user`           | `ansible_become_user`                                    |
-//! | `become_password`  | `become_password`       | `ansible_become_password`, `ansible_become_pass`         |
-//! | `known_hosts_file` | `known_hosts_file`      | `prov_known_hosts_file`                                  |
+//! | field              | variables (first found wins)                                  |
+//! |--------------------|---------------------------------------------------------------|
+//! | `address`          | `ansible_host`, `ansible_ssh_host` (default: inventory name)  |
+//! | `port`             | `ansible_port`, `ansible_ssh_port`                            |
+//! | `user`             | `ansible_user`, `ansible_ssh_user`                            |
+//! | `private_key_file` | `ansible_ssh_private_key_file`, `ansible_private_key_file`    |
+//! | `connection`       | `ansible_connection`                                          |
+//! | `become`           | `ansible_become`                                              |
+//! | `become_user`      | `ansible_become_user`                                         |
+//! | `become_password`  | `ansible_become_password`, `ansible_become_pass`              |
+//! | `known_hosts_file` | `prov_known_hosts_file`                                       |
+//! | `private_key_passphrase` | `ansible_ssh_private_key_passphrase`                    |
+//! | `ssh_retries`      | `ansible_ssh_retries`                                         |
 //!
 //! `ansible_ssh_common_args` and `ansible_ssh_extra_args` are ignored (the inventory warns
 //! where they are set); `ansible_python_interpreter` is ignored silently (prov needs no Python
@@ -91,16 +96,16 @@ impl HostConnection {
         inventory_name: &str,
         vars: &Map<String, Value>,
     ) -> Result<Self, ConnectionVarError> {
-        let address = text(vars, &["host", "ansible_host", "ansible_ssh_host"])?
+        let address = text(vars, &["ansible_host", "ansible_ssh_host"])?
             .unwrap_or_else(|| inventory_name.to_owned());
-        let port = match first(vars, &["port", "ansible_port", "ansible_ssh_port"]) {
+        let port = match first(vars, &["ansible_port", "ansible_ssh_port"]) {
             None => None,
             Some((var, v)) => Some(parse_port(v).ok_or_else(|| ConnectionVarError {
                 var: var.to_owned(),
                 message: format!("expected a port number (1-65535), got {v}"),
             })?),
         };
-        let connection = match first(vars, &["connection", "ansible_connection"]) {
+        let connection = match first(vars, &["ansible_connection"]) {
             None => ConnectionKind::Ssh,
             Some((var, v)) => {
                 let name = scalar_text(v).unwrap_or_default();
@@ -119,14 +124,14 @@ impl HostConnection {
                 }
             }
         };
-        let r#become = match first(vars, &["become", "ansible_become"]) {
+        let r#become = match first(vars, &["ansible_become"]) {
             None => None,
             Some((var, v)) => Some(parse_bool(v).ok_or_else(|| ConnectionVarError {
                 var: var.to_owned(),
                 message: format!("expected a boolean (true/false, yes/no, 1/0), got {v}"),
             })?),
         };
-        let ssh_retries = match first(vars, &["ssh_retries", "ansible_ssh_retries"]) {
+        let ssh_retries = match first(vars, &["ansible_ssh_retries"]) {
             None => None,
             Some((var, v)) => Some(parse_count(v).ok_or_else(|| ConnectionVarError {
                 var: var.to_owned(),
@@ -136,69 +141,47 @@ impl HostConnection {
         Ok(Self {
             address,
             port,
-            user: text(vars, &["user", "ansible_user", "ansible_ssh_user"])?,
+            user: text(vars, &["ansible_user", "ansible_ssh_user"])?,
             private_key_file: text(
                 vars,
-                &[
-                    "ssh_private_key_file",
-                    "ansible_ssh_private_key_file",
-                    "ansible_private_key_file",
-                ],
+                &["ansible_ssh_private_key_file", "ansible_private_key_file"],
             )?
             .map(|p| expand_home(&p)),
             connection,
             r#become,
-            become_user: text(vars, &["become_user", "ansible_become_user"])?,
+            become_user: text(vars, &["ansible_become_user"])?,
             become_password: text(
                 vars,
-                &[
-                    "become_password",
-                    "ansible_become_password",
-                    "ansible_become_pass",
-                ],
+                &["ansible_become_password", "ansible_become_pass"],
             )?,
-            known_hosts_file: text(vars, &["known_hosts_file", "prov_known_hosts_file"])?
+            known_hosts_file: text(vars, &["prov_known_hosts_file"])?
                 .map(|p| expand_home(&p)),
             private_key_passphrase: text(
                 vars,
-                &[
-                    "ssh_private_key_passphrase",
-                    "ansible_ssh_private_key_passphrase",
-                ],
+                &["ansible_ssh_private_key_passphrase"],
             )?,
             ssh_retries,
         })
     }
 
-    /// The variable names [`HostConnection::from_vars`] reads, prov's first.
+    /// The variable names [`HostConnection::from_vars`] reads.
     pub fn variable_names() -> &'static [&'static str] {
         &[
-            "host",
             "ansible_host",
             "ansible_ssh_host",
-            "port",
             "ansible_port",
             "ansible_ssh_port",
-            "user",
             "ansible_user",
             "ansible_ssh_user",
-            "ssh_private_key_file",
             "ansible_ssh_private_key_file",
             "ansible_private_key_file",
-            "connection",
             "ansible_connection",
-            "become",
             "ansible_become",
-            "become_user",
             "ansible_become_user",
-            "become_password",
             "ansible_become_password",
             "ansible_become_pass",
-            "known_hosts_file",
             "prov_known_hosts_file",
-            "ssh_private_key_passphrase",
             "ansible_ssh_private_key_passphrase",
-            "ssh_retries",
             "ansible_ssh_retries",
         ]
     }
@@ -296,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn ansible_names_and_prov_names_win() {
+    fn only_ansible_and_prov_names_count() {
         let v = vars(json!({
             "ansible_host": "10.0.0.1", "ansible_port": "2222", "ansible_user": "deploy",
             "ansible_become": "yes", "ansible_become_user": "postgres", "ansible_become_pass": "pw",
@@ -320,32 +303,27 @@ mod tests {
             Some(PathBuf::from("/kh"))
         );
 
+        // Ordinary words are the playbook's own data, whatever their level.
         let mut both = v.clone();
-        both.insert("host".into(), json!("10.9.9.9"));
-        both.insert("port".into(), json!(22));
-        both.insert("user".into(), json!("prov"));
-        both.insert("become".into(), json!(false));
-        both.insert("connection".into(), json!("local"));
-        both.insert("known_hosts_file".into(), json!("/kh2"));
-        let c = HostConnection::from_vars("h", &both).ok();
-        let c = c.as_ref();
-        assert_eq!(c.map(|c| c.address.as_str()), Some("10.9.9.9"));
-        assert_eq!(c.and_then(|c| c.port), Some(22));
-        assert_eq!(c.and_then(|c| c.user.as_deref()), Some("prov"));
-        assert_eq!(c.and_then(|c| c.r#become), Some(false));
-        assert_eq!(c.map(|c| c.connection), Some(ConnectionKind::Local));
-        assert_eq!(
-            c.and_then(|c| c.known_hosts_file.clone()),
-            Some(PathBuf::from("/kh2"))
-        );
+        for (k, val) in [
+            ("host", json!("10.9.9.9")),
+            ("port", json!(22)),
+            ("user", json!("prov")),
+            ("become", json!(false)),
+            ("connection", json!("local")),
+            ("known_hosts_file", json!("/kh2")),
+        ] {
+            both.insert(k.into(), val);
+        }
+        assert_eq!(HostConnection::from_vars("h", &both).ok(), HostConnection::from_vars("h", &v).ok());
     }
 
     #[test]
     fn bad_values() {
         let e = HostConnection::from_vars("h", &vars(json!({"ansible_port": "ssh"}))).err();
         assert_eq!(e.map(|e| e.var), Some("ansible_port".to_owned()));
-        let e = HostConnection::from_vars("h", &vars(json!({"port": 70000}))).err();
-        assert_eq!(e.map(|e| e.var), Some("port".to_owned()));
+        let e = HostConnection::from_vars("h", &vars(json!({"ansible_port": 70000}))).err();
+        assert_eq!(e.map(|e| e.var), Some("ansible_port".to_owned()));
         let e = HostConnection::from_vars("h", &vars(json!({"ansible_become": "maybe"}))).err();
         assert_eq!(e.map(|e| e.var), Some("ansible_become".to_owned()));
         let e = HostConnection::from_vars("h", &vars(json!({"ansible_connection": "winrm"}))).err();
