@@ -166,11 +166,57 @@ pub fn load_str(
     load_plain(text, file, secrets)
 }
 
+/// How deep `[`/`{` flow collections may nest. Real files stay far below; an absurd depth is
+/// refused before parsing, which is quadratic in it.
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// Refuses flow collections nested deeper than [`MAX_FLOW_DEPTH`], naming where the limit is
+/// crossed. Quoted text and comments do not count.
+fn check_flow_depth(text: &str, file: &Path) -> Result<(), EngineError> {
+    let mut depth = 0usize;
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        // The last character before `c` that is not a space: a quote after one of these (or
+        // at the line's start) opens a quoted scalar; elsewhere (`don't`) it is text.
+        let mut before = ':';
+        for (col, c) in line.chars().enumerate() {
+            if !prev.is_whitespace() {
+                before = prev;
+            }
+            match (quote, c) {
+                (Some(q), _) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') if matches!(before, ':' | '-' | '[' | '{' | ',' | '?') => {
+                    quote = Some(c)
+                }
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Err(EngineError::Syntax {
+                            at: Location::new(file, n + 1, col + 1),
+                            message: format!(
+                                "collections nested more than {MAX_FLOW_DEPTH} deep"
+                            ),
+                        });
+                    }
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    Ok(())
+}
+
 fn load_plain(
     text: &str,
     file: &Path,
     secrets: &dyn SecretResolver,
 ) -> Result<YamlDoc, EngineError> {
+    check_flow_depth(text, file)?;
     let raw: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| {
         let (line, col) = e
             .location()

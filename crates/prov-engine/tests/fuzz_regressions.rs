@@ -89,6 +89,24 @@ fn deeply_nested_yaml_is_an_error() {
     }
 }
 
+/// Absurd flow nesting is refused by a linear pre-check, before the parser (quadratic in the
+/// depth: 100k brackets took 29 s), naming where the limit is crossed.
+#[test]
+fn absurd_flow_nesting_is_refused_before_parsing() {
+    let text = format!("- hosts: all\n  vars:\n    x: {}\n", "[".repeat(100_000));
+    let e = prov_engine::yaml::load_str(&text, Path::new("deep.yml"), &NoSecrets)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("deep.yml:3:136:") && e.contains("nested more than 128 deep"),
+        "{e}"
+    );
+    // Brackets inside quotes and comments do not count.
+    let quoted = format!("x: '{}'\n# {}\n", "[".repeat(500), "{".repeat(500));
+    assert!(prov_engine::yaml::load_str(&quoted, Path::new("q.yml"), &NoSecrets).is_ok());
+}
+
 /// Alias expansion ("billion laughs") is bounded.
 #[test]
 fn yaml_alias_bomb_is_bounded() {
