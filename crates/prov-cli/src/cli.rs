@@ -36,9 +36,13 @@ pub enum Command {
     Lint {
         /// The playbook.
         playbook: PathBuf,
-        /// Inventory file or folder (repeatable).
+        /// Inventory file or folder (repeatable). With it, lint also reports names that no
+        /// variable anywhere defines.
         #[arg(short = 'i', long = "inventory")]
         inventory: Vec<PathBuf>,
+        /// Extra variables, as for `prov run` (`k=v`, JSON, `@file`; repeatable).
+        #[arg(short = 'e', long = "extra-vars")]
+        extra_vars: Vec<String>,
         #[command(flatten)]
         vault: prov_vault::PasswordArgs,
     },

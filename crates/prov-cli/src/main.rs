@@ -84,8 +84,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint {
             playbook,
             inventory,
+            extra_vars,
             vault,
-        } => run::lint(&playbook, &inventory, &vault),
+        } => run::lint(&playbook, &inventory, &extra_vars, &vault),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prov", &mut buf);

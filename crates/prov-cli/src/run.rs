@@ -117,15 +117,26 @@ fn print_tasks(nodes: &[Node], depth: usize) {
 pub fn lint(
     playbook: &std::path::Path,
     inventory: &[PathBuf],
+    extra_vars: &[String],
     vault: &prov_vault::PasswordArgs,
 ) -> anyhow::Result<ExitCode> {
     let redactor = Arc::new(Redactor::new());
     let secrets = secrets(vault, redactor)?;
-    if !inventory.is_empty() {
-        Inventory::load(inventory, &secrets)?;
-    }
+    let inventory = match inventory {
+        [] => None,
+        paths => Some(Inventory::load(paths, &secrets)?),
+    };
+    let extra_vars = parse_extra_vars(extra_vars, &secrets)?;
     let book = playbook::load(playbook, &secrets)?;
-    let problems = prov_engine::lint::lint_playbook(&book);
+    let mut problems = prov_engine::lint::lint_playbook(&book);
+    if let Some(inventory) = &inventory {
+        let vars = prov_engine::lint::LintVars {
+            inventory,
+            extra_vars: &extra_vars,
+            secrets: &secrets,
+        };
+        problems.extend(prov_engine::lint::undefined_names(&book, &vars));
+    }
     for p in &problems {
         errln!("{}", p.error);
     }

@@ -244,3 +244,53 @@ fn a_templated_no_log_hides_results_and_loop_items() {
     o.expect_code(2);
     assert!(!o.stdout.contains("hunter2"), "{}", o.dump());
 }
+
+#[test]
+fn lint_finds_undefined_names_in_variables_and_host_patterns_without_a_host() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"- hosts: "{{ target }}"
+  gather_facts: no
+  tasks:
+    - name: write it
+      vars:
+        broken: "{{ nobody_defined_this }}-x"
+      debug:
+        msg: "{{ broken }} {{ maybe | default(value='x') }}"
+      when: ready is defined and ready
+"#,
+    );
+    let lint = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prov"))
+            .args(["lint", "play.yml", "-i", "inv.yml"])
+            .args(extra)
+            .current_dir(p.root())
+            .output()
+            .expect("prov lint runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = lint(&[]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("play.yml:1:14:") && err.contains("`target`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("play.yml:6:21:") && err.contains("`nobody_defined_this`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 problem(s)"),
+        "guards are not findings: {err}"
+    );
+    // Names given with -e are defined.
+    let (_, err) = lint(&["-e", "target=all"]);
+    assert!(
+        !err.contains("`target`") && err.contains("1 problem(s)"),
+        "{err}"
+    );
+}

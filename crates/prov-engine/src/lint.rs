@@ -1,16 +1,51 @@
 //! `prov lint`: everything that can be checked without connecting to a host. Loading the
 //! inventory and the playbook already rejects malformed YAML, unknown modules, unknown or
-//! mistyped module arguments, unknown keywords and template syntax in strings (with
-//! `file:line:column`); lint adds the template files: that they exist and parse.
+//! mistyped module arguments, unknown keywords, notifications that reach no handler and
+//! template syntax in strings (with `file:line:column`); lint adds the template files (that
+//! they exist and parse) and, given the inventory, names that no variable anywhere defines.
 
-use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
 
 use crate::error::EngineError;
 use prov_core::{FileKind, FileSource};
 
-use crate::playbook::{Node, Playbook, Task};
+use crate::inventory::Inventory;
+use crate::playbook::{Node, Playbook, Task, collect_tasks};
 use crate::runner::PlaybookFiles;
 use crate::template::Templar;
+use crate::yaml::{PathSeg, PathSeg as P, SecretResolver};
+
+/// What lint knows about the variables a run will have: the inventory and the extra
+/// variables. Without an inventory, any name may come from it and names are not checked.
+pub struct LintVars<'a> {
+    /// The inventory.
+    pub inventory: &'a Inventory,
+    /// `-e` variables.
+    pub extra_vars: &'a Map<String, Value>,
+    /// Decrypts vaulted `vars_files`.
+    pub secrets: &'a dyn SecretResolver,
+}
+
+/// Variables prov sets itself for every task.
+const MAGIC: &[&str] = &[
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "groups",
+    "hostvars",
+    "play_hosts",
+    "ansible_play_hosts",
+    "ansible_play_batch",
+    "ansible_check_mode",
+    "playbook_dir",
+    "role_path",
+    "role_name",
+    "result",
+    "item",
+];
 
 /// One problem found by lint.
 #[derive(Debug)]
@@ -24,11 +59,8 @@ pub fn lint_playbook(playbook: &Playbook) -> Vec<LintProblem> {
     let templar = Templar::new();
     let empty = tera::Context::new();
     let mut out = Vec::new();
-    for play in &playbook.plays {
-        let mut tasks: Vec<&Task> = Vec::new();
-        collect(&play.tasks, &mut tasks);
-        tasks.extend(play.handlers.iter());
-        for t in tasks {
+    {
+        for t in all_tasks(playbook) {
             if t.module == "template"
                 && let Some(src) = t.args.get("src").and_then(Value::as_str)
                 && !src.contains("{{")
@@ -57,13 +89,152 @@ pub fn lint_playbook(playbook: &Playbook) -> Vec<LintProblem> {
 
 fn collect<'a>(nodes: &'a [Node], out: &mut Vec<&'a Task>) {
     for n in nodes {
-        match n {
-            Node::Task(t) => out.push(t),
-            Node::Block(b) => {
-                collect(&b.block, out);
-                collect(&b.rescue, out);
-                collect(&b.always, out);
+        collect_tasks(n, out);
+    }
+}
+
+/// Every task and handler of `playbook`.
+fn all_tasks(playbook: &Playbook) -> Vec<&Task> {
+    let mut tasks = Vec::new();
+    for play in &playbook.plays {
+        collect(&play.tasks, &mut tasks);
+        tasks.extend(play.handlers.iter());
+    }
+    tasks
+}
+
+/// Names used in `playbook` that no variable anywhere defines: not the inventory, the extra
+/// variables, any play, vars file, role, block or task, no `register`, `set_fact` or loop
+/// variable, and no fact or magic variable. Each would fail its task (or, in `hosts:`, the
+/// run) whatever the host.
+pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProblem> {
+    let known = match known_names(playbook, vars) {
+        Ok(k) => k,
+        Err(error) => return vec![LintProblem { error }],
+    };
+    let known: Arc<dyn Fn(&str) -> bool + Send + Sync> =
+        Arc::new(move |n: &str| known.contains(n) || n.starts_with("ansible_"));
+    let templar = Templar::new();
+    let mut out = Vec::new();
+    let mut report = |found: Option<EngineError>| {
+        if let Some(error) = found {
+            out.push(LintProblem { error });
+        }
+    };
+    for play in &playbook.plays {
+        let hosts = Value::String(play.hosts.clone());
+        report(templar.probe_undefined(&hosts, false, &known, &|_| play.hosts_at.clone()));
+        let vars = Value::Object(play.vars.clone());
+        report(templar.probe_undefined(&vars, false, &known, &|_| play.at.clone()));
+    }
+    for t in all_tasks(playbook) {
+        for c in &t.common.when {
+            report(templar.probe_undefined(&c.expr, true, &known, &|_| c.at.clone()));
+        }
+        for (k, v) in [
+            ("changed_when", &t.changed_when),
+            ("failed_when", &t.failed_when),
+        ] {
+            if let Some(v) = v {
+                report(templar.probe_undefined(v, true, &known, &|p| t.keyword_location(k, p)));
             }
+        }
+        if let Some(c) = t.until.as_ref().and_then(|u| u.condition.as_ref()) {
+            report(templar.probe_undefined(c, true, &known, &|p| t.keyword_location("until", p)));
+        }
+        report(task_args_probe(&templar, t, &known));
+        let vars = Value::Object(t.common.vars.clone());
+        report(templar.probe_undefined(&vars, false, &known, &|p| t.keyword_location("vars", p)));
+        if let Some(l) = &t.loop_ {
+            let key = ["loop", "with_items", "with_list"]
+                .into_iter()
+                .find(|k| t.locs.get(&[P::Key((*k).to_owned())]).is_some())
+                .unwrap_or("loop");
+            report(templar.probe_undefined(l, false, &known, &|p| t.keyword_location(key, p)));
+        }
+    }
+    out
+}
+
+/// [`Templar::probe_undefined`] over a task's arguments (`assert: that:` as conditions).
+fn task_args_probe(
+    templar: &Templar,
+    t: &Task,
+    known: &Arc<dyn Fn(&str) -> bool + Send + Sync>,
+) -> Option<EngineError> {
+    let mut args = t.args.clone();
+    if t.module == "assert"
+        && let Some(that) = args.as_object_mut().and_then(|o| o.remove("that"))
+    {
+        let at = |p: &[PathSeg]| {
+            let mut full = vec![P::Key("that".to_owned())];
+            full.extend_from_slice(p);
+            t.arg_location(&full)
+        };
+        if let Some(e) = templar.probe_undefined(&that, true, known, &at) {
+            return Some(e);
+        }
+    }
+    templar.probe_undefined(&args, false, known, &|p| t.arg_location(p))
+}
+
+/// Every name some variable of a run of `playbook` may have.
+fn known_names(playbook: &Playbook, vars: &LintVars<'_>) -> Result<HashSet<String>, EngineError> {
+    let mut names: HashSet<String> = MAGIC.iter().map(|s| (*s).to_owned()).collect();
+    let add = |names: &mut HashSet<String>, m: &Map<String, Value>| names.extend(m.keys().cloned());
+    add(&mut names, vars.extra_vars);
+    for h in vars.inventory.hosts() {
+        add(&mut names, &vars.inventory.host_vars(&h));
+    }
+    add(&mut names, &vars.inventory.host_vars("localhost"));
+    for play in &playbook.plays {
+        add(&mut names, &play.vars);
+        for f in &play.vars_files {
+            let doc = crate::yaml::load_file(&playbook.dir.join(f), vars.secrets)?;
+            if let Value::Object(m) = &doc.value {
+                add(&mut names, m);
+            }
+        }
+        for role in &play.roles {
+            add(&mut names, &role.defaults);
+            add(&mut names, &role.vars);
+        }
+        let mut blocks = Vec::new();
+        collect_blocks(&play.tasks, &mut blocks);
+        for common in blocks {
+            add(&mut names, &common.vars);
+            add(&mut names, &common.params);
+            if let Some(role) = &common.role {
+                add(&mut names, &role.defaults);
+                add(&mut names, &role.vars);
+            }
+        }
+    }
+    for t in all_tasks(playbook) {
+        add(&mut names, &t.common.vars);
+        add(&mut names, &t.common.params);
+        if let Some(r) = &t.register {
+            names.insert(r.clone());
+        }
+        if t.module == "set_fact"
+            && let Some(m) = t.args.as_object()
+        {
+            names.extend(m.keys().filter(|k| *k != "cacheable").cloned());
+        }
+        names.insert(t.loop_control.loop_var.clone());
+        names.extend(t.loop_control.index_var.clone());
+    }
+    Ok(names)
+}
+
+/// The keywords of every block inside `nodes`.
+fn collect_blocks<'a>(nodes: &'a [Node], out: &mut Vec<&'a crate::playbook::Common>) {
+    for n in nodes {
+        if let Node::Block(b) = n {
+            out.push(&b.common);
+            collect_blocks(&b.block, out);
+            collect_blocks(&b.rescue, out);
+            collect_blocks(&b.always, out);
         }
     }
 }

@@ -599,7 +599,7 @@ fn check_notifications(tasks: &[Node], handlers: &[Task]) -> Result<(), EngineEr
 }
 
 /// The tasks inside `node` (blocks opened, rescue and always included).
-fn collect_tasks<'a>(node: &'a Node, out: &mut Vec<&'a Task>) {
+pub(crate) fn collect_tasks<'a>(node: &'a Node, out: &mut Vec<&'a Task>) {
     match node {
         Node::Task(t) => out.push(t),
         Node::Block(b) => {

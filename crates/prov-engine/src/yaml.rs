@@ -196,9 +196,7 @@ fn check_flow_depth(text: &str, file: &Path) -> Result<(), EngineError> {
                     if depth > MAX_FLOW_DEPTH {
                         return Err(EngineError::Syntax {
                             at: Location::new(file, n + 1, col + 1),
-                            message: format!(
-                                "collections nested more than {MAX_FLOW_DEPTH} deep"
-                            ),
+                            message: format!("collections nested more than {MAX_FLOW_DEPTH} deep"),
                         });
                     }
                 }

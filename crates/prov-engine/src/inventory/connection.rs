@@ -150,16 +150,9 @@ impl HostConnection {
             connection,
             r#become,
             become_user: text(vars, &["ansible_become_user"])?,
-            become_password: text(
-                vars,
-                &["ansible_become_password", "ansible_become_pass"],
-            )?,
-            known_hosts_file: text(vars, &["prov_known_hosts_file"])?
-                .map(|p| expand_home(&p)),
-            private_key_passphrase: text(
-                vars,
-                &["ansible_ssh_private_key_passphrase"],
-            )?,
+            become_password: text(vars, &["ansible_become_password", "ansible_become_pass"])?,
+            known_hosts_file: text(vars, &["prov_known_hosts_file"])?.map(|p| expand_home(&p)),
+            private_key_passphrase: text(vars, &["ansible_ssh_private_key_passphrase"])?,
             ssh_retries,
         })
     }
@@ -315,7 +308,10 @@ mod tests {
         ] {
             both.insert(k.into(), val);
         }
-        assert_eq!(HostConnection::from_vars("h", &both).ok(), HostConnection::from_vars("h", &v).ok());
+        assert_eq!(
+            HostConnection::from_vars("h", &both).ok(),
+            HostConnection::from_vars("h", &v).ok()
+        );
     }
 
     #[test]

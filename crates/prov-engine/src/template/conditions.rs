@@ -39,6 +39,32 @@ impl Object for Scope {
     }
 }
 
+/// What [`Conditions::probe`] evaluates against: the known names, each any value.
+struct Probe(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Probe")
+    }
+}
+
+impl Object for Probe {
+    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
+        let name = key.as_str()?;
+        (self.0)(name).then(|| MjValue::from_object(AnyValue))
+    }
+}
+
+/// A value about which nothing is known: every field exists (and is another such value).
+#[derive(Debug)]
+struct AnyValue;
+
+impl Object for AnyValue {
+    fn get_value(self: &Arc<Self>, _key: &MjValue) -> Option<MjValue> {
+        Some(MjValue::from_object(AnyValue))
+    }
+}
+
 impl Conditions {
     pub(super) fn new() -> Self {
         let mut env = Environment::new();
@@ -98,6 +124,27 @@ impl Conditions {
         };
         // The error names the undefined value, which `condition_error` finds in `expr`.
         condition_error(&e, expr, offset, at)
+    }
+
+    /// Evaluates `expr` where only the names `known` accepts exist (each standing for any
+    /// value), to find a name that no variable anywhere defines (for `prov lint`): the error
+    /// for the first such name reached, honouring guards and short-circuits.
+    pub(super) fn probe(
+        &self,
+        expr: &str,
+        offset: usize,
+        known: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+        at: &Location,
+    ) -> Option<EngineError> {
+        // Testing the result's truth, as a condition does, reaches a bare undefined name too.
+        let negated = format!("not ({expr})");
+        let compiled = self.env.compile_expression(&negated).ok()?;
+        match compiled.eval(MjValue::from_object(Probe(known))) {
+            Err(e) if e.kind() == ErrorKind::UndefinedError => {
+                Some(condition_error(&e, expr, offset, at))
+            }
+            _ => None,
+        }
     }
 
     /// Checks a condition without its variables (for load time and `prov lint`): its syntax,

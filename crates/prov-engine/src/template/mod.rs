@@ -9,6 +9,7 @@
 //! * Errors name the file, line and column, and say what the tera form is for Jinja2-only syntax.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -459,6 +460,63 @@ impl Templar {
         }
     }
 
+    /// Looks for a name that no variable anywhere defines (for `prov lint`), in a condition
+    /// (`condition`) or in the strings of a value. `known` says which names some variable,
+    /// fact or magic variable may define; guards (`is defined`, `default`) are honoured. The
+    /// first such name found, with its location.
+    pub fn probe_undefined(
+        &self,
+        v: &Value,
+        condition: bool,
+        known: &Arc<dyn Fn(&str) -> bool + Send + Sync>,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+    ) -> Option<EngineError> {
+        let mut found = None;
+        walk_strings(v, &mut Vec::new(), &mut |s, path| {
+            if found.is_some() {
+                return;
+            }
+            let at = locate(path);
+            found = if condition {
+                let expr = single_expression(s.trim()).unwrap_or(s.trim());
+                self.conditions
+                    .probe(expr, offset_in(s, expr), known.clone(), &at)
+            } else {
+                self.probe_text(s, known, &at)
+            };
+        });
+        found
+    }
+
+    /// [`Templar::probe_undefined`] for text in prov's tera dialect: rendered with every name
+    /// `known` accepts set to an empty string; an undefined-variable error about a name it
+    /// does not accept is the finding (other errors come from the stand-in values).
+    fn probe_text(
+        &self,
+        text: &str,
+        known: &Arc<dyn Fn(&str) -> bool + Send + Sync>,
+        at: &Location,
+    ) -> Option<EngineError> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return None;
+        }
+        let mut ctx = Context::new();
+        for name in template_names(text) {
+            if known(&name) {
+                ctx.insert(name, "");
+            }
+        }
+        let e = match single_expression(text) {
+            Some(expr) => self.eval_in(expr, offset_in(text, expr), &ctx, at).err()?,
+            None => self.render_str(text, &ctx, at).err()?,
+        };
+        let EngineError::Template { message, .. } = &e else {
+            return None;
+        };
+        let name = undefined_variable(message)?;
+        (!known(name)).then_some(e)
+    }
+
     /// Checks the template syntax of every string inside `v` (unknown filters and tests
     /// included) without rendering anything that depends on variables. `condition` treats
     /// strings as bare expressions (`when:`).
@@ -523,6 +581,53 @@ impl Templar {
             _ => Ok(()),
         }
     }
+}
+
+/// Calls `f` with every string inside `v` and its path.
+fn walk_strings(v: &Value, path: &mut Vec<PathSeg>, f: &mut dyn FnMut(&str, &[PathSeg])) {
+    match v {
+        Value::String(s) => f(s, path),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathSeg::Index(i));
+                walk_strings(item, path, f);
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                path.push(PathSeg::Key(k.clone()));
+                walk_strings(item, path, f);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The identifiers in `text` (a superset of the variable names a template uses).
+fn template_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut cur = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_alphanumeric() || c == '_' {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            if !cur.starts_with(|d: char| d.is_ascii_digit()) {
+                out.insert(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        }
+    }
+    out
+}
+
+/// The variable a tera "Variable `NAME` is not defined" message names (tera reports this
+/// error as text only).
+fn undefined_variable(message: &str) -> Option<&str> {
+    let rest = message.split("Variable `").nth(1)?;
+    let name = rest.split('`').next()?;
+    rest.contains("` is not defined").then_some(name)
 }
 
 /// What an expression is wrapped in to evaluate it to a native value.
