@@ -818,7 +818,7 @@ fn stat_reports_the_link_or_its_target_depending_on_follow() {
 // sysctl (persisted file only: `reload: no` never touches the kernel)
 
 #[test]
-fn sysctl_replaces_a_symlinked_sysctl_file_by_a_regular_file() {
+fn sysctl_writes_through_a_symlinked_sysctl_file_and_keeps_the_link() {
     let p = Project::with_tasks(
         &["h1"],
         r#"
@@ -839,32 +839,54 @@ fn sysctl_replaces_a_symlinked_sysctl_file_by_a_regular_file() {
     p.write("real.conf", "# shared\nvm.swappiness=10\n");
     symlink("real.conf", p.path("link.conf")).expect("symlink");
     symlink("missing.conf", p.path("dangling.conf")).expect("symlink");
-    let link = p.path("link.conf").display().to_string();
+    let root = canonical_root(&p);
 
     let check = p.run("play.yml", &["--check"]);
     check.expect_code(0);
+    assert_eq!(check.status("h1", "over link"), "changed");
+    assert_eq!(check.status("h1", "over dangling"), "changed");
     assert_eq!(
         summary(&check, "over link"),
-        vec![format!("persist kernel.ostype=Linux in {link}")]
+        vec![format!("persist kernel.ostype=Linux in {root}/real.conf")],
+        "check mode names the link's target"
+    );
+    assert_eq!(
+        summary(&check, "over dangling"),
+        vec![format!(
+            "persist kernel.ostype=Linux in {root}/missing.conf"
+        )]
     );
     assert!(is_link(&p.path("link.conf")));
+    assert_eq!(read(&p.path("real.conf")), "# shared\nvm.swappiness=10\n");
+    assert!(!p.path("missing.conf").exists());
 
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
-    assert!(
-        is_regular_file(&p.path("link.conf")),
-        "the link is replaced"
-    );
-    assert_eq!(
-        read(&p.path("link.conf")),
-        "# shared\nvm.swappiness=10\nkernel.ostype=Linux\n",
-        "with the target's lines carried over"
-    );
+    assert_eq!(o.status("h1", "over link"), "changed");
+    assert_eq!(o.status("h1", "over dangling"), "changed");
+    assert!(is_link(&p.path("link.conf")), "the link stays");
     assert_eq!(
         read(&p.path("real.conf")),
-        "# shared\nvm.swappiness=10\n",
-        "the target is untouched"
+        "# shared\nvm.swappiness=10\nkernel.ostype=Linux\n",
+        "the target gets the edit"
     );
-    assert!(is_regular_file(&p.path("dangling.conf")));
-    assert!(!p.path("missing.conf").exists());
+    assert!(is_link(&p.path("dangling.conf")), "the dangling link stays");
+    assert_eq!(
+        read(&p.path("missing.conf")),
+        "kernel.ostype=Linux\n",
+        "a dangling link's target is created"
+    );
+    assert_eq!(
+        std::fs::read_dir(p.root())
+            .expect("read_dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".prov-tmp"))
+            .count(),
+        0,
+        "no temporary file left"
+    );
+
+    let again = p.run("play.yml", &[]);
+    again.expect_code(0);
+    assert_eq!(again.count("h1", "changed"), 0, "{}", again.dump());
 }

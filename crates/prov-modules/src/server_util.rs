@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use prov_core::transfer::{FileAttrs, put_file};
-use prov_core::{ModuleContext, ModuleError, Stdin};
+use prov_core::{ModuleContext, ModuleError, Stdin, quote};
 use sha2::{Digest, Sha256};
 
 /// The marker that starts a section in the output of a state-reading script.
@@ -40,7 +40,38 @@ pub fn get<'a>(sections: &'a HashMap<String, String>, name: &str) -> &'a str {
     sections.get(name).map(String::as_str).unwrap_or("")
 }
 
-/// Writes `content` to `path` on the host atomically (mode/owner per `attrs`).
+/// Shell lines that print section `name` holding the file a write to `path` must replace when
+/// `path` is a symbolic link (dangling or not): its target, resolved by `readlink -f`, or `!`
+/// when that fails (a loop, or a target inside a missing directory). Nothing for any other path.
+/// Read it back with [`write_target`].
+pub fn resolve_section(name: &str, path: &str) -> String {
+    let q = quote(path);
+    format!(
+        "{}if [ -L {q} ]; then readlink -f -- {q} 2>/dev/null || echo '!'; fi\n",
+        section(name)
+    )
+}
+
+/// The path a write to `path` must go to, from section `name` printed by [`resolve_section`]:
+/// the link's resolved target when `path` is a symbolic link, so the write goes through the
+/// link and keeps it (as Ansible's `realpath`), else `path` itself.
+pub fn write_target(
+    module: &str,
+    sections: &HashMap<String, String>,
+    name: &str,
+    path: &str,
+) -> Result<String, ModuleError> {
+    match get(sections, name).trim_end_matches('\n') {
+        "" => Ok(path.to_owned()),
+        "!" => Err(ModuleError::Failed(format!(
+            "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
+        ))),
+        target => Ok(target.to_owned()),
+    }
+}
+
+/// Writes `content` to `path` on the host atomically (mode/owner per `attrs`). A link at `path`
+/// is replaced: pass the [`write_target`] of the path to write through it.
 pub async fn write_text(
     ctx: &ModuleContext<'_>,
     path: &str,
@@ -99,5 +130,44 @@ mod tests {
         assert_eq!(get(&s, "c"), "x");
         assert_eq!(get(&s, "missing"), "");
         assert!(!s.contains_key("junk"));
+    }
+
+    /// Runs `resolve_section` in a real shell on `path`.
+    fn resolve(path: &str) -> Result<String, ModuleError> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(resolve_section("t", path))
+            .output()
+            .expect("sh");
+        let secs = sections(&String::from_utf8_lossy(&out.stdout));
+        write_target("m", &secs, "t", path)
+    }
+
+    #[test]
+    fn write_target_goes_through_links() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(dir.path()).expect("canonicalize");
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        let r = |n: &str| root.join(n).display().to_string();
+        std::fs::write(dir.path().join("real.conf"), "x\n").expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        symlink("../real.conf", dir.path().join("sub/link.conf")).expect("symlink");
+        symlink("sub/link.conf", dir.path().join("chain.conf")).expect("symlink");
+        symlink("missing.conf", dir.path().join("dangling.conf")).expect("symlink");
+        symlink("nodir/x.conf", dir.path().join("deep.conf")).expect("symlink");
+        symlink("loop.conf", dir.path().join("loop.conf")).expect("symlink");
+
+        assert_eq!(resolve(&p("real.conf")).unwrap(), p("real.conf"));
+        assert_eq!(resolve(&p("absent.conf")).unwrap(), p("absent.conf"));
+        assert_eq!(resolve(&p("sub/link.conf")).unwrap(), r("real.conf"));
+        assert_eq!(resolve(&p("chain.conf")).unwrap(), r("real.conf"));
+        assert_eq!(resolve(&p("dangling.conf")).unwrap(), r("missing.conf"));
+        for bad in ["deep.conf", "loop.conf"] {
+            let e = resolve(&p(bad)).unwrap_err().to_string();
+            assert!(e.contains("cannot be resolved"), "{e}");
+        }
+        let odd = p("it's $(x).conf");
+        assert_eq!(resolve(&odd).unwrap(), odd);
     }
 }

@@ -7,7 +7,9 @@
 //! The plan reads the live value and the file in one command. The file gets one `name=value`
 //! line (an existing line for the key is replaced, duplicates removed); the live value is set
 //! with `sysctl -w` when it differs and `reload` (default yes) or `sysctl_set` is on. Values are
-//! compared with whitespace normalized (`32768 60999` equals `32768\t60999`).
+//! compared with whitespace normalized (`32768 60999` equals `32768\t60999`). A `sysctl_file`
+//! that is a symbolic link is written through: its target (`readlink -f`) gets the edit and
+//! the link stays.
 
 use async_trait::async_trait;
 use prov_core::transfer::FileAttrs;
@@ -114,7 +116,7 @@ pub struct Sysctl {
 impl Module for Sysctl {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let script = format!(
-            "PATH=$PATH:/usr/sbin:/sbin\n{}sysctl -n -- {} 2>&1; rc=$?; echo \"{}rc\"; echo $rc\n{}cat -- {} 2>/dev/null\n{}[ -e {} ] && echo yes\n{}",
+            "PATH=$PATH:/usr/sbin:/sbin\n{}sysctl -n -- {} 2>&1; rc=$?; echo \"{}rc\"; echo $rc\n{}cat -- {} 2>/dev/null\n{}[ -e {} ] && echo yes\n{}{}",
             section("live"),
             quote(&self.name),
             server_util::MARK,
@@ -122,6 +124,7 @@ impl Module for Sysctl {
             quote(&self.file),
             section("exists"),
             quote(&self.file),
+            server_util::resolve_section("target", &self.file),
             section("end"),
         );
         let out = ctx.run(script).await?;
@@ -135,6 +138,9 @@ impl Module for Sysctl {
         let file = server_util::get(&secs, "file");
         let exists = server_util::get(&secs, "exists").trim() == "yes";
         let name = &self.name;
+        // A symlinked file (Debian's `99-sysctl.conf -> ../sysctl.conf`) is written through:
+        // its target gets the edit and the link stays, as ansible.posix.sysctl's `realpath`.
+        let target = server_util::write_target("sysctl", &secs, "target", &self.file)?;
         let mut plan = Plan::unchanged().with_result("name", json!(name));
         if let Some(l) = &live {
             plan = plan.with_result("live_value", json!(l));
@@ -154,10 +160,10 @@ impl Module for Sysctl {
             let new = edit_file(file, name, Some(want));
             if new != file || !exists {
                 plan.summary
-                    .push(format!("persist {name}={want} in {}", self.file));
+                    .push(format!("persist {name}={want} in {target}"));
                 plan.diffs
-                    .push(Diff::new(self.file.clone(), file, new.clone()));
-                action.file = Some((self.file.clone(), new));
+                    .push(Diff::new(target.clone(), file, new.clone()));
+                action.file = Some((target, new));
             }
             if self.set_live
                 && let Some(l) = &live
@@ -175,11 +181,10 @@ impl Module for Sysctl {
         } else if exists {
             let new = edit_file(file, name, None);
             if new != file {
-                plan.summary
-                    .push(format!("remove {name} from {}", self.file));
+                plan.summary.push(format!("remove {name} from {target}"));
                 plan.diffs
-                    .push(Diff::new(self.file.clone(), file, new.clone()));
-                action.file = Some((self.file.clone(), new));
+                    .push(Diff::new(target.clone(), file, new.clone()));
+                action.file = Some((target, new));
             }
         }
         if plan.summary.is_empty() {
