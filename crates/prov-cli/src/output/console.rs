@@ -94,7 +94,16 @@ impl ConsoleSink {
             Some(i) => format!("{}: [{}] => (item={i})", word, r.host),
             None => format!("{}: [{}]", word, r.host),
         };
+        let failure = matches!(
+            r.status,
+            TaskStatus::Failed
+                | TaskStatus::Unreachable
+                | TaskStatus::Ignored
+                | TaskStatus::Rescued
+        );
         if let Some(m) = &r.msg
+            // A message of several lines is shown bounded, under the result line.
+            && !(failure && m.contains('\n'))
             && (matches!(
                 r.status,
                 TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored
@@ -104,6 +113,17 @@ impl ConsoleSink {
             line.push_str(&format!(" => {m}"));
         }
         let mut out = self.paint(code, &line);
+        if failure {
+            let limit = if self.verbosity > 0 {
+                usize::MAX
+            } else {
+                DETAIL_LINES
+            };
+            for l in failure_details(r, limit) {
+                out.push('\n');
+                out.push_str(&l);
+            }
+        }
         if r.status == TaskStatus::Changed || self.verbosity > 0 {
             for s in &r.summary {
                 out.push_str(&format!("\n    {s}"));
@@ -129,6 +149,86 @@ impl ConsoleSink {
             out.push_str(&serde_json::to_string_pretty(&r.result).unwrap_or_default());
         }
         out
+    }
+}
+
+/// How many lines of a failed result's stderr (or stdout) and command are shown without `-v`.
+pub const DETAIL_LINES: usize = 20;
+
+/// The lines that say why a task failed (indented, for under its result line): the command,
+/// `rc`, the last lines of stderr (of stdout when stderr is empty) and the message when it is
+/// not already on the result line. Each text is cut to its last `limit` lines, with a marker
+/// saying how many were left out. Everything comes from the event, which the bus has masked.
+pub fn failure_details(r: &TaskResult, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let obj = r.result.as_object();
+    let field = |k: &str| obj.and_then(|o| o.get(k));
+    let text = |v: &serde_json::Value| -> Option<String> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(a) => Some(
+                a.iter()
+                    .map(|x| match x {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            other => Some(other.to_string()),
+        }
+    };
+    // The message, when the result line does not show it already (it shows a one-line
+    // `r.msg`).
+    if let Some(m) = r.msg.as_deref().filter(|m| m.contains('\n')) {
+        push_block(&mut out, "msg", m, limit, true);
+    } else if let Some(m) = field("msg").and_then(text)
+        && !m.trim().is_empty()
+        && r.msg.as_deref() != Some(m.as_str())
+    {
+        push_block(&mut out, "msg", &m, limit, true);
+    }
+    if let Some(cmd) = field("cmd").and_then(text)
+        && !cmd.trim().is_empty()
+    {
+        push_block(&mut out, "cmd", &cmd, limit, false);
+    }
+    if let Some(rc) = field("rc").filter(|v| !v.is_null()) {
+        out.push(format!("    rc: {rc}"));
+    }
+    let stderr = field("stderr").and_then(text).unwrap_or_default();
+    let stdout = field("stdout").and_then(text).unwrap_or_default();
+    if !stderr.trim().is_empty() {
+        push_block(&mut out, "stderr", &stderr, limit, true);
+    } else if !stdout.trim().is_empty() {
+        push_block(&mut out, "stdout", &stdout, limit, true);
+    }
+    out
+}
+
+/// `name: text` on one line when `text` is one line, else `name:` and the lines indented; at
+/// most `limit` lines are kept (the last ones when `tail`, else the first ones).
+fn push_block(out: &mut Vec<String>, name: &str, text: &str, limit: usize, tail: bool) {
+    let lines: Vec<&str> = text.trim_end_matches(['\n', '\r']).lines().collect();
+    if let [one] = lines.as_slice() {
+        out.push(format!("    {name}: {one}"));
+        return;
+    }
+    out.push(format!("    {name}:"));
+    let hidden = lines.len().saturating_sub(limit);
+    let marker = format!("      … {hidden} more lines (all of them with -v or --output json)");
+    let kept: &[&str] = if tail {
+        &lines[hidden..]
+    } else {
+        &lines[..lines.len() - hidden]
+    };
+    if hidden > 0 && tail {
+        out.push(marker.clone());
+    }
+    out.extend(kept.iter().map(|l| format!("      {l}")));
+    if hidden > 0 && !tail {
+        out.push(marker);
     }
 }
 

@@ -1,0 +1,215 @@
+//! What the console prints for people (issue 20): why a task failed, by default and bounded;
+//! `--profile-tasks`. Runs the real `prov` binary on `-c local` hosts,
+//! with stdout a pipe (plain lines, no progress bar).
+
+mod engine_support;
+
+use std::process::Command;
+
+use engine_support::Project;
+
+/// `prov run play.yml -i inv.yml ARGS...` with the console output.
+fn console(p: &Project, args: &[&str]) -> engine_support::Outcome {
+    let mut full = vec!["play.yml", "-i", "inv.yml"];
+    full.extend_from_slice(args);
+    p.prov_run(&full)
+}
+
+#[test]
+fn a_failed_command_shows_its_rc_stderr_and_command_by_default() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: breaks
+      shell: "echo some-output; echo oops-on-stderr >&2; exit 3"
+"#,
+    );
+    let out = console(&p, &[]);
+    out.expect_code(2);
+    let s = &out.stdout;
+    assert!(
+        s.contains("failed: [h1] => non-zero return code"),
+        "{}",
+        out.dump()
+    );
+    assert!(s.contains("    rc: 3\n"), "{}", out.dump());
+    assert!(s.contains("    stderr: oops-on-stderr\n"), "{}", out.dump());
+    assert!(
+        s.contains("    cmd: echo some-output; echo oops-on-stderr >&2; exit 3\n"),
+        "{}",
+        out.dump()
+    );
+    // stdout is shown only when stderr says nothing.
+    assert!(!s.contains("some-output\n"), "{}", out.dump());
+}
+
+#[test]
+fn a_failed_command_without_stderr_shows_its_stdout_and_ignored_failures_show_theirs() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: quiet failure
+      shell: "echo only-on-stdout; exit 1"
+      ignore_errors: yes
+    - name: fail module
+      fail:
+        msg: "the reason
+          it failed"
+"#,
+    );
+    let out = console(&p, &[]);
+    out.expect_code(2);
+    let s = &out.stdout;
+    assert!(
+        s.contains("failed (ignored): [h1] => non-zero return code\n    cmd: echo only-on-stdout; exit 1\n    rc: 1\n    stdout: only-on-stdout\n"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        s.contains("failed: [h1] => the reason it failed"),
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn long_output_of_a_failure_is_cut_to_its_last_lines_unless_verbose_or_json() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: noisy
+      shell: "for i in $(seq 1 50); do echo line-$i >&2; done; exit 4"
+"#,
+    );
+    let out = console(&p, &[]);
+    out.expect_code(2);
+    let s = &out.stdout;
+    assert!(
+        s.contains("    stderr:\n      … 30 more lines"),
+        "{}",
+        out.dump()
+    );
+    for i in 31..=50 {
+        assert!(
+            s.contains(&format!("      line-{i}\n")),
+            "line {i}\n{}",
+            out.dump()
+        );
+    }
+    for i in 1..=30 {
+        assert!(
+            !s.contains(&format!("line-{i}\n")),
+            "line {i}\n{}",
+            out.dump()
+        );
+    }
+
+    let verbose = console(&p, &["-v"]);
+    verbose.expect_code(2);
+    assert!(!verbose.stdout.contains("more lines"), "{}", verbose.dump());
+    for i in 1..=50 {
+        assert!(
+            verbose.stdout.contains(&format!("      line-{i}\n")),
+            "line {i}\n{}",
+            verbose.dump()
+        );
+    }
+
+    let json = p.run("play.yml", &[]);
+    json.expect_code(2);
+    let stderr = json.result("h1", "noisy")["result"]["stderr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(stderr.lines().count(), 50, "{}", json.dump());
+}
+
+#[test]
+fn a_long_multi_line_message_is_bounded_too() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: wordy
+      fail:
+        msg: "{% for i in range(end=40) %}msg-line-{{ i }}\n{% endfor %}"
+"#,
+    );
+    let out = console(&p, &[]);
+    out.expect_code(2);
+    let s = &out.stdout;
+    assert!(
+        s.contains("failed: [h1]\n    msg:\n      … "),
+        "{}",
+        out.dump()
+    );
+    assert!(s.contains("msg-line-39"), "{}", out.dump());
+    assert!(!s.contains("msg-line-3\n"), "{}", out.dump());
+}
+
+#[test]
+fn the_failure_details_are_masked() {
+    let p = Project::new(&["h1"]);
+    p.write("pw", "console-test-password\n");
+    let enc = Command::new(env!("CARGO_BIN_EXE_prov"))
+        .args([
+            "vault",
+            "encrypt-string",
+            "--vault-password-file",
+            "pw",
+            "-n",
+            "token",
+            "--",
+            "tok-3f9a-secret",
+        ])
+        .current_dir(p.root())
+        .env("CI", "1")
+        .env_remove("PROV_VAULT_PASSWORD_FILE")
+        .output()
+        .expect("prov vault runs");
+    assert!(enc.status.success(), "{enc:?}");
+    p.write("vars.yml", &String::from_utf8_lossy(&enc.stdout));
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars_files: [vars.yml]
+  tasks:
+    - name: leaks
+      shell: "echo {{ token }}; echo bad {{ token }} >&2; exit 1"
+"#,
+    );
+    for extra in [&[][..], &["-v"][..]] {
+        let mut args = vec!["--vault-password-file", "pw"];
+        args.extend_from_slice(extra);
+        let out = console(&p, &args);
+        out.expect_code(2);
+        assert!(!out.stdout.contains("tok-3f9a"), "{}", out.dump());
+        assert!(!out.stderr.contains("tok-3f9a"), "{}", out.dump());
+        assert!(
+            out.stdout.contains("    stderr: bad ********\n"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            out.stdout.contains("    cmd: echo ********;"),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_host_says_why() {
+    let p = Project::with_tasks(&["h1"], "    - command: \"true\"\n");
+    p.write(
+        "inv.yml",
+        "all:\n  hosts:\n    far:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n",
+    );
+    let out = console(&p, &["--host-key-checking", "off"]);
+    out.expect_code(3);
+    assert!(
+        out.stdout.contains("unreachable: [far] => ") && out.stdout.contains("127.0.0.1:1"),
+        "{}",
+        out.dump()
+    );
+}
