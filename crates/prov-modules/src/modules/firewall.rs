@@ -18,7 +18,8 @@
 //! listing form: the rendered table is loaded into a private network namespace on the host and
 //! listed there; see the [`crate::nft`] docs), replaced atomically by one `nft -f` transaction
 //! (`table; delete table; table {...}`), and persisted to `/etc/nftables.d/<table>.nft`, included
-//! from `/etc/nftables.conf`, with `nftables.service` enabled so a reboot keeps it.
+//! from `/etc/nftables.conf`, with `nftables.service` enabled so a reboot keeps it. Either file
+//! may be a symbolic link: the write goes through it to its target (`readlink -f`), the link stays.
 //!
 //! A rule set under which a new SSH connection from the controller (its address as the host sees
 //! it: `facts.ssh_client_address`, else the `SSH_CONNECTION` of the remote session) to the SSH
@@ -48,11 +49,15 @@ pub struct Firewall {
     present: bool,
     allow_cutting_ssh: bool,
     persist: bool,
+    /// The main configuration ([`NFTABLES_CONF`]; another path only in tests).
+    conf: String,
+    /// The folder of persisted tables ([`NFTABLES_DIR`]; another path only in tests).
+    dir: String,
 }
 
 impl Firewall {
     fn persist_path(&self) -> String {
-        format!("{NFTABLES_DIR}/{}.nft", self.spec.table)
+        format!("{}/{}.nft", self.dir, self.spec.table)
     }
 
     fn include_line(&self) -> String {
@@ -94,10 +99,16 @@ impl Firewall {
             "[ -e {} ] && echo yes\n",
             quote(&self.persist_path())
         ));
+        s.push_str(&server_util::resolve_section(
+            "persist_target",
+            &self.persist_path(),
+        ));
+        let conf = quote(&self.conf);
         s.push_str(&section("conf"));
-        s.push_str(&format!("cat {NFTABLES_CONF} 2>/dev/null\n"));
+        s.push_str(&format!("cat {conf} 2>/dev/null\n"));
         s.push_str(&section("conf_exists"));
-        s.push_str(&format!("[ -e {NFTABLES_CONF} ] && echo yes\n"));
+        s.push_str(&format!("[ -e {conf} ] && echo yes\n"));
+        s.push_str(&server_util::resolve_section("conf_target", &self.conf));
         s.push_str(&section("enabled"));
         s.push_str("command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nftables.service 2>/dev/null\n");
         s.push_str(&section("ssh"));
@@ -143,12 +154,12 @@ struct FirewallAction {
     replace: Option<String>,
     /// Delete the table.
     delete: bool,
-    /// Write the persisted file.
+    /// Write the persisted file (path, content).
     persist: Option<(String, String)>,
     /// Remove the persisted file.
     unpersist: Option<String>,
-    /// New content of /etc/nftables.conf.
-    conf: Option<String>,
+    /// New content of /etc/nftables.conf (the path written, content).
+    conf: Option<(String, String)>,
     /// `systemctl enable nftables.service`.
     enable: bool,
 }
@@ -173,7 +184,11 @@ impl Action for FirewallAction {
             .await?;
         }
         if let Some((path, content)) = &self.persist {
-            ctx.run_ok(format!("mkdir -p {NFTABLES_DIR}")).await?;
+            ctx.run_ok(format!(
+                "mkdir -p -- {}",
+                quote(&crate::remote_file::parent_of(path))
+            ))
+            .await?;
             let attrs = FileAttrs {
                 mode: Some("0644".into()),
                 ..FileAttrs::default()
@@ -183,8 +198,8 @@ impl Action for FirewallAction {
         if let Some(path) = &self.unpersist {
             ctx.run_ok(format!("rm -f -- {}", quote(path))).await?;
         }
-        if let Some(conf) = &self.conf {
-            server_util::write_text(ctx, NFTABLES_CONF, conf, &FileAttrs::default()).await?;
+        if let Some((path, conf)) = &self.conf {
+            server_util::write_text(ctx, path, conf, &FileAttrs::default()).await?;
         }
         if self.enable {
             ctx.run_ok("systemctl enable nftables.service").await?;
@@ -236,6 +251,10 @@ impl Module for Firewall {
         let conf_exists = server_util::get(&secs, "conf_exists").trim() == "yes";
         let include = self.include_line();
         let conf_has_include = conf.lines().any(|l| l.trim() == include);
+        // Symlinked files are written through (the target gets the content, the link stays).
+        let persist_target =
+            server_util::write_target("firewall", &secs, "persist_target", &persist_path)?;
+        let conf_path = server_util::write_target("firewall", &secs, "conf_target", &self.conf)?;
         let enabled_state = if nft_missing {
             "disabled".to_owned()
         } else {
@@ -265,10 +284,11 @@ impl Module for Firewall {
                     .map(|l| format!("{l}\n"))
                     .collect();
                 plan.summary.push(format!(
-                    "drop the include of {persist_path} from {NFTABLES_CONF}"
+                    "drop the include of {persist_path} from {conf_path}"
                 ));
-                plan.diffs.push(Diff::new(NFTABLES_CONF, conf, new.clone()));
-                action.conf = Some(new);
+                plan.diffs
+                    .push(Diff::new(conf_path.clone(), conf, new.clone()));
+                action.conf = Some((conf_path.clone(), new));
             }
         } else {
             let (controller, ssh_port) =
@@ -323,10 +343,13 @@ impl Module for Firewall {
             if self.persist {
                 let content = self.persisted_content();
                 if persisted != content {
-                    plan.summary.push(format!("write {persist_path}"));
-                    plan.diffs
-                        .push(Diff::new(persist_path.clone(), persisted, content.clone()));
-                    action.persist = Some((persist_path.clone(), content));
+                    plan.summary.push(format!("write {persist_target}"));
+                    plan.diffs.push(Diff::new(
+                        persist_target.clone(),
+                        persisted,
+                        content.clone(),
+                    ));
+                    action.persist = Some((persist_target.clone(), content));
                 }
                 if !conf_has_include {
                     let new = if conf_exists {
@@ -335,9 +358,10 @@ impl Module for Firewall {
                         format!("#!/usr/sbin/nft -f\n\n{include}\n")
                     };
                     plan.summary
-                        .push(format!("include {persist_path} from {NFTABLES_CONF}"));
-                    plan.diffs.push(Diff::new(NFTABLES_CONF, conf, new.clone()));
-                    action.conf = Some(new);
+                        .push(format!("include {persist_path} from {conf_path}"));
+                    plan.diffs
+                        .push(Diff::new(conf_path.clone(), conf, new.clone()));
+                    action.conf = Some((conf_path.clone(), new));
                 }
                 if enabled_state == "disabled" {
                     plan.summary.push("enable nftables.service".into());
@@ -380,6 +404,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         present,
         allow_cutting_ssh: a.allow_cutting_ssh,
         persist: a.persist,
+        conf: NFTABLES_CONF.into(),
+        dir: NFTABLES_DIR.into(),
     }))
 }
 
@@ -397,6 +423,8 @@ mod tests {
             present: true,
             allow_cutting_ssh: false,
             persist: true,
+            conf: NFTABLES_CONF.into(),
+            dir: NFTABLES_DIR.into(),
         };
         let out = std::process::Command::new("sh")
             .arg("-n")
@@ -420,6 +448,8 @@ mod tests {
             present: true,
             allow_cutting_ssh: false,
             persist: true,
+            conf: NFTABLES_CONF.into(),
+            dir: NFTABLES_DIR.into(),
         };
         let (a, p) = f.ssh_endpoint(&json!({}), "10.77.0.1 5000 10.77.0.11 2222\n");
         assert_eq!(
@@ -432,6 +462,156 @@ mod tests {
         );
         assert_eq!((a.map(|a| a.to_string()), p), (Some("10.0.0.9".into()), 22));
         assert_eq!(f.ssh_endpoint(&json!({}), ""), (None, 22));
+    }
+
+    struct NoFiles;
+
+    impl prov_core::FileSource for NoFiles {
+        fn find(
+            &self,
+            _kind: prov_core::FileKind,
+            name: &str,
+        ) -> Result<std::path::PathBuf, ModuleError> {
+            Err(ModuleError::LocalFile(format!("no file {name}")))
+        }
+
+        fn render(&self, path: &std::path::Path) -> Result<String, ModuleError> {
+            Err(ModuleError::Template(format!(
+                "no template {}",
+                path.display()
+            )))
+        }
+    }
+
+    struct NoPeers;
+
+    impl prov_core::Peers for NoPeers {
+        fn connection(&self, _host: &str) -> Option<std::sync::Arc<dyn prov_core::Connection>> {
+            None
+        }
+    }
+
+    /// Plans (and unless `check`, applies) `fw` on the local machine with `PATH` starting at
+    /// `bin`, whose fake `nft` and `systemctl` keep the machine's own rule set and services
+    /// untouched.
+    async fn run_local(fw: &Firewall, bin: &std::path::Path, check: bool) -> Plan {
+        let conn = prov_transport::LocalConnection::new("localhost");
+        let env = [(
+            "PATH".to_owned(),
+            format!("{}:/usr/bin:/bin", bin.display()),
+        )];
+        let facts = json!({});
+        let ctx = ModuleContext {
+            host: "localhost",
+            conn: &conn,
+            become_: None,
+            check_mode: check,
+            facts: &facts,
+            files: &NoFiles,
+            peers: &NoPeers,
+            timeout: Some(std::time::Duration::from_secs(30)),
+            environment: &env,
+        };
+        let mut plan = fw.plan(&ctx).await.expect("plan");
+        if !check && let Some(action) = plan.action.take() {
+            action.apply(&ctx).await.expect("apply");
+        }
+        plan
+    }
+
+    #[tokio::test]
+    async fn persisted_files_that_are_symlinks_are_written_through() {
+        use std::os::unix::fs::{PermissionsExt as _, symlink};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = std::fs::canonicalize(tmp.path()).expect("canonicalize");
+        let at = |n: &str| root.join(n);
+        let bin = at("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        for (name, script) in [
+            (
+                "nft",
+                "#!/bin/sh\n[ \"$1\" = -f ] && cat >/dev/null\nexit 0\n",
+            ),
+            ("systemctl", "#!/bin/sh\necho enabled\n"),
+        ] {
+            std::fs::write(bin.join(name), script).expect("write");
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        std::fs::create_dir_all(at("etc/nftables.d")).expect("mkdir");
+        std::fs::create_dir_all(at("real")).expect("mkdir");
+        std::fs::write(
+            at("real/nftables.conf"),
+            "#!/usr/sbin/nft -f\nflush ruleset\n",
+        )
+        .expect("write");
+        std::fs::write(at("real/prov.nft"), "old\n").expect("write");
+        symlink("../real/nftables.conf", at("etc/nftables.conf")).expect("symlink");
+        symlink("../../real/prov.nft", at("etc/nftables.d/prov.nft")).expect("symlink");
+        let path = |p: std::path::PathBuf| p.display().to_string();
+        let mut fw = Firewall {
+            spec: FirewallSpec::from_args(None, None, true, true, true, vec![]).unwrap(),
+            present: true,
+            allow_cutting_ssh: true,
+            persist: true,
+            conf: path(at("etc/nftables.conf")),
+            dir: path(at("etc/nftables.d")),
+        };
+        let real_conf = path(at("real/nftables.conf"));
+        let real_nft = path(at("real/prov.nft"));
+        let include = fw.include_line();
+
+        let check = run_local(&fw, &bin, true).await;
+        let plan = run_local(&fw, &bin, false).await;
+        assert_eq!(check.summary, plan.summary, "check mode predicts the run");
+        assert_eq!(check.diffs, plan.diffs);
+        assert_eq!(
+            plan.summary,
+            vec![
+                format!("write {real_nft}"),
+                format!("include {} from {real_conf}", fw.persist_path()),
+            ],
+            "the summary names the files written: the links' targets"
+        );
+        for link in ["etc/nftables.conf", "etc/nftables.d/prov.nft"] {
+            assert!(
+                std::fs::symlink_metadata(at(link))
+                    .expect("lstat")
+                    .file_type()
+                    .is_symlink(),
+                "{link} stays a link"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(at("real/nftables.conf")).unwrap(),
+            format!("#!/usr/sbin/nft -f\nflush ruleset\n{include}\n")
+        );
+        assert_eq!(
+            std::fs::read_to_string(at("real/prov.nft")).unwrap(),
+            fw.persisted_content()
+        );
+        assert!(!run_local(&fw, &bin, false).await.changed, "converged");
+
+        fw.present = false;
+        let check = run_local(&fw, &bin, true).await;
+        let plan = run_local(&fw, &bin, false).await;
+        assert_eq!(check.summary, plan.summary);
+        assert!(
+            std::fs::symlink_metadata(at("etc/nftables.conf"))
+                .expect("lstat")
+                .file_type()
+                .is_symlink(),
+            "the conf link stays"
+        );
+        assert_eq!(
+            std::fs::read_to_string(at("real/nftables.conf")).unwrap(),
+            "#!/usr/sbin/nft -f\nflush ruleset\n"
+        );
+        assert!(
+            std::fs::symlink_metadata(at("etc/nftables.d/prov.nft")).is_err(),
+            "the persisted file's link is removed"
+        );
+        assert!(at("real/prov.nft").exists(), "its target is kept");
     }
 
     #[test]
