@@ -1,5 +1,5 @@
 //! What the console prints for people (issue 20): why a task failed, by default and bounded;
-//! `--profile-tasks`. Runs the real `prov` binary on `-c local` hosts,
+//! skipped loop items; `--profile-tasks`. Runs the real `prov` binary on `-c local` hosts,
 //! with stdout a pipe (plain lines, no progress bar).
 
 mod engine_support;
@@ -212,4 +212,44 @@ fn an_unreachable_host_says_why() {
         "{}",
         out.dump()
     );
+}
+
+#[test]
+fn a_loop_whose_items_are_all_skipped_prints_a_skipping_line_per_item() {
+    let p = Project::with_tasks(
+        &["h1", "h2"],
+        r#"
+    - name: never
+      debug: msg="{{ item }}"
+      loop: [a, b]
+      when: false
+"#,
+    );
+    let out = console(&p, &[]);
+    out.expect_code(0);
+    let task = out
+        .stdout
+        .split("TASK [never]\n")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut lines: Vec<&str> = task.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "skipping: [h1] => (item=a)",
+            "skipping: [h1] => (item=b)",
+            "skipping: [h2] => (item=a)",
+            "skipping: [h2] => (item=b)",
+        ],
+        "{}",
+        out.dump()
+    );
+    // JSON keeps one skipped result per item.
+    let json = p.run("play.yml", &[]);
+    assert_eq!(json.results_of("h1", "never").len(), 2, "{}", json.dump());
 }

@@ -107,7 +107,7 @@ impl ConsoleSink {
             && (matches!(
                 r.status,
                 TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored
-            ) || r.module == "debug"
+            ) || (r.module == "debug" && r.status != TaskStatus::Skipped)
                 || self.verbosity > 0)
         {
             line.push_str(&format!(" => {m}"));
@@ -265,10 +265,10 @@ impl EventSink for ConsoleSink {
                 }
             }
             Event::TaskResult(r) => {
-                if r.item.is_none() || r.status != TaskStatus::Skipped || self.verbosity > 0 {
-                    let line = self.result_line(r);
-                    self.print(&st, &line);
-                }
+                // Every result has its line, skipped loop items too (`skipping: [h] =>
+                // (item=x)`, as Ansible prints them): a task never shows a bare header.
+                let line = self.result_line(r);
+                self.print(&st, &line);
                 st.pending.remove(&r.host);
                 if let Some(b) = &st.bar {
                     let waiting: Vec<&str> =
