@@ -346,7 +346,7 @@ fn lineinfile_and_blockinfile_edit_the_target_of_a_symlinked_path_and_keep_the_l
 }
 
 #[test]
-fn lineinfile_and_blockinfile_replace_a_dangling_link_by_a_new_file_with_create() {
+fn lineinfile_and_blockinfile_create_the_target_of_a_dangling_link_and_keep_the_link() {
     let p = Project::with_tasks(
         &["h1"],
         r#"
@@ -365,43 +365,68 @@ fn lineinfile_and_blockinfile_replace_a_dangling_link_by_a_new_file_with_create(
         path: "{{ playbook_dir }}/dangling2.txt"
         block: "b"
         create: yes
+    - name: line create in missing dir
+      lineinfile:
+        path: "{{ playbook_dir }}/dangling3.txt"
+        line: "added"
+        create: yes
+      ignore_errors: yes
 "#,
     );
     layout(&p);
     symlink("missing2.txt", p.path("dangling2.txt")).expect("symlink");
+    symlink("nodir/missing3.txt", p.path("dangling3.txt")).expect("symlink");
+    let root = canonical_root(&p);
     let dangling = p.path("dangling.txt").display().to_string();
-    let dangling2 = p.path("dangling2.txt").display().to_string();
+    let dangling3 = p.path("dangling3.txt").display().to_string();
+    let unresolvable = format!(
+        "lineinfile: {dangling3} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
+    );
 
     let check = p.run("play.yml", &["--check"]);
+    check.expect_code(0);
+    assert_eq!(check.status("h1", "line no create"), "ignored");
+    assert_eq!(check.status("h1", "line create"), "changed");
     assert_eq!(
         summary(&check, "line create"),
-        vec![format!("create {dangling} (6 bytes)")],
-        "check mode names the link itself"
+        vec![format!("create {root}/missing.txt (6 bytes)")],
+        "check mode names the link's target"
     );
     assert_eq!(
         summary(&check, "block create"),
-        vec![format!("create {dangling2} (60 bytes)")]
+        vec![format!("create {root}/missing2.txt (60 bytes)")]
     );
+    assert_eq!(check.status("h1", "line create in missing dir"), "ignored");
+    assert_eq!(check.msg("h1", "line create in missing dir"), unresolvable);
     assert!(is_link(&p.path("dangling.txt")));
+    assert!(!p.path("missing.txt").exists());
 
     let o = p.run("play.yml", &[]);
+    o.expect_code(0);
     assert_eq!(o.status("h1", "line no create"), "ignored", "{}", o.dump());
     assert_eq!(
         o.msg("h1", "line no create"),
         format!("Destination {dangling} does not exist !")
     );
     assert_eq!(o.status("h1", "line create"), "changed");
-    assert!(is_regular_file(&p.path("dangling.txt")), "link replaced");
-    assert_eq!(read(&p.path("dangling.txt")), "added\n");
-    assert!(is_regular_file(&p.path("dangling2.txt")), "link replaced");
+    assert_eq!(o.status("h1", "block create"), "changed");
+    assert!(is_link(&p.path("dangling.txt")), "the link stays");
     assert_eq!(
-        read(&p.path("dangling2.txt")),
+        read(&p.path("missing.txt")),
+        "added\n",
+        "its target is created"
+    );
+    assert!(is_link(&p.path("dangling2.txt")), "the link stays");
+    assert_eq!(
+        read(&p.path("missing2.txt")),
         "# BEGIN ANSIBLE MANAGED BLOCK\nb\n# END ANSIBLE MANAGED BLOCK\n"
     );
-    assert!(
-        !p.path("missing.txt").exists() && !p.path("missing2.txt").exists(),
-        "the link targets are not created"
-    );
+    assert_eq!(o.status("h1", "line create in missing dir"), "ignored");
+    assert_eq!(o.msg("h1", "line create in missing dir"), unresolvable);
+    assert!(is_link(&p.path("dangling3.txt")) && !p.path("nodir").exists());
+
+    let again = p.run("play.yml", &[]);
+    assert_eq!(again.count("h1", "changed"), 0, "{}", again.dump());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -377,13 +377,20 @@ pub struct EditTarget {
     pub content: Option<Vec<u8>>,
 }
 
-/// Reads a file for editing in ONE remote command (links followed, like Ansible).
+/// The probe's extra line for a dangling link: `D <its target, resolved>` (`D !` when it
+/// cannot be resolved: a loop, or a target inside a missing directory).
+const DANGLING: &str = "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -f -- \"$p\" 2>/dev/null || echo '!')\"; fi\n";
+
+/// Reads a file for editing in ONE remote command (links followed, like Ansible). The target
+/// is where Ansible's `realpath(path)` writes: a link's target, also when the link dangles (the
+/// target is then created and the link kept).
 pub async fn read_for_edit(
     ctx: &ModuleContext<'_>,
     module: &str,
     path: &str,
 ) -> Result<EditTarget, ModuleError> {
     let spec = crate::remote_file::ProbeSpec {
+        extra: Some(DANGLING.to_owned()),
         follow: true,
         checksum: Some("sha256sum"),
         content: crate::remote_file::Content::Always {
@@ -411,7 +418,17 @@ pub async fn read_for_edit(
         Some(_) => Some(probed.content.clone().unwrap_or_default()),
         None => None,
     };
-    let target = probed.real_path.clone().unwrap_or_else(|| path.to_owned());
+    let dangling = probed.extra.iter().find_map(|l| l.strip_prefix("D "));
+    if dangling == Some("!") {
+        return Err(ModuleError::Failed(format!(
+            "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
+        )));
+    }
+    let target = probed
+        .real_path
+        .clone()
+        .or_else(|| dangling.map(str::to_owned))
+        .unwrap_or_else(|| path.to_owned());
     Ok(EditTarget {
         probed,
         target,
