@@ -16,16 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a playbook against an inventory.
     Run(Box<RunArgs>),
-    /// Show the inventory.
-    Inventory {
-        /// Inventory file or folder (repeatable).
-        #[arg(short = 'i', long = "inventory", required = true)]
-        inventory: Vec<PathBuf>,
-        #[command(flatten)]
-        vault: prov_vault::PasswordArgs,
-        #[command(subcommand)]
-        command: InventoryCommand,
-    },
+    /// Show the inventory (`list`, `graph`, `host NAME`, or Ansible's `--list`, `--graph`,
+    /// `--host NAME`; `-i` goes before or after the subcommand).
+    Inventory(Box<InventoryArgs>),
     /// Encrypted secrets (Ansible Vault format).
     #[command(subcommand)]
     Vault(prov_vault::VaultCommand),
@@ -55,17 +48,118 @@ pub enum Command {
     Man,
 }
 
+/// `prov inventory`: what to show, and the inventory options, which are accepted before and
+/// after the subcommand (`prov inventory -i INV list` and `prov inventory list -i INV`).
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub opts: InventoryOpts,
+    /// Every group and host with their variables, as JSON (as `list`; Ansible's form).
+    #[arg(long, conflicts_with_all = ["graph", "host"])]
+    pub list: bool,
+    /// The group tree (as `graph`; Ansible's form).
+    #[arg(long, conflicts_with = "host")]
+    pub graph: bool,
+    /// One host's resolved variables (as `host NAME`; Ansible's form).
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<InventoryCommand>,
+}
+
+/// The options every form of `prov inventory` takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InventoryOpts {
+    /// Inventory file or folder (repeatable).
+    #[arg(short = 'i', long = "inventory")]
+    pub inventory: Vec<PathBuf>,
+    #[command(flatten)]
+    pub vault: prov_vault::PasswordArgs,
+}
+
+impl InventoryOpts {
+    /// Both sets of options together (those given before the subcommand, then after).
+    pub fn merge(mut self, other: InventoryOpts) -> Self {
+        self.inventory.extend(other.inventory);
+        self.vault
+            .vault_password_files
+            .extend(other.vault.vault_password_files);
+        self.vault.vault_ids.extend(other.vault.vault_ids);
+        self.vault.ask_vault_password |= other.vault.ask_vault_password;
+        self
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// Every group and host with their variables, as JSON.
-    List,
+    List {
+        #[command(flatten)]
+        opts: InventoryOpts,
+    },
     /// The group tree.
-    Graph,
+    Graph {
+        #[command(flatten)]
+        opts: InventoryOpts,
+    },
     /// One host's resolved variables (secrets masked).
     Host {
         /// Host name.
         name: String,
+        #[command(flatten)]
+        opts: InventoryOpts,
     },
+}
+
+/// What `prov inventory` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventoryView {
+    List,
+    Graph,
+    Host(String),
+}
+
+impl InventoryArgs {
+    /// The view asked for and all the options, or why the command line is not usable.
+    pub fn resolve(self) -> Result<(InventoryView, InventoryOpts), String> {
+        let flag = if self.list {
+            Some(InventoryView::List)
+        } else if self.graph {
+            Some(InventoryView::Graph)
+        } else {
+            self.host.map(InventoryView::Host)
+        };
+        let (sub, opts) = match self.command {
+            None => (None, self.opts),
+            Some(InventoryCommand::List { opts }) => {
+                (Some(InventoryView::List), self.opts.merge(opts))
+            }
+            Some(InventoryCommand::Graph { opts }) => {
+                (Some(InventoryView::Graph), self.opts.merge(opts))
+            }
+            Some(InventoryCommand::Host { name, opts }) => {
+                (Some(InventoryView::Host(name)), self.opts.merge(opts))
+            }
+        };
+        let view = match (flag, sub) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give either a subcommand (list, graph, host NAME) or --list/--graph/--host NAME, not both".into(),
+                );
+            }
+            (Some(v), None) | (None, Some(v)) => v,
+            (None, None) => {
+                return Err(
+                    "say what to show: list, graph or host NAME (or --list, --graph, --host NAME)"
+                        .into(),
+                );
+            }
+        };
+        if opts.inventory.is_empty() {
+            return Err("no inventory given: use -i INVENTORY (a file or a folder)".into());
+        }
+        Ok((view, opts))
+    }
 }
 
 /// Output format on stdout.

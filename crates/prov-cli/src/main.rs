@@ -13,7 +13,7 @@ mod stdout;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command, InventoryCommand};
+use crate::cli::{Cli, Command, InventoryView};
 use crate::exit::ExitCode;
 use crate::stdout::{errln, outln};
 
@@ -54,17 +54,26 @@ fn main() {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(*args),
-        Command::Inventory {
-            inventory,
-            command,
-            vault,
-        } => {
-            let (inv, redactor) = run::load_inventory(&inventory, &vault)?;
+        Command::Inventory(args) => {
+            let (view, opts) = match args.resolve() {
+                Ok(v) => v,
+                Err(msg) => {
+                    errln!("prov inventory: {msg}");
+                    return Ok(ExitCode::Usage);
+                }
+            };
+            let (inv, redactor) = run::load_inventory(&opts.inventory, &opts.vault)?;
             // Vault values are masked in everything shown.
-            let mut shown = match command {
-                InventoryCommand::List => inv.to_list_json(),
-                InventoryCommand::Graph => serde_json::Value::String(inv.graph()),
-                InventoryCommand::Host { name } => inv.host_json(&name),
+            let mut shown = match view {
+                InventoryView::List => inv.to_list_json(),
+                InventoryView::Graph => serde_json::Value::String(inv.graph()),
+                InventoryView::Host(name) => match inv.host_json(&name) {
+                    serde_json::Value::Null => {
+                        errln!("prov inventory: no host `{name}` in the inventory");
+                        return Ok(ExitCode::Usage);
+                    }
+                    v => v,
+                },
             };
             redactor.redact_json(&mut shown);
             match shown {
