@@ -270,6 +270,10 @@ pub struct RunArgs {
     /// Also write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// At the end, the slowest tasks and hosts (as Ansible's profile_tasks callback; console
+    /// output only: JSON events carry every duration).
+    #[arg(long)]
+    pub profile_tasks: bool,
     /// With --check: exit 5 when changes are pending, 0 when none.
     #[arg(long)]
     pub detailed_exitcode: bool,

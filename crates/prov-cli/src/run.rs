@@ -198,7 +198,7 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
     let mut progress = None;
     match args.output {
         OutputFormat::Text => {
-            let console = ConsoleSink::new(args.verbose, args.diff);
+            let console = ConsoleSink::new(args.verbose, args.diff, args.profile_tasks);
             progress = console.progress_bar();
             sinks.push(Box::new(console));
         }

@@ -253,3 +253,61 @@ fn a_loop_whose_items_are_all_skipped_prints_a_skipping_line_per_item() {
     let json = p.run("play.yml", &[]);
     assert_eq!(json.results_of("h1", "never").len(), 2, "{}", json.dump());
 }
+
+#[test]
+fn profile_tasks_lists_the_slowest_tasks_and_hosts_on_request_only() {
+    let p = Project::with_tasks(
+        &["a1", "a2"],
+        r#"
+    - name: quick
+      command: "true"
+    - name: slow on a2
+      command: "sleep {{ 0.8 if inventory_hostname == 'a2' else 0.05 }}"
+    - name: medium
+      command: sleep 0.3
+"#,
+    );
+    let out = console(&p, &["--profile-tasks"]);
+    out.expect_code(0);
+    let profile = out
+        .stdout
+        .split("TASKS BY TIME (the 3 slowest of 3)\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no task profile\n{}", out.dump()));
+    let lines: Vec<&str> = profile.lines().collect();
+    assert!(
+        lines.len() > 7
+            && lines[0].contains("s  all : slow on a2  (slowest: a2 ")
+            && lines[1].contains("s  all : medium  (slowest: ")
+            && lines[2].contains("s  all : quick  (slowest: "),
+        "{}",
+        out.dump()
+    );
+    let secs = |l: &str| -> f64 {
+        l.split_whitespace()
+            .next()
+            .and_then(|w| w.trim_end_matches('s').parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        secs(lines[0]) >= 0.8 && secs(lines[1]) >= 0.3,
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        lines[4],
+        "HOSTS BY TIME IN TASKS (the 2 slowest of 2)",
+        "{}",
+        out.dump()
+    );
+    assert!(
+        lines[5].ends_with("s  a2") && lines[6].ends_with("s  a1"),
+        "{}",
+        out.dump()
+    );
+    assert!(secs(lines[5]) >= 1.1, "{}", out.dump());
+
+    let plain = console(&p, &[]);
+    plain.expect_code(0);
+    assert!(!plain.stdout.contains("BY TIME"), "{}", plain.dump());
+}

@@ -1,10 +1,10 @@
 //! The console: live progress on a terminal (indicatif), plain lines otherwise, diffs with
 //! `--diff`, results with `-v`, and the recap at the end. Colors honor `NO_COLOR`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prov_core::{Event, EventSink, TaskResult, TaskStatus};
@@ -14,6 +14,7 @@ pub struct ConsoleSink {
     verbosity: u8,
     diff: bool,
     color: bool,
+    profile: bool,
     state: Mutex<ConsoleState>,
 }
 
@@ -21,13 +22,42 @@ struct ConsoleState {
     bar: Option<ProgressBar>,
     pending: BTreeSet<String>,
     task: String,
+    /// With `--profile-tasks`: every task run, in order.
+    timings: Vec<TaskTiming>,
+    /// With `--profile-tasks`: time each host spent in tasks.
+    host_time: BTreeMap<String, Duration>,
 }
+
+/// How long one task took (`--profile-tasks`).
+struct TaskTiming {
+    play: String,
+    task: String,
+    handler: bool,
+    started: Instant,
+    /// When its last result arrived.
+    ended: Option<Instant>,
+    /// Time per host (loop items summed).
+    hosts: BTreeMap<String, Duration>,
+}
+
+impl TaskTiming {
+    fn wall(&self) -> Duration {
+        self.ended
+            .map(|e| e.saturating_duration_since(self.started))
+            .unwrap_or_default()
+    }
+}
+
+/// How many tasks and hosts `--profile-tasks` lists.
+pub const PROFILE_TASKS: usize = 20;
+/// How many hosts `--profile-tasks` lists.
+pub const PROFILE_HOSTS: usize = 10;
 
 const RESET: &str = "\x1b[0m";
 
 impl ConsoleSink {
     /// A console sink; progress bars only when stderr is a terminal.
-    pub fn new(verbosity: u8, diff: bool) -> Self {
+    pub fn new(verbosity: u8, diff: bool, profile: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let bar = if tty && std::env::var_os("CI").is_none() {
@@ -45,10 +75,13 @@ impl ConsoleSink {
             verbosity,
             diff,
             color,
+            profile,
             state: Mutex::new(ConsoleState {
                 bar,
                 pending: BTreeSet::new(),
                 task: String::new(),
+                timings: Vec::new(),
+                host_time: BTreeMap::new(),
             }),
         }
     }
@@ -152,6 +185,46 @@ impl ConsoleSink {
     }
 }
 
+/// The `--profile-tasks` summary: the slowest tasks (wall time from their start to their last
+/// result, and their slowest host) and the hosts by time spent in tasks, slowest first.
+fn profile_text(timings: &[TaskTiming], host_time: &BTreeMap<String, Duration>) -> String {
+    let mut out = String::new();
+    let mut tasks: Vec<&TaskTiming> = timings.iter().collect();
+    // Slowest first; equal times keep the run's order.
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.wall()));
+    out.push_str(&format!(
+        "\nTASKS BY TIME (the {} slowest of {})\n",
+        tasks.len().min(PROFILE_TASKS),
+        tasks.len()
+    ));
+    for t in tasks.iter().take(PROFILE_TASKS) {
+        let kind = if t.handler { "HANDLER " } else { "" };
+        let slowest = t
+            .hosts
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1))
+            .map(|(h, d)| format!("  (slowest: {h} {:.2}s)", d.as_secs_f64()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>9.2}s  {kind}{} : {}{slowest}\n",
+            t.wall().as_secs_f64(),
+            t.play,
+            t.task
+        ));
+    }
+    let mut hosts: Vec<(&String, &Duration)> = host_time.iter().collect();
+    hosts.sort_by_key(|h| std::cmp::Reverse(*h.1));
+    out.push_str(&format!(
+        "\nHOSTS BY TIME IN TASKS (the {} slowest of {})\n",
+        hosts.len().min(PROFILE_HOSTS),
+        hosts.len()
+    ));
+    for (h, d) in hosts.iter().take(PROFILE_HOSTS) {
+        out.push_str(&format!("{:>9.2}s  {h}\n", d.as_secs_f64()));
+    }
+    out
+}
+
 /// How many lines of a failed result's stderr (or stdout) and command are shown without `-v`.
 pub const DETAIL_LINES: usize = 20;
 
@@ -251,11 +324,21 @@ impl EventSink for ConsoleSink {
                 self.print(&st, &self.paint("1", &line));
             }
             Event::TaskStart {
+                play,
                 task,
                 hosts,
                 handler,
-                ..
             } => {
+                if self.profile {
+                    st.timings.push(TaskTiming {
+                        play: play.clone(),
+                        task: task.clone(),
+                        handler: *handler,
+                        started: Instant::now(),
+                        ended: None,
+                        hosts: BTreeMap::new(),
+                    });
+                }
                 st.task = task.clone();
                 st.pending = hosts.iter().cloned().collect();
                 let kind = if *handler { "HANDLER" } else { "TASK" };
@@ -269,6 +352,13 @@ impl EventSink for ConsoleSink {
                 // (item=x)`, as Ansible prints them): a task never shows a bare header.
                 let line = self.result_line(r);
                 self.print(&st, &line);
+                if self.profile {
+                    *st.host_time.entry(r.host.clone()).or_default() += r.duration;
+                    if let Some(t) = st.timings.last_mut() {
+                        t.ended = Some(Instant::now());
+                        *t.hosts.entry(r.host.clone()).or_default() += r.duration;
+                    }
+                }
                 st.pending.remove(&r.host);
                 if let Some(b) = &st.bar {
                     let waiting: Vec<&str> =
@@ -299,6 +389,9 @@ impl EventSink for ConsoleSink {
                         self.paint(code, &format!("{:<width$}", r.host)),
                         r.ok, r.changed, r.unreachable, r.failed, r.skipped, r.rescued, r.ignored
                     ));
+                }
+                if self.profile {
+                    out.push_str(&profile_text(&st.timings, &st.host_time));
                 }
                 out.push_str(&format!("\nfinished in {:.2}s", elapsed.as_secs_f64()));
                 let mut stdout = std::io::stdout().lock();
