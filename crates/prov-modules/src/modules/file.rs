@@ -355,6 +355,12 @@ impl FileModule {
         if linkish {
             extra.push_str("if [ -d \"$p\" ] && [ ! -L \"$p\" ] && [ -z \"$(ls -A -- \"$p\")\" ]; then echo E; fi\n");
         }
+        if state == Some(State::Touch) {
+            // A dangling link: `D <its target as written>`.
+            extra.push_str(
+                "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -- \"$p\")\"; fi\n",
+            );
+        }
         let follow = self.follow && !linkish && state != Some(State::Absent);
         let mut specs = vec![ProbeSpec {
             follow,
@@ -689,6 +695,13 @@ impl Module for FileModule {
             }
             State::Touch => {
                 final_state = "file";
+                // Ansible never creates a dangling link's target: it sets the times through
+                // the link (`os.utime`), which fails, with or without `follow`.
+                if let Some(t) = me.extra.iter().find_map(|l| l.strip_prefix("D ")) {
+                    return Err(fail(format!(
+                        "Error while updating modification or access time: {path} is a dangling symbolic link (its target {t} does not exist)"
+                    )));
+                }
                 match prev {
                     Some(i) => {
                         let ch = self.plan_attrs(&mut steps, i, false)?;
