@@ -610,6 +610,107 @@ fn file_touch_sets_the_times_of_a_link_target_and_refuses_a_dangling_link() {
 }
 
 #[test]
+fn file_touch_with_follow_no_keeps_the_link_and_settles() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: touch no follow
+      file:
+        path: "{{ playbook_dir }}/link2.txt"
+        state: touch
+        follow: no
+        modification_time: preserve
+        access_time: preserve
+        mode: "0600"
+    - name: touch no follow time
+      file:
+        path: "{{ playbook_dir }}/link2.txt"
+        state: touch
+        follow: no
+        modification_time: "202001011200.00"
+        access_time: preserve
+"#,
+    );
+    layout(&p);
+    p.write("real2.txt", "two\n");
+    set_mode(&p.path("real2.txt"), 0o644);
+    symlink("real2.txt", p.path("link2.txt")).expect("symlink");
+    let link2 = p.path("link2.txt").display().to_string();
+
+    let check = p.run("play.yml", &["--check"]);
+    check.expect_code(0);
+    assert_eq!(
+        check.status("h1", "touch no follow"),
+        "ok",
+        "mode on a link is a no-op: {}",
+        check.dump()
+    );
+    assert_eq!(check.status("h1", "touch no follow time"), "changed");
+    assert!(
+        summary(&check, "touch no follow time")[0]
+            .starts_with(&format!("set modification time of {link2} to @")),
+        "{:?}",
+        summary(&check, "touch no follow time")
+    );
+
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.status("h1", "touch no follow"), "ok");
+    assert_eq!(o.status("h1", "touch no follow time"), "changed");
+    assert!(is_link(&p.path("link2.txt")));
+    assert_eq!(
+        mode_of(&p.path("real2.txt")),
+        0o644,
+        "follow: no leaves the target's mode alone"
+    );
+    let mtime = mtime_secs(&p.path("real2.txt"));
+    assert!(
+        is_2020_01_01(mtime),
+        "the times go through the link, as Ansible's utime: {mtime}"
+    );
+
+    let again = p.run("play.yml", &[]);
+    again.expect_code(0);
+    assert_eq!(again.count("h1", "changed"), 0, "{}", again.dump());
+}
+
+#[test]
+fn file_touch_with_follow_no_sets_owner_and_group_on_the_link() {
+    use std::os::unix::fs::MetadataExt as _;
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: touch owned
+      file:
+        path: "{{ playbook_dir }}/link.txt"
+        state: touch
+        follow: no
+        modification_time: preserve
+        access_time: preserve
+        owner: "1"
+        group: "1"
+"#,
+    );
+    layout(&p);
+    if std::fs::metadata(p.path("real.txt")).expect("stat").uid() != 0 {
+        eprintln!("not root: chown cannot be tested");
+        return;
+    }
+    let check = p.run("play.yml", &["--check"]);
+    check.expect_code(0);
+    assert_eq!(check.status("h1", "touch owned"), "changed");
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.status("h1", "touch owned"), "changed");
+    let link = std::fs::symlink_metadata(p.path("link.txt")).expect("lstat");
+    assert_eq!((link.uid(), link.gid()), (1, 1), "the link is chowned (-h)");
+    let target = std::fs::metadata(p.path("real.txt")).expect("stat");
+    assert_eq!((target.uid(), target.gid()), (0, 0), "the target is not");
+    let again = p.run("play.yml", &[]);
+    assert_eq!(again.status("h1", "touch owned"), "ok", "{}", again.dump());
+}
+
+#[test]
 fn file_absent_and_link_act_on_the_link_itself_never_on_its_target() {
     let p = Project::with_tasks(
         &["h1"],

@@ -373,7 +373,20 @@ impl FileModule {
                 ..ProbeSpec::new(src)
             });
         }
+        if self.touches_through_link() {
+            // The times a touch through an unfollowed link sets are its target's.
+            specs.push(ProbeSpec {
+                follow: true,
+                ..ProbeSpec::new(self.path.clone())
+            });
+        }
         specs
+    }
+
+    /// `state: touch` with `follow: no`: a link is kept as the path itself (its owner and
+    /// group), while the times are still set on its target, as Ansible's `os.utime` does.
+    fn touches_through_link(&self) -> bool {
+        self.state == Some(State::Touch) && !self.follow
     }
 
     fn wanted_time(
@@ -446,6 +459,24 @@ impl FileModule {
                 steps.summary.push(line);
             }
             steps.script.push_str(&ch.script(&self.path, no_deref));
+        }
+        Ok(ch)
+    }
+
+    /// Owner/group steps for a link itself (`chown -h`); a wanted `mode` is ignored.
+    fn plan_attrs_without_mode(
+        &self,
+        steps: &mut Steps,
+        info: &FileInfo,
+    ) -> Result<AttrChange, ModuleError> {
+        let attrs = Attrs {
+            mode: None,
+            ..self.attrs.clone()
+        };
+        let ch = attrs.diff_against(info)?;
+        if !ch.is_empty() {
+            steps.summary.extend(ch.summary(&self.path));
+            steps.script.push_str(&ch.script(&self.path, true));
         }
         Ok(ch)
     }
@@ -556,7 +587,8 @@ impl Module for FileModule {
         let specs = self.probe_specs();
         let probed = probe(ctx, &specs).await?;
         let me = &probed[0];
-        let src = probed.get(1);
+        let src = self.src.as_ref().and_then(|_| probed.get(1));
+        let followed = self.touches_through_link().then(|| probed.last()).flatten();
         let prev = me.info.as_ref();
         let prev_state = prev.map_or("absent", |i| {
             if i.kind == Kind::File && i.nlink > 1 {
@@ -703,6 +735,17 @@ impl Module for FileModule {
                     )));
                 }
                 match prev {
+                    Some(i) if i.kind == Kind::Link => {
+                        // `follow: no`: owner and group go to the link itself (`chown -h`);
+                        // `mode` is a no-op, as in Ansible (Linux cannot chmod a link, and
+                        // the link's own 0777 is never compared); the times are the target's.
+                        let target = followed
+                            .and_then(|f| f.info.as_ref())
+                            .ok_or_else(|| fail(format!("internal: {path}: no target probed")))?;
+                        let ch = self.plan_attrs_without_mode(&mut steps, i)?;
+                        self.time_steps(&mut steps, me, Some(target), Time::Now, false)?;
+                        after = self.after_text(prev_state, i, &ch);
+                    }
                     Some(i) => {
                         let ch = self.plan_attrs(&mut steps, i, false)?;
                         self.time_steps(&mut steps, me, Some(i), Time::Now, false)?;
