@@ -129,7 +129,14 @@ fn short_names_are_ordinary_variables_never_connection_settings() {
             c.become_user.as_deref(),
             c.connection
         ),
-        ("short_names", None, Some("everyone"), None, None, ConnectionKind::Ssh)
+        (
+            "short_names",
+            None,
+            Some("everyone"),
+            None,
+            None,
+            ConnectionKind::Ssh
+        )
     );
     assert_eq!(c.private_key_file, None);
     assert_eq!(c.known_hosts_file, None);

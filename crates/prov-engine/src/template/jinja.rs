@@ -1,45 +1,37 @@
-//! Conditions (`when`, `changed_when`, `failed_when`, `until`, `assert: that:`), evaluated the
-//! way Ansible evaluates them: by a Jinja2 engine (minijinja) whose undefined values are strict.
+//! The Jinja2 engine (minijinja, configured as Ansible's templar in [`super::ansible`]): it
+//! renders Jinja2 template files and evaluates conditions (`when`, `changed_when`,
+//! `failed_when`, `until`, `assert: that:`) of every dialect, with strict undefined values.
 //!
 //! An undefined name fails the condition wherever it appears (`not x`, `x == y`, `x in y`,
 //! `x and y`) instead of counting as false, so a typo never lets a guarded step run. The guards
 //! Ansible users write keep working: `x is defined`, `x | default(...)`, and short-circuiting
 //! (`x is defined and x > 1` never looks at `x` when it is undefined).
 //!
-//! Condition syntax is the same in prov's tera dialect and in Jinja2; the filters prov offers
-//! in conditions accept both tera's named arguments (`default(value=1)`) and Jinja2's
-//! positional ones (`default(1)`).
+//! Condition syntax is the same in prov's tera dialect and in Jinja2; conditions are evaluated
+//! by the Ansible environment ([`super::ansible`]), whose filters accept both tera's named
+//! arguments (`default(value=1)`) and Jinja2's positional ones (`default(1)`).
 
+use std::path::Path;
 use std::sync::Arc;
 
-use minijinja::value::{Kwargs, Object, Rest, Serde};
+use minijinja::value::Object;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as MjValue};
 use serde_json::Value;
 
+use super::ansible::Scope;
 use super::find_word;
 use crate::error::{EngineError, Location};
 
-/// The engine that evaluates conditions.
+/// The Jinja2 engine: conditions and Jinja2 template files.
 #[derive(Debug)]
-pub(super) struct Conditions {
+pub(super) struct Jinja {
     env: Environment<'static>,
     /// The same engine with lenient undefined values: evaluating a condition against no
     /// variables at all then reaches its filters and tests, to find unknown ones at load time.
     lenient: Environment<'static>,
 }
 
-/// The variables a condition sees: a tera context, converted one name at a time as the
-/// condition looks it up (a condition reads a few names out of hundreds).
-#[derive(Debug)]
-struct Scope(tera::Context);
-
-impl Object for Scope {
-    fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
-        self.0.get(key.as_str()?).map(|v| MjValue::from(Serde(v)))
-    }
-}
-
-/// What [`Conditions::probe`] evaluates against: the known names, each any value.
+/// What [`Jinja::probe`] evaluates against: the known names, each any value.
 struct Probe(Arc<dyn Fn(&str) -> bool + Send + Sync>);
 
 impl std::fmt::Debug for Probe {
@@ -65,13 +57,11 @@ impl Object for AnyValue {
     }
 }
 
-impl Conditions {
+impl Jinja {
     pub(super) fn new() -> Self {
-        let mut env = Environment::new();
-        register_filters(&mut env);
-        register_tests(&mut env);
-        let lenient = env.clone();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let env = super::ansible::environment();
+        let mut lenient = env.clone();
+        lenient.set_undefined_behavior(UndefinedBehavior::Lenient);
         Self { env, lenient }
     }
 
@@ -87,7 +77,7 @@ impl Conditions {
             .env
             .compile_expression(expr)
             .map_err(|e| condition_error(&e, expr, offset, at))?;
-        let scope = MjValue::from_object(Scope(ctx.clone()));
+        let scope = MjValue::from_object(Scope::new(ctx));
         let value = compiled
             .eval(scope)
             .map_err(|e| condition_error(&e, expr, offset, at))?;
@@ -111,7 +101,7 @@ impl Conditions {
     ) -> EngineError {
         const PREFIX: &str = "not (";
         let negated = format!("{PREFIX}{expr})");
-        let scope = MjValue::from_object(Scope(ctx.clone()));
+        let scope = MjValue::from_object(Scope::new(ctx));
         let Err(e) = self
             .env
             .compile_expression(&negated)
@@ -147,6 +137,53 @@ impl Conditions {
         }
     }
 
+    /// Renders text from a YAML value (`at` is where it starts); its final newlines are kept.
+    pub(super) fn render_text(
+        &self,
+        text: &str,
+        ctx: &tera::Context,
+        at: &Location,
+    ) -> Result<String, EngineError> {
+        self.env
+            .render_str(text, MjValue::from_object(Scope::new(ctx)))
+            .map(|out| super::ansible::keep_trailing_newlines(text, out))
+            .map_err(|e| {
+                let mut err = file_error(&e, text, &at.file);
+                if let EngineError::Template { at: a, .. } = &mut err {
+                    *a = if a.line == 1 {
+                        shifted(at, a.column - 1)
+                    } else {
+                        Location::new(&at.file, at.line + a.line - 1, a.column)
+                    };
+                }
+                err
+            })
+    }
+
+    /// Renders a Jinja2 template file's `text` (Ansible's template module: its extra variables
+    /// `ansible_managed`, `template_path`, `template_fullpath`, `template_host`,
+    /// `template_uid` are set).
+    pub(super) fn render_template(
+        &self,
+        text: &str,
+        path: &Path,
+        ctx: &tera::Context,
+    ) -> Result<String, EngineError> {
+        let scope = Scope::with_extra(ctx, template_vars(path));
+        self.env
+            .render_str(text, MjValue::from_object(scope))
+            .map(|out| super::ansible::keep_trailing_newlines(text, out))
+            .map_err(|e| file_error(&e, text, path))
+    }
+
+    /// Checks a Jinja2 template file's syntax.
+    pub(super) fn check_template(&self, text: &str, path: &Path) -> Result<(), EngineError> {
+        self.env
+            .template_from_str(text)
+            .map(|_| ())
+            .map_err(|e| file_error(&e, text, path))
+    }
+
     /// Checks a condition without its variables (for load time and `prov lint`): its syntax,
     /// and the filters and tests it reaches when every name is undefined.
     pub(super) fn check(
@@ -165,6 +202,46 @@ impl Conditions {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// The template module's extra variables for the template at `path`.
+fn template_vars(path: &Path) -> Vec<(&'static str, MjValue)> {
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let uid = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    vec![
+        ("ansible_managed", MjValue::from("Ansible managed")),
+        ("template_path", MjValue::from(path.display().to_string())),
+        (
+            "template_fullpath",
+            MjValue::from(full.display().to_string()),
+        ),
+        ("template_host", MjValue::from(host.trim())),
+        ("template_uid", uid.map(MjValue::from).unwrap_or_default()),
+    ]
+}
+
+/// A minijinja error in the template file `path` (whose text is `text`), at its line and
+/// column.
+fn file_error(e: &Error, text: &str, path: &Path) -> EngineError {
+    let (line, column) = match e.range() {
+        Some(r) if text.is_char_boundary(r.start.min(text.len())) => {
+            let before = &text[..r.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (line, column)
+        }
+        _ => (e.line().unwrap_or(1), 1),
+    };
+    let message = match (e.kind(), e.detail()) {
+        (ErrorKind::UndefinedError, Some(d)) => undefined_message(d),
+        (kind, Some(d)) => format!("{kind}: {d}"),
+        (kind, None) => kind.to_string(),
+    };
+    EngineError::Template {
+        at: Location::new(path, line, column),
+        message,
     }
 }
 
@@ -216,155 +293,6 @@ fn undefined_message(detail: &str) -> String {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
-
-/// A filter argument given positionally (Jinja2) or by name (tera).
-fn arg(positional: Option<MjValue>, kwargs: &Kwargs, name: &str) -> Result<Option<MjValue>, Error> {
-    match positional {
-        Some(v) => Ok(Some(v)),
-        None => kwargs.get::<Option<MjValue>>(name),
-    }
-}
-
-/// Ansible's `default(value, boolean=false)`: the value when defined (and, with `boolean`,
-/// truthy), else the default.
-fn default_filter(
-    v: MjValue,
-    default: Option<MjValue>,
-    boolean: Option<bool>,
-    kwargs: Kwargs,
-) -> Result<MjValue, Error> {
-    let default = arg(default, &kwargs, "value")?.unwrap_or_else(|| MjValue::from(""));
-    let boolean = match boolean {
-        Some(b) => b,
-        None => kwargs.get::<Option<bool>>("boolean")?.unwrap_or(false),
-    };
-    kwargs.assert_all_used()?;
-    let missing = v.is_undefined() || (boolean && !v.is_true());
-    Ok(if missing { default } else { v })
-}
-
-/// Ansible's `bool`: `yes/true/on/1/y` strings are true.
-fn bool_filter(v: MjValue) -> bool {
-    match v.as_str() {
-        Some(s) => matches!(
-            s.trim().to_ascii_lowercase().as_str(),
-            "yes" | "true" | "on" | "1" | "y"
-        ),
-        None => v.is_true(),
-    }
-}
-
-fn regex_search_filter(
-    v: String,
-    pattern: Option<String>,
-    kwargs: Kwargs,
-) -> Result<MjValue, Error> {
-    let pattern = match pattern {
-        Some(p) => p,
-        None => kwargs.get::<String>("pattern")?,
-    };
-    kwargs.assert_all_used()?;
-    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
-    Ok(re
-        .find(&v)
-        .map(|m| MjValue::from(m.as_str()))
-        .unwrap_or(MjValue::from(())))
-}
-
-fn ternary_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
-    let yes = arg(rest.first().cloned(), &kwargs, "true_value")?;
-    let no = arg(rest.get(1).cloned(), &kwargs, "false_value")?;
-    kwargs.assert_all_used()?;
-    let (Some(yes), Some(no)) = (yes, no) else {
-        return Err(invalid("ternary needs a true value and a false value"));
-    };
-    Ok(if v.is_true() { yes } else { no })
-}
-
-fn mandatory_filter(v: MjValue, msg: Option<String>, kwargs: Kwargs) -> Result<MjValue, Error> {
-    let msg = match msg {
-        Some(m) => Some(m),
-        None => kwargs.get::<Option<String>>("msg")?,
-    };
-    kwargs.assert_all_used()?;
-    if v.is_undefined() {
-        return Err(Error::new(
-            ErrorKind::UndefinedError,
-            msg.unwrap_or_else(|| "mandatory variable is not defined".into()),
-        ));
-    }
-    Ok(v)
-}
-
-fn to_json_filter(v: MjValue) -> Result<String, Error> {
-    serde_json::to_string(&v).map_err(|e| invalid(e.to_string()))
-}
-
-fn from_json_filter(v: String) -> Result<MjValue, Error> {
-    let j: Value = serde_json::from_str(&v).map_err(|e| invalid(e.to_string()))?;
-    Ok(MjValue::from(Serde(j)))
-}
-
-fn basename_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn dirname_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .parent()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn register_filters(env: &mut Environment<'static>) {
-    env.add_filter("default", default_filter);
-    env.add_filter("d", default_filter);
-    env.add_filter("bool", bool_filter);
-    env.add_filter("regex_search", regex_search_filter);
-    env.add_filter("ternary", ternary_filter);
-    env.add_filter("mandatory", mandatory_filter);
-    env.add_filter("to_json", to_json_filter);
-    env.add_filter("from_json", from_json_filter);
-    env.add_filter("basename", basename_filter);
-    env.add_filter("dirname", dirname_filter);
-}
-
-/// A registered result's boolean field (`failed`, `changed`, `skipped`), false when missing.
-fn result_flag(v: &MjValue, field: &str) -> bool {
-    v.get_attr(field).is_ok_and(|f| f.is_true())
-}
-
-fn in_network_test(v: String, network: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
-    let network = match network {
-        Some(n) => n,
-        None => kwargs.get::<String>("network")?,
-    };
-    kwargs.assert_all_used()?;
-    let net: ipnet::IpNet = network.parse().map_err(|e| invalid(format!("{e}")))?;
-    let addr: std::net::IpAddr = v.parse().map_err(|e| invalid(format!("{e}")))?;
-    Ok(net.contains(&addr))
-}
-
-fn register_tests(env: &mut Environment<'static>) {
-    for (names, field, expect) in [
-        (&["failed", "failure"], "failed", true),
-        (&["succeeded", "success"], "failed", false),
-        (&["changed", "change"], "changed", true),
-        (&["skipped", "skip"], "skipped", true),
-    ] {
-        for name in names {
-            env.add_test(*name, move |v: MjValue| result_flag(&v, field) == expect);
-        }
-    }
-    env.add_test("in_network", in_network_test);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +304,7 @@ mod tests {
 
     fn eval(expr: &str, vars: Value) -> Result<Value, String> {
         let at = Location::new(std::path::Path::new("p.yml"), 3, 10);
-        Conditions::new()
+        Jinja::new()
             .eval(expr, 0, &ctx(vars), &at)
             .map_err(|e| e.to_string())
     }

@@ -1,10 +1,12 @@
-//! Templating with tera 2: strings in playbooks, conditions, and template files.
+//! Templating: strings in playbooks and `*.tera` files with tera 2 (prov's own dialect);
+//! conditions and every other template file with minijinja configured as Ansible's templar
+//! ([`ansible`]).
 //!
 //! * A value that is exactly one expression (`"{{ base_port + 1 }}"`) keeps its native type;
 //!   mixed text (`"node-{{ port }}.conf"`) becomes a string.
 //! * `when`, `changed_when`, `failed_when` and `assert: that:` are bare expressions (wrapping
 //!   them in `{{ }}` works too), evaluated with Ansible's strict undefined semantics
-//!   ([`conditions`]).
+//!   ([`jinja`]).
 //! * The filters Ansible users reach for that tera lacks are registered here, in one place.
 //! * Errors name the file, line and column, and say what the tera form is for Jinja2-only syntax.
 
@@ -18,12 +20,34 @@ use tera::{Context, Kwargs, State, Tera, TeraResult};
 use crate::error::{EngineError, Location};
 use crate::yaml::PathSeg;
 
-mod conditions;
+mod ansible;
+mod jinja;
+
+/// The template language of a file: prov's own (tera) for `*.tera`, Ansible's Jinja2 for
+/// every other template (`*.j2` and the rest: what roles written for Ansible bring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// tera, prov's own dialect.
+    Tera,
+    /// Jinja2 as Ansible renders it.
+    Jinja2,
+}
+
+impl Dialect {
+    /// The dialect of the template file at `path`.
+    pub fn of_file(path: &Path) -> Self {
+        if path.extension().is_some_and(|e| e == "tera") {
+            Dialect::Tera
+        } else {
+            Dialect::Jinja2
+        }
+    }
+}
 
 /// Renders strings, values, conditions and files.
 pub struct Templar {
     tera: Tera,
-    conditions: conditions::Conditions,
+    jinja: jinja::Jinja,
 }
 
 impl Default for Templar {
@@ -250,7 +274,7 @@ impl Templar {
         tera.register_test("skip", skipped_test);
         Self {
             tera,
-            conditions: conditions::Conditions::new(),
+            jinja: jinja::Jinja::new(),
         }
     }
 
@@ -260,6 +284,9 @@ impl Templar {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if Dialect::of_file(path) == Dialect::Jinja2 {
+            return self.jinja.check_template(&text, path);
+        }
         let mut t = self.tera.clone();
         t.add_raw_template("lint", &text)
             .map_err(|e| template_error(&e, &text, &Location::new(path, 1, 1), None))
@@ -305,6 +332,9 @@ impl Templar {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if Dialect::of_file(path) == Dialect::Jinja2 {
+            return self.jinja.render_template(&text, path, ctx);
+        }
         let at = Location::new(path, 1, 1);
         self.tera
             .render_str(&text, ctx, false)
@@ -330,31 +360,55 @@ impl Templar {
         ctx: &Context,
         locate: &dyn Fn(&[PathSeg]) -> Location,
     ) -> Result<Value, EngineError> {
+        self.render_value_in(Dialect::Tera, v, ctx, locate)
+    }
+
+    /// Like [`Templar::render_value_with`], in the given dialect.
+    pub fn render_value_in(
+        &self,
+        dialect: Dialect,
+        v: &Value,
+        ctx: &Context,
+        locate: &dyn Fn(&[PathSeg]) -> Location,
+    ) -> Result<Value, EngineError> {
         let mut path = Vec::new();
-        self.render_in(v, ctx, locate, &mut path)
+        self.render_in(dialect, v, ctx, locate, &mut path)
+    }
+
+    /// One string in `dialect`: a single expression keeps its type, text stays text.
+    fn render_string(
+        &self,
+        dialect: Dialect,
+        s: &str,
+        ctx: &Context,
+        at: &Location,
+    ) -> Result<Value, EngineError> {
+        match (dialect, single_expression(s)) {
+            (Dialect::Tera, Some(expr)) => self.eval_in(expr, offset_in(s, expr), ctx, at),
+            (Dialect::Tera, None) => Ok(Value::String(self.render_str(s, ctx, at)?)),
+            (Dialect::Jinja2, Some(expr)) => self.jinja.eval(expr, offset_in(s, expr), ctx, at),
+            (Dialect::Jinja2, None) if !is_templated(&Value::String(s.to_owned())) => {
+                Ok(Value::String(s.to_owned()))
+            }
+            (Dialect::Jinja2, None) => Ok(Value::String(self.jinja.render_text(s, ctx, at)?)),
+        }
     }
 
     fn render_in(
         &self,
+        dialect: Dialect,
         v: &Value,
         ctx: &Context,
         locate: &dyn Fn(&[PathSeg]) -> Location,
         path: &mut Vec<PathSeg>,
     ) -> Result<Value, EngineError> {
         Ok(match v {
-            Value::String(s) => {
-                let at = locate(path);
-                if let Some(expr) = single_expression(s) {
-                    self.eval_in(expr, offset_in(s, expr), ctx, &at)?
-                } else {
-                    Value::String(self.render_str(s, ctx, &at)?)
-                }
-            }
+            Value::String(s) => self.render_string(dialect, s, ctx, &locate(path))?,
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     path.push(PathSeg::Index(i));
-                    let r = self.render_in(item, ctx, locate, path);
+                    let r = self.render_in(dialect, item, ctx, locate, path);
                     path.pop();
                     out.push(r?);
                 }
@@ -364,7 +418,7 @@ impl Templar {
                 let mut out = serde_json::Map::new();
                 for (k, item) in map {
                     path.push(PathSeg::Key(k.clone()));
-                    let r = self.render_in(item, ctx, locate, path);
+                    let r = self.render_in(dialect, item, ctx, locate, path);
                     path.pop();
                     out.insert(k.clone(), r?);
                 }
@@ -449,7 +503,7 @@ impl Templar {
             Value::String(s) => {
                 let expr = single_expression(s.trim()).unwrap_or(s.trim());
                 let v = self
-                    .conditions
+                    .jinja
                     .eval(expr, offset_in(s, expr), ctx, &locate(&[]))?;
                 Ok(truthy(&v))
             }
@@ -479,7 +533,7 @@ impl Templar {
             let at = locate(path);
             found = if condition {
                 let expr = single_expression(s.trim()).unwrap_or(s.trim());
-                self.conditions
+                self.jinja
                     .probe(expr, offset_in(s, expr), known.clone(), &at)
             } else {
                 self.probe_text(s, known, &at)
@@ -540,8 +594,7 @@ impl Templar {
         match v {
             Value::String(s) if condition => {
                 let expr = single_expression(s.trim()).unwrap_or(s.trim());
-                self.conditions
-                    .check(expr, offset_in(s, expr), &locate(path))
+                self.jinja.check(expr, offset_in(s, expr), &locate(path))
             }
             Value::String(s) => {
                 let (text, shift) = match single_expression(s) {

@@ -1,0 +1,88 @@
+//! Template files written for Ansible (`*.j2` and every file that is not `*.tera`) render as
+//! Ansible renders them: Jinja2 syntax with positional filter arguments and Python's methods,
+//! block tags that take their newline, values printed as Python prints them, mappings in the
+//! order they were written, a strict undefined policy. `*.tera` files stay prov's tera.
+//! (`prov-engine/tests/ansible_templates.rs` compares the public roles' templates with the
+//! real ansible-core.)
+
+mod engine_support;
+
+use engine_support::Project;
+
+#[test]
+fn jinja2_templates_render_with_ansible_semantics() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: render
+      vars:
+        d: {zeta: 1, alpha: 2, mid: 3}
+        flags: [true, false]
+        names: "a,b"
+        version: "3.7"
+      template:
+        src: t.j2
+        dest: "{{ playbook_dir }}/out.conf"
+"#,
+    );
+    p.write(
+        "templates/t.j2",
+        "# {{ ansible_managed }}\nstart\n{% if true %}\nweb\n{% endif %}\n\
+         {% for k, v in d.items() %}{{ k }}={{ v }} {% endfor %}\n\
+         {{ flags }} {{ names.split(',') }} {{ version | int }} {{ missing | default('x') }}\n\
+         {{ 'a' + 'b' }} {{ [1] + [2] }}\nend\n",
+    );
+    p.run("play.yml", &[]).expect_code(0);
+    let out = std::fs::read_to_string(p.path("out.conf")).unwrap_or_default();
+    assert_eq!(
+        out,
+        // trim_blocks: the newline after `{% endfor %}` goes with the tag.
+        "# Ansible managed\nstart\nweb\nzeta=1 alpha=2 mid=3 \
+         [True, False] ['a', 'b'] 3 x\nab [1, 2]\nend\n"
+    );
+}
+
+#[test]
+fn an_undefined_name_in_a_jinja2_template_fails_the_task_and_writes_nothing() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: render
+      template:
+        src: t.j2
+        dest: "{{ playbook_dir }}/out.conf"
+"#,
+    );
+    p.write(
+        "templates/t.j2",
+        "ok\n{% if not featur_typo %}\nrisky\n{% endif %}\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    let msg = o.msg("h1", "render");
+    assert!(
+        msg.contains("t.j2:2:") && msg.contains("`featur_typo` is not defined"),
+        "{msg}"
+    );
+    assert!(!p.path("out.conf").exists());
+}
+
+#[test]
+fn tera_files_stay_tera() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: render
+      template:
+        src: t.conf.tera
+        dest: "{{ playbook_dir }}/out.conf"
+"#,
+    );
+    p.write(
+        "templates/t.conf.tera",
+        "port {{ port | default(value=7000) }}\n",
+    );
+    p.run("play.yml", &[]).expect_code(0);
+    let out = std::fs::read_to_string(p.path("out.conf")).unwrap_or_default();
+    assert_eq!(out, "port 7000\n");
+}

@@ -1,0 +1,590 @@
+//! Ansible's filters (and prov's), for conditions and Jinja2 templates. Arguments are taken
+//! positionally as in Jinja2 and, where prov's tera dialect names them, by name as well.
+
+use minijinja::value::{Kwargs, Rest, Serde};
+use minijinja::{Environment, Error, ErrorKind, Value as MjValue};
+use serde_json::Value;
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, msg.into())
+}
+
+/// A filter argument given positionally (Jinja2) or by name (tera).
+fn arg(positional: Option<MjValue>, kwargs: &Kwargs, name: &str) -> Result<Option<MjValue>, Error> {
+    match positional {
+        Some(v) => Ok(Some(v)),
+        None => kwargs.get::<Option<MjValue>>(name),
+    }
+}
+
+/// Ansible's `default(value, boolean=false)`: the value when defined (and, with `boolean`,
+/// truthy), else the default.
+fn default_filter(
+    v: MjValue,
+    default: Option<MjValue>,
+    boolean: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let default = arg(default, &kwargs, "value")?.unwrap_or_else(|| MjValue::from(""));
+    let boolean = match boolean {
+        Some(b) => b,
+        None => kwargs.get::<Option<bool>>("boolean")?.unwrap_or(false),
+    };
+    kwargs.assert_all_used()?;
+    let missing = v.is_undefined() || (boolean && !v.is_true());
+    Ok(if missing { default } else { v })
+}
+
+/// Ansible's `bool`: `yes/true/on/1/y` strings are true.
+fn bool_filter(v: MjValue) -> bool {
+    match v.as_str() {
+        Some(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y"
+        ),
+        None => v.is_true(),
+    }
+}
+
+fn regex_search_filter(
+    v: String,
+    pattern: Option<String>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let pattern = match pattern {
+        Some(p) => p,
+        None => kwargs.get::<String>("pattern")?,
+    };
+    kwargs.assert_all_used()?;
+    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
+    Ok(re
+        .find(&v)
+        .map(|m| MjValue::from(m.as_str()))
+        .unwrap_or(MjValue::from(())))
+}
+
+fn ternary_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let yes = arg(rest.first().cloned(), &kwargs, "true_value")?;
+    let no = arg(rest.get(1).cloned(), &kwargs, "false_value")?;
+    kwargs.assert_all_used()?;
+    let (Some(yes), Some(no)) = (yes, no) else {
+        return Err(invalid("ternary needs a true value and a false value"));
+    };
+    Ok(if v.is_true() { yes } else { no })
+}
+
+fn mandatory_filter(v: MjValue, msg: Option<String>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let msg = match msg {
+        Some(m) => Some(m),
+        None => kwargs.get::<Option<String>>("msg")?,
+    };
+    kwargs.assert_all_used()?;
+    if v.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            msg.unwrap_or_else(|| "mandatory variable is not defined".into()),
+        ));
+    }
+    Ok(v)
+}
+
+/// Ansible's `to_json`: Python's `json.dumps` (`", "` and `": "` separators, keys in order).
+fn to_json_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let v = json_of(&v, sort)?;
+    write_json(
+        &v,
+        PythonJson {
+            indent: None,
+            level: 0,
+        },
+    )
+}
+
+/// Ansible's `to_nice_json`: indented by 4 (or `indent`), keys sorted.
+fn to_nice_json_filter(v: MjValue, indent: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
+    let indent = match indent {
+        Some(i) => i,
+        None => kwargs.get::<Option<usize>>("indent")?.unwrap_or(4),
+    };
+    let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
+    kwargs.assert_all_used()?;
+    let v = json_of(&v, sort)?;
+    write_json(
+        &v,
+        PythonJson {
+            indent: Some(indent),
+            level: 0,
+        },
+    )
+}
+
+/// `v` as JSON, with map keys sorted when `sort`.
+fn json_of(v: &MjValue, sort: bool) -> Result<Value, Error> {
+    let mut j = serde_json::to_value(v).map_err(|e| invalid(e.to_string()))?;
+    if sort {
+        sort_keys(&mut j);
+    }
+    Ok(j)
+}
+
+fn sort_keys(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (k, mut val) in entries {
+                sort_keys(&mut val);
+                m.insert(k, val);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
+/// Python's `json.dumps` layout: `", "`/`": "` separators inline, or `indent` spaces per
+/// level with `","` at line ends.
+#[derive(Clone, Copy)]
+struct PythonJson {
+    indent: Option<usize>,
+    level: usize,
+}
+
+fn write_json(v: &Value, f: PythonJson) -> Result<String, Error> {
+    let mut out = String::new();
+    json_into(v, f, &mut out)?;
+    Ok(out)
+}
+
+fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
+    let inner = PythonJson {
+        level: f.level + 1,
+        ..f
+    };
+    let (open, close, items): (char, char, Vec<(Option<&String>, &Value)>) = match v {
+        Value::Array(a) => ('[', ']', a.iter().map(|x| (None, x)).collect()),
+        Value::Object(m) => ('{', '}', m.iter().map(|(k, x)| (Some(k), x)).collect()),
+        scalar => {
+            out.push_str(&serde_json::to_string(scalar).map_err(|e| invalid(e.to_string()))?);
+            return Ok(());
+        }
+    };
+    out.push(open);
+    for (i, (key, item)) in items.iter().enumerate() {
+        match f.indent {
+            Some(n) => {
+                out.push_str(if i == 0 { "\n" } else { ",\n" });
+                out.push_str(&" ".repeat(n * inner.level));
+            }
+            None if i > 0 => out.push_str(", "),
+            None => {}
+        }
+        if let Some(k) = key {
+            out.push_str(&serde_json::to_string(k).map_err(|e| invalid(e.to_string()))?);
+            out.push_str(": ");
+        }
+        json_into(item, inner, out)?;
+    }
+    if let (Some(n), false) = (f.indent, items.is_empty()) {
+        out.push('\n');
+        out.push_str(&" ".repeat(n * f.level));
+    }
+    out.push(close);
+    Ok(())
+}
+
+/// Ansible's `to_yaml` / `to_nice_yaml` (block style; `to_nice_yaml` sorts keys as Ansible
+/// does by default).
+fn to_yaml_filter(v: MjValue) -> Result<String, Error> {
+    let j = json_of(&v, false)?;
+    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+}
+
+fn to_nice_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
+    let _indent = kwargs.get::<Option<usize>>("indent")?;
+    kwargs.assert_all_used()?;
+    let j = json_of(&v, sort)?;
+    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+}
+
+fn from_yaml_filter(v: String) -> Result<MjValue, Error> {
+    let j: Value = serde_yaml_ng::from_str(&v).map_err(|e| invalid(e.to_string()))?;
+    Ok(MjValue::from(Serde(j)))
+}
+
+/// Ansible's `regex_replace(pattern, replacement, ignorecase, multiline)`; `\1` and `\g<1>`
+/// back-references.
+fn regex_replace_filter(v: String, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<String, Error> {
+    let text = |i: usize, name: &str| -> Result<Option<String>, Error> {
+        Ok(arg(rest.get(i).cloned(), &kwargs, name)?
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+    };
+    let pattern = text(0, "pattern")?.unwrap_or_default();
+    let replacement = text(1, "replacement")?.unwrap_or_default();
+    let ignorecase = arg(rest.get(2).cloned(), &kwargs, "ignorecase")?.is_some_and(|v| v.is_true());
+    let multiline = arg(rest.get(3).cloned(), &kwargs, "multiline")?.is_some_and(|v| v.is_true());
+    kwargs.assert_all_used()?;
+    let re = regex::RegexBuilder::new(&pattern)
+        .case_insensitive(ignorecase)
+        .multi_line(multiline)
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
+    let backref = regex::Regex::new(r"\\g<(\w+)>|\\(\d+)").map_err(|e| invalid(e.to_string()))?;
+    let escaped = replacement.replace('$', "$$");
+    let replacement = backref.replace_all(&escaped, |c: &regex::Captures<'_>| {
+        let group = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
+        format!("${{{group}}}")
+    });
+    Ok(re.replace_all(&v, replacement.as_ref()).into_owned())
+}
+
+fn regex_findall_filter(v: String, pattern: String) -> Result<Vec<String>, Error> {
+    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
+    Ok(re.find_iter(&v).map(|m| m.as_str().to_owned()).collect())
+}
+
+/// Ansible's `comment(style='plain')`: the text between a prefix and a postfix line, each
+/// line decorated (`#` by default).
+fn comment_filter(v: String, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let (mut beginning, mut decoration, mut end) = match style.as_deref().unwrap_or("plain") {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => return Err(invalid(format!("comment: unknown style `{other}`"))),
+    };
+    let owned: Vec<Option<String>> = ["beginning", "decoration", "end", "prefix", "postfix"]
+        .iter()
+        .map(|k| kwargs.get::<Option<String>>(k))
+        .collect::<Result<_, _>>()?;
+    let prefix_count = kwargs.get::<Option<usize>>("prefix_count")?.unwrap_or(1);
+    let postfix_count = kwargs.get::<Option<usize>>("postfix_count")?.unwrap_or(1);
+    let newline = kwargs
+        .get::<Option<String>>("newline")?
+        .unwrap_or_else(|| "\n".into());
+    kwargs.assert_all_used()?;
+    if let Some(b) = &owned[0] {
+        beginning = b;
+    }
+    if let Some(d) = &owned[1] {
+        decoration = d;
+    }
+    if let Some(e) = &owned[2] {
+        end = e;
+    }
+    let bare = decoration.trim_end().to_owned();
+    let prefix = owned[3].clone().unwrap_or_else(|| bare.clone());
+    let postfix = owned[4].clone().unwrap_or(bare);
+    let mut lines: Vec<String> = Vec::new();
+    if !beginning.is_empty() {
+        lines.push(beginning.to_owned());
+    }
+    lines.extend(std::iter::repeat_n(prefix, prefix_count));
+    lines.extend(
+        v.split('\n')
+            .map(|l| format!("{decoration}{l}").trim_end().to_owned()),
+    );
+    lines.extend(std::iter::repeat_n(postfix, postfix_count));
+    if !end.is_empty() {
+        lines.push(end.to_owned());
+    }
+    Ok(lines.join(&newline))
+}
+
+/// Ansible's `combine(*dicts, recursive=False, list_merge='replace')`.
+fn combine_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
+    let list_merge = kwargs
+        .get::<Option<String>>("list_merge")?
+        .unwrap_or_else(|| "replace".into());
+    kwargs.assert_all_used()?;
+    let mut out = json_of(&v, false)?;
+    let mut layers = Vec::new();
+    for r in rest.iter() {
+        match json_of(r, false)? {
+            Value::Array(items) => layers.extend(items),
+            other => layers.push(other),
+        }
+    }
+    for layer in layers {
+        merge(&mut out, layer, recursive, &list_merge)?;
+    }
+    Ok(MjValue::from(Serde(out)))
+}
+
+fn merge(into: &mut Value, from: Value, recursive: bool, list_merge: &str) -> Result<(), Error> {
+    let (Value::Object(a), Value::Object(b)) = (&mut *into, &from) else {
+        return Err(invalid("combine: expects mappings"));
+    };
+    for (k, v) in b {
+        match (a.get_mut(k), v) {
+            (Some(old @ Value::Object(_)), Value::Object(_)) if recursive => {
+                merge(old, v.clone(), recursive, list_merge)?
+            }
+            (Some(Value::Array(old)), Value::Array(new)) if list_merge != "replace" => {
+                match list_merge {
+                    "append" => old.extend(new.iter().cloned()),
+                    "prepend" => {
+                        let mut n = new.clone();
+                        n.append(old);
+                        *old = n;
+                    }
+                    "append_rp" | "prepend_rp" | "keep" => {
+                        if list_merge == "keep" {
+                            continue;
+                        }
+                        let kept: Vec<Value> =
+                            old.iter().filter(|x| !new.contains(x)).cloned().collect();
+                        *old = if list_merge == "append_rp" {
+                            kept.into_iter().chain(new.iter().cloned()).collect()
+                        } else {
+                            new.iter().cloned().chain(kept).collect()
+                        };
+                    }
+                    other => return Err(invalid(format!("combine: unknown list_merge `{other}`"))),
+                }
+            }
+            _ => {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dict2items_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let key = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
+    kwargs.assert_all_used()?;
+    let Value::Object(m) = json_of(&v, false)? else {
+        return Err(invalid("dict2items: expects a mapping"));
+    };
+    let items: Vec<Value> = m
+        .into_iter()
+        .map(|(k, v)| serde_json::json!({ key.clone(): k, value.clone(): v }))
+        .collect();
+    Ok(MjValue::from(Serde(items)))
+}
+
+fn items2dict_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let key = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
+    kwargs.assert_all_used()?;
+    let Value::Array(items) = json_of(&v, false)? else {
+        return Err(invalid("items2dict: expects a list"));
+    };
+    let mut out = serde_json::Map::new();
+    for item in items {
+        let k = match item.get(&key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => return Err(invalid(format!("items2dict: an item has no `{key}`"))),
+        };
+        out.insert(k, item.get(&value).cloned().unwrap_or(Value::Null));
+    }
+    Ok(MjValue::from(Serde(out)))
+}
+
+fn flatten_filter(v: MjValue, levels: Option<usize>) -> Result<MjValue, Error> {
+    fn flat(items: Vec<Value>, levels: Option<usize>, out: &mut Vec<Value>) {
+        for item in items {
+            match item {
+                Value::Array(inner) if levels != Some(0) => flat(inner, levels.map(|l| l - 1), out),
+                Value::Null => {}
+                other => out.push(other),
+            }
+        }
+    }
+    let Value::Array(items) = json_of(&v, false)? else {
+        return Err(invalid("flatten: expects a list"));
+    };
+    let mut out = Vec::new();
+    flat(items, levels, &mut out);
+    Ok(MjValue::from(Serde(out)))
+}
+
+/// The items of a list, each once, in order.
+fn list_of(v: &MjValue, what: &str) -> Result<Vec<Value>, Error> {
+    match json_of(v, false)? {
+        Value::Array(items) => Ok(items),
+        _ => Err(invalid(format!("{what}: expects lists"))),
+    }
+}
+
+fn unique_push(out: &mut Vec<Value>, v: Value) {
+    if !out.contains(&v) {
+        out.push(v);
+    }
+}
+
+fn set_filter(op: &'static str) -> impl Fn(MjValue, MjValue) -> Result<MjValue, Error> {
+    move |a, b| {
+        let (a, b) = (list_of(&a, op)?, list_of(&b, op)?);
+        let mut out = Vec::new();
+        match op {
+            "union" => a
+                .into_iter()
+                .chain(b)
+                .for_each(|x| unique_push(&mut out, x)),
+            "difference" => a
+                .into_iter()
+                .filter(|x| !b.contains(x))
+                .for_each(|x| unique_push(&mut out, x)),
+            "intersect" => a
+                .into_iter()
+                .filter(|x| b.contains(x))
+                .for_each(|x| unique_push(&mut out, x)),
+            _ => {
+                let (only_a, only_b): (Vec<Value>, Vec<Value>) = (
+                    a.iter().filter(|x| !b.contains(x)).cloned().collect(),
+                    b.iter().filter(|x| !a.contains(x)).cloned().collect(),
+                );
+                only_a
+                    .into_iter()
+                    .chain(only_b)
+                    .for_each(|x| unique_push(&mut out, x));
+            }
+        }
+        Ok(MjValue::from(Serde(out)))
+    }
+}
+
+fn b64encode_filter(v: String) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+fn b64decode_filter(v: String) -> Result<String, Error> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|e| invalid(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| invalid(e.to_string()))
+}
+
+fn hash_filter(v: String, algorithm: Option<String>) -> Result<String, Error> {
+    use sha2::Digest;
+    match algorithm.as_deref().unwrap_or("sha1") {
+        "sha256" => Ok(hex::encode(sha2::Sha256::digest(v.as_bytes()))),
+        "sha512" => Ok(hex::encode(sha2::Sha512::digest(v.as_bytes()))),
+        other => Err(invalid(format!(
+            "hash: `{other}` is not supported by prov (sha256, sha512)"
+        ))),
+    }
+}
+
+fn quote_filter(v: String) -> String {
+    prov_core::quote(&v).into_owned()
+}
+
+/// Python's type name of a value (`type_debug`).
+fn type_debug_filter(v: MjValue) -> &'static str {
+    use minijinja::value::ValueKind as K;
+    match v.kind() {
+        K::Bool => "bool",
+        K::Number if v.as_i64().is_some() => "int",
+        K::Number => "float",
+        K::String => "str",
+        K::Seq => "list",
+        K::Map => "dict",
+        K::None | K::Undefined => "NoneType",
+        _ => "object",
+    }
+}
+
+fn splitext_filter(v: String) -> Vec<String> {
+    let p = std::path::Path::new(&v);
+    match p.extension() {
+        Some(ext) if !v.ends_with('/') => {
+            let ext = format!(".{}", ext.to_string_lossy());
+            vec![v[..v.len() - ext.len()].to_owned(), ext]
+        }
+        _ => vec![v.clone(), String::new()],
+    }
+}
+
+/// Ansible's `extract(container, morekeys)` (`names | map('extract', hostvars, 'ip')`).
+fn extract_filter(
+    item: MjValue,
+    container: MjValue,
+    morekeys: Option<MjValue>,
+) -> Result<MjValue, Error> {
+    let mut v = container.get_item(&item)?;
+    if let Some(keys) = morekeys {
+        let keys: Vec<MjValue> = if keys.kind() == minijinja::value::ValueKind::Seq {
+            keys.try_iter()?.collect()
+        } else {
+            vec![keys]
+        };
+        for k in keys {
+            v = v.get_item(&k)?;
+        }
+    }
+    Ok(v)
+}
+
+fn from_json_filter(v: String) -> Result<MjValue, Error> {
+    let j: Value = serde_json::from_str(&v).map_err(|e| invalid(e.to_string()))?;
+    Ok(MjValue::from(Serde(j)))
+}
+
+fn basename_filter(v: String) -> String {
+    std::path::Path::new(&v)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn dirname_filter(v: String) -> String {
+    std::path::Path::new(&v)
+        .parent()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("default", default_filter);
+    env.add_filter("d", default_filter);
+    env.add_filter("bool", bool_filter);
+    env.add_filter("regex_search", regex_search_filter);
+    env.add_filter("ternary", ternary_filter);
+    env.add_filter("mandatory", mandatory_filter);
+    env.add_filter("to_json", to_json_filter);
+    env.add_filter("to_nice_json", to_nice_json_filter);
+    env.add_filter("from_json", from_json_filter);
+    env.add_filter("to_yaml", to_yaml_filter);
+    env.add_filter("to_nice_yaml", to_nice_yaml_filter);
+    env.add_filter("from_yaml", from_yaml_filter);
+    env.add_filter("basename", basename_filter);
+    env.add_filter("dirname", dirname_filter);
+    env.add_filter("splitext", splitext_filter);
+    env.add_filter("regex_replace", regex_replace_filter);
+    env.add_filter("regex_findall", regex_findall_filter);
+    env.add_filter("comment", comment_filter);
+    env.add_filter("combine", combine_filter);
+    env.add_filter("dict2items", dict2items_filter);
+    env.add_filter("items2dict", items2dict_filter);
+    env.add_filter("flatten", flatten_filter);
+    for op in ["union", "difference", "intersect", "symmetric_difference"] {
+        env.add_filter(op, set_filter(op));
+    }
+    env.add_filter("b64encode", b64encode_filter);
+    env.add_filter("b64decode", b64decode_filter);
+    env.add_filter("hash", hash_filter);
+    env.add_filter("quote", quote_filter);
+    env.add_filter("type_debug", type_debug_filter);
+    env.add_filter("extract", extract_filter);
+    env.add_filter("version_compare", super::jinja_tests::version_compare);
+}
