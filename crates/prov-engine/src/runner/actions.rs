@@ -22,6 +22,7 @@ fn ok(result: Map<String, Value>, msg: Option<String>) -> Exec {
         diffs: Vec::new(),
         msg,
         result,
+        known_after_apply: false,
     }
 }
 

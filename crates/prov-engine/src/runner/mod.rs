@@ -7,7 +7,7 @@ mod task;
 mod vars;
 use task as task_exec;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -166,6 +166,9 @@ pub(crate) struct HostState {
     pub facts: Value,
     /// Registered results and `set_fact` values.
     pub registered: Map<String, Value>,
+    /// Of those, the ones whose values are known only after apply (in check mode: results of
+    /// commands that were not run, and what was computed from them).
+    pub unknown: BTreeSet<String>,
     pub conn: Option<Arc<dyn Connection>>,
     pub failed: bool,
     pub unreachable: bool,
@@ -298,6 +301,7 @@ impl Runner {
         let mut recaps: HashMap<String, HostRecap> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut registered: HashMap<String, Map<String, Value>> = HashMap::new();
+        let mut unknowns: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut facts: HashMap<String, Value> = HashMap::new();
         let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
         let result = async {
@@ -322,6 +326,7 @@ impl Runner {
                             inventory_vars: self.inventory.host_vars(h),
                             facts: facts.remove(h).unwrap_or(Value::Null),
                             registered: registered.remove(h).unwrap_or_default(),
+                            unknown: unknowns.remove(h).unwrap_or_default(),
                             conn: self.pool.connection(h),
                             failed: false,
                             unreachable: false,
@@ -349,6 +354,7 @@ impl Runner {
                         }
                         facts.insert(s.name.clone(), s.facts);
                         registered.insert(s.name.clone(), s.registered);
+                        unknowns.insert(s.name.clone(), s.unknown);
                         recaps.insert(s.name.clone(), s.recap);
                     }
                 }

@@ -1,6 +1,7 @@
 //! One task on its hosts: variables, `when`, loops, the module's plan and apply, `register`,
 //! `changed_when`/`failed_when`, `notify`, and the result event.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ pub(super) struct Exec {
     pub(super) diffs: Vec<prov_core::Diff>,
     pub(super) msg: Option<String>,
     pub(super) result: Map<String, Value>,
+    /// The result's values are known only after apply (check mode did not run it).
+    pub(super) known_after_apply: bool,
 }
 
 impl Exec {
@@ -42,6 +45,7 @@ impl Exec {
                 ("msg".into(), json!(msg.clone())),
             ]),
             msg: Some(msg),
+            known_after_apply: false,
         }
     }
     fn skipped(msg: impl Into<String>) -> Self {
@@ -57,7 +61,24 @@ impl Exec {
                 ("skip_reason".into(), json!(msg.clone())),
             ]),
             msg: Some(msg),
+            known_after_apply: false,
         }
+    }
+
+    /// A task that check mode cannot plan: it depends on `names`, whose values are known only
+    /// after apply. `known` says what can be told anyway (the file that may change).
+    fn deferred(names: &[String], known: Option<String>) -> Self {
+        let mut msg = format!(
+            "would run; depends on values known only after apply ({})",
+            names.join(", ")
+        );
+        if let Some(k) = known {
+            msg.push_str(&format!("; {k}"));
+        }
+        let mut e = Exec::skipped(msg);
+        e.result.insert("known_after_apply".into(), json!(true));
+        e.known_after_apply = true;
+        e
     }
 }
 
@@ -426,8 +447,12 @@ impl Runner {
         let ignore_errors = ignore_errors.unwrap_or(false);
         let show_diff = scope.diff.unwrap_or(self.opts.diff) && !no_log;
 
+        let deferred = self.unknown_inputs(task, scope, &vars, h);
         let (exec, item_results) = if let Some(msg) = flag_failure {
             (Some(Exec::failed(msg)), None)
+        } else if !deferred.is_empty() {
+            let known = self.known_target(task, &vars);
+            (Some(Exec::deferred(&deferred, known)), None)
         } else if let Some(loop_v) = &task.loop_ {
             let loop_key = ["loop", "with_items", "with_list"]
                 .into_iter()
@@ -509,6 +534,7 @@ impl Runner {
         let mut registered_value;
         let mut any_changed = false;
         let mut any_failed = false;
+        let mut any_unknown = false;
         let emit = |this: &Self, h: &mut HostState, e: &Exec, item: Option<String>| {
             let mut result = Value::Object(e.result.clone());
             if no_log {
@@ -549,6 +575,7 @@ impl Runner {
                 }
                 any_changed = e.changed;
                 any_failed = e.status == TaskStatus::Failed;
+                any_unknown = e.known_after_apply;
                 h.recap.count(e.status);
                 if e.status == TaskStatus::Unreachable {
                     h.unreachable = true;
@@ -570,6 +597,7 @@ impl Runner {
                     }
                     any_changed |= e.changed;
                     any_failed |= e.status == TaskStatus::Failed;
+                    any_unknown |= e.known_after_apply;
                     all_skipped &= e.status == TaskStatus::Skipped;
                     if e.status == TaskStatus::Unreachable {
                         unreachable = e.msg.clone();
@@ -603,6 +631,7 @@ impl Runner {
         if any_failed {
             h.failed = true;
         }
+        self.track_unknowns(task, h, any_unknown);
         if let Some(reg) = &task.register {
             if let Value::Object(m) = &mut registered_value {
                 m.entry("changed").or_insert(json!(any_changed));
@@ -785,9 +814,11 @@ impl Runner {
             None => self.opts.check,
         };
         if check_mode && module.check_mode() == CheckMode::Unpredictable {
-            return Exec::skipped(
+            let mut e = Exec::skipped(
                 "skipped in check mode: the command's effect cannot be predicted (set check_mode: false to run it anyway)",
             );
+            e.known_after_apply = true;
+            return e;
         }
         // delegate_to runs the module through another host's connection.
         let conn = match &scope.delegate_to {
@@ -848,6 +879,7 @@ impl Runner {
             diffs: plan.diffs,
             msg: None,
             result: Map::new(),
+            known_after_apply: false,
         };
         if !check_mode && let Some(action) = plan.action {
             match action.apply(&mctx).await {
@@ -894,6 +926,94 @@ impl Runner {
         self.emit_notices(c.as_ref());
         self.pool.insert(host, c.clone());
         Ok(c)
+    }
+
+    /// The results whose values are known only after apply that `task` depends on (in check
+    /// mode): registered results of commands check mode did not run, named in its arguments,
+    /// conditions, loop or label directly or through variables computed from them.
+    fn unknown_inputs(
+        &self,
+        task: &Task,
+        scope: &Common,
+        vars: &ScopeVars,
+        h: &HostState,
+    ) -> Vec<String> {
+        if !self.opts.check || h.unknown.is_empty() {
+            return Vec::new();
+        }
+        // Variables computed from unknown values are unknown too (they could not be rendered);
+        // each is traced back to the results it came from.
+        let mut roots: BTreeMap<String, BTreeSet<String>> = h
+            .unknown
+            .iter()
+            .map(|n| (n.clone(), BTreeSet::from([n.clone()])))
+            .collect();
+        loop {
+            let more: Vec<(String, BTreeSet<String>)> = vars
+                .unresolved()
+                .filter(|(k, _)| !roots.contains_key(*k))
+                .filter_map(|(k, source)| {
+                    let from: BTreeSet<String> = roots
+                        .iter()
+                        .filter(|(n, _)| mentions(source, n))
+                        .flat_map(|(_, r)| r.iter().cloned())
+                        .collect();
+                    (!from.is_empty()).then(|| (k.to_owned(), from))
+                })
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            roots.extend(more);
+        }
+        let mut texts: Vec<&Value> = vec![&task.args];
+        texts.extend(task.loop_.iter());
+        texts.extend(scope.when.iter().map(|c| &c.expr));
+        texts.extend(task.changed_when.iter());
+        texts.extend(task.failed_when.iter());
+        texts.extend(task.until.iter().filter_map(|u| u.condition.as_ref()));
+        texts.extend(task.loop_control.label.iter());
+        let found: BTreeSet<String> = roots
+            .into_iter()
+            .filter(|(name, _)| texts.iter().any(|t| mentions(t, name)))
+            .flat_map(|(_, r)| r)
+            .collect();
+        found.into_iter().collect()
+    }
+
+    /// What can be told about a deferred task anyway: the file or thing it names, when that
+    /// does not depend on unknown values.
+    fn known_target(&self, task: &Task, vars: &ScopeVars) -> Option<String> {
+        ["dest", "path", "name"].into_iter().find_map(|k| {
+            let v = task.args.get(k)?;
+            let at = |p: &[PathSeg]| {
+                let mut full = vec![PathSeg::Key(k.to_owned())];
+                full.extend_from_slice(p);
+                task.arg_location(&full)
+            };
+            match self.templar.render_value_with(v, vars.context(), &at).ok()? {
+                Value::String(s) => Some(format!("{k} {s} may change")),
+                _ => None,
+            }
+        })
+    }
+
+    /// Records whether the task's registered result (and, for `set_fact`, the facts it sets)
+    /// is known only after apply.
+    fn track_unknowns(&self, task: &Task, h: &mut HostState, unknown: bool) {
+        let mut names: Vec<String> = task.register.iter().cloned().collect();
+        if task.module == "set_fact"
+            && let Some(m) = task.args.as_object()
+        {
+            names.extend(m.keys().cloned());
+        }
+        for n in names {
+            if unknown {
+                h.unknown.insert(n);
+            } else {
+                h.unknown.remove(&n);
+            }
+        }
     }
 
     /// The task's `environment` (play, blocks and task merged, inner wins), rendered.
@@ -978,6 +1098,16 @@ impl Runner {
             method,
             password,
         })
+    }
+}
+
+/// True when a string inside `v` names `name` (as a word).
+fn mentions(v: &Value, name: &str) -> bool {
+    match v {
+        Value::String(s) => crate::template::find_word(s, name).is_some(),
+        Value::Array(items) => items.iter().any(|i| mentions(i, name)),
+        Value::Object(m) => m.values().any(|i| mentions(i, name)),
+        _ => false,
     }
 }
 

@@ -123,6 +123,11 @@ impl ScopeVars {
         &self.context
     }
 
+    /// The variables that could not be rendered, with what they say.
+    pub(crate) fn unresolved(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.unresolved.iter().map(|(k, u)| (k.as_str(), &u.source))
+    }
+
     /// `e` as text, with the causes [`ScopeVars::explain_error`] adds.
     pub(crate) fn explain(&self, e: EngineError) -> String {
         self.explain_error(e).to_string()
