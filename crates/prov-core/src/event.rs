@@ -106,6 +106,9 @@ impl HostRecap {
 }
 
 /// Everything that happens during a run, in order.
+// `TaskResult` is the common event and the large one (its result is an ordered JSON map);
+// boxing it would add an allocation to every task result to shrink the rare small events.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
