@@ -293,10 +293,12 @@ impl StopSignal {
 }
 
 /// Exits at once after a second signal or a stop that took too long: commands abandoned on the
-/// controller are killed first (no grace left), the sinks flushed.
-fn exit_now(bus: &EventBus, code: ExitCode) -> ! {
+/// controller are killed first (no grace left), the sinks flushed (the progress line cleared),
+/// then `why` is said.
+fn exit_now(bus: &EventBus, code: ExitCode, why: &str) -> ! {
     prov_transport::local::stop_abandoned(Duration::ZERO);
     bus.finish();
+    errln!("{why}");
     crate::stdout::flush();
     std::process::exit(code as i32);
 }
@@ -336,13 +338,19 @@ async fn run_until_signal(
             _ = hup.recv() => StopSignal::Hup,
             () = &mut deadline, if got.is_some() => {
                 let first = got.unwrap_or(StopSignal::Int);
-                errln!("prov: the run did not stop within {STOP_GRACE:?} after {}; exiting", first.name());
-                exit_now(bus, first.exit_code());
+                exit_now(
+                    bus,
+                    first.exit_code(),
+                    &format!("prov: the run did not stop within {STOP_GRACE:?} after {}; exiting", first.name()),
+                );
             }
         };
         if let Some(first) = got {
-            errln!("prov: {} again: exiting at once", sig.name());
-            exit_now(bus, first.exit_code());
+            exit_now(
+                bus,
+                first.exit_code(),
+                &format!("prov: {} again: exiting at once", sig.name()),
+            );
         }
         got = Some(sig);
         deadline

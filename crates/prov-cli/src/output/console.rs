@@ -20,8 +20,14 @@ pub struct ConsoleSink {
 
 struct ConsoleState {
     bar: Option<ProgressBar>,
+    /// The terminal echoed control characters (`^C`) before the progress line turned that
+    /// off; restored when the line goes.
+    echoctl: bool,
+    /// Hosts of the current task without a result yet.
     pending: BTreeSet<String>,
     task: String,
+    /// The current task's tally, for the progress line.
+    tally: Tally,
     /// With `--profile-tasks`: every task run, in order.
     timings: Vec<TaskTiming>,
     /// With `--profile-tasks`: time each host spent in tasks.
@@ -56,14 +62,15 @@ pub const PROFILE_HOSTS: usize = 10;
 const RESET: &str = "\x1b[0m";
 
 impl ConsoleSink {
-    /// A console sink; progress bars only when stderr is a terminal.
+    /// A console sink; a progress line only when stdout is a terminal (it is drawn there, with
+    /// the result lines above it).
     pub fn new(verbosity: u8, diff: bool, profile: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
         let color = tty && std::env::var_os("NO_COLOR").is_none();
         let bar = if tty && std::env::var_os("CI").is_none() {
-            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
             b.set_style(
-                ProgressStyle::with_template("{spinner} {msg}")
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             b.enable_steady_tick(Duration::from_millis(120));
@@ -71,6 +78,10 @@ impl ConsoleSink {
         } else {
             None
         };
+        // The progress line fills the terminal's width (indicatif keeps the cursor at its right
+        // edge), so a `^C` echoed by the terminal would wrap to a new line and the line would be
+        // left on screen when cleared: the echo is off while it is shown.
+        let echoctl = bar.is_some() && echoctl_off();
         Self {
             verbosity,
             diff,
@@ -78,8 +89,10 @@ impl ConsoleSink {
             profile,
             state: Mutex::new(ConsoleState {
                 bar,
+                echoctl,
                 pending: BTreeSet::new(),
                 task: String::new(),
+                tally: Tally::default(),
                 timings: Vec::new(),
                 host_time: BTreeMap::new(),
             }),
@@ -183,6 +196,110 @@ impl ConsoleSink {
         }
         out
     }
+}
+
+/// Removes the progress line and gives the terminal its echo of control characters back.
+fn clear_progress(st: &mut ConsoleState) {
+    if let Some(b) = st.bar.take() {
+        b.finish_and_clear();
+    }
+    if std::mem::take(&mut st.echoctl) {
+        stty(&["echoctl"]);
+    }
+}
+
+/// Runs `stty ARGS` on the controlling terminal; its output when it succeeded.
+fn stty(args: &[&str]) -> Option<String> {
+    let tty = std::fs::File::open("/dev/tty").ok()?;
+    let out = std::process::Command::new("stty")
+        .args(args)
+        .stdin(tty)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Turns off the terminal's echo of control characters; true when it was on (and is now off).
+fn echoctl_off() -> bool {
+    let on = stty(&["-a"]).is_some_and(|a| a.split_whitespace().any(|w| w == "echoctl"));
+    on && stty(&["-echoctl"]).is_some()
+}
+
+/// What the hosts of the current task have done so far.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Hosts the task runs on.
+    pub hosts: usize,
+    /// Done without change (ignored failures count here, as in the recap).
+    pub ok: usize,
+    /// Done with a change.
+    pub changed: usize,
+    /// Failed or unreachable.
+    pub failed: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+impl Tally {
+    fn count(&mut self, status: TaskStatus) {
+        match status {
+            TaskStatus::Ok | TaskStatus::Ignored | TaskStatus::Rescued => self.ok += 1,
+            TaskStatus::Changed => self.changed += 1,
+            TaskStatus::Failed | TaskStatus::Unreachable => self.failed += 1,
+            TaskStatus::Skipped => self.skipped += 1,
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.ok + self.changed + self.failed + self.skipped
+    }
+}
+
+/// How many working hosts the progress line names.
+const PROGRESS_NAMES: usize = 6;
+
+/// The progress line (after the spinner and the task's elapsed time): how many hosts are done,
+/// how they ended, and which are still working; when one host is left of several, it is named
+/// as the slowest. The bar's width cuts what does not fit.
+pub fn progress_message(task: &str, t: &Tally, working: &BTreeSet<String>) -> String {
+    let mut m = format!(
+        "{task}: {}/{} done (ok {}, changed {}, failed {}",
+        t.done(),
+        t.hosts,
+        t.ok,
+        t.changed,
+        t.failed
+    );
+    if t.skipped > 0 {
+        m.push_str(&format!(", skipped {}", t.skipped));
+    }
+    m.push(')');
+    match working.len() {
+        0 => {}
+        1 if t.hosts > 1 => {
+            let host = working
+                .iter()
+                .next()
+                .map(String::as_str)
+                .unwrap_or_default();
+            m.push_str(&format!(" · waiting for the slowest: {host}"));
+        }
+        n => {
+            let names: Vec<&str> = working
+                .iter()
+                .take(PROGRESS_NAMES)
+                .map(String::as_str)
+                .collect();
+            m.push_str(&format!(" · working: {}", names.join(", ")));
+            if n > PROGRESS_NAMES {
+                m.push_str(&format!(" +{} more", n - PROGRESS_NAMES));
+            }
+        }
+    }
+    m
 }
 
 /// The `--profile-tasks` summary: the slowest tasks (wall time from their start to their last
@@ -343,8 +460,13 @@ impl EventSink for ConsoleSink {
                 st.pending = hosts.iter().cloned().collect();
                 let kind = if *handler { "HANDLER" } else { "TASK" };
                 self.print(&st, &self.paint("1", &format!("\n{kind} [{task}]")));
+                st.tally = Tally {
+                    hosts: st.pending.len(),
+                    ..Tally::default()
+                };
                 if let Some(b) = &st.bar {
-                    b.set_message(format!("{task}: {} hosts working", st.pending.len()));
+                    b.reset_elapsed();
+                    b.set_message(progress_message(&st.task, &st.tally, &st.pending));
                 }
             }
             Event::TaskResult(r) => {
@@ -359,11 +481,12 @@ impl EventSink for ConsoleSink {
                         *t.hosts.entry(r.host.clone()).or_default() += r.duration;
                     }
                 }
-                st.pending.remove(&r.host);
+                // A host counts as done at its first result (loop items: its first item).
+                if st.pending.remove(&r.host) {
+                    st.tally.count(r.status);
+                }
                 if let Some(b) = &st.bar {
-                    let waiting: Vec<&str> =
-                        st.pending.iter().take(5).map(String::as_str).collect();
-                    b.set_message(format!("{}: waiting for {}", st.task, waiting.join(", ")));
+                    b.set_message(progress_message(&st.task, &st.tally, &st.pending));
                 }
             }
             Event::HostUnreachable { .. } => {}
@@ -371,9 +494,7 @@ impl EventSink for ConsoleSink {
                 self.print(&st, &self.paint("35", &format!("[WARNING]: {message}")))
             }
             Event::RunEnd { recap, elapsed } => {
-                if let Some(b) = st.bar.take() {
-                    b.finish_and_clear();
-                }
+                clear_progress(&mut st);
                 let mut out = String::from("\nPLAY RECAP\n");
                 let width = recap.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
                 for r in recap {
@@ -401,10 +522,56 @@ impl EventSink for ConsoleSink {
     }
 
     fn finish(&self) {
-        if let Ok(mut st) = self.state.lock()
-            && let Some(b) = st.bar.take()
-        {
-            b.finish_and_clear();
+        if let Ok(mut st) = self.state.lock() {
+            clear_progress(&mut st);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_progress_line_names_working_hosts_counts_and_the_slowest() {
+        let mut t = Tally {
+            hosts: 9,
+            ..Tally::default()
+        };
+        let all: Vec<String> = (1..=9).map(|i| format!("lab{i}")).collect();
+        let mut working: BTreeSet<String> = all.iter().cloned().collect();
+        assert_eq!(
+            progress_message("sleep", &t, &working),
+            "sleep: 0/9 done (ok 0, changed 0, failed 0) · working: lab1, lab2, lab3, lab4, lab5, lab6 +3 more"
+        );
+        for (h, st) in [
+            ("lab1", TaskStatus::Changed),
+            ("lab2", TaskStatus::Failed),
+            ("lab3", TaskStatus::Ok),
+            ("lab4", TaskStatus::Skipped),
+        ] {
+            working.remove(h);
+            t.count(st);
+        }
+        assert_eq!(
+            progress_message("sleep", &t, &working),
+            "sleep: 4/9 done (ok 1, changed 1, failed 1, skipped 1) · working: lab5, lab6, lab7, lab8, lab9"
+        );
+        assert_eq!(
+            progress_message("sleep", &t, &set(&["lab9"])),
+            "sleep: 4/9 done (ok 1, changed 1, failed 1, skipped 1) · waiting for the slowest: lab9"
+        );
+        let one = Tally {
+            hosts: 1,
+            ..Tally::default()
+        };
+        assert_eq!(
+            progress_message("t", &one, &set(&["h"])),
+            "t: 0/1 done (ok 0, changed 0, failed 0) · working: h"
+        );
     }
 }
