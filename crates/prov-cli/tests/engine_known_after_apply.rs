@@ -115,3 +115,37 @@ fn check_mode_false_runs_the_command_and_nothing_is_unknown() {
         check.dump()
     );
 }
+
+#[test]
+fn handlers_notified_only_by_tasks_known_after_apply_are_listed_as_possibly_notified() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - command: date +%N
+      register: stamp
+      changed_when: false
+    - name: write stamp
+      copy:
+        content: "{{ stamp.stdout }}\n"
+        dest: "{{ playbook_dir }}/stamp.txt"
+      notify: restart app
+  handlers:
+    - name: restart app
+      command: echo restarted
+"#,
+    );
+    p.run("play.yml", &[]).expect_code(0);
+    let check = p.run("play.yml", &["--check", "--detailed-exitcode"]);
+    check.expect_code(0);
+    let warned = check.events.iter().any(|e| {
+        e["event"] == "warning"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("handler `restart app` possibly notified on h1"))
+    });
+    assert!(warned, "{}", check.dump());
+    assert!(!check.ran("h1", "restart app"), "{}", check.dump());
+}

@@ -175,6 +175,8 @@ pub(crate) struct HostState {
     pub recap: HostRecap,
     /// Handlers notified and not yet run.
     pub notified: Vec<String>,
+    /// In check mode, handlers that tasks known only after apply would notify if they change.
+    pub possibly_notified: Vec<String>,
     /// `meta: end_host` / `end_play` for this host.
     pub ended: bool,
 }
@@ -335,6 +337,7 @@ impl Runner {
                                 ..HostRecap::default()
                             }),
                             notified: Vec::new(),
+                            possibly_notified: Vec::new(),
                             ended: false,
                         })
                         .collect();
@@ -529,19 +532,40 @@ impl Runner {
             if wanted.is_empty() {
                 continue;
             }
-            let scope = Common {
-                become_: pctx.play.become_,
-                become_user: pctx.play.become_user.clone(),
-                ..Common::default()
-            }
-            .inherit(&handler.common);
+            let scope = pctx.play.keywords.inherit(&handler.common);
             self.run_task(pctx, handler, &scope, states, &wanted, true)
                 .await?;
         }
+        self.report_possibly_notified(pctx, states);
         for s in states.iter_mut() {
             s.notified.clear();
+            s.possibly_notified.clear();
         }
         Ok(())
+    }
+
+    /// Lists the handlers that would run only if a task known only after apply changes
+    /// something (check mode).
+    fn report_possibly_notified(&self, pctx: &PlayCtx<'_>, states: &[HostState]) {
+        for handler in &pctx.play.handlers {
+            let hosts: Vec<&str> = states
+                .iter()
+                .filter(|s| {
+                    let names = |n: &String| *n == handler.name || handler.listen.contains(n);
+                    !s.notified.iter().any(names) && s.possibly_notified.iter().any(names)
+                })
+                .map(|s| s.name.as_str())
+                .collect();
+            if !hosts.is_empty() {
+                self.bus.emit(Event::Warning {
+                    message: format!(
+                        "handler `{}` possibly notified on {}: by tasks whose values are known only after apply",
+                        handler.name,
+                        hosts.join(", ")
+                    ),
+                });
+            }
+        }
     }
 
     fn run_nodes<'a>(

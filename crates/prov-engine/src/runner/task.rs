@@ -639,11 +639,16 @@ impl Runner {
             }
             h.registered.insert(reg.clone(), registered_value);
         }
-        if any_changed && !any_failed {
-            for n in &task.notify {
-                if !h.notified.contains(n) {
-                    h.notified.push(n.clone());
-                }
+        let notified = if any_changed && !any_failed {
+            &mut h.notified
+        } else if any_unknown {
+            &mut h.possibly_notified
+        } else {
+            return Ok(());
+        };
+        for n in &task.notify {
+            if !notified.contains(n) {
+                notified.push(n.clone());
             }
         }
         Ok(())
@@ -991,7 +996,11 @@ impl Runner {
                 full.extend_from_slice(p);
                 task.arg_location(&full)
             };
-            match self.templar.render_value_with(v, vars.context(), &at).ok()? {
+            match self
+                .templar
+                .render_value_with(v, vars.context(), &at)
+                .ok()?
+            {
                 Value::String(s) => Some(format!("{k} {s} may change")),
                 _ => None,
             }
