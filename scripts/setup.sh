@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in debootstrap apt-utils iproute2 openssh-client openssh-server redis-server redis-tools \
-           util-linux procps gcc g++ python3-venv nftables; do
+           util-linux procps gcc g++ python3-venv nftables tmux; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

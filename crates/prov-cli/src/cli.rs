@@ -277,4 +277,8 @@ pub struct RunArgs {
     /// With --check: exit 5 when changes are pending, 0 when none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// With --check --detailed-exitcode: tasks that depend on values known only after apply
+    /// count as pending changes (exit 5); by default they are listed but exit 0.
+    #[arg(long)]
+    pub strict_unknowns: bool,
 }

@@ -140,6 +140,9 @@ pub fn lint(
     for p in &problems {
         errln!("{}", p.error);
     }
+    for s in prov_engine::lint::check_mode_suggestions(&book) {
+        errln!("warning: {}: {}", s.at, s.message);
+    }
     if problems.is_empty() {
         outln!("{}: no problems found", playbook.display());
         Ok(ExitCode::Ok)
@@ -257,7 +260,10 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
         ExitCode::TaskFailed
     } else if summary.any_unreachable() {
         ExitCode::Unreachable
-    } else if args.check && args.detailed_exitcode && summary.any_changed() {
+    } else if args.check
+        && args.detailed_exitcode
+        && (summary.any_changed() || (args.strict_unknowns && summary.any_known_after_apply()))
+    {
         ExitCode::ChangesPending
     } else {
         ExitCode::Ok

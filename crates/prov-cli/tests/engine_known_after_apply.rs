@@ -44,6 +44,7 @@ fn a_converged_host_checks_clean_and_dependent_tasks_are_known_after_apply() {
     check.expect_code(0);
     for task in DEPENDENT {
         let r = check.result("h1", task);
+        assert_eq!(r["status"], "known_after_apply", "{task}: {r}");
         assert_eq!(r["result"]["known_after_apply"], true, "{task}: {r}");
         assert!(
             check
@@ -62,6 +63,39 @@ fn a_converged_host_checks_clean_and_dependent_tasks_are_known_after_apply() {
         check.msg("h1", "write greeting")
     );
     assert_eq!(check.status("h1", "independent file"), "ok");
+    let recap = check
+        .events
+        .iter()
+        .find(|e| e["event"] == "run_end")
+        .map(|e| e["recap"][0].clone())
+        .unwrap_or_default();
+    assert_eq!(recap["known_after_apply"], 4, "{recap}");
+    assert_eq!(recap["failed"], 0, "{recap}");
+    // Teams that want unknowns to count as drift ask for it.
+    p.run(
+        "play.yml",
+        &["--check", "--detailed-exitcode", "--strict-unknowns"],
+    )
+    .expect_code(5);
+    // The console lists them at the end; JUnit marks them skipped with their own type.
+    let junit = p.path("report.xml");
+    let text = p.prov_run(&[
+        "play.yml",
+        "-i",
+        "inv.yml",
+        "--check",
+        "--junit",
+        junit.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        text.stdout.contains("known after apply: [h1]")
+            && text.stdout.contains("KNOWN AFTER APPLY")
+            && text.stdout.contains("known_after_apply=4"),
+        "{}",
+        text.stdout
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    assert!(xml.contains("known_after_apply"), "{xml}");
 }
 
 #[test]
@@ -148,4 +182,35 @@ fn handlers_notified_only_by_tasks_known_after_apply_are_listed_as_possibly_noti
     });
     assert!(warned, "{}", check.dump());
     assert!(!check.ran("h1", "restart app"), "{}", check.dump());
+}
+
+#[test]
+fn lint_suggests_check_mode_false_for_a_read_only_command_whose_result_is_used() {
+    let lint = |p: &Project| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prov"))
+            .args(["lint", "play.yml", "-i", "inv.yml"])
+            .current_dir(p.root())
+            .output()
+            .expect("prov lint runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let p = Project::with_tasks(&["h1"], PLAY);
+    let (code, err) = lint(&p);
+    assert_eq!(code, Some(0), "a suggestion is not an error: {err}");
+    assert!(
+        err.contains("warning: play.yml:4:") && err.contains("add `check_mode: false`"),
+        "{err}"
+    );
+    let fixed = Project::with_tasks(
+        &["h1"],
+        &PLAY.replace(
+            "      changed_when: false\n",
+            "      changed_when: false\n      check_mode: false\n",
+        ),
+    );
+    let (_, err) = lint(&fixed);
+    assert!(!err.contains("check_mode: false"), "{err}");
 }

@@ -26,6 +26,10 @@ pub enum TaskStatus {
     Ignored,
     /// The task failed inside a block whose `rescue` ran.
     Rescued,
+    /// Check mode: the task would run, but it depends on values known only after apply (the
+    /// output of a command check mode did not run), so what it would do cannot be planned.
+    #[serde(rename = "known_after_apply")]
+    KnownAfterApply,
 }
 
 /// One task's outcome on one host.
@@ -82,6 +86,9 @@ pub struct HostRecap {
     pub rescued: u32,
     /// Failures ignored by `ignore_errors`.
     pub ignored: u32,
+    /// Check mode: tasks that depend on values known only after apply.
+    #[serde(default)]
+    pub known_after_apply: u32,
 }
 
 impl HostRecap {
@@ -101,6 +108,7 @@ impl HostRecap {
                 self.ignored += 1
             }
             TaskStatus::Rescued => self.rescued += 1,
+            TaskStatus::KnownAfterApply => self.known_after_apply += 1,
         }
     }
 }

@@ -93,6 +93,65 @@ fn collect<'a>(nodes: &'a [Node], out: &mut Vec<&'a Task>) {
     }
 }
 
+/// Advice from lint that is not an error.
+#[derive(Debug)]
+pub struct LintSuggestion {
+    /// Where it applies.
+    pub at: crate::error::Location,
+    /// What to consider.
+    pub message: String,
+}
+
+/// Read-only commands whose registered result later tasks use: in `--check` they do not run,
+/// so whatever depends on them is known only after apply; `check_mode: false` lets check
+/// mode run them (suggested for `command`/`shell` with `changed_when: false`).
+pub fn check_mode_suggestions(playbook: &Playbook) -> Vec<LintSuggestion> {
+    let tasks = all_tasks(playbook);
+    let mut out = Vec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let (Some(reg), true) = (&t.register, matches!(t.module.as_str(), "command" | "shell"))
+        else {
+            continue;
+        };
+        if t.changed_when != Some(Value::Bool(false)) || t.common.check_mode.is_some() {
+            continue;
+        }
+        let used = tasks[i + 1..].iter().any(|later| uses(later, reg));
+        if used {
+            out.push(LintSuggestion {
+                at: t.at.clone(),
+                message: format!(
+                    "`{}` only reads (changed_when: false) and later tasks use `{reg}`: add \
+                     `check_mode: false` so that --check runs it and can plan them",
+                    t.name
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// True when `t` names `name` in its arguments, conditions, loop or vars.
+fn uses(t: &Task, name: &str) -> bool {
+    let mentions = |v: &Value| v.to_string().contains(name) && mentions_word(v, name);
+    mentions(&t.args)
+        || t.loop_.as_ref().is_some_and(mentions)
+        || t.common.when.iter().any(|c| mentions(&c.expr))
+        || t.changed_when.as_ref().is_some_and(mentions)
+        || t.failed_when.as_ref().is_some_and(mentions)
+        || mentions(&Value::Object(t.common.vars.clone()))
+}
+
+/// True when a string inside `v` names `name` as a word.
+fn mentions_word(v: &Value, name: &str) -> bool {
+    match v {
+        Value::String(s) => crate::template::find_word(s, name).is_some(),
+        Value::Array(items) => items.iter().any(|i| mentions_word(i, name)),
+        Value::Object(m) => m.values().any(|i| mentions_word(i, name)),
+        _ => false,
+    }
+}
+
 /// Every task and handler of `playbook`.
 fn all_tasks(playbook: &Playbook) -> Vec<&Task> {
     let mut tasks = Vec::new();

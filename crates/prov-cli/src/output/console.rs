@@ -32,6 +32,8 @@ struct ConsoleState {
     timings: Vec<TaskTiming>,
     /// With `--profile-tasks`: time each host spent in tasks.
     host_time: BTreeMap<String, Duration>,
+    /// Check mode: tasks known only after apply, with their hosts, listed at the end.
+    after_apply: Vec<(String, Vec<String>)>,
 }
 
 /// How long one task took (`--profile-tasks`).
@@ -95,6 +97,7 @@ impl ConsoleSink {
                 tally: Tally::default(),
                 timings: Vec::new(),
                 host_time: BTreeMap::new(),
+                after_apply: Vec::new(),
             }),
         }
     }
@@ -135,6 +138,7 @@ impl ConsoleSink {
             TaskStatus::Unreachable => ("unreachable", "31;1"),
             TaskStatus::Ignored => ("failed (ignored)", "35"),
             TaskStatus::Rescued => ("rescued", "35"),
+            TaskStatus::KnownAfterApply => ("known after apply", "36"),
         };
         let mut line = match &r.item {
             Some(i) => format!("{}: [{}] => (item={i})", word, r.host),
@@ -154,6 +158,7 @@ impl ConsoleSink {
                 r.status,
                 TaskStatus::Failed | TaskStatus::Unreachable | TaskStatus::Ignored
             ) || (r.module == "debug" && r.status != TaskStatus::Skipped)
+                || r.status == TaskStatus::KnownAfterApply
                 || self.verbosity > 0)
         {
             line.push_str(&format!(" => {m}"));
@@ -249,7 +254,7 @@ impl Tally {
             TaskStatus::Ok | TaskStatus::Ignored | TaskStatus::Rescued => self.ok += 1,
             TaskStatus::Changed => self.changed += 1,
             TaskStatus::Failed | TaskStatus::Unreachable => self.failed += 1,
-            TaskStatus::Skipped => self.skipped += 1,
+            TaskStatus::Skipped | TaskStatus::KnownAfterApply => self.skipped += 1,
         }
     }
 
@@ -304,6 +309,14 @@ pub fn progress_message(task: &str, t: &Tally, working: &BTreeSet<String>) -> St
 
 /// The `--profile-tasks` summary: the slowest tasks (wall time from their start to their last
 /// result, and their slowest host) and the hosts by time spent in tasks, slowest first.
+/// Adds `host` to the hosts of `task` in the list of tasks known only after apply.
+fn note_after_apply(list: &mut Vec<(String, Vec<String>)>, task: &str, host: &str) {
+    match list.iter_mut().find(|(t, _)| t == task) {
+        Some((_, hosts)) => hosts.push(host.to_owned()),
+        None => list.push((task.to_owned(), vec![host.to_owned()])),
+    }
+}
+
 fn profile_text(timings: &[TaskTiming], host_time: &BTreeMap<String, Duration>) -> String {
     let mut out = String::new();
     let mut tasks: Vec<&TaskTiming> = timings.iter().collect();
@@ -474,6 +487,9 @@ impl EventSink for ConsoleSink {
                 // (item=x)`, as Ansible prints them): a task never shows a bare header.
                 let line = self.result_line(r);
                 self.print(&st, &line);
+                if r.status == TaskStatus::KnownAfterApply {
+                    note_after_apply(&mut st.after_apply, &r.task, &r.host);
+                }
                 if self.profile {
                     *st.host_time.entry(r.host.clone()).or_default() += r.duration;
                     if let Some(t) = st.timings.last_mut() {
@@ -506,10 +522,20 @@ impl EventSink for ConsoleSink {
                         "32"
                     };
                     out.push_str(&format!(
-                        "{} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}\n",
+                        "{} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}",
                         self.paint(code, &format!("{:<width$}", r.host)),
                         r.ok, r.changed, r.unreachable, r.failed, r.skipped, r.rescued, r.ignored
                     ));
+                    if r.known_after_apply > 0 {
+                        out.push_str(&format!("    known_after_apply={}", r.known_after_apply));
+                    }
+                    out.push('\n');
+                }
+                if !st.after_apply.is_empty() {
+                    out.push_str("\nKNOWN AFTER APPLY (would run; what they do depends on values a real run computes)\n");
+                    for (task, hosts) in &st.after_apply {
+                        out.push_str(&format!("  {task}: {}\n", hosts.join(", ")));
+                    }
                 }
                 if self.profile {
                     out.push_str(&profile_text(&st.timings, &st.host_time));

@@ -57,6 +57,12 @@ impl EventSink for JunitSink {
                     s.set_message(r.msg.clone().unwrap_or_default());
                     s
                 }
+                TaskStatus::KnownAfterApply => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(r.msg.clone().unwrap_or_default());
+                    s.set_type("known_after_apply");
+                    s
+                }
                 _ => TestCaseStatus::success(),
             };
             let name = match &r.item {

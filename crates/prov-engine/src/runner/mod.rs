@@ -108,6 +108,10 @@ impl RunSummary {
     pub fn any_changed(&self) -> bool {
         self.recap.iter().any(|r| r.changed > 0)
     }
+    /// Check mode: some task depends on values known only after apply.
+    pub fn any_known_after_apply(&self) -> bool {
+        self.recap.iter().any(|r| r.known_after_apply > 0)
+    }
 }
 
 /// Stops a run from outside, e.g. from a signal handler: the tasks in flight are abandoned

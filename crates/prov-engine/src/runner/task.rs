@@ -76,6 +76,7 @@ impl Exec {
             msg.push_str(&format!("; {k}"));
         }
         let mut e = Exec::skipped(msg);
+        e.status = TaskStatus::KnownAfterApply;
         e.result.insert("known_after_apply".into(), json!(true));
         e.known_after_apply = true;
         e
