@@ -109,8 +109,10 @@ pub fn check_mode_suggestions(playbook: &Playbook) -> Vec<LintSuggestion> {
     let tasks = all_tasks(playbook);
     let mut out = Vec::new();
     for (i, t) in tasks.iter().enumerate() {
-        let (Some(reg), true) = (&t.register, matches!(t.module.as_str(), "command" | "shell"))
-        else {
+        let (Some(reg), true) = (
+            &t.register,
+            matches!(t.module.as_str(), "command" | "shell"),
+        ) else {
             continue;
         };
         if t.changed_when != Some(Value::Bool(false)) || t.common.check_mode.is_some() {
@@ -133,23 +135,13 @@ pub fn check_mode_suggestions(playbook: &Playbook) -> Vec<LintSuggestion> {
 
 /// True when `t` names `name` in its arguments, conditions, loop or vars.
 fn uses(t: &Task, name: &str) -> bool {
-    let mentions = |v: &Value| v.to_string().contains(name) && mentions_word(v, name);
-    mentions(&t.args)
-        || t.loop_.as_ref().is_some_and(mentions)
-        || t.common.when.iter().any(|c| mentions(&c.expr))
-        || t.changed_when.as_ref().is_some_and(mentions)
-        || t.failed_when.as_ref().is_some_and(mentions)
-        || mentions(&Value::Object(t.common.vars.clone()))
-}
-
-/// True when a string inside `v` names `name` as a word.
-fn mentions_word(v: &Value, name: &str) -> bool {
-    match v {
-        Value::String(s) => crate::template::find_word(s, name).is_some(),
-        Value::Array(items) => items.iter().any(|i| mentions_word(i, name)),
-        Value::Object(m) => m.values().any(|i| mentions_word(i, name)),
-        _ => false,
-    }
+    let names = |v: &Value| crate::template::mentions(v, name);
+    names(&t.args)
+        || t.loop_.as_ref().is_some_and(names)
+        || t.common.when.iter().any(|c| names(&c.expr))
+        || t.changed_when.as_ref().is_some_and(names)
+        || t.failed_when.as_ref().is_some_and(names)
+        || t.common.vars.values().any(names)
 }
 
 /// Every task and handler of `playbook`.

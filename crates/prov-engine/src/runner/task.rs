@@ -18,6 +18,7 @@ use super::{HostState, PlayCtx, Runner};
 use crate::error::EngineError;
 use crate::facts;
 use crate::playbook::{Common, Flag, Task};
+use crate::template::mentions;
 use crate::yaml::PathSeg;
 
 /// What one execution (one loop item, or the whole task) produced.
@@ -1108,16 +1109,6 @@ impl Runner {
             method,
             password,
         })
-    }
-}
-
-/// True when a string inside `v` names `name` (as a word).
-fn mentions(v: &Value, name: &str) -> bool {
-    match v {
-        Value::String(s) => crate::template::find_word(s, name).is_some(),
-        Value::Array(items) => items.iter().any(|i| mentions(i, name)),
-        Value::Object(m) => m.values().any(|i| mentions(i, name)),
-        _ => false,
     }
 }
 

@@ -747,6 +747,16 @@ pub(crate) fn find_word(text: &str, word: &str) -> Option<usize> {
         .map(|(i, _)| text[..i].chars().count())
 }
 
+/// True when a string inside `v` names `name` (as a word).
+pub(crate) fn mentions(v: &Value, name: &str) -> bool {
+    match v {
+        Value::String(s) => find_word(s, name).is_some(),
+        Value::Array(items) => items.iter().any(|i| mentions(i, name)),
+        Value::Object(m) => m.values().any(|i| mentions(i, name)),
+        _ => false,
+    }
+}
+
 /// True when a value holds template syntax somewhere.
 pub fn is_templated(v: &Value) -> bool {
     match v {

@@ -356,7 +356,8 @@ fn merge(into: &mut Value, from: Value, recursive: bool, list_merge: &str) -> Re
     Ok(())
 }
 
-fn dict2items_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+/// The `key_name` and `value_name` of `dict2items`/`items2dict` (`key`, `value` by default).
+fn item_names(kwargs: &Kwargs) -> Result<(String, String), Error> {
     let key = kwargs
         .get::<Option<String>>("key_name")?
         .unwrap_or_else(|| "key".into());
@@ -364,6 +365,11 @@ fn dict2items_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
         .get::<Option<String>>("value_name")?
         .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
+    Ok((key, value))
+}
+
+fn dict2items_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let (key, value) = item_names(&kwargs)?;
     let Value::Object(m) = json_of(&v, false)? else {
         return Err(invalid("dict2items: expects a mapping"));
     };
@@ -375,13 +381,7 @@ fn dict2items_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
 }
 
 fn items2dict_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
-    let key = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let value = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
-    kwargs.assert_all_used()?;
+    let (key, value) = item_names(&kwargs)?;
     let Value::Array(items) = json_of(&v, false)? else {
         return Err(invalid("items2dict: expects a list"));
     };
@@ -587,4 +587,66 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("type_debug", type_debug_filter);
     env.add_filter("extract", extract_filter);
     env.add_filter("version_compare", super::jinja_tests::version_compare);
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::context;
+
+    fn eval(expr: &str) -> String {
+        let env = super::super::environment();
+        env.compile_expression(expr)
+            .and_then(|e| e.eval(context! {}))
+            .map(|v| v.to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn ansible_filters_behave_as_in_ansible() {
+        assert_eq!(
+            eval("{'a': 1, 'b': [1]} | to_json"),
+            r#"{"a": 1, "b": [1]}"#
+        );
+        assert_eq!(
+            eval("{'b': 1, 'a': 2} | to_nice_json"),
+            "{\n    \"a\": 2,\n    \"b\": 1\n}"
+        );
+        assert_eq!(
+            eval("{'a': {'x': 1}} | combine({'a': {'y': 2}}, recursive=true)"),
+            "{'a': {'x': 1, 'y': 2}}"
+        );
+        assert_eq!(
+            eval("{'a': {'x': 1}} | combine({'a': {'y': 2}})"),
+            "{'a': {'y': 2}}"
+        );
+        assert_eq!(
+            eval("{'k': 'v'} | dict2items"),
+            "[{'key': 'k', 'value': 'v'}]"
+        );
+        assert_eq!(
+            eval("[{'key': 'k', 'value': 'v'}] | items2dict"),
+            "{'k': 'v'}"
+        );
+        assert_eq!(eval("[1, [2, [3]]] | flatten"), "[1, 2, 3]");
+        assert_eq!(eval("[1, [2, [3]]] | flatten(1)"), "[1, 2, [3]]");
+        assert_eq!(eval("[1, 2] | union([2, 3])"), "[1, 2, 3]");
+        assert_eq!(eval("[1, 2, 3] | difference([2])"), "[1, 3]");
+        assert_eq!(eval("[1, 2, 3] | intersect([3, 2])"), "[2, 3]");
+        assert_eq!(
+            eval("'Ansible managed' | comment"),
+            "#\n# Ansible managed\n#"
+        );
+        assert_eq!(eval("'x' | comment('c')"), "//\n// x\n//");
+        assert_eq!(
+            eval(r"'ab12' | regex_replace('([a-z]+)(\\d+)', '\\2-\\1')"),
+            "12-ab"
+        );
+        assert_eq!(eval("'' | default('z', true)"), "z");
+        assert_eq!(eval("none | default('z')"), "None");
+        assert_eq!(eval("'1.10' is version('1.9', '>')"), "True");
+        assert_eq!(eval("'web01' is match('web')"), "True");
+        assert_eq!(eval("'a web' is match('web')"), "False");
+        assert_eq!(eval("'a web' is search('web')"), "True");
+        assert_eq!(eval("[1] | type_debug"), "list");
+    }
 }
