@@ -18,7 +18,6 @@ use super::{HostState, PlayCtx, Runner};
 use crate::error::EngineError;
 use crate::facts;
 use crate::playbook::{Common, Flag, Task};
-use crate::template::mentions;
 use crate::yaml::PathSeg;
 
 /// What one execution (one loop item, or the whole task) produced.
@@ -962,7 +961,7 @@ impl Runner {
                 .filter_map(|(k, source)| {
                     let from: BTreeSet<String> = roots
                         .iter()
-                        .filter(|(n, _)| mentions(source, n))
+                        .filter(|(n, _)| uses_unknown(source, n))
                         .flat_map(|(_, r)| r.iter().cloned())
                         .collect();
                     (!from.is_empty()).then(|| (k.to_owned(), from))
@@ -982,7 +981,7 @@ impl Runner {
         texts.extend(task.loop_control.label.iter());
         let found: BTreeSet<String> = roots
             .into_iter()
-            .filter(|(name, _)| texts.iter().any(|t| mentions(t, name)))
+            .filter(|(name, _)| texts.iter().any(|t| uses_unknown(t, name)))
             .flat_map(|(_, r)| r)
             .collect();
         found.into_iter().collect()
@@ -1109,6 +1108,35 @@ impl Runner {
             method,
             password,
         })
+    }
+}
+
+/// True when a string inside `v` uses more of `name` than a skipped result holds: every use
+/// but its known fields (`name.skipped`, `.changed`, `.failed`, `.skip_reason`) and tests on
+/// it (`name is skipped`).
+fn uses_unknown(v: &Value, name: &str) -> bool {
+    const KNOWN_FIELDS: &[&str] = &["skipped", "changed", "failed", "skip_reason"];
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let text_uses = |text: &str| {
+        text.match_indices(name).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let rest = &text[i + name.len()..];
+            if before.is_some_and(|c| is_name(c) || c == '.') || rest.starts_with(is_name) {
+                return false; // part of another name
+            }
+            let rest = rest.trim_start();
+            let field = rest
+                .strip_prefix('.')
+                .map(|r| r.split(|c: char| !is_name(c)).next().unwrap_or(""));
+            let tested = rest.strip_prefix("is").is_some_and(|r| r.starts_with(' '));
+            !(tested || field.is_some_and(|f| KNOWN_FIELDS.contains(&f)))
+        })
+    };
+    match v {
+        Value::String(s) => text_uses(s),
+        Value::Array(items) => items.iter().any(|i| uses_unknown(i, name)),
+        Value::Object(m) => m.values().any(|i| uses_unknown(i, name)),
+        _ => false,
     }
 }
 
