@@ -442,7 +442,7 @@ fn a_full_disk_fails_the_write_and_keeps_the_old_file() {
     let big = f.random_file("big.bin", 4);
     let tpl = f.write(
         "page.j2",
-        "{% for i in range(end=40000) %}line {{ i }} of a page too large for a full disk, padded\n{% endfor %}",
+        "{% for i in range(40000) %}line {{ i }} of a page too large for a full disk, padded\n{% endfor %}",
     );
     let play = f.write(
         "disk.yml",
