@@ -169,7 +169,13 @@ impl Sshd {
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(sshd);
+                    // The port may have gone to another test's sshd in the meantime, ours then
+                    // exits at once for want of it: answering is not enough, ours must be alive.
+                    std::thread::sleep(Duration::from_millis(100));
+                    if matches!(sshd.child.try_wait(), Ok(None)) {
+                        return Some(sshd);
+                    }
+                    break;
                 }
                 if let Ok(Some(_)) = sshd.child.try_wait() {
                     break; // port taken in the meantime: try another
