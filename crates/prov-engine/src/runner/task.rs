@@ -20,6 +20,19 @@ use crate::facts;
 use crate::playbook::{Common, Flag, Task};
 use crate::yaml::PathSeg;
 
+/// Which item of a loop runs: the loop's items and the index of this one.
+#[derive(Clone, Copy)]
+pub(super) struct LoopItem<'a> {
+    items: &'a [Value],
+    index: usize,
+}
+
+/// What a task produced on a host: one execution, or one per loop item with its label.
+pub(super) enum Outcome {
+    Once(Exec),
+    Items(Vec<(Exec, String)>),
+}
+
 /// What one execution (one loop item, or the whole task) produced.
 pub(super) struct Exec {
     pub(super) status: TaskStatus,
@@ -449,86 +462,15 @@ impl Runner {
         let show_diff = scope.diff.unwrap_or(self.opts.diff) && !no_log;
 
         let deferred = self.unknown_inputs(task, scope, &vars, h);
-        let (exec, item_results) = if let Some(msg) = flag_failure {
-            (Some(Exec::failed(msg)), None)
+        let outcome = if let Some(msg) = flag_failure {
+            Outcome::Once(Exec::failed(msg))
         } else if !deferred.is_empty() {
             let known = self.known_target(task, &vars);
-            (Some(Exec::deferred(&deferred, known)), None)
+            Outcome::Once(Exec::deferred(&deferred, known))
         } else if let Some(loop_v) = &task.loop_ {
-            let loop_key = ["loop", "with_items", "with_list"]
-                .into_iter()
-                .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
-                .unwrap_or("loop");
-            let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
-            match self
-                .templar
-                .render_value_with(loop_v, vars.context(), &loop_at)
-            {
-                // A loop that cannot be rendered fails the task on this host.
-                Err(e) => (Some(Exec::failed(vars.explain(e))), None),
-                Ok(Value::Array(items)) if !items.is_empty() => {
-                    let label_at =
-                        task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
-                    let lc = &task.loop_control;
-                    let mut results = Vec::new();
-                    let mut labels = Vec::new();
-                    for (index, item) in items.iter().enumerate() {
-                        if index > 0
-                            && let Some(pause) = lc.pause
-                        {
-                            tokio::time::sleep(pause).await;
-                        }
-                        let mut extra = vec![
-                            (lc.loop_var.as_str(), item.clone()),
-                            ("ansible_loop_var", json!(lc.loop_var)),
-                        ];
-                        if let Some(index_var) = &lc.index_var {
-                            extra.push((index_var.as_str(), json!(index)));
-                        }
-                        if lc.extended {
-                            extra.push(("ansible_loop", extended_loop(&items, index)));
-                        }
-                        // Task vars may refer to the loop variable (`port: "{{ item }}"`).
-                        let iv = vars.with(&self.templar, &extra);
-                        let label = match &lc.label {
-                            Some(l) => self.templar.render_value(l, iv.context(), &label_at),
-                            None => Ok(item.clone()),
-                        };
-                        let (label, mut e) = match label {
-                            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv).await?),
-                            Err(err) => (item.clone(), Exec::failed(iv.explain(err))),
-                        };
-                        let label = match label {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        e.result.insert(lc.loop_var.clone(), item.clone());
-                        e.result
-                            .insert("ansible_loop_var".into(), json!(lc.loop_var));
-                        if let Some(index_var) = &lc.index_var {
-                            e.result.insert(index_var.clone(), json!(index));
-                        }
-                        labels.push(label);
-                        results.push(e);
-                    }
-                    (None, Some((results, labels)))
-                }
-                Ok(Value::Array(_)) | Ok(Value::Null) => {
-                    let mut e = Exec::skipped("No items in the list");
-                    e.result.insert("results".into(), json!([]));
-                    (Some(e), None)
-                }
-                Ok(other) => (
-                    Some(Exec::failed(format!(
-                        "{}: `loop` must be a list, found {}",
-                        loop_at(&[]),
-                        crate::playbook::kind_of(&other)
-                    ))),
-                    None,
-                ),
-            }
+            self.run_loop(pctx, task, scope, h, &vars, loop_v).await?
         } else {
-            (Some(self.execute(pctx, task, scope, h, &vars).await?), None)
+            Outcome::Once(self.execute(pctx, task, scope, h, &vars).await?)
         };
 
         // One registered value and one event per item (or one for the task).
@@ -569,8 +511,8 @@ impl Runner {
                 result,
             }));
         };
-        match (exec, item_results) {
-            (Some(mut e), _) => {
+        match outcome {
+            Outcome::Once(mut e) => {
                 if e.status == TaskStatus::Failed && ignore_errors {
                     e.status = TaskStatus::Ignored;
                 }
@@ -588,11 +530,11 @@ impl Runner {
                 emit(self, h, &e, None);
                 registered_value = Value::Object(e.result);
             }
-            (None, Some((results, labels))) => {
+            Outcome::Items(results) => {
                 let mut list = Vec::new();
                 let mut all_skipped = !results.is_empty();
                 let mut unreachable = None;
-                for (mut e, label) in results.into_iter().zip(labels) {
+                for (mut e, label) in results {
                     if e.status == TaskStatus::Failed && ignore_errors {
                         e.status = TaskStatus::Ignored;
                     }
@@ -627,7 +569,6 @@ impl Runner {
                 }
                 registered_value = json!({"results": list, "changed": any_changed, "failed": any_failed, "skipped": all_skipped, "msg": "All items completed"});
             }
-            (None, None) => unreachable!("a task runs either once or per item"),
         }
         if any_failed {
             h.failed = true;
@@ -653,6 +594,104 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// The task once per item of its loop (or once, when the loop is empty or broken).
+    async fn run_loop(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Common,
+        h: &mut HostState,
+        vars: &ScopeVars,
+        loop_v: &Value,
+    ) -> Result<Outcome, EngineError> {
+        let loop_key = ["loop", "with_items", "with_list"]
+            .into_iter()
+            .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
+            .unwrap_or("loop");
+        let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
+        let items = match self
+            .templar
+            .render_value_with(loop_v, vars.context(), &loop_at)
+        {
+            // A loop that cannot be rendered fails the task on this host.
+            Err(e) => return Ok(Outcome::Once(Exec::failed(vars.explain(e)))),
+            Ok(Value::Array(items)) if !items.is_empty() => items,
+            Ok(Value::Array(_)) | Ok(Value::Null) => {
+                let mut e = Exec::skipped("No items in the list");
+                e.result.insert("results".into(), json!([]));
+                return Ok(Outcome::Once(e));
+            }
+            Ok(other) => {
+                return Ok(Outcome::Once(Exec::failed(format!(
+                    "{}: `loop` must be a list, found {}",
+                    loop_at(&[]),
+                    crate::playbook::kind_of(&other)
+                ))));
+            }
+        };
+        let mut results = Vec::with_capacity(items.len());
+        for index in 0..items.len() {
+            if index > 0
+                && let Some(pause) = task.loop_control.pause
+            {
+                tokio::time::sleep(pause).await;
+            }
+            let item = LoopItem {
+                items: &items,
+                index,
+            };
+            results.push(self.run_item(pctx, task, scope, h, vars, item).await?);
+        }
+        Ok(Outcome::Items(results))
+    }
+
+    /// One item of a loop: the task with the loop variables set, and the item's label.
+    async fn run_item(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Common,
+        h: &mut HostState,
+        vars: &ScopeVars,
+        at: LoopItem<'_>,
+    ) -> Result<(Exec, String), EngineError> {
+        let lc = &task.loop_control;
+        let (items, index) = (at.items, at.index);
+        let item = &items[index];
+        let mut extra = vec![
+            (lc.loop_var.as_str(), item.clone()),
+            ("ansible_loop_var", json!(lc.loop_var)),
+        ];
+        if let Some(index_var) = &lc.index_var {
+            extra.push((index_var.as_str(), json!(index)));
+        }
+        if lc.extended {
+            extra.push(("ansible_loop", extended_loop(items, index)));
+        }
+        // Task vars may refer to the loop variable (`port: "{{ item }}"`).
+        let iv = vars.with(&self.templar, &extra);
+        let label_at = task.keyword_location("loop_control", &[PathSeg::Key("label".into())]);
+        let label = match &lc.label {
+            Some(l) => self.templar.render_value(l, iv.context(), &label_at),
+            None => Ok(item.clone()),
+        };
+        let (label, mut e) = match label {
+            Ok(l) => (l, self.execute(pctx, task, scope, h, &iv).await?),
+            Err(err) => (item.clone(), Exec::failed(iv.explain(err))),
+        };
+        let label = match label {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        e.result.insert(lc.loop_var.clone(), item.clone());
+        e.result
+            .insert("ansible_loop_var".into(), json!(lc.loop_var));
+        if let Some(index_var) = &lc.index_var {
+            e.result.insert(index_var.clone(), json!(index));
+        }
+        Ok((e, label))
     }
 
     /// One execution of the task (the whole task, or one loop item).
