@@ -8,6 +8,7 @@ pub mod events;
 pub mod facts;
 pub mod inventory;
 pub mod lint;
+pub mod loops;
 pub mod playbook;
 pub mod runner;
 pub mod template;

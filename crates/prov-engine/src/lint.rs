@@ -197,10 +197,7 @@ pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProb
         let vars = Value::Object(t.common.vars.clone());
         report(templar.probe_undefined(&vars, false, &known, &|p| t.keyword_location("vars", p)));
         if let Some(l) = &t.loop_ {
-            let key = ["loop", "with_items", "with_list"]
-                .into_iter()
-                .find(|k| t.locs.get(&[P::Key((*k).to_owned())]).is_some())
-                .unwrap_or("loop");
+            let key = t.loop_keyword();
             report(templar.probe_undefined(l, false, &known, &|p| t.keyword_location(key, p)));
         }
     }

@@ -315,8 +315,10 @@ pub struct Task {
     pub args: Value,
     /// Shared keywords.
     pub common: Common,
-    /// `loop` / `with_items`.
+    /// `loop` / `with_*` (unrendered).
     pub loop_: Option<Value>,
+    /// Which loop keyword it came from.
+    pub loop_kind: crate::loops::LoopKind,
     /// `loop_control`.
     pub loop_control: LoopControl,
     /// `register`.
@@ -342,6 +344,16 @@ pub struct Task {
 }
 
 impl Task {
+    /// The keyword its loop is written under (`loop`, `with_items`, ...).
+    pub fn loop_keyword(&self) -> &'static str {
+        crate::loops::LoopKind::KEYWORDS
+            .iter()
+            .find(|(k, kind)| {
+                *kind == self.loop_kind && self.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some()
+            })
+            .map_or("loop", |(k, _)| k)
+    }
+
     /// Where the module argument at `path` is written (under the module key or `args:`).
     pub fn arg_location(&self, path: &[PathSeg]) -> Location {
         let under = |k: &str| {
@@ -369,6 +381,14 @@ const TASK_KEYWORDS: &[&str] = &[
     "loop",
     "with_items",
     "with_list",
+    "with_flattened",
+    "with_dict",
+    "with_indexed_items",
+    "with_together",
+    "with_nested",
+    "with_cartesian",
+    "with_subelements",
+    "with_sequence",
     "loop_control",
     "register",
     "notify",
@@ -608,6 +628,28 @@ pub(crate) fn collect_tasks<'a>(node: &'a Node, out: &mut Vec<&'a Task>) {
             }
         }
     }
+}
+
+/// The loop keyword of a task (`loop` or one of `with_*`), at most one.
+fn loop_keyword(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Option<(&'static str, crate::loops::LoopKind)>, EngineError> {
+    let mut found = crate::loops::LoopKind::KEYWORDS
+        .iter()
+        .filter(|(k, _)| m.contains_key(*k));
+    let first = found.next().copied();
+    if let Some((second, _)) = found.next() {
+        return Err(EngineError::invalid(
+            doc.location(&key(path, second)),
+            format!(
+                "a task has one loop, found `{}` and `{second}`",
+                first.map_or("", |f| f.0)
+            ),
+        ));
+    }
+    Ok(first)
 }
 
 /// A `serial` batch size: a positive number of hosts, or a percentage (`"30%"`).
@@ -1339,6 +1381,14 @@ impl Loader<'_> {
             ("loop", false),
             ("with_items", false),
             ("with_list", false),
+            ("with_flattened", false),
+            ("with_dict", false),
+            ("with_indexed_items", false),
+            ("with_together", false),
+            ("with_nested", false),
+            ("with_cartesian", false),
+            ("with_subelements", false),
+            ("with_sequence", false),
             ("loop_control", false),
             ("changed_when", true),
             ("failed_when", true),
@@ -1347,6 +1397,7 @@ impl Loader<'_> {
         ] {
             self.check_templates(doc, path, m, k, condition)?;
         }
+        let loop_kind = loop_keyword(doc, path, m)?;
         Ok(Node::Task(Box::new(Task {
             module_key: module_key.clone(),
             locs,
@@ -1354,11 +1405,8 @@ impl Loader<'_> {
             module,
             args,
             common: self.common(doc, path, m, role)?,
-            loop_: m
-                .get("loop")
-                .or_else(|| m.get("with_items"))
-                .or_else(|| m.get("with_list"))
-                .cloned(),
+            loop_: loop_kind.and_then(|(k, _)| m.get(k)).cloned(),
+            loop_kind: loop_kind.map_or(crate::loops::LoopKind::Loop, |(_, kind)| kind),
             loop_control,
             register: opt_string(doc, path, m, "register")?,
             notify: string_list(doc, &key(path, "notify"), m.get("notify"))?,
@@ -1380,7 +1428,10 @@ impl Loader<'_> {
         role: Option<&Arc<Role>>,
     ) -> Result<Node, EngineError> {
         let at = doc.location(&key(path, module_key));
-        if m.contains_key("loop") || m.contains_key("with_items") {
+        if crate::loops::LoopKind::KEYWORDS
+            .iter()
+            .any(|(k, _)| m.contains_key(*k))
+        {
             return Err(EngineError::invalid(
                 at,
                 "looping over include_tasks is not supported: put the loop on the included tasks",

@@ -606,28 +606,27 @@ impl Runner {
         vars: &ScopeVars,
         loop_v: &Value,
     ) -> Result<Outcome, EngineError> {
-        let loop_key = ["loop", "with_items", "with_list"]
-            .into_iter()
-            .find(|k| task.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some())
-            .unwrap_or("loop");
+        let loop_key = task.loop_keyword();
         let loop_at = |p: &[PathSeg]| task.keyword_location(loop_key, p);
-        let items = match self
+        let rendered = match self
             .templar
             .render_value_with(loop_v, vars.context(), &loop_at)
         {
+            Ok(v) => v,
             // A loop that cannot be rendered fails the task on this host.
             Err(e) => return Ok(Outcome::Once(Exec::failed(vars.explain(e)))),
-            Ok(Value::Array(items)) if !items.is_empty() => items,
-            Ok(Value::Array(_)) | Ok(Value::Null) => {
+        };
+        let items = match task.loop_kind.items(rendered) {
+            Ok(items) if !items.is_empty() => items,
+            Ok(_) => {
                 let mut e = Exec::skipped("No items in the list");
                 e.result.insert("results".into(), json!([]));
                 return Ok(Outcome::Once(e));
             }
-            Ok(other) => {
+            Err(e) => {
+                let at = loop_at(&[]);
                 return Ok(Outcome::Once(Exec::failed(format!(
-                    "{}: `loop` must be a list, found {}",
-                    loop_at(&[]),
-                    crate::playbook::kind_of(&other)
+                    "{at}: `{loop_key}` {e}"
                 ))));
             }
         };
