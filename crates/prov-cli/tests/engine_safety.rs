@@ -30,6 +30,8 @@ fn an_undefined_name_inside_a_variable_fails_the_task_that_uses_it() {
             && msg.contains("nobody_defined_this"),
         "{msg}"
     );
+    // Where the variable is written, too.
+    assert!(msg.contains("`broken` is set at play.yml:6:18"), "{msg}");
     assert!(!p.path("out.txt").exists(), "nothing written on a guess");
 }
 
@@ -292,5 +294,31 @@ fn lint_finds_undefined_names_in_variables_and_host_patterns_without_a_host() {
     assert!(
         !err.contains("`target`") && err.contains("1 problem(s)"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_broken_role_default_is_named_with_its_file_and_line() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - web\n",
+    );
+    p.write(
+        "roles/web/defaults/main.yml",
+        "web_port: 80\nweb_url: \"http://{{ web_hots }}:{{ web_port }}\"\n",
+    );
+    p.write(
+        "roles/web/tasks/main.yml",
+        "- name: show url\n  debug:\n    msg: \"{{ web_url }}\"\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    let msg = o.msg("h1", "show url");
+    assert!(
+        msg.contains("`web_url` is set at ")
+            && msg.contains("defaults/main.yml:2:")
+            && msg.contains("`web_hots` is not defined"),
+        "{msg}"
     );
 }

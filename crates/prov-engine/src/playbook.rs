@@ -28,6 +28,9 @@ pub struct Playbook {
     pub plays: Vec<Play>,
 }
 
+/// Where each variable of a `vars:` mapping or vars file is written (its value's location).
+pub type VarLocations = std::collections::BTreeMap<String, Location>;
+
 /// A role used by a play.
 #[derive(Debug, Clone)]
 pub struct Role {
@@ -37,8 +40,12 @@ pub struct Role {
     pub dir: PathBuf,
     /// `defaults/main.yml` (lowest precedence).
     pub defaults: Map<String, Value>,
+    /// Where each default is written.
+    pub defaults_at: VarLocations,
     /// `vars/main.yml`.
     pub vars: Map<String, Value>,
+    /// Where each of `vars` is written.
+    pub vars_at: VarLocations,
 }
 
 /// One play.
@@ -52,6 +59,8 @@ pub struct Play {
     pub hosts_at: Location,
     /// `vars`.
     pub vars: Map<String, Value>,
+    /// Where each of `vars` is written.
+    pub vars_at: VarLocations,
     /// `vars_files`, loaded in order (paths relative to the playbook).
     pub vars_files: Vec<String>,
     /// Play-level `become`.
@@ -107,6 +116,8 @@ pub struct Common {
     pub become_user: Option<String>,
     /// `vars`.
     pub vars: Map<String, Value>,
+    /// Where each of `vars` is written.
+    pub vars_at: VarLocations,
     /// Role parameters (`- role: x` + `port: 1`, or its `vars:`) and the `vars:` of an include:
     /// as in Ansible they rank above `set_fact` and registered results, below extra vars.
     pub params: Map<String, Value>,
@@ -258,6 +269,7 @@ impl Common {
         s.tags.extend(inner.tags.iter().cloned());
         s.vars
             .extend(inner.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.vars_at.extend(inner.vars_at.clone());
         s.params
             .extend(inner.params.iter().map(|(k, v)| (k.clone(), v.clone())));
         s.become_ = inner.become_.or(s.become_);
@@ -841,6 +853,13 @@ fn mapping<'v>(
     })
 }
 
+/// Where each variable of the mapping `m` at `path` is written.
+fn var_locations(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>) -> VarLocations {
+    m.keys()
+        .map(|k| (k.clone(), doc.value_location(&key(path, k))))
+        .collect()
+}
+
 fn opt_map(
     doc: &YamlDoc,
     path: &[PathSeg],
@@ -1114,6 +1133,7 @@ impl Loader<'_> {
             name,
             hosts,
             hosts_at: doc.value_location(&key(path, "hosts")),
+            vars_at: var_locations(doc, &key(path, "vars"), &opt_map(doc, path, m, "vars")?),
             vars: opt_map(doc, path, m, "vars")?,
             vars_files: string_list(doc, &key(path, "vars_files"), m.get("vars_files"))?,
             become_: opt_bool(doc, path, m, "become")?,
@@ -1204,6 +1224,7 @@ impl Loader<'_> {
             tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
             become_: opt_bool(doc, path, m, "become")?,
             become_user: opt_string(doc, path, m, "become_user")?,
+            vars_at: var_locations(doc, &key(path, "vars"), &opt_map(doc, path, m, "vars")?),
             vars: opt_map(doc, path, m, "vars")?,
             params: Map::new(),
             ignore_errors: opt_flag(doc, path, m, "ignore_errors")?,
@@ -1525,25 +1546,29 @@ impl Loader<'_> {
                     ),
                 )
             })?;
-        let load_map = |sub: &str| -> Result<Map<String, Value>, EngineError> {
+        let load_map = |sub: &str| -> Result<(Map<String, Value>, VarLocations), EngineError> {
             let Some(f) = main_file(&dir.join(sub)) else {
-                return Ok(Map::new());
+                return Ok((Map::new(), VarLocations::new()));
             };
             let d = yaml::load_file(&f, self.secrets)?;
             match &d.value {
-                Value::Null => Ok(Map::new()),
-                Value::Object(o) => Ok(o.clone()),
+                Value::Null => Ok((Map::new(), VarLocations::new())),
+                Value::Object(o) => Ok((o.clone(), var_locations(&d, &[], o))),
                 other => Err(EngineError::invalid(
                     d.location(&[]),
                     format!("expected a mapping of variables, found {}", kind_of(other)),
                 )),
             }
         };
+        let (defaults, defaults_at) = load_map("defaults")?;
+        let (vars, vars_at) = load_map("vars")?;
         let role = Arc::new(Role {
             name: name.to_owned(),
             dir: dir.clone(),
-            defaults: load_map("defaults")?,
-            vars: load_map("vars")?,
+            defaults,
+            defaults_at,
+            vars,
+            vars_at,
         });
         let mut tasks = Vec::new();
         if let Some(f) = main_file(&dir.join("tasks")) {

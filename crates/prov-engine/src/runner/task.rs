@@ -322,17 +322,17 @@ impl Runner {
     ) -> ScopeVars {
         let mut v = Layers::default();
         if let Some(role) = &scope.role {
-            v.templated(&role.defaults);
+            v.templated_at(&role.defaults, &role.defaults_at);
         }
         v.templated(&h.inventory_vars);
         inject_facts(&mut v, &h.facts);
-        v.templated(&pctx.play.vars);
+        v.templated_at(&pctx.play.vars, &pctx.play.vars_at);
         v.templated(&pctx.vars_files);
         if let Some(role) = &scope.role {
-            v.templated(&role.vars);
+            v.templated_at(&role.vars, &role.vars_at);
         }
-        v.templated(&scope.vars);
-        v.templated(&task.common.vars);
+        v.templated_at(&scope.vars, &scope.vars_at);
+        v.templated_at(&task.common.vars, &task.common.vars_at);
         v.raw(&h.registered);
         v.templated(&scope.params);
         v.templated(&self.opts.extra_vars);

@@ -7,19 +7,21 @@
 //! that came from hosts (facts, registered results) is never rendered: a command's output that
 //! happens to contain `{{ }}` stays text.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tera::Context;
 
 use crate::error::{EngineError, Location};
+use crate::playbook::VarLocations;
 use crate::template::{Templar, find_word, is_templated};
 
-/// A variable that could not be rendered: what it says and why it failed.
+/// A variable that could not be rendered: what it says, where, and why it failed.
 #[derive(Debug, Clone)]
 struct Unresolved {
     source: Value,
+    defined_at: Option<Location>,
     cause: String,
 }
 
@@ -31,6 +33,8 @@ pub(crate) struct ScopeVars {
     values: Arc<Map<String, Value>>,
     context: Context,
     unresolved: BTreeMap<String, Unresolved>,
+    /// Where the variables written in playbooks and roles are.
+    defined_at: Arc<HashMap<String, Location>>,
 }
 
 /// Variables in precedence order, lowest first, each layer either written by people (rendered
@@ -39,14 +43,26 @@ pub(crate) struct ScopeVars {
 pub(crate) struct Layers {
     values: Map<String, Value>,
     raw: HashSet<String>,
+    defined_at: HashMap<String, Location>,
 }
 
 impl Layers {
-    /// Adds variables written in playbooks, inventories or on the command line.
+    /// Adds variables written in inventories or on the command line.
     pub(crate) fn templated(&mut self, vars: &Map<String, Value>) {
         for (k, v) in vars {
             self.raw.remove(k);
+            self.defined_at.remove(k);
             self.values.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// Adds variables written in a playbook or role file, with where each is written.
+    pub(crate) fn templated_at(&mut self, vars: &Map<String, Value>, at: &VarLocations) {
+        self.templated(vars);
+        for k in vars.keys() {
+            if let Some(l) = at.get(k) {
+                self.defined_at.insert(k.clone(), l.clone());
+            }
         }
     }
 
@@ -54,6 +70,7 @@ impl Layers {
     pub(crate) fn raw(&mut self, vars: &Map<String, Value>) {
         for (k, v) in vars {
             self.raw.insert(k.clone());
+            self.defined_at.remove(k);
             self.values.insert(k.clone(), v.clone());
         }
     }
@@ -61,6 +78,7 @@ impl Layers {
     /// Adds one value of host data.
     pub(crate) fn raw_one(&mut self, k: &str, v: Value) {
         self.raw.insert(k.to_owned());
+        self.defined_at.remove(k);
         self.values.insert(k.to_owned(), v);
     }
 }
@@ -69,7 +87,11 @@ impl ScopeVars {
     /// Renders the templated values of `layers`; `shared` holds variables the same for every
     /// host of a task (already converted), which values may refer to.
     pub(crate) fn resolve(templar: &Templar, layers: Layers, shared: &Context) -> Self {
-        let Layers { mut values, raw } = layers;
+        let Layers {
+            mut values,
+            raw,
+            defined_at,
+        } = layers;
         let pending: Vec<(String, Value)> = values
             .iter()
             .filter(|(k, v)| !raw.contains(*k) && is_templated(v))
@@ -84,6 +106,7 @@ impl ScopeVars {
             values: Arc::new(Map::new()),
             context,
             unresolved: BTreeMap::new(),
+            defined_at: Arc::new(defined_at),
         };
         values.extend(scope.render_pending(templar, pending));
         scope.values = Arc::new(values);
@@ -138,8 +161,13 @@ impl ScopeVars {
         if let EngineError::Template { message, .. } = &mut e {
             for (name, u) in &self.unresolved {
                 if message.contains(&format!("`{name}`")) {
+                    let at = u
+                        .defined_at
+                        .as_ref()
+                        .map(|l| format!(" at {l}"))
+                        .unwrap_or_default();
                     message.push_str(&format!(
-                        " (`{name}` is set, but its value could not be rendered: {})",
+                        " (`{name}` is set{at}, but its value could not be rendered: {})",
                         u.cause
                     ));
                 }
@@ -189,6 +217,7 @@ impl ScopeVars {
                 k.clone(),
                 Unresolved {
                     source: source.clone(),
+                    defined_at: self.defined_at.get(k).cloned(),
                     cause,
                 },
             );
