@@ -36,11 +36,16 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
         "boot=$(awk -v t=\"$(getconf CLK_TCK)\" 'NR==FNR{if($1==\"btime\")b=$2;next}{print b+int($22/t)}' /proc/stat /proc/1/stat 2>/dev/null) && \
          [ -n \"$boot\" ] && find \"$dir\" -maxdepth 1 -name '.prov-tmp.*' -type f ! -newermt \"@$boot\" -delete 2>/dev/null || true\n",
     );
-    s.push_str("tmp=$(umask 077 && mktemp -- \"$dir/.prov-tmp.XXXXXXXX\")\n");
-    s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
+    // The traps come first and the name before the file: a hang-up or signal at any moment
+    // (prov stopped just as the transfer began) finds `$tmp` set and removes it.
+    s.push_str("tmp=\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
     s.push_str(
         "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 141' PIPE\n",
     );
+    s.push_str("tmp=$(mktemp -u -- \"$dir/.prov-tmp.XXXXXXXX\")\n");
+    // Created without clobbering: a name someone else took (never in practice) is not ours to
+    // remove.
+    s.push_str("(umask 077 && set -C && : > \"$tmp\") || { tmp=; exit 1; }\n");
     s.push_str("cat > \"$tmp\"\n");
     s.push_str(&format!(
         "[ \"$(wc -c < \"$tmp\")\" -eq {size} ] || {{ echo 'transfer incomplete' >&2; exit 1; }}\n"

@@ -57,7 +57,7 @@ fn client_config(p: &SshParams) -> client::Config {
             ..Preferred::DEFAULT
         },
         keepalive_interval: p.keepalive_interval,
-        keepalive_max: 3,
+        keepalive_max: KEEPALIVE_MAX as usize,
         nodelay: true,
         ..Default::default()
     }
@@ -152,6 +152,9 @@ impl SshConnection {
                     .await
                     .map_err(|e| unreachable(p, format!("cannot connect: {e}")))?;
                 let _ = tcp.set_nodelay(true);
+                if let Some(interval) = p.keepalive_interval {
+                    set_user_timeout(&tcp, interval * (KEEPALIVE_MAX + 1));
+                }
                 Self::handshake(p, tcp, None, creds).await
             }
         }
@@ -471,6 +474,29 @@ pub(crate) struct Reaper {
     handle: std::sync::Weak<Handle<ClientHandler>>,
     /// Kills under way; [`Connection::close`] waits for them (bounded).
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Unanswered keepalives after which a connection counts as dropped.
+const KEEPALIVE_MAX: u32 = 3;
+
+/// Makes the kernel drop the connection when data it sent stays unacknowledged for `timeout`
+/// (Linux `TCP_USER_TIMEOUT`). A host cut off while prov streams a file to it (packets dropped,
+/// no reset) is then unreachable like a host whose keepalives go unanswered: keepalives alone
+/// are not sent while the session waits for room to write, and TCP's own retries last minutes.
+fn set_user_timeout(tcp: &tokio::net::TcpStream, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let ms = libc::c_uint::try_from(timeout.as_millis()).unwrap_or(libc::c_uint::MAX);
+    // SAFETY: a valid socket descriptor, an option of the size given; failure leaves the
+    // default (keepalives still apply).
+    unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        );
+    }
 }
 
 /// How long [`Connection::close`] waits for kills under way (the host carries on without it:
