@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::playbook::kind_of as kind;
+
 /// Which loop keyword a task uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoopKind {
@@ -62,17 +64,6 @@ impl LoopKind {
             LoopKind::Subelements => subelements(v),
             LoopKind::Sequence => sequence(&v),
         }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
     }
 }
 

@@ -204,7 +204,14 @@ fn to_yaml_filter(v: MjValue) -> Result<String, Error> {
 
 fn to_nice_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
     let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
-    let _indent = kwargs.get::<Option<usize>>("indent")?;
+    // The YAML writer indents by 2; another indent is refused rather than ignored.
+    if let Some(indent) = kwargs.get::<Option<usize>>("indent")?
+        && indent != 2
+    {
+        return Err(invalid(format!(
+            "to_nice_yaml: indent={indent} is not supported by prov (2 is)"
+        )));
+    }
     kwargs.assert_all_used()?;
     let j = json_of(&v, sort)?;
     serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
@@ -648,5 +655,12 @@ mod tests {
         assert_eq!(eval("'a web' is match('web')"), "False");
         assert_eq!(eval("'a web' is search('web')"), "True");
         assert_eq!(eval("[1] | type_debug"), "list");
+        // Arguments prov cannot honour are refused, never ignored.
+        assert!(eval("{'a': 1} | to_nice_yaml(indent=4)").starts_with("error"));
+        assert!(eval("'1.0' is version('1.0', 'eq', strict=true)").starts_with("error"));
+        assert_eq!(
+            eval("'1.0' is version('1.0', 'eq', version_type='loose')"),
+            "True"
+        );
     }
 }

@@ -76,9 +76,15 @@ pub(super) fn version_compare(
             .get::<Option<String>>("operator")?
             .unwrap_or_else(|| "eq".into()),
     };
-    let _strict = kwargs.get::<Option<bool>>("strict")?;
-    let _version_type = kwargs.get::<Option<String>>("version_type")?;
+    // Loose versions only: the other comparisons are refused rather than ignored.
+    let strict = kwargs.get::<Option<bool>>("strict")?.unwrap_or(false);
+    let version_type = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;
+    if strict || version_type.as_deref().is_some_and(|t| t != "loose") {
+        return Err(invalid(
+            "version: only loose version comparison is supported by prov",
+        ));
+    }
     let (a, b) = (
         version_parts(&v.to_string()),
         version_parts(&other.to_string()),
