@@ -36,6 +36,9 @@ pub enum Command {
         /// Extra variables, as for `prov run` (`k=v`, JSON, `@file`; repeatable).
         #[arg(short = 'e', long = "extra-vars")]
         extra_vars: Vec<String>,
+        /// Read the playbook's expressions in this dialect, whatever its `prov.toml` says.
+        #[arg(long, value_enum)]
+        dialect: Option<DialectArg>,
         #[command(flatten)]
         vault: prov_vault::PasswordArgs,
     },
@@ -171,6 +174,24 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The dialect of expressions in a playbook's YAML (overrides `prov.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    /// prov's own template language.
+    Tera,
+    /// Jinja2, as Ansible renders it.
+    Jinja2,
+}
+
+impl From<DialectArg> for prov_engine::template::Dialect {
+    fn from(d: DialectArg) -> Self {
+        match d {
+            DialectArg::Tera => Self::Tera,
+            DialectArg::Jinja2 => Self::Jinja2,
+        }
+    }
+}
+
 /// Host key checking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HostKeyChecking {
@@ -186,6 +207,10 @@ pub enum HostKeyChecking {
 pub struct RunArgs {
     /// The playbook.
     pub playbook: PathBuf,
+    /// Read the playbook's expressions in this dialect, whatever its `prov.toml` says
+    /// (without one, YAML is Jinja2 as in Ansible).
+    #[arg(long, value_enum)]
+    pub dialect: Option<DialectArg>,
     /// Inventory file or folder (repeatable).
     #[arg(short = 'i', long = "inventory")]
     pub inventory: Vec<PathBuf>,

@@ -94,8 +94,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             playbook,
             inventory,
             extra_vars,
+            dialect,
             vault,
-        } => run::lint(&playbook, &inventory, &extra_vars, &vault),
+        } => run::lint(&playbook, dialect, &inventory, &extra_vars, &vault),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "prov", &mut buf);

@@ -10,12 +10,13 @@ use prov_core::{EventSink, Redactor};
 use prov_engine::events::EventBus;
 use prov_engine::inventory::Inventory;
 use prov_engine::playbook::{self, Node};
+use prov_engine::project::Project;
 use prov_engine::runner::{RunOptions, Runner};
 use prov_engine::yaml::SecretResolver;
 use prov_transport::ssh::KeyRing;
 use serde_json::{Map, Value};
 
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{DialectArg, OutputFormat, RunArgs};
 use crate::connector::CliConnector;
 use crate::exit::ExitCode;
 use crate::output::{ConsoleSink, JsonSink, JunitSink};
@@ -112,10 +113,21 @@ fn print_tasks(nodes: &[Node], depth: usize) {
     }
 }
 
+/// Loads a playbook in its project's dialect, or in `dialect` when given.
+fn load_playbook(
+    path: &std::path::Path,
+    dialect: Option<DialectArg>,
+    secrets: &dyn SecretResolver,
+) -> anyhow::Result<prov_engine::playbook::Playbook> {
+    let project = Project::of_playbook(path)?.with_dialect(dialect.map(Into::into));
+    Ok(playbook::load_in(project, path, secrets)?)
+}
+
 /// Runs `prov lint`: loads inventory and playbook (which already rejects bad YAML, unknown
 /// modules and arguments) and checks every template; prints each problem with its location.
 pub fn lint(
     playbook: &std::path::Path,
+    dialect: Option<DialectArg>,
     inventory: &[PathBuf],
     extra_vars: &[String],
     vault: &prov_vault::PasswordArgs,
@@ -127,7 +139,13 @@ pub fn lint(
         paths => Some(Inventory::load(paths, &secrets)?),
     };
     let extra_vars = parse_extra_vars(extra_vars, &secrets)?;
-    let book = playbook::load(playbook, &secrets)?;
+    let book = load_playbook(playbook, dialect, &secrets)?;
+    outln!(
+        "{}: expressions read as {} ({})",
+        playbook.display(),
+        book.project.dialect.name(),
+        book.project.dialect_source()
+    );
     let mut problems = prov_engine::lint::lint_playbook(&book);
     if let Some(inventory) = &inventory {
         let vars = prov_engine::lint::LintVars {
@@ -165,7 +183,7 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
         anyhow::bail!("no inventory given: use -i INVENTORY (a file or a folder)");
     }
     let inventory = Arc::new(Inventory::load(&args.inventory, secrets.as_ref())?);
-    let book = playbook::load(&args.playbook, secrets.as_ref())?;
+    let book = load_playbook(&args.playbook, args.dialect, secrets.as_ref())?;
     let mut extra_vars = parse_extra_vars(&args.extra_vars, secrets.as_ref())?;
     if args.ask_become_pass {
         extra_vars.insert(
@@ -238,6 +256,7 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
         become_user: args.become_user.clone(),
         connection: args.connection.clone(),
         task_timeout: args.task_timeout.map(Duration::from_secs),
+        dialect: book.project.dialect,
     };
     let runner = Runner::new(inventory, opts, bus.clone(), connector, secrets);
     let rt = tokio::runtime::Builder::new_multi_thread()

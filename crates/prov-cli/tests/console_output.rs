@@ -131,7 +131,7 @@ fn a_long_multi_line_message_is_bounded_too() {
         r#"
     - name: wordy
       fail:
-        msg: "{% for i in range(end=40) %}msg-line-{{ i }}\n{% endfor %}"
+        msg: "{% for i in range(40) %}msg-line-{{ i }}\n{% endfor %}"
 "#,
     );
     let out = console(&p, &[]);

@@ -140,8 +140,8 @@ fn loop_control_index_var_extended_and_pause() {
     assert_eq!(
         msgs,
         [
-            "1/2 first=true last=false prev=-",
-            "2/2 first=false last=true prev=x"
+            "1/2 first=True last=False prev=-",
+            "2/2 first=False last=True prev=x"
         ]
     );
     let stamps: Vec<f64> = o

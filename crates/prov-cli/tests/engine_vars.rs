@@ -115,18 +115,18 @@ fn magic_variables_and_facts() {
         "inv.yml",
         "all:\n  vars:\n    ansible_connection: local\n  children:\n    web:\n      hosts:\n        web1.example.org:\n          colour: blue\n        web2.example.org:\n          colour: green\n",
     );
-    p.write("roles/probe/tasks/main.yml", "- name: role magic\n  debug:\n    msg: \"{{ role_name }} {{ role_path is ending_with(pat='roles/probe') }}\"\n");
+    p.write("roles/probe/tasks/main.yml", "- name: role magic\n  debug:\n    msg: \"{{ role_name }} {{ role_path.endswith('roles/probe') }}\"\n");
     p.write(
         "play.yml",
         r#"
 - hosts: web
   roles: [probe]
   vars:
-    peers: "{{ groups['web'] | join(sep='+') }}"
+    peers: "{{ groups['web'] | join('+') }}"
   tasks:
     - name: names
       debug:
-        msg: "{{ inventory_hostname }} {{ inventory_hostname_short }} {{ group_names | join(sep=',') }} {{ groups.web | length }} {{ play_hosts | length }} {{ ansible_play_hosts | length }} {{ ansible_play_batch | length }} {{ ansible_check_mode }}"
+        msg: "{{ inventory_hostname }} {{ inventory_hostname_short }} {{ group_names | join(',') }} {{ groups.web | length }} {{ play_hosts | length }} {{ ansible_play_hosts | length }} {{ ansible_play_batch | length }} {{ ansible_check_mode }}"
     - name: a variable made of magic ones
       debug:
         msg: "{{ peers }}"
@@ -151,7 +151,7 @@ fn magic_variables_and_facts() {
     o.expect_code(0);
     assert_eq!(
         o.msg("web1.example.org", "names"),
-        "web1.example.org web1 web 2 2 2 2 false"
+        "web1.example.org web1 web 2 2 2 2 False"
     );
     assert_eq!(
         o.msgs("web1.example.org", "a variable made of magic ones"),
@@ -161,7 +161,7 @@ fn magic_variables_and_facts() {
         o.msg("web1.example.org", "hostvars of the other host"),
         "green"
     );
-    assert_eq!(o.msg("web2.example.org", "role magic"), "probe true");
+    assert_eq!(o.msg("web2.example.org", "role magic"), "probe True");
     assert_eq!(
         o.status("web1.example.org", "facts both ways"),
         "ok",

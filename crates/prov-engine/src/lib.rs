@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod lint;
 pub mod loops;
 pub mod playbook;
+pub mod project;
 pub mod runner;
 pub mod template;
 pub mod yaml;

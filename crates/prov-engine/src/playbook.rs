@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::{EngineError, Location};
+use crate::project::Project;
 use crate::template::{Templar, is_templated};
 use crate::yaml::{self, NodeLocs, PathSeg, SecretResolver, YamlDoc};
 
@@ -26,6 +27,8 @@ pub struct Playbook {
     pub dir: PathBuf,
     /// Its plays, in order.
     pub plays: Vec<Play>,
+    /// The project settings it was loaded in (the dialect of its expressions).
+    pub project: Project,
 }
 
 /// Where each variable of a `vars:` mapping or vars file is written (its value's location).
@@ -473,8 +476,17 @@ struct Loader<'a> {
     depth: usize,
 }
 
-/// Loads a playbook file.
+/// Loads a playbook file, in the dialect its project says (see [`crate::project`]).
 pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, EngineError> {
+    load_in(Project::of_playbook(path)?, path, secrets)
+}
+
+/// Loads a playbook file in `project`'s settings.
+pub fn load_in(
+    project: Project,
+    path: &Path,
+    secrets: &dyn SecretResolver,
+) -> Result<Playbook, EngineError> {
     let doc = yaml::load_file(path, secrets)?;
     let dir = path
         .parent()
@@ -487,7 +499,7 @@ pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, Engin
     };
     let mut loader = Loader {
         secrets,
-        templar: Templar::new(),
+        templar: Templar::with_yaml_dialect(project.dialect),
         playbook_dir: dir.clone(),
         depth: 0,
     };
@@ -505,6 +517,7 @@ pub fn load(path: &Path, secrets: &dyn SecretResolver) -> Result<Playbook, Engin
         path: path.to_path_buf(),
         dir,
         plays: out,
+        project,
     })
 }
 

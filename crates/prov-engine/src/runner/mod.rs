@@ -20,7 +20,7 @@ use crate::error::EngineError;
 use crate::events::EventBus;
 use crate::inventory::Inventory;
 use crate::playbook::{Block, Common, Node, Play, Playbook, SerialSize, Task};
-use crate::template::Templar;
+use crate::template::{Dialect, Templar};
 use crate::yaml::{self, SecretResolver};
 
 pub use files::PlaybookFiles;
@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub connection: Option<String>,
     /// Per-task timeout for remote commands.
     pub task_timeout: Option<Duration>,
+    /// The dialect of expressions in YAML: the playbook's (`playbook.project.dialect`).
+    pub dialect: Dialect,
 }
 
 impl Default for RunOptions {
@@ -80,6 +82,7 @@ impl Default for RunOptions {
             become_user: None,
             connection: None,
             task_timeout: None,
+            dialect: Dialect::Jinja2,
         }
     }
 }
@@ -252,7 +255,7 @@ impl Runner {
         let start_at = Mutex::new(opts.start_at_task.clone());
         Self {
             inventory,
-            templar: Templar::new(),
+            templar: Templar::with_yaml_dialect(opts.dialect),
             opts,
             bus,
             connector,

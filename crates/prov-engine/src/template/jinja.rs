@@ -147,17 +147,42 @@ impl Jinja {
         self.env
             .render_str(text, MjValue::from_object(Scope::new(ctx)))
             .map(|out| super::ansible::keep_trailing_newlines(text, out))
-            .map_err(|e| {
-                let mut err = file_error(&e, text, &at.file);
-                if let EngineError::Template { at: a, .. } = &mut err {
-                    *a = if a.line == 1 {
-                        shifted(at, a.column - 1)
-                    } else {
-                        Location::new(&at.file, at.line + a.line - 1, a.column)
-                    };
-                }
-                err
-            })
+            .map_err(|e| text_error(&e, text, at))
+    }
+
+    /// [`Jinja::probe`] for text from a YAML value: rendered where only the names `known`
+    /// accepts exist; the first undefined name reached is the finding.
+    pub(super) fn probe_text(
+        &self,
+        text: &str,
+        known: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+        at: &Location,
+    ) -> Option<EngineError> {
+        if let Some(expr) = super::single_expression(text) {
+            return self.probe(expr, super::offset_in(text, expr), known, at);
+        }
+        match self
+            .env
+            .render_str(text, MjValue::from_object(Probe(known)))
+        {
+            Err(e) if e.kind() == ErrorKind::UndefinedError => Some(text_error(&e, text, at)),
+            _ => None,
+        }
+    }
+
+    /// Checks text from a YAML value without its variables: its syntax, and the filters and
+    /// tests it reaches when every name is undefined.
+    pub(super) fn check_text(&self, text: &str, at: &Location) -> Result<(), EngineError> {
+        let compiled = self
+            .lenient
+            .template_from_str(text)
+            .map_err(|e| text_error(&e, text, at))?;
+        match compiled.render(()) {
+            Err(e) if matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest) => {
+                Err(text_error(&e, text, at))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Renders a Jinja2 template file's `text` (Ansible's template module: its extra variables
@@ -203,6 +228,19 @@ impl Jinja {
             _ => Ok(()),
         }
     }
+}
+
+/// An error in text from a YAML value that starts at `at`, located in the YAML file.
+fn text_error(e: &Error, text: &str, at: &Location) -> EngineError {
+    let mut err = file_error(e, text, &at.file);
+    if let EngineError::Template { at: a, .. } = &mut err {
+        *a = if a.line == 1 {
+            shifted(at, a.column - 1)
+        } else {
+            Location::new(&at.file, at.line + a.line - 1, a.column)
+        };
+    }
+    err
 }
 
 /// The template module's extra variables for the template at `path`.

@@ -23,9 +23,13 @@ use crate::yaml::PathSeg;
 mod ansible;
 mod jinja;
 
-/// The template language of a file: prov's own (tera) for `*.tera`, Ansible's Jinja2 for
-/// every other template (`*.j2` and the rest: what roles written for Ansible bring).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A template language: prov's own (tera) or Ansible's Jinja2.
+///
+/// Template files: `*.tera` are tera, every other template (`*.j2` and the rest: what roles
+/// written for Ansible bring) is Jinja2. YAML (playbooks, roles, variables): Jinja2, unless the
+/// project says otherwise (see [`crate::project`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dialect {
     /// tera, prov's own dialect.
     Tera,
@@ -42,12 +46,22 @@ impl Dialect {
             Dialect::Jinja2
         }
     }
+
+    /// The dialect's name as written in `prov.toml` and `--dialect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Tera => "tera",
+            Dialect::Jinja2 => "jinja2",
+        }
+    }
 }
 
 /// Renders strings, values, conditions and files.
 pub struct Templar {
     tera: Tera,
     jinja: jinja::Jinja,
+    /// The dialect of expressions and text in YAML values.
+    yaml: Dialect,
 }
 
 impl Default for Templar {
@@ -241,8 +255,13 @@ fn in_network_test(v: &str, kw: Kwargs, _: &State) -> TeraResult<bool> {
 }
 
 impl Templar {
-    /// A templar with prov's extra filters registered.
+    /// A templar whose YAML values are Jinja2, as Ansible's.
     pub fn new() -> Self {
+        Self::with_yaml_dialect(Dialect::Jinja2)
+    }
+
+    /// A templar whose YAML values are in `yaml`.
+    pub fn with_yaml_dialect(yaml: Dialect) -> Self {
         let mut tera = Tera::default();
         tera.register_filter("to_json", to_json_filter);
         tera.register_filter("to_nice_json", to_nice_json_filter);
@@ -275,7 +294,13 @@ impl Templar {
         Self {
             tera,
             jinja: jinja::Jinja::new(),
+            yaml,
         }
+    }
+
+    /// The dialect of YAML values.
+    pub fn yaml_dialect(&self) -> Dialect {
+        self.yaml
     }
 
     /// Parses a template file without rendering it (for `prov lint`).
@@ -360,7 +385,7 @@ impl Templar {
         ctx: &Context,
         locate: &dyn Fn(&[PathSeg]) -> Location,
     ) -> Result<Value, EngineError> {
-        self.render_value_in(Dialect::Tera, v, ctx, locate)
+        self.render_value_in(self.yaml, v, ctx, locate)
     }
 
     /// Like [`Templar::render_value_with`], in the given dialect.
@@ -535,6 +560,8 @@ impl Templar {
                 let expr = single_expression(s.trim()).unwrap_or(s.trim());
                 self.jinja
                     .probe(expr, offset_in(s, expr), known.clone(), &at)
+            } else if self.yaml == Dialect::Jinja2 {
+                self.jinja.probe_text(s, known.clone(), &at)
             } else {
                 self.probe_text(s, known, &at)
             };
@@ -596,6 +623,13 @@ impl Templar {
                 let expr = single_expression(s.trim()).unwrap_or(s.trim());
                 self.jinja.check(expr, offset_in(s, expr), &locate(path))
             }
+            Value::String(s) if self.yaml == Dialect::Jinja2 => match single_expression(s) {
+                Some(expr) => self.jinja.check(expr, offset_in(s, expr), &locate(path)),
+                None if is_templated(v) || s.contains("{#") => {
+                    self.jinja.check_text(s, &locate(path))
+                }
+                None => Ok(()),
+            },
             Value::String(s) => {
                 let (text, shift) = match single_expression(s) {
                     Some(expr) => (
@@ -688,7 +722,7 @@ const EVAL_PREFIX: &str = "{{ (";
 const EVAL_SUFFIX: &str = ") | to_json }}";
 
 /// Where `inner` (a slice of `outer`) starts in `outer`, in characters.
-fn offset_in(outer: &str, inner: &str) -> usize {
+pub(crate) fn offset_in(outer: &str, inner: &str) -> usize {
     let start = (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
     if start <= outer.len() && outer.is_char_boundary(start) {
         outer[..start].chars().count()
@@ -945,12 +979,51 @@ mod tests {
 
     #[test]
     fn jinja_positional_default_gets_a_hint() {
-        let t = Templar::new();
+        let t = Templar::with_yaml_dialect(Dialect::Tera);
         let c = ctx(json!({}));
         let e = t
             .render_value(&json!("{{ x | default('a') }}"), &c, &at())
             .unwrap_err();
         assert!(e.to_string().contains("default(value="), "{e}");
+    }
+
+    #[test]
+    fn yaml_in_jinja2_is_checked_and_rendered_as_ansible_does() {
+        let t = Templar::new();
+        let here = |_: &[PathSeg]| at();
+        let c = ctx(json!({"flag": true, "items": ["a", "b"]}));
+        let v = t
+            .render_value(
+                &json!("{{ x | default('a') }}-{{ flag }}-{{ items }}"),
+                &c,
+                &at(),
+            )
+            .unwrap();
+        assert_eq!(v, json!("a-True-['a', 'b']"));
+        assert!(
+            t.check_value(&json!("x {{ y | default(omit) | upper }}"), false, &here)
+                .is_ok()
+        );
+        let e = t
+            .check_value(&json!("x {{ y | nofilter }}"), false, &here)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("play.yml:7:21:") && e.contains("nofilter"),
+            "{e}"
+        );
+        let e = t
+            .check_value(&json!(["ok", "a {% if %}"]), false, &here)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("template error"), "{e}");
+        let known: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(|n| n == "y");
+        let found = t.probe_undefined(&json!("a {{ y }} {{ z }}"), false, &known, &here);
+        assert!(found.unwrap().to_string().contains("`z`"));
+        assert!(
+            t.probe_undefined(&json!("{{ z | default(y) }}"), false, &known, &here)
+                .is_none()
+        );
     }
 
     #[test]
@@ -980,7 +1053,7 @@ mod tests {
 
     #[test]
     fn check_finds_syntax_and_unknown_filters_only() {
-        let t = Templar::new();
+        let t = Templar::with_yaml_dialect(Dialect::Tera);
         let here = |_: &[PathSeg]| at();
         assert!(
             t.check_value(
