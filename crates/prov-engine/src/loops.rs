@@ -29,6 +29,9 @@ pub enum LoopKind {
     Subelements,
     /// `with_sequence`: numbers as strings (`start=1 end=5 stride=1 format=%d`, or `count=N`).
     Sequence,
+    /// `with_first_found`: the first of the candidate files that exists (one item), looked up
+    /// as Ansible looks up the files of the task's module.
+    FirstFound,
 }
 
 impl LoopKind {
@@ -45,11 +48,18 @@ impl LoopKind {
         ("with_cartesian", LoopKind::Nested),
         ("with_subelements", LoopKind::Subelements),
         ("with_sequence", LoopKind::Sequence),
+        ("with_first_found", LoopKind::FirstFound),
     ];
 
-    /// The items of a loop whose rendered value is `v` (none for a null value).
-    pub fn items(self, v: Value) -> Result<Vec<Value>, String> {
+    /// The items of a loop whose rendered value is `v` (none for a null value); `find` is how
+    /// a file name is looked up (only `with_first_found` looks for files).
+    pub fn items(
+        self,
+        v: Value,
+        find: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Value>, String> {
         match self {
+            LoopKind::FirstFound => first_found(v, find),
             LoopKind::Loop | LoopKind::List => list(v, "a list"),
             LoopKind::Items => Ok(flatten(list_or_one(v), Some(1))),
             LoopKind::Flattened => Ok(flatten(list_or_one(v), None)),
@@ -175,6 +185,54 @@ fn subelements(v: Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// Ansible's `first_found`: the terms are file names, or mappings of `files` and `paths`
+/// (strings split on `,` and `;`, paths also on `:`) and `skip`; the first candidate `find`
+/// finds is the one item. None found is an error, or no item with `skip: true`.
+pub fn first_found(v: Value, find: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Value>, String> {
+    let mut candidates = Vec::new();
+    let mut skip = false;
+    for term in list_or_one(v) {
+        match term {
+            Value::String(s) => candidates.push(s),
+            Value::Object(m) => {
+                let split = |k: &str, seps: &[char]| -> Vec<String> {
+                    match m.get(k) {
+                        Some(Value::String(s)) => s
+                            .split(seps)
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                let files = split("files", &[',', ';']);
+                let paths = split("paths", &[',', ':', ';']);
+                skip |= m.get("skip").is_some_and(crate::template::truthy);
+                if paths.is_empty() {
+                    candidates.extend(files);
+                } else {
+                    for p in &paths {
+                        candidates.extend(files.iter().map(|f| format!("{p}/{f}")));
+                    }
+                }
+            }
+            other => return Err(format!("expects file names, found {}", kind(&other))),
+        }
+    }
+    match candidates.iter().find_map(|c| find(c)) {
+        Some(found) => Ok(vec![Value::String(found)]),
+        None if skip => Ok(Vec::new()),
+        None => Err(format!(
+            "found none of the files: {}",
+            candidates.join(", ")
+        )),
+    }
+}
+
 /// `with_sequence: start=1 end=10 stride=2 format=host%02d` or `count=5` (items are strings).
 fn sequence(v: &Value) -> Result<Vec<Value>, String> {
     let Value::String(spec) = v else {
@@ -248,7 +306,7 @@ mod tests {
 
     #[test]
     fn each_kind_makes_ansibles_items() {
-        let items = |k: LoopKind, v: Value| k.items(v).map(Value::Array);
+        let items = |k: LoopKind, v: Value| k.items(v, &|_| None).map(Value::Array);
         assert_eq!(
             items(LoopKind::Items, json!([[1, 2], 3, [[4]]])),
             Ok(json!([1, 2, 3, [4]]))
@@ -294,5 +352,28 @@ mod tests {
             Ok(json!(["10", "15", "20"]))
         );
         assert!(items(LoopKind::Loop, json!("text")).is_err());
+    }
+
+    #[test]
+    fn first_found_takes_the_first_file_that_exists() {
+        let find = |f: &str| (f.ends_with("Debian.yml")).then(|| format!("/r/vars/{f}"));
+        let ff = |v: Value| LoopKind::FirstFound.items(v, &find);
+        assert_eq!(
+            ff(json!(["Debian-12.yml", "Debian.yml", "default.yml"])),
+            Ok(vec![json!("/r/vars/Debian.yml")])
+        );
+        assert_eq!(
+            ff(json!([{"files": "a.yml,Debian.yml", "paths": "x:y"}])),
+            Ok(vec![json!("/r/vars/x/Debian.yml")])
+        );
+        assert!(
+            ff(json!(["RedHat.yml"]))
+                .unwrap_err()
+                .contains("RedHat.yml")
+        );
+        assert_eq!(
+            ff(json!([{"files": ["RedHat.yml"], "skip": true}])),
+            Ok(vec![])
+        );
     }
 }

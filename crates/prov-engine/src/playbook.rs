@@ -16,7 +16,15 @@ use crate::template::{Templar, is_templated};
 use crate::yaml::{self, NodeLocs, PathSeg, SecretResolver, YamlDoc};
 
 /// Controller-side actions handled by the engine itself (they work on variables).
-pub const ENGINE_ACTIONS: &[&str] = &["debug", "assert", "set_fact", "fail", "meta"];
+pub const ENGINE_ACTIONS: &[&str] = &[
+    "debug",
+    "assert",
+    "set_fact",
+    "fail",
+    "meta",
+    "include_tasks",
+    "include_vars",
+];
 
 /// A loaded playbook.
 #[derive(Debug, Clone)]
@@ -142,6 +150,10 @@ pub struct Common {
     pub run_once: Option<bool>,
     /// `any_errors_fatal`.
     pub any_errors_fatal: Option<bool>,
+    /// The loop variables an include was reached with: data, never rendered.
+    pub loop_vars: Map<String, Value>,
+    /// How many dynamic includes deep this node is.
+    pub include_depth: usize,
     /// The role this belongs to.
     pub role: Option<Arc<Role>>,
 }
@@ -287,6 +299,9 @@ impl Common {
         s.run_once = inner.run_once.or(s.run_once);
         s.any_errors_fatal = inner.any_errors_fatal.or(s.any_errors_fatal);
         s.role = inner.role.clone().or(s.role);
+        s.loop_vars
+            .extend(inner.loop_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.include_depth = s.include_depth.max(inner.include_depth);
         s
     }
 }
@@ -404,6 +419,7 @@ const TASK_KEYWORDS: &[&str] = &[
     "with_cartesian",
     "with_subelements",
     "with_sequence",
+    "with_first_found",
     "loop_control",
     "register",
     "notify",
@@ -474,6 +490,30 @@ struct Loader<'a> {
     templar: Templar,
     playbook_dir: PathBuf,
     depth: usize,
+}
+
+/// Loads a tasks file reached by `include_tasks` while `playbook` runs (as part of `role`),
+/// checking its notifications against the play's `handlers`.
+pub fn load_tasks_file(
+    playbook: &Playbook,
+    handlers: &[Task],
+    secrets: &dyn SecretResolver,
+    path: &Path,
+    role: Option<&Arc<Role>>,
+) -> Result<Vec<Node>, EngineError> {
+    let mut loader = Loader {
+        secrets,
+        templar: Templar::with_yaml_dialect(playbook.project.dialect),
+        playbook_dir: playbook.dir.clone(),
+        depth: 0,
+    };
+    let doc = yaml::load_file(path, secrets)?;
+    let nodes = match &doc.value {
+        Value::Null => Vec::new(),
+        v => loader.task_list(&doc, &[], v, role)?,
+    };
+    check_notifications(&nodes, handlers)?;
+    Ok(nodes)
 }
 
 /// Loads a playbook file, in the dialect its project says (see [`crate::project`]).
@@ -1249,6 +1289,8 @@ impl Loader<'_> {
             delegate_to: opt_string(doc, path, m, "delegate_to")?,
             run_once: opt_bool(doc, path, m, "run_once")?,
             any_errors_fatal: opt_bool(doc, path, m, "any_errors_fatal")?,
+            loop_vars: Map::new(),
+            include_depth: 0,
             role: role.cloned(),
         })
     }
@@ -1306,7 +1348,9 @@ impl Loader<'_> {
                     .iter()
                     .copied()
                     .filter(|n| {
-                        prov_modules::lookup(n).is_none() && !is_engine_action(n) && !is_include(n)
+                        prov_modules::lookup(n).is_none()
+                            && !is_engine_action(n)
+                            && !matches!(prov_modules::short_name(n), "import_tasks" | "include")
                     })
                     .collect();
                 let first = unknown.first().copied().unwrap_or(names[1]);
@@ -1321,10 +1365,13 @@ impl Loader<'_> {
             }
         };
         let short = prov_modules::short_name(&module_key);
-        if is_include(short) {
+        if short == "import_tasks" {
             return self.include(doc, path, m, &module_key, role);
         }
-        let module = if is_engine_action(short) {
+        let module = if short == "include" {
+            // Ansible's old spelling of `include_tasks`.
+            "include_tasks".to_owned()
+        } else if is_engine_action(short) {
             short.to_owned()
         } else if let Some(spec) = prov_modules::lookup(&module_key) {
             spec.name.to_owned()
@@ -1347,6 +1394,14 @@ impl Loader<'_> {
         }
         // Validate arguments now when they hold no templates: unknown/mistyped arguments are
         // reported before anything runs.
+        if !is_templated(&args)
+            && let Err(e) = check_engine_args(&module, &args)
+        {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, &module_key)),
+                format!("{module}: {e}"),
+            ));
+        }
         if !is_engine_action(&module)
             && !is_templated(&args)
             && let Some(spec) = prov_modules::lookup(&module)
@@ -1411,18 +1466,10 @@ impl Loader<'_> {
                 self.templar.check_value(&args, false, &arg_at)?;
             }
         }
+        for (k, _) in crate::loops::LoopKind::KEYWORDS {
+            self.check_templates(doc, path, m, k, false)?;
+        }
         for (k, condition) in [
-            ("loop", false),
-            ("with_items", false),
-            ("with_list", false),
-            ("with_flattened", false),
-            ("with_dict", false),
-            ("with_indexed_items", false),
-            ("with_together", false),
-            ("with_nested", false),
-            ("with_cartesian", false),
-            ("with_subelements", false),
-            ("with_sequence", false),
             ("loop_control", false),
             ("changed_when", true),
             ("failed_when", true),
@@ -1625,11 +1672,14 @@ fn is_engine_action(name: &str) -> bool {
     ENGINE_ACTIONS.contains(&prov_modules::short_name(name))
 }
 
-fn is_include(name: &str) -> bool {
-    matches!(
-        prov_modules::short_name(name),
-        "include_tasks" | "import_tasks" | "include"
-    )
+/// Checks the arguments of the engine actions that have typed ones.
+fn check_engine_args(module: &str, args: &Value) -> Result<(), serde_json::Error> {
+    use crate::engine_args::{IncludeTasksArgs, IncludeVarsArgs};
+    match module {
+        "include_tasks" => serde_json::from_value::<IncludeTasksArgs>(args.clone()).map(drop),
+        "include_vars" => serde_json::from_value::<IncludeVarsArgs>(args.clone()).map(drop),
+        _ => Ok(()),
+    }
 }
 
 fn suggest(name: &str) -> String {
@@ -1690,6 +1740,9 @@ fn normalize_args(module: &str, raw: Value) -> Result<Value, String> {
             "cmd".to_owned(),
             Value::String(s),
         )]))),
+        Value::String(s) if module == "include_tasks" || module == "include_vars" => {
+            Ok(Value::Object(crate::engine_args::free_form_file(&s)))
+        }
         Value::String(s) if module == "meta" => Ok(Value::Object(Map::from_iter([(
             "action".to_owned(),
             Value::String(s),

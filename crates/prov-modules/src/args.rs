@@ -22,6 +22,25 @@ pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
     }
 }
 
+/// Deserializes an optional integer written as a number or as a numeric string (free-form
+/// `key=value` arguments and mixed templates give strings: Ansible converts them by the
+/// argument's type).
+pub fn de_opt_int<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + serde::de::DeserializeOwned,
+{
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("expected an integer, found \"{s}\""))),
+        Some(v) => T::deserialize(v).map(Some).map_err(de::Error::custom),
+    }
+}
+
 /// Interprets a JSON value as an Ansible boolean.
 pub fn parse_bool(v: &serde_json::Value) -> Option<bool> {
     match v {

@@ -1,12 +1,13 @@
-//! Controller-side actions: `debug`, `assert`, `set_fact`, `fail`, `meta`. They work on
-//! variables and never touch the host.
+//! Controller-side actions: `debug`, `assert`, `set_fact`, `fail`, `meta`, and the includes
+//! (`include_tasks`, `include_vars`: see [`super::includes`]). They work on variables and
+//! controller files and never touch the host.
 
 use serde_json::{Map, Value, json};
 use tera::Context;
 
 use super::task_exec::Exec;
-use super::{HostState, Runner};
-use crate::playbook::{ENGINE_ACTIONS, Task};
+use super::{HostState, PlayCtx, Runner};
+use crate::playbook::{Common, ENGINE_ACTIONS, Task};
 use prov_core::TaskStatus;
 
 /// True for actions the engine runs itself.
@@ -36,12 +37,16 @@ fn string_arg(args: &Value, k: &str) -> Option<String> {
 /// Runs an engine action with its rendered `args`.
 pub(crate) fn run(
     runner: &Runner,
+    pctx: &PlayCtx<'_>,
     task: &Task,
+    scope: &Common,
     args: &Value,
     h: &mut HostState,
     ctx: &Context,
 ) -> Exec {
     match task.module.as_str() {
+        "include_tasks" => runner.include_tasks(pctx, task, scope, args, h, ctx),
+        "include_vars" => runner.include_vars(pctx, scope, args, h),
         "debug" => {
             if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
                 let value = runner

@@ -3,6 +3,7 @@
 
 mod actions;
 mod files;
+mod includes;
 mod task;
 mod vars;
 use task as task_exec;
@@ -173,6 +174,10 @@ pub(crate) struct HostState {
     pub facts: Value,
     /// Registered results and `set_fact` values.
     pub registered: Map<String, Value>,
+    /// Variables read by `include_vars` (rendered when used).
+    pub included_vars: Map<String, Value>,
+    /// Tasks files this host included at the current task, not yet run.
+    pub includes: Vec<includes::IncludeRequest>,
     /// Of those, the ones whose values are known only after apply (in check mode: results of
     /// commands that were not run, and what was computed from them).
     pub unknown: BTreeSet<String>,
@@ -233,6 +238,8 @@ pub struct Runner {
     start_at: Mutex<Option<String>>,
     /// Set to stop the run early.
     pub(crate) interrupt: Interrupt,
+    /// Tasks files loaded by `include_tasks` during the run.
+    included: includes::IncludeCache,
 }
 
 /// Per-play data every task needs.
@@ -263,6 +270,7 @@ impl Runner {
             pool: ConnectionPool::default(),
             start_at,
             interrupt: Interrupt::default(),
+            included: includes::IncludeCache::default(),
         }
     }
 
@@ -310,6 +318,7 @@ impl Runner {
         let mut recaps: HashMap<String, HostRecap> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut registered: HashMap<String, Map<String, Value>> = HashMap::new();
+        let mut included_vars: HashMap<String, Map<String, Value>> = HashMap::new();
         let mut unknowns: HashMap<String, BTreeSet<String>> = HashMap::new();
         let mut facts: HashMap<String, Value> = HashMap::new();
         let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
@@ -335,6 +344,8 @@ impl Runner {
                             inventory_vars: self.inventory.host_vars(h),
                             facts: facts.remove(h).unwrap_or(Value::Null),
                             registered: registered.remove(h).unwrap_or_default(),
+                            included_vars: included_vars.remove(h).unwrap_or_default(),
+                            includes: Vec::new(),
                             unknown: unknowns.remove(h).unwrap_or_default(),
                             conn: self.pool.connection(h),
                             failed: false,
@@ -364,6 +375,7 @@ impl Runner {
                         }
                         facts.insert(s.name.clone(), s.facts);
                         registered.insert(s.name.clone(), s.registered);
+                        included_vars.insert(s.name.clone(), s.included_vars);
                         unknowns.insert(s.name.clone(), s.unknown);
                         recaps.insert(s.name.clone(), s.recap);
                     }
@@ -611,6 +623,9 @@ impl Runner {
                         }
                         self.run_task(pctx, t, &s, states, &active, false).await?;
                         self.apply_failure_policy(pctx, &s, states, &active);
+                        if t.module == "include_tasks" {
+                            self.run_includes(pctx, t, scope, states).await?;
+                        }
                     }
                     Node::Block(b) => self.run_block(pctx, b, scope, states).await?,
                 }

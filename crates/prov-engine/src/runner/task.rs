@@ -333,8 +333,10 @@ impl Runner {
         }
         v.templated_at(&scope.vars, &scope.vars_at);
         v.templated_at(&task.common.vars, &task.common.vars_at);
+        v.templated(&h.included_vars);
         v.raw(&h.registered);
         v.templated(&scope.params);
+        v.raw(&scope.loop_vars);
         v.templated(&self.opts.extra_vars);
         v.raw_one("inventory_hostname", json!(h.name));
         v.raw_one(
@@ -616,7 +618,12 @@ impl Runner {
             // A loop that cannot be rendered fails the task on this host.
             Err(e) => return Ok(Outcome::Once(Exec::failed(vars.explain(e)))),
         };
-        let items = match task.loop_kind.items(rendered) {
+        let subdir = super::includes::files_subdir(&task.module);
+        let find = |name: &str| {
+            self.find_file(pctx, scope, subdir, name)
+                .map(|p| p.display().to_string())
+        };
+        let items = match task.loop_kind.items(rendered, &find) {
             Ok(items) if !items.is_empty() => items,
             Ok(_) => {
                 let mut e = Exec::skipped("No items in the list");
@@ -773,7 +780,7 @@ impl Runner {
             Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
         let mut exec = if super::actions::is_engine_action(&task.module) {
-            super::actions::run(self, task, &args, h, ctx)
+            super::actions::run(self, pctx, task, scope, &args, h, ctx)
         } else {
             self.run_module(pctx, task, scope, h, args, ctx).await
         };

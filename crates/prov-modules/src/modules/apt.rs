@@ -49,7 +49,7 @@ pub struct AptArgs {
     #[serde(default, deserialize_with = "de_bool", alias = "update-cache")]
     pub update_cache: bool,
     /// Seconds the index stays valid.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub cache_valid_time: Option<u64>,
     /// Install recommended packages (apt's default when unset).
     #[serde(

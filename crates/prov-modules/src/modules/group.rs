@@ -23,7 +23,7 @@ pub struct GroupArgs {
     #[serde(default)]
     pub state: Option<String>,
     /// The group id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub gid: Option<u32>,
     /// Create a system group (only on creation).
     #[serde(default, deserialize_with = "de_bool")]

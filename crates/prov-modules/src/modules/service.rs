@@ -28,8 +28,9 @@ use crate::server_util::{self, section, sections};
 #[serde(deny_unknown_fields)]
 pub struct ServiceArgs {
     /// The unit (`redis-server`, `redis-server@7000`, `nftables.service`).
-    #[serde(alias = "service", alias = "unit")]
-    pub name: String,
+    /// Absent only when the task just reloads systemd (`daemon_reload: true` alone).
+    #[serde(default, alias = "service", alias = "unit")]
+    pub name: Option<String>,
     /// started, stopped, restarted, reloaded.
     #[serde(default)]
     pub state: Option<String>,
@@ -462,13 +463,43 @@ fn valid_unit_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c))
 }
 
+/// `systemd: daemon_reload: true` without a unit: reloads systemd's configuration, which
+/// Ansible reports as no change (it cannot tell whether anything was reloaded); check mode
+/// does not run it.
+struct DaemonReload;
+
+#[async_trait]
+impl Module for DaemonReload {
+    async fn plan(&self, _ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::unchanged();
+        plan.action = Some(Box::new(DaemonReload));
+        Ok(plan)
+    }
+}
+
+#[async_trait]
+impl Action for DaemonReload {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        let out = ctx.run("systemctl daemon-reload".to_owned()).await?;
+        server_util::check_output("systemctl daemon-reload", &out)?;
+        Ok(Outcome::default())
+    }
+}
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: ServiceArgs = parse_args("service", args)?;
-    if !valid_unit_name(&a.name) {
+    let Some(name) = a.name.clone() else {
+        if a.daemon_reload && a.state.is_none() && a.enabled.is_none() && a.masked.is_none() {
+            return Ok(Box::new(DaemonReload));
+        }
+        return Err(ModuleError::Args(
+            "service: missing field `name` (only `daemon_reload: true` works without one)".into(),
+        ));
+    };
+    if !valid_unit_name(&name) {
         return Err(ModuleError::Args(format!(
-            "service: `{}` is not a valid unit name",
-            a.name
+            "service: `{name}` is not a valid unit name"
         )));
     }
     if let Some(s) = a.scope.as_deref()
@@ -507,7 +538,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     };
     Ok(Box::new(Service {
         want: Desired {
-            name: a.name,
+            name,
             state,
             enabled: a.enabled,
             daemon_reload: a.daemon_reload,

@@ -30,7 +30,7 @@ pub struct UserArgs {
     #[serde(default, deserialize_with = "de_bool")]
     pub system: bool,
     /// The user id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub uid: Option<u32>,
     /// The primary group (name or gid).
     #[serde(default)]

@@ -37,16 +37,16 @@ pub struct WaitForArgs {
     #[serde(default)]
     pub search_regex: Option<String>,
     /// Seconds before failing (default 300).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub timeout: Option<u64>,
     /// Seconds to wait before the first check.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub delay: Option<u64>,
     /// Seconds between checks (default 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub sleep: Option<u64>,
     /// Seconds one connection attempt may take (default 5).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub connect_timeout: Option<u64>,
     /// The failure message on timeout.
     #[serde(default)]

@@ -1,0 +1,137 @@
+//! Ansible's dynamic includes and variable files through the real `prov` binary on local
+//! hosts: `include_tasks` decided per host when reached (its `when`, loop, templated name and
+//! `vars`), a file that is never included is never loaded, `include_vars` with
+//! `with_first_found` looked up in the role's `vars/`, at its precedence.
+
+mod engine_support;
+
+use engine_support::Project;
+
+fn role_project() -> Project {
+    let p = Project::new(&["h1", "h2"]);
+    p.write(
+        "inv.yml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    h1:\n    h2:\n      flavour: b\n",
+    );
+    p.write(
+        "roles/r/defaults/main.yml",
+        "who: world\ngreeting: \"hello {{ who }}\"\nfrom_defaults: default\n",
+    );
+    p.write(
+        "roles/r/vars/Family.yml",
+        "__pkg: \"pkg-{{ who }}\"\nfrom_defaults: from-include-vars\n",
+    );
+    p.write("roles/r/tasks/setup-Other.yml", "- nosuchmodule: {x: 1}\n");
+    p.write(
+        "roles/r/tasks/setup-a.yml",
+        "- name: in a\n  debug: msg=a\n",
+    );
+    p.write(
+        "roles/r/tasks/setup-b.yml",
+        "- name: in b\n  debug: msg=b\n",
+    );
+    p.write(
+        "roles/r/tasks/item.yml",
+        "- name: item task\n  debug: msg=\"{{ item }}-{{ extra }}\"\n",
+    );
+    p.write(
+        "roles/r/tasks/main.yml",
+        r#"
+- name: os vars
+  include_vars: "{{ item }}"
+  with_first_found:
+    - "Missing-{{ inventory_hostname }}.yml"
+    - "Family.yml"
+- name: show
+  debug:
+    msg: "{{ __pkg }} {{ greeting }} {{ from_defaults }}"
+- name: never reached
+  include_tasks: setup-Other.yml
+  when: false
+- name: per host
+  include_tasks: "setup-{{ flavour | default('a') }}.yml"
+- name: looped
+  include_tasks: item.yml
+  loop: [1, 2]
+  vars:
+    extra: "x{{ item }}"
+"#,
+    );
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: false\n  roles: [r]\n",
+    );
+    p
+}
+
+#[test]
+fn includes_are_decided_per_host_when_reached() {
+    let p = role_project();
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    // The file with an unknown module is never loaded: its include is skipped.
+    assert_eq!(o.status("h1", "never reached"), "skipped");
+    // Each host includes the file its own variables name.
+    assert!(o.ran("h1", "in a") && !o.ran("h1", "in b"), "{}", o.dump());
+    assert!(o.ran("h2", "in b") && !o.ran("h2", "in a"), "{}", o.dump());
+    // A looped include runs its file once per item, with the item and the include's vars.
+    assert_eq!(o.msgs("h1", "item task"), ["1-x1", "2-x2"]);
+    assert_eq!(o.msgs("h2", "item task"), ["1-x1", "2-x2"]);
+}
+
+#[test]
+fn include_vars_finds_the_first_file_and_outranks_role_defaults() {
+    let p = role_project();
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h1", "show"),
+        "pkg-world hello world from-include-vars"
+    );
+    let r = o.result("h1", "os vars");
+    assert!(
+        r["result"]["ansible_included_var_files"][0]
+            .as_str()
+            .is_some_and(|f| f.starts_with('/') && f.ends_with("/roles/r/vars/Family.yml")),
+        "{}",
+        o.dump()
+    );
+}
+
+#[test]
+fn a_broken_included_file_fails_the_include_on_the_hosts_that_reach_it() {
+    let p = role_project();
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- name: reach it\n  include_tasks: setup-Other.yml\n  when: inventory_hostname == 'h2'\n- name: after\n  debug: msg=after\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    assert_eq!(o.status("h1", "reach it"), "skipped");
+    assert_eq!(o.status("h2", "reach it"), "failed");
+    let msg = o.result("h2", "reach it")["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        msg.contains("setup-Other.yml:1:3") && msg.contains("nosuchmodule"),
+        "{msg}"
+    );
+    assert!(o.ran("h1", "after") && !o.ran("h2", "after"));
+}
+
+#[test]
+fn a_missing_first_found_file_fails_naming_the_candidates() {
+    let p = role_project();
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- name: vars\n  include_vars: \"{{ item }}\"\n  with_first_found: [Nope.yml, Nada.yml]\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    let msg = o.result("h1", "vars")["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("Nope.yml, Nada.yml"), "{msg}");
+}
