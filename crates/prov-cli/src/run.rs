@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use prov_core::{EventSink, Redactor};
 use prov_engine::events::EventBus;
 use prov_engine::inventory::Inventory;
+use prov_engine::lint;
 use prov_engine::playbook::{self, Node};
 use prov_engine::project::Project;
 use prov_engine::runner::{RunOptions, Runner};
@@ -146,19 +147,27 @@ pub fn lint(
         book.project.dialect.name(),
         book.project.dialect_source()
     );
-    let mut problems = prov_engine::lint::lint_playbook(&book);
+    let includes = lint::read_included_files(&book, &secrets);
+    let mut problems = includes.problems;
+    problems.extend(lint::lint_playbook(&book, &includes.files));
     if let Some(inventory) = &inventory {
-        let vars = prov_engine::lint::LintVars {
+        let vars = lint::LintVars {
             inventory,
             extra_vars: &extra_vars,
             secrets: &secrets,
         };
-        problems.extend(prov_engine::lint::undefined_names(&book, &vars));
+        problems.extend(lint::undefined_names(&book, &includes.files, &vars));
     }
     for p in &problems {
         errln!("{}", p.error);
     }
-    for s in prov_engine::lint::check_mode_suggestions(&book) {
+    for f in includes.files.paths() {
+        outln!("{}: read as a dynamically included tasks file", f.display());
+    }
+    for n in &includes.notes {
+        errln!("note: {}: {}", n.at, n.message);
+    }
+    for s in lint::check_mode_suggestions(&book, &includes.files) {
         errln!("warning: {}: {}", s.at, s.message);
     }
     if problems.is_empty() {

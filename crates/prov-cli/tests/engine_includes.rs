@@ -135,3 +135,68 @@ fn a_missing_first_found_file_fails_naming_the_candidates() {
         .to_owned();
     assert!(msg.contains("Nope.yml, Nada.yml"), "{msg}");
 }
+
+/// Runs `prov lint play.yml -i inv.yml` in the project: (exit code, stdout, stderr).
+fn lint(p: &Project) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prov"))
+        .args(["lint", "play.yml", "-i", "inv.yml"])
+        .current_dir(p.root())
+        .output()
+        .expect("run prov lint");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lint_reads_every_included_file_it_can_find() {
+    let p = role_project();
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("expressions read as jinja2"), "{out}");
+    // The templated name stands for both files it can name.
+    for f in ["setup-a.yml", "setup-b.yml", "item.yml"] {
+        assert!(
+            out.contains(&format!("{f}: read as a dynamically included tasks file")),
+            "{f}: {out}"
+        );
+    }
+    // A module prov lacks, in a file only a conditional include reaches, is a note.
+    assert!(
+        err.contains("note: ")
+            && err.contains("setup-Other.yml:1:3: unknown module `nosuchmodule`"),
+        "{err}"
+    );
+    // A name only `include_vars` defines (in the role's vars/) is not reported undefined.
+    assert!(!err.contains("__pkg"), "{err}");
+}
+
+#[test]
+fn lint_reports_what_an_unconditional_include_would_fail_on() {
+    let p = role_project();
+    p.write(
+        "roles/r/tasks/setup-a.yml",
+        "- name: in a\n  debug: msg={{ nowhere_defined }}\n",
+    );
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- include_tasks: setup-Other.yml\n- include_tasks: setup-a.yml\n- include_tasks: missing.yml\n  when: false\n",
+    );
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains("setup-Other.yml:1:3: unknown module `nosuchmodule`"),
+        "{err}"
+    );
+    assert!(!err.contains("note: "), "{err}");
+    assert!(
+        err.contains("setup-a.yml:2:") && err.contains("nowhere_defined"),
+        "{err}"
+    );
+    assert!(
+        err.contains("included file `missing.yml` not found"),
+        "{err}"
+    );
+}

@@ -59,6 +59,16 @@ pub enum EngineError {
         /// What.
         message: String,
     },
+    /// A task names a module prov does not have.
+    #[error("{at}: unknown module `{module}`{hint}")]
+    UnknownModule {
+        /// Where the module's name is.
+        at: Location,
+        /// The name as written.
+        module: String,
+        /// A suggestion (` (did you mean ...?)`), or nothing.
+        hint: String,
+    },
     /// A template failed to parse or render.
     #[error("{at}: template error: {message}")]
     Template {

@@ -492,6 +492,24 @@ struct Loader<'a> {
     depth: usize,
 }
 
+/// Where the file an `include_tasks` in `including_file` names is looked for, in order:
+/// beside the including file, in the role's `tasks/`, beside the playbook and in its `tasks/`.
+pub fn include_candidates(
+    including_file: &Path,
+    role: Option<&Role>,
+    playbook_dir: &Path,
+    file: &str,
+) -> Vec<PathBuf> {
+    let here = including_file.parent().unwrap_or(Path::new("."));
+    let mut candidates = vec![here.join(file)];
+    if let Some(role) = role {
+        candidates.push(role.dir.join("tasks").join(file));
+    }
+    candidates.push(playbook_dir.join(file));
+    candidates.push(playbook_dir.join("tasks").join(file));
+    candidates
+}
+
 /// Loads a tasks file reached by `include_tasks` while `playbook` runs (as part of `role`),
 /// checking its notifications against the play's `handlers`.
 pub fn load_tasks_file(
@@ -1376,10 +1394,11 @@ impl Loader<'_> {
         } else if let Some(spec) = prov_modules::lookup(&module_key) {
             spec.name.to_owned()
         } else {
-            return Err(EngineError::invalid(
-                doc.location(&key(path, &module_key)),
-                format!("unknown module `{module_key}`{}", suggest(&module_key)),
-            ));
+            return Err(EngineError::UnknownModule {
+                at: doc.location(&key(path, &module_key)),
+                hint: suggest(&module_key),
+                module: module_key,
+            });
         };
         let raw = m.get(&module_key).cloned().unwrap_or(Value::Null);
         let mut args = normalize_args(&module, raw)

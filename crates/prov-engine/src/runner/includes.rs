@@ -239,13 +239,12 @@ impl Runner {
         scope: &Common,
         file: &str,
     ) -> Result<PathBuf, String> {
-        let here = task.at.file.parent().unwrap_or(Path::new("."));
-        let mut candidates = vec![here.join(file)];
-        if let Some(role) = &scope.role {
-            candidates.push(role.dir.join("tasks").join(file));
-        }
-        candidates.push(pctx.playbook.dir.join(file));
-        candidates.push(pctx.playbook.dir.join("tasks").join(file));
+        let candidates = crate::playbook::include_candidates(
+            &task.at.file,
+            scope.role.as_deref(),
+            &pctx.playbook.dir,
+            file,
+        );
         match candidates.iter().find(|p| p.is_file()) {
             Some(p) => Ok(p.clone()),
             None => {

@@ -782,7 +782,9 @@ impl Runner {
         let mut exec = if super::actions::is_engine_action(&task.module) {
             super::actions::run(self, pctx, task, scope, &args, h, ctx)
         } else {
-            self.run_module(pctx, task, scope, h, args, ctx).await
+            let exec = self.run_module(pctx, task, scope, h, args, ctx).await;
+            merge_returned_facts(h, &exec);
+            exec
         };
         if exec.status == TaskStatus::Unreachable || exec.status == TaskStatus::Skipped {
             return Ok(exec);
@@ -1214,6 +1216,20 @@ fn absolute(p: &std::path::Path) -> String {
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
+}
+
+/// A module's returned `ansible_facts` (`service_facts`...) join the host's facts, as in
+/// Ansible.
+fn merge_returned_facts(h: &mut HostState, exec: &Exec) {
+    let Some(Value::Object(returned)) = exec.result.get("ansible_facts") else {
+        return;
+    };
+    if !h.facts.is_object() {
+        h.facts = Value::Object(Map::new());
+    }
+    if let Value::Object(facts) = &mut h.facts {
+        facts.extend(returned.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
 }
 
 /// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.

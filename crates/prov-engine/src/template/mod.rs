@@ -670,6 +670,11 @@ impl Templar {
     }
 }
 
+/// Calls `f` with every string inside `v`.
+pub(crate) fn walk_strings_of(v: &Value, f: &mut dyn FnMut(&str)) {
+    walk_strings(v, &mut Vec::new(), &mut |s, _| f(s));
+}
+
 /// Calls `f` with every string inside `v` and its path.
 fn walk_strings(v: &Value, path: &mut Vec<PathSeg>, f: &mut dyn FnMut(&str, &[PathSeg])) {
     match v {

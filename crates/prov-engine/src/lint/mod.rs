@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 use crate::error::EngineError;
 use prov_core::{FileKind, FileSource};
 
+mod includes;
+pub use includes::{IncludeReport, IncludedFiles, read_included_files};
+
 use crate::inventory::Inventory;
 use crate::playbook::{Node, Playbook, Task, collect_tasks};
 use crate::runner::PlaybookFiles;
@@ -54,13 +57,13 @@ pub struct LintProblem {
     pub error: EngineError,
 }
 
-/// Checks the templates of every task of `playbook`.
-pub fn lint_playbook(playbook: &Playbook) -> Vec<LintProblem> {
-    let templar = Templar::new();
+/// Checks the templates of every task of `playbook` and of the files it includes.
+pub fn lint_playbook(playbook: &Playbook, included: &IncludedFiles) -> Vec<LintProblem> {
+    let templar = Templar::with_yaml_dialect(playbook.project.dialect);
     let empty = tera::Context::new();
     let mut out = Vec::new();
     {
-        for t in all_tasks(playbook) {
+        for t in all_tasks(playbook, included) {
             if t.module == "template"
                 && let Some(src) = t.args.get("src").and_then(Value::as_str)
                 && !src.contains("{{")
@@ -105,8 +108,11 @@ pub struct LintSuggestion {
 /// Read-only commands whose registered result later tasks use: in `--check` they do not run,
 /// so whatever depends on them is known only after apply; `check_mode: false` lets check
 /// mode run them (suggested for `command`/`shell` with `changed_when: false`).
-pub fn check_mode_suggestions(playbook: &Playbook) -> Vec<LintSuggestion> {
-    let tasks = all_tasks(playbook);
+pub fn check_mode_suggestions(
+    playbook: &Playbook,
+    included: &IncludedFiles,
+) -> Vec<LintSuggestion> {
+    let tasks = all_tasks(playbook, included);
     let mut out = Vec::new();
     for (i, t) in tasks.iter().enumerate() {
         let (Some(reg), true) = (
@@ -144,13 +150,14 @@ fn uses(t: &Task, name: &str) -> bool {
         || t.common.vars.values().any(names)
 }
 
-/// Every task and handler of `playbook`.
-fn all_tasks(playbook: &Playbook) -> Vec<&Task> {
+/// Every task and handler of `playbook`, and the tasks of the files it includes.
+fn all_tasks<'a>(playbook: &'a Playbook, included: &'a IncludedFiles) -> Vec<&'a Task> {
     let mut tasks = Vec::new();
     for play in &playbook.plays {
         collect(&play.tasks, &mut tasks);
         tasks.extend(play.handlers.iter());
     }
+    tasks.extend(included.tasks());
     tasks
 }
 
@@ -158,14 +165,18 @@ fn all_tasks(playbook: &Playbook) -> Vec<&Task> {
 /// variables, any play, vars file, role, block or task, no `register`, `set_fact` or loop
 /// variable, and no fact or magic variable. Each would fail its task (or, in `hosts:`, the
 /// run) whatever the host.
-pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProblem> {
-    let known = match known_names(playbook, vars) {
+pub fn undefined_names(
+    playbook: &Playbook,
+    included: &IncludedFiles,
+    vars: &LintVars<'_>,
+) -> Vec<LintProblem> {
+    let known = match known_names(playbook, included, vars) {
         Ok(k) => k,
         Err(error) => return vec![LintProblem { error }],
     };
     let known: Arc<dyn Fn(&str) -> bool + Send + Sync> =
         Arc::new(move |n: &str| known.contains(n) || n.starts_with("ansible_"));
-    let templar = Templar::new();
+    let templar = Templar::with_yaml_dialect(playbook.project.dialect);
     let mut out = Vec::new();
     let mut report = |found: Option<EngineError>| {
         if let Some(error) = found {
@@ -178,7 +189,7 @@ pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProb
         let vars = Value::Object(play.vars.clone());
         report(templar.probe_undefined(&vars, false, &known, &|_| play.at.clone()));
     }
-    for t in all_tasks(playbook) {
+    for t in all_tasks(playbook, included) {
         for c in &t.common.when {
             report(templar.probe_undefined(&c.expr, true, &known, &|_| c.at.clone()));
         }
@@ -193,6 +204,14 @@ pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProb
         if let Some(c) = t.until.as_ref().and_then(|u| u.condition.as_ref()) {
             report(templar.probe_undefined(c, true, &known, &|p| t.keyword_location("until", p)));
         }
+        // What the task's `when` guards with `is defined` is known where the task runs.
+        let guarded = guarded_names(t);
+        let known = if guarded.is_empty() {
+            known.clone()
+        } else {
+            let outer = known.clone();
+            Arc::new(move |n: &str| guarded.contains(n) || outer(n))
+        };
         report(task_args_probe(&templar, t, &known));
         let vars = Value::Object(t.common.vars.clone());
         report(templar.probe_undefined(&vars, false, &known, &|p| t.keyword_location("vars", p)));
@@ -200,6 +219,20 @@ pub fn undefined_names(playbook: &Playbook, vars: &LintVars<'_>) -> Vec<LintProb
             let key = t.loop_keyword();
             report(templar.probe_undefined(l, false, &known, &|p| t.keyword_location(key, p)));
         }
+    }
+    out
+}
+
+/// The names a task's `when` tests with `is defined` (the task runs only where they are).
+fn guarded_names(t: &Task) -> HashSet<String> {
+    static GUARD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([A-Za-z_][A-Za-z0-9_]*)\s+is\s+defined").expect("valid regex")
+    });
+    let mut out = HashSet::new();
+    for c in &t.common.when {
+        crate::template::walk_strings_of(&c.expr, &mut |s| {
+            out.extend(GUARD.captures_iter(s).map(|m| m[1].to_owned()));
+        });
     }
     out
 }
@@ -227,7 +260,11 @@ fn task_args_probe(
 }
 
 /// Every name some variable of a run of `playbook` may have.
-fn known_names(playbook: &Playbook, vars: &LintVars<'_>) -> Result<HashSet<String>, EngineError> {
+fn known_names(
+    playbook: &Playbook,
+    included: &IncludedFiles,
+    vars: &LintVars<'_>,
+) -> Result<HashSet<String>, EngineError> {
     let mut names: HashSet<String> = MAGIC.iter().map(|s| (*s).to_owned()).collect();
     let add = |names: &mut HashSet<String>, m: &Map<String, Value>| names.extend(m.keys().cloned());
     add(&mut names, vars.extra_vars);
@@ -258,7 +295,10 @@ fn known_names(playbook: &Playbook, vars: &LintVars<'_>) -> Result<HashSet<Strin
             }
         }
     }
-    for t in all_tasks(playbook) {
+    for t in all_tasks(playbook, included) {
+        if let Some(role) = &t.common.role {
+            add_role_vars_files(&mut names, &role.dir, vars.secrets)?;
+        }
         add(&mut names, &t.common.vars);
         add(&mut names, &t.common.params);
         if let Some(r) = &t.register {
@@ -273,6 +313,30 @@ fn known_names(playbook: &Playbook, vars: &LintVars<'_>) -> Result<HashSet<Strin
         names.extend(t.loop_control.index_var.clone());
     }
     Ok(names)
+}
+
+/// The names defined by any file in a role's `vars/` (what `include_vars` may read there).
+fn add_role_vars_files(
+    names: &mut HashSet<String>,
+    role_dir: &std::path::Path,
+    secrets: &dyn SecretResolver,
+) -> Result<(), EngineError> {
+    let Ok(entries) = std::fs::read_dir(role_dir.join("vars")) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let yaml = p
+            .extension()
+            .is_some_and(|x| x == "yml" || x == "yaml" || x == "json");
+        if yaml && p.is_file() {
+            let doc = crate::yaml::load_file(&p, secrets)?;
+            if let Value::Object(m) = &doc.value {
+                names.extend(m.keys().cloned());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The keywords of every block inside `nodes`.
