@@ -1,7 +1,7 @@
 //! Ansible's dynamic includes and variable files through the real `prov` binary on local
 //! hosts: `include_tasks` decided per host when reached (its `when`, loop, templated name and
 //! `vars`), a file that is never included is never loaded, `include_vars` with
-//! `with_first_found` looked up in the role's `vars/`, at its precedence.
+//! `with_first_found` looked up in the role's `vars/`, at its precedence; `default(omit)`.
 
 mod engine_support;
 
@@ -199,4 +199,29 @@ fn lint_reports_what_an_unconditional_include_would_fail_on() {
         err.contains("included file `missing.yml` not found"),
         "{err}"
     );
+}
+
+#[test]
+fn default_omit_leaves_the_argument_out() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: omitted message
+      debug:
+        msg: "{{ nothing_here | default(omit) }}"
+    - name: omitted mode
+      copy:
+        content: "x\n"
+        dest: "{{ playbook_dir }}/out.txt"
+        mode: "{{ no_mode | default(omit) }}"
+    - name: kept
+      debug:
+        msg: "{{ 'given' | default(omit) }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "omitted message"), "Hello world!");
+    assert_eq!(o.status("h1", "omitted mode"), "changed");
+    assert_eq!(o.msg("h1", "kept"), "given");
 }

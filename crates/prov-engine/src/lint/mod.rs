@@ -43,6 +43,7 @@ const MAGIC: &[&str] = &[
     "ansible_play_hosts",
     "ansible_play_batch",
     "ansible_check_mode",
+    "omit",
     "playbook_dir",
     "role_path",
     "role_name",

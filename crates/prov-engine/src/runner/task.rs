@@ -345,6 +345,7 @@ impl Runner {
         );
         v.raw_one("group_names", json!(self.inventory.group_names(&h.name)));
         v.raw_one("ansible_check_mode", json!(self.opts.check));
+        v.raw_one("omit", json!(OMIT));
         v.raw_one("playbook_dir", json!(absolute(&pctx.playbook.dir)));
         if let Some(role) = &scope.role {
             v.raw_one("role_path", json!(absolute(&role.dir)));
@@ -776,7 +777,7 @@ impl Runner {
             .templar
             .render_value_with(&task.args, ctx, &|p| task.arg_location(p))
         {
-            Ok(a) => a,
+            Ok(a) => without_omitted(a),
             Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
         let mut exec = if super::actions::is_engine_action(&task.module) {
@@ -1216,6 +1217,30 @@ fn absolute(p: &std::path::Path) -> String {
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
+}
+
+/// The value of Ansible's `omit`: an argument rendered to exactly this is left out.
+const OMIT: &str = "__omit_place_holder__prov";
+
+/// `v` without the mapping entries and list items that are exactly [`OMIT`] (what
+/// `default(omit)` leaves where a value was not given).
+fn without_omitted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(OMIT))
+                .map(|(k, v)| (k, without_omitted(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .filter(|v| v.as_str() != Some(OMIT))
+                .map(without_omitted)
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A module's returned `ansible_facts` (`service_facts`...) join the host's facts, as in

@@ -97,7 +97,8 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
         install_recommends: a.install_recommends,
         purge: a.purge,
         allow_downgrade: a.allow_downgrade,
-        default_release: a.default_release,
+        // Ansible treats an empty release as none (roles default it to "").
+        default_release: a.default_release.filter(|r| !r.is_empty()),
         lock_timeout: a.lock_timeout,
     };
     req.validate()?;
