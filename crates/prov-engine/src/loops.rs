@@ -191,7 +191,7 @@ fn subelements(v: Value) -> Result<Vec<Value>, String> {
 pub fn first_found(v: Value, find: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Value>, String> {
     let mut candidates = Vec::new();
     let mut skip = false;
-    for term in list_or_one(v) {
+    for term in flatten(list_or_one(v), None) {
         match term {
             Value::String(s) => candidates.push(s),
             Value::Object(m) => {

@@ -12,6 +12,7 @@ use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
 mod filters;
 mod jinja_tests;
+mod lookups;
 
 /// The Ansible environment.
 pub(super) fn environment() -> Environment<'static> {
@@ -27,6 +28,7 @@ pub(super) fn environment() -> Environment<'static> {
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     filters::register(&mut env);
     jinja_tests::register(&mut env);
+    lookups::register(&mut env);
     env
 }
 
