@@ -380,3 +380,88 @@ fn serial_batches_and_run_once() {
         );
     }
 }
+
+#[test]
+fn role_dependencies_run_first_and_once() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "roles/common/tasks/main.yml",
+        "- name: common task\n  debug: msg=common\n",
+    );
+    p.write(
+        "roles/base/meta/main.yml",
+        "galaxy_info: {author: x}\ndependencies:\n  - common\n",
+    );
+    p.write(
+        "roles/base/tasks/main.yml",
+        "- name: base task\n  debug: msg=\"base {{ level }}\"\n",
+    );
+    p.write(
+        "roles/app/meta/main.yml",
+        "dependencies:\n  - role: base\n    level: 2\n  - common\n",
+    );
+    p.write(
+        "roles/app/tasks/main.yml",
+        "- name: app task\n  debug: msg=app\n",
+    );
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - app\n    - common\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.started(),
+        ["common task", "base task", "app task"],
+        "{}",
+        o.dump()
+    );
+    assert_eq!(o.msg("h1", "base task"), "base 2");
+}
+
+#[test]
+fn import_role_and_include_role() {
+    let p = Project::new(&["h1", "h2"]);
+    p.write("roles/web/defaults/main.yml", "port: 80\n");
+    p.write("roles/web/tasks/main.yml", "- name: web main\n  debug: msg=\"main {{ port }}\"\n  notify: web handler\n  changed_when: true\n");
+    p.write(
+        "roles/web/tasks/extra.yml",
+        "- name: web extra\n  debug: msg=\"extra {{ port }}\"\n",
+    );
+    p.write(
+        "roles/web/handlers/main.yml",
+        "- name: web handler\n  debug: msg=handled\n",
+    );
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: imported
+      import_role:
+        name: web
+        tasks_from: extra
+      vars:
+        port: 81
+    - name: included
+      include_role:
+        name: web
+      when: inventory_hostname == 'h2'
+      vars:
+        port: 82
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "web extra"), "extra 81");
+    assert_eq!(o.status("h1", "included"), "skipped");
+    assert!(!o.ran("h1", "web main"));
+    assert_eq!(o.msg("h2", "web main"), "main 82");
+    // The included role's handler is the play's: notified on h2 only.
+    assert!(
+        o.ran("h2", "web handler") && !o.ran("h1", "web handler"),
+        "{}",
+        o.dump()
+    );
+}

@@ -1,5 +1,6 @@
 //! Arguments of the engine's own actions that read files on the controller (`include_tasks`,
-//! `include_vars`): checked when the playbook is loaded, read when the task runs.
+//! `include_vars`, `include_role`/`import_role`): checked when the playbook is loaded, read
+//! when the task runs.
 
 use serde::Deserialize;
 
@@ -46,5 +47,40 @@ pub fn free_form_file(text: &str) -> serde_json::Map<String, serde_json::Value> 
     match crate::playbook::parse_kv_args(text) {
         Some(m) if !m.is_empty() => m,
         _ => serde_json::Map::from_iter([("file".to_owned(), text.trim().into())]),
+    }
+}
+
+/// `include_role` / `import_role`: the role and which of its files to load.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleArgs {
+    /// The role's name (looked for in `roles/` beside the playbook).
+    pub name: String,
+    /// The tasks file instead of `tasks/main.yml`.
+    pub tasks_from: Option<String>,
+    /// The vars file instead of `vars/main.yml`.
+    pub vars_from: Option<String>,
+    /// The defaults file instead of `defaults/main.yml`.
+    pub defaults_from: Option<String>,
+    /// The handlers file instead of `handlers/main.yml`.
+    pub handlers_from: Option<String>,
+    /// Accepted as Ansible's default (`true`); `false` is refused (prov does not deduplicate
+    /// included roles).
+    pub allow_duplicates: Option<bool>,
+    /// Accepted as Ansible's default for `include_role` (`false`: the role's variables stay
+    /// inside it); `true` is refused.
+    pub public: Option<bool>,
+}
+
+impl RoleArgs {
+    /// The options prov does not implement, as an error message.
+    pub fn unsupported(&self) -> Option<&'static str> {
+        if self.allow_duplicates == Some(false) {
+            return Some("`allow_duplicates: false` is not supported");
+        }
+        if self.public == Some(true) {
+            return Some("`public: true` is not supported: the role's variables stay inside it");
+        }
+        None
     }
 }

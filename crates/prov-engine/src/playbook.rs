@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::engine_args::RoleArgs;
+
 use crate::error::{EngineError, Location};
 use crate::project::Project;
 use crate::template::{Templar, is_templated};
@@ -24,6 +26,7 @@ pub const ENGINE_ACTIONS: &[&str] = &[
     "meta",
     "include_tasks",
     "include_vars",
+    "include_role",
 ];
 
 /// A loaded playbook.
@@ -490,6 +493,8 @@ struct Loader<'a> {
     templar: Templar,
     playbook_dir: PathBuf,
     depth: usize,
+    /// Handlers of roles that tasks import or include, for the play's handlers.
+    role_handlers: Vec<Task>,
 }
 
 /// Where the file an `include_tasks` in `including_file` names is looked for, in order:
@@ -524,6 +529,7 @@ pub fn load_tasks_file(
         templar: Templar::with_yaml_dialect(playbook.project.dialect),
         playbook_dir: playbook.dir.clone(),
         depth: 0,
+        role_handlers: Vec::new(),
     };
     let doc = yaml::load_file(path, secrets)?;
     let nodes = match &doc.value {
@@ -532,6 +538,36 @@ pub fn load_tasks_file(
     };
     check_notifications(&nodes, handlers)?;
     Ok(nodes)
+}
+
+/// Loads the role an `include_role` reached while `playbook` runs names: the role and its
+/// tasks. A role with dependencies is refused (run it from `roles:` or `import_role`).
+pub fn load_included_role(
+    playbook: &Playbook,
+    handlers: &[Task],
+    secrets: &dyn SecretResolver,
+    args: &RoleArgs,
+    at: &Location,
+) -> Result<(Arc<Role>, Vec<Node>), EngineError> {
+    let mut loader = Loader {
+        secrets,
+        templar: Templar::with_yaml_dialect(playbook.project.dialect),
+        playbook_dir: playbook.dir.clone(),
+        depth: 0,
+        role_handlers: Vec::new(),
+    };
+    let (role, tasks, _) = loader.role(at, &args.name, args)?;
+    if !RoleMeta::load(&role.dir, secrets)?.dependencies.is_empty() {
+        return Err(EngineError::invalid(
+            at.clone(),
+            format!(
+                "include_role: role `{}` has dependencies, which prov runs only for roles in `roles:` or `import_role`",
+                args.name
+            ),
+        ));
+    }
+    check_notifications(&tasks, handlers)?;
+    Ok((role, tasks))
 }
 
 /// Loads a playbook file, in the dialect its project says (see [`crate::project`]).
@@ -560,6 +596,7 @@ pub fn load_in(
         templar: Templar::with_yaml_dialect(project.dialect),
         playbook_dir: dir.clone(),
         depth: 0,
+        role_handlers: Vec::new(),
     };
     let Value::Array(plays) = &doc.value else {
         return Err(EngineError::invalid(
@@ -1090,77 +1127,26 @@ impl Loader<'_> {
                     "`roles` must be a list",
                 ));
             };
+            let mut seen = Vec::new();
             for (i, r) in items.iter().enumerate() {
                 let rp = idx(&key(path, "roles"), i);
-                let (rname, rmap) = match r {
-                    Value::String(s) => (s.clone(), Map::new()),
-                    Value::Object(o) => {
-                        let n = o
-                            .get("role")
-                            .or_else(|| o.get("name"))
-                            .and_then(|n| n.as_str())
-                            .ok_or_else(|| {
-                                EngineError::invalid(
-                                    doc.location(&rp),
-                                    "a role entry needs `role: NAME`",
-                                )
-                            })?;
-                        (n.to_owned(), o.clone())
-                    }
-                    other => {
-                        return Err(EngineError::invalid(
-                            doc.location(&rp),
-                            format!("a role entry must be a name or a mapping, found {other}"),
-                        ));
-                    }
+                let (rname, rmap) = role_entry(doc, &rp, r)?;
+                let mut out = PlayRoles {
+                    nodes: &mut role_nodes,
+                    handlers: &mut handlers,
+                    roles: &mut roles,
+                    seen: &mut seen,
+                    depth: 0,
                 };
-                let (role, tasks, role_handlers) = self.role(doc, &rp, &rname)?;
-                let mut common = Common {
-                    when: conditions(doc, &rp, rmap.get("when")),
-                    tags: string_list(doc, &key(&rp, "tags"), rmap.get("tags"))?,
-                    role: Some(role.clone()),
-                    ..Common::default()
-                };
-                for (k, v) in &rmap {
-                    if ![
-                        "role",
-                        "name",
-                        "when",
-                        "tags",
-                        "become",
-                        "become_user",
-                        "vars",
-                    ]
-                    .contains(&k.as_str())
-                    {
-                        common.params.insert(k.clone(), v.clone());
-                    }
-                }
-                common.params.extend(opt_map(doc, &rp, &rmap, "vars")?);
-                common.become_ = opt_bool(doc, &rp, &rmap, "become")?;
-                common.become_user = opt_string(doc, &rp, &rmap, "become_user")?;
-                // The role's handlers see its parameters too.
-                handlers.extend(role_handlers.into_iter().map(|mut h| {
-                    let mut params = common.params.clone();
-                    params.append(&mut h.common.params);
-                    h.common.params = params;
-                    h
-                }));
-                role_nodes.push(Node::Block(Box::new(Block {
-                    name: Some(format!("role {rname}")),
-                    block: tasks,
-                    rescue: Vec::new(),
-                    always: Vec::new(),
-                    common,
-                    at: doc.location(&rp),
-                })));
-                roles.push(role);
+                let main = RoleArgs::default();
+                self.role_with_dependencies(doc, &rp, &rname, &rmap, &main, &mut out)?;
             }
         }
         let mut tasks = self.section(doc, path, m, "pre_tasks")?;
         tasks.extend(role_nodes);
         tasks.extend(self.section(doc, path, m, "tasks")?);
         tasks.extend(self.section(doc, path, m, "post_tasks")?);
+        handlers.append(&mut self.role_handlers);
         for node in self.section(doc, path, m, "handlers")? {
             flatten_tasks(node, &mut handlers);
         }
@@ -1386,6 +1372,9 @@ impl Loader<'_> {
         if short == "import_tasks" {
             return self.include(doc, path, m, &module_key, role);
         }
+        if short == "import_role" {
+            return self.import_role(doc, path, m, &module_key, role);
+        }
         let module = if short == "include" {
             // Ansible's old spelling of `include_tasks`.
             "include_tasks".to_owned()
@@ -1420,6 +1409,9 @@ impl Loader<'_> {
                 doc.location(&key(path, &module_key)),
                 format!("{module}: {e}"),
             ));
+        }
+        if module == "include_role" {
+            self.preload_role_handlers(doc, &key(path, &module_key), &args)?;
         }
         if !is_engine_action(&module)
             && !is_templated(&args)
@@ -1519,6 +1511,75 @@ impl Loader<'_> {
         })))
     }
 
+    /// The handlers of a role that `include_role` names (when its name is not templated), for
+    /// the play's handlers: tasks inside it may notify them.
+    fn preload_role_handlers(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        args: &Value,
+    ) -> Result<(), EngineError> {
+        let Ok(files) = serde_json::from_value::<RoleArgs>(args.clone()) else {
+            return Ok(()); // reported by check_engine_args
+        };
+        if files.name.contains("{{") {
+            return Ok(());
+        }
+        let (_, _, mut handlers) = self.role(&doc.location(path), &files.name, &files)?;
+        self.role_handlers.append(&mut handlers);
+        Ok(())
+    }
+
+    /// `import_role`: the role (its dependencies first) in place, as a block with the task's
+    /// keywords; its handlers join the play's.
+    fn import_role(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        module_key: &str,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
+        let at = doc.location(&key(path, module_key));
+        let args: RoleArgs = serde_json::from_value(m.get(module_key).cloned().unwrap_or_default())
+            .map_err(|e| EngineError::invalid(at.clone(), format!("import_role: {e}")))?;
+        if let Some(msg) = args.unsupported() {
+            return Err(EngineError::invalid(at, format!("import_role: {msg}")));
+        }
+        if args.name.contains("{{") {
+            return Err(EngineError::invalid(
+                at,
+                "import_role is static: its name cannot be templated (use include_role)",
+            ));
+        }
+        let mut nodes = Vec::new();
+        let mut handlers = Vec::new();
+        let mut roles = Vec::new();
+        let mut seen = Vec::new();
+        let mut out = PlayRoles {
+            nodes: &mut nodes,
+            handlers: &mut handlers,
+            roles: &mut roles,
+            seen: &mut seen,
+            depth: 0,
+        };
+        let entry = Map::from_iter([("role".to_owned(), Value::String(args.name.clone()))]);
+        let rp = key(path, module_key);
+        self.role_with_dependencies(doc, &rp, &args.name, &entry, &args, &mut out)?;
+        self.role_handlers.append(&mut handlers);
+        let mut common = self.common(doc, path, m, role)?;
+        common.params = std::mem::take(&mut common.vars);
+        common.role = None;
+        Ok(Node::Block(Box::new(Block {
+            name: Some(format!("import_role {}", args.name)),
+            block: nodes,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            common,
+            at: doc.location(path),
+        })))
+    }
+
     fn include(
         &mut self,
         doc: &YamlDoc,
@@ -1601,11 +1662,91 @@ impl Loader<'_> {
         })))
     }
 
-    fn role(
+    /// A role of a play's `roles:` (or a dependency of one, from its `meta/main.yml`), its
+    /// dependencies first, as Ansible runs them: a role already in the play with the same
+    /// parameters is not run again unless its meta says `allow_duplicates: true`.
+    fn role_with_dependencies(
         &mut self,
         doc: &YamlDoc,
-        path: &[PathSeg],
+        rp: &[PathSeg],
+        rname: &str,
+        rmap: &Map<String, Value>,
+        files: &RoleArgs,
+        out: &mut PlayRoles<'_>,
+    ) -> Result<(), EngineError> {
+        if out.depth > 20 {
+            return Err(EngineError::invalid(
+                doc.location(rp),
+                format!("role dependencies nested more than 20 deep at `{rname}` (a cycle?)"),
+            ));
+        }
+        let (role, tasks, role_handlers) = self.role(&doc.location(rp), rname, files)?;
+        let meta = RoleMeta::load(&role.dir, self.secrets)?;
+        if let Some(meta_doc) = &meta.doc {
+            for (i, dep) in meta.dependencies.iter().enumerate() {
+                let dp = idx(&key(&[], "dependencies"), i);
+                let (dname, dmap) = role_entry(meta_doc, &dp, dep)?;
+                let main = RoleArgs::default();
+                out.depth += 1;
+                let r = self.role_with_dependencies(meta_doc, &dp, &dname, &dmap, &main, out);
+                out.depth -= 1;
+                r?;
+            }
+        }
+        let mut common = Common {
+            when: conditions(doc, rp, rmap.get("when")),
+            tags: string_list(doc, &key(rp, "tags"), rmap.get("tags"))?,
+            role: Some(role.clone()),
+            ..Common::default()
+        };
+        for (k, v) in rmap {
+            if ![
+                "role",
+                "name",
+                "when",
+                "tags",
+                "become",
+                "become_user",
+                "vars",
+            ]
+            .contains(&k.as_str())
+            {
+                common.params.insert(k.clone(), v.clone());
+            }
+        }
+        common.params.extend(opt_map(doc, rp, rmap, "vars")?);
+        common.become_ = opt_bool(doc, rp, rmap, "become")?;
+        common.become_user = opt_string(doc, rp, rmap, "become_user")?;
+        let identity = (role.dir.clone(), Value::Object(common.params.clone()));
+        if out.seen.contains(&identity) && !meta.allow_duplicates {
+            return Ok(());
+        }
+        out.seen.push(identity);
+        // The role's handlers see its parameters too.
+        out.handlers.extend(role_handlers.into_iter().map(|mut h| {
+            let mut params = common.params.clone();
+            params.append(&mut h.common.params);
+            h.common.params = params;
+            h
+        }));
+        out.nodes.push(Node::Block(Box::new(Block {
+            name: Some(format!("role {rname}")),
+            block: tasks,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            common,
+            at: doc.location(rp),
+        })));
+        out.roles.push(role);
+        Ok(())
+    }
+
+    /// A role, with the files `files` names instead of the `main` ones.
+    fn role(
+        &mut self,
+        at: &Location,
         name: &str,
+        files: &RoleArgs,
     ) -> Result<LoadedRole, EngineError> {
         let candidates = [
             self.playbook_dir.join("roles").join(name),
@@ -1618,15 +1759,17 @@ impl Loader<'_> {
             .cloned()
             .ok_or_else(|| {
                 EngineError::invalid(
-                    doc.location(path),
+                    at.clone(),
                     format!(
                         "role `{name}` not found (looked in {})",
                         self.playbook_dir.join("roles").display()
                     ),
                 )
             })?;
-        let load_map = |sub: &str| -> Result<(Map<String, Value>, VarLocations), EngineError> {
-            let Some(f) = main_file(&dir.join(sub)) else {
+        let load_map = |sub: &str,
+                        from: &Option<String>|
+         -> Result<(Map<String, Value>, VarLocations), EngineError> {
+            let Some(f) = role_file(&dir.join(sub), from, at)? else {
                 return Ok((Map::new(), VarLocations::new()));
             };
             let d = yaml::load_file(&f, self.secrets)?;
@@ -1639,8 +1782,8 @@ impl Loader<'_> {
                 )),
             }
         };
-        let (defaults, defaults_at) = load_map("defaults")?;
-        let (vars, vars_at) = load_map("vars")?;
+        let (defaults, defaults_at) = load_map("defaults", &files.defaults_from)?;
+        let (vars, vars_at) = load_map("vars", &files.vars_from)?;
         let role = Arc::new(Role {
             name: name.to_owned(),
             dir: dir.clone(),
@@ -1650,14 +1793,14 @@ impl Loader<'_> {
             vars_at,
         });
         let mut tasks = Vec::new();
-        if let Some(f) = main_file(&dir.join("tasks")) {
+        if let Some(f) = role_file(&dir.join("tasks"), &files.tasks_from, at)? {
             let d = yaml::load_file(&f, self.secrets)?;
             if !d.value.is_null() {
                 tasks = self.task_list(&d, &[], &d.value, Some(&role))?;
             }
         }
         let mut handlers = Vec::new();
-        if let Some(f) = main_file(&dir.join("handlers")) {
+        if let Some(f) = role_file(&dir.join("handlers"), &files.handlers_from, at)? {
             let d = yaml::load_file(&f, self.secrets)?;
             if !d.value.is_null() {
                 for n in self.task_list(&d, &[], &d.value, Some(&role))? {
@@ -1666,6 +1809,116 @@ impl Loader<'_> {
             }
         }
         Ok((role, tasks, handlers))
+    }
+}
+
+/// Where a play's roles go while they are loaded.
+struct PlayRoles<'a> {
+    nodes: &'a mut Vec<Node>,
+    handlers: &'a mut Vec<Task>,
+    roles: &'a mut Vec<Arc<Role>>,
+    /// The roles already in the play (folder and parameters).
+    seen: &'a mut Vec<(PathBuf, Value)>,
+    /// How deep in dependencies the role being loaded is.
+    depth: usize,
+}
+
+/// A role's `meta/main.yml`: what prov reads of it (`galaxy_info` and the rest are
+/// descriptions for Galaxy and have no effect on a run, in Ansible either).
+struct RoleMeta {
+    doc: Option<YamlDoc>,
+    dependencies: Vec<Value>,
+    allow_duplicates: bool,
+}
+
+impl RoleMeta {
+    fn load(dir: &Path, secrets: &dyn SecretResolver) -> Result<Self, EngineError> {
+        let Some(f) = main_file(&dir.join("meta")) else {
+            return Ok(Self {
+                doc: None,
+                dependencies: Vec::new(),
+                allow_duplicates: false,
+            });
+        };
+        let doc = yaml::load_file(&f, secrets)?;
+        let (dependencies, allow_duplicates) = match &doc.value {
+            Value::Null => (Vec::new(), false),
+            Value::Object(m) => {
+                let deps = match m.get("dependencies") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(d)) => d.clone(),
+                    Some(other) => {
+                        return Err(EngineError::invalid(
+                            doc.location(&key(&[], "dependencies")),
+                            format!("`dependencies` must be a list, found {}", kind_of(other)),
+                        ));
+                    }
+                };
+                let dup = match m.get("allow_duplicates") {
+                    None => false,
+                    Some(v) => as_bool(&doc, &key(&[], "allow_duplicates"), v)?,
+                };
+                (deps, dup)
+            }
+            other => {
+                return Err(EngineError::invalid(
+                    doc.location(&[]),
+                    format!("a role's meta must be a mapping, found {}", kind_of(other)),
+                ));
+            }
+        };
+        Ok(Self {
+            doc: Some(doc),
+            dependencies,
+            allow_duplicates,
+        })
+    }
+}
+
+/// A role entry (`- name`, `- role: name` with parameters): its name and mapping.
+fn role_entry(
+    doc: &YamlDoc,
+    rp: &[PathSeg],
+    r: &Value,
+) -> Result<(String, Map<String, Value>), EngineError> {
+    match r {
+        Value::String(s) => Ok((s.clone(), Map::new())),
+        Value::Object(o) => {
+            let n = o
+                .get("role")
+                .or_else(|| o.get("name"))
+                .and_then(|n| n.as_str())
+                .ok_or_else(|| {
+                    EngineError::invalid(doc.location(rp), "a role entry needs `role: NAME`")
+                })?;
+            Ok((n.to_owned(), o.clone()))
+        }
+        other => Err(EngineError::invalid(
+            doc.location(rp),
+            format!("a role entry must be a name or a mapping, found {other}"),
+        )),
+    }
+}
+
+/// A role's file in `dir`: `main`, or the one a `*_from` option names (which must exist).
+fn role_file(
+    dir: &Path,
+    from: &Option<String>,
+    at: &Location,
+) -> Result<Option<PathBuf>, EngineError> {
+    let Some(name) = from else {
+        return Ok(main_file(dir));
+    };
+    let found = [name.clone(), format!("{name}.yml"), format!("{name}.yaml")]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    match found {
+        Some(f) => Ok(Some(f)),
+        None => Err(EngineError::invalid(
+            at.clone(),
+            format!("`{name}` not found in {}", dir.display()),
+        )),
     }
 }
 
@@ -1697,6 +1950,13 @@ fn check_engine_args(module: &str, args: &Value) -> Result<(), serde_json::Error
     match module {
         "include_tasks" => serde_json::from_value::<IncludeTasksArgs>(args.clone()).map(drop),
         "include_vars" => serde_json::from_value::<IncludeVarsArgs>(args.clone()).map(drop),
+        "include_role" => {
+            let a: RoleArgs = serde_json::from_value(args.clone())?;
+            match a.unsupported() {
+                Some(msg) => Err(serde::de::Error::custom(msg)),
+                None => Ok(()),
+            }
+        }
         _ => Ok(()),
     }
 }

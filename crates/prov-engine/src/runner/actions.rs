@@ -47,6 +47,7 @@ pub(crate) fn run(
     match task.module.as_str() {
         "include_tasks" => runner.include_tasks(pctx, task, scope, args, h, ctx),
         "include_vars" => runner.include_vars(pctx, scope, args, h),
+        "include_role" => runner.include_role(pctx, task, scope, args, h, ctx),
         "debug" => {
             if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
                 let value = runner

@@ -17,9 +17,9 @@ use tera::Context;
 
 use super::task_exec::Exec;
 use super::{HostState, PlayCtx, Runner};
-use crate::engine_args::{IncludeTasksArgs, IncludeVarsArgs};
+use crate::engine_args::{IncludeTasksArgs, IncludeVarsArgs, RoleArgs};
 use crate::error::EngineError;
-use crate::playbook::{Block, Common, Node, Task};
+use crate::playbook::{Block, Common, Node, Role, Task};
 use prov_core::TaskStatus;
 
 /// Includes nested deeper than this are refused (a file that includes itself).
@@ -34,6 +34,8 @@ pub(crate) struct IncludeRequest {
     pub nodes: Arc<Vec<Node>>,
     /// The loop variables the include was reached with (`item`, `index_var`...).
     pub loop_vars: Map<String, Value>,
+    /// The role the tasks belong to, for `include_role`.
+    pub role: Option<Arc<Role>>,
 }
 
 /// A loaded tasks file's key: its path and the role it was loaded for.
@@ -223,10 +225,58 @@ impl Runner {
             path: path.clone(),
             nodes,
             loop_vars,
+            role: None,
         });
         ok(
             Map::from_iter([("include".into(), json!(path.display().to_string()))]),
             format!("included: {}", path.display()),
+        )
+    }
+
+    /// `include_role` on one host: loads the role (its tasks, defaults and vars, or the files
+    /// its `*_from` options name) and records it for the host, like `include_tasks`.
+    pub(super) fn include_role(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        scope: &Common,
+        args: &Value,
+        h: &mut HostState,
+        ctx: &Context,
+    ) -> Exec {
+        let args: RoleArgs = match serde_json::from_value(args.clone()) {
+            Ok(a) => a,
+            Err(e) => return Exec::failed(format!("include_role: {e}")),
+        };
+        if scope.include_depth >= MAX_INCLUDE_DEPTH {
+            return Exec::failed(format!(
+                "include_role: includes nested more than {MAX_INCLUDE_DEPTH} deep"
+            ));
+        }
+        let loaded = crate::playbook::load_included_role(
+            pctx.playbook,
+            &pctx.play.handlers,
+            self.secrets.as_ref(),
+            &args,
+            &task.at,
+        );
+        let (role, nodes) = match loaded {
+            Ok(r) => r,
+            Err(e) => return Exec::failed(e.to_string()),
+        };
+        let path = role
+            .dir
+            .join("tasks")
+            .join(args.tasks_from.as_deref().unwrap_or("main"));
+        h.includes.push(IncludeRequest {
+            path,
+            nodes: Arc::new(nodes),
+            loop_vars: loop_vars(task, ctx),
+            role: Some(role),
+        });
+        ok(
+            Map::from_iter([("include_role".into(), json!(args.name))]),
+            format!("included role {}", args.name),
         )
     }
 
@@ -323,7 +373,7 @@ impl Runner {
                     params: task.common.vars.clone(),
                     loop_vars: req.loop_vars,
                     include_depth: scope.include_depth + 1,
-                    role: task.common.role.clone(),
+                    role: req.role.clone().or_else(|| task.common.role.clone()),
                     ..Common::default()
                 },
                 at: task.at.clone(),

@@ -623,7 +623,7 @@ impl Runner {
                         }
                         self.run_task(pctx, t, &s, states, &active, false).await?;
                         self.apply_failure_policy(pctx, &s, states, &active);
-                        if t.module == "include_tasks" {
+                        if matches!(t.module.as_str(), "include_tasks" | "include_role") {
                             self.run_includes(pctx, t, scope, states).await?;
                         }
                     }
