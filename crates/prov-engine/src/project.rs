@@ -34,10 +34,13 @@ impl Project {
     /// The settings of the playbook at `playbook`: from the nearest `prov.toml` in its folder or
     /// above (a `prov.toml` without `dialect` means Jinja2 and stops the search).
     pub fn of_playbook(playbook: &Path) -> Result<Self, EngineError> {
-        let start = std::path::absolute(playbook).map_err(|e| EngineError::Io {
-            file: playbook.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        // Resolved, so that `..` leads where it points and not to the folder it is written in.
+        let start = std::fs::canonicalize(playbook)
+            .or_else(|_| std::path::absolute(playbook))
+            .map_err(|e| EngineError::Io {
+                file: playbook.to_path_buf(),
+                message: e.to_string(),
+            })?;
         for dir in start.ancestors().skip(1) {
             let candidate = dir.join(SETTINGS_FILE);
             if candidate.is_file() {
@@ -124,6 +127,20 @@ mod tests {
         let (_d, p) = project_with(Some("dialekt = \"tera\"\n"));
         let e = p.unwrap_err().to_string();
         assert!(e.contains("prov.toml:1:1") && e.contains("dialekt"), "{e}");
+    }
+
+    #[test]
+    fn a_path_through_dot_dot_is_resolved_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let tera = dir.path().join("tera-project");
+        let ansible = dir.path().join("ansible-roles");
+        std::fs::create_dir_all(&tera).unwrap();
+        std::fs::create_dir_all(&ansible).unwrap();
+        std::fs::write(tera.join(SETTINGS_FILE), "dialect = \"tera\"\n").unwrap();
+        std::fs::write(ansible.join("site.yml"), "[]\n").unwrap();
+        // Written from inside the tera project, the playbook is still outside it.
+        let p = Project::of_playbook(&tera.join("../ansible-roles/site.yml")).unwrap();
+        assert_eq!(p.dialect, Dialect::Jinja2);
     }
 
     #[test]
