@@ -13,6 +13,15 @@ echo "hostname=$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
 echo "fqdn=$(hostname -f 2>/dev/null || hostname 2>/dev/null)"
 echo "kernel=$(uname -r)"
 echo "architecture=$(uname -m)"
+echo "system=$(uname -s)"
+echo "debian_version=$(cat /etc/debian_version 2>/dev/null)"
+echo "python_version=$(python3 -V 2>/dev/null | cut -d' ' -f2)"
+IFS=: read -r _ _ _ gid _ home shell <<EOF_PASSWD
+$(getent passwd "$(id -un)" 2>/dev/null)
+EOF_PASSWD
+echo "user_gid=${gid:-}"
+echo "user_dir=${home:-}"
+echo "user_shell=${shell:-}"
 echo "processor_count=$(nproc 2>/dev/null || echo 1)"
 echo "memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 echo "user_id=$(id -un)"
@@ -74,11 +83,26 @@ pub fn parse(output: &str) -> Value {
         .parse::<u64>()
         .map(|kb| kb / 1024)
         .unwrap_or(0);
-    json!({
+    // Ansible takes Debian's point release from /etc/debian_version (12.8, not 12).
+    let debian_version = get("debian_version");
+    let version = if os_family == "Debian"
+        && distribution == "debian"
+        && debian_version.starts_with(|c: char| c.is_ascii_digit())
+    {
+        debian_version
+    } else {
+        get("distribution_version")
+    };
+    let mut facts = json!({
         "os_family": os_family,
         "distribution": capitalize(&distribution),
-        "distribution_version": get("distribution_version"),
-        "distribution_major_version": get("distribution_version").split('.').next().unwrap_or(""),
+        "distribution_version": version,
+        "distribution_major_version": version.split('.').next().unwrap_or(""),
+        "system": get("system"),
+        "machine": get("architecture"),
+        "user_gid": get("user_gid").parse::<u64>().ok(),
+        "user_dir": get("user_dir"),
+        "user_shell": get("user_shell"),
         "distribution_release": get("distribution_release"),
         "hostname": get("hostname"),
         "nodename": get("hostname"),
@@ -96,7 +120,21 @@ pub fn parse(output: &str) -> Value {
         "default_ipv4": default_ipv4,
         "all_ipv4_addresses": all_ipv4,
         "interfaces": addrs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
-    })
+    });
+    // Python facts only where Python is (Ansible's come from the Python it runs on).
+    let python = get("python_version");
+    if let (Some(m), [major, minor, micro]) = (
+        facts.as_object_mut(),
+        python.split('.').collect::<Vec<_>>().as_slice(),
+    ) {
+        let num = |s: &str| s.parse::<u64>().unwrap_or(0);
+        m.insert("python_version".into(), json!(python));
+        m.insert(
+            "python".into(),
+            json!({"version": {"major": num(major), "minor": num(minor), "micro": num(micro)}, "executable": "/usr/bin/python3"}),
+        );
+    }
+    facts
 }
 
 fn capitalize(s: &str) -> String {
@@ -123,5 +161,23 @@ mod tests {
         assert_eq!(f["all_ipv4_addresses"], json!(["10.77.0.11", "192.0.2.5"]));
         assert_eq!(f["memtotal_mb"], 2000);
         assert_eq!(f["pkg_mgr"], "apt");
+        assert!(f.get("python_version").is_none());
+    }
+
+    #[test]
+    fn debian_point_release_system_user_and_python() {
+        let out = "distribution=debian\ndistribution_version=12\ndebian_version=12.8\nsystem=Linux\n\
+                   python_version=3.11.2\nuser_dir=/root\nuser_shell=/bin/bash\nuser_gid=0\n";
+        let f = parse(out);
+        assert_eq!(f["distribution_version"], "12.8");
+        assert_eq!(f["distribution_major_version"], "12");
+        assert_eq!(f["system"], "Linux");
+        assert_eq!(f["python_version"], "3.11.2");
+        assert_eq!(f["python"]["version"]["minor"], 11);
+        assert_eq!(f["user_dir"], "/root");
+        assert_eq!(f["user_gid"], 0);
+        // A Debian testing host has no number in /etc/debian_version.
+        let f = parse("distribution=debian\ndistribution_version=13\ndebian_version=trixie/sid\n");
+        assert_eq!(f["distribution_version"], "13");
     }
 }

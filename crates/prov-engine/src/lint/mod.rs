@@ -44,6 +44,7 @@ const MAGIC: &[&str] = &[
     "ansible_play_batch",
     "ansible_check_mode",
     "omit",
+    "ansible_version",
     "playbook_dir",
     "role_path",
     "role_name",

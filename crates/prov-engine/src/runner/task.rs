@@ -346,6 +346,11 @@ impl Runner {
         v.raw_one("group_names", json!(self.inventory.group_names(&h.name)));
         v.raw_one("ansible_check_mode", json!(self.opts.check));
         v.raw_one("omit", json!(OMIT));
+        // prov runs content written for ansible-core 2.19 with its semantics.
+        v.raw_one(
+            "ansible_version",
+            json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0"}),
+        );
         v.raw_one("playbook_dir", json!(absolute(&pctx.playbook.dir)));
         if let Some(role) = &scope.role {
             v.raw_one("role_path", json!(absolute(&role.dir)));
