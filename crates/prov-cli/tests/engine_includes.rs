@@ -225,3 +225,19 @@ fn default_omit_leaves_the_argument_out() {
     assert_eq!(o.status("h1", "omitted mode"), "changed");
     assert_eq!(o.msg("h1", "kept"), "given");
 }
+
+#[test]
+fn with_fileglob_and_with_file_loop_over_the_lookup() {
+    let p = role_project();
+    p.write("roles/r/files/conf.d/a.conf", "A\n");
+    p.write("roles/r/files/conf.d/b.conf", "B\n");
+    p.write("roles/r/files/conf.d/skip.txt", "no\n");
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- name: globbed\n  debug: msg=\"{{ item | basename }}\"\n  with_fileglob: conf.d/*.conf\n- name: contents\n  debug: msg=\"{{ item }}\"\n  with_file: [conf.d/a.conf, conf.d/b.conf]\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msgs("h1", "globbed"), ["a.conf", "b.conf"]);
+    assert_eq!(o.msgs("h1", "contents"), ["A", "B"]);
+}

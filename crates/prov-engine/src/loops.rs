@@ -32,6 +32,9 @@ pub enum LoopKind {
     /// `with_first_found`: the first of the candidate files that exists (one item), looked up
     /// as Ansible looks up the files of the task's module.
     FirstFound,
+    /// `with_fileglob`, `with_file`, `with_env`: the items of that lookup
+    /// ([`crate::template::Templar::lookup_items`]).
+    Lookup(&'static str),
 }
 
 impl LoopKind {
@@ -49,6 +52,9 @@ impl LoopKind {
         ("with_subelements", LoopKind::Subelements),
         ("with_sequence", LoopKind::Sequence),
         ("with_first_found", LoopKind::FirstFound),
+        ("with_fileglob", LoopKind::Lookup("fileglob")),
+        ("with_file", LoopKind::Lookup("file")),
+        ("with_env", LoopKind::Lookup("env")),
     ];
 
     /// The items of a loop whose rendered value is `v` (none for a null value); `find` is how
@@ -60,6 +66,9 @@ impl LoopKind {
     ) -> Result<Vec<Value>, String> {
         match self {
             LoopKind::FirstFound => first_found(v, find),
+            LoopKind::Lookup(name) => Err(format!(
+                "with_{name} takes the task's variables: use Templar::lookup_items"
+            )),
             LoopKind::Loop | LoopKind::List => list(v, "a list"),
             LoopKind::Items => Ok(flatten(list_or_one(v), Some(1))),
             LoopKind::Flattened => Ok(flatten(list_or_one(v), None)),

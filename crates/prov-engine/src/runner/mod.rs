@@ -172,6 +172,9 @@ pub(crate) struct HostState {
     pub inventory_vars: Map<String, Value>,
     /// Facts (`Null` until gathered).
     pub facts: Value,
+    /// Facts modules returned without the `ansible_` prefix (`services`): variables under
+    /// their own name.
+    pub bare_facts: BTreeSet<String>,
     /// Registered results and `set_fact` values.
     pub registered: Map<String, Value>,
     /// Variables read by `include_vars` (rendered when used).
@@ -320,7 +323,7 @@ impl Runner {
         let mut registered: HashMap<String, Map<String, Value>> = HashMap::new();
         let mut included_vars: HashMap<String, Map<String, Value>> = HashMap::new();
         let mut unknowns: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut facts: HashMap<String, Value> = HashMap::new();
+        let mut facts: HashMap<String, (Value, BTreeSet<String>)> = HashMap::new();
         let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
         let result = async {
             for ((play, vars_files), pattern) in
@@ -339,10 +342,15 @@ impl Runner {
                     }
                     let mut states: Vec<HostState> = batch
                         .iter()
-                        .map(|h| HostState {
+                        .map(|h| {
+                            let (host_facts, bare_facts) = facts.remove(h).unwrap_or_default();
+                            (h, host_facts, bare_facts)
+                        })
+                        .map(|(h, host_facts, bare_facts)| HostState {
                             name: h.clone(),
                             inventory_vars: self.inventory.host_vars(h),
-                            facts: facts.remove(h).unwrap_or(Value::Null),
+                            facts: host_facts,
+                            bare_facts,
                             registered: registered.remove(h).unwrap_or_default(),
                             included_vars: included_vars.remove(h).unwrap_or_default(),
                             includes: Vec::new(),
@@ -373,7 +381,7 @@ impl Runner {
                         if s.failed || s.unreachable {
                             dead.insert(s.name.clone(), (s.failed, s.unreachable));
                         }
-                        facts.insert(s.name.clone(), s.facts);
+                        facts.insert(s.name.clone(), (s.facts, s.bare_facts));
                         registered.insert(s.name.clone(), s.registered);
                         included_vars.insert(s.name.clone(), s.included_vars);
                         unknowns.insert(s.name.clone(), s.unknown);

@@ -2,6 +2,8 @@
 //! `changed_when`/`failed_when`, `notify`, and the result event.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::loops::LoopKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,7 +112,11 @@ impl Runner {
             prov_core::RemoteCommand::new(facts::FACTS_SCRIPT).with_timeout(self.opts.task_timeout);
         let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
             Ok(out) => {
-                h.facts = facts::parse(&out.stdout_text());
+                // Gathered facts update what modules returned earlier, as in Ansible.
+                match (&mut h.facts, facts::parse(&out.stdout_text())) {
+                    (Value::Object(known), Value::Object(gathered)) => known.extend(gathered),
+                    (known, gathered) => *known = gathered,
+                }
                 (TaskStatus::Ok, None)
             }
             Err(e) if e.is_unreachable() => {
@@ -286,7 +292,7 @@ impl Runner {
         for s in states {
             let mut layers = Layers::default();
             layers.templated(&s.inventory_vars);
-            inject_facts(&mut layers, &s.facts);
+            inject_facts(&mut layers, &s.facts, &s.bare_facts);
             layers.raw(&s.registered);
             layers.raw_one("inventory_hostname", json!(s.name));
             let vars = self.resolve_vars(layers);
@@ -325,7 +331,7 @@ impl Runner {
             v.templated_at(&role.defaults, &role.defaults_at);
         }
         v.templated(&h.inventory_vars);
-        inject_facts(&mut v, &h.facts);
+        inject_facts(&mut v, &h.facts, &h.bare_facts);
         v.templated_at(&pctx.play.vars, &pctx.play.vars_at);
         v.templated(&pctx.vars_files);
         if let Some(role) = &scope.role {
@@ -629,7 +635,11 @@ impl Runner {
             self.find_file(pctx, scope, subdir, name)
                 .map(|p| p.display().to_string())
         };
-        let items = match task.loop_kind.items(rendered, &find) {
+        let items = match task.loop_kind {
+            LoopKind::Lookup(name) => self.templar.lookup_items(name, rendered, vars.context()),
+            kind => kind.items(rendered, &find),
+        };
+        let items = match items {
             Ok(items) if !items.is_empty() => items,
             Ok(_) => {
                 let mut e = Exec::skipped("No items in the list");
@@ -1249,7 +1259,8 @@ fn without_omitted(v: Value) -> Value {
 }
 
 /// A module's returned `ansible_facts` (`service_facts`...) join the host's facts, as in
-/// Ansible.
+/// Ansible, a name returned as `ansible_X` is the fact `X` (variable `ansible_X`); any other
+/// name `K` (`services`) is the fact `K` and the variable `K` itself.
 fn merge_returned_facts(h: &mut HostState, exec: &Exec) {
     let Some(Value::Object(returned)) = exec.result.get("ansible_facts") else {
         return;
@@ -1258,15 +1269,29 @@ fn merge_returned_facts(h: &mut HostState, exec: &Exec) {
         h.facts = Value::Object(Map::new());
     }
     if let Value::Object(facts) = &mut h.facts {
-        facts.extend(returned.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in returned {
+            match k.strip_prefix("ansible_") {
+                Some(name) => {
+                    facts.insert(name.to_owned(), v.clone());
+                }
+                None => {
+                    facts.insert(k.clone(), v.clone());
+                    h.bare_facts.insert(k.clone());
+                }
+            }
+        }
     }
 }
 
 /// Facts are visible as `ansible_facts.NAME` and as `ansible_NAME`.
-fn inject_facts(v: &mut Layers, facts: &Value) {
+fn inject_facts(v: &mut Layers, facts: &Value, bare: &BTreeSet<String>) {
     if let Value::Object(f) = facts {
         for (k, val) in f {
-            v.raw_one(&format!("ansible_{k}"), val.clone());
+            if bare.contains(k) {
+                v.raw_one(k, val.clone());
+            } else {
+                v.raw_one(&format!("ansible_{k}"), val.clone());
+            }
         }
         v.raw_one("ansible_facts", facts.clone());
     }

@@ -303,6 +303,21 @@ impl Templar {
         self.yaml
     }
 
+    /// The items of a `with_NAME` loop over the lookup `name` (`fileglob`, `file`, `env`),
+    /// with the task's variables `ctx` (where its role and playbook are).
+    pub fn lookup_items(
+        &self,
+        name: &str,
+        terms: Value,
+        ctx: &Context,
+    ) -> Result<Vec<Value>, String> {
+        let vars = |n: &str| {
+            ctx.get(n)
+                .map(|v| minijinja::Value::from(minijinja::value::Serde(v)))
+        };
+        ansible::lookup_items(&vars, name, terms)
+    }
+
     /// Parses a template file without rendering it (for `prov lint`).
     pub fn check_file_syntax(&self, path: &Path) -> Result<(), EngineError> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::Io {

@@ -34,7 +34,7 @@ fn lookup(
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let values = run(state, &name, terms.0, &kwargs)?;
+    let values = run(&|n| state.lookup(n), &name, terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     if wantlist {
         return Ok(MjValue::from(Serde(&values)));
@@ -56,13 +56,33 @@ fn query(
     terms: Rest<MjValue>,
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
-    let values = run(state, &name, terms.0, &kwargs)?;
+    let values = run(&|n| state.lookup(n), &name, terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     Ok(MjValue::from(Serde(&values)))
 }
 
+/// The values of lookup `name` over `terms` (a `with_NAME` loop's items), where `vars`
+/// gives the task's variables (`role_path` and `playbook_dir` say where files are).
+pub(crate) fn lookup_items(
+    vars: &dyn Fn(&str) -> Option<MjValue>,
+    name: &str,
+    terms: Value,
+) -> Result<Vec<Value>, String> {
+    let terms = match terms {
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        one => vec![one],
+    };
+    let terms = terms.iter().map(|t| MjValue::from(Serde(t))).collect();
+    let none: Kwargs = std::iter::empty::<(&str, MjValue)>().collect();
+    run(vars, name, terms, &none).map_err(|e| e.to_string())
+}
+
+/// What a lookup reads of the task's variables.
+type Vars<'a> = &'a dyn Fn(&str) -> Option<MjValue>;
+
 fn run(
-    state: &State,
+    state: Vars<'_>,
     name: &str,
     terms: Vec<MjValue>,
     kwargs: &Kwargs,
@@ -102,7 +122,7 @@ fn run(
             let default = kwargs.get::<Option<MjValue>>("default")?;
             strings(&terms)?
                 .into_iter()
-                .map(|t| match (state.lookup(t), &default) {
+                .map(|t| match (state(t), &default) {
                     (Some(v), _) if !v.is_undefined() => {
                         serde_json::to_value(&v).map_err(|e| invalid(e.to_string()))
                     }
@@ -147,7 +167,7 @@ fn strings(terms: &[Value]) -> Result<Vec<&str>, Error> {
 
 /// `lookup('file', ...)`: each file's text, trailing whitespace stripped (`rstrip`), leading
 /// kept (`lstrip`), as Ansible's defaults.
-fn file_contents(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+fn file_contents(state: Vars<'_>, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
     let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
     strings(terms)?
@@ -166,7 +186,7 @@ fn file_contents(state: &State, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<
 
 /// `lookup('fileglob', 'dir/*.conf')`: the files matching the pattern's last part in the
 /// first folder found for its directory part, sorted.
-fn fileglob(state: &State, term: &str) -> Vec<String> {
+fn fileglob(state: Vars<'_>, term: &str) -> Vec<String> {
     let path = Path::new(term);
     let (dir, pattern) = match (path.parent(), path.file_name()) {
         (Some(d), Some(p)) => (
@@ -200,19 +220,19 @@ fn fileglob(state: &State, term: &str) -> Vec<String> {
 
 /// Where a relative file name is looked for: the role's `subdir/` and folder, then the
 /// playbook's (from the `role_path` and `playbook_dir` variables).
-fn candidates(state: &State, subdir: &str, name: &str) -> Vec<PathBuf> {
+fn candidates(state: Vars<'_>, subdir: &str, name: &str) -> Vec<PathBuf> {
     if Path::new(name).is_absolute() {
         return vec![PathBuf::from(name)];
     }
     ["role_path", "playbook_dir"]
         .iter()
-        .filter_map(|v| state.lookup(v))
+        .filter_map(|v| state(v))
         .filter_map(|v| v.as_str().map(PathBuf::from))
         .flat_map(|base| [base.join(subdir).join(name), base.join(name)])
         .collect()
 }
 
-fn find(state: &State, subdir: &str, name: &str) -> Option<String> {
+fn find(state: Vars<'_>, subdir: &str, name: &str) -> Option<String> {
     candidates(state, subdir, name)
         .into_iter()
         .find(|p| p.is_file())

@@ -14,6 +14,8 @@ mod filters;
 mod jinja_tests;
 mod lookups;
 
+pub(super) use lookups::lookup_items;
+
 /// The Ansible environment.
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
