@@ -3,6 +3,7 @@
 use crate::ModuleSpec;
 
 pub mod apt;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
@@ -13,10 +14,12 @@ pub mod lineinfile;
 pub mod package;
 pub mod redis_cluster;
 pub mod service;
+pub mod service_facts;
 pub mod shell;
 pub mod stat;
 pub mod sysctl;
 pub mod template;
+pub mod timezone;
 pub mod user;
 pub mod wait_for;
 
@@ -123,5 +126,23 @@ pub static REGISTRY: &[ModuleSpec] = &[
         aliases: &[],
         free_form: false,
         build: redis_cluster::build,
+    },
+    ModuleSpec {
+        name: "authorized_key",
+        aliases: &[],
+        free_form: false,
+        build: authorized_key::build,
+    },
+    ModuleSpec {
+        name: "timezone",
+        aliases: &[],
+        free_form: false,
+        build: timezone::build,
+    },
+    ModuleSpec {
+        name: "service_facts",
+        aliases: &[],
+        free_form: false,
+        build: service_facts::build,
     },
 ];
