@@ -29,6 +29,8 @@ pub struct ModuleSpec {
     pub free_form: bool,
     /// Builds the module from its rendered arguments (a JSON object).
     pub build: fn(Value) -> Result<Box<dyn Module>, ModuleError>,
+    /// The facts it returns that become variables of their own (`services`), for lint.
+    pub returns_facts: &'static [&'static str],
 }
 
 /// Every module prov knows.

@@ -306,6 +306,9 @@ fn known_names(
         if let Some(r) = &t.register {
             names.insert(r.clone());
         }
+        if let Some(spec) = prov_modules::lookup(&t.module) {
+            names.extend(spec.returns_facts.iter().map(|f| (*f).to_owned()));
+        }
         if t.module == "set_fact"
             && let Some(m) = t.args.as_object()
         {
