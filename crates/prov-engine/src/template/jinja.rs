@@ -201,6 +201,16 @@ impl Jinja {
             .map_err(|e| file_error(&e, text, path))
     }
 
+    /// True when `text` (from a YAML value) is valid Jinja2 and uses only known filters and
+    /// tests.
+    pub(super) fn parses(&self, text: &str) -> bool {
+        let at = Location::new(Path::new(""), 1, 1);
+        match super::single_expression(text) {
+            Some(expr) => self.check(expr, 0, &at).is_ok(),
+            None => self.check_text(text, &at).is_ok(),
+        }
+    }
+
     /// Checks a Jinja2 template file's syntax.
     pub(super) fn check_template(&self, text: &str, path: &Path) -> Result<(), EngineError> {
         self.env

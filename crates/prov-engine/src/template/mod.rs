@@ -424,8 +424,13 @@ impl Templar {
         at: &Location,
     ) -> Result<Value, EngineError> {
         match (dialect, single_expression(s)) {
-            (Dialect::Tera, Some(expr)) => self.eval_in(expr, offset_in(s, expr), ctx, at),
-            (Dialect::Tera, None) => Ok(Value::String(self.render_str(s, ctx, at)?)),
+            (Dialect::Tera, Some(expr)) => self
+                .eval_in(expr, offset_in(s, expr), ctx, at)
+                .map_err(|e| self.dialect_hint(s, e)),
+            (Dialect::Tera, None) => self
+                .render_str(s, ctx, at)
+                .map(Value::String)
+                .map_err(|e| self.dialect_hint(s, e)),
             (Dialect::Jinja2, Some(expr)) => self.jinja.eval(expr, offset_in(s, expr), ctx, at),
             (Dialect::Jinja2, None) if !is_templated(&Value::String(s.to_owned())) => {
                 Ok(Value::String(s.to_owned()))
@@ -466,6 +471,23 @@ impl Templar {
             }
             other => other.clone(),
         })
+    }
+
+    /// A tera error about text that is valid Jinja2 says so: the form is Ansible's, and the
+    /// project reads its YAML as tera (the tera spelling, when known, is already in `e`).
+    fn dialect_hint(&self, text: &str, e: EngineError) -> EngineError {
+        let EngineError::Template { at, message } = e else {
+            return e;
+        };
+        if jinja_hint(text).is_some() || !self.jinja.parses(text) {
+            return EngineError::Template { at, message };
+        }
+        EngineError::Template {
+            at,
+            message: format!(
+                "{message} (this is Jinja2, Ansible's dialect; the project's prov.toml says dialect = \"tera\": write it in tera, or read the playbook as Jinja2 with --dialect jinja2)"
+            ),
+        }
     }
 
     /// Evaluates one expression to a native value.
@@ -657,7 +679,7 @@ impl Templar {
                 match self.tera.render_str(&text, &Context::new(), false) {
                     Ok(_) => Ok(()),
                     Err(e) if is_static_error(&e) => {
-                        Err(template_error(&e, s, &locate(path), Some(shift)))
+                        Err(self.dialect_hint(s, template_error(&e, s, &locate(path), Some(shift))))
                     }
                     Err(_) => Ok(()),
                 }
@@ -909,7 +931,9 @@ fn jinja_hint(text: &str) -> Option<&'static str> {
         return None;
     }
     if text.contains("lookup(") {
-        return Some("prov has no lookup plugins; load data with vars_files or set_fact");
+        return Some(
+            "lookups are Jinja2, Ansible's dialect; tera has none: load data with vars_files or set_fact",
+        );
     }
     None
 }
@@ -995,6 +1019,33 @@ mod tests {
             json!(3)
         );
         assert!(t.eval_bool(&json!("nope is defined"), &c, &at()).is_ok());
+    }
+
+    #[test]
+    fn jinja2_only_forms_in_a_tera_project_say_so() {
+        let t = Templar::with_yaml_dialect(Dialect::Tera);
+        let c = ctx(json!({"v": "1.2", "s": "a b", "d": {"k": 1}}));
+        for text in [
+            "{{ v is version('1.0', '>=') }}",
+            "{{ s.split() }}",
+            "{{ d.items() | list }}",
+            "{{ s | indent(4) }}",
+            "{{ [1, 2] | union([3]) }}",
+        ] {
+            let e = t
+                .render_value(&json!(text), &c, &at())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("this is Jinja2") || e.contains("tera"),
+                "{text}: {e}"
+            );
+        }
+        let e = t
+            .render_value(&json!("{{ s | indent(4) }}"), &c, &at())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--dialect jinja2"), "{e}");
     }
 
     #[test]
