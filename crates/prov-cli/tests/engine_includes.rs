@@ -241,3 +241,42 @@ fn with_fileglob_and_with_file_loop_over_the_lookup() {
     assert_eq!(o.msgs("h1", "globbed"), ["a.conf", "b.conf"]);
     assert_eq!(o.msgs("h1", "contents"), ["A", "B"]);
 }
+
+#[test]
+fn apply_gives_the_included_tasks_its_keywords() {
+    let p = role_project();
+    p.write(
+        "roles/r/tasks/main.yml",
+        r#"
+- name: tagged include
+  include_tasks:
+    file: setup-a.yml
+    apply:
+      tags: [web]
+      vars:
+        who: applied
+  tags: [web]
+- name: other
+  debug: msg=other
+"#,
+    );
+    p.write(
+        "roles/r/tasks/setup-a.yml",
+        "- name: in a\n  debug: msg=\"a {{ who }}\"\n",
+    );
+    let o = p.run("play.yml", &["--tags", "web"]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "in a"), "a applied");
+    assert!(!o.ran("h1", "other"));
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- include_tasks:\n    file: setup-a.yml\n    apply:\n      loop: [1]\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(4);
+    assert!(
+        o.stderr.contains("`loop` cannot be applied"),
+        "{}",
+        o.stderr
+    );
+}

@@ -372,6 +372,8 @@ pub struct Task {
     pub at: Location,
     /// The key that named the module (`ansible.builtin.copy`), as written.
     pub module_key: String,
+    /// The keywords an include applies to the tasks it includes (`apply:`).
+    pub apply: Option<Box<Common>>,
     /// Where the values inside the task are written.
     pub locs: NodeLocs,
 }
@@ -1403,6 +1405,7 @@ impl Loader<'_> {
                 }
             }
         }
+        let apply = self.include_apply(doc, &key(path, &module_key), &module, &mut args, role)?;
         // Validate arguments now when they hold no templates: unknown/mistyped arguments are
         // reported before anything runs.
         if !is_templated(&args)
@@ -1495,6 +1498,7 @@ impl Loader<'_> {
         let loop_kind = loop_keyword(doc, path, m)?;
         Ok(Node::Task(Box::new(Task {
             module_key: module_key.clone(),
+            apply,
             locs,
             name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.clone()),
             module,
@@ -1512,6 +1516,56 @@ impl Loader<'_> {
             until: until(doc, path, m)?,
             at: doc.location(path),
         })))
+    }
+
+    /// An include's `apply:` (taken out of its arguments): the keywords its included tasks get.
+    fn include_apply(
+        &self,
+        doc: &YamlDoc,
+        args_path: &[PathSeg],
+        module: &str,
+        args: &mut Value,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Option<Box<Common>>, EngineError> {
+        const APPLIES: &[&str] = &[
+            "when",
+            "tags",
+            "become",
+            "become_user",
+            "become_method",
+            "vars",
+            "ignore_errors",
+            "no_log",
+            "environment",
+            "diff",
+            "check_mode",
+            "delegate_to",
+            "run_once",
+            "any_errors_fatal",
+        ];
+        if !matches!(module, "include_tasks" | "include_role") {
+            return Ok(None);
+        }
+        let Some(apply) = args.as_object_mut().and_then(|a| a.remove("apply")) else {
+            return Ok(None);
+        };
+        let path = key(args_path, "apply");
+        let Value::Object(m) = &apply else {
+            return Err(EngineError::invalid(
+                doc.location(&path),
+                "`apply` takes a mapping of task keywords",
+            ));
+        };
+        if let Some(k) = m.keys().find(|k| !APPLIES.contains(&k.as_str())) {
+            return Err(EngineError::invalid(
+                doc.location(&key(&path, k)),
+                format!(
+                    "`{k}` cannot be applied to included tasks{}",
+                    suggest_from(k, APPLIES)
+                ),
+            ));
+        }
+        Ok(Some(Box::new(self.common(doc, &path, m, role)?)))
     }
 
     /// The handlers of a role that `include_role` names (when its name is not templated), for

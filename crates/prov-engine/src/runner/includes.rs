@@ -374,7 +374,7 @@ impl Runner {
                     loop_vars: req.loop_vars,
                     include_depth: scope.include_depth + 1,
                     role: req.role.clone().or_else(|| task.common.role.clone()),
-                    ..Common::default()
+                    ..task.apply.as_deref().cloned().unwrap_or_default()
                 },
                 at: task.at.clone(),
             };
