@@ -1,6 +1,7 @@
-//! Lab tests of `authorized_key`, `timezone` and `service_facts` against real Debian 12 hosts
-//! of `prov lab` (systemd, systemd-timedated over D-Bus). Effects are checked inside the host,
-//! check mode must predict the real run and a second run must change nothing (`converge`).
+//! Lab tests of `authorized_key`, `timezone`, `service_facts` and `user` (passwords, expiry,
+//! SSH keys) against real Debian 12 hosts of `prov lab` (systemd, systemd-timedated over
+//! D-Bus). Effects are checked inside the host, check mode must predict the real run and a
+//! second run must change nothing (`converge`).
 //!
 //! Every test skips with a message when the lab is not up:
 //! `cargo run -p prov-lab --example lab -- up --hosts 3`.
@@ -183,4 +184,138 @@ async fn service_facts_lists_systemd_and_sysv_services() {
         names(&checked.result["ansible_facts"]["services"]),
         names(services)
     );
+}
+
+const HASH_A: &str = "$6$provsalt$mXXUZkWLwFEkne9p4Fq8897w6FFz3UfCD4prM6il9DRVBazJrk3OT3idxWTkG9v9kfiXgh0b3CADjPZKEOlih.";
+const HASH_B: &str = "$6$provsal2$9eZ56OpJ6m7vVkLuFR04hWDbfSV6mEBdBJ6H8Rsp9ufn2JMBywgEHp1Qg0QKVLOQs3RnzAtqPVQVxs6lIPSK5.";
+
+async fn shadow_field(h: &NsConnection, user: &str, field: u8) -> String {
+    h.sh_ok(&format!("getent shadow {user} | cut -d: -f{field}"))
+        .await
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn user_password_expiry_and_ssh_key_as_ansible() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab4") else { return };
+    let user = "prov_uuser";
+    let home = format!("/home/{user}");
+    h.sh(&format!(
+        "userdel -r {user} >/dev/null 2>&1; groupdel {user} >/dev/null 2>&1; true"
+    ))
+    .await;
+
+    // As the users role creates an account (strings everywhere), with a hash and a key.
+    let args = json!({"name": user, "uid": "4301", "groups": "", "shell": "/bin/bash",
+        "password": HASH_A, "comment": "prov user", "home": home, "createhome": "yes",
+        "generate_ssh_key": "yes", "password_expire_max": "90", "expires": 1_893_456_000});
+    let real = converge(&h, "user", args.clone()).await;
+    assert_eq!(
+        real.summary,
+        [
+            format!("create user {user}"),
+            format!("user {user}: generate ssh key {home}/.ssh/id_rsa"),
+            format!("user {user}: password_expire_max 90"),
+        ]
+    );
+    assert_eq!(real.result["password"], json!("NOT_LOGGING_PASSWORD"));
+    assert!(!format!("{real:?}").contains(HASH_A));
+    assert_eq!(shadow_field(&h, user, 2).await, HASH_A);
+    assert_eq!(shadow_field(&h, user, 5).await, "90");
+    // 2030-01-01 is day 21915.
+    assert_eq!(shadow_field(&h, user, 8).await, "21915");
+    assert_eq!(
+        h.sh_ok(&format!("getent passwd {user} | cut -d: -f1,3,5-7"))
+            .await
+            .trim(),
+        format!("{user}:4301:prov user:{home}:/bin/bash")
+    );
+    assert_eq!(
+        stat(&h, &format!("{home}/.ssh")).await,
+        format!("700 {user}:{user} directory")
+    );
+    assert_eq!(
+        stat(&h, &format!("{home}/.ssh/id_rsa")).await,
+        format!("600 {user}:{user} regular file")
+    );
+    let public = h.sh_ok(&format!("cat {home}/.ssh/id_rsa.pub")).await;
+    let host = h.sh_ok("uname -n").await;
+    assert!(
+        public
+            .trim()
+            .ends_with(&format!("ansible-generated on {}", host.trim())),
+        "{public}"
+    );
+
+    // A new hash: only chpasswd runs; the key is kept; on_create leaves it alone.
+    let mut changed = args.clone();
+    changed["password"] = json!(HASH_B);
+    let real = converge(&h, "user", changed.clone()).await;
+    assert_eq!(real.summary, [format!("user {user}: set password")]);
+    assert_eq!(shadow_field(&h, user, 2).await, HASH_B);
+    assert_eq!(
+        h.sh_ok(&format!("cat {home}/.ssh/id_rsa.pub")).await,
+        public
+    );
+    let mut on_create = args.clone();
+    on_create["update_password"] = json!("on_create");
+    assert!(!check(&h, "user", on_create).await.unwrap().changed);
+
+    // Lock, unlock, the role's `!`, expiry cleared.
+    let real = converge(
+        &h,
+        "user",
+        json!({"name": user, "password_lock": true, "expires": -1}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        [
+            format!("user {user}: expires 2030-01-01 -> never"),
+            format!("user {user}: lock password"),
+        ]
+    );
+    assert_eq!(shadow_field(&h, user, 2).await, format!("!{HASH_B}"));
+    assert_eq!(shadow_field(&h, user, 8).await, "");
+    let real = converge(&h, "user", json!({"name": user, "password_lock": false})).await;
+    assert_eq!(real.summary, [format!("user {user}: unlock password")]);
+    assert_eq!(shadow_field(&h, user, 2).await, HASH_B);
+    converge(&h, "user", json!({"name": user, "password": "!"})).await;
+    assert_eq!(shadow_field(&h, user, 2).await, "!");
+
+    // A missing home is recreated from the skeleton (create_home defaults to yes).
+    h.sh_ok(&format!("rm -rf {home}")).await;
+    let real = converge(&h, "user", json!({"name": user})).await;
+    assert_eq!(real.summary, [format!("user {user}: create home {home}")]);
+    assert_eq!(
+        stat(&h, &home).await,
+        format!("755 {user}:{user} directory")
+    );
+    h.sh_ok(&format!("test -f {home}/.bashrc")).await;
+
+    // A key with a passphrase: the passphrase opens it.
+    let real = converge(
+        &h,
+        "user",
+        json!({"name": user, "generate_ssh_key": true, "ssh_key_type": "ed25519",
+               "ssh_key_passphrase": "prov pass", "ssh_key_comment": "k2"}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        [format!(
+            "user {user}: generate ssh key {home}/.ssh/id_ed25519"
+        )]
+    );
+    h.sh_ok(&format!(
+        "ssh-keygen -y -P 'prov pass' -f {home}/.ssh/id_ed25519 >/dev/null"
+    ))
+    .await;
+
+    h.sh(&format!(
+        "userdel -r {user} >/dev/null 2>&1; groupdel {user} >/dev/null 2>&1; true"
+    ))
+    .await;
 }
