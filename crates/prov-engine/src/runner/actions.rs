@@ -15,7 +15,8 @@ pub(crate) fn is_engine_action(module: &str) -> bool {
     ENGINE_ACTIONS.contains(&module)
 }
 
-fn ok(result: Map<String, Value>, msg: Option<String>) -> Exec {
+/// A successful result that changed nothing.
+pub(super) fn ok(result: Map<String, Value>, msg: Option<String>) -> Exec {
     Exec {
         status: TaskStatus::Ok,
         changed: false,

@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 use tera::Context;
 
+use super::actions::ok;
 use super::task_exec::Exec;
 use super::{HostState, PlayCtx, Runner};
 use crate::engine_args::{IncludeTasksArgs, IncludeVarsArgs, RoleArgs};
 use crate::error::EngineError;
 use crate::playbook::{Block, Common, Node, Role, Task};
-use prov_core::TaskStatus;
 
 /// Includes nested deeper than this are refused (a file that includes itself).
 const MAX_INCLUDE_DEPTH: usize = 50;
@@ -54,18 +54,6 @@ pub(crate) fn files_subdir(module: &str) -> &'static str {
         "vars"
     } else {
         "files"
-    }
-}
-
-fn ok(result: Map<String, Value>, msg: String) -> Exec {
-    Exec {
-        status: TaskStatus::Ok,
-        changed: false,
-        summary: Vec::new(),
-        diffs: Vec::new(),
-        msg: Some(msg),
-        result,
-        known_after_apply: false,
     }
 }
 
@@ -144,7 +132,7 @@ impl Runner {
                 ("ansible_facts".into(), Value::Object(vars)),
                 ("ansible_included_var_files".into(), json!(names)),
             ]),
-            msg,
+            Some(msg),
         )
     }
 
@@ -203,15 +191,10 @@ impl Runner {
         h: &mut HostState,
         ctx: &Context,
     ) -> Exec {
-        let args: IncludeTasksArgs = match serde_json::from_value(args.clone()) {
+        let args: IncludeTasksArgs = match include_args("include_tasks", args, scope) {
             Ok(a) => a,
-            Err(e) => return Exec::failed(format!("include_tasks: {e}")),
+            Err(failed) => return failed,
         };
-        if scope.include_depth >= MAX_INCLUDE_DEPTH {
-            return Exec::failed(format!(
-                "include_tasks: includes nested more than {MAX_INCLUDE_DEPTH} deep (a file that includes itself?)"
-            ));
-        }
         let path = match self.tasks_file(pctx, task, scope, &args.file) {
             Ok(p) => p,
             Err(msg) => return Exec::failed(format!("include_tasks: {msg}")),
@@ -220,16 +203,15 @@ impl Runner {
             Ok(n) => n,
             Err(e) => return Exec::failed(e.to_string()),
         };
-        let loop_vars = loop_vars(task, ctx);
-        h.includes.push(IncludeRequest {
-            path: path.clone(),
-            nodes,
-            loop_vars,
-            role: None,
-        });
-        ok(
-            Map::from_iter([("include".into(), json!(path.display().to_string()))]),
-            format!("included: {}", path.display()),
+        let msg = format!("included: {}", path.display());
+        let result = ("include", json!(path.display().to_string()));
+        record(
+            h,
+            task,
+            ctx,
+            IncludeRequest::new(path, nodes, None),
+            result,
+            msg,
         )
     }
 
@@ -244,15 +226,10 @@ impl Runner {
         h: &mut HostState,
         ctx: &Context,
     ) -> Exec {
-        let args: RoleArgs = match serde_json::from_value(args.clone()) {
+        let args: RoleArgs = match include_args("include_role", args, scope) {
             Ok(a) => a,
-            Err(e) => return Exec::failed(format!("include_role: {e}")),
+            Err(failed) => return failed,
         };
-        if scope.include_depth >= MAX_INCLUDE_DEPTH {
-            return Exec::failed(format!(
-                "include_role: includes nested more than {MAX_INCLUDE_DEPTH} deep"
-            ));
-        }
         let loaded = crate::playbook::load_included_role(
             pctx.playbook,
             &pctx.play.handlers,
@@ -268,16 +245,9 @@ impl Runner {
             .dir
             .join("tasks")
             .join(args.tasks_from.as_deref().unwrap_or("main"));
-        h.includes.push(IncludeRequest {
-            path,
-            nodes: Arc::new(nodes),
-            loop_vars: loop_vars(task, ctx),
-            role: Some(role),
-        });
-        ok(
-            Map::from_iter([("include_role".into(), json!(args.name))]),
-            format!("included role {}", args.name),
-        )
+        let msg = format!("included role {}", args.name);
+        let req = IncludeRequest::new(path, Arc::new(nodes), Some(role));
+        record(h, task, ctx, req, ("include_role", json!(args.name)), msg)
     }
 
     /// The tasks file an include names: beside the including file, in the role's `tasks/`,
@@ -394,6 +364,45 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+impl IncludeRequest {
+    fn new(path: PathBuf, nodes: Arc<Vec<Node>>, role: Option<Arc<Role>>) -> Self {
+        Self {
+            path,
+            nodes,
+            loop_vars: Map::new(),
+            role,
+        }
+    }
+}
+
+/// An include's arguments, unless they are wrong or it is nested too deep (the failure).
+fn include_args<T: serde::de::DeserializeOwned>(
+    module: &str,
+    args: &Value,
+    scope: &Common,
+) -> Result<T, Exec> {
+    if scope.include_depth >= MAX_INCLUDE_DEPTH {
+        return Err(Exec::failed(format!(
+            "{module}: includes nested more than {MAX_INCLUDE_DEPTH} deep (a file that includes itself?)"
+        )));
+    }
+    serde_json::from_value(args.clone()).map_err(|e| Exec::failed(format!("{module}: {e}")))
+}
+
+/// Records what a host included (with the loop item it was reached with) and reports it.
+fn record(
+    h: &mut HostState,
+    task: &Task,
+    ctx: &Context,
+    mut req: IncludeRequest,
+    (key, value): (&str, Value),
+    msg: String,
+) -> Exec {
+    req.loop_vars = loop_vars(task, ctx);
+    h.includes.push(req);
+    ok(Map::from_iter([(key.to_owned(), value)]), Some(msg))
 }
 
 /// The loop variables of the item an include was reached with (none outside a loop).
