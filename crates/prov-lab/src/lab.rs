@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::base::{self, DEPLOY_USER, HOST_REPO_DIR};
 use crate::cmd::{Cmd, spawn_error, tail};
 use crate::fsutil::{mkdirs, remove_file_if_exists, remove_tree, unmount_under, write_file};
-use crate::layout::{HostLayout, Layout, exists};
+use crate::layout::{HOST_KEY_TYPES, HostLayout, Layout, exists};
 use crate::{LabError, files};
 
 /// Default lab state directory.
@@ -377,6 +377,13 @@ impl Lab {
         }
         let key = files::ensure_lab_key(&self.layout)?;
         let lab_pub = fs::read_to_string(&key).map_err(|e| LabError::io("read", &key, e))?;
+        // New hosts' SSH host keys first, several at once (RSA keys take a while).
+        let new: Vec<usize> = (1..=n)
+            .filter(|&i| !exists(&self.layout.host(&host_name(i)).created()))
+            .collect();
+        parallel(&new, |i| {
+            files::ensure_host_keys(&self.layout, &host_name(i))
+        })?;
         let mut to_start = Vec::new();
         for i in 1..=n {
             let name = host_name(i);
@@ -466,9 +473,15 @@ impl Lab {
         }
         unmount_under(&self.layout.root)?;
         if purge {
-            self.log("purging the cached base, repository and lab key");
+            self.log("purging the cached base, repository, lab key and host keys");
             let l = &self.layout;
-            for d in [l.base_dir(), l.repo(), l.repo_tmp(), l.apt_tmp()] {
+            for d in [
+                l.base_dir(),
+                l.repo(),
+                l.repo_tmp(),
+                l.apt_tmp(),
+                l.host_keys_dir(),
+            ] {
                 remove_tree(&d)?;
             }
             for f in [
@@ -511,6 +524,41 @@ impl Lab {
         self.prepare_controller(n)?;
         self.boot(&[i])?;
         self.wait_ready_all(&[i], ready_timeout(1))
+    }
+
+    /// Gives hosts `names` a fresh disk: each is powered off, its disk (overlay upper layer) is
+    /// recreated from the base exactly as `up` creates a new host (new machine-id; the same host
+    /// keys, address and name), booted and waited for, while the other hosts keep running.
+    /// Returns the time taken.
+    pub fn reset(&self, names: &[&str]) -> Result<Duration, LabError> {
+        let start = Instant::now();
+        let mut indices = names
+            .iter()
+            .map(|n| self.index_of(n))
+            .collect::<Result<Vec<usize>, LabError>>()?;
+        indices.sort_unstable();
+        indices.dedup();
+        if indices.is_empty() {
+            return Err(LabError::Other("reset: no host named".into()));
+        }
+        let _g = self.lock()?;
+        if !base::base_ready(&self.layout) {
+            return Err(LabError::Other(
+                "the base rootfs is missing or outdated: run `prov lab up` first".into(),
+            ));
+        }
+        let key = files::ensure_lab_key(&self.layout)?;
+        let lab_pub = fs::read_to_string(&key).map_err(|e| LabError::io("read", &key, e))?;
+        self.prepare_controller(self.host_indices()?.len())?;
+        parallel(&indices, |i| self.power_off(i))?;
+        for &i in &indices {
+            self.create(i, lab_pub.trim())?;
+        }
+        self.boot(&indices)?;
+        self.wait_ready_all(&indices, ready_timeout(indices.len()))?;
+        // Host keys are kept per host name, so known_hosts stays valid; rewritten all the same.
+        files::write_client_files(&self.layout, &self.host_indices()?)?;
+        Ok(start.elapsed())
     }
 
     /// Partitions host `name` from the network (its bridge port goes down).
@@ -620,7 +668,7 @@ impl Lab {
         mkdirs(&cg)
     }
 
-    /// Creates host `i`'s files: upper layer with hostname, machine-id, host key, authorized keys.
+    /// Creates host `i`'s files: upper layer with hostname, machine-id, host keys, authorized keys.
     fn create(&self, i: usize, lab_pub: &str) -> Result<(), LabError> {
         let name = host_name(i);
         let hl = self.layout.host(&name);
@@ -628,7 +676,7 @@ impl Lab {
         for d in [hl.upper(), hl.work(), hl.root()] {
             mkdirs(&d)?;
         }
-        files::generate_host_key(&hl, &name)?;
+        files::ensure_host_keys(&self.layout, &name)?;
         let lower = self.layout.rootfs();
         let up = Upper {
             lower: &lower,
@@ -647,11 +695,19 @@ impl Lab {
             0,
             0,
         )?;
-        let key = fs::read(hl.host_key()).map_err(|e| LabError::io("read", hl.host_key(), e))?;
-        let key_pub =
-            fs::read(hl.host_key_pub()).map_err(|e| LabError::io("read", hl.host_key_pub(), e))?;
-        up.write("etc/ssh/ssh_host_ed25519_key", &key, 0o600, 0, 0)?;
-        up.write("etc/ssh/ssh_host_ed25519_key.pub", &key_pub, 0o644, 0, 0)?;
+        let hk = self.layout.host_keys(&name);
+        for kind in HOST_KEY_TYPES {
+            let read = |p: PathBuf| fs::read(&p).map_err(|e| LabError::io("read", &p, e));
+            let (key, key_pub) = (read(hk.private(kind))?, read(hk.public(kind))?);
+            up.write(&format!("etc/ssh/ssh_host_{kind}_key"), &key, 0o600, 0, 0)?;
+            up.write(
+                &format!("etc/ssh/ssh_host_{kind}_key.pub"),
+                &key_pub,
+                0o644,
+                0,
+                0,
+            )?;
+        }
         let auth = format!("{lab_pub}\n");
         up.write("root/.ssh/authorized_keys", auth.as_bytes(), 0o600, 0, 0)?;
         let (uid, gid) = passwd_ids(&lower, DEPLOY_USER)?;
