@@ -718,6 +718,11 @@ impl Lab {
             uid,
             gid,
         )?;
+        // The apt lists (populated in the base) are as fresh as on a server whose `apt-get
+        // update` ran when it booted: a role's `update_cache` with `cache_valid_time` skips the
+        // update (check mode predicts no change), as on such a server, whatever the base's age.
+        let lists = up.dirs(Path::new("var/lib/apt/lists"), 0, 0)?;
+        crate::fsutil::set_mtime(&lists, std::time::SystemTime::now())?;
         write_file(&hl.created(), b"created\n", 0o644)
     }
 
@@ -1221,28 +1226,36 @@ impl Upper<'_> {
     /// Writes `rel` with `mode`/`uid`/`gid`; missing parent directories copy the lower layer's
     /// owner and mode (or take `uid`/`gid` with 0700 when the lower layer lacks them).
     fn write(&self, rel: &str, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), LabError> {
-        use std::os::unix::fs::MetadataExt;
         let rel = Path::new(rel);
-        let mut prefix = PathBuf::new();
         if let Some(parent) = rel.parent() {
-            for comp in parent.components() {
-                prefix.push(comp);
-                let u = self.upper.join(&prefix);
-                if exists(&u) {
-                    continue;
-                }
-                let (m, o, g) = match fs::metadata(self.lower.join(&prefix)) {
-                    Ok(md) if md.is_dir() => (md.mode() & 0o7777, md.uid(), md.gid()),
-                    _ => (0o700, uid, gid),
-                };
-                fs::create_dir(&u).map_err(|e| LabError::io("create directory", &u, e))?;
-                chown(&u, Some(o), Some(g)).map_err(|e| LabError::io("chown", &u, e))?;
-                crate::fsutil::set_mode(&u, m)?;
-            }
+            self.dirs(parent, uid, gid)?;
         }
         let p = self.upper.join(rel);
         write_file(&p, data, mode)?;
         chown(&p, Some(uid), Some(gid)).map_err(|e| LabError::io("chown", &p, e))
+    }
+
+    /// Creates directory `rel` and its missing parents in the upper layer (each copying the
+    /// lower layer's owner and mode, or `uid`/`gid` with 0700); returns its upper path. The
+    /// merged directory then shows the upper one's mtime.
+    fn dirs(&self, rel: &Path, uid: u32, gid: u32) -> Result<PathBuf, LabError> {
+        use std::os::unix::fs::MetadataExt;
+        let mut prefix = PathBuf::new();
+        for comp in rel.components() {
+            prefix.push(comp);
+            let u = self.upper.join(&prefix);
+            if exists(&u) {
+                continue;
+            }
+            let (m, o, g) = match fs::metadata(self.lower.join(&prefix)) {
+                Ok(md) if md.is_dir() => (md.mode() & 0o7777, md.uid(), md.gid()),
+                _ => (0o700, uid, gid),
+            };
+            fs::create_dir(&u).map_err(|e| LabError::io("create directory", &u, e))?;
+            chown(&u, Some(o), Some(g)).map_err(|e| LabError::io("chown", &u, e))?;
+            crate::fsutil::set_mode(&u, m)?;
+        }
+        Ok(self.upper.join(rel))
     }
 }
 

@@ -14,8 +14,9 @@
 //! only apt source is a read-only local repository holding the packages a fresh host lacks for
 //! [`REPO_PACKAGES`] (Redis, and what the public roles of the Ansible corpus install: nginx,
 //! memcached, fail2ban, ntpsec, unattended-upgrades...; none is preinstalled). The apt lists
-//! are populated from it in the base (their directory has an old mtime, so an `update_cache`
-//! with `cache_valid_time` really updates).
+//! are populated from it in the base, and are as fresh as the host (the lists directory's mtime
+//! is the host's creation time: an `update_cache` with `cache_valid_time` skips the update
+//! within that window, as on a server updated at boot).
 //!
 //! `up` writes, in the state directory, the private key `id_ed25519`, `known_hosts` (the hosts'
 //! real keys), `ssh_config`, and (when an inventory directory is given) `hosts.yml`:
