@@ -1,7 +1,7 @@
 # Runs INSIDE a lab host (python3 -I -B -c "<this file>" HOSTNAME ADDRESS), as root, through
 # `prov lab exec` (nsenter: no SSH, so taking a snapshot changes nothing on the host).
-# Prints one JSON object: every path under /etc (type, mode, owner, group, content hash or
-# symlink target), the installed packages with versions and the running services.
+# Prints one JSON object: every path under /etc and /home (type, mode, owner, group, content hash
+# or symlink target), the installed packages with versions and the running services.
 #
 # Normalisation, kept short on purpose (everything else is compared as it is):
 # - the host's own name (as a whole word) and address are replaced by <HOST> and <ADDR> in file
@@ -118,16 +118,23 @@ def entry(path):
     return e
 
 
+# /etc as the corpus README defines, plus /home: the users role's authorized_keys and profiles
+# live there (root's home is left out: Ansible keeps its ~/.ansible/tmp there, a tool artefact).
+ROOTS = ["/etc", "/home"]
+
+
 def files():
-    out = {"/etc": entry("/etc")}
-    for root, dirs, names in os.walk("/etc"):
-        dirs.sort()
-        for n in sorted(dirs + names):
-            p = os.path.join(root, n)
-            if p in SKIPPED:
-                continue
-            # the host's name can be part of a path (none in a stock /etc, but be safe)
-            out[norm(p.encode()).decode(errors="replace")] = entry(p)
+    out = {}
+    for top in ROOTS:
+        out[top] = entry(top)
+        for root, dirs, names in os.walk(top):
+            dirs.sort()
+            for n in sorted(dirs + names):
+                p = os.path.join(root, n)
+                if p in SKIPPED:
+                    continue
+                # the host's name can be part of a path (none in a stock /etc, but be safe)
+                out[norm(p.encode()).decode(errors="replace")] = entry(p)
     return out
 
 
