@@ -19,9 +19,13 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 1";
+const BASE_VERSION: &str = "prov-lab-base 2";
 
 /// Packages installed into the base on top of minbase.
+///
+/// `python3` and `python3-apt` are there because a stock Debian server has them and Ansible needs
+/// them on the target (its apt module would otherwise install python3-apt itself, on one twin of
+/// a comparison only).
 pub const BASE_PACKAGES: &[&str] = &[
     "openssh-server",
     "sudo",
@@ -32,10 +36,28 @@ pub const BASE_PACKAGES: &[&str] = &[
     "iproute2",
     "procps",
     "netbase",
+    "python3",
+    "python3-apt",
 ];
 
-/// Packages (with their missing dependencies) offered to hosts by the local apt repository.
-pub const REPO_PACKAGES: &[&str] = &["redis-server", "redis-tools"];
+/// Packages (with their missing dependencies and recommends) offered to hosts by the local apt
+/// repository: Redis for the project's own playbooks, and what the public roles of the Ansible
+/// corpus (`shared/ansible-corpus`, see `tests/corpus/`) install on Debian 12.
+pub const REPO_PACKAGES: &[&str] = &[
+    "redis-server",
+    "redis-tools",
+    // geerlingguy.nginx
+    "nginx",
+    // geerlingguy.memcached
+    "memcached",
+    // Oefenweb.fail2ban and geerlingguy.security (python3-systemd: the systemd backend)
+    "fail2ban",
+    "python3-systemd",
+    // geerlingguy.ntp: the Debian 12 vars name ntpsec (the `ntp` package is a transitional one)
+    "ntpsec",
+    // geerlingguy.security's automatic updates
+    "unattended-upgrades",
+];
 
 /// Where the local repository is mounted inside every host.
 pub const HOST_REPO_DIR: &str = "/srv/prov-lab-repo";
@@ -297,7 +319,7 @@ pub(crate) fn ensure_base(
         build_repo(layout, &tmp.join("var/lib/dpkg/status"), &mirror)?;
     }
     log("configuring the base rootfs");
-    configure_base(&tmp)?;
+    configure_base(&tmp, &layout.repo())?;
     fs::rename(&tmp, layout.rootfs()).map_err(|e| LabError::io("rename", &tmp, e))?;
     write_file(
         &layout.base_ok(),
@@ -401,8 +423,9 @@ fn build_repo(layout: &Layout, status: &Path, mirror: &Mirror) -> Result<(), Lab
     Ok(())
 }
 
-/// Turns a fresh debootstrap tree into the lab hosts' common lower layer.
-fn configure_base(root: &Path) -> Result<(), LabError> {
+/// Turns a fresh debootstrap tree into the lab hosts' common lower layer; `repo` is the finished
+/// local repository (the apt lists are filled from it).
+fn configure_base(root: &Path, repo: &Path) -> Result<(), LabError> {
     let passwd = fs::read_to_string(root.join("etc/passwd"))
         .map_err(|e| LabError::io("read", root.join("etc/passwd"), e))?;
     if !passwd
@@ -432,7 +455,8 @@ fn configure_base(root: &Path) -> Result<(), LabError> {
         0o440,
     )?;
 
-    // sshd: one ed25519 host key per host (written at host creation), keys only.
+    // sshd: the host keys a stock Debian host has (rsa, ecdsa, ed25519), its own per host,
+    // written at host creation; logins by key only.
     for e in fs::read_dir(root.join("etc/ssh"))
         .map_err(|e| LabError::io("read", root.join("etc/ssh"), e))?
         .flatten()
@@ -444,7 +468,6 @@ fn configure_base(root: &Path) -> Result<(), LabError> {
     write_file(
         &root.join("etc/ssh/sshd_config.d/prov-lab.conf"),
         b"# written by prov lab\n\
-          HostKey /etc/ssh/ssh_host_ed25519_key\n\
           PasswordAuthentication no\n\
           KbdInteractiveAuthentication no\n\
           PermitRootLogin prohibit-password\n\
@@ -467,7 +490,8 @@ fn configure_base(root: &Path) -> Result<(), LabError> {
     write_file(&root.join("etc/resolv.conf"), b"", 0o644)?;
     write_file(&root.join("etc/hostname"), b"localhost\n", 0o644)?;
 
-    // apt: the read-only local repository is the only source; empty lists look old.
+    // apt: the read-only local repository is the only source. The lists are filled from it
+    // below (a real server's lists are current, and roles install without `update_cache`).
     write_file(
         &root.join("etc/apt/sources.list"),
         format!("# written by prov lab: the lab's local repository is the only source\ndeb [trusted=yes] file:{HOST_REPO_DIR} ./\n")
@@ -506,10 +530,28 @@ fn configure_base(root: &Path) -> Result<(), LabError> {
         }
     }
     remove_file_if_exists(&root.join("var/lib/apt/periodic/update-success-stamp"))?;
+    mkdirs(&root.join(HOST_REPO_DIR.trim_start_matches('/')))?;
+    // `apt-get update` as a host runs it: the base's own apt, in a chroot, with the repository
+    // bind-mounted read-only where hosts see it, in a private mount namespace (the mounts vanish
+    // with it, whatever happens).
+    Cmd::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .arg(
+            "set -e; mount --bind \"$1\" \"$2$3\"; mount -o remount,bind,ro \"$2$3\"; \
+             chroot \"$2\" apt-get -q update",
+        )
+        .arg("sh")
+        .arg(repo)
+        .arg(root)
+        .arg(HOST_REPO_DIR)
+        .run()?;
+    // The lists directory keeps an old mtime (what Ansible's and prov's `cache_valid_time` look
+    // at when there is no update-success-stamp): a task with `update_cache` and a validity
+    // window then really runs `apt-get update` (cheap: the repository is local) instead of
+    // behaving differently depending on how long ago the host booted.
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(946_684_800); // 2000-01-01
     set_mtime(&lists.join("partial"), old)?;
     set_mtime(&lists, old)?;
-    mkdirs(&root.join(HOST_REPO_DIR.trim_start_matches('/')))?;
     Ok(())
 }
 

@@ -79,6 +79,15 @@ pub enum LabCommand {
         #[command(flatten)]
         opts: LabOpts,
     },
+    /// Give hosts a fresh disk (recreated from the base; same name, address and host keys) and
+    /// boot them again; other hosts keep running.
+    Reset {
+        /// Host names (lab1, ...).
+        #[arg(required = true)]
+        hosts: Vec<String>,
+        #[command(flatten)]
+        opts: LabOpts,
+    },
     /// Partition a host from the network.
     Cut {
         /// Host name.
@@ -197,6 +206,18 @@ pub fn run(cmd: LabCommand) -> Result<(), LabError> {
             println!("{host} running");
             Ok(())
         }
+        LabCommand::Reset { hosts, opts } => {
+            let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let t = Lab::open(opts.state_dir)?
+                .with_progress(true)
+                .reset(&names)?;
+            println!(
+                "{} reset (fresh disk, booted) in {:.1}s",
+                names.join(" "),
+                t.as_secs_f64()
+            );
+            Ok(())
+        }
         LabCommand::Cut { host, opts } => {
             Lab::open(opts.state_dir)?.cut(&host)?;
             println!("{host} cut from the network");
@@ -285,5 +306,10 @@ mod tests {
             LabCommand::Down { purge: true, .. }
         ));
         assert!(matches!(parse(&["cut", "lab3"]), LabCommand::Cut { .. }));
+        match parse(&["reset", "lab3", "lab4"]) {
+            LabCommand::Reset { hosts, .. } => assert_eq!(hosts, vec!["lab3", "lab4"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(Top::try_parse_from(["lab", "reset"]).is_err());
     }
 }

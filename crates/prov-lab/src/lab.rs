@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::base::{self, DEPLOY_USER, HOST_REPO_DIR};
 use crate::cmd::{Cmd, spawn_error, tail};
 use crate::fsutil::{mkdirs, remove_file_if_exists, remove_tree, unmount_under, write_file};
-use crate::layout::{HostLayout, Layout, exists};
+use crate::layout::{HOST_KEY_TYPES, HostLayout, Layout, exists};
 use crate::{LabError, files};
 
 /// Default lab state directory.
@@ -377,6 +377,13 @@ impl Lab {
         }
         let key = files::ensure_lab_key(&self.layout)?;
         let lab_pub = fs::read_to_string(&key).map_err(|e| LabError::io("read", &key, e))?;
+        // New hosts' SSH host keys first, several at once (RSA keys take a while).
+        let new: Vec<usize> = (1..=n)
+            .filter(|&i| !exists(&self.layout.host(&host_name(i)).created()))
+            .collect();
+        parallel(&new, |i| {
+            files::ensure_host_keys(&self.layout, &host_name(i))
+        })?;
         let mut to_start = Vec::new();
         for i in 1..=n {
             let name = host_name(i);
@@ -466,9 +473,15 @@ impl Lab {
         }
         unmount_under(&self.layout.root)?;
         if purge {
-            self.log("purging the cached base, repository and lab key");
+            self.log("purging the cached base, repository, lab key and host keys");
             let l = &self.layout;
-            for d in [l.base_dir(), l.repo(), l.repo_tmp(), l.apt_tmp()] {
+            for d in [
+                l.base_dir(),
+                l.repo(),
+                l.repo_tmp(),
+                l.apt_tmp(),
+                l.host_keys_dir(),
+            ] {
                 remove_tree(&d)?;
             }
             for f in [
@@ -511,6 +524,41 @@ impl Lab {
         self.prepare_controller(n)?;
         self.boot(&[i])?;
         self.wait_ready_all(&[i], ready_timeout(1))
+    }
+
+    /// Gives hosts `names` a fresh disk: each is powered off, its disk (overlay upper layer) is
+    /// recreated from the base exactly as `up` creates a new host (new machine-id; the same host
+    /// keys, address and name), booted and waited for, while the other hosts keep running.
+    /// Returns the time taken.
+    pub fn reset(&self, names: &[&str]) -> Result<Duration, LabError> {
+        let start = Instant::now();
+        let mut indices = names
+            .iter()
+            .map(|n| self.index_of(n))
+            .collect::<Result<Vec<usize>, LabError>>()?;
+        indices.sort_unstable();
+        indices.dedup();
+        if indices.is_empty() {
+            return Err(LabError::Other("reset: no host named".into()));
+        }
+        let _g = self.lock()?;
+        if !base::base_ready(&self.layout) {
+            return Err(LabError::Other(
+                "the base rootfs is missing or outdated: run `prov lab up` first".into(),
+            ));
+        }
+        let key = files::ensure_lab_key(&self.layout)?;
+        let lab_pub = fs::read_to_string(&key).map_err(|e| LabError::io("read", &key, e))?;
+        self.prepare_controller(self.host_indices()?.len())?;
+        parallel(&indices, |i| self.power_off(i))?;
+        for &i in &indices {
+            self.create(i, lab_pub.trim())?;
+        }
+        self.boot(&indices)?;
+        self.wait_ready_all(&indices, ready_timeout(indices.len()))?;
+        // Host keys are kept per host name, so known_hosts stays valid; rewritten all the same.
+        files::write_client_files(&self.layout, &self.host_indices()?)?;
+        Ok(start.elapsed())
     }
 
     /// Partitions host `name` from the network (its bridge port goes down).
@@ -620,7 +668,7 @@ impl Lab {
         mkdirs(&cg)
     }
 
-    /// Creates host `i`'s files: upper layer with hostname, machine-id, host key, authorized keys.
+    /// Creates host `i`'s files: upper layer with hostname, machine-id, host keys, authorized keys.
     fn create(&self, i: usize, lab_pub: &str) -> Result<(), LabError> {
         let name = host_name(i);
         let hl = self.layout.host(&name);
@@ -628,7 +676,7 @@ impl Lab {
         for d in [hl.upper(), hl.work(), hl.root()] {
             mkdirs(&d)?;
         }
-        files::generate_host_key(&hl, &name)?;
+        files::ensure_host_keys(&self.layout, &name)?;
         let lower = self.layout.rootfs();
         let up = Upper {
             lower: &lower,
@@ -647,11 +695,19 @@ impl Lab {
             0,
             0,
         )?;
-        let key = fs::read(hl.host_key()).map_err(|e| LabError::io("read", hl.host_key(), e))?;
-        let key_pub =
-            fs::read(hl.host_key_pub()).map_err(|e| LabError::io("read", hl.host_key_pub(), e))?;
-        up.write("etc/ssh/ssh_host_ed25519_key", &key, 0o600, 0, 0)?;
-        up.write("etc/ssh/ssh_host_ed25519_key.pub", &key_pub, 0o644, 0, 0)?;
+        let hk = self.layout.host_keys(&name);
+        for kind in HOST_KEY_TYPES {
+            let read = |p: PathBuf| fs::read(&p).map_err(|e| LabError::io("read", &p, e));
+            let (key, key_pub) = (read(hk.private(kind))?, read(hk.public(kind))?);
+            up.write(&format!("etc/ssh/ssh_host_{kind}_key"), &key, 0o600, 0, 0)?;
+            up.write(
+                &format!("etc/ssh/ssh_host_{kind}_key.pub"),
+                &key_pub,
+                0o644,
+                0,
+                0,
+            )?;
+        }
         let auth = format!("{lab_pub}\n");
         up.write("root/.ssh/authorized_keys", auth.as_bytes(), 0o600, 0, 0)?;
         let (uid, gid) = passwd_ids(&lower, DEPLOY_USER)?;
@@ -662,6 +718,11 @@ impl Lab {
             uid,
             gid,
         )?;
+        // The apt lists (populated in the base) are as fresh as on a server whose `apt-get
+        // update` ran when it booted: a role's `update_cache` with `cache_valid_time` skips the
+        // update (check mode predicts no change), as on such a server, whatever the base's age.
+        let lists = up.dirs(Path::new("var/lib/apt/lists"), 0, 0)?;
+        crate::fsutil::set_mtime(&lists, std::time::SystemTime::now())?;
         write_file(&hl.created(), b"created\n", 0o644)
     }
 
@@ -1165,28 +1226,36 @@ impl Upper<'_> {
     /// Writes `rel` with `mode`/`uid`/`gid`; missing parent directories copy the lower layer's
     /// owner and mode (or take `uid`/`gid` with 0700 when the lower layer lacks them).
     fn write(&self, rel: &str, data: &[u8], mode: u32, uid: u32, gid: u32) -> Result<(), LabError> {
-        use std::os::unix::fs::MetadataExt;
         let rel = Path::new(rel);
-        let mut prefix = PathBuf::new();
         if let Some(parent) = rel.parent() {
-            for comp in parent.components() {
-                prefix.push(comp);
-                let u = self.upper.join(&prefix);
-                if exists(&u) {
-                    continue;
-                }
-                let (m, o, g) = match fs::metadata(self.lower.join(&prefix)) {
-                    Ok(md) if md.is_dir() => (md.mode() & 0o7777, md.uid(), md.gid()),
-                    _ => (0o700, uid, gid),
-                };
-                fs::create_dir(&u).map_err(|e| LabError::io("create directory", &u, e))?;
-                chown(&u, Some(o), Some(g)).map_err(|e| LabError::io("chown", &u, e))?;
-                crate::fsutil::set_mode(&u, m)?;
-            }
+            self.dirs(parent, uid, gid)?;
         }
         let p = self.upper.join(rel);
         write_file(&p, data, mode)?;
         chown(&p, Some(uid), Some(gid)).map_err(|e| LabError::io("chown", &p, e))
+    }
+
+    /// Creates directory `rel` and its missing parents in the upper layer (each copying the
+    /// lower layer's owner and mode, or `uid`/`gid` with 0700); returns its upper path. The
+    /// merged directory then shows the upper one's mtime.
+    fn dirs(&self, rel: &Path, uid: u32, gid: u32) -> Result<PathBuf, LabError> {
+        use std::os::unix::fs::MetadataExt;
+        let mut prefix = PathBuf::new();
+        for comp in rel.components() {
+            prefix.push(comp);
+            let u = self.upper.join(&prefix);
+            if exists(&u) {
+                continue;
+            }
+            let (m, o, g) = match fs::metadata(self.lower.join(&prefix)) {
+                Ok(md) if md.is_dir() => (md.mode() & 0o7777, md.uid(), md.gid()),
+                _ => (0o700, uid, gid),
+            };
+            fs::create_dir(&u).map_err(|e| LabError::io("create directory", &u, e))?;
+            chown(&u, Some(o), Some(g)).map_err(|e| LabError::io("chown", &u, e))?;
+            crate::fsutil::set_mode(&u, m)?;
+        }
+        Ok(self.upper.join(rel))
     }
 }
 

@@ -77,6 +77,17 @@ impl Layout {
     pub(crate) fn preinit(&self) -> PathBuf {
         self.root.join("preinit.sh")
     }
+    /// Directory holding every host's SSH host keys, one folder per host name (kept across
+    /// `down`/`up`, removed by `down --purge`).
+    pub(crate) fn host_keys_dir(&self) -> PathBuf {
+        self.root.join("host-keys")
+    }
+    /// The SSH host keys of host `name`.
+    pub(crate) fn host_keys(&self, name: &str) -> HostKeys {
+        HostKeys {
+            dir: self.host_keys_dir().join(name),
+        }
+    }
     /// Directory holding one folder per host.
     pub(crate) fn hosts_dir(&self) -> PathBuf {
         self.root.join("hosts")
@@ -124,13 +135,25 @@ impl HostLayout {
     pub(crate) fn console(&self) -> PathBuf {
         self.dir.join("console.log")
     }
-    /// The host's ed25519 host key.
-    pub(crate) fn host_key(&self) -> PathBuf {
-        self.dir.join("ssh_host_ed25519_key")
+}
+
+/// The SSH host key types a stock Debian host has, in the order known_hosts lists them.
+pub(crate) const HOST_KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];
+
+/// Where one host's SSH host keys are kept.
+#[derive(Debug, Clone)]
+pub(crate) struct HostKeys {
+    pub(crate) dir: PathBuf,
+}
+
+impl HostKeys {
+    /// The private host key of type `kind` (`ssh_host_{kind}_key`, as in /etc/ssh).
+    pub(crate) fn private(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("ssh_host_{kind}_key"))
     }
-    /// The host's public host key.
-    pub(crate) fn host_key_pub(&self) -> PathBuf {
-        self.dir.join("ssh_host_ed25519_key.pub")
+    /// The public host key of type `kind`.
+    pub(crate) fn public(&self, kind: &str) -> PathBuf {
+        self.dir.join(format!("ssh_host_{kind}_key.pub"))
     }
 }
 

@@ -7,10 +7,16 @@
 //! bridge `provlab0` (10.77.0.1/24) through a veth pair each; host `i` has address 10.77.0.(10+i)
 //! and a fixed MAC. There is no route out: hosts reach only each other and the controller.
 //!
-//! Each host runs sshd on port 22 with its own ed25519 host key and accepts the lab key pair
-//! (generated once in the state directory) for `root` and `deploy` (passwordless sudo). Its only
-//! apt source is a read-only local repository holding the packages a fresh host lacks for
-//! `redis-server redis-tools` (Redis is not preinstalled).
+//! Each host runs sshd on port 22 with its own rsa, ecdsa and ed25519 host keys (as a stock
+//! Debian host; generated once per host name and kept in the state directory) and accepts the lab
+//! key pair (generated once in the state directory) for `root` and `deploy` (passwordless sudo).
+//! The base has `python3` and `python3-apt` (as a stock Debian server; Ansible needs them). Its
+//! only apt source is a read-only local repository holding the packages a fresh host lacks for
+//! [`REPO_PACKAGES`] (Redis, and what the public roles of the Ansible corpus install: nginx,
+//! memcached, fail2ban, ntpsec, unattended-upgrades...; none is preinstalled). The apt lists
+//! are populated from it in the base, and are as fresh as the host (the lists directory's mtime
+//! is the host's creation time: an `update_cache` with `cache_valid_time` skips the update
+//! within that window, as on a server updated at boot).
 //!
 //! `up` writes, in the state directory, the private key `id_ed25519`, `known_hosts` (the hosts'
 //! real keys), `ssh_config`, and (when an inventory directory is given) `hosts.yml`:
@@ -31,7 +37,7 @@
 //! # Command line
 //!
 //! [`LabCommand`] is a clap subcommand enum (`up`, `down`, `status`, `ssh`, `exec`, `stop`,
-//! `start`, `cut`, `heal`); [`run`] executes one. The `prov` binary embeds it as `prov lab ...`.
+//! `start`, `reset`, `cut`, `heal`); [`run`] executes one. The `prov` binary embeds it as `prov lab ...`.
 //!
 //! # Rust API (for test suites)
 //!
@@ -46,6 +52,7 @@
 //! let pid = lab.host_pid("lab2")?;                   // Some(pid of its PID 1) when running
 //! lab.stop("lab2")?;                                 // hard power-off (SIGKILL of PID 1)
 //! lab.start("lab2")?;                                // boots again, same disk
+//! lab.reset(&["lab2"])?;                             // fresh disk from the base, booted
 //! lab.cut("lab3")?;                                  // network partition
 //! lab.heal("lab3")?;
 //! println!("{:?} {:?} {:?}", report.hosts, pid, lab.status()?);

@@ -212,16 +212,29 @@ fn lab_lifecycle() {
             "{}: {sys:?}",
             h.name
         );
-        // The host's real key is the one in known_hosts.
-        let key = exec_ok(&lab, &h.name, &["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
-        let key_b64 = key.split_whitespace().nth(1).unwrap().to_string();
+        // The host has the keys of a stock Debian host, and its real keys are in known_hosts.
         let kh = std::fs::read_to_string(lab.known_hosts()).unwrap();
-        assert!(
-            kh.lines()
-                .any(|l| l.starts_with(&format!("{},{} ", h.name, h.address))
-                    && l.contains(&key_b64)),
-            "known_hosts lacks {}'s key",
-            h.name
+        for kind in ["ed25519", "ecdsa", "rsa"] {
+            let key = exec_ok(
+                &lab,
+                &h.name,
+                &["cat", &format!("/etc/ssh/ssh_host_{kind}_key.pub")],
+            );
+            let key_b64 = key.split_whitespace().nth(1).unwrap().to_string();
+            assert!(
+                kh.lines()
+                    .any(|l| l.starts_with(&format!("{},{} ", h.name, h.address))
+                        && l.contains(&key_b64)),
+                "known_hosts lacks {}'s {kind} key",
+                h.name
+            );
+        }
+        // sshd offers all three (no HostKey restriction).
+        let sshd_t = exec_ok(&lab, &h.name, &["sshd", "-T"]);
+        assert_eq!(
+            sshd_t.lines().filter(|l| l.starts_with("hostkey ")).count(),
+            3,
+            "{sshd_t}"
         );
         let banner = ssh_banner(h.address, Duration::from_secs(2)).expect("sshd answers");
         assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner}");
@@ -231,6 +244,10 @@ fn lab_lifecycle() {
     let m2 = exec_ok(&lab, "lab2", &["cat", "/etc/machine-id"]);
     assert_ne!(m1, m2);
     assert_eq!(m1.trim().len(), 32);
+    let rsa = |h: &str| exec_ok(&lab, h, &["cat", "/etc/ssh/ssh_host_rsa_key.pub"]);
+    assert_ne!(rsa("lab1"), rsa("lab2"));
+    // Python for Ansible, as on a stock server.
+    exec_ok(&lab, "lab1", &["python3", "-c", "import apt"]);
     // Redis is not preinstalled; the only apt source is the local repository.
     assert!(
         !lab.exec("lab1", &["dpkg", "-s", "redis-server"])
@@ -240,12 +257,25 @@ fn lab_lifecycle() {
     let sources = exec_ok(&lab, "lab1", &["cat", "/etc/apt/sources.list"]);
     assert!(sources.contains("deb [trusted=yes] file:/srv/prov-lab-repo ./"));
     assert!(exec_ok(&lab, "lab1", &["ls", "/srv/prov-lab-repo"]).contains("redis-server_"));
-    // The empty apt lists look old (so a cache-validity check does not skip the update)...
+    // The apt lists are populated from the local repository (the corpus roles' packages are
+    // installable without an update) and as fresh as the host (created moments ago)...
+    let policy = exec_ok(&lab, "lab1", &["apt-cache", "policy", "nginx", "ntpsec"]);
+    assert!(
+        policy.contains("/srv/prov-lab-repo") && !policy.contains("Candidate: (none)"),
+        "{policy}"
+    );
     let mtime: u64 = exec_ok(&lab, "lab1", &["stat", "-c", "%Y", "/var/lib/apt/lists"])
         .trim()
         .parse()
         .unwrap();
-    assert!(mtime < 1_000_000_000, "apt lists mtime {mtime}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        mtime + 600 > now && mtime <= now + 5,
+        "apt lists mtime {mtime}, now {now}"
+    );
     // ... and the playbook-style install from the local repository works offline, with
     // Debian's hardened redis unit (fails with 217/USER from a chroot instead of pivot_root).
     let t = Instant::now();
@@ -335,6 +365,30 @@ fn lab_lifecycle() {
     );
     assert_eq!(exec_ok(&lab, "lab2", &["cat", "/etc/machine-id"]), m2);
     assert!(ssh_banner(st2[1].address, Duration::from_secs(2)).is_some());
+
+    // ----- reset (fresh disk, same keys; the other hosts keep running) -----
+    let lab1_pid = lab.host_pid("lab1").unwrap();
+    let rsa2 = rsa("lab2");
+    let known = std::fs::read_to_string(lab.known_hosts()).unwrap();
+    let t = Instant::now();
+    lab.reset(&["lab2"]).unwrap();
+    eprintln!("reset 1 host: {:.2}s", t.elapsed().as_secs_f64());
+    assert_eq!(lab.host_pid("lab1").unwrap(), lab1_pid, "lab1 was touched");
+    assert_ne!(lab.host_pid("lab2").unwrap(), Some(old_pid));
+    assert!(
+        !lab.exec("lab2", &["test", "-e", "/root/marker"])
+            .unwrap()
+            .success(),
+        "the reset host kept its disk"
+    );
+    assert_ne!(exec_ok(&lab, "lab2", &["cat", "/etc/machine-id"]), m2);
+    assert_eq!(rsa("lab2"), rsa2);
+    assert_eq!(std::fs::read_to_string(lab.known_hosts()).unwrap(), known);
+    assert!(ssh_banner(st2[1].address, Duration::from_secs(2)).is_some());
+    assert!(matches!(
+        lab.reset(&["lab9"]),
+        Err(LabError::UnknownHost(_))
+    ));
 
     // ----- cut / heal -----
     let a3 = lab.host_address("lab3").unwrap();
