@@ -193,7 +193,7 @@ impl Runner {
     ) -> Exec {
         let args: IncludeTasksArgs = match include_args("include_tasks", args, scope) {
             Ok(a) => a,
-            Err(failed) => return failed,
+            Err(why) => return Exec::failed(why),
         };
         let path = match self.tasks_file(pctx, task, scope, &args.file) {
             Ok(p) => p,
@@ -228,7 +228,7 @@ impl Runner {
     ) -> Exec {
         let args: RoleArgs = match include_args("include_role", args, scope) {
             Ok(a) => a,
-            Err(failed) => return failed,
+            Err(why) => return Exec::failed(why),
         };
         let loaded = crate::playbook::load_included_role(
             pctx.playbook,
@@ -377,18 +377,18 @@ impl IncludeRequest {
     }
 }
 
-/// An include's arguments, unless they are wrong or it is nested too deep (the failure).
+/// An include's arguments, unless they are wrong or it is nested too deep (why).
 fn include_args<T: serde::de::DeserializeOwned>(
     module: &str,
     args: &Value,
     scope: &Common,
-) -> Result<T, Exec> {
+) -> Result<T, String> {
     if scope.include_depth >= MAX_INCLUDE_DEPTH {
-        return Err(Exec::failed(format!(
+        return Err(format!(
             "{module}: includes nested more than {MAX_INCLUDE_DEPTH} deep (a file that includes itself?)"
-        )));
+        ));
     }
-    serde_json::from_value(args.clone()).map_err(|e| Exec::failed(format!("{module}: {e}")))
+    serde_json::from_value(args.clone()).map_err(|e| format!("{module}: {e}"))
 }
 
 /// Records what a host included (with the loop item it was reached with) and reports it.
