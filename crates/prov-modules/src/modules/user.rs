@@ -9,11 +9,15 @@
 //!
 //! Semantics follow Ansible's Linux `User` class (ansible.builtin.user): what it compares and
 //! which commands it runs, in its order: `useradd`/`usermod`, the missing home directory, the
-//! SSH key, then `chage`. Deviations, all invisible in the host's end state:
+//! SSH key, then `chage`. Deviations, invisible in the host's end state but for the backup
+//! `/etc/shadow-`:
 //!
-//! - the password hash is set with `chpasswd -e` reading `NAME:HASH` on stdin, never with
-//!   `useradd -p`/`usermod -p` (a hash in a command line is visible in `ps`); the current hash is
-//!   compared on the host (the desired one is fed on stdin), so no hash ever travels back;
+//! - a password hash is set with `chpasswd -e` reading `NAME:HASH` on stdin, never with
+//!   `useradd -p`/`usermod -p` (a hash in a command line is visible in `ps`): one more write of
+//!   /etc/shadow than Ansible, so its backup `/etc/shadow-` holds the account where Ansible's
+//!   does not. A lock marker (`!`, `*`), no secret, goes on the `useradd`/`usermod` line as in
+//!   Ansible. The current hash is compared on the host (the desired one is fed on stdin), so
+//!   no hash ever travels back;
 //! - an `ssh_key_passphrase` reaches `ssh-keygen` through `SSH_ASKPASS` (a helper reading a
 //!   0600 file in a private temporary directory), not through a pseudo-terminal;
 //! - a relative `ssh_key_file` whose home directory will not exist fails while planning, in
@@ -507,6 +511,14 @@ pub fn shadow_changes(spec: &UserSpec, sh: &Shadow) -> (Vec<String>, Vec<String>
     (opts, summary, password)
 }
 
+/// A password that is only a lock marker (`!`, `*`, `!!`): no secret, so it is set on the
+/// `useradd`/`usermod` line as Ansible sets it, in the same write as the account (a hash goes
+/// through `chpasswd -e` on stdin instead, one more write of /etc/shadow).
+fn lock_marker(p: &Secret) -> Option<&str> {
+    let m = p.0.as_str();
+    (!m.is_empty() && m.chars().all(|c| c == '!' || c == '*')).then_some(m)
+}
+
 /// The hash to store: `!HASH` when `password_lock` is set (Ansible's `-p !HASH`).
 fn locked_hash(spec: &UserSpec, p: &Secret) -> Secret {
     if spec.password_lock == Some(true) {
@@ -806,16 +818,26 @@ pub fn plan_present(
     let home_will_exist;
     match cur {
         None => {
-            st.account = Some(useradd_command(spec));
-            st.summary.push(format!("create user {n}"));
+            let mut useradd = useradd_command(spec);
             st.password = spec.password.as_ref().map(|p| locked_hash(spec, p));
+            if let Some(marker) = st.password.as_ref().and_then(lock_marker) {
+                // Not a secret: set with the account, in one write as Ansible does.
+                useradd = useradd.replacen("useradd", &format!("useradd -p {}", quote(marker)), 1);
+                st.password = None;
+            }
+            st.account = Some(useradd);
+            st.summary.push(format!("create user {n}"));
             home_will_exist = spec.create_home;
         }
         Some(c) => {
             let (mut opts, mut summary) = usermod_changes(spec, &c.account);
-            let (sopts, ssum, password) = shadow_changes(spec, &c.shadow);
+            let (sopts, ssum, mut password) = shadow_changes(spec, &c.shadow);
             opts.extend(sopts);
             summary.extend(ssum);
+            if let Some(marker) = password.as_ref().and_then(lock_marker) {
+                opts.push(format!("-p {}", quote(marker)));
+                password = None;
+            }
             if !opts.is_empty() {
                 st.account = Some(format!("usermod {} -- {}", opts.join(" "), quote(n)));
             }
@@ -1666,6 +1688,19 @@ mod tests {
         let st = plan_present(&s, None, None).unwrap();
         assert_eq!(st.password, Some(Secret(format!("!{HASH}"))));
         assert_secret_hidden(&st, HASH);
+    }
+
+    #[test]
+    fn a_lock_marker_is_set_with_the_account_as_ansible_does() {
+        // `password: '!'` (the users role's default) is no secret: one write of /etc/shadow,
+        // as Ansible's `useradd -p '!'`, so even /etc/shadow- comes out the same.
+        let mut s = spec();
+        s.password = Some(Secret("!".into()));
+        let st = plan_present(&s, None, None).unwrap();
+        assert_eq!(st.command_lines(), ["useradd -p '!' -r -M -- redis"]);
+        assert_eq!(st.password, None);
+        let st = plan_present(&s, Some(&current()), None).unwrap();
+        assert_eq!(st.command_lines(), ["usermod -p '!' -- redis"]);
     }
 
     #[test]
