@@ -248,6 +248,23 @@ fn lab_lifecycle() {
     assert_ne!(rsa("lab1"), rsa("lab2"));
     // Python for Ansible, as on a stock server.
     exec_ok(&lab, "lab1", &["python3", "-c", "import apt"]);
+    // The clock is the controller's: hosts run without CAP_SYS_TIME (bit 25), and a time
+    // zone set on a host (timedated tells the kernel; its first such call after boot would
+    // shift the system clock by the zone's offset) leaves the controller's clock alone.
+    let status = exec_ok(&lab, "lab1", &["cat", "/proc/1/status"]);
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("CapBnd");
+    assert_eq!(bounding & (1 << 25), 0, "CAP_SYS_TIME in {bounding:x}");
+    let before = std::time::SystemTime::now();
+    exec_ok(&lab, "lab1", &["timedatectl", "set-timezone", "Asia/Kolkata"]);
+    exec_ok(&lab, "lab1", &["timedatectl", "set-timezone", "Etc/UTC"]);
+    let drift = std::time::SystemTime::now()
+        .duration_since(before)
+        .unwrap_or_default();
+    assert!(drift < Duration::from_secs(60), "the clock moved by {drift:?}");
     // Redis is not preinstalled; the only apt source is the local repository.
     assert!(
         !lab.exec("lab1", &["dpkg", "-s", "redis-server"])
