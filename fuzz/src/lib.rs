@@ -167,7 +167,8 @@ static PLAYBOOK_DIR: LazyLock<Option<tempfile::TempDir>> = LazyLock::new(|| {
 });
 
 /// `playbook::load` on a playbook file holding the input (includes and roles resolve in a
-/// scratch folder), then `prov lint`'s template checks.
+/// scratch folder), then `prov lint`'s reading of dynamically included files and its template
+/// checks.
 pub fn playbook(data: &[u8]) {
     let Some(dir) = PLAYBOOK_DIR.as_ref() else {
         return;
@@ -177,7 +178,8 @@ pub fn playbook(data: &[u8]) {
         return;
     }
     if let Ok(pb) = playbook::load(&path, &FakeSecrets) {
-        let _ = prov_engine::lint::lint_playbook(&pb);
+        let includes = prov_engine::lint::read_included_files(&pb, &FakeSecrets);
+        let _ = prov_engine::lint::lint_playbook(&pb, &includes.files);
     }
 }
 
