@@ -109,6 +109,26 @@ impl Fixture {
         .collect()
     }
 
+    /// What the hosts of `left` (`host:path` entries) show about temporary files left behind:
+    /// the files, the processes and sshd's log, for the failure message.
+    fn leak_report(&self, left: &[String]) -> String {
+        let mut hosts: Vec<&str> = left.iter().filter_map(|l| l.split(':').next()).collect();
+        hosts.dedup();
+        let mut out = String::new();
+        for h in hosts {
+            let script = format!(
+                "date +%s.%N; ls -la --time-style=+%s.%N {ROOT}/*/ 2>&1; ps -eo pid,pgid,ppid,stat,lstart,args; journalctl -n 40 --no-pager -o short-precise 2>&1 | tail -40"
+            );
+            let report = self
+                .lab
+                .exec(h, &["sh", "-c", &script])
+                .map(|o| o.stdout + &o.stderr)
+                .unwrap_or_else(|e| e.to_string());
+            out.push_str(&format!("\n--- {h}\n{report}"));
+        }
+        out
+    }
+
     /// Waits (up to `within`) until no host of `hosts` has a temporary file left; returns
     /// what is left.
     fn wait_no_temp_files(&self, hosts: &[String], within: Duration) -> Vec<String> {
@@ -627,7 +647,11 @@ fn a_host_powered_off_and_a_host_cut_off_mid_transfer() {
         assert_eq!(f.sha256(h, &dest), Some(want.clone()), "{h}");
     }
     let left = f.wait_no_temp_files(&four, Duration::ZERO);
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        left.is_empty(),
+        "left behind: {left:?}{}",
+        f.leak_report(&left)
+    );
     for h in &four {
         f.sh(h, &format!("rm -rf {ROOT}/big"));
     }
@@ -711,7 +735,11 @@ fn sigint_and_sigterm_mid_transfer_stop_cleanly() {
             "SIG{sig}: temporary files gone {:.2}s after prov exited",
             t.elapsed().as_secs_f64()
         );
-        assert!(left.is_empty(), "SIG{sig}: left behind: {left:?}");
+        assert!(
+            left.is_empty(),
+            "SIG{sig}: left behind: {left:?}{}",
+            f.leak_report(&left)
+        );
         for h in &three {
             let got = f.sha256(h, &dest).unwrap();
             assert!(got == old || got == want, "SIG{sig}: {h} half-written");
@@ -763,7 +791,11 @@ fn two_runs_writing_the_same_file_leave_one_complete_version() {
             );
         }
         let left = f.wait_no_temp_files(&three, Duration::ZERO);
-        assert!(left.is_empty(), "round {round}: left behind: {left:?}");
+        assert!(
+            left.is_empty(),
+            "round {round}: left behind: {left:?}{}",
+            f.leak_report(&left)
+        );
     }
 }
 

@@ -38,10 +38,8 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
     );
     // The traps come first and the name before the file: a hang-up or signal at any moment
     // (prov stopped just as the transfer began) finds `$tmp` set and removes it.
-    s.push_str("tmp=\ntrap 'rm -f -- \"$tmp\"' EXIT\n");
-    s.push_str(
-        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 141' PIPE\n",
-    );
+    s.push_str("tmp=\n");
+    s.push_str(&cleanup_traps("tmp"));
     s.push_str("tmp=$(mktemp -u -- \"$dir/.prov-tmp.XXXXXXXX\")\n");
     // Created without clobbering: a name someone else took (never in practice) is not ours to
     // remove.
@@ -56,6 +54,22 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
     ));
     s.push_str(&finish_script(attrs));
     s
+}
+
+/// Shell traps that remove the file named by shell variable `var` however the script ends:
+/// on exit, and on a hang-up, interrupt, TERM or broken pipe (exit 129/130/143/141).
+///
+/// The removal ignores those signals first, and `rm` inherits that: prov stops an abandoned
+/// command by signalling its whole process group, and a TERM reaching `rm` itself while the
+/// exit trap runs would otherwise leave the file behind (seen on lab hosts, about one stop in
+/// eight).
+pub fn cleanup_traps(var: &str) -> String {
+    format!(
+        "prov_cleanup() {{ trap '' HUP INT TERM PIPE; rm -f -- \"${var}\"; }}\n\
+         trap prov_cleanup EXIT\n\
+         trap 'prov_cleanup; exit 129' HUP; trap 'prov_cleanup; exit 130' INT; \
+         trap 'prov_cleanup; exit 143' TERM; trap 'prov_cleanup; exit 141' PIPE\n"
+    )
 }
 
 /// The end of an atomic install, shared by every writer: given a complete temporary file
@@ -96,4 +110,63 @@ pub async fn put_file(
     let cmd =
         RemoteCommand::new(install_script(dest, size, sha256_hex, attrs)).with_become(become_);
     conn.exec(&cmd, content).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    /// A transfer cut short whose cleanup is itself hit by the TERM prov's reaper sends to the
+    /// whole process group (here: while `rm` runs, made slow by a stand-in that sleeps first)
+    /// still removes its temporary file.
+    #[test]
+    fn a_term_to_the_group_during_cleanup_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("prov-transfer-{}", std::process::id()));
+        let bin = dir.join("bin");
+        let out = dir.join("out");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        let rm = bin.join("rm");
+        std::fs::write(&rm, "#!/bin/sh\nsleep 0.4\nexec /bin/rm \"$@\"\n").unwrap();
+        std::fs::set_permissions(&rm, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dest = out.join("file");
+        let script = install_script(
+            &dest.display().to_string(),
+            10,
+            &"0".repeat(64),
+            &FileAttrs::default(),
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id();
+        // Three bytes of ten, then the input ends: the script finds the transfer incomplete
+        // and exits; its cleanup runs the slow `rm`, and the group gets a TERM meanwhile.
+        child.stdin.take().unwrap().write_all(b"abc").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pgid}")])
+            .status();
+        let status = child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(!status.success());
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 }

@@ -259,12 +259,19 @@ fn lab_lifecycle() {
         .expect("CapBnd");
     assert_eq!(bounding & (1 << 25), 0, "CAP_SYS_TIME in {bounding:x}");
     let before = std::time::SystemTime::now();
-    exec_ok(&lab, "lab1", &["timedatectl", "set-timezone", "Asia/Kolkata"]);
+    exec_ok(
+        &lab,
+        "lab1",
+        &["timedatectl", "set-timezone", "Asia/Kolkata"],
+    );
     exec_ok(&lab, "lab1", &["timedatectl", "set-timezone", "Etc/UTC"]);
     let drift = std::time::SystemTime::now()
         .duration_since(before)
         .unwrap_or_default();
-    assert!(drift < Duration::from_secs(60), "the clock moved by {drift:?}");
+    assert!(
+        drift < Duration::from_secs(60),
+        "the clock moved by {drift:?}"
+    );
     // Redis is not preinstalled; the only apt source is the local repository.
     assert!(
         !lab.exec("lab1", &["dpkg", "-s", "redis-server"])

@@ -359,8 +359,7 @@ fn validate_script(dest: &str, tmp: &str, words: &[String], attrs: &FileAttrs) -
         .join(" ");
     let mut s = String::new();
     s.push_str(&format!("tmp={}\nd={}\n", quote(tmp), quote(dest)));
-    s.push_str("trap 'rm -f -- \"$tmp\"' EXIT\n");
-    s.push_str("trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM\n");
+    s.push_str(&prov_core::transfer::cleanup_traps("tmp"));
     s.push_str(&format!("{line} || exit 1\nset -e\n"));
     s.push_str(&prov_core::transfer::finish_script(attrs));
     s
