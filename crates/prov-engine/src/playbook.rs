@@ -1406,43 +1406,11 @@ impl Loader<'_> {
             }
         }
         let apply = self.include_apply(doc, &key(path, &module_key), &module, &mut args, role)?;
-        // Validate arguments now when they hold no templates: unknown/mistyped arguments are
-        // reported before anything runs.
-        if !is_templated(&args)
-            && let Err(e) = check_engine_args(&module, &args)
-        {
-            return Err(EngineError::invalid(
-                doc.location(&key(path, &module_key)),
-                format!("{module}: {e}"),
-            ));
-        }
+        // Arguments without templates are checked now: unknown or mistyped ones are reported
+        // before anything runs.
+        check_args(doc, &key(path, &module_key), &module, &args)?;
         if module == "include_role" {
             self.preload_role_handlers(doc, &key(path, &module_key), &args)?;
-        }
-        if !is_engine_action(&module)
-            && !is_templated(&args)
-            && let Some(spec) = prov_modules::lookup(&module)
-            && let Err(e) = (spec.build)(args.clone())
-        {
-            // Point at the argument the message is about, when it names one.
-            let msg = e.to_string();
-            let arg_keys: Vec<String> = args
-                .as_object()
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            let named = arg_keys.iter().find(|k| {
-                msg.contains(&format!("unknown field `{k}`"))
-                    || msg.contains(&format!("{module}: {k} "))
-                    || msg.contains(&format!("{module}: `{k}`"))
-            });
-            let at = match named {
-                Some(k) if msg.contains(&format!("unknown field `{k}`")) => {
-                    doc.location(&key(&key(path, &module_key), k))
-                }
-                Some(k) => doc.value_location(&key(&key(path, &module_key), k)),
-                None => doc.location(&key(path, &module_key)),
-            };
-            return Err(EngineError::invalid(at, msg));
         }
         let loop_control =
             LoopControl::parse(doc, &key(path, "loop_control"), m.get("loop_control"))?;
@@ -1999,6 +1967,48 @@ fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
 
 fn is_engine_action(name: &str) -> bool {
     ENGINE_ACTIONS.contains(&prov_modules::short_name(name))
+}
+
+/// Checks a task's arguments (at `args_path`) when they hold no templates: the typed ones of
+/// engine actions, and a module's by building it; the error points at the argument it names.
+fn check_args(
+    doc: &YamlDoc,
+    args_path: &[PathSeg],
+    module: &str,
+    args: &Value,
+) -> Result<(), EngineError> {
+    if is_templated(args) {
+        return Ok(());
+    }
+    if let Err(e) = check_engine_args(module, args) {
+        return Err(EngineError::invalid(
+            doc.location(args_path),
+            format!("{module}: {e}"),
+        ));
+    }
+    let Some(spec) = prov_modules::lookup(module).filter(|_| !is_engine_action(module)) else {
+        return Ok(());
+    };
+    let Err(e) = (spec.build)(args.clone()) else {
+        return Ok(());
+    };
+    let msg = e.to_string();
+    let unknown = |k: &str| msg.contains(&format!("unknown field `{k}`"));
+    let named = args
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .find(|k| {
+            unknown(k)
+                || msg.contains(&format!("{module}: {k} "))
+                || msg.contains(&format!("{module}: `{k}`"))
+        });
+    let at = match named {
+        Some(k) if unknown(k) => doc.location(&key(args_path, k)),
+        Some(k) => doc.value_location(&key(args_path, k)),
+        None => doc.location(args_path),
+    };
+    Err(EngineError::invalid(at, msg))
 }
 
 /// Checks the arguments of the engine actions that have typed ones.
