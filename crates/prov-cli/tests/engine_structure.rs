@@ -465,3 +465,35 @@ fn import_role_and_include_role() {
         o.dump()
     );
 }
+
+#[test]
+fn per_task_keywords_on_a_static_import_are_refused_with_their_location() {
+    let p = Project::new(&["h1"]);
+    p.write("tasks/common.yml", "- name: common\n  debug: msg=x\n");
+    p.write("roles/web/tasks/main.yml", "- name: web\n  debug: msg=x\n");
+    for (task, keyword) in [
+        ("import_tasks: tasks/common.yml\n      loop: [1, 2]", "loop"),
+        (
+            "import_tasks: tasks/common.yml\n      register: r",
+            "register",
+        ),
+        ("import_role: {name: web}\n      notify: h", "notify"),
+        (
+            "import_role: {name: web}\n      with_items: [1]",
+            "with_items",
+        ),
+    ] {
+        p.write(
+            "play.yml",
+            &format!("- hosts: all\n  gather_facts: no\n  tasks:\n    - {task}\n"),
+        );
+        let o = p.run("play.yml", &[]);
+        o.expect_code(4);
+        assert!(
+            o.stderr.contains("play.yml:5:7")
+                && o.stderr.contains(&format!("`{keyword}` cannot be used on")),
+            "{keyword}: {}",
+            o.stderr
+        );
+    }
+}

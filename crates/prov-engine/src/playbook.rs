@@ -880,6 +880,42 @@ fn environment(
 
 /// Keywords prov knows but does not implement: refused where they are written, never
 /// accepted and ignored. `allowed` values are the ones that mean prov's own behaviour.
+/// Task keywords that a static import (`import_tasks`, `import_role`) cannot take: its tasks
+/// are copied in place, so there is no one task to loop, register or notify from. Refused
+/// with their location instead of ignored.
+fn refuse_on_static_import(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    what: &str,
+) -> Result<(), EngineError> {
+    const PER_TASK: &[&str] = &[
+        "loop_control",
+        "register",
+        "notify",
+        "listen",
+        "changed_when",
+        "failed_when",
+        "until",
+        "retries",
+        "delay",
+        "timeout",
+    ];
+    let loops = crate::loops::LoopKind::KEYWORDS.iter().map(|(k, _)| *k);
+    match loops
+        .chain(PER_TASK.iter().copied())
+        .find(|k| m.contains_key(*k))
+    {
+        Some(k) => Err(EngineError::invalid(
+            doc.location(&key(path, k)),
+            format!(
+                "`{k}` cannot be used on {what}, a static import whose tasks are copied in place: put it on the imported tasks, or use the dynamic include_tasks / include_role"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn refuse_unsupported(
     doc: &YamlDoc,
     path: &[PathSeg],
@@ -1565,6 +1601,7 @@ impl Loader<'_> {
         module_key: &str,
         role: Option<&Arc<Role>>,
     ) -> Result<Node, EngineError> {
+        refuse_on_static_import(doc, path, m, "import_role")?;
         let at = doc.location(&key(path, module_key));
         let args: RoleArgs = serde_json::from_value(m.get(module_key).cloned().unwrap_or_default())
             .map_err(|e| EngineError::invalid(at.clone(), format!("import_role: {e}")))?;
@@ -1613,16 +1650,8 @@ impl Loader<'_> {
         module_key: &str,
         role: Option<&Arc<Role>>,
     ) -> Result<Node, EngineError> {
+        refuse_on_static_import(doc, path, m, "import_tasks")?;
         let at = doc.location(&key(path, module_key));
-        if crate::loops::LoopKind::KEYWORDS
-            .iter()
-            .any(|(k, _)| m.contains_key(*k))
-        {
-            return Err(EngineError::invalid(
-                at,
-                "looping over include_tasks is not supported: put the loop on the included tasks",
-            ));
-        }
         let file = match m.get(module_key) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Object(o)) => o
