@@ -326,6 +326,21 @@ pub struct Block {
     pub at: Location,
 }
 
+impl Block {
+    /// A block of `nodes` under the keywords `common`, without rescue or always (what roles,
+    /// imports and includes become).
+    pub fn plain(name: String, nodes: Vec<Node>, common: Common, at: Location) -> Self {
+        Self {
+            name: Some(name),
+            block: nodes,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            common,
+            at,
+        }
+    }
+}
+
 /// A task's `until` with its `retries` and `delay`.
 #[derive(Debug, Clone)]
 pub struct Until {
@@ -1632,14 +1647,12 @@ impl Loader<'_> {
         let mut common = self.common(doc, path, m, role)?;
         common.params = std::mem::take(&mut common.vars);
         common.role = None;
-        Ok(Node::Block(Box::new(Block {
-            name: Some(format!("import_role {}", args.name)),
-            block: nodes,
-            rescue: Vec::new(),
-            always: Vec::new(),
+        Ok(Node::Block(Box::new(Block::plain(
+            format!("import_role {}", args.name),
+            nodes,
             common,
-            at: doc.location(path),
-        })))
+            doc.location(path),
+        ))))
     }
 
     fn include(
@@ -1706,14 +1719,12 @@ impl Loader<'_> {
         self.depth -= 1;
         let mut common = self.common(doc, path, m, role)?;
         common.params = std::mem::take(&mut common.vars);
-        Ok(Node::Block(Box::new(Block {
-            name: Some(format!("include {file}")),
-            block: tasks,
-            rescue: Vec::new(),
-            always: Vec::new(),
+        Ok(Node::Block(Box::new(Block::plain(
+            format!("include {file}"),
+            tasks,
             common,
-            at: doc.location(path),
-        })))
+            doc.location(path),
+        ))))
     }
 
     /// A role of a play's `roles:` (or a dependency of one, from its `meta/main.yml`), its
@@ -1783,14 +1794,12 @@ impl Loader<'_> {
             h.common.params = params;
             h
         }));
-        out.nodes.push(Node::Block(Box::new(Block {
-            name: Some(format!("role {rname}")),
-            block: tasks,
-            rescue: Vec::new(),
-            always: Vec::new(),
+        out.nodes.push(Node::Block(Box::new(Block::plain(
+            format!("role {rname}"),
+            tasks,
             common,
-            at: doc.location(rp),
-        })));
+            doc.location(rp),
+        ))));
         out.roles.push(role);
         Ok(())
     }

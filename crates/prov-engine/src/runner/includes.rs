@@ -334,20 +334,15 @@ impl Runner {
             }
         }
         for (req, hosts) in groups {
-            let block = Block {
-                name: Some(format!("include {}", req.path.display())),
-                block: req.nodes.as_ref().clone(),
-                rescue: Vec::new(),
-                always: Vec::new(),
-                common: Common {
-                    params: task.common.vars.clone(),
-                    loop_vars: req.loop_vars,
-                    include_depth: scope.include_depth + 1,
-                    role: req.role.clone().or_else(|| task.common.role.clone()),
-                    ..task.apply.as_deref().cloned().unwrap_or_default()
-                },
-                at: task.at.clone(),
+            let common = Common {
+                params: task.common.vars.clone(),
+                loop_vars: req.loop_vars,
+                include_depth: scope.include_depth + 1,
+                role: req.role.clone().or_else(|| task.common.role.clone()),
+                ..task.apply.as_deref().cloned().unwrap_or_default()
             };
+            let name = format!("include {}", req.path.display());
+            let block = Block::plain(name, req.nodes.as_ref().clone(), common, task.at.clone());
             // Only the hosts that included this file take part.
             let outside: Vec<(usize, bool)> = (0..states.len())
                 .filter(|i| !hosts.contains(i))
