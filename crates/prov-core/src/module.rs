@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 
 use crate::connection::{Become, CommandOutput, Connection, RemoteCommand, Stdin, TransportError};
 use crate::diff::Diff;
+use crate::fact::Fact;
+use crate::script::Script;
+use crate::sh;
 
 /// How a module behaves in check mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,31 +77,27 @@ pub struct ModuleContext<'a> {
 }
 
 impl ModuleContext<'_> {
-    /// Builds a command for this task (become and timeout applied).
-    pub fn command(&self, script: impl Into<String>) -> RemoteCommand {
-        let mut script = script.into();
-        if !self.environment.is_empty() {
-            let exports: String = self
-                .environment
-                .iter()
-                .map(|(k, v)| format!("export {k}={}\n", crate::quote(v)))
-                .collect();
-            script.insert_str(0, &exports);
+    /// Builds a command for this task (environment, become and timeout applied).
+    pub fn command(&self, script: &Script) -> RemoteCommand {
+        let mut text = String::new();
+        for (k, v) in self.environment {
+            text.push_str(sh!("export {}={}\n", k, v).as_str());
         }
-        RemoteCommand::new(script)
+        text.push_str(script.as_str());
+        RemoteCommand::new(text)
             .with_become(self.become_.cloned())
             .with_timeout(self.timeout)
     }
 
     /// Runs a script on the host and returns its output whatever its exit status.
-    pub async fn run(&self, script: impl Into<String>) -> Result<CommandOutput, ModuleError> {
+    pub async fn run(&self, script: &Script) -> Result<CommandOutput, ModuleError> {
         Ok(self.conn.exec(&self.command(script), Stdin::Null).await?)
     }
 
     /// Runs a script with input on stdin and returns its output whatever its exit status.
     pub async fn run_with_input(
         &self,
-        script: impl Into<String>,
+        script: &Script,
         input: &[u8],
     ) -> Result<CommandOutput, ModuleError> {
         Ok(self
@@ -108,18 +107,23 @@ impl ModuleContext<'_> {
     }
 
     /// Runs a script and fails with its stderr unless it exits 0.
-    pub async fn run_ok(&self, script: impl Into<String>) -> Result<CommandOutput, ModuleError> {
-        let script = script.into();
-        let out = self.run(script.clone()).await?;
+    pub async fn run_ok(&self, script: &Script) -> Result<CommandOutput, ModuleError> {
+        let out = self.run(script).await?;
         if out.success() {
             Ok(out)
         } else {
             Err(ModuleError::Remote {
-                command: first_line(&script),
+                command: first_line(script.as_str()),
                 status: out.status,
                 stderr: out.stderr_text(),
             })
         }
+    }
+
+    /// Reads a fact: runs its probe and parses the answer.
+    pub async fn fact<F: Fact>(&self, fact: &F) -> Result<F::Output, ModuleError> {
+        let out = self.run(&fact.script()).await?;
+        Ok(fact.parse(&out)?)
     }
 }
 
@@ -135,13 +139,12 @@ fn first_line(script: &str) -> String {
     }
 }
 
-/// What executing a plan produced.
+/// What executing a plan produced: result fields to merge into the registered result (`rc`,
+/// `stdout`...). An action that ran but failed returns [`ModuleError::Failed`] instead.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Result fields to merge into the registered result (`rc`, `stdout`...).
+    /// The result fields.
     pub result: Map<String, Value>,
-    /// A failure message when the action ran but failed (e.g. a command's non-zero exit).
-    pub failed: Option<String>,
 }
 
 /// The change a plan will make, executed only when not in check mode.
@@ -151,61 +154,193 @@ pub trait Action: Send + Sync {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError>;
 }
 
-/// What a module found and what it would do.
-#[derive(Default)]
-pub struct Plan {
-    /// True when applying would change the host.
+/// What a module found and what it would do. A failure found while planning is an
+/// `Err(ModuleError::Failed)`, never a plan.
+pub enum Plan {
+    /// The host is as desired.
+    Unchanged {
+        /// Result fields known after planning (e.g. `stat`, `msg`).
+        result: Map<String, Value>,
+    },
+    /// Applying `change` would change the host.
+    Change(Change),
+    /// An action that a real run executes but that changes no state, so it is reported as
+    /// unchanged, as Ansible does (`systemd: daemon_reload: true` alone).
+    Refresh(Change),
+}
+
+/// What a plan reports, without its action: what the engine shows and tests compare.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlanReport {
+    /// Whether the host would change.
     pub changed: bool,
-    /// One line per change, for people (`install redis-server 5:7.0.15-1`).
+    /// The summary lines.
+    pub summary: Vec<String>,
+    /// The diffs.
+    pub diffs: Vec<Diff>,
+    /// The result fields known after planning.
+    pub result: Map<String, Value>,
+}
+
+/// A planned change: what it is for people and the action that makes it.
+pub struct Change {
+    /// One line per change, for people (`install redis-server 5:7.0.15-1`); never empty.
     pub summary: Vec<String>,
     /// Content diffs, shown with `--diff`.
     pub diffs: Vec<Diff>,
-    /// Result fields known after planning (e.g. `stat`, `msg`).
+    /// Result fields known after planning.
     pub result: Map<String, Value>,
-    /// The action that makes the change; `None` when nothing changes.
-    pub action: Option<Box<dyn Action>>,
-    /// A failure detected while planning (`fail`, `assert`), reported as a failed task.
-    pub failed: Option<String>,
+    /// The action that makes the change.
+    pub action: Box<dyn Action>,
 }
 
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan")
-            .field("changed", &self.changed)
-            .field("summary", &self.summary)
-            .field("diffs", &self.diffs)
-            .field("result", &self.result)
-            .field("has_action", &self.action.is_some())
-            .field("failed", &self.failed)
-            .finish()
+        match self {
+            Plan::Unchanged { result } => f.debug_struct("Unchanged").field("result", result).finish(),
+            Plan::Change(c) | Plan::Refresh(c) => f
+                .debug_struct(if self.changed() { "Change" } else { "Refresh" })
+                .field("summary", &c.summary)
+                .field("diffs", &c.diffs)
+                .field("result", &c.result)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
 impl Plan {
     /// A plan that changes nothing.
     pub fn unchanged() -> Self {
-        Self::default()
+        Plan::Unchanged { result: Map::new() }
     }
 
     /// A plan that changes something through `action`.
     pub fn change(summary: impl Into<String>, action: impl Action + 'static) -> Self {
-        Self {
-            changed: true,
-            summary: vec![summary.into()],
-            action: Some(Box::new(action)),
-            ..Self::default()
+        Self::changes(vec![summary.into()], Vec::new(), action)
+    }
+
+    /// A plan of several changes (one summary line each) made by one `action`; a plan with no
+    /// summary line changes nothing.
+    pub fn changes(summary: Vec<String>, diffs: Vec<Diff>, action: impl Action + 'static) -> Self {
+        if summary.is_empty() {
+            return Self::unchanged();
+        }
+        Plan::Change(Change {
+            summary,
+            diffs,
+            result: Map::new(),
+            action: Box::new(action),
+        })
+    }
+
+    /// This plan's result fields with a change: `summary` lines made by `action` (no summary
+    /// line: unchanged).
+    pub fn with_change(
+        self,
+        summary: Vec<String>,
+        diffs: Vec<Diff>,
+        action: impl Action + 'static,
+    ) -> Self {
+        let result = self.into_result();
+        let mut plan = Self::changes(summary, diffs, action);
+        *plan.result_mut() = result;
+        plan
+    }
+
+    /// The result fields, taken.
+    pub fn into_result(self) -> Map<String, Value> {
+        match self {
+            Plan::Unchanged { result }
+            | Plan::Change(Change { result, .. })
+            | Plan::Refresh(Change { result, .. }) => result,
         }
     }
 
-    /// Adds a diff.
+    /// A real run executes `action`, reported as unchanged (see [`Plan::Refresh`]).
+    pub fn refresh(summary: impl Into<String>, action: impl Action + 'static) -> Self {
+        Plan::Refresh(Change {
+            summary: vec![summary.into()],
+            diffs: Vec::new(),
+            result: Map::new(),
+            action: Box::new(action),
+        })
+    }
+
+    /// What the plan reports, and the action a real run executes (none when unchanged).
+    pub fn split(self) -> (PlanReport, Option<Box<dyn Action>>) {
+        let changed = self.changed();
+        match self {
+            Plan::Unchanged { result } => (
+                PlanReport {
+                    changed,
+                    summary: Vec::new(),
+                    diffs: Vec::new(),
+                    result,
+                },
+                None,
+            ),
+            Plan::Change(c) | Plan::Refresh(c) => (
+                PlanReport {
+                    changed,
+                    summary: c.summary,
+                    diffs: c.diffs,
+                    result: c.result,
+                },
+                Some(c.action),
+            ),
+        }
+    }
+
+    /// True when applying would change the host.
+    pub fn changed(&self) -> bool {
+        matches!(self, Plan::Change(_))
+    }
+
+    /// The summary lines (empty when unchanged).
+    pub fn summary(&self) -> &[String] {
+        match self {
+            Plan::Unchanged { .. } => &[],
+            Plan::Change(c) | Plan::Refresh(c) => &c.summary,
+        }
+    }
+
+    /// The diffs (empty when unchanged).
+    pub fn diffs(&self) -> &[Diff] {
+        match self {
+            Plan::Unchanged { .. } => &[],
+            Plan::Change(c) | Plan::Refresh(c) => &c.diffs,
+        }
+    }
+
+    /// The result fields known after planning.
+    pub fn result(&self) -> &Map<String, Value> {
+        match self {
+            Plan::Unchanged { result }
+            | Plan::Change(Change { result, .. })
+            | Plan::Refresh(Change { result, .. }) => result,
+        }
+    }
+
+    /// The result fields, to add to.
+    pub fn result_mut(&mut self) -> &mut Map<String, Value> {
+        match self {
+            Plan::Unchanged { result }
+            | Plan::Change(Change { result, .. })
+            | Plan::Refresh(Change { result, .. }) => result,
+        }
+    }
+
+    /// Adds a diff to a change (an unchanged plan has nothing to show).
     pub fn with_diff(mut self, diff: Diff) -> Self {
-        self.diffs.push(diff);
+        if let Plan::Change(c) | Plan::Refresh(c) = &mut self {
+            c.diffs.push(diff);
+        }
         self
     }
 
     /// Adds a result field.
     pub fn with_result(mut self, key: &str, value: Value) -> Self {
-        self.result.insert(key.to_owned(), value);
+        self.result_mut().insert(key.to_owned(), value);
         self
     }
 }
@@ -222,12 +357,75 @@ pub trait Module: Send + Sync {
     }
 }
 
+/// A wrong argument: which one (when known) and what is wrong with it. The engine adds the
+/// module's name and the task's location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError {
+    /// The argument (`state`, `ports.0`), when one is to blame.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ArgError {
+    /// `` `field`: message `` (the field is left out when the message already names it).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) if !self.message.contains(&format!("`{field}`")) => {
+                write!(f, "`{field}`: {}", self.message)
+            }
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+impl ArgError {
+    /// An error about argument `field`.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the arguments as a whole (conflicting or missing options).
+    pub fn general(message: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// A task that ran (or planned) and failed: its message and the result fields it still
+/// registers (`rc`, `stdout`, `elapsed`...).
+#[derive(Debug, Default, thiserror::Error)]
+#[error("{message}")]
+pub struct Failure {
+    /// Why it failed.
+    pub message: String,
+    /// Result fields to register with the failure.
+    pub result: Map<String, Value>,
+}
+
+/// Remote state that could not be read: the fact's name and what was wrong with its answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reading {fact} failed: {detail}")]
+pub struct FactError {
+    /// The fact (`stat of /etc/motd`).
+    pub fact: String,
+    /// What was wrong (the probe's stderr, or the malformed line).
+    pub detail: String,
+}
+
 /// Why a module failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     /// The arguments are wrong (unknown field, wrong type, conflicting options).
     #[error("invalid arguments: {0}")]
-    Args(String),
+    Args(#[from] ArgError),
     /// A remote command failed.
     #[error("`{command}` failed with status {status}: {stderr}")]
     Remote {
@@ -238,6 +436,9 @@ pub enum ModuleError {
         /// Its stderr.
         stderr: String,
     },
+    /// Remote state could not be read.
+    #[error(transparent)]
+    Fact(#[from] FactError),
     /// The transport failed (possibly: host unreachable).
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -247,12 +448,38 @@ pub enum ModuleError {
     /// A template could not be rendered.
     #[error("{0}")]
     Template(String),
-    /// Anything else, with a message.
-    #[error("{0}")]
-    Failed(String),
+    /// The task failed (`fail`, `assert`, a command's non-zero exit, a timeout waiting).
+    #[error(transparent)]
+    Failed(#[from] Failure),
 }
 
 impl ModuleError {
+    /// A failure with a message and no result fields.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed(Failure {
+            message: message.into(),
+            result: Map::new(),
+        })
+    }
+
+    /// A failure that registers `result`.
+    pub fn failed_with(message: impl Into<String>, result: Map<String, Value>) -> Self {
+        Self::Failed(Failure {
+            message: message.into(),
+            result,
+        })
+    }
+
+    /// An argument error about the arguments as a whole.
+    pub fn args(message: impl Into<String>) -> Self {
+        Self::Args(ArgError::general(message))
+    }
+
+    /// An argument error about `field`.
+    pub fn arg(field: &str, message: impl Into<String>) -> Self {
+        Self::Args(ArgError::field(field, message))
+    }
+
     /// True when the failure means the host is unreachable.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, ModuleError::Transport(t) if t.is_unreachable())

@@ -2027,26 +2027,23 @@ fn check_args(
     let Some(spec) = prov_modules::lookup(module).filter(|_| !is_engine_action(module)) else {
         return Ok(());
     };
-    let Err(e) = (spec.build)(args.clone()) else {
-        return Ok(());
+    let e = match (spec.build)(args.clone()) {
+        Ok(_) => return Ok(()),
+        Err(prov_core::ModuleError::Args(e)) => e,
+        Err(e) => return Err(EngineError::invalid(doc.location(args_path), e.to_string())),
     };
-    let msg = e.to_string();
-    let unknown = |k: &str| msg.contains(&format!("unknown field `{k}`"));
-    let named = args
-        .as_object()
-        .into_iter()
-        .flat_map(|o| o.keys())
-        .find(|k| {
-            unknown(k)
-                || msg.contains(&format!("{module}: {k} "))
-                || msg.contains(&format!("{module}: `{k}`"))
-        });
-    let at = match named {
-        Some(k) if unknown(k) => doc.location(&key(args_path, k)),
+    // The argument to blame: its key when it is unknown, else its value.
+    let top = e.field.as_deref().map(|f| f.split(['.', '[']).next().unwrap_or(f));
+    let given = top.filter(|k| args.get(*k).is_some());
+    let at = match given {
+        Some(k) if e.message.starts_with("unknown field") => doc.location(&key(args_path, k)),
         Some(k) => doc.value_location(&key(args_path, k)),
         None => doc.location(args_path),
     };
-    Err(EngineError::invalid(at, msg))
+    Err(EngineError::invalid(
+        at,
+        format!("invalid arguments: {module}: {e}"),
+    ))
 }
 
 /// Checks the arguments of the engine actions that have typed ones.

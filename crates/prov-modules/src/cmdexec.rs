@@ -1,6 +1,7 @@
 //! Shared machinery of `command` and `shell`: `chdir`/`creates`/`removes` guards, running the
 //! command and building Ansible's result (`rc`, `stdout`, `stderr`, `*_lines`, `cmd`, `delta`).
 
+use prov_core::Script;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -52,9 +53,9 @@ impl Guards {
                 );
             }
         }
-        let out = ctx.run(s).await?;
+        let out = ctx.run(&Script::__legacy(s)).await?;
         if !out.success() {
-            return Err(ModuleError::Failed(out.stderr_text()));
+            return Err(ModuleError::failed(out.stderr_text()));
         }
         let text = out.stdout_text();
         if let Some(c) = &self.creates
@@ -127,7 +128,7 @@ impl Action for RunCommand {
         };
         let out = ctx
             .conn
-            .exec(&ctx.command(self.script.clone()), input)
+            .exec(&ctx.command(&Script::__legacy(self.script.clone())), input)
             .await?;
         let delta = start.elapsed();
         let mut result = Map::new();
@@ -165,9 +166,12 @@ impl Action for RunCommand {
                 delta.subsec_micros()
             )),
         );
-        let failed = (out.status != 0).then(|| "non-zero return code".to_owned());
-        result.insert("msg".into(), json!(failed.clone().unwrap_or_default()));
-        Ok(Outcome { result, failed })
+        if out.status != 0 {
+            result.insert("msg".into(), json!("non-zero return code"));
+            return Err(ModuleError::failed_with("non-zero return code", result));
+        }
+        result.insert("msg".into(), json!(""));
+        Ok(Outcome { result })
     }
 }
 
@@ -193,7 +197,7 @@ pub fn check_arg(module: &str, name: &str, value: &Option<String>) -> Result<(),
     if let Some(v) = value
         && (v.is_empty() || v.contains('\0'))
     {
-        return Err(ModuleError::Args(format!(
+        return Err(ModuleError::args(format!(
             "{module}: `{name}` must be a non-empty path"
         )));
     }

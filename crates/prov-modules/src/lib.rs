@@ -16,7 +16,7 @@ pub mod remote_file;
 pub mod server_util;
 pub mod writefile;
 
-use prov_core::{Module, ModuleError};
+use prov_core::{ArgError, Module, ModuleError};
 use serde_json::Value;
 
 /// How a module is named and built.
@@ -62,13 +62,18 @@ pub fn lookup(name: &str) -> Option<&'static ModuleSpec> {
         .find(|m| m.name == short || m.aliases.contains(&short))
 }
 
-/// Deserializes a module's arguments into its typed struct, with a clear error on unknown or
-/// mistyped fields.
-pub fn parse_args<T: serde::de::DeserializeOwned>(
-    module: &str,
-    args: Value,
-) -> Result<T, ModuleError> {
-    serde_json::from_value(args).map_err(|e| ModuleError::Args(format!("{module}: {e}")))
+/// Deserializes a module's arguments into its typed struct; an unknown or mistyped field is an
+/// [`ArgError`] naming it.
+pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, ModuleError> {
+    serde_path_to_error::deserialize(args).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ModuleError::Args(if path == "." {
+            ArgError::general(message)
+        } else {
+            ArgError::field(&path, message)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -80,5 +85,34 @@ mod tests {
         assert_eq!(lookup("ansible.builtin.copy").map(|m| m.name), Some("copy"));
         assert_eq!(lookup("copy").map(|m| m.name), Some("copy"));
         assert!(lookup("no_such_module").is_none());
+    }
+
+    #[test]
+    fn argument_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Args {
+            name: String,
+            #[serde(default)]
+            count: Option<u32>,
+        }
+        let field = |v: Value| match parse_args::<Args>(v) {
+            Err(ModuleError::Args(e)) => e.field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "bogus": 1})).as_deref(),
+            Some("bogus")
+        );
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "count": "x"})).as_deref(),
+            Some("count")
+        );
+        assert_eq!(
+            field(serde_json::json!({"count": 1})),
+            None,
+            "missing `name`"
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! The generic module glue ([`PkgModule`]) is shared by `apt` (always apt) and `package` (backend
 //! chosen from `facts.pkg_mgr`, or probed on the host when the facts do not say).
 
+use prov_core::Script;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -37,7 +38,7 @@ impl PkgState {
             "present" | "installed" => Ok(PkgState::Present),
             "absent" | "removed" => Ok(PkgState::Absent),
             "latest" => Ok(PkgState::Latest),
-            other => Err(ModuleError::Args(format!(
+            other => Err(ModuleError::args(format!(
                 "state `{other}` is not supported (present, installed, absent, removed, latest)"
             ))),
         }
@@ -93,7 +94,7 @@ impl PkgRequest {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
             {
-                return Err(ModuleError::Args(format!(
+                return Err(ModuleError::args(format!(
                     "`{n}` is not a valid package name"
                 )));
             }
@@ -101,7 +102,7 @@ impl PkgRequest {
         if let Some(r) = &self.default_release
             && (r.is_empty() || r.starts_with('-'))
         {
-            return Err(ModuleError::Args(format!(
+            return Err(ModuleError::args(format!(
                 "`{r}` is not a valid default_release"
             )));
         }
@@ -312,7 +313,9 @@ impl AptBackend {
         req: &PkgRequest,
         targets: &[String],
     ) -> Result<SimResult, ModuleError> {
-        let out = ctx.run(Self::simulate_script(req, targets)).await?;
+        let out = ctx
+            .run(&Script::__legacy(Self::simulate_script(req, targets)))
+            .await?;
         Ok(parse_sim_sections(&out.stdout_text()))
     }
 }
@@ -537,7 +540,7 @@ impl PkgBackend for AptBackend {
         if inline_sim {
             script.push_str(&Self::simulate_script(req, &req.names));
         }
-        let out = ctx.run(script).await?;
+        let out = ctx.run(&Script::__legacy(script)).await?;
         let text = out.stdout_text();
         let secs = sections(&text);
         let mut plan = PkgPlan {
@@ -552,7 +555,7 @@ impl PkgBackend for AptBackend {
             // The refresh is part of this task's change; doing it now lets the plan name the
             // exact versions the install will bring.
             let script = Self::update_script(req);
-            let out = ctx.run(script.clone()).await?;
+            let out = ctx.run(&Script::__legacy(script.clone())).await?;
             server_util::check_output("apt-get update", &out)?;
             plan.cache_updated = true;
         }
@@ -596,7 +599,7 @@ impl PkgBackend for AptBackend {
         }
         if sim.status != 0 {
             if !sim.missing.is_empty() {
-                return Err(ModuleError::Failed(format!(
+                return Err(ModuleError::failed(format!(
                     "no package matching {} is available ({})",
                     sim.missing.join(", "),
                     sim.errors.join("; ")
@@ -607,7 +610,7 @@ impl PkgBackend for AptBackend {
             } else {
                 sim.errors.join("; ")
             };
-            return Err(ModuleError::Failed(format!(
+            return Err(ModuleError::failed(format!(
                 "apt-get cannot {} {}: {detail}",
                 if req.state == PkgState::Absent {
                     "remove"
@@ -629,7 +632,7 @@ impl PkgBackend for AptBackend {
     ) -> Result<String, ModuleError> {
         let mut output = String::new();
         if plan.cache_update_due && !plan.cache_updated {
-            let out = ctx.run(Self::update_script(req)).await?;
+            let out = ctx.run(&Script::__legacy(Self::update_script(req))).await?;
             server_util::check_output("apt-get update", &out)?;
             output.push_str(&out.stdout_text());
         }
@@ -640,7 +643,7 @@ impl PkgBackend for AptBackend {
             "DEBIAN_FRONTEND=noninteractive apt-get {}",
             Self::op_args(req, &plan.targets)
         );
-        let out = ctx.run(script).await?;
+        let out = ctx.run(&Script::__legacy(script)).await?;
         let verb = if req.state == PkgState::Absent {
             "remove"
         } else {
@@ -678,14 +681,14 @@ impl PkgModule {
                 Some(m) if !m.is_empty() && m != "unknown" => m.to_owned(),
                 _ => {
                     let out = ctx
-                        .run("for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; exit 0; }; done; echo unknown")
+                        .run(&Script::__legacy("for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; exit 0; }; done; echo unknown"))
                         .await?;
                     out.stdout_text().trim().to_owned()
                 }
             },
         };
         backend_for(&name).ok_or_else(|| {
-            ModuleError::Failed(format!(
+            ModuleError::failed(format!(
                 "package manager `{name}` is not supported (supported: apt)"
             ))
         })
@@ -725,7 +728,7 @@ impl Module for PkgModule {
 /// The task's plan from the backend's: what it reports (changed or not, summary, diff,
 /// `cache_updated`) and the action that applies it.
 fn module_plan(backend: Arc<dyn PkgBackend>, req: &PkgRequest, pp: PkgPlan) -> Plan {
-    let mut plan = Plan::unchanged()
+    let plan = Plan::unchanged()
         .with_result("cache_updated", json!(pp.cache_updated))
         .with_result("cache_update_due", json!(pp.cache_update_due))
         .with_result(
@@ -735,27 +738,27 @@ fn module_plan(backend: Arc<dyn PkgBackend>, req: &PkgRequest, pp: PkgPlan) -> P
     if !pp.changed(req) {
         return plan;
     }
-    plan.changed = true;
+    let mut summary = Vec::new();
     if pp.cache_update_due {
-        plan.summary
-            .push(format!("update {} cache", backend.name()));
+        summary.push(format!("update {} cache", backend.name()));
     }
-    plan.summary
-        .extend(pp.changes.iter().map(PkgChange::summary));
-    plan.summary.extend(
+    summary.extend(pp.changes.iter().map(PkgChange::summary));
+    summary.extend(
         pp.unknown_until_refresh
             .iter()
             .map(|n| format!("install {n} (version known after the cache update)")),
     );
-    if !pp.changes.is_empty() {
-        plan.diffs.push(packages_diff(&pp.changes));
-    }
-    plan.action = Some(Box::new(PkgAction {
+    let diffs = if pp.changes.is_empty() {
+        Vec::new()
+    } else {
+        vec![packages_diff(&pp.changes)]
+    };
+    let action = PkgAction {
         backend,
         req: req.clone(),
         plan: pp,
-    }));
-    plan
+    };
+    plan.with_change(summary, diffs, action)
 }
 
 struct PkgAction {
@@ -947,15 +950,15 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         // the real run alike, and the real run says it refreshed the index.
         for real in [false, true] {
             let p = module_plan(Arc::new(AptBackend), &req, refreshed(real, vec![]));
-            assert!(!p.changed, "real={real}: {p:?}");
-            assert!(p.action.is_none());
-            assert!(p.summary.is_empty(), "{p:?}");
-            assert_eq!(p.result["cache_updated"], json!(real));
-            assert_eq!(p.result["cache_update_due"], json!(true));
+            assert!(!p.changed(), "real={real}: {p:?}");
+            assert!(matches!(p, Plan::Unchanged { .. }));
+            assert!(p.summary().is_empty(), "{p:?}");
+            assert_eq!(p.result()["cache_updated"], json!(real));
+            assert_eq!(p.result()["cache_update_due"], json!(true));
         }
         let mut absent = req.clone();
         absent.state = PkgState::Absent;
-        assert!(!module_plan(Arc::new(AptBackend), &absent, refreshed(true, vec![])).changed);
+        assert!(!module_plan(Arc::new(AptBackend), &absent, refreshed(true, vec![])).changed());
 
         // A package to install: changed, the refresh listed with it.
         let install = PkgChange {
@@ -970,35 +973,35 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
                 &req,
                 refreshed(real, vec![install.clone()]),
             );
-            assert!(p.changed);
-            assert!(p.action.is_some());
+            assert!(p.changed());
+            assert!(matches!(p, Plan::Change(_)));
             assert_eq!(
-                p.summary,
+                p.summary(),
                 ["update apt cache", "install redis-tools 5:7.0.15-1"]
             );
         }
         // A name only the fresh index knows (check mode): changed.
         let mut unknown = refreshed(false, vec![]);
         unknown.unknown_until_refresh = vec!["redis-tools".into()];
-        assert!(module_plan(Arc::new(AptBackend), &req, unknown).changed);
+        assert!(module_plan(Arc::new(AptBackend), &req, unknown).changed());
 
         // Only `update_cache`: the refresh is the task's change (Ansible: changed=cache_updated).
         let mut only = PkgRequest::new(vec![], PkgState::Present);
         only.update_cache = true;
         for real in [false, true] {
             let p = module_plan(Arc::new(AptBackend), &only, refreshed(real, vec![]));
-            assert!(p.changed);
-            assert_eq!(p.summary, ["update apt cache"]);
+            assert!(p.changed());
+            assert_eq!(p.summary(), ["update apt cache"]);
         }
         let fresh = PkgPlan::default();
-        assert!(!module_plan(Arc::new(AptBackend), &only, fresh).changed);
+        assert!(!module_plan(Arc::new(AptBackend), &only, fresh).changed());
 
         // `latest`: check mode cannot see upgrades the fresh index would bring, so the due
         // refresh stays a change in both modes (prediction exact).
         let mut latest = req.clone();
         latest.state = PkgState::Latest;
         for real in [false, true] {
-            assert!(module_plan(Arc::new(AptBackend), &latest, refreshed(real, vec![])).changed);
+            assert!(module_plan(Arc::new(AptBackend), &latest, refreshed(real, vec![])).changed());
         }
     }
 

@@ -11,12 +11,12 @@ use regex::bytes::{Captures, Regex};
 /// Compiles a Python-style pattern given as argument `what` of `module`.
 pub fn compile(module: &str, what: &str, pattern: &str) -> Result<Regex, ModuleError> {
     let translated = translate(pattern).map_err(|e| {
-        ModuleError::Args(format!(
+        ModuleError::args(format!(
             "{module}: `{what}` regular expression `{pattern}`: {e}"
         ))
     })?;
     Regex::new(&translated).map_err(|e| {
-        ModuleError::Args(format!(
+        ModuleError::args(format!(
             "{module}: `{what}` is not a valid regular expression `{pattern}`: {e}"
         ))
     })

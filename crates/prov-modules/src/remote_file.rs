@@ -6,6 +6,7 @@
 //! fields, owner and group names, link target, checksum and (optionally) its content, so a
 //! module that finds nothing to change costs exactly one round trip.
 
+use prov_core::Script;
 use std::fmt::Write as _;
 
 use prov_core::quote::quote;
@@ -332,7 +333,7 @@ fn set_info(p: &mut Probed, f: impl FnOnce(&mut FileInfo)) -> Result<(), ModuleE
 }
 
 fn bad_probe(what: &str) -> ModuleError {
-    ModuleError::Failed(format!(
+    ModuleError::failed(format!(
         "unexpected output while inspecting the remote file: {what}"
     ))
 }
@@ -388,10 +389,10 @@ pub async fn probe_with(
     prelude: &str,
 ) -> Result<Vec<Probed>, ModuleError> {
     let script = format!("{prelude}{}", probe_script(specs));
-    let out = ctx.run(script).await?;
+    let out = ctx.run(&Script::__legacy(script)).await?;
     if !out.success() {
         let err = out.stderr_text();
-        return Err(ModuleError::Failed(if err.is_empty() {
+        return Err(ModuleError::failed(if err.is_empty() {
             format!(
                 "inspecting {} failed with status {}",
                 specs.first().map_or("", |s| &s.path),
@@ -429,7 +430,7 @@ pub fn chmod_octal(mode: u32) -> String {
 pub fn resolve_mode(mode: &Mode, current: u32, is_dir: bool) -> Result<u32, ModuleError> {
     match mode {
         Mode::Octal(m) => Ok(*m),
-        Mode::Symbolic(s) => apply_symbolic(s, current, is_dir).map_err(ModuleError::Args),
+        Mode::Symbolic(s) => apply_symbolic(s, current, is_dir).map_err(ModuleError::args),
     }
 }
 
@@ -701,12 +702,12 @@ pub fn basename(path: &str) -> &str {
 /// Fails with a clear message when a remote path argument is unusable.
 pub fn check_path(module: &str, what: &str, path: &str) -> Result<(), ModuleError> {
     if path.is_empty() {
-        return Err(ModuleError::Args(format!(
+        return Err(ModuleError::args(format!(
             "{module}: `{what}` must not be empty"
         )));
     }
     if path.contains(['\0', '\n']) {
-        return Err(ModuleError::Args(format!(
+        return Err(ModuleError::args(format!(
             "{module}: `{what}` must not contain NUL or newline characters"
         )));
     }

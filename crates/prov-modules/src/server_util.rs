@@ -63,7 +63,7 @@ pub fn write_target(
 ) -> Result<String, ModuleError> {
     match get(sections, name).trim_end_matches('\n') {
         "" => Ok(path.to_owned()),
-        "!" => Err(ModuleError::Failed(format!(
+        "!" => Err(ModuleError::failed(format!(
             "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
         ))),
         target => Ok(target.to_owned()),

@@ -2,6 +2,7 @@
 //! `blockinfile`): compare the probed destination with the wanted content and attributes, then
 //! install atomically with [`prov_core::transfer::put_file`] or only fix mode/owner/group.
 
+use prov_core::Script;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -127,14 +128,14 @@ pub fn parse_validate(
 ) -> Result<Option<Vec<String>>, ModuleError> {
     let Some(cmd) = cmd else { return Ok(None) };
     if !cmd.contains("%s") {
-        return Err(ModuleError::Args(format!(
+        return Err(ModuleError::args(format!(
             "{module}: `validate` must contain %s: {cmd}"
         )));
     }
     let words = shlex::split(&cmd)
         .filter(|w| !w.is_empty())
         .ok_or_else(|| {
-            ModuleError::Args(format!(
+            ModuleError::args(format!(
                 "{module}: cannot split `validate` into words: {cmd}"
             ))
         })?;
@@ -154,7 +155,7 @@ pub fn plan_write(
     if let Some(info) = &probed.info
         && info.kind != Kind::File
     {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "{dest} exists and is a {}, not a regular file",
             info.kind.state_name()
         )));
@@ -164,7 +165,7 @@ pub fn plan_write(
     // In check mode an earlier task (a package install) may be what creates the directory:
     // predict the write and say so instead of failing the dry run.
     if parent_missing && !check_mode {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "Destination directory {parent} does not exist"
         )));
     }
@@ -180,19 +181,15 @@ pub fn plan_write(
         if attr_change.is_empty() {
             return Ok(Plan::unchanged());
         }
-        let mut plan = Plan::change(
-            attr_change.summary(dest).join("; "),
-            WriteFile {
-                dest: dest.to_owned(),
-                content: None,
-                attrs: FileAttrs::default(),
-                attr_change: attr_change.clone(),
-                mkdir: None,
-                validate: None,
-            },
-        );
-        plan.summary = attr_change.summary(dest);
-        return Ok(plan);
+        let action = WriteFile {
+            dest: dest.to_owned(),
+            content: None,
+            attrs: FileAttrs::default(),
+            attr_change: attr_change.clone(),
+            mkdir: None,
+            validate: None,
+        };
+        return Ok(Plan::changes(attr_change.summary(dest), Vec::new(), action));
     }
     let mode = match &probed.info {
         Some(_) => attr_change.mode.map(|(_, m)| m),
@@ -234,20 +231,15 @@ pub fn plan_write(
         ));
     }
     let mkdir = (probed.info.is_none() && !probed.parent_dir).then_some(parent);
-    let mut plan = Plan::change(
-        summary[0].clone(),
-        WriteFile {
-            dest: dest.to_owned(),
-            content: Some(new.clone()),
-            attrs: file_attrs,
-            attr_change,
-            mkdir,
-            validate: opts.validate.clone(),
-        },
-    )
-    .with_diff(diff);
-    plan.summary = summary;
-    Ok(plan)
+    let action = WriteFile {
+        dest: dest.to_owned(),
+        content: Some(new.clone()),
+        attrs: file_attrs,
+        attr_change,
+        mkdir,
+        validate: opts.validate.clone(),
+    };
+    Ok(Plan::changes(summary, vec![diff], action))
 }
 
 /// Writes (or only fixes the attributes of) one file, as planned.
@@ -264,11 +256,14 @@ pub struct WriteFile {
 impl Action for WriteFile {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         if let Some(dir) = &self.mkdir {
-            ctx.run_ok(format!("mkdir -p -- {}", quote(dir))).await?;
+            ctx.run_ok(&Script::__legacy(format!("mkdir -p -- {}", quote(dir))))
+                .await?;
         }
         let Some(content) = &self.content else {
-            ctx.run_ok(self.attr_change.script(&self.dest, false))
-                .await?;
+            ctx.run_ok(&Script::__legacy(
+                self.attr_change.script(&self.dest, false),
+            ))
+            .await?;
             return Ok(Outcome::default());
         };
         let become_ = ctx.become_.cloned();
@@ -332,7 +327,12 @@ impl Action for WriteFile {
         }
         if let (Some(tmp), Some(words)) = (&tmp, &self.validate) {
             let out = ctx
-                .run(validate_script(&self.dest, tmp, words, &self.attrs))
+                .run(&Script::__legacy(validate_script(
+                    &self.dest,
+                    tmp,
+                    words,
+                    &self.attrs,
+                )))
                 .await?;
             if !out.success() {
                 let mut msg = format!("failed to validate {}", self.dest);
@@ -342,7 +342,7 @@ impl Action for WriteFile {
                         msg.push_str(t.trim());
                     }
                 }
-                return Err(ModuleError::Failed(msg));
+                return Err(ModuleError::failed(msg));
             }
         }
         Ok(Outcome::default())
@@ -400,7 +400,7 @@ pub async fn read_for_edit(
     };
     let probed = crate::remote_file::probe_one(ctx, spec).await?;
     if probed.too_big {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "{module}: {path} is larger than {} bytes, too big to edit",
             crate::remote_file::EDIT_LIMIT
         )));
@@ -408,7 +408,7 @@ pub async fn read_for_edit(
     if let Some(info) = &probed.info
         && info.kind != Kind::File
     {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "{module}: {path} is a {}, not a regular file",
             info.kind.state_name()
         )));
@@ -419,7 +419,7 @@ pub async fn read_for_edit(
     };
     let dangling = probed.extra.iter().find_map(|l| l.strip_prefix("D "));
     if dangling == Some("!") {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
         )));
     }

@@ -12,10 +12,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prov_core::{
-    CheckMode, Connection, FileKind, FileSource, ModuleContext, ModuleError, Outcome, Peers, Plan,
+    CheckMode, Connection, FileKind, FileSource, ModuleContext, ModuleError, Peers, PlanReport,
 };
 use prov_transport::LocalConnection;
 use serde_json::{Value, json};
+
+/// What a test compares of a plan.
+type Seen = PlanReport;
+
+/// What applying produced: the result fields and the failure, if the action failed.
+#[derive(Debug, Default)]
+struct Ran {
+    result: serde_json::Map<String, Value>,
+    failed: Option<String>,
+}
 
 /// Finds files in one folder; renders `{{ name }}` and `{{ port }}` as a template engine would.
 struct Files {
@@ -136,25 +146,36 @@ impl Host {
         }
     }
 
-    async fn plan(&self, module: &str, args: Value, check: bool) -> Result<Plan, ModuleError> {
+    async fn plan(&self, module: &str, args: Value, check: bool) -> Result<Seen, ModuleError> {
         let m = build(module, args)?;
-        m.plan(&self.ctx(check)).await
+        Ok(m.plan(&self.ctx(check)).await?.split().0)
     }
 
-    /// Plans and applies (like the engine outside check mode).
-    async fn run(&self, module: &str, args: Value) -> Result<(Plan, Outcome), ModuleError> {
+    /// Plans and applies (like the engine outside check mode); a failure of the action is an
+    /// outcome with `failed` set, as the engine registers it.
+    async fn run(&self, module: &str, args: Value) -> Result<(Seen, Ran), ModuleError> {
         let m = build(module, args)?;
         let ctx = self.ctx(false);
-        let mut plan = m.plan(&ctx).await?;
-        let outcome = match plan.action.take() {
-            Some(a) => a.apply(&ctx).await?,
-            None => Outcome::default(),
+        let (seen, action) = m.plan(&ctx).await?.split();
+        let outcome = match action {
+            None => Ran::default(),
+            Some(a) => match a.apply(&ctx).await {
+                Ok(o) => Ran {
+                    result: o.result,
+                    failed: None,
+                },
+                Err(ModuleError::Failed(f)) => Ran {
+                    result: f.result,
+                    failed: Some(f.message),
+                },
+                Err(e) => return Err(e),
+            },
         };
-        Ok((plan, outcome))
+        Ok((seen, outcome))
     }
 
     /// The full idempotence cycle. Returns the real run's plan and outcome.
-    async fn converge(&self, module: &str, args: Value) -> (Plan, Outcome) {
+    async fn converge(&self, module: &str, args: Value) -> (Seen, Ran) {
         let predicted = self.plan(module, args.clone(), true).await.unwrap();
         assert!(
             predicted.changed,
@@ -179,7 +200,6 @@ impl Host {
             "{module}: a run without changes must cost exactly one remote command"
         );
         assert!(!again.changed, "{module}: second run changed: {again:?}");
-        assert!(again.action.is_none());
         let check = self.plan(module, args, true).await.unwrap();
         assert!(
             !check.changed,
@@ -203,7 +223,7 @@ fn read(p: &str) -> String {
 }
 
 /// Asserts that the plan's content diff for `path` ends in what the file now holds.
-fn assert_diff_matches_file(plan: &Plan, path: &str) {
+fn assert_diff_matches_file(plan: &Seen, path: &str) {
     let d = plan
         .diffs
         .iter()
@@ -936,7 +956,7 @@ async fn stat_reports_and_never_changes() {
     std::os::unix::fs::symlink(&f, h.p("ln")).unwrap();
     for check in [false, true] {
         let p = h.plan("stat", json!({"path": f}), check).await.unwrap();
-        assert!(!p.changed && p.action.is_none());
+        assert!(!p.changed);
         let st = &p.result["stat"];
         assert_eq!(st["exists"], json!(true));
         assert_eq!(st["mode"], json!("0640"));

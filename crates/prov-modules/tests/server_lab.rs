@@ -12,7 +12,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use prov_core::Connection;
+use prov_core::{Connection, ModuleError};
 use serde_json::json;
 use support::{NsConnection, apply, check, converge, lab_addr, lab_host, lab_lock};
 
@@ -543,7 +543,7 @@ async fn wait_for_polls_on_the_host() {
     let ok = check(&h, "wait_for", json!({"port": 22, "timeout": 10}))
         .await
         .unwrap();
-    assert!(!ok.changed && ok.failed.is_none(), "{ok:?}");
+    assert!(!ok.changed, "{ok:?}");
     let ok = check(
         &h,
         "wait_for",
@@ -551,19 +551,21 @@ async fn wait_for_polls_on_the_host() {
     )
     .await
     .unwrap();
-    assert!(ok.failed.is_none(), "{ok:?}");
+    assert!(!ok.changed, "{ok:?}");
     let t = std::time::Instant::now();
     let bad = check(
         &h,
         "wait_for",
         json!({"port": 1, "timeout": 2, "connect_timeout": 1}),
     )
-    .await
-    .unwrap();
-    assert!(
-        bad.failed.as_deref().unwrap_or("").contains("127.0.0.1:1"),
-        "{bad:?}"
-    );
+    .await;
+    match bad {
+        Err(ModuleError::Failed(f)) => {
+            assert!(f.message.contains("127.0.0.1:1"), "{f:?}");
+            assert!(f.result.contains_key("elapsed"), "{f:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(t.elapsed() >= Duration::from_secs(2));
     let ok = check(
         &h,
@@ -572,7 +574,7 @@ async fn wait_for_polls_on_the_host() {
     )
     .await
     .unwrap();
-    assert!(ok.failed.is_none(), "{ok:?}");
+    assert!(!ok.changed, "{ok:?}");
 
     // A file that appears later: the remote loop waits for it.
     h.sh_ok(
@@ -586,7 +588,7 @@ async fn wait_for_polls_on_the_host() {
     )
     .await
     .unwrap();
-    assert!(ok.failed.is_none() && !ok.changed, "{ok:?}");
+    assert!(!ok.changed, "{ok:?}");
     assert!(ok.result["elapsed"].as_u64().unwrap_or(0) >= 1, "{ok:?}");
     h.sh_ok("rm -f /tmp/prov-wait-flag").await;
 }

@@ -927,51 +927,37 @@ impl Runner {
             timeout,
             environment: &environment,
         };
-        let plan = match module.plan(&mctx).await {
-            Ok(p) => p,
-            Err(e) => return module_error(e),
+        let (report, action) = match module.plan(&mctx).await {
+            Ok(p) => p.split(),
+            Err(e) => return module_error(&task.module, e),
         };
-        let mut result = plan.result;
-        if let Some(f) = plan.failed {
-            let mut e = Exec::failed(f);
-            e.result.extend(result);
-            return e;
-        }
+        let mut result = report.result;
         let mut exec = Exec {
-            status: if plan.changed {
+            status: if report.changed {
                 TaskStatus::Changed
             } else {
                 TaskStatus::Ok
             },
-            changed: plan.changed,
-            summary: plan.summary,
-            diffs: plan.diffs,
+            changed: report.changed,
+            summary: report.summary,
+            diffs: report.diffs,
             msg: None,
             result: Map::new(),
             known_after_apply: false,
         };
-        if !check_mode && let Some(action) = plan.action {
+        if !check_mode && let Some(action) = action {
             match action.apply(&mctx).await {
-                Ok(outcome) => {
-                    result.extend(outcome.result);
-                    if let Some(f) = outcome.failed {
-                        exec.status = TaskStatus::Failed;
-                        exec.msg = Some(f);
-                    }
-                }
+                Ok(outcome) => result.extend(outcome.result),
                 Err(e) => {
-                    let mut f = module_error(e);
+                    let mut f = module_error(&task.module, e);
+                    f.changed = exec.changed;
                     f.summary = exec.summary;
                     f.diffs = exec.diffs;
+                    result.extend(std::mem::take(&mut f.result));
+                    f.result = result;
                     return f;
                 }
             }
-        }
-        if let Some(m) = result.get("msg").and_then(|m| m.as_str())
-            && exec.msg.is_none()
-            && exec.status == TaskStatus::Failed
-        {
-            exec.msg = Some(m.to_owned());
         }
         exec.result = result;
         exec
@@ -1215,14 +1201,21 @@ fn with_result(vars: &ScopeVars, task: &Task, exec: &Exec) -> ScopeVars {
     v
 }
 
-fn module_error(e: ModuleError) -> Exec {
-    if e.is_unreachable() {
-        Exec {
+/// The failed (or unreachable) task a module error makes; argument errors name the module,
+/// failures keep the result fields they register.
+fn module_error(module: &str, e: ModuleError) -> Exec {
+    match e {
+        e if e.is_unreachable() => Exec {
             status: TaskStatus::Unreachable,
             ..Exec::failed(e.to_string())
+        },
+        ModuleError::Args(a) => Exec::failed(format!("invalid arguments: {module}: {a}")),
+        ModuleError::Failed(f) => {
+            let mut e = Exec::failed(f.message);
+            e.result.extend(f.result);
+            e
         }
-    } else {
-        Exec::failed(e.to_string())
+        e => Exec::failed(e.to_string()),
     }
 }
 

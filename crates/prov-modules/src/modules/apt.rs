@@ -85,9 +85,7 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
     let state = PkgState::parse(a.state.as_deref().unwrap_or("present"))?;
     let names = a.name.map(|n| n.0).unwrap_or_default();
     if names.is_empty() && !a.update_cache {
-        return Err(ModuleError::Args(
-            "apt: `name` or `update_cache` is required".into(),
-        ));
+        return Err(ModuleError::args("`name` or `update_cache` is required"));
     }
     let req = PkgRequest {
         names,
@@ -107,7 +105,7 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: AptArgs = parse_args("apt", args)?;
+    let a: AptArgs = parse_args(args)?;
     Ok(Box::new(PkgModule {
         backend: BackendChoice::Fixed(Arc::new(AptBackend)),
         req: request(a)?,
@@ -122,7 +120,6 @@ mod tests {
     #[test]
     fn args_follow_ansible() {
         let a: AptArgs = parse_args(
-            "apt",
             json!({"pkg": "redis-server,redis-tools", "state": "installed", "update_cache": "yes",
                    "cache_valid_time": 3600, "install_recommends": "no"}),
         )

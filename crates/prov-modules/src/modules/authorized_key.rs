@@ -21,6 +21,7 @@
 //!
 //! Keys from a URL (`key: https://...`) are refused: modules do not reach the network.
 
+use prov_core::Script;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -506,7 +507,7 @@ impl AuthorizedKey {
 #[async_trait]
 impl Module for AuthorizedKey {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let out = ctx.run(self.script()).await?;
+        let out = ctx.run(&Script::__legacy(self.script())).await?;
         server_util::check_output("authorized_key: read the key file", &out)?;
         let (head, content) = match out
             .stdout
@@ -524,13 +525,12 @@ impl Module for AuthorizedKey {
         let account = parse_passwd(server_util::get(&secs, "passwd").trim());
         if account.is_none() {
             if ctx.check_mode && self.path.is_none() {
-                return Err(ModuleError::Failed(
-                    "Either user must exist or you must provide full path to key file in check mode"
-                        .into(),
+                return Err(ModuleError::failed(
+                    "Either user must exist or you must provide full path to key file in check mode",
                 ));
             }
             if !ctx.check_mode {
-                return Err(ModuleError::Failed(format!(
+                return Err(ModuleError::failed(format!(
                     "Failed to lookup user {user}: \"getpwnam(): name not found: '{user}'\""
                 )));
             }
@@ -539,7 +539,7 @@ impl Module for AuthorizedKey {
             .trim_end_matches('\n')
             .to_owned();
         if !keyfile.starts_with('/') {
-            return Err(ModuleError::Failed(format!(
+            return Err(ModuleError::failed(format!(
                 "authorized_key: the key file of {user} is not an absolute path (`{keyfile}`): the home directory in its passwd entry is empty or relative"
             )));
         }
@@ -554,17 +554,18 @@ impl Module for AuthorizedKey {
         let existing = match content {
             None => String::new(),
             Some(bytes) => universal_newlines(std::str::from_utf8(bytes).map_err(|_| {
-                ModuleError::Failed(format!(
+                ModuleError::failed(format!(
                     "authorized_key: {keyfile} is not valid UTF-8 text (Ansible fails on it too)"
                 ))
             })?),
         };
         let (do_write, new) = enforce(&existing, &self.req)
-            .map_err(|e| ModuleError::Failed(format!("authorized_key: {e}")))?;
-        let mut plan = Plan::unchanged();
-        plan.result = self.params.clone();
-        plan.result.insert("keyfile".into(), json!(keyfile));
-        plan.result.insert("changed".into(), json!(do_write));
+            .map_err(|e| ModuleError::failed(format!("authorized_key: {e}")))?;
+        let mut plan = Plan::Unchanged {
+            result: self.params.clone(),
+        };
+        plan.result_mut().insert("keyfile".into(), json!(keyfile));
+        plan.result_mut().insert("changed".into(), json!(do_write));
         if !do_write {
             return Ok(plan);
         }
@@ -577,16 +578,13 @@ impl Module for AuthorizedKey {
             let (add, del) = diff.line_counts();
             format!("update {write_path} (+{add} -{del} lines)")
         };
-        plan.changed = true;
-        plan.summary.push(summary);
-        plan.diffs.push(diff);
-        plan.action = Some(Box::new(WriteKeys {
+        let action = WriteKeys {
             sshdir: self.manage_dir.then(|| py_dirname(&keyfile)),
             keysfile: write_path,
             owner: account.map(|(uid, gid, _)| (uid, gid)),
             content: new,
-        }));
-        Ok(plan)
+        };
+        Ok(plan.with_change(vec![summary], vec![diff], action))
     }
 }
 
@@ -622,8 +620,9 @@ impl Action for WriteKeys {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         let (uid, gid) = self
             .owner
-            .ok_or_else(|| ModuleError::Failed("authorized_key: the user does not exist".into()))?;
-        ctx.run_ok(self.prepare_script(uid, gid)).await?;
+            .ok_or_else(|| ModuleError::failed("authorized_key: the user does not exist"))?;
+        ctx.run_ok(&Script::__legacy(self.prepare_script(uid, gid)))
+            .await?;
         let attrs = FileAttrs {
             mode: Some("0600".into()),
             owner: Some(uid.to_string()),
@@ -637,8 +636,8 @@ impl Action for WriteKeys {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args("authorized_key", args)?;
-    let err = |m: String| Err(ModuleError::Args(format!("authorized_key: {m}")));
+    let a: Args = parse_args(args)?;
+    let err = |m: String| Err(ModuleError::args(format!("{m}")));
     if a.user.is_empty() || a.user.starts_with('-') || a.user.contains([':', '\n', '\0', '/']) {
         return err(format!("`{}` is not a valid user name", a.user));
     }

@@ -106,16 +106,16 @@ fn is_multiline(pattern: &str) -> bool {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("blockinfile", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("blockinfile", "path", &a.path)?;
     if a.insertafter.is_some() && a.insertbefore.is_some() {
-        return Err(ModuleError::Args(
-            "blockinfile: `insertafter` and `insertbefore` are mutually exclusive".into(),
+        return Err(ModuleError::args(
+            "`insertafter` and `insertbefore` are mutually exclusive",
         ));
     }
     if a.marker_begin == a.marker_end && a.marker.contains("{mark}") {
-        return Err(ModuleError::Args(
-            "blockinfile: `marker_begin` and `marker_end` must differ".into(),
+        return Err(ModuleError::args(
+            "`marker_begin` and `marker_end` must differ",
         ));
     }
     let compile = |what: &str, r: &str| -> Result<(Regex, bool), ModuleError> {
@@ -256,7 +256,7 @@ impl Module for BlockInFile {
                     .with_result("changed", json!(false)));
             }
             if !self.create {
-                return Err(ModuleError::Failed(format!(
+                return Err(ModuleError::failed(format!(
                     "Path {} does not exist !",
                     self.path
                 )));
@@ -264,8 +264,9 @@ impl Module for BlockInFile {
             let new = NewContent::from_bytes(self.edit(b""));
             let mut plan =
                 plan_write(&t.target, &t.probed, &new, None, &self.opts, ctx.check_mode)?;
-            plan.result.insert("msg".into(), json!("File created"));
-            plan.result.insert("changed".into(), json!(true));
+            plan.result_mut()
+                .insert("msg".into(), json!("File created"));
+            plan.result_mut().insert("changed".into(), json!(true));
             return Ok(plan);
         };
         let result = self.edit(original);
@@ -285,13 +286,12 @@ impl Module for BlockInFile {
             &self.opts,
             ctx.check_mode,
         )?;
-        let msg = if plan.changed && msg.is_empty() {
+        let msg = if plan.changed() && msg.is_empty() {
             "ownership, perms or SE linux context changed"
         } else {
             msg
         };
-        plan.result.insert("msg".into(), json!(msg));
-        plan.result.insert("changed".into(), json!(plan.changed));
+        plan.result_mut().insert("msg".into(), json!(msg));
         Ok(plan)
     }
 }

@@ -52,16 +52,16 @@ struct Command {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("command", args)?;
+    let a: Args = crate::parse_args(args)?;
     let words = match (a.cmd, a.argv) {
         (Some(_), Some(_)) => {
-            return Err(ModuleError::Args(
-                "command: `cmd` (free form) and `argv` are mutually exclusive".into(),
+            return Err(ModuleError::args(
+                "`cmd` (free form) and `argv` are mutually exclusive",
             ));
         }
         (Some(cmd), None) => shlex::split(&cmd).ok_or_else(|| {
-            ModuleError::Args(format!(
-                "command: cannot split `{cmd}` into words (unbalanced quotes?)"
+            ModuleError::args(format!(
+                "cannot split `{cmd}` into words (unbalanced quotes?)"
             ))
         })?,
         (None, Some(argv)) => argv
@@ -70,25 +70,21 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
                 Value::String(s) => Ok(s),
                 Value::Number(n) => Ok(n.to_string()),
                 Value::Bool(b) => Ok(if b { "True" } else { "False" }.to_owned()),
-                other => Err(ModuleError::Args(format!(
-                    "command: `argv` items must be strings, found {other}"
+                other => Err(ModuleError::args(format!(
+                    "`argv` items must be strings, found {other}"
                 ))),
             })
             .collect::<Result<_, _>>()?,
         (None, None) => {
-            return Err(ModuleError::Args(
-                "command: no command given (`cmd` or `argv`)".into(),
-            ));
+            return Err(ModuleError::args("no command given (`cmd` or `argv`)"));
         }
     };
     if words.is_empty() {
-        return Err(ModuleError::Args(
-            "command: no command given (`cmd` or `argv`)".into(),
-        ));
+        return Err(ModuleError::args("no command given (`cmd` or `argv`)"));
     }
     if words.iter().any(|w| w.contains('\0')) {
-        return Err(ModuleError::Args(
-            "command: arguments must not contain NUL characters".into(),
+        return Err(ModuleError::args(
+            "arguments must not contain NUL characters",
         ));
     }
     check_arg("command", "chdir", &a.chdir)?;

@@ -56,17 +56,17 @@ struct Copy {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("copy", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("copy", "dest", &a.dest)?;
     let source = match (a.src, a.content) {
         (Some(_), Some(_)) => {
-            return Err(ModuleError::Args(
-                "copy: `src` and `content` are mutually exclusive".into(),
+            return Err(ModuleError::args(
+                "`src` and `content` are mutually exclusive",
             ));
         }
         (Some(src), None) => {
             if src.is_empty() {
-                return Err(ModuleError::Args("copy: `src` must not be empty".into()));
+                return Err(ModuleError::args("`src` must not be empty"));
             }
             Source::Local(src)
         }
@@ -74,19 +74,17 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         (None, Some(Value::Null)) => Source::Inline(Vec::new()),
         (None, Some(v)) => Source::Inline(
             serde_json::to_string(&v)
-                .map_err(|e| ModuleError::Args(format!("copy: `content`: {e}")))?
+                .map_err(|e| ModuleError::args(format!("`content`: {e}")))?
                 .into_bytes(),
         ),
         (None, None) => {
-            return Err(ModuleError::Args(
-                "copy: one of `src` or `content` is required".into(),
-            ));
+            return Err(ModuleError::args("one of `src` or `content` is required"));
         }
     };
     let dest_is_dir = a.dest.ends_with('/');
     if dest_is_dir && matches!(source, Source::Inline(_)) {
-        return Err(ModuleError::Args(
-            "copy: can not use `content` with a directory as `dest`".into(),
+        return Err(ModuleError::args(
+            "can not use `content` with a directory as `dest`",
         ));
     }
     Ok(Box::new(Copy {
@@ -148,10 +146,9 @@ pub(crate) async fn plan_install(
     } else {
         plan_write(&target, &probed, new, None, opts, ctx.check_mode)?
     };
-    plan.result.insert("dest".into(), json!(target));
-    plan.result.insert("checksum".into(), json!(new.sha1));
-    plan.result.insert("size".into(), json!(new.size));
-    plan.result.insert("changed".into(), json!(plan.changed));
+    plan.result_mut().insert("dest".into(), json!(target));
+    plan.result_mut().insert("checksum".into(), json!(new.sha1));
+    plan.result_mut().insert("size".into(), json!(new.size));
     Ok(plan)
 }
 
@@ -177,7 +174,7 @@ impl Module for Copy {
         )
         .await?;
         if let Some(p) = src {
-            plan.result
+            plan.result_mut()
                 .insert("src".into(), json!(p.display().to_string()));
         }
         Ok(plan)

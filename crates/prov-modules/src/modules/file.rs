@@ -6,6 +6,7 @@
 //! existing ancestor, the wanted timestamps, a recursive listing when `recurse`); the plan's
 //! action is one shell script doing exactly the planned steps.
 
+use prov_core::Script;
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
@@ -95,23 +96,21 @@ struct FileModule {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("file", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("file", "path", &a.path)?;
     if a.recurse && !matches!(a.state, None | Some(State::Directory)) {
-        return Err(ModuleError::Args(
-            "file: `recurse` requires `state: directory`".into(),
-        ));
+        return Err(ModuleError::args("`recurse` requires `state: directory`"));
     }
     match (&a.src, a.state) {
         (Some(_), Some(State::Link | State::Hard)) => {}
         (None, Some(State::Link | State::Hard)) => {
-            return Err(ModuleError::Args(
-                "file: `src` is required for `state: link` and `state: hard`".into(),
+            return Err(ModuleError::args(
+                "`src` is required for `state: link` and `state: hard`",
             ));
         }
         (Some(_), _) => {
-            return Err(ModuleError::Args(
-                "file: `src` requires `state: link` or `state: hard`".into(),
+            return Err(ModuleError::args(
+                "`src` requires `state: link` or `state: hard`",
             ));
         }
         _ => {}
@@ -120,9 +119,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         check_path("file", "src", src)?;
     }
     if a.state == Some(State::Link) && a.mode.is_some() {
-        return Err(ModuleError::Args(
-            "file: `mode` cannot be set on a symbolic link (Linux has no link permissions); set it on the target"
-                .into(),
+        return Err(ModuleError::args(
+            "`mode` cannot be set on a symbolic link (Linux has no link permissions); set it on the target",
         ));
     }
     let mtime = a
@@ -160,8 +158,8 @@ fn parse_time(what: &str, value: &str, format: &str) -> Result<Time, ModuleError
         _ => {}
     }
     let bad = || {
-        ModuleError::Args(format!(
-            "file: `{what}` {value:?} does not match the format {format:?} (or use now/preserve)"
+        ModuleError::args(format!(
+            "`{what}` {value:?} does not match the format {format:?} (or use now/preserve)"
         ))
     };
     let mut fields = [0u32; 6]; // Y m d H M S
@@ -187,8 +185,8 @@ fn parse_time(what: &str, value: &str, format: &str) -> Result<Time, ModuleError
                     continue;
                 }
                 other => {
-                    return Err(ModuleError::Args(format!(
-                        "file: `{what}_format`: %{other} is not supported (use %Y %m %d %H %M %S)"
+                    return Err(ModuleError::args(format!(
+                        "`{what}_format`: %{other} is not supported (use %Y %m %d %H %M %S)"
                     )));
                 }
             };
@@ -260,13 +258,13 @@ struct RunScript {
 #[async_trait]
 impl Action for RunScript {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        ctx.run_ok(self.script).await?;
+        ctx.run_ok(&Script::__legacy(self.script)).await?;
         Ok(Outcome::default())
     }
 }
 
 fn fail(msg: String) -> ModuleError {
-    ModuleError::Failed(msg)
+    ModuleError::failed(msg)
 }
 
 impl FileModule {
@@ -903,25 +901,22 @@ impl FileModule {
         path: &str,
     ) -> Plan {
         let mut plan = if steps.changed() {
-            let mut p = Plan::change(
-                steps.summary[0].clone(),
-                RunScript {
-                    script: steps.script.clone(),
-                },
-            );
-            p.summary = steps.summary.clone();
-            if before != after {
-                p = p.with_diff(Diff::new(path, before, after));
-            }
-            p
+            let diffs = if before != after {
+                vec![Diff::new(path, before, after)]
+            } else {
+                Vec::new()
+            };
+            let action = RunScript {
+                script: steps.script.clone(),
+            };
+            Plan::changes(steps.summary.clone(), diffs, action)
         } else {
             Plan::unchanged()
         };
-        plan.result.insert("path".into(), json!(path));
-        plan.result.insert("state".into(), json!(final_state));
-        plan.result.insert("changed".into(), json!(plan.changed));
+        plan.result_mut().insert("path".into(), json!(path));
+        plan.result_mut().insert("state".into(), json!(final_state));
         if let Some(src) = &self.src {
-            plan.result.insert("src".into(), json!(src));
+            plan.result_mut().insert("src".into(), json!(src));
         }
         plan
     }

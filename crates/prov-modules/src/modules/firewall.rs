@@ -26,6 +26,7 @@
 //! port (`facts.ssh_port`, else the session's) would not be accepted is refused unless
 //! `allow_cutting_ssh: yes`.
 
+use prov_core::Script;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
@@ -169,7 +170,10 @@ impl Action for FirewallAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         if let Some(text) = &self.replace {
             let out = ctx
-                .run_with_input("PATH=$PATH:/usr/sbin:/sbin; nft -f -", text.as_bytes())
+                .run_with_input(
+                    &Script::__legacy("PATH=$PATH:/usr/sbin:/sbin; nft -f -"),
+                    text.as_bytes(),
+                )
                 .await?;
             server_util::check_output(
                 &format!("nft -f (replace table inet {})", self.table),
@@ -177,17 +181,17 @@ impl Action for FirewallAction {
             )?;
         }
         if self.delete {
-            ctx.run_ok(format!(
+            ctx.run_ok(&Script::__legacy(format!(
                 "PATH=$PATH:/usr/sbin:/sbin; nft delete table inet {}",
                 self.table
-            ))
+            )))
             .await?;
         }
         if let Some((path, content)) = &self.persist {
-            ctx.run_ok(format!(
+            ctx.run_ok(&Script::__legacy(format!(
                 "mkdir -p -- {}",
                 quote(&crate::remote_file::parent_of(path))
-            ))
+            )))
             .await?;
             let attrs = FileAttrs {
                 mode: Some("0644".into()),
@@ -196,13 +200,15 @@ impl Action for FirewallAction {
             server_util::write_text(ctx, path, content, &attrs).await?;
         }
         if let Some(path) = &self.unpersist {
-            ctx.run_ok(format!("rm -f -- {}", quote(path))).await?;
+            ctx.run_ok(&Script::__legacy(format!("rm -f -- {}", quote(path))))
+                .await?;
         }
         if let Some((path, conf)) = &self.conf {
             server_util::write_text(ctx, path, conf, &FileAttrs::default()).await?;
         }
         if self.enable {
-            ctx.run_ok("systemctl enable nftables.service").await?;
+            ctx.run_ok(&Script::__legacy("systemctl enable nftables.service"))
+                .await?;
         }
         Ok(Outcome::default())
     }
@@ -221,23 +227,22 @@ impl Module for Firewall {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let rendered = self.spec.render();
         let out = ctx
-            .run_with_input(self.read_script(), rendered.as_bytes())
+            .run_with_input(&Script::__legacy(self.read_script()), rendered.as_bytes())
             .await?;
         let text = out.stdout_text();
         let secs = sections(&text);
         if !secs.contains_key("end") {
             server_util::check_output("firewall: read nftables state", &out)?;
-            return Err(ModuleError::Failed(
-                "firewall: reading the nftables state failed".into(),
+            return Err(ModuleError::failed(
+                "firewall: reading the nftables state failed",
             ));
         }
         // In check mode an earlier task may install nftables: predict from the rendered text,
         // as for a host whose nftables.service is still disabled (Debian's default).
         let nft_missing = server_util::get(&secs, "nft").trim().is_empty();
         if nft_missing && !(ctx.check_mode && self.present) {
-            return Err(ModuleError::Failed(
-                "firewall: nft is not installed on the host (install the nftables package first)"
-                    .into(),
+            return Err(ModuleError::failed(
+                "firewall: nft is not installed on the host (install the nftables package first)",
             ));
         }
         let table = &self.spec.table;
@@ -262,6 +267,8 @@ impl Module for Firewall {
         };
 
         let mut plan = Plan::unchanged().with_result("table", json!(format!("inet {table}")));
+        let mut summary: Vec<String> = Vec::new();
+        let mut diffs = Vec::new();
         let mut action = FirewallAction {
             table: table.clone(),
             ..FirewallAction::default()
@@ -270,12 +277,12 @@ impl Module for Firewall {
         if !self.present {
             if live_exists {
                 action.delete = true;
-                plan.summary.push(format!("delete table inet {table}"));
-                plan.diffs.push(Diff::new(label, live, ""));
+                summary.push(format!("delete table inet {table}"));
+                diffs.push(Diff::new(label, live, ""));
             }
             if persist_exists {
                 action.unpersist = Some(persist_path.clone());
-                plan.summary.push(format!("remove {persist_path}"));
+                summary.push(format!("remove {persist_path}"));
             }
             if conf_has_include {
                 let new: String = conf
@@ -283,11 +290,10 @@ impl Module for Firewall {
                     .filter(|l| l.trim() != include)
                     .map(|l| format!("{l}\n"))
                     .collect();
-                plan.summary.push(format!(
+                summary.push(format!(
                     "drop the include of {persist_path} from {conf_path}"
                 ));
-                plan.diffs
-                    .push(Diff::new(conf_path.clone(), conf, new.clone()));
+                diffs.push(Diff::new(conf_path.clone(), conf, new.clone()));
                 action.conf = Some((conf_path.clone(), new));
             }
         } else {
@@ -299,7 +305,7 @@ impl Module for Firewall {
             if !self.allow_cutting_ssh {
                 self.spec
                     .ssh_guard(controller, ssh_port)
-                    .map_err(ModuleError::Failed)?;
+                    .map_err(ModuleError::failed)?;
             }
             let canon_rc = if nft_missing {
                 "none".to_owned()
@@ -317,7 +323,7 @@ impl Module for Firewall {
                     "rendered text (no network namespace available)",
                 ),
                 _ => {
-                    return Err(ModuleError::Failed(format!(
+                    return Err(ModuleError::failed(format!(
                         "firewall: nft rejects the rendered table: {}\n{rendered}",
                         canon.trim()
                     )));
@@ -330,7 +336,7 @@ impl Module for Firewall {
                 action.replace = Some(self.spec.apply_text());
                 let d = Diff::new(label, live, desired.clone());
                 let (added, removed) = d.line_counts();
-                plan.summary.push(if live_exists {
+                summary.push(if live_exists {
                     format!("replace table inet {table} (+{added} -{removed} lines)")
                 } else {
                     format!(
@@ -338,13 +344,13 @@ impl Module for Firewall {
                         self.spec.rules.len()
                     )
                 });
-                plan.diffs.push(d);
+                diffs.push(d);
             }
             if self.persist {
                 let content = self.persisted_content();
                 if persisted != content {
-                    plan.summary.push(format!("write {persist_target}"));
-                    plan.diffs.push(Diff::new(
+                    summary.push(format!("write {persist_target}"));
+                    diffs.push(Diff::new(
                         persist_target.clone(),
                         persisted,
                         content.clone(),
@@ -357,36 +363,29 @@ impl Module for Firewall {
                     } else {
                         format!("#!/usr/sbin/nft -f\n\n{include}\n")
                     };
-                    plan.summary
-                        .push(format!("include {persist_path} from {conf_path}"));
-                    plan.diffs
-                        .push(Diff::new(conf_path.clone(), conf, new.clone()));
+                    summary.push(format!("include {persist_path} from {conf_path}"));
+                    diffs.push(Diff::new(conf_path.clone(), conf, new.clone()));
                     action.conf = Some((conf_path.clone(), new));
                 }
                 if enabled_state == "disabled" {
-                    plan.summary.push("enable nftables.service".into());
+                    summary.push("enable nftables.service".into());
                     action.enable = true;
                 }
             }
         }
-        if plan.summary.is_empty() {
-            return Ok(plan);
-        }
-        plan.changed = true;
-        plan.action = Some(Box::new(action));
-        Ok(plan)
+        Ok(plan.with_change(summary, diffs, action))
     }
 }
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: FirewallArgs = parse_args("firewall", args)?;
+    let a: FirewallArgs = parse_args(args)?;
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "firewall: state `{o}` is not present or absent"
+            return Err(ModuleError::args(format!(
+                "state `{o}` is not present or absent"
             )));
         }
     };
@@ -398,7 +397,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         a.allow_ipv6_nd,
         a.rules,
     )
-    .map_err(|e| ModuleError::Args(format!("firewall: {e}")))?;
+    .map_err(|e| ModuleError::args(format!("{e}")))?;
     Ok(Box::new(Firewall {
         spec,
         present,
@@ -494,7 +493,7 @@ mod tests {
     /// Plans (and unless `check`, applies) `fw` on the local machine with `PATH` starting at
     /// `bin`, whose fake `nft` and `systemctl` keep the machine's own rule set and services
     /// untouched.
-    async fn run_local(fw: &Firewall, bin: &std::path::Path, check: bool) -> Plan {
+    async fn run_local(fw: &Firewall, bin: &std::path::Path, check: bool) -> prov_core::PlanReport {
         let conn = prov_transport::LocalConnection::new("localhost");
         let env = [(
             "PATH".to_owned(),
@@ -512,11 +511,11 @@ mod tests {
             timeout: Some(std::time::Duration::from_secs(30)),
             environment: &env,
         };
-        let mut plan = fw.plan(&ctx).await.expect("plan");
-        if !check && let Some(action) = plan.action.take() {
+        let (report, action) = fw.plan(&ctx).await.expect("plan").split();
+        if !check && let Some(action) = action {
             action.apply(&ctx).await.expect("apply");
         }
-        plan
+        report
     }
 
     #[tokio::test]

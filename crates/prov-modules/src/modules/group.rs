@@ -5,6 +5,7 @@
 //! ```
 
 use async_trait::async_trait;
+use prov_core::Script;
 use prov_core::{Diff, Module, ModuleContext, ModuleError, Plan, quote};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,7 +50,9 @@ pub struct Group {
 impl Module for Group {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let n = quote(&self.name);
-        let out = ctx.run(format!("getent group {n}; true")).await?;
+        let out = ctx
+            .run(&Script::__legacy(format!("getent group {n}; true")))
+            .await?;
         let cur = parse_getent_group(&out.stdout_text());
         let name = &self.name;
         let label = format!("group {name}");
@@ -92,20 +95,16 @@ impl Module for Group {
                 _ => return Ok(plan.with_result("state", json!("present"))),
             },
         };
-        plan.changed = true;
-        plan.summary.push(summary);
-        plan.diffs.push(diff);
-        plan.action = Some(Box::new(RunAction { command }));
-        Ok(plan)
+        Ok(plan.with_change(vec![summary], vec![diff], RunAction { command }))
     }
 }
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: GroupArgs = parse_args("group", args)?;
+    let a: GroupArgs = parse_args(args)?;
     if !valid_account_name(&a.name) {
-        return Err(ModuleError::Args(format!(
-            "group: `{}` is not a valid group name",
+        return Err(ModuleError::args(format!(
+            "`{}` is not a valid group name",
             a.name
         )));
     }
@@ -113,8 +112,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         None | Some("present") => true,
         Some("absent") => false,
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "group: state `{o}` is not present or absent"
+            return Err(ModuleError::args(format!(
+                "state `{o}` is not present or absent"
             )));
         }
     };

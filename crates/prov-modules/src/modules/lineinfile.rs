@@ -84,9 +84,9 @@ struct LineInFile {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("lineinfile", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("lineinfile", "path", &a.path)?;
-    let err = |m: &str| Err(ModuleError::Args(format!("lineinfile: {m}")));
+    let err = |m: &str| Err(ModuleError::args(format!("{m}")));
     if a.insertafter.is_some() && a.insertbefore.is_some() {
         return err("`insertafter` and `insertbefore` are mutually exclusive");
     }
@@ -230,11 +230,10 @@ impl LineInFile {
             let mut new_line = match (self.backrefs, matched, &self.regexp) {
                 (true, Some(m), Some(re)) => {
                     let caps = re.captures(body(&lines[m])).ok_or_else(|| {
-                        ModuleError::Failed("lineinfile: regexp no longer matches".into())
+                        ModuleError::failed("lineinfile: regexp no longer matches")
                     })?;
-                    pyre::expand(self.line.as_deref().unwrap_or(""), &caps).map_err(|e| {
-                        ModuleError::Args(format!("lineinfile: `line` with backrefs: {e}"))
-                    })?
+                    pyre::expand(self.line.as_deref().unwrap_or(""), &caps)
+                        .map_err(|e| ModuleError::args(format!("`line` with backrefs: {e}")))?
                 }
                 _ => line.to_vec(),
             };
@@ -324,7 +323,7 @@ impl Module for LineInFile {
                         .with_result("changed", json!(false)));
                 }
                 State::Present if !self.create => {
-                    return Err(ModuleError::Failed(format!(
+                    return Err(ModuleError::failed(format!(
                         "Destination {} does not exist !",
                         self.path
                     )));
@@ -357,13 +356,12 @@ impl Module for LineInFile {
             &self.opts,
             ctx.check_mode,
         )?;
-        let msg = if plan.changed && msg.is_empty() {
+        let msg = if plan.changed() && msg.is_empty() {
             "ownership, perms or SE linux context changed".to_owned()
         } else {
             msg
         };
-        plan.result.insert("msg".into(), json!(msg));
-        plan.result.insert("changed".into(), json!(plan.changed));
+        plan.result_mut().insert("msg".into(), json!(msg));
         Ok(plan)
     }
 }

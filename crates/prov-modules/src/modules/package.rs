@@ -71,10 +71,10 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             return backend_specific(all, backend_args);
         }
     }
-    let a: PackageArgs = parse_args("package", args)?;
+    let a: PackageArgs = parse_args(args)?;
     let state = PkgState::parse(a.state.as_deref().unwrap_or("present"))?;
     if a.name.0.is_empty() {
-        return Err(ModuleError::Args("package: `name` is empty".into()));
+        return Err(ModuleError::args("`name` is empty"));
     }
     let mut req = PkgRequest::new(a.name.0, state);
     req.update_cache = a.update_cache;
@@ -106,10 +106,10 @@ fn backend_specific(
             .iter()
             .filter(|k| !foreign.contains(k))
             .collect();
-        return Err(ModuleError::Args(format!(
-            "package: unknown field `{}`: neither a generic argument (name, state, use, update_cache) nor one of a package manager's module",
-            unknown[0]
-        )));
+        return Err(ModuleError::arg(
+            unknown[0],
+            "unknown field: neither a generic argument (name, state, use, update_cache) nor one of a package manager's module",
+        ));
     }
     Ok(Box::new(ForOtherManagers { args: foreign }))
 }
@@ -123,8 +123,8 @@ struct ForOtherManagers {
 #[async_trait]
 impl Module for ForOtherManagers {
     async fn plan(&self, _ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        Err(ModuleError::Args(format!(
-            "package: `{}` is an argument of another package manager's module (yum, dnf...); prov's package managers (apt) do not take it",
+        Err(ModuleError::args(format!(
+            "`{}` is an argument of another package manager's module (yum, dnf...); prov's package managers (apt) do not take it",
             self.args.join("`, `")
         )))
     }

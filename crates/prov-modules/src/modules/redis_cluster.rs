@@ -53,10 +53,10 @@ struct RedisCluster {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args("redis_cluster", args)?;
+    let a: Args = parse_args(args)?;
     if a.hosts.len() != a.addresses.len() {
-        return Err(ModuleError::Args(format!(
-            "redis_cluster: {} hosts but {} addresses",
+        return Err(ModuleError::args(format!(
+            "{} hosts but {} addresses",
             a.hosts.len(),
             a.addresses.len()
         )));
@@ -113,7 +113,7 @@ impl Action for ApplyCluster {
         let tunnels = PeerTunnels { peers: ctx.peers };
         let report = prov_redis::apply(&self.spec, &self.plan, &tunnels)
             .await
-            .map_err(|e| ModuleError::Failed(format!("redis cluster: {e}")))?;
+            .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
         let health = prov_redis::health(&self.spec, &tunnels).await;
         let mut outcome = Outcome::default();
         outcome
@@ -129,7 +129,10 @@ impl Action for ApplyCluster {
             .result
             .insert("health".into(), json!(health.to_string()));
         if !health.ok {
-            outcome.failed = Some(format!("cluster created but not healthy: {health}"));
+            return Err(ModuleError::failed_with(
+                format!("cluster created but not healthy: {health}"),
+                outcome.result,
+            ));
         }
         Ok(outcome)
     }
@@ -147,21 +150,18 @@ impl Module for RedisCluster {
         } else {
             prov_redis::plan(&self.spec, &state)
         }
-        .map_err(|e| ModuleError::Failed(format!("redis cluster: {e}")))?;
+        .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
         let current = prov_redis::summarize(&self.spec, &state).to_string();
         if plan.is_noop() {
             return Ok(Plan::unchanged().with_result("health", json!(current)));
         }
         let text = plan.to_string();
         let summary: Vec<String> = text.lines().map(str::to_owned).collect();
-        let mut p = Plan::change(
-            "redis cluster topology",
-            ApplyCluster {
-                spec: self.spec.clone(),
-                plan,
-            },
-        );
-        p.summary = summary;
-        Ok(p.with_diff(Diff::new("redis cluster", current, text)))
+        let action = ApplyCluster {
+            spec: self.spec.clone(),
+            plan,
+        };
+        let diff = Diff::new("redis cluster", current, text);
+        Ok(Plan::changes(summary, vec![diff], action))
     }
 }

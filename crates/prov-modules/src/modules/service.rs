@@ -12,6 +12,7 @@
 //! `/run/systemd/system` when the facts do not say) fall back to `service NAME ...` and
 //! `update-rc.d`/`chkconfig`/`rc-update` (best effort; no masking).
 
+use prov_core::Script;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -206,7 +207,7 @@ pub fn systemd_ops(
             Some(RunState::Started | RunState::Restarted | RunState::Reloaded)
         ) || want.enabled == Some(true);
         if needs_unit {
-            return Err(ModuleError::Failed(format!(
+            return Err(ModuleError::failed(format!(
                 "could not find the requested service {}: unit not found (is its unit file installed?)",
                 want.name
             )));
@@ -287,7 +288,7 @@ pub struct SysvState {
 /// The operations for a host without systemd.
 pub fn sysv_ops(want: &Desired, cur: SysvState) -> Result<Vec<Op>, ModuleError> {
     if want.masked == Some(true) {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "cannot mask {}: masking needs systemd",
             want.name
         )));
@@ -372,7 +373,7 @@ impl Module for Service {
                 sysv_read_script(&self.want.name)
             ),
         };
-        let out = ctx.run(script).await?;
+        let out = ctx.run(&Script::__legacy(script)).await?;
         let secs = sections(&out.stdout_text());
         let name = &self.want.name;
         let (ops, status, script) = if let Some(text) = secs.get("systemd") {
@@ -399,7 +400,7 @@ impl Module for Service {
                 && !ctx.check_mode
                 && (self.want.state.is_some() || self.want.enabled.is_some())
             {
-                return Err(ModuleError::Failed(format!(
+                return Err(ModuleError::failed(format!(
                     "could not find the requested service {name}: no /etc/init.d/{name}"
                 )));
             }
@@ -420,20 +421,19 @@ impl Module for Service {
         if ops.is_empty() {
             return Ok(plan);
         }
-        plan.changed = true;
-        plan.summary = ops
+        let summary = ops
             .iter()
             .map(|op| match op {
                 Op::DaemonReload => "daemon-reload".to_owned(),
                 op => format!("{} {name}", op.verb()),
             })
             .collect();
-        plan.action = Some(Box::new(ServiceAction {
+        let action = ServiceAction {
             name: name.clone(),
             ops,
             script,
-        }));
-        Ok(plan)
+        };
+        Ok(plan.with_change(summary, Vec::new(), action))
     }
 }
 
@@ -446,7 +446,7 @@ struct ServiceAction {
 #[async_trait]
 impl Action for ServiceAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run(self.script.clone()).await?;
+        let out = ctx.run(&Script::__legacy(self.script.clone())).await?;
         let verbs: Vec<&str> = self.ops.iter().map(|o| o.verb()).collect();
         server_util::check_output(
             &format!("systemctl {} {}", verbs.join("+"), self.name),
@@ -471,16 +471,16 @@ struct DaemonReload;
 #[async_trait]
 impl Module for DaemonReload {
     async fn plan(&self, _ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let mut plan = Plan::unchanged();
-        plan.action = Some(Box::new(DaemonReload));
-        Ok(plan)
+        Ok(Plan::refresh("daemon-reload", DaemonReload))
     }
 }
 
 #[async_trait]
 impl Action for DaemonReload {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run("systemctl daemon-reload".to_owned()).await?;
+        let out = ctx
+            .run(&Script::__legacy("systemctl daemon-reload".to_owned()))
+            .await?;
         server_util::check_output("systemctl daemon-reload", &out)?;
         Ok(Outcome::default())
     }
@@ -488,25 +488,25 @@ impl Action for DaemonReload {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: ServiceArgs = parse_args("service", args)?;
+    let a: ServiceArgs = parse_args(args)?;
     let Some(name) = a.name.clone() else {
         if a.daemon_reload && a.state.is_none() && a.enabled.is_none() && a.masked.is_none() {
             return Ok(Box::new(DaemonReload));
         }
-        return Err(ModuleError::Args(
-            "service: missing field `name` (only `daemon_reload: true` works without one)".into(),
+        return Err(ModuleError::args(
+            "missing field `name` (only `daemon_reload: true` works without one)",
         ));
     };
     if !valid_unit_name(&name) {
-        return Err(ModuleError::Args(format!(
-            "service: `{name}` is not a valid unit name"
+        return Err(ModuleError::args(format!(
+            "`{name}` is not a valid unit name"
         )));
     }
     if let Some(s) = a.scope.as_deref()
         && s != "system"
     {
-        return Err(ModuleError::Args(format!(
-            "service: scope `{s}` is not supported (system)"
+        return Err(ModuleError::args(format!(
+            "scope `{s}` is not supported (system)"
         )));
     }
     let state = match a.state.as_deref() {
@@ -516,14 +516,14 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         Some("restarted") => Some(RunState::Restarted),
         Some("reloaded") => Some(RunState::Reloaded),
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "service: state `{o}` is not one of started, stopped, restarted, reloaded"
+            return Err(ModuleError::args(format!(
+                "state `{o}` is not one of started, stopped, restarted, reloaded"
             )));
         }
     };
     if state.is_none() && a.enabled.is_none() && a.masked.is_none() && !a.daemon_reload {
-        return Err(ModuleError::Args(
-            "service: one of state, enabled, masked or daemon_reload is required".into(),
+        return Err(ModuleError::args(
+            "one of state, enabled, masked or daemon_reload is required",
         ));
     }
     let manager = match a.use_.as_deref() {
@@ -531,9 +531,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         Some("systemd") => Some("systemd".to_owned()),
         Some("sysvinit" | "service" | "openrc" | "upstart") => Some("sysvinit".to_owned()),
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "service: use `{o}` is not supported"
-            )));
+            return Err(ModuleError::args(format!("use `{o}` is not supported")));
         }
     };
     Ok(Box::new(Service {

@@ -21,6 +21,7 @@
 //! runs); prov checks `not-found`, `masked`, `failed` in that order.
 
 use async_trait::async_trait;
+use prov_core::Script;
 use prov_core::{Module, ModuleContext, ModuleError, Plan, quote};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -182,7 +183,7 @@ pub struct ServiceFacts;
 #[async_trait]
 impl Module for ServiceFacts {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let out = ctx.run(first_script()).await?;
+        let out = ctx.run(&Script::__legacy(first_script())).await?;
         let secs = sections(&out.stdout_text());
         if !secs.contains_key("end") {
             server_util::check_output("service_facts", &out)?;
@@ -198,7 +199,7 @@ impl Module for ServiceFacts {
         }
         let mut systemd = Map::new();
         if secs.contains_key("units") {
-            let fail = |e: String| ModuleError::Failed(format!("service_facts: {e}"));
+            let fail = |e: String| ModuleError::failed(format!("service_facts: {e}"));
             if server_util::get(&secs, "units_rc").trim() == "0" {
                 parse_units(server_util::get(&secs, "units"), &mut systemd).map_err(fail)?;
             } else {
@@ -208,7 +209,7 @@ impl Module for ServiceFacts {
                 let to_show = parse_unit_files(server_util::get(&secs, "files"), &mut systemd)
                     .map_err(fail)?;
                 if !to_show.is_empty() {
-                    let out = ctx.run(show_script(&to_show)).await?;
+                    let out = ctx.run(&Script::__legacy(show_script(&to_show))).await?;
                     let shown = sections(&out.stdout_text());
                     for (i, n) in to_show.iter().enumerate() {
                         let o = server_util::get(&shown, &format!("out{i}"));
@@ -245,7 +246,7 @@ impl Module for ServiceFacts {
 /// Builds the module from its arguments (it takes none).
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let args = if args.is_null() { json!({}) } else { args };
-    let _: Args = parse_args("service_facts", args)?;
+    let _: Args = parse_args(args)?;
     Ok(Box::new(ServiceFacts))
 }
 

@@ -45,14 +45,14 @@ struct Shell {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("shell", args)?;
+    let a: Args = crate::parse_args(args)?;
     let cmd = a
         .cmd
         .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
+        .ok_or_else(|| ModuleError::args("no command given"))?;
     if cmd.contains('\0') {
-        return Err(ModuleError::Args(
-            "shell: the command must not contain NUL characters".into(),
+        return Err(ModuleError::args(
+            "the command must not contain NUL characters",
         ));
     }
     check_arg("shell", "chdir", &a.chdir)?;

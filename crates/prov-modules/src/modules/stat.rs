@@ -40,7 +40,7 @@ struct Stat {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("stat", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("stat", "path", &a.path)?;
     let _ = a.get_attributes;
     let algo = a.checksum_algorithm.as_deref().unwrap_or("sha1");
@@ -52,8 +52,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         "sha384" => "sha384sum",
         "sha512" => "sha512sum",
         other => {
-            return Err(ModuleError::Args(format!(
-                "stat: `checksum_algorithm` must be one of md5, sha1, sha224, sha256, sha384, sha512, not {other:?}"
+            return Err(ModuleError::args(format!(
+                "`checksum_algorithm` must be one of md5, sha1, sha224, sha256, sha384, sha512, not {other:?}"
             )));
         }
     };

@@ -12,6 +12,7 @@
 //! the link stays.
 
 use async_trait::async_trait;
+use prov_core::Script;
 use prov_core::transfer::FileAttrs;
 use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
 use serde::Deserialize;
@@ -127,7 +128,7 @@ impl Module for Sysctl {
             server_util::resolve_section("target", &self.file),
             section("end"),
         );
-        let out = ctx.run(script).await?;
+        let out = ctx.run(&Script::__legacy(script)).await?;
         let secs = sections(&out.stdout_text());
         if !secs.contains_key("end") {
             server_util::check_output("sysctl", &out)?;
@@ -142,6 +143,8 @@ impl Module for Sysctl {
         // its target gets the edit and the link stays, as ansible.posix.sysctl's `realpath`.
         let target = server_util::write_target("sysctl", &secs, "target", &self.file)?;
         let mut plan = Plan::unchanged().with_result("name", json!(name));
+        let mut summary: Vec<String> = Vec::new();
+        let mut diffs = Vec::new();
         if let Some(l) = &live {
             plan = plan.with_result("live_value", json!(l));
         }
@@ -152,26 +155,23 @@ impl Module for Sysctl {
         if self.present {
             let want = self.value.as_deref().unwrap_or("");
             if live.is_none() && !self.ignoreerrors {
-                return Err(ModuleError::Failed(format!(
+                return Err(ModuleError::failed(format!(
                     "sysctl: cannot read {name}: {}",
                     live_text.trim()
                 )));
             }
             let new = edit_file(file, name, Some(want));
             if new != file || !exists {
-                plan.summary
-                    .push(format!("persist {name}={want} in {target}"));
-                plan.diffs
-                    .push(Diff::new(target.clone(), file, new.clone()));
+                summary.push(format!("persist {name}={want} in {target}"));
+                diffs.push(Diff::new(target.clone(), file, new.clone()));
                 action.file = Some((target, new));
             }
             if self.set_live
                 && let Some(l) = &live
                 && *l != norm_value(want)
             {
-                plan.summary
-                    .push(format!("set {name} {l} -> {want} (live)"));
-                plan.diffs.push(Diff::new(
+                summary.push(format!("set {name} {l} -> {want} (live)"));
+                diffs.push(Diff::new(
                     format!("sysctl {name}"),
                     format!("{l}\n"),
                     format!("{}\n", norm_value(want)),
@@ -181,18 +181,12 @@ impl Module for Sysctl {
         } else if exists {
             let new = edit_file(file, name, None);
             if new != file {
-                plan.summary.push(format!("remove {name} from {target}"));
-                plan.diffs
-                    .push(Diff::new(target.clone(), file, new.clone()));
+                summary.push(format!("remove {name} from {target}"));
+                diffs.push(Diff::new(target.clone(), file, new.clone()));
                 action.file = Some((target, new));
             }
         }
-        if plan.summary.is_empty() {
-            return Ok(plan);
-        }
-        plan.changed = true;
-        plan.action = Some(Box::new(action));
-        Ok(plan)
+        Ok(plan.with_change(summary, diffs, action))
     }
 }
 
@@ -210,7 +204,8 @@ impl Action for SysctlAction {
                 .map(|p| p.to_string_lossy().into_owned())
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "/".into());
-            ctx.run_ok(format!("mkdir -p -- {}", quote(&dir))).await?;
+            ctx.run_ok(&Script::__legacy(format!("mkdir -p -- {}", quote(&dir))))
+                .await?;
             server_util::write_text(ctx, path, content, &FileAttrs::default()).await?;
         }
         if let Some(assign) = &self.set {
@@ -218,7 +213,7 @@ impl Action for SysctlAction {
                 "PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}",
                 quote(assign)
             );
-            let out = ctx.run(cmd).await?;
+            let out = ctx.run(&Script::__legacy(cmd)).await?;
             server_util::check_output(&format!("sysctl -w {assign}"), &out)?;
         }
         Ok(Outcome::default())
@@ -227,7 +222,7 @@ impl Action for SysctlAction {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: SysctlArgs = parse_args("sysctl", args)?;
+    let a: SysctlArgs = parse_args(args)?;
     let n = &a.name;
     if n.is_empty()
         || n.starts_with('-')
@@ -235,16 +230,14 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
     {
-        return Err(ModuleError::Args(format!(
-            "sysctl: `{n}` is not a valid key"
-        )));
+        return Err(ModuleError::args(format!("`{n}` is not a valid key")));
     }
     let present = match a.state.as_deref() {
         None | Some("present") => true,
         Some("absent") => false,
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "sysctl: state `{o}` is not present or absent"
+            return Err(ModuleError::args(format!(
+                "state `{o}` is not present or absent"
             )));
         }
     };
@@ -254,25 +247,23 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(Value::Bool(b)) => Some(if b { "1" } else { "0" }.to_owned()),
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "sysctl: value must be a string or number, found {o}"
+            return Err(ModuleError::args(format!(
+                "value must be a string or number, found {o}"
             )));
         }
     };
     if present && value.is_none() {
-        return Err(ModuleError::Args(
-            "sysctl: `value` is required with state present".into(),
-        ));
+        return Err(ModuleError::args("`value` is required with state present"));
     }
     if value.as_deref().is_some_and(|v| v.contains('\n')) {
-        return Err(ModuleError::Args("sysctl: value must be one line".into()));
+        return Err(ModuleError::args("value must be one line"));
     }
     let file = a
         .sysctl_file
         .unwrap_or_else(|| "/etc/sysctl.d/99-prov.conf".into());
     if !file.starts_with('/') {
-        return Err(ModuleError::Args(format!(
-            "sysctl: sysctl_file `{file}` must be an absolute path"
+        return Err(ModuleError::args(format!(
+            "sysctl_file `{file}` must be an absolute path"
         )));
     }
     Ok(Box::new(Sysctl {

@@ -49,20 +49,18 @@ struct Template {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args("template", args)?;
+    let a: Args = crate::parse_args(args)?;
     check_path("template", "dest", &a.dest)?;
     if a.src.is_empty() {
-        return Err(ModuleError::Args(
-            "template: `src` must not be empty".into(),
-        ));
+        return Err(ModuleError::args("`src` must not be empty"));
     }
     let newline = match a.newline_sequence.as_deref() {
         None | Some("\n") | Some("\\n") => None,
         Some("\r\n") | Some("\\r\\n") => Some("\r\n"),
         Some("\r") | Some("\\r") => Some("\r"),
         Some(other) => {
-            return Err(ModuleError::Args(format!(
-                "template: `newline_sequence` must be \\n, \\r or \\r\\n, not {other:?}"
+            return Err(ModuleError::args(format!(
+                "`newline_sequence` must be \\n, \\r or \\r\\n, not {other:?}"
             )));
         }
     };
@@ -104,7 +102,7 @@ impl Module for Template {
             self.follow,
         )
         .await?;
-        plan.result
+        plan.result_mut()
             .insert("src".into(), json!(path.display().to_string()));
         Ok(plan)
     }

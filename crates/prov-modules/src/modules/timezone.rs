@@ -18,6 +18,7 @@
 //! edit `/etc/timezone` and run `dpkg-reconfigure tzdata`.
 
 use async_trait::async_trait;
+use prov_core::Script;
 use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -76,23 +77,25 @@ fn status_script() -> String {
 }
 
 async fn read_zone(ctx: &ModuleContext<'_>, extra: &str) -> Result<ReadZone, ModuleError> {
-    let out = ctx.run(format!("{}{extra}", status_script())).await?;
+    let out = ctx
+        .run(&Script::__legacy(format!("{}{extra}", status_script())))
+        .await?;
     let secs = sections(&out.stdout_text());
     let bin = server_util::get(&secs, "bin").trim().to_owned();
     if bin.is_empty() {
-        return Err(ModuleError::Failed(
-            "timezone: timedatectl is not installed: prov sets the time zone through systemd-timedated only (Ansible would edit /etc/timezone and run dpkg-reconfigure tzdata instead)".into(),
+        return Err(ModuleError::failed(
+            "timezone: timedatectl is not installed: prov sets the time zone through systemd-timedated only (Ansible would edit /etc/timezone and run dpkg-reconfigure tzdata instead)",
         ));
     }
     let status = server_util::get(&secs, "status");
     if server_util::get(&secs, "rc").trim() != "0" {
-        return Err(ModuleError::Failed(format!(
+        return Err(ModuleError::failed(format!(
             "timezone: `timedatectl status` does not work on this host ({}): prov sets the time zone through systemd-timedated only (Ansible would edit /etc/timezone and run dpkg-reconfigure tzdata instead)",
             status.trim()
         )));
     }
     let zone = parse_status_zone(status).ok_or_else(|| {
-        ModuleError::Failed(format!(
+        ModuleError::failed(format!(
             "timezone: no `Time zone:` in the output of timedatectl status: {}",
             status.trim()
         ))
@@ -122,7 +125,7 @@ impl Module for Timezone {
         );
         let r = read_zone(ctx, &probe).await?;
         if server_util::get(&r.extra, "zonefile").trim() != "yes" {
-            return Err(ModuleError::Failed(format!(
+            return Err(ModuleError::failed(format!(
                 "Error message:\ngiven timezone \"{name}\" is not available"
             )));
         }
@@ -140,7 +143,7 @@ impl Module for Timezone {
             },
         )
         .with_diff(diff);
-        plan.result.insert(
+        plan.result_mut().insert(
             "diff".into(),
             json!({"before": before, "after": {"name": name}}),
         );
@@ -157,12 +160,12 @@ struct SetZone {
 impl Action for SetZone {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         let set = format!("{PRELUDE}timedatectl set-timezone {}", quote(&self.name));
-        let out = ctx.run(set).await?;
+        let out = ctx.run(&Script::__legacy(set)).await?;
         server_util::check_output(&format!("timedatectl set-timezone {}", self.name), &out)?;
         // Ansible reads the state again and fails unless it is the planned one.
         let after = read_zone(ctx, "").await?;
         if after.zone != self.name {
-            return Err(ModuleError::Failed(format!(
+            return Err(ModuleError::failed(format!(
                 "Error message:\nstill not desired state, though changes have made - planned: {{'name': '{}'}}, after: {{'name': '{}'}}\nOther message(s):\n{}",
                 self.name, after.zone, self.msg
             )));
@@ -175,15 +178,15 @@ impl Action for SetZone {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args("timezone", args)?;
+    let a: Args = parse_args(args)?;
     if let Some(h) = &a.hwclock {
-        return Err(ModuleError::Args(format!(
-            "timezone: `hwclock: {h}` is not supported: prov's hosts (containers, lab namespaces) have no hardware clock to configure; leave `hwclock` out"
+        return Err(ModuleError::args(format!(
+            "`hwclock: {h}` is not supported: prov's hosts (containers, lab namespaces) have no hardware clock to configure; leave `hwclock` out"
         )));
     }
     let Some(name) = a.name else {
-        return Err(ModuleError::Args(
-            "timezone: `name` is required (one of name, hwclock; hwclock is not supported)".into(),
+        return Err(ModuleError::args(
+            "`name` is required (one of name, hwclock; hwclock is not supported)",
         ));
     };
     if name.is_empty()
@@ -191,8 +194,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         || name.contains(['\n', '\0'])
         || name.chars().any(char::is_whitespace)
     {
-        return Err(ModuleError::Args(format!(
-            "timezone: `{name}` is not a time zone name"
+        return Err(ModuleError::args(format!(
+            "`{name}` is not a time zone name"
         )));
     }
     Ok(Box::new(Timezone { name }))

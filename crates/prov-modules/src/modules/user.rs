@@ -23,6 +23,7 @@
 //! - a relative `ssh_key_file` whose home directory will not exist fails while planning, in
 //!   check mode too (Ansible's check mode reports `changed` for a run that then fails).
 
+use prov_core::Script;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -999,9 +1000,10 @@ impl Module for User {
             (Some(p), true) => {
                 let mut input = p.0.clone().into_bytes();
                 input.push(b'\n');
-                ctx.run_with_input(script, &input).await?
+                ctx.run_with_input(&Script::__legacy(script), &input)
+                    .await?
             }
-            _ => ctx.run(script).await?,
+            _ => ctx.run(&Script::__legacy(script)).await?,
         };
         let secs = sections(&out.stdout_text());
         if !secs.contains_key("end") {
@@ -1032,22 +1034,19 @@ impl Module for User {
                 c.push_str(" -r");
             }
             c.push_str(&format!(" -- {n}"));
-            plan.changed = true;
-            plan.summary = vec![format!("remove user {name}")];
-            plan.diffs
-                .push(Diff::new(format!("user {name}"), acct.describe(), ""));
-            plan = plan
-                .with_result("force", json!(spec.force))
-                .with_result("remove", json!(spec.remove));
-            plan.action = Some(Box::new(UserAction {
+            let diff = Diff::new(format!("user {name}"), acct.describe(), "");
+            let action = UserAction {
                 name: name.clone(),
                 steps: Steps {
                     account: Some(c),
                     ..Steps::default()
                 },
                 report: None,
-            }));
-            return Ok(plan);
+            };
+            return Ok(plan
+                .with_result("force", json!(spec.force))
+                .with_result("remove", json!(spec.remove))
+                .with_change(vec![format!("remove user {name}")], vec![diff], action));
         }
         let cur = acct.clone().map(|account| Current {
             account,
@@ -1055,9 +1054,9 @@ impl Module for User {
             homes: parse_homes(server_util::get(&secs, "homes")),
         });
         let key = spec.ssh.as_ref().map(|_| parse_key_state(&secs));
-        let steps = plan_present(spec, cur.as_ref(), key.as_ref()).map_err(ModuleError::Failed)?;
+        let steps = plan_present(spec, cur.as_ref(), key.as_ref()).map_err(ModuleError::failed)?;
 
-        plan.result
+        plan.result_mut()
             .extend(present_result(spec, acct.as_ref(), key.as_ref(), &steps));
         if let Some(w) = password_warning(spec) {
             plan = plan.with_result("warnings", json!([w]));
@@ -1073,18 +1072,16 @@ impl Module for User {
                 account_after(spec, a).describe(),
             ),
         };
-        plan.changed = true;
-        plan.summary = steps.summary.clone();
-        plan.diffs.push(diff);
-        plan.action = Some(Box::new(UserAction {
+        let summary = steps.summary.clone();
+        let action = UserAction {
             name: name.clone(),
             report: Some(Report {
                 key_path: key.map(|k| k.path),
                 groups: spec.groups.as_ref().map(|g| g.join(",")),
             }),
             steps,
-        }));
-        Ok(plan)
+        };
+        Ok(plan.with_change(summary, vec![diff], action))
     }
 }
 
@@ -1242,7 +1239,7 @@ impl Action for UserAction {
             script.push_str(&section("pub"));
             script.push_str("if [ -e \"$f.pub\" ]; then echo; cat -- \"$f.pub\"; fi\n");
         }
-        let out = ctx.run(script).await?;
+        let out = ctx.run(&Script::__legacy(script)).await?;
         let secs = sections(&out.stdout_text());
         if let Some(a) = Account::parse(server_util::get(&secs, "passwd"), "", "") {
             for (k, v) in [
@@ -1283,8 +1280,11 @@ async fn run_checked(
     input: Option<&[u8]>,
 ) -> Result<(), ModuleError> {
     let out = match input {
-        Some(i) => ctx.run_with_input(script.to_owned(), i).await?,
-        None => ctx.run(script.to_owned()).await?,
+        Some(i) => {
+            ctx.run_with_input(&Script::__legacy(script.to_owned()), i)
+                .await?
+        }
+        None => ctx.run(&Script::__legacy(script.to_owned())).await?,
     };
     let first = script.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     server_util::check_output(first, &out)
@@ -1298,7 +1298,7 @@ pub(crate) struct RunAction {
 #[async_trait]
 impl Action for RunAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run(self.command.clone()).await?;
+        let out = ctx.run(&Script::__legacy(self.command.clone())).await?;
         server_util::check_output(&self.command, &out)?;
         Ok(Outcome::default())
     }
@@ -1316,20 +1316,20 @@ pub(crate) fn valid_account_name(n: &str) -> bool {
 
 fn plain_field(field: &str, v: &str) -> Result<(), ModuleError> {
     if v.contains([':', '\n']) {
-        return Err(ModuleError::Args(format!(
-            "user: {field} must not contain `:` or newlines"
+        return Err(ModuleError::args(format!(
+            "{field} must not contain `:` or newlines"
         )));
     }
     Ok(())
 }
 
 fn args_err(msg: impl Into<String>) -> ModuleError {
-    ModuleError::Args(format!("user: {}", msg.into()))
+    ModuleError::args(format!("{}", msg.into()))
 }
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: UserArgs = parse_args("user", args)?;
+    let a: UserArgs = parse_args(args)?;
     if !valid_account_name(&a.name) {
         return Err(args_err(format!("`{}` is not a valid user name", a.name)));
     }

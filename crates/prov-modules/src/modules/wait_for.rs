@@ -11,6 +11,7 @@
 //! is needed. `state: drained` is not supported.
 
 use async_trait::async_trait;
+use prov_core::Script;
 use prov_core::{Module, ModuleContext, ModuleError, Plan, quote};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -135,7 +136,7 @@ pub struct WaitFor {
 impl Module for WaitFor {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let w = &self.spec;
-        let out = ctx.run(wait_script(w)).await?;
+        let out = ctx.run(&Script::__legacy(wait_script(w))).await?;
         let elapsed = out
             .stdout_text()
             .lines()
@@ -176,12 +177,11 @@ impl Module for WaitFor {
                         if w.port.is_some() { "closed" } else { "absent" }
                     ),
                 };
-                plan.failed = Some(
-                    w.msg
-                        .clone()
-                        .unwrap_or_else(|| format!("timeout after {elapsed}s waiting for {cond}")),
-                );
-                Ok(plan)
+                let msg = w
+                    .msg
+                    .clone()
+                    .unwrap_or_else(|| format!("timeout after {elapsed}s waiting for {cond}"));
+                Err(ModuleError::failed_with(msg, plan.into_result()))
             }
             _ => {
                 crate::server_util::check_output("wait_for", &out)?;
@@ -193,30 +193,24 @@ impl Module for WaitFor {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: WaitForArgs = parse_args("wait_for", args)?;
+    let a: WaitForArgs = parse_args(args)?;
     let present = match a.state.as_deref() {
         None | Some("started" | "present") => true,
         Some("stopped" | "absent") => false,
         Some("drained") => {
-            return Err(ModuleError::Args(
-                "wait_for: state `drained` is not supported".into(),
-            ));
+            return Err(ModuleError::args("state `drained` is not supported"));
         }
         Some(o) => {
-            return Err(ModuleError::Args(format!(
-                "wait_for: state `{o}` is not one of started, stopped, present, absent"
+            return Err(ModuleError::args(format!(
+                "state `{o}` is not one of started, stopped, present, absent"
             )));
         }
     };
     if a.port.is_some() && a.path.is_some() {
-        return Err(ModuleError::Args(
-            "wait_for: port and path are mutually exclusive".into(),
-        ));
+        return Err(ModuleError::args("port and path are mutually exclusive"));
     }
     if a.port.is_none() && a.path.is_none() {
-        return Err(ModuleError::Args(
-            "wait_for: one of port or path is required".into(),
-        ));
+        return Err(ModuleError::args("one of port or path is required"));
     }
     let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
     if host.is_empty()
@@ -224,8 +218,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ".-:_[]".contains(c))
     {
-        return Err(ModuleError::Args(format!(
-            "wait_for: `{host}` is not a host name or address"
+        return Err(ModuleError::args(format!(
+            "`{host}` is not a host name or address"
         )));
     }
     Ok(Box::new(WaitFor {

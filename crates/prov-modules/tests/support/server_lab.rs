@@ -213,17 +213,14 @@ pub struct Planned {
     pub result: serde_json::Map<String, Value>,
     /// Rendered diffs.
     pub diffs: Vec<String>,
-    /// A failure found while planning.
-    pub failed: Option<String>,
 }
 
 fn planned(p: &Plan) -> Planned {
     Planned {
-        changed: p.changed,
-        summary: p.summary.clone(),
-        result: p.result.clone(),
-        diffs: p.diffs.iter().map(|d| d.unified()).collect(),
-        failed: p.failed.clone(),
+        changed: p.changed(),
+        summary: p.summary().to_vec(),
+        result: p.result().clone(),
+        diffs: p.diffs().iter().map(|d| d.unified()).collect(),
     }
 }
 
@@ -270,13 +267,10 @@ pub async fn run_as(
         timeout: Some(std::time::Duration::from_secs(600)),
         environment: &[],
     };
-    let mut plan = module.plan(&ctx).await?;
+    let plan = module.plan(&ctx).await?;
     let p = planned(&plan);
-    if !check_mode && let Some(action) = plan.action.take() {
-        let outcome = action.apply(&ctx).await?;
-        if let Some(f) = outcome.failed {
-            return Err(ModuleError::Failed(f));
-        }
+    if !check_mode && let (_, Some(action)) = plan.split() {
+        action.apply(&ctx).await?;
     }
     Ok(p)
 }
