@@ -197,7 +197,9 @@ pub struct Change {
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Plan::Unchanged { result } => f.debug_struct("Unchanged").field("result", result).finish(),
+            Plan::Unchanged { result } => {
+                f.debug_struct("Unchanged").field("result", result).finish()
+            }
             Plan::Change(c) | Plan::Refresh(c) => f
                 .debug_struct(if self.changed() { "Change" } else { "Refresh" })
                 .field("summary", &c.summary)

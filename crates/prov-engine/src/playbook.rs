@@ -2033,7 +2033,10 @@ fn check_args(
         Err(e) => return Err(EngineError::invalid(doc.location(args_path), e.to_string())),
     };
     // The argument to blame: its key when it is unknown, else its value.
-    let top = e.field.as_deref().map(|f| f.split(['.', '[']).next().unwrap_or(f));
+    let top = e
+        .field
+        .as_deref()
+        .map(|f| f.split(['.', '[']).next().unwrap_or(f));
     let given = top.filter(|k| args.get(*k).is_some());
     let at = match given {
         Some(k) if e.message.starts_with("unknown field") => doc.location(&key(args_path, k)),

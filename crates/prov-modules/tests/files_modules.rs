@@ -1014,14 +1014,15 @@ async fn validate_guards_the_install() {
     std::fs::write(&dest, "ok old\n").unwrap();
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o440)).unwrap();
     // Rejected content: the old file stays, nothing is left behind.
-    let err = h
+    let (_, ran) = h
         .run(
             "copy",
             json!({"content": "bad\n", "dest": dest, "validate": "grep -q '^ok' %s"}),
         )
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("failed to validate"), "{err}");
+        .unwrap();
+    let failed = ran.failed.unwrap_or_default();
+    assert!(failed.contains("failed to validate"), "{failed}");
     assert_eq!(read(&dest), "ok old\n");
     no_temp_files(h.dir.path());
     // Accepted content replaces it and keeps the old mode.
