@@ -29,7 +29,7 @@ pub use event::{Event, EventSink, HostRecap, TaskResult, TaskStatus};
 pub use fact::Fact;
 pub use module::{
     Action, ArgError, Change, CheckMode, FactError, Failure, FileKind, FileSource, Module,
-    ModuleContext, ModuleError, Outcome, Peers, Plan, PlanReport,
+    ModuleContext, ModuleError, Outcome, Peers, Plan, PlanReport, RunScript,
 };
 pub use quote::quote;
 pub use redact::Redactor;

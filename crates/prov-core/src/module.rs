@@ -154,6 +154,17 @@ pub trait Action: Send + Sync {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError>;
 }
 
+/// The action of most plans: run one planned script, fail with its stderr unless it exits 0.
+pub struct RunScript(pub Script);
+
+#[async_trait]
+impl Action for RunScript {
+    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
+        ctx.run_ok(&self.0).await?;
+        Ok(Outcome::default())
+    }
+}
+
 /// What a module found and what it would do. A failure found while planning is an
 /// `Err(ModuleError::Failed)`, never a plan.
 pub enum Plan {

@@ -26,6 +26,13 @@ impl Script {
         Self(text.to_owned())
     }
 
+    /// Appends static text as it is.
+    #[must_use]
+    pub fn then_text(mut self, text: &'static str) -> Self {
+        self.0.push_str(text);
+        self
+    }
+
     /// The script text, ready to hand to a shell.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -41,6 +41,17 @@ where
     }
 }
 
+/// `state: present | absent`, the choice of most modules (present by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    /// The thing exists as described.
+    #[default]
+    Present,
+    /// The thing does not exist.
+    Absent,
+}
+
 /// Interprets a JSON value as an Ansible boolean.
 pub fn parse_bool(v: &serde_json::Value) -> Option<bool> {
     match v {

@@ -33,6 +33,41 @@ pub struct ModuleSpec {
     pub returns_facts: &'static [&'static str],
 }
 
+impl ModuleSpec {
+    /// A module named `name` built by `build`, with no aliases, no free form and no returned
+    /// facts (add those with the methods below).
+    pub const fn new(
+        name: &'static str,
+        build: fn(Value) -> Result<Box<dyn Module>, ModuleError>,
+    ) -> Self {
+        Self {
+            name,
+            aliases: &[],
+            free_form: false,
+            build,
+            returns_facts: &[],
+        }
+    }
+
+    /// Other names for the module.
+    pub const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// Takes a free-form string (passed as `cmd`).
+    pub const fn free_form(mut self) -> Self {
+        self.free_form = true;
+        self
+    }
+
+    /// Returns facts that become variables of their own.
+    pub const fn returns_facts(mut self, facts: &'static [&'static str]) -> Self {
+        self.returns_facts = facts;
+        self
+    }
+}
+
 /// Every module prov knows.
 pub fn registry() -> &'static [ModuleSpec] {
     modules::REGISTRY

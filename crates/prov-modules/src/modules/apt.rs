@@ -103,6 +103,9 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
     Ok(req)
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("apt", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: AptArgs = parse_args(args)?;

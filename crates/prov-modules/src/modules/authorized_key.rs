@@ -634,10 +634,13 @@ impl Action for WriteKeys {
     }
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("authorized_key", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = parse_args(args)?;
-    let err = |m: String| Err(ModuleError::args(format!("{m}")));
+    let err = |m: String| Err(ModuleError::args(m));
     if a.user.is_empty() || a.user.starts_with('-') || a.user.contains([':', '\n', '\0', '/']) {
         return err(format!("`{}` is not a valid user name", a.user));
     }

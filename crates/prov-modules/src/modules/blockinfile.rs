@@ -104,6 +104,9 @@ fn is_multiline(pattern: &str) -> bool {
         .is_some_and(|flags| flags.chars().all(|c| c.is_ascii_alphabetic()) && flags.contains('m'))
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("blockinfile", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(args)?;

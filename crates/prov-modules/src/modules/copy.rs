@@ -54,6 +54,9 @@ struct Copy {
     follow: bool,
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("copy", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(args)?;

@@ -377,6 +377,10 @@ impl Module for Firewall {
     }
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("firewall", build)
+    .aliases(&["nftables"]);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: FirewallArgs = parse_args(args)?;
@@ -397,7 +401,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         a.allow_ipv6_nd,
         a.rules,
     )
-    .map_err(|e| ModuleError::args(format!("{e}")))?;
+    .map_err(|e| ModuleError::args(e.to_string()))?;
     Ok(Box::new(Firewall {
         spec,
         present,

@@ -3,16 +3,25 @@
 //! ```yaml
 //! group: { name: redis, system: yes, gid: 990 }
 //! ```
+//!
+//! The worked example of the module contract (docs/modules.md): arguments → [`GroupFact`]
+//! (probe and parser side by side) → the pure planner [`plan_group`] → a [`Plan`] whose action
+//! runs a [`Script`] built from quoted values only.
 
 use async_trait::async_trait;
-use prov_core::Script;
-use prov_core::{Diff, Module, ModuleContext, ModuleError, Plan, quote};
+use prov_core::{
+    CommandOutput, Diff, Fact, FactError, Module, ModuleContext, ModuleError, Plan, RunScript,
+    Script, sh,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::user::{RunAction, valid_account_name};
-use crate::args::de_bool;
-use crate::parse_args;
+use super::user::valid_account_name;
+use crate::args::{Presence, de_bool};
+use crate::{ModuleSpec, parse_args};
+
+/// The module's name and builder, for the registry.
+pub const SPEC: ModuleSpec = ModuleSpec::new("group", build);
 
 /// The `group` module's arguments (Ansible's names).
 #[derive(Debug, Deserialize)]
@@ -22,7 +31,7 @@ pub struct GroupArgs {
     pub name: String,
     /// present (default) or absent.
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Presence,
     /// The group id.
     #[serde(default, deserialize_with = "crate::args::de_opt_int")]
     pub gid: Option<u32>,
@@ -31,71 +40,151 @@ pub struct GroupArgs {
     pub system: bool,
 }
 
-/// Parses `getent group NAME` output into its gid.
-pub fn parse_getent_group(text: &str) -> Option<u32> {
-    let line = text.lines().next()?;
-    line.split(':').nth(2)?.trim().parse().ok()
+/// A group as the host's group database (`getent group`) has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// The group id.
+    pub gid: u32,
 }
 
-/// The `group` module.
-#[derive(Debug)]
+/// Reads one group: `None` when the host has no such group.
+pub struct GroupFact<'a>(pub &'a str);
+
+impl Fact for GroupFact<'_> {
+    type Output = Option<GroupEntry>;
+
+    fn name(&self) -> String {
+        format!("group {}", self.0)
+    }
+
+    fn script(&self) -> Script {
+        // getent exits 2 for "no such key": an answer, not a failure.
+        sh!("getent group {}; rc=$?; [ $rc -eq 2 ] && exit 0; exit $rc", self.0)
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<Self::Output, FactError> {
+        if !out.success() {
+            return Err(self.probe_failed(out));
+        }
+        let text = out.stdout_text();
+        let Some(line) = text.lines().next() else {
+            return Ok(None);
+        };
+        // name:password:gid:members
+        let gid = line
+            .split(':')
+            .nth(2)
+            .and_then(|g| g.trim().parse().ok())
+            .ok_or_else(|| self.error(format!("unexpected getent line `{line}`")))?;
+        Ok(Some(GroupEntry { gid }))
+    }
+}
+
+/// What the host should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     name: String,
-    present: bool,
+    state: Presence,
     gid: Option<u32>,
     system: bool,
+}
+
+/// The one change a group can need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOp {
+    /// `groupadd` (with `-r` for a system group, `-g` for a fixed gid).
+    Add {
+        /// The wanted gid, if any.
+        gid: Option<u32>,
+        /// A system group.
+        system: bool,
+    },
+    /// `groupmod -g`.
+    SetGid {
+        /// The current gid.
+        from: u32,
+        /// The wanted gid.
+        to: u32,
+    },
+    /// `groupdel`.
+    Delete {
+        /// The current gid.
+        gid: u32,
+    },
+}
+
+/// The planner: what to do to go from `current` to `want` (`None`: nothing).
+pub fn plan_group(want: &Group, current: Option<&GroupEntry>) -> Option<GroupOp> {
+    match (current, want.state) {
+        (None, Presence::Absent) => None,
+        (Some(c), Presence::Absent) => Some(GroupOp::Delete { gid: c.gid }),
+        (None, Presence::Present) => Some(GroupOp::Add {
+            gid: want.gid,
+            system: want.system,
+        }),
+        (Some(c), Presence::Present) => match want.gid {
+            Some(to) if to != c.gid => Some(GroupOp::SetGid { from: c.gid, to }),
+            _ => None,
+        },
+    }
+}
+
+impl GroupOp {
+    /// The command that makes the change.
+    pub fn script(&self, name: &str) -> Script {
+        match self {
+            GroupOp::Add { gid, system } => {
+                let mut s = Script::text("groupadd");
+                if *system {
+                    s = s.then_text(" -r");
+                }
+                if let Some(g) = gid {
+                    s = s.then_text(" -g").arg(*g);
+                }
+                s.then_text(" --").arg(name)
+            }
+            GroupOp::SetGid { to, .. } => sh!("groupmod -g {} -- {}", *to, name),
+            GroupOp::Delete { .. } => sh!("groupdel -- {}", name),
+        }
+    }
+
+    /// One line for people.
+    pub fn summary(&self, name: &str) -> String {
+        match self {
+            GroupOp::Add { .. } => format!("create group {name}"),
+            GroupOp::SetGid { from, to } => format!("group {name}: gid {from} -> {to}"),
+            GroupOp::Delete { .. } => format!("remove group {name}"),
+        }
+    }
+
+    /// The before/after of the group's attributes.
+    pub fn diff(&self, name: &str) -> Diff {
+        let gid = |g: &u32| format!("gid: {g}\n");
+        let (before, after) = match self {
+            GroupOp::Add { gid: Some(g), .. } => (String::new(), gid(g)),
+            GroupOp::Add { gid: None, .. } => (String::new(), "gid: (assigned)\n".into()),
+            GroupOp::SetGid { from, to } => (gid(from), gid(to)),
+            GroupOp::Delete { gid: g } => (gid(g), String::new()),
+        };
+        Diff::new(format!("group {name}"), before, after)
+    }
 }
 
 #[async_trait]
 impl Module for Group {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let n = quote(&self.name);
-        let out = ctx
-            .run(&Script::__legacy(format!("getent group {n}; true")))
-            .await?;
-        let cur = parse_getent_group(&out.stdout_text());
-        let name = &self.name;
-        let label = format!("group {name}");
-        let mut plan = Plan::unchanged().with_result("name", json!(name));
-        if let Some(g) = cur {
-            plan = plan.with_result("gid", json!(g));
+        let current = ctx.fact(&GroupFact(&self.name)).await?;
+        let mut plan = Plan::unchanged().with_result("name", json!(self.name));
+        if let Some(c) = &current {
+            plan = plan.with_result("gid", json!(c.gid));
         }
-        let (command, summary, diff) = match (cur, self.present) {
-            (None, false) => return Ok(plan.with_result("state", json!("absent"))),
-            (Some(g), false) => (
-                format!("groupdel -- {n}"),
-                format!("remove group {name}"),
-                Diff::new(label, format!("gid: {g}\n"), ""),
-            ),
-            (None, true) => {
-                let mut c = String::from("groupadd");
-                if self.system {
-                    c.push_str(" -r");
-                }
-                if let Some(g) = self.gid {
-                    c.push_str(&format!(" -g {g}"));
-                }
-                c.push_str(&format!(" -- {n}"));
-                let after = self
-                    .gid
-                    .map(|g| format!("gid: {g}\n"))
-                    .unwrap_or_else(|| "gid: (assigned)\n".into());
-                (
-                    c,
-                    format!("create group {name}"),
-                    Diff::new(label, "", after),
-                )
-            }
-            (Some(g), true) => match self.gid {
-                Some(want) if want != g => (
-                    format!("groupmod -g {want} -- {n}"),
-                    format!("group {name}: gid {g} -> {want}"),
-                    Diff::new(label, format!("gid: {g}\n"), format!("gid: {want}\n")),
-                ),
-                _ => return Ok(plan.with_result("state", json!("present"))),
-            },
+        let Some(op) = plan_group(self, current.as_ref()) else {
+            let state = if current.is_some() { "present" } else { "absent" };
+            return Ok(plan.with_result("state", json!(state)));
         };
-        Ok(plan.with_change(vec![summary], vec![diff], RunAction { command }))
+        let (summary, diff) = (op.summary(&self.name), op.diff(&self.name));
+        let action = RunScript(op.script(&self.name));
+        Ok(plan.with_change(vec![summary], vec![diff], action))
     }
 }
 
@@ -103,23 +192,11 @@ impl Module for Group {
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: GroupArgs = parse_args(args)?;
     if !valid_account_name(&a.name) {
-        return Err(ModuleError::args(format!(
-            "`{}` is not a valid group name",
-            a.name
-        )));
+        return Err(ModuleError::arg("name", "not a valid group name"));
     }
-    let present = match a.state.as_deref() {
-        None | Some("present") => true,
-        Some("absent") => false,
-        Some(o) => {
-            return Err(ModuleError::args(format!(
-                "state `{o}` is not present or absent"
-            )));
-        }
-    };
     Ok(Box::new(Group {
         name: a.name,
-        present,
+        state: a.state,
         gid: a.gid,
         system: a.system,
     }))
@@ -129,11 +206,75 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 mod tests {
     use super::*;
 
+    fn out(status: i32, stdout: &str) -> CommandOutput {
+        CommandOutput {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: b"boom".to_vec(),
+        }
+    }
+
     #[test]
-    fn getent_parses() {
-        assert_eq!(parse_getent_group("redis:x:110:\n"), Some(110));
-        assert_eq!(parse_getent_group("adm:x:4:syslog,alice\n"), Some(4));
-        assert_eq!(parse_getent_group(""), None);
+    fn the_fact_parses_getent_and_refuses_garbage() {
+        let f = GroupFact("adm");
+        assert_eq!(
+            f.parse(&out(0, "adm:x:4:syslog,alice\n")),
+            Ok(Some(GroupEntry { gid: 4 }))
+        );
+        assert_eq!(f.parse(&out(0, "")), Ok(None), "getent's exit 2 became 0");
+        let err = f.parse(&out(0, "adm:x:four:\n")).unwrap_err();
+        assert_eq!(err.fact, "group adm");
+        assert!(f.parse(&out(1, "")).unwrap_err().detail.contains("boom"));
+        assert_eq!(
+            f.script().as_str(),
+            "getent group adm; rc=$?; [ $rc -eq 2 ] && exit 0; exit $rc"
+        );
+    }
+
+    fn want(state: Presence, gid: Option<u32>) -> Group {
+        Group {
+            name: "redis".into(),
+            state,
+            gid,
+            system: true,
+        }
+    }
+
+    #[test]
+    fn the_planner_covers_every_case() {
+        let at = |g| GroupEntry { gid: g };
+        let p = Presence::Present;
+        assert_eq!(plan_group(&want(Presence::Absent, None), None), None);
+        assert_eq!(
+            plan_group(&want(Presence::Absent, None), Some(&at(7))),
+            Some(GroupOp::Delete { gid: 7 })
+        );
+        assert_eq!(
+            plan_group(&want(p, Some(990)), None),
+            Some(GroupOp::Add {
+                gid: Some(990),
+                system: true
+            })
+        );
+        assert_eq!(
+            plan_group(&want(p, Some(990)), Some(&at(7))),
+            Some(GroupOp::SetGid { from: 7, to: 990 })
+        );
+        assert_eq!(plan_group(&want(p, Some(7)), Some(&at(7))), None);
+        assert_eq!(plan_group(&want(p, None), Some(&at(7))), None);
+    }
+
+    #[test]
+    fn scripts_quote_the_name() {
+        let add = GroupOp::Add {
+            gid: Some(990),
+            system: true,
+        };
+        assert_eq!(add.script("redis").as_str(), "groupadd -r -g 990 -- redis");
+        assert_eq!(
+            GroupOp::Delete { gid: 1 }.script("a'b").as_str(),
+            r"groupdel -- 'a'\''b'"
+        );
     }
 
     #[test]
@@ -141,5 +282,6 @@ mod tests {
         assert!(build(json!({"name": "redis", "system": true, "gid": 990})).is_ok());
         assert!(build(json!({"name": "redis", "members": ["a"]})).is_err());
         assert!(build(json!({"name": "a b"})).is_err());
+        assert!(build(json!({"name": "redis", "state": "gone"})).is_err());
     }
 }

@@ -82,11 +82,14 @@ struct LineInFile {
     opts: WriteOptions,
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("lineinfile", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(args)?;
     check_path("lineinfile", "path", &a.path)?;
-    let err = |m: &str| Err(ModuleError::args(format!("{m}")));
+    let err = |m: &str| Err(ModuleError::args(m));
     if a.insertafter.is_some() && a.insertbefore.is_some() {
         return err("`insertafter` and `insertbefore` are mutually exclusive");
     }

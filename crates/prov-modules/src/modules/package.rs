@@ -58,6 +58,9 @@ pub struct PackageArgs {
     pub update_cache: bool,
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("package", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     const GENERIC: &[&str] = &["name", "pkg", "state", "use", "update_cache"];

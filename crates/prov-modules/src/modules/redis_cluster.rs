@@ -51,6 +51,9 @@ struct RedisCluster {
     spec: ClusterSpec,
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("redis_cluster", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = parse_args(args)?;

@@ -243,6 +243,10 @@ impl Module for ServiceFacts {
     }
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("service_facts", build)
+    .returns_facts(&["services"]);
+
 /// Builds the module from its arguments (it takes none).
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let args = if args.is_null() { json!({}) } else { args };

@@ -220,6 +220,9 @@ impl Action for SysctlAction {
     }
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("sysctl", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: SysctlArgs = parse_args(args)?;

@@ -47,6 +47,9 @@ struct Template {
     newline: Option<&'static str>,
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("template", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(args)?;

@@ -1290,20 +1290,6 @@ async fn run_checked(
     server_util::check_output(first, &out)
 }
 
-/// Runs one planned command (shared with `group`).
-pub(crate) struct RunAction {
-    pub(crate) command: String,
-}
-
-#[async_trait]
-impl Action for RunAction {
-    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run(&Script::__legacy(self.command.clone())).await?;
-        server_util::check_output(&self.command, &out)?;
-        Ok(Outcome::default())
-    }
-}
-
 /// True for names useradd/groupadd accept.
 pub(crate) fn valid_account_name(n: &str) -> bool {
     !n.is_empty()
@@ -1324,8 +1310,11 @@ fn plain_field(field: &str, v: &str) -> Result<(), ModuleError> {
 }
 
 fn args_err(msg: impl Into<String>) -> ModuleError {
-    ModuleError::args(format!("{}", msg.into()))
+    ModuleError::args(msg)
 }
+
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("user", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {

@@ -191,6 +191,9 @@ impl Module for WaitFor {
     }
 }
 
+/// The module's name and builder, for the registry.
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("wait_for", build);
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: WaitForArgs = parse_args(args)?;
