@@ -92,6 +92,14 @@ pub fn env(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
             rest = after;
         }
     }
+    // prov's own fact (not Ansible's): the firewall module keeps this address reachable.
+    if let Some(client) = env
+        .get("SSH_CONNECTION")
+        .and_then(Value::as_str)
+        .and_then(|c| c.split_whitespace().next())
+    {
+        out.insert("ssh_client_address".into(), json!(client));
+    }
     out.insert("env".into(), Value::Object(env));
     Ok(())
 }
@@ -495,6 +503,18 @@ mod tests {
         );
         env(&probe(&[], &[("export", bash)]), &mut f).unwrap();
         assert_eq!(f["env"], json!({"HOME": "/root", "Q": "a \"b\" $c"}));
+        env(
+            &probe(
+                &[],
+                &[(
+                    "export",
+                    "export SSH_CONNECTION='10.77.0.1 4 10.77.0.14 22'\n",
+                )],
+            ),
+            &mut f,
+        )
+        .unwrap();
+        assert_eq!(f["ssh_client_address"], "10.77.0.1");
         let e = env(&probe(&[], &[("export", "HOME=/x\n")]), &mut f).unwrap_err();
         assert!(e.to_string().contains("`env`"), "{e}");
         let e = env(&probe(&[], &[("export", "export A='open\n")]), &mut f).unwrap_err();
