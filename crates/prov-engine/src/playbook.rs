@@ -83,6 +83,10 @@ pub struct Play {
     pub become_user: Option<String>,
     /// `gather_facts` (default yes).
     pub gather_facts: bool,
+    /// What gathering facts collects: `gather_subset` (default all) and `fact_path`.
+    pub gather: crate::facts::Request,
+    /// `gather_timeout`: seconds the whole gathering may take (default: the task timeout).
+    pub gather_timeout: Option<u64>,
     /// `serial`: batch sizes (numbers or percentages).
     pub serial: Vec<SerialSize>,
     /// `connection: local` and friends.
@@ -483,6 +487,9 @@ const PLAY_KEYWORDS: &[&str] = &[
     "become_user",
     "become_method",
     "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
     "serial",
     "pre_tasks",
     "roles",
@@ -1252,6 +1259,16 @@ impl Loader<'_> {
             become_: opt_bool(doc, path, m, "become")?,
             become_user: opt_string(doc, path, m, "become_user")?,
             gather_facts: opt_bool(doc, path, m, "gather_facts")?.unwrap_or(true),
+            gather: gather_request(doc, path, m)?,
+            gather_timeout: match m.get("gather_timeout") {
+                None => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    EngineError::invalid(
+                        doc.value_location(&key(path, "gather_timeout")),
+                        "`gather_timeout` takes a number of seconds",
+                    )
+                })?),
+            },
             serial,
             connection: opt_string(doc, path, m, "connection")?,
             tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
@@ -2001,6 +2018,53 @@ fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
             }
         }
     }
+}
+
+/// A list written as a YAML list or as Ansible's comma-separated string.
+pub fn comma_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(
+            s.split(',')
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        ),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => None,
+    }
+}
+
+/// The play's `gather_subset` and `fact_path`, resolved now: a bad subset is refused here.
+fn gather_request(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<crate::facts::Request, EngineError> {
+    let at = |k: &str| doc.value_location(&key(path, k));
+    let subset = match m.get("gather_subset") {
+        None => vec!["all".to_owned()],
+        Some(v) => comma_list(v).ok_or_else(|| {
+            EngineError::invalid(
+                at("gather_subset"),
+                "`gather_subset` takes a list of subsets",
+            )
+        })?,
+    };
+    let fact_path = match m.get("fact_path") {
+        None => crate::facts::DEFAULT_FACT_PATH.to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Err(EngineError::invalid(
+                at("fact_path"),
+                "`fact_path` takes a folder",
+            ));
+        }
+    };
+    crate::facts::Request::new(&subset, &[], &fact_path)
+        .map_err(|e| EngineError::invalid(at("gather_subset"), e))
 }
 
 fn is_engine_action(name: &str) -> bool {

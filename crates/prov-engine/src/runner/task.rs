@@ -18,7 +18,6 @@ use super::files::PlaybookFiles;
 use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
 use crate::error::EngineError;
-use crate::facts;
 use crate::playbook::{Common, Flag, Task};
 use crate::yaml::PathSeg;
 
@@ -108,17 +107,28 @@ impl Runner {
             return;
         }
         let Some(conn) = h.conn.clone() else { return };
-        let cmd =
-            prov_core::RemoteCommand::new(facts::FACTS_SCRIPT).with_timeout(self.opts.task_timeout);
+        let request = &pctx.play.gather;
+        let timeout = pctx
+            .play
+            .gather_timeout
+            .map(Duration::from_secs)
+            .or(self.opts.task_timeout);
+        let cmd = prov_core::RemoteCommand::new(request.script()).with_timeout(timeout);
         let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
-            Ok(out) => {
-                // Gathered facts update what modules returned earlier, as in Ansible.
-                match (&mut h.facts, facts::parse(&out.stdout_text())) {
-                    (Value::Object(known), Value::Object(gathered)) => known.extend(gathered),
-                    (known, gathered) => *known = gathered,
+            Ok(out) => match request.parse(&out.stdout) {
+                Ok(gathered) => {
+                    // Gathered facts update what modules returned earlier, as in Ansible.
+                    match &mut h.facts {
+                        Value::Object(known) => known.extend(gathered),
+                        known => *known = Value::Object(gathered),
+                    }
+                    (TaskStatus::Ok, None)
                 }
-                (TaskStatus::Ok, None)
-            }
+                Err(e) => {
+                    h.failed = true;
+                    (TaskStatus::Failed, Some(e.to_string()))
+                }
+            },
             Err(e) if e.is_unreachable() => {
                 h.unreachable = true;
                 (TaskStatus::Unreachable, Some(e.to_string()))
