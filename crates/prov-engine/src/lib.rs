@@ -3,6 +3,7 @@
 //! The engine never prints: it emits [`prov_core::Event`]s that sinks render. It never touches a
 //! host except through a [`prov_core::Connection`] and the modules' plan/apply contract.
 
+pub mod action;
 pub mod engine_args;
 pub mod error;
 pub mod events;

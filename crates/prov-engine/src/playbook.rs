@@ -12,22 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::engine_args::RoleArgs;
 
+use crate::action::{EngineAction, TaskAction};
 use crate::error::{EngineError, Location};
 use crate::project::Project;
 use crate::template::{Templar, is_templated};
 use crate::yaml::{self, NodeLocs, PathSeg, SecretResolver, YamlDoc};
-
-/// Controller-side actions handled by the engine itself (they work on variables).
-pub const ENGINE_ACTIONS: &[&str] = &[
-    "debug",
-    "assert",
-    "set_fact",
-    "fail",
-    "meta",
-    "include_tasks",
-    "include_vars",
-    "include_role",
-];
 
 /// A loaded playbook.
 #[derive(Debug, Clone)]
@@ -361,8 +350,8 @@ pub struct Until {
 pub struct Task {
     /// `name` (defaults to the module name).
     pub name: String,
-    /// The module or engine action, canonical name.
-    pub module: String,
+    /// The module or engine action it runs, resolved at load time.
+    pub action: TaskAction,
     /// Its arguments (unrendered).
     pub args: Value,
     /// Shared keywords.
@@ -398,6 +387,11 @@ pub struct Task {
 }
 
 impl Task {
+    /// The canonical name of what it runs (`copy`, `include_tasks`).
+    pub fn module(&self) -> &'static str {
+        self.action.name()
+    }
+
     /// The keyword its loop is written under (`loop`, `with_items`, ...).
     pub fn loop_keyword(&self) -> &'static str {
         crate::loops::LoopKind::KEYWORDS
@@ -1425,8 +1419,7 @@ impl Loader<'_> {
                     .iter()
                     .copied()
                     .filter(|n| {
-                        prov_modules::lookup(n).is_none()
-                            && !is_engine_action(n)
+                        TaskAction::resolve(n).is_none()
                             && !matches!(prov_modules::short_name(n), "import_tasks" | "include")
                     })
                     .collect();
@@ -1448,22 +1441,16 @@ impl Loader<'_> {
         if short == "import_role" {
             return self.import_role(doc, path, m, &module_key, role);
         }
-        let module = if short == "include" {
-            // Ansible's old spelling of `include_tasks`.
-            "include_tasks".to_owned()
-        } else if is_engine_action(short) {
-            short.to_owned()
-        } else if let Some(spec) = prov_modules::lookup(&module_key) {
-            spec.name.to_owned()
-        } else {
+        let Some(action) = TaskAction::resolve(&module_key) else {
             return Err(EngineError::UnknownModule {
                 at: doc.location(&key(path, &module_key)),
                 hint: suggest(&module_key),
                 module: module_key,
             });
         };
+        let module = action.name();
         let raw = m.get(&module_key).cloned().unwrap_or(Value::Null);
-        let mut args = normalize_args(&module, raw)
+        let mut args = normalize_args(module, raw)
             .map_err(|msg| EngineError::invalid(doc.location(&key(path, &module_key)), msg))?;
         if let Some(extra) = m.get("args") {
             let extra = mapping(doc, &key(path, "args"), extra, "`args`")?;
@@ -1473,10 +1460,10 @@ impl Loader<'_> {
                 }
             }
         }
-        let apply = self.include_apply(doc, &key(path, &module_key), &module, &mut args, role)?;
+        let apply = self.include_apply(doc, &key(path, &module_key), module, &mut args, role)?;
         // Arguments without templates are checked now: unknown or mistyped ones are reported
         // before anything runs.
-        check_args(doc, &key(path, &module_key), &module, &args)?;
+        check_args(doc, &key(path, &module_key), module, &args)?;
         if module == "include_role" {
             self.preload_role_handlers(doc, &key(path, &module_key), &args)?;
         }
@@ -1536,8 +1523,8 @@ impl Loader<'_> {
             module_key: module_key.clone(),
             apply,
             locs,
-            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.clone()),
-            module,
+            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.to_owned()),
+            action,
             args,
             common: self.common(doc, path, m, role)?,
             loop_: loop_kind.and_then(|(k, _)| m.get(k)).cloned(),
@@ -2067,10 +2054,6 @@ fn gather_request(
         .map_err(|e| EngineError::invalid(at("gather_subset"), e))
 }
 
-fn is_engine_action(name: &str) -> bool {
-    ENGINE_ACTIONS.contains(&prov_modules::short_name(name))
-}
-
 /// Checks a task's arguments (at `args_path`) when they hold no templates: the typed ones of
 /// engine actions, and a module's by building it; the error points at the argument it names.
 fn check_args(
@@ -2088,7 +2071,7 @@ fn check_args(
             format!("{module}: {e}"),
         ));
     }
-    let Some(spec) = prov_modules::lookup(module).filter(|_| !is_engine_action(module)) else {
+    let Some(TaskAction::Module(spec)) = TaskAction::resolve(module) else {
         return Ok(());
     };
     let e = match (spec.build)(args.clone()) {
@@ -2133,7 +2116,7 @@ fn check_engine_args(module: &str, args: &Value) -> Result<(), serde_json::Error
 fn suggest(name: &str) -> String {
     let short = prov_modules::short_name(name);
     let mut names: Vec<&str> = prov_modules::registry().iter().map(|m| m.name).collect();
-    names.extend(ENGINE_ACTIONS);
+    names.extend(EngineAction::ALL.map(EngineAction::name));
     let best = names
         .iter()
         .map(|n| (edit_distance(short, n), *n))

@@ -20,6 +20,7 @@ use prov_core::{ArgError, Module, ModuleError};
 use serde_json::Value;
 
 /// How a module is named and built.
+#[derive(Debug)]
 pub struct ModuleSpec {
     /// The canonical name (`copy`).
     pub name: &'static str,

@@ -4,6 +4,7 @@
 //! a host reaches the include, so what only fails there (a module prov lacks, in the file for
 //! another OS) is a note, not a problem.
 
+use crate::action::EngineAction;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -67,7 +68,10 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
         let mut depth = 0;
         while !pending.is_empty() && depth < MAX_DEPTH {
             let mut next = Vec::new();
-            for t in pending.iter().filter(|t| t.module == "include_tasks") {
+            for t in pending
+                .iter()
+                .filter(|t| t.action.is(EngineAction::IncludeTasks))
+            {
                 for path in files_named(playbook, t, &mut report.problems) {
                     if !seen.insert(path.clone()) {
                         continue;

@@ -4,6 +4,7 @@
 //! template syntax in strings (with `file:line:column`); lint adds the template files (that
 //! they exist and parse) and, given the inventory, names that no variable anywhere defines.
 
+use crate::action::{EngineAction, TaskAction};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -66,7 +67,7 @@ pub fn lint_playbook(playbook: &Playbook, included: &IncludedFiles) -> Vec<LintP
     let mut out = Vec::new();
     {
         for t in all_tasks(playbook, included) {
-            if t.module == "template"
+            if t.action.is_module("template")
                 && let Some(src) = t.args.get("src").and_then(Value::as_str)
                 && !src.contains("{{")
             {
@@ -119,7 +120,7 @@ pub fn check_mode_suggestions(
     for (i, t) in tasks.iter().enumerate() {
         let (Some(reg), true) = (
             &t.register,
-            matches!(t.module.as_str(), "command" | "shell"),
+            t.action.is_module("command") || t.action.is_module("shell"),
         ) else {
             continue;
         };
@@ -246,7 +247,7 @@ fn task_args_probe(
     known: &Arc<dyn Fn(&str) -> bool + Send + Sync>,
 ) -> Option<EngineError> {
     let mut args = t.args.clone();
-    if t.module == "assert"
+    if t.action.is(EngineAction::Assert)
         && let Some(that) = args.as_object_mut().and_then(|o| o.remove("that"))
     {
         let at = |p: &[PathSeg]| {
@@ -306,10 +307,10 @@ fn known_names(
         if let Some(r) = &t.register {
             names.insert(r.clone());
         }
-        if let Some(spec) = prov_modules::lookup(&t.module) {
+        if let TaskAction::Module(spec) = t.action {
             names.extend(spec.returns_facts.iter().map(|f| (*f).to_owned()));
         }
-        if t.module == "set_fact"
+        if t.action.is(EngineAction::SetFact)
             && let Some(m) = t.args.as_object()
         {
             names.extend(m.keys().filter(|k| *k != "cacheable").cloned());

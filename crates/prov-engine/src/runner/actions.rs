@@ -7,13 +7,9 @@ use tera::Context;
 
 use super::task_exec::Exec;
 use super::{HostState, PlayCtx, Runner};
-use crate::playbook::{Common, ENGINE_ACTIONS, Task};
+use crate::action::EngineAction;
+use crate::playbook::{Common, Task};
 use prov_core::TaskStatus;
-
-/// True for actions the engine runs itself.
-pub(crate) fn is_engine_action(module: &str) -> bool {
-    ENGINE_ACTIONS.contains(&module)
-}
 
 /// A successful result that changed nothing.
 pub(super) fn ok(result: Map<String, Value>, msg: Option<String>) -> Exec {
@@ -45,11 +41,17 @@ pub(crate) fn run(
     h: &mut HostState,
     ctx: &Context,
 ) -> Exec {
-    match task.module.as_str() {
-        "include_tasks" => runner.include_tasks(pctx, task, scope, args, h, ctx),
-        "include_vars" => runner.include_vars(pctx, scope, args, h),
-        "include_role" => runner.include_role(pctx, task, scope, args, h, ctx),
-        "debug" => {
+    let Some(action) = task.action.engine() else {
+        return Exec::failed(format!(
+            "`{}` is a module, not an engine action",
+            task.module()
+        ));
+    };
+    match action {
+        EngineAction::IncludeTasks => runner.include_tasks(pctx, task, scope, args, h, ctx),
+        EngineAction::IncludeVars => runner.include_vars(pctx, scope, args, h),
+        EngineAction::IncludeRole => runner.include_role(pctx, task, scope, args, h, ctx),
+        EngineAction::Debug => {
             if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
                 let value = runner
                     .templar
@@ -78,7 +80,7 @@ pub(crate) fn run(
                 )
             }
         }
-        "set_fact" => {
+        EngineAction::SetFact => {
             let Value::Object(m) = args else {
                 return Exec::failed("set_fact takes a mapping of variables");
             };
@@ -95,7 +97,7 @@ pub(crate) fn run(
                 None,
             )
         }
-        "assert" => {
+        EngineAction::Assert => {
             let that = match args.get("that") {
                 Some(Value::Array(a)) => a.clone(),
                 Some(v) => vec![v.clone()],
@@ -143,10 +145,10 @@ pub(crate) fn run(
                 Some(msg),
             )
         }
-        "fail" => Exec::failed(
+        EngineAction::Fail => Exec::failed(
             string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
         ),
-        "meta" => {
+        EngineAction::Meta => {
             let action = string_arg(args, "action").unwrap_or_default();
             match action.as_str() {
                 "end_host" | "end_play" => {
@@ -161,6 +163,5 @@ pub(crate) fn run(
                 other => Exec::failed(format!("unknown meta action `{other}`")),
             }
         }
-        other => Exec::failed(format!("unknown action `{other}`")),
     }
 }

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use prov_core::{Connection, Event, HostRecap, Peers, TransportError};
 use serde_json::{Map, Value};
 
+use crate::action::EngineAction;
 use crate::error::EngineError;
 use crate::events::EventBus;
 use crate::inventory::Inventory;
@@ -609,7 +610,7 @@ impl Runner {
                 }
                 match node {
                     Node::Task(t) => {
-                        if t.module == "meta"
+                        if t.action.is(EngineAction::Meta)
                             && t.args.get("action").and_then(|a| a.as_str())
                                 == Some("flush_handlers")
                         {
@@ -631,7 +632,9 @@ impl Runner {
                         }
                         self.run_task(pctx, t, &s, states, &active, false).await?;
                         self.apply_failure_policy(pctx, &s, states, &active);
-                        if matches!(t.module.as_str(), "include_tasks" | "include_role") {
+                        if t.action.is(EngineAction::IncludeTasks)
+                            || t.action.is(EngineAction::IncludeRole)
+                        {
                             self.run_includes(pctx, t, scope, states).await?;
                         }
                     }

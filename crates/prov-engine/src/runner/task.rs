@@ -17,6 +17,7 @@ use tera::Context;
 use super::files::PlaybookFiles;
 use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
+use crate::action::{EngineAction, TaskAction};
 use crate::error::EngineError;
 use crate::playbook::{Common, Flag, Task};
 use crate::yaml::PathSeg;
@@ -400,7 +401,7 @@ impl Runner {
         match finished {
             Some(r) => r,
             None => {
-                self.report_interrupted(pctx, &task.name, &task.module, h, started);
+                self.report_interrupted(pctx, &task.name, task.module(), h, started);
                 Ok(())
             }
         }
@@ -468,7 +469,7 @@ impl Runner {
         shared: &Context,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
-        let needs_conn = !super::actions::is_engine_action(&task.module);
+        let needs_conn = task.action.engine().is_none();
         if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
             return Ok(());
         }
@@ -511,7 +512,7 @@ impl Runner {
                 host: h.name.clone(),
                 play: pctx.play.name.clone(),
                 task: task.name.clone(),
-                module: task.module.clone(),
+                module: task.module().to_owned(),
                 // As in Ansible, a hidden loop item shows as `None`.
                 item: item.map(|i| if no_log { "None".to_owned() } else { i }),
                 status: e.status,
@@ -640,7 +641,7 @@ impl Runner {
             // A loop that cannot be rendered fails the task on this host.
             Err(e) => return Ok(Outcome::Once(Exec::failed(vars.explain(e)))),
         };
-        let subdir = super::includes::files_subdir(&task.module);
+        let subdir = super::includes::files_subdir(task.module());
         let find = |name: &str| {
             self.find_file(pctx, scope, subdir, name)
                 .map(|p| p.display().to_string())
@@ -805,12 +806,20 @@ impl Runner {
             Ok(a) => without_omitted(a),
             Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
-        let mut exec = if super::actions::is_engine_action(&task.module) {
-            super::actions::run(self, pctx, task, scope, &args, h, ctx)
-        } else {
-            let exec = self.run_module(pctx, task, scope, h, args, ctx).await;
-            merge_returned_facts(h, &exec);
-            exec
+        let mut exec = match task.action {
+            TaskAction::Engine(_) => super::actions::run(self, pctx, task, scope, &args, h, ctx),
+            TaskAction::Module(spec) => {
+                let exec = match (spec.build)(args) {
+                    Ok(module) => self.run_module(pctx, task, module, scope, h, ctx).await,
+                    Err(ModuleError::Args(a)) => Exec::failed(format!(
+                        "invalid arguments: {}: {a} ({})",
+                        spec.name, task.at
+                    )),
+                    Err(e) => Exec::failed(format!("{e} ({})", task.at)),
+                };
+                merge_returned_facts(h, &exec);
+                exec
+            }
         };
         if exec.status == TaskStatus::Unreachable || exec.status == TaskStatus::Skipped {
             return Ok(exec);
@@ -875,18 +884,11 @@ impl Runner {
         &self,
         pctx: &PlayCtx<'_>,
         task: &Task,
+        module: Box<dyn prov_core::Module>,
         scope: &Common,
         h: &mut HostState,
-        args: Value,
         ctx: &tera::Context,
     ) -> Exec {
-        let Some(spec) = prov_modules::lookup(&task.module) else {
-            return Exec::failed(format!("unknown module `{}`", task.module));
-        };
-        let module = match (spec.build)(args) {
-            Ok(m) => m,
-            Err(e) => return Exec::failed(format!("{} ({})", e, task.at)),
-        };
         let check_mode = match scope.check_mode {
             Some(true) => true,
             Some(false) => false,
@@ -939,7 +941,7 @@ impl Runner {
         };
         let (report, action) = match module.plan(&mctx).await {
             Ok(p) => p.split(),
-            Err(e) => return module_error(&task.module, e),
+            Err(e) => return module_error(task.module(), e),
         };
         let mut result = report.result;
         let mut exec = Exec {
@@ -959,7 +961,7 @@ impl Runner {
             match action.apply(&mctx).await {
                 Ok(outcome) => result.extend(outcome.result),
                 Err(e) => {
-                    let mut f = module_error(&task.module, e);
+                    let mut f = module_error(task.module(), e);
                     f.changed = exec.changed;
                     f.summary = exec.summary;
                     f.diffs = exec.diffs;
@@ -1071,7 +1073,7 @@ impl Runner {
     /// is known only after apply.
     fn track_unknowns(&self, task: &Task, h: &mut HostState, unknown: bool) {
         let mut names: Vec<String> = task.register.iter().cloned().collect();
-        if task.module == "set_fact"
+        if task.action.is(EngineAction::SetFact)
             && let Some(m) = task.args.as_object()
         {
             names.extend(m.keys().cloned());
@@ -1330,5 +1332,5 @@ fn mentions_hostvars(task: &Task) -> bool {
     text(&task.args)
         || task.common.when.iter().any(|c| text(&c.expr))
         || task.loop_.as_ref().is_some_and(text)
-        || task.module == "template"
+        || task.action.is_module("template")
 }
