@@ -291,6 +291,17 @@ pub enum UndefinedBehavior {
     /// * **string coercion in filters/functions:** fails
     /// * **if true:** fails
     Strict,
+    /// Like `Strict`, but allows chaining of undefined lookups, as Ansible's templar does
+    /// (prov's patch of minijinja: `foo.bar.baz | default(1)` works when `foo` is undefined).
+    ///
+    /// * **printing:** fails
+    /// * **iteration:** fails
+    /// * **attribute access of undefined values:** allowed (returns
+    ///   [`undefined`](Value::UNDEFINED) with the origin of the first undefined value)
+    /// * **method calls on undefined values:** allowed (return undefined, as above)
+    /// * **string coercion in filters/functions:** fails
+    /// * **if true:** fails
+    StrictChainable,
 }
 
 impl UndefinedBehavior {
@@ -309,9 +320,12 @@ impl UndefinedBehavior {
             (UndefinedBehavior::Lenient, false)
             | (UndefinedBehavior::Strict, false)
             | (UndefinedBehavior::SemiStrict, false)
-            | (UndefinedBehavior::Chainable, false) => Ok(Value::undefined_with_origin(origin)),
+            | (UndefinedBehavior::Chainable, false)
+            | (UndefinedBehavior::StrictChainable, false) => {
+                Ok(Value::undefined_with_origin(origin))
+            }
             // chained undefined values keep the origin of the parent
-            (UndefinedBehavior::Chainable, true) => Ok(Value::undefined_with_origin(
+            (UndefinedBehavior::Chainable | UndefinedBehavior::StrictChainable, true) => Ok(Value::undefined_with_origin(
                 parent.undefined_origin().unwrap_or(UndefinedOrigin::NONE),
             )),
             (UndefinedBehavior::Lenient, true)
@@ -327,9 +341,10 @@ impl UndefinedBehavior {
     pub(crate) fn is_true(self, value: &Value) -> Result<bool, Error> {
         match (self, &value.0) {
             // silent undefined doesn't error, even in strict mode
-            (UndefinedBehavior::Strict, &ValueRepr::Undefined(UndefinedType::Default, _)) => {
-                Err(Error::undefined(value))
-            }
+            (
+                UndefinedBehavior::Strict | UndefinedBehavior::StrictChainable,
+                &ValueRepr::Undefined(UndefinedType::Default, _),
+            ) => Err(Error::undefined(value)),
             _ => Ok(value.is_true()),
         }
     }
@@ -350,7 +365,9 @@ impl UndefinedBehavior {
         match (self, &value.0) {
             // silent undefined doesn't error, even in strict mode
             (
-                UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict,
+                UndefinedBehavior::Strict
+                | UndefinedBehavior::SemiStrict
+                | UndefinedBehavior::StrictChainable,
                 &ValueRepr::Undefined(UndefinedType::Default, _),
             ) => Err(Error::undefined(value)),
             _ => Ok(()),
@@ -368,7 +385,9 @@ impl UndefinedBehavior {
         match (self, &value.0) {
             // silent undefined never errors
             (
-                UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict,
+                UndefinedBehavior::Strict
+                | UndefinedBehavior::SemiStrict
+                | UndefinedBehavior::StrictChainable,
                 &ValueRepr::Undefined(UndefinedType::Default, _),
             ) => Err(Error::undefined(value)),
             _ => Ok(()),

@@ -403,6 +403,54 @@ mod tests {
         );
     }
 
+    /// Ansible 2.19's undefined values are chainable: looking into one (attribute, item,
+    /// method) gives another undefined value, which the guards accept (verified with
+    /// ansible-core 2.19: tests/fixtures/ansible_jinja).
+    #[test]
+    fn undefined_values_chain_as_in_ansible() {
+        let v = json!({"foo": {"a": 1}});
+        for (expr, want) in [
+            ("nope.bar.baz | default('x')", json!("x")),
+            ("foo.bar.baz | default('x')", json!("x")),
+            ("foo.a.b.c | default(3)", json!(3)),
+            ("nope.bar is defined", json!(false)),
+            ("foo.bar.baz is undefined", json!(true)),
+            ("nope['a']['b'] | default(2)", json!(2)),
+            ("(nope | default({})).bar | default(1)", json!(1)),
+            ("nope.split(',') | default([])", json!([])),
+            ("nope[0] | default(3)", json!(3)),
+            ("nope.x is defined and nope.x > 1", json!(false)),
+        ] {
+            assert_eq!(eval(expr, v.clone()), Ok(want), "{expr}");
+        }
+    }
+
+    /// ... and strict: using one (printing, truth, comparison, arithmetic, iteration, a
+    /// filter) is an error naming the first undefined name of the chain, as Ansible's
+    /// "'nope' is undefined".
+    #[test]
+    fn a_chained_undefined_value_fails_when_used() {
+        let v = json!({"foo": {"a": 1}});
+        for expr in [
+            "nope.bar",
+            "not nope.bar",
+            "nope.bar == 1",
+            "nope.bar + 1",
+            "nope.bar ~ 'x'",
+            "1 if nope.bar else 2",
+            "nope.bar | length",
+            "nope.split(',') | length",
+        ] {
+            let e = eval(expr, v.clone()).unwrap_err();
+            assert!(
+                e.contains("`nope` is not defined") || e.contains("`nope` is undefined"),
+                "{expr}: {e}"
+            );
+        }
+        let e = eval("foo.bar.baz == 1", v).unwrap_err();
+        assert!(e.contains("not defined"), "{e}");
+    }
+
     #[test]
     fn errors_point_at_the_undefined_name() {
         let e = eval("x and nope", json!({"x": true})).unwrap_err();

@@ -261,7 +261,9 @@ impl<'env> Executor<'env> {
         let undefined_behavior = state.undefined_behavior();
         let strict_undefined = matches!(
             undefined_behavior,
-            UndefinedBehavior::Strict | UndefinedBehavior::SemiStrict
+            UndefinedBehavior::Strict
+                | UndefinedBehavior::SemiStrict
+                | UndefinedBehavior::StrictChainable
         );
         #[cfg(feature = "debug")]
         let track_undefined_origins = state.env().debug();
@@ -567,7 +569,12 @@ impl<'env> Executor<'env> {
                     let stop = stack.pop();
                     b = stack.pop();
                     a = stack.pop();
-                    if a.is_undefined() && matches!(undefined_behavior, UndefinedBehavior::Strict) {
+                    if a.is_undefined()
+                        && matches!(
+                            undefined_behavior,
+                            UndefinedBehavior::Strict | UndefinedBehavior::StrictChainable
+                        )
+                    {
                         bail!(Error::undefined(&a));
                     }
                     stack.push(charge_value!(ctx_ok!(ops::slice(state, a, b, stop, step))));
@@ -948,7 +955,14 @@ impl<'env> Executor<'env> {
                     if let Some(s) = args[0].as_str() {
                         ctx_ok!(state.charge_fuel(s.len() as u64));
                     }
-                    a = charge_value!(ctx_ok!(args[0].call_method(state, name, &args[1..])));
+                    // a method of an undefined value is undefined too when lookups chain
+                    a = if args[0].is_undefined()
+                        && matches!(undefined_behavior, UndefinedBehavior::StrictChainable)
+                    {
+                        args[0].clone()
+                    } else {
+                        charge_value!(ctx_ok!(args[0].call_method(state, name, &args[1..])))
+                    };
                     stack.drop_top(arg_count);
                     stack.push(a);
                 }

@@ -1,6 +1,8 @@
 //! The Jinja2 dialect of content written for Ansible, rendered by minijinja configured to
-//! behave as Ansible's templar: undefined values are strict (an undefined name is an error
-//! wherever it is used, `is defined` and `default` aside), block tags take their newline with
+//! behave as Ansible's templar: undefined values are Ansible's, chainable and strict (looking
+//! into one, `foo.bar.baz`, gives another; using one, printing, iterating, testing its truth,
+//! comparing or computing with it, is an error naming it; `is defined` and `default` accept
+//! it), block tags take their newline with
 //! them (`trim_blocks`), a template's final newline is kept, values print as Python prints them
 //! (`True`, `['a', 'b']`), strings have Python's methods (`.split()`, `.items()`), and
 //! Ansible's filters and tests are there. Conditions of every dialect are evaluated here too.
@@ -19,7 +21,8 @@ pub(super) use lookups::lookup_items;
 /// The Ansible environment.
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // minijinja patched by prov (vendor/minijinja/PROV-PATCH.md): Strict, but chainable.
+    env.set_undefined_behavior(UndefinedBehavior::StrictChainable);
     // A template's trailing newlines are put back by [`keep_trailing_newlines`].
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
