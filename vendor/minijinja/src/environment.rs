@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::compiler::codegen::CodeGenerator;
 use crate::compiler::instructions::Instructions;
-use crate::compiler::parser::parse_expr;
+use crate::compiler::parser::parse_expr_with;
 use crate::error::{attach_basic_debug_info, Error};
 use crate::expression::Expression;
 use crate::output::Output;
@@ -716,7 +716,7 @@ impl<'source> Environment<'source> {
 
     fn _compile_expression<'expr>(&self, expr: &'expr str) -> Result<Instructions<'expr>, Error> {
         attach_basic_debug_info(
-            parse_expr(expr).map(|ast| {
+            parse_expr_with(expr, self.syntax().clone()).map(|ast| {
                 let mut g = CodeGenerator::new("<expression>", expr);
                 g.compile_expr(&ast);
                 g.finish().0

@@ -1172,6 +1172,14 @@ impl SyntaxConfigBuilder {
         self
     }
 
+    /// Keeps string literals as written, backslashes included, as Ansible's templar does
+    /// (prov's patch; a backslash still keeps the quote after it from ending the string).
+    /// Defaults to `false` (escapes are processed as in Jinja2).
+    pub fn raw_string_literals(&mut self, yes: bool) -> &mut Self {
+        self.whitespace.raw_string_literals = yes;
+        self
+    }
+
     /// Builds the final syntax config.
     ///
     /// This fails if the configured delimiters are invalid.

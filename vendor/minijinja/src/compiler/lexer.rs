@@ -12,6 +12,10 @@ pub(crate) struct WhitespaceConfig {
     pub(crate) keep_trailing_newline: bool,
     pub(crate) lstrip_blocks: bool,
     pub(crate) trim_blocks: bool,
+    /// prov's patch: string literals are kept as written, backslashes included (Ansible's
+    /// templar: `'\1'` is a backslash and a one; a backslash still keeps the quote from
+    /// ending the string).
+    pub(crate) raw_string_literals: bool,
 }
 
 /// Tokenizes jinja templates.
@@ -507,7 +511,7 @@ impl<'s> Tokenizer<'s> {
             return Err(self.syntax_error("unexpected end of string"));
         }
         let s = self.advance(str_len + 2);
-        Ok(if has_escapes {
+        Ok(if has_escapes && !self.ws_config.raw_string_literals {
             (
                 Token::String(ok!(unescape(&s[1..s.len() - 1])).into_boxed_str()),
                 self.span(old_loc),

@@ -1456,3 +1456,12 @@ pub fn parse<'source>(
 pub fn parse_expr(source: &str) -> Result<ast::Expr<'_>, Error> {
     Parser::new(source, "<expression>", true, Default::default()).parse_standalone_expr()
 }
+
+/// Like [`parse_expr`], with the lexer settings of `syntax_config` (prov's patch: so that
+/// `raw_string_literals` reaches compiled expressions).
+pub(crate) fn parse_expr_with(
+    source: &str,
+    syntax_config: SyntaxConfig,
+) -> Result<ast::Expr<'_>, Error> {
+    Parser::new(source, "<expression>", true, syntax_config).parse_standalone_expr()
+}

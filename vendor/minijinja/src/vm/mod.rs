@@ -869,6 +869,16 @@ impl<'env> Executor<'env> {
                         }));
                     let args = stack.get_call_args(*arg_count);
                     let arg_count = args.len();
+                    // an undefined value given to a filter other than those made for it is a
+                    // use of it, as in Ansible
+                    if matches!(undefined_behavior, UndefinedBehavior::StrictChainable)
+                        && args.first().is_some_and(|v| {
+                            matches!(v.0, ValueRepr::Undefined(UndefinedType::Default, _))
+                        })
+                        && !matches!(normalized_name.as_ref(), "default" | "d" | "mandatory")
+                    {
+                        bail!(Error::undefined(&args[0]));
+                    }
                     // filters are charged for the string they work on
                     // and the value they return.
                     #[cfg(feature = "fuel")]
@@ -892,6 +902,15 @@ impl<'env> Executor<'env> {
                     }));
                     let args = stack.get_call_args(*arg_count);
                     let arg_count = args.len();
+                    // so is an undefined value given to a test other than `defined`/`undefined`
+                    if matches!(undefined_behavior, UndefinedBehavior::StrictChainable)
+                        && args.first().is_some_and(|v| {
+                            matches!(v.0, ValueRepr::Undefined(UndefinedType::Default, _))
+                        })
+                        && !matches!(normalized_name.as_ref(), "defined" | "undefined")
+                    {
+                        bail!(Error::undefined(&args[0]));
+                    }
                     a = ctx_ok!(test.call(state, args));
                     // tests only return a bool, this is a check for if the
                     // test ran out of fuel.

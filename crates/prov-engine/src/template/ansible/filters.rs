@@ -233,19 +233,70 @@ fn regex_replace_filter(v: String, rest: Rest<MjValue>, kwargs: Kwargs) -> Resul
     let replacement = text(1, "replacement")?.unwrap_or_default();
     let ignorecase = arg(rest.get(2).cloned(), &kwargs, "ignorecase")?.is_some_and(|v| v.is_true());
     let multiline = arg(rest.get(3).cloned(), &kwargs, "multiline")?.is_some_and(|v| v.is_true());
+    let count = match arg(rest.get(4).cloned(), &kwargs, "count")? {
+        Some(c) => usize::try_from(c).map_err(|_| invalid("regex_replace: count is a number"))?,
+        None => 0,
+    };
     kwargs.assert_all_used()?;
     let re = regex::RegexBuilder::new(&pattern)
         .case_insensitive(ignorecase)
         .multi_line(multiline)
         .build()
         .map_err(|e| invalid(e.to_string()))?;
-    let backref = regex::Regex::new(r"\\g<(\w+)>|\\(\d+)").map_err(|e| invalid(e.to_string()))?;
-    let escaped = replacement.replace('$', "$$");
-    let replacement = backref.replace_all(&escaped, |c: &regex::Captures<'_>| {
-        let group = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
-        format!("${{{group}}}")
-    });
-    Ok(re.replace_all(&v, replacement.as_ref()).into_owned())
+    let replacement = python_replacement(&replacement);
+    // Python's `count=0` replaces every match, as `replacen(.., 0, ..)` does.
+    Ok(re.replacen(&v, count, replacement.as_str()).into_owned())
+}
+
+/// A Python `re.sub` replacement template as a `regex` crate one: `\1`, `\g<1>` and
+/// `\g<name>` are groups, `\\` a backslash, `\n`/`\t`/`\r` control characters, `$` itself.
+fn python_replacement(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut group = String::new();
+                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                        group.push(d);
+                        chars.next();
+                        if group.len() == 2 {
+                            break;
+                        }
+                    }
+                    out.push_str(&format!("${{{group}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    let mut name = String::new();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        for n in chars.by_ref() {
+                            if n == '>' {
+                                break;
+                            }
+                            name.push(n);
+                        }
+                    }
+                    out.push_str(&format!("${{{name}}}"));
+                }
+                Some(e @ ('\\' | 'n' | 't' | 'r')) => {
+                    chars.next();
+                    out.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        _ => '\\',
+                    });
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn regex_findall_filter(v: String, pattern: String) -> Result<Vec<String>, Error> {
@@ -645,8 +696,14 @@ mod tests {
         );
         assert_eq!(eval("'x' | comment('c')"), "//\n// x\n//");
         assert_eq!(
-            eval(r"'ab12' | regex_replace('([a-z]+)(\\d+)', '\\2-\\1')"),
+            eval(r"'ab12' | regex_replace('([a-z]+)(\d+)', '\2-\g<1>')"),
             "12-ab"
+        );
+        // A string literal keeps its backslashes (Ansible): `\\` is a backslash in Python's
+        // replacement template.
+        assert_eq!(
+            eval(r"'ab12' | regex_replace('([a-z]+)', '\\\1$')"),
+            r"\ab$12"
         );
         assert_eq!(eval("'' | default('z', true)"), "z");
         assert_eq!(eval("none | default('z')"), "None");
