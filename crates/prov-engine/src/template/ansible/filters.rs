@@ -46,31 +46,19 @@ fn bool_filter(v: MjValue) -> bool {
     }
 }
 
-fn regex_search_filter(
-    v: String,
-    pattern: Option<String>,
-    kwargs: Kwargs,
-) -> Result<MjValue, Error> {
-    let pattern = match pattern {
-        Some(p) => p,
-        None => kwargs.get::<String>("pattern")?,
-    };
-    kwargs.assert_all_used()?;
-    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
-    Ok(re
-        .find(&v)
-        .map(|m| MjValue::from(m.as_str()))
-        .unwrap_or(MjValue::from(())))
-}
-
 fn ternary_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
     let yes = arg(rest.first().cloned(), &kwargs, "true_value")?;
     let no = arg(rest.get(1).cloned(), &kwargs, "false_value")?;
+    let none = arg(rest.get(2).cloned(), &kwargs, "none_val")?;
     kwargs.assert_all_used()?;
     let (Some(yes), Some(no)) = (yes, no) else {
         return Err(invalid("ternary needs a true value and a false value"));
     };
-    Ok(if v.is_true() { yes } else { no })
+    Ok(match none {
+        Some(none) if v.is_none() => none,
+        _ if v.is_true() => yes,
+        _ => no,
+    })
 }
 
 fn mandatory_filter(v: MjValue, msg: Option<String>, kwargs: Kwargs) -> Result<MjValue, Error> {
@@ -299,11 +287,6 @@ fn python_replacement(template: &str) -> String {
     out
 }
 
-fn regex_findall_filter(v: String, pattern: String) -> Result<Vec<String>, Error> {
-    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
-    Ok(re.find_iter(&v).map(|m| m.as_str().to_owned()).collect())
-}
-
 /// Ansible's `comment(style='plain')`: the text between a prefix and a postfix line, each
 /// line decorated (`#` by default).
 fn comment_filter(v: String, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
@@ -455,7 +438,12 @@ fn items2dict_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
     Ok(MjValue::from(Serde(out)))
 }
 
-fn flatten_filter(v: MjValue, levels: Option<usize>) -> Result<MjValue, Error> {
+fn flatten_filter(v: MjValue, levels: Option<usize>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let levels = match levels {
+        Some(l) => Some(l),
+        None => kwargs.get::<Option<usize>>("levels")?,
+    };
+    kwargs.assert_all_used()?;
     fn flat(items: Vec<Value>, levels: Option<usize>, out: &mut Vec<Value>) {
         for item in items {
             match item {
@@ -519,6 +507,62 @@ fn set_filter(op: &'static str) -> impl Fn(MjValue, MjValue) -> Result<MjValue, 
     }
 }
 
+/// Jinja2's `int(default=0, base=10)`: a string in `base` (with its `0x`-style prefix), else
+/// as a float truncated, else `default`.
+fn int_filter(
+    v: MjValue,
+    default: Option<MjValue>,
+    base: Option<u32>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let default = match default {
+        Some(d) => d,
+        None => kwargs
+            .get::<Option<MjValue>>("default")?
+            .unwrap_or(MjValue::from(0)),
+    };
+    let base = match base {
+        Some(b) => b,
+        None => kwargs.get::<Option<u32>>("base")?.unwrap_or(10),
+    };
+    kwargs.assert_all_used()?;
+    if let Some(s) = v.as_str() {
+        let t = s.trim().replace('_', "");
+        let (neg, digits) = match t.strip_prefix('-') {
+            Some(d) => (true, d.to_owned()),
+            None => (false, t.strip_prefix('+').unwrap_or(&t).to_owned()),
+        };
+        let prefix = match base {
+            16 => ["0x", "0X"],
+            8 => ["0o", "0O"],
+            2 => ["0b", "0B"],
+            _ => ["", ""],
+        };
+        let digits = prefix
+            .iter()
+            .filter(|p| !p.is_empty())
+            .find_map(|p| digits.strip_prefix(p))
+            .unwrap_or(&digits);
+        if (2..=36).contains(&base)
+            && let Ok(n) = i64::from_str_radix(digits, base)
+        {
+            return Ok(MjValue::from(if neg { -n } else { n }));
+        }
+        return Ok(match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => MjValue::from(f.trunc() as i64),
+            _ => default,
+        });
+    }
+    if let Some(i) = v.as_i64() {
+        return Ok(MjValue::from(i));
+    }
+    Ok(match f64::try_from(v.clone()) {
+        Ok(f) if f.is_finite() => MjValue::from(f.trunc() as i64),
+        _ if v.kind() == minijinja::value::ValueKind::Bool => MjValue::from(i64::from(v.is_true())),
+        _ => default,
+    })
+}
+
 fn b64encode_filter(v: String) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(v)
@@ -534,17 +578,18 @@ fn b64decode_filter(v: String) -> Result<String, Error> {
 
 fn hash_filter(v: String, algorithm: Option<String>) -> Result<String, Error> {
     use sha2::Digest;
+    let b = v.as_bytes();
     match algorithm.as_deref().unwrap_or("sha1") {
-        "sha256" => Ok(hex::encode(sha2::Sha256::digest(v.as_bytes()))),
-        "sha512" => Ok(hex::encode(sha2::Sha512::digest(v.as_bytes()))),
+        "sha1" => Ok(hex::encode(sha1::Sha1::digest(b))),
+        "md5" => Ok(format!("{:x}", md5::compute(b))),
+        "sha224" => Ok(hex::encode(sha2::Sha224::digest(b))),
+        "sha256" => Ok(hex::encode(sha2::Sha256::digest(b))),
+        "sha384" => Ok(hex::encode(sha2::Sha384::digest(b))),
+        "sha512" => Ok(hex::encode(sha2::Sha512::digest(b))),
         other => Err(invalid(format!(
-            "hash: `{other}` is not supported by prov (sha256, sha512)"
+            "hash: `{other}` is not supported by prov (sha1, md5, sha224, sha256, sha384, sha512)"
         ))),
     }
-}
-
-fn quote_filter(v: String) -> String {
-    prov_core::quote(&v).into_owned()
 }
 
 /// Python's type name of a value (`type_debug`).
@@ -598,25 +643,10 @@ fn from_json_filter(v: String) -> Result<MjValue, Error> {
     Ok(MjValue::from(Serde(j)))
 }
 
-fn basename_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn dirname_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .parent()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("default", default_filter);
     env.add_filter("d", default_filter);
     env.add_filter("bool", bool_filter);
-    env.add_filter("regex_search", regex_search_filter);
     env.add_filter("ternary", ternary_filter);
     env.add_filter("mandatory", mandatory_filter);
     env.add_filter("to_json", to_json_filter);
@@ -625,11 +655,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_yaml", to_yaml_filter);
     env.add_filter("to_nice_yaml", to_nice_yaml_filter);
     env.add_filter("from_yaml", from_yaml_filter);
-    env.add_filter("basename", basename_filter);
-    env.add_filter("dirname", dirname_filter);
     env.add_filter("splitext", splitext_filter);
     env.add_filter("regex_replace", regex_replace_filter);
-    env.add_filter("regex_findall", regex_findall_filter);
     env.add_filter("comment", comment_filter);
     env.add_filter("combine", combine_filter);
     env.add_filter("dict2items", dict2items_filter);
@@ -641,10 +668,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("b64encode", b64encode_filter);
     env.add_filter("b64decode", b64decode_filter);
     env.add_filter("hash", hash_filter);
-    env.add_filter("quote", quote_filter);
+    env.add_filter("checksum", |v: String| hash_filter(v, None));
+    env.add_filter("int", int_filter);
     env.add_filter("type_debug", type_debug_filter);
     env.add_filter("extract", extract_filter);
-    env.add_filter("version_compare", super::jinja_tests::version_compare);
 }
 
 #[cfg(test)]

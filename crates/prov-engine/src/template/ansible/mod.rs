@@ -13,6 +13,7 @@ use minijinja::value::{Object, Serde};
 use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
 mod filters;
+mod filters_more;
 mod jinja_tests;
 mod lookups;
 
@@ -34,6 +35,15 @@ pub(super) fn environment() -> Environment<'static> {
     // A template's trailing newlines are put back by [`keep_trailing_newlines`].
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     filters::register(&mut env);
+    filters_more::register(&mut env);
+    // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
+    // a list or mapping.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     jinja_tests::register(&mut env);
     lookups::register(&mut env);
     env
