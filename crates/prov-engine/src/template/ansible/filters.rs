@@ -154,6 +154,10 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
     let (open, close, items): (char, char, Vec<(Option<&String>, &Value)>) = match v {
         Value::Array(a) => ('[', ']', a.iter().map(|x| (None, x)).collect()),
         Value::Object(m) => ('{', '}', m.iter().map(|(k, x)| (Some(k), x)).collect()),
+        Value::String(text) => {
+            ascii_json_string(text, out);
+            return Ok(());
+        }
         scalar => {
             out.push_str(&serde_json::to_string(scalar).map_err(|e| invalid(e.to_string()))?);
             return Ok(());
@@ -170,7 +174,7 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
             None => {}
         }
         if let Some(k) = key {
-            out.push_str(&serde_json::to_string(k).map_err(|e| invalid(e.to_string()))?);
+            ascii_json_string(k, out);
             out.push_str(": ");
         }
         json_into(item, inner, out)?;
@@ -183,26 +187,55 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// A JSON string as Python's `json.dumps` writes it by default (`ensure_ascii`): characters
+/// outside ASCII as `\uXXXX` escapes (UTF-16 pairs above U+FFFF).
+fn ascii_json_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Ansible's `to_yaml` / `to_nice_yaml` (block style; `to_nice_yaml` sorts keys as Ansible
 /// does by default).
-fn to_yaml_filter(v: MjValue) -> Result<String, Error> {
-    let j = json_of(&v, false)?;
-    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+fn to_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    yaml_of(&v, &kwargs, 2, true)
 }
 
 fn to_nice_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    yaml_of(&v, &kwargs, 4, false)
+}
+
+/// PyYAML's `yaml.dump` of `v` ([`super::pyyaml`]), keys sorted unless `sort_keys=false`.
+fn yaml_of(
+    v: &MjValue,
+    kwargs: &Kwargs,
+    indent: usize,
+    flow_leaves: bool,
+) -> Result<String, Error> {
     let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
-    // The YAML writer indents by 2; another indent is refused rather than ignored.
-    if let Some(indent) = kwargs.get::<Option<usize>>("indent")?
-        && indent != 2
-    {
-        return Err(invalid(format!(
-            "to_nice_yaml: indent={indent} is not supported by prov (2 is)"
-        )));
+    let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(indent);
+    if let Some(false) = kwargs.get::<Option<bool>>("default_flow_style")? {
+        return Ok(super::pyyaml::Dumper::new(indent, false).dump(&json_of(v, sort)?));
     }
     kwargs.assert_all_used()?;
-    let j = json_of(&v, sort)?;
-    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+    Ok(super::pyyaml::Dumper::new(indent, flow_leaves).dump(&json_of(v, sort)?))
 }
 
 fn from_yaml_filter(v: String) -> Result<MjValue, Error> {
@@ -740,7 +773,6 @@ mod tests {
         assert_eq!(eval("'a web' is search('web')"), "True");
         assert_eq!(eval("[1] | type_debug"), "list");
         // Arguments prov cannot honour are refused, never ignored.
-        assert!(eval("{'a': 1} | to_nice_yaml(indent=4)").starts_with("error"));
         assert!(eval("'1.0' is version('1.0', 'eq', strict=true)").starts_with("error"));
         assert_eq!(
             eval("'1.0' is version('1.0', 'eq', version_type='loose')"),

@@ -16,6 +16,7 @@ mod filters;
 mod filters_more;
 mod jinja_tests;
 mod lookups;
+mod pyyaml;
 
 pub(super) use lookups::lookup_items;
 
