@@ -165,10 +165,10 @@ fn realpath_filter(v: String) -> String {
 
 /// The home folder of `user` on the controller (`/etc/passwd`), or `$HOME` for the current one.
 fn home_of(user: &str) -> Option<String> {
-    if user.is_empty() {
-        if let Some(h) = std::env::var_os("HOME") {
-            return Some(h.to_string_lossy().into_owned());
-        }
+    if user.is_empty()
+        && let Some(h) = std::env::var_os("HOME")
+    {
+        return Some(h.to_string_lossy().into_owned());
     }
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     let uid = std::fs::metadata("/proc/self")

@@ -32,16 +32,9 @@ impl Dumper {
         match v {
             Value::Object(m) if !m.is_empty() && !self.is_flow(v) => self.mapping(v, 0),
             Value::Array(a) if !a.is_empty() && !self.is_flow(v) => self.sequence(v, 0),
-            _ => {
-                self.node_inline(v, self.indent, false);
-                if matches!(
-                    v,
-                    Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
-                ) {
-                    // PyYAML ends a document made of one plain scalar with `...`; Ansible's
-                    // output of a lone scalar keeps only the line.
-                }
-            }
+            // A lone scalar: PyYAML ends its document with `...`, Ansible's output keeps
+            // only the line.
+            _ => self.node_inline(v, self.indent, false),
         }
         if !self.out.ends_with('\n') {
             self.out.push('\n');
@@ -189,9 +182,8 @@ impl Dumper {
         while i < chars.len() {
             let c = chars[i];
             if c == ' ' {
-                let lone = chars.get(i + 1).is_some_and(|n| *n != ' ')
-                    && i > 0
-                    && (i == 0 || chars[i - 1] != ' ');
+                let lone =
+                    chars.get(i + 1).is_some_and(|n| *n != ' ') && i > 0 && chars[i - 1] != ' ';
                 if split && lone && self.column > WIDTH && i + 1 < chars.len() {
                     self.newline_indent(indent);
                 } else {
