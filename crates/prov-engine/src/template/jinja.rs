@@ -11,6 +11,7 @@
 //! by the Ansible environment ([`super::ansible`]), whose filters accept both tera's named
 //! arguments (`default(value=1)`) and Jinja2's positional ones (`default(1)`).
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use minijinja::value::Object;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value as MjValue};
 use serde_json::Value;
 
-use super::ansible::Scope;
+use super::ansible::{Overrides, Scope};
 use super::find_word;
 use crate::error::{EngineError, Location};
 
@@ -26,6 +27,9 @@ use crate::error::{EngineError, Location};
 #[derive(Debug)]
 pub(super) struct Jinja {
     env: Environment<'static>,
+    /// The engine for template files: string literals process their escapes (`'\t'` is a
+    /// tab), as Jinja2 does and Ansible's template module does, unlike YAML values.
+    files: Environment<'static>,
     /// The same engine with lenient undefined values: evaluating a condition against no
     /// variables at all then reaches its filters and tests, to find unknown ones at load time.
     lenient: Environment<'static>,
@@ -62,7 +66,15 @@ impl Jinja {
         let env = super::ansible::environment();
         let mut lenient = env.clone();
         lenient.set_undefined_behavior(UndefinedBehavior::Lenient);
-        Self { env, lenient }
+        let mut files = env.clone();
+        if let Ok(syntax) = super::ansible::file_syntax(&Overrides::default()).build() {
+            files.set_syntax(syntax);
+        }
+        Self {
+            env,
+            files,
+            lenient,
+        }
     }
 
     /// Evaluates the expression `expr`, which starts `offset` characters after `at`.
@@ -195,10 +207,34 @@ impl Jinja {
         ctx: &tera::Context,
     ) -> Result<String, EngineError> {
         let scope = Scope::with_extra(ctx, template_vars(path));
-        self.env
-            .render_str(text, MjValue::from_object(scope))
-            .map(|out| super::ansible::keep_trailing_newlines(text, out))
-            .map_err(|e| file_error(&e, text, path))
+        let (env, body, header) = self.file_env(text, path)?;
+        env.render_str(body, MjValue::from_object(scope))
+            .map(|out| super::ansible::keep_trailing_newlines(body, out))
+            .map_err(|e| below(file_error(&e, body, path), header))
+    }
+
+    /// The engine for the template file `text` (the file's own when its first line is a
+    /// `#jinja2:` override, as Ansible's template module reads it), the text it renders, and
+    /// the number of lines taken off its top.
+    fn file_env<'t>(
+        &self,
+        text: &'t str,
+        path: &Path,
+    ) -> Result<(Cow<'_, Environment<'static>>, &'t str, usize), EngineError> {
+        let (overrides, body) =
+            super::ansible::split_overrides(text).map_err(|message| EngineError::Template {
+                at: Location::new(path, 1, 1),
+                message,
+            })?;
+        if overrides == Overrides::default() {
+            return Ok((Cow::Borrowed(&self.files), body, usize::from(body != text)));
+        }
+        let syntax = super::ansible::file_syntax(&overrides)
+            .build()
+            .map_err(|e| file_error(&e, text, path))?;
+        let mut env = self.files.clone();
+        env.set_syntax(syntax);
+        Ok((Cow::Owned(env), body, 1))
     }
 
     /// True when `text` (from a YAML value) is valid Jinja2 and uses only known filters and
@@ -213,10 +249,10 @@ impl Jinja {
 
     /// Checks a Jinja2 template file's syntax.
     pub(super) fn check_template(&self, text: &str, path: &Path) -> Result<(), EngineError> {
-        self.env
-            .template_from_str(text)
+        let (env, body, header) = self.file_env(text, path)?;
+        env.template_from_str(body)
             .map(|_| ())
-            .map_err(|e| file_error(&e, text, path))
+            .map_err(|e| below(file_error(&e, body, path), header))
     }
 
     /// Checks a condition without its variables (for load time and `prov lint`): its syntax,
@@ -291,6 +327,14 @@ fn file_error(e: &Error, text: &str, path: &Path) -> EngineError {
         at: Location::new(path, line, column),
         message,
     }
+}
+
+/// An error in a template file's text under its first `lines` lines, located in the file.
+fn below(mut e: EngineError, lines: usize) -> EngineError {
+    if let EngineError::Template { at, .. } = &mut e {
+        at.line += lines;
+    }
+    e
 }
 
 /// `at` moved `chars` characters to the right (same line).
@@ -401,6 +445,54 @@ mod tests {
             eval("'10.0.0.5' is in_network(network='10.0.0.0/8')", v),
             Ok(json!(true))
         );
+    }
+
+    /// Ansible 2.19's undefined values are chainable: looking into one (attribute, item,
+    /// method) gives another undefined value, which the guards accept (verified with
+    /// ansible-core 2.19: tests/fixtures/ansible_jinja).
+    #[test]
+    fn undefined_values_chain_as_in_ansible() {
+        let v = json!({"foo": {"a": 1}});
+        for (expr, want) in [
+            ("nope.bar.baz | default('x')", json!("x")),
+            ("foo.bar.baz | default('x')", json!("x")),
+            ("foo.a.b.c | default(3)", json!(3)),
+            ("nope.bar is defined", json!(false)),
+            ("foo.bar.baz is undefined", json!(true)),
+            ("nope['a']['b'] | default(2)", json!(2)),
+            ("(nope | default({})).bar | default(1)", json!(1)),
+            ("nope.split(',') | default([])", json!([])),
+            ("nope[0] | default(3)", json!(3)),
+            ("nope.x is defined and nope.x > 1", json!(false)),
+        ] {
+            assert_eq!(eval(expr, v.clone()), Ok(want), "{expr}");
+        }
+    }
+
+    /// ... and strict: using one (printing, truth, comparison, arithmetic, iteration, a
+    /// filter) is an error naming the first undefined name of the chain, as Ansible's
+    /// "'nope' is undefined".
+    #[test]
+    fn a_chained_undefined_value_fails_when_used() {
+        let v = json!({"foo": {"a": 1}});
+        for expr in [
+            "nope.bar",
+            "not nope.bar",
+            "nope.bar == 1",
+            "nope.bar + 1",
+            "nope.bar ~ 'x'",
+            "1 if nope.bar else 2",
+            "nope.bar | length",
+            "nope.split(',') | length",
+        ] {
+            let e = eval(expr, v.clone()).unwrap_err();
+            assert!(
+                e.contains("`nope` is not defined") || e.contains("`nope` is undefined"),
+                "{expr}: {e}"
+            );
+        }
+        let e = eval("foo.bar.baz == 1", v).unwrap_err();
+        assert!(e.contains("not defined"), "{e}");
     }
 
     #[test]

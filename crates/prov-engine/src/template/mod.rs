@@ -802,13 +802,35 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// Returns the inner expression when `s` is exactly one `{{ ... }}`. Text around it, even a
-/// newline (`"{{ x }}\n"`), makes `s` text, as in Ansible.
+/// newline (`"{{ x }}\n"`), makes `s` text, as in Ansible. Braces inside the expression (a
+/// dict literal, `combine({'a': {'b': 1}})`) and quoted strings are skipped as Jinja2's lexer
+/// skips them: their `}}` does not end the expression.
 pub fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
-    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
-        return None;
+    let bytes = inner.as_bytes();
+    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None => match b {
+                b'\'' | b'"' => quote = Some(b),
+                b'(' | b'[' | b'{' if depth > 0 || !inner[i..].starts_with("{{") => {
+                    if depth == 0 && inner[i..].starts_with("{%") {
+                        return None;
+                    }
+                    depth += 1;
+                }
+                b')' | b']' | b'}' if depth > 0 => depth -= 1,
+                b'{' | b'}' => return None,
+                _ => {}
+            },
+        }
+        i += 1;
     }
-    Some(inner.trim())
+    (depth == 0 && quote.is_none()).then(|| inner.trim())
 }
 
 /// Where `word` first stands alone in `text` (not inside a longer name), in characters.
@@ -936,6 +958,26 @@ fn jinja_hint(text: &str) -> Option<&'static str> {
         );
     }
     None
+}
+
+#[cfg(test)]
+mod single_expression_tests {
+    use super::single_expression;
+
+    #[test]
+    fn dict_literals_and_strings_stay_inside_the_expression() {
+        let one = "{{ conf | combine({'server': {'tls': true}}) }}";
+        assert_eq!(
+            single_expression(one),
+            Some("conf | combine({'server': {'tls': true}})")
+        );
+        assert_eq!(single_expression("{{ '}}' ~ x }}"), Some("'}}' ~ x"));
+        assert_eq!(single_expression("{{ {'a': 1}}}"), Some("{'a': 1}"));
+        assert_eq!(single_expression("{{ a }} {{ b }}"), None);
+        assert_eq!(single_expression("{{ a }}{{ b }}"), None);
+        assert_eq!(single_expression("{{ a }}{% if x %}{{ b }}"), None);
+        assert_eq!(single_expression("{{ a }} }}"), None);
+    }
 }
 
 #[cfg(test)]

@@ -46,31 +46,19 @@ fn bool_filter(v: MjValue) -> bool {
     }
 }
 
-fn regex_search_filter(
-    v: String,
-    pattern: Option<String>,
-    kwargs: Kwargs,
-) -> Result<MjValue, Error> {
-    let pattern = match pattern {
-        Some(p) => p,
-        None => kwargs.get::<String>("pattern")?,
-    };
-    kwargs.assert_all_used()?;
-    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
-    Ok(re
-        .find(&v)
-        .map(|m| MjValue::from(m.as_str()))
-        .unwrap_or(MjValue::from(())))
-}
-
 fn ternary_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
     let yes = arg(rest.first().cloned(), &kwargs, "true_value")?;
     let no = arg(rest.get(1).cloned(), &kwargs, "false_value")?;
+    let none = arg(rest.get(2).cloned(), &kwargs, "none_val")?;
     kwargs.assert_all_used()?;
     let (Some(yes), Some(no)) = (yes, no) else {
         return Err(invalid("ternary needs a true value and a false value"));
     };
-    Ok(if v.is_true() { yes } else { no })
+    Ok(match none {
+        Some(none) if v.is_none() => none,
+        _ if v.is_true() => yes,
+        _ => no,
+    })
 }
 
 fn mandatory_filter(v: MjValue, msg: Option<String>, kwargs: Kwargs) -> Result<MjValue, Error> {
@@ -166,6 +154,10 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
     let (open, close, items): (char, char, Vec<(Option<&String>, &Value)>) = match v {
         Value::Array(a) => ('[', ']', a.iter().map(|x| (None, x)).collect()),
         Value::Object(m) => ('{', '}', m.iter().map(|(k, x)| (Some(k), x)).collect()),
+        Value::String(text) => {
+            ascii_json_string(text, out);
+            return Ok(());
+        }
         scalar => {
             out.push_str(&serde_json::to_string(scalar).map_err(|e| invalid(e.to_string()))?);
             return Ok(());
@@ -182,7 +174,7 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
             None => {}
         }
         if let Some(k) = key {
-            out.push_str(&serde_json::to_string(k).map_err(|e| invalid(e.to_string()))?);
+            ascii_json_string(k, out);
             out.push_str(": ");
         }
         json_into(item, inner, out)?;
@@ -195,26 +187,55 @@ fn json_into(v: &Value, f: PythonJson, out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// A JSON string as Python's `json.dumps` writes it by default (`ensure_ascii`): characters
+/// outside ASCII as `\uXXXX` escapes (UTF-16 pairs above U+FFFF).
+fn ascii_json_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// Ansible's `to_yaml` / `to_nice_yaml` (block style; `to_nice_yaml` sorts keys as Ansible
 /// does by default).
-fn to_yaml_filter(v: MjValue) -> Result<String, Error> {
-    let j = json_of(&v, false)?;
-    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+fn to_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    yaml_of(&v, &kwargs, 2, true)
 }
 
 fn to_nice_yaml_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
+    yaml_of(&v, &kwargs, 4, false)
+}
+
+/// PyYAML's `yaml.dump` of `v` ([`super::pyyaml`]), keys sorted unless `sort_keys=false`.
+fn yaml_of(
+    v: &MjValue,
+    kwargs: &Kwargs,
+    indent: usize,
+    flow_leaves: bool,
+) -> Result<String, Error> {
     let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
-    // The YAML writer indents by 2; another indent is refused rather than ignored.
-    if let Some(indent) = kwargs.get::<Option<usize>>("indent")?
-        && indent != 2
-    {
-        return Err(invalid(format!(
-            "to_nice_yaml: indent={indent} is not supported by prov (2 is)"
-        )));
+    let indent = kwargs.get::<Option<usize>>("indent")?.unwrap_or(indent);
+    if let Some(false) = kwargs.get::<Option<bool>>("default_flow_style")? {
+        return Ok(super::pyyaml::Dumper::new(indent, false).dump(&json_of(v, sort)?));
     }
     kwargs.assert_all_used()?;
-    let j = json_of(&v, sort)?;
-    serde_yaml_ng::to_string(&j).map_err(|e| invalid(e.to_string()))
+    Ok(super::pyyaml::Dumper::new(indent, flow_leaves).dump(&json_of(v, sort)?))
 }
 
 fn from_yaml_filter(v: String) -> Result<MjValue, Error> {
@@ -233,24 +254,70 @@ fn regex_replace_filter(v: String, rest: Rest<MjValue>, kwargs: Kwargs) -> Resul
     let replacement = text(1, "replacement")?.unwrap_or_default();
     let ignorecase = arg(rest.get(2).cloned(), &kwargs, "ignorecase")?.is_some_and(|v| v.is_true());
     let multiline = arg(rest.get(3).cloned(), &kwargs, "multiline")?.is_some_and(|v| v.is_true());
+    let count = match arg(rest.get(4).cloned(), &kwargs, "count")? {
+        Some(c) => usize::try_from(c).map_err(|_| invalid("regex_replace: count is a number"))?,
+        None => 0,
+    };
     kwargs.assert_all_used()?;
     let re = regex::RegexBuilder::new(&pattern)
         .case_insensitive(ignorecase)
         .multi_line(multiline)
         .build()
         .map_err(|e| invalid(e.to_string()))?;
-    let backref = regex::Regex::new(r"\\g<(\w+)>|\\(\d+)").map_err(|e| invalid(e.to_string()))?;
-    let escaped = replacement.replace('$', "$$");
-    let replacement = backref.replace_all(&escaped, |c: &regex::Captures<'_>| {
-        let group = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
-        format!("${{{group}}}")
-    });
-    Ok(re.replace_all(&v, replacement.as_ref()).into_owned())
+    let replacement = python_replacement(&replacement);
+    // Python's `count=0` replaces every match, as `replacen(.., 0, ..)` does.
+    Ok(re.replacen(&v, count, replacement.as_str()).into_owned())
 }
 
-fn regex_findall_filter(v: String, pattern: String) -> Result<Vec<String>, Error> {
-    let re = regex::Regex::new(&pattern).map_err(|e| invalid(e.to_string()))?;
-    Ok(re.find_iter(&v).map(|m| m.as_str().to_owned()).collect())
+/// A Python `re.sub` replacement template as a `regex` crate one: `\1`, `\g<1>` and
+/// `\g<name>` are groups, `\\` a backslash, `\n`/`\t`/`\r` control characters, `$` itself.
+fn python_replacement(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => out.push_str("$$"),
+            '\\' => match chars.peek().copied() {
+                Some(d) if d.is_ascii_digit() => {
+                    let mut group = String::new();
+                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                        group.push(d);
+                        chars.next();
+                        if group.len() == 2 {
+                            break;
+                        }
+                    }
+                    out.push_str(&format!("${{{group}}}"));
+                }
+                Some('g') => {
+                    chars.next();
+                    let mut name = String::new();
+                    if chars.peek() == Some(&'<') {
+                        chars.next();
+                        for n in chars.by_ref() {
+                            if n == '>' {
+                                break;
+                            }
+                            name.push(n);
+                        }
+                    }
+                    out.push_str(&format!("${{{name}}}"));
+                }
+                Some(e @ ('\\' | 'n' | 't' | 'r')) => {
+                    chars.next();
+                    out.push(match e {
+                        'n' => '\n',
+                        't' => '\t',
+                        'r' => '\r',
+                        _ => '\\',
+                    });
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Ansible's `comment(style='plain')`: the text between a prefix and a postfix line, each
@@ -404,7 +471,12 @@ fn items2dict_filter(v: MjValue, kwargs: Kwargs) -> Result<MjValue, Error> {
     Ok(MjValue::from(Serde(out)))
 }
 
-fn flatten_filter(v: MjValue, levels: Option<usize>) -> Result<MjValue, Error> {
+fn flatten_filter(v: MjValue, levels: Option<usize>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let levels = match levels {
+        Some(l) => Some(l),
+        None => kwargs.get::<Option<usize>>("levels")?,
+    };
+    kwargs.assert_all_used()?;
     fn flat(items: Vec<Value>, levels: Option<usize>, out: &mut Vec<Value>) {
         for item in items {
             match item {
@@ -468,6 +540,62 @@ fn set_filter(op: &'static str) -> impl Fn(MjValue, MjValue) -> Result<MjValue, 
     }
 }
 
+/// Jinja2's `int(default=0, base=10)`: a string in `base` (with its `0x`-style prefix), else
+/// as a float truncated, else `default`.
+fn int_filter(
+    v: MjValue,
+    default: Option<MjValue>,
+    base: Option<u32>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
+    let default = match default {
+        Some(d) => d,
+        None => kwargs
+            .get::<Option<MjValue>>("default")?
+            .unwrap_or(MjValue::from(0)),
+    };
+    let base = match base {
+        Some(b) => b,
+        None => kwargs.get::<Option<u32>>("base")?.unwrap_or(10),
+    };
+    kwargs.assert_all_used()?;
+    if let Some(s) = v.as_str() {
+        let t = s.trim().replace('_', "");
+        let (neg, digits) = match t.strip_prefix('-') {
+            Some(d) => (true, d.to_owned()),
+            None => (false, t.strip_prefix('+').unwrap_or(&t).to_owned()),
+        };
+        let prefix = match base {
+            16 => ["0x", "0X"],
+            8 => ["0o", "0O"],
+            2 => ["0b", "0B"],
+            _ => ["", ""],
+        };
+        let digits = prefix
+            .iter()
+            .filter(|p| !p.is_empty())
+            .find_map(|p| digits.strip_prefix(p))
+            .unwrap_or(&digits);
+        if (2..=36).contains(&base)
+            && let Ok(n) = i64::from_str_radix(digits, base)
+        {
+            return Ok(MjValue::from(if neg { -n } else { n }));
+        }
+        return Ok(match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => MjValue::from(f.trunc() as i64),
+            _ => default,
+        });
+    }
+    if let Some(i) = v.as_i64() {
+        return Ok(MjValue::from(i));
+    }
+    Ok(match f64::try_from(v.clone()) {
+        Ok(f) if f.is_finite() => MjValue::from(f.trunc() as i64),
+        _ if v.kind() == minijinja::value::ValueKind::Bool => MjValue::from(i64::from(v.is_true())),
+        _ => default,
+    })
+}
+
 fn b64encode_filter(v: String) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(v)
@@ -483,17 +611,18 @@ fn b64decode_filter(v: String) -> Result<String, Error> {
 
 fn hash_filter(v: String, algorithm: Option<String>) -> Result<String, Error> {
     use sha2::Digest;
+    let b = v.as_bytes();
     match algorithm.as_deref().unwrap_or("sha1") {
-        "sha256" => Ok(hex::encode(sha2::Sha256::digest(v.as_bytes()))),
-        "sha512" => Ok(hex::encode(sha2::Sha512::digest(v.as_bytes()))),
+        "sha1" => Ok(hex::encode(sha1::Sha1::digest(b))),
+        "md5" => Ok(format!("{:x}", md5::compute(b))),
+        "sha224" => Ok(hex::encode(sha2::Sha224::digest(b))),
+        "sha256" => Ok(hex::encode(sha2::Sha256::digest(b))),
+        "sha384" => Ok(hex::encode(sha2::Sha384::digest(b))),
+        "sha512" => Ok(hex::encode(sha2::Sha512::digest(b))),
         other => Err(invalid(format!(
-            "hash: `{other}` is not supported by prov (sha256, sha512)"
+            "hash: `{other}` is not supported by prov (sha1, md5, sha224, sha256, sha384, sha512)"
         ))),
     }
-}
-
-fn quote_filter(v: String) -> String {
-    prov_core::quote(&v).into_owned()
 }
 
 /// Python's type name of a value (`type_debug`).
@@ -547,25 +676,10 @@ fn from_json_filter(v: String) -> Result<MjValue, Error> {
     Ok(MjValue::from(Serde(j)))
 }
 
-fn basename_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn dirname_filter(v: String) -> String {
-    std::path::Path::new(&v)
-        .parent()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("default", default_filter);
     env.add_filter("d", default_filter);
     env.add_filter("bool", bool_filter);
-    env.add_filter("regex_search", regex_search_filter);
     env.add_filter("ternary", ternary_filter);
     env.add_filter("mandatory", mandatory_filter);
     env.add_filter("to_json", to_json_filter);
@@ -574,11 +688,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_yaml", to_yaml_filter);
     env.add_filter("to_nice_yaml", to_nice_yaml_filter);
     env.add_filter("from_yaml", from_yaml_filter);
-    env.add_filter("basename", basename_filter);
-    env.add_filter("dirname", dirname_filter);
     env.add_filter("splitext", splitext_filter);
     env.add_filter("regex_replace", regex_replace_filter);
-    env.add_filter("regex_findall", regex_findall_filter);
     env.add_filter("comment", comment_filter);
     env.add_filter("combine", combine_filter);
     env.add_filter("dict2items", dict2items_filter);
@@ -590,10 +701,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("b64encode", b64encode_filter);
     env.add_filter("b64decode", b64decode_filter);
     env.add_filter("hash", hash_filter);
-    env.add_filter("quote", quote_filter);
+    env.add_filter("checksum", |v: String| hash_filter(v, None));
+    env.add_filter("int", int_filter);
     env.add_filter("type_debug", type_debug_filter);
     env.add_filter("extract", extract_filter);
-    env.add_filter("version_compare", super::jinja_tests::version_compare);
 }
 
 #[cfg(test)]
@@ -645,8 +756,14 @@ mod tests {
         );
         assert_eq!(eval("'x' | comment('c')"), "//\n// x\n//");
         assert_eq!(
-            eval(r"'ab12' | regex_replace('([a-z]+)(\\d+)', '\\2-\\1')"),
+            eval(r"'ab12' | regex_replace('([a-z]+)(\d+)', '\2-\g<1>')"),
             "12-ab"
+        );
+        // A string literal keeps its backslashes (Ansible): `\\` is a backslash in Python's
+        // replacement template.
+        assert_eq!(
+            eval(r"'ab12' | regex_replace('([a-z]+)', '\\\1$')"),
+            r"\ab$12"
         );
         assert_eq!(eval("'' | default('z', true)"), "z");
         assert_eq!(eval("none | default('z')"), "None");
@@ -656,7 +773,6 @@ mod tests {
         assert_eq!(eval("'a web' is search('web')"), "True");
         assert_eq!(eval("[1] | type_debug"), "list");
         // Arguments prov cannot honour are refused, never ignored.
-        assert!(eval("{'a': 1} | to_nice_yaml(indent=4)").starts_with("error"));
         assert!(eval("'1.0' is version('1.0', 'eq', strict=true)").starts_with("error"));
         assert_eq!(
             eval("'1.0' is version('1.0', 'eq', version_type='loose')"),

@@ -1,6 +1,8 @@
 //! The Jinja2 dialect of content written for Ansible, rendered by minijinja configured to
-//! behave as Ansible's templar: undefined values are strict (an undefined name is an error
-//! wherever it is used, `is defined` and `default` aside), block tags take their newline with
+//! behave as Ansible's templar: undefined values are Ansible's, chainable and strict (looking
+//! into one, `foo.bar.baz`, gives another; using one, printing, iterating, testing its truth,
+//! comparing or computing with it, is an error naming it; `is defined` and `default` accept
+//! it), block tags take their newline with
 //! them (`trim_blocks`), a template's final newline is kept, values print as Python prints them
 //! (`True`, `['a', 'b']`), strings have Python's methods (`.split()`, `.items()`), and
 //! Ansible's filters and tests are there. Conditions of every dialect are evaluated here too.
@@ -11,27 +13,115 @@ use minijinja::value::{Object, Serde};
 use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
 mod filters;
+mod filters_more;
 mod jinja_tests;
 mod lookups;
+mod pyyaml;
 
 pub(super) use lookups::lookup_items;
 
-/// The Ansible environment.
+/// The Ansible environment, for Jinja2 in YAML values and conditions.
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // A template's trailing newlines are put back by [`keep_trailing_newlines`].
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
+    // minijinja patched by prov (vendor/minijinja/PROV-PATCH.md): Strict, but chainable.
+    env.set_undefined_behavior(UndefinedBehavior::StrictChainable);
+    // In YAML values Ansible keeps `'\1'` as written (patched minijinja again); template files
+    // process escapes as Jinja2 does ([`file_syntax`]).
+    if let Ok(syntax) = file_syntax(&Overrides::default())
+        .raw_string_literals(true)
         .build()
     {
         env.set_syntax(syntax);
     }
+    // A template's trailing newlines are put back by [`keep_trailing_newlines`].
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     filters::register(&mut env);
+    filters_more::register(&mut env);
+    // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
+    // a list or mapping.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     jinja_tests::register(&mut env);
     lookups::register(&mut env);
     env
+}
+
+/// The settings a template file's `#jinja2:` first line may change (Ansible's
+/// `JINJA2_OVERRIDE`): `trim_blocks`, `lstrip_blocks` and the delimiters.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(super) struct Overrides {
+    pub trim_blocks: Option<bool>,
+    pub lstrip_blocks: Option<bool>,
+    pub variable: (Option<String>, Option<String>),
+    pub block: (Option<String>, Option<String>),
+    pub comment: (Option<String>, Option<String>),
+}
+
+/// Splits a template file's `#jinja2: key: value, ...` first line off `text`, as Ansible
+/// does: the values are Python literals (`True`, `'[%'`). `Err` for a line Ansible refuses.
+pub(super) fn split_overrides(text: &str) -> Result<(Overrides, &str), String> {
+    let Some(rest) = text.strip_prefix("#jinja2:") else {
+        return Ok((Overrides::default(), text));
+    };
+    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let mut o = Overrides::default();
+    for pair in line.split(',') {
+        let (key, value) = pair
+            .split_once(':')
+            .ok_or_else(|| format!("#jinja2: `{}` is not `key: value`", pair.trim()))?;
+        let value = value.trim();
+        let flag = || match value {
+            "True" => Ok(true),
+            "False" => Ok(false),
+            other => Err(format!(
+                "#jinja2: {}: `{other}` is not True or False",
+                key.trim()
+            )),
+        };
+        let text = || {
+            let q = value.chars().next().filter(|c| *c == '\'' || *c == '"');
+            match q {
+                Some(q) if value.len() >= 2 && value.ends_with(q) => {
+                    Ok(Some(value[1..value.len() - 1].to_owned()))
+                }
+                _ => Err(format!(
+                    "#jinja2: {}: `{value}` is not a quoted string",
+                    key.trim()
+                )),
+            }
+        };
+        match key.trim() {
+            "trim_blocks" => o.trim_blocks = Some(flag()?),
+            "lstrip_blocks" => o.lstrip_blocks = Some(flag()?),
+            "variable_start_string" => o.variable.0 = text()?,
+            "variable_end_string" => o.variable.1 = text()?,
+            "block_start_string" => o.block.0 = text()?,
+            "block_end_string" => o.block.1 = text()?,
+            "comment_start_string" => o.comment.0 = text()?,
+            "comment_end_string" => o.comment.1 = text()?,
+            // Settings with no effect on prov's rendering (the final newline is Ansible's rule).
+            "keep_trailing_newline" | "newline_sequence" => {}
+            other => return Err(format!("#jinja2: `{other}` is not a setting prov knows")),
+        }
+    }
+    Ok((o, body))
+}
+
+/// The syntax of a template file: `trim_blocks` on, as Ansible's template module sets it,
+/// with the `#jinja2:` overrides.
+pub(super) fn file_syntax(o: &Overrides) -> minijinja::syntax::SyntaxConfigBuilder {
+    let mut b = minijinja::syntax::SyntaxConfig::builder();
+    b.trim_blocks(o.trim_blocks.unwrap_or(true))
+        .lstrip_blocks(o.lstrip_blocks.unwrap_or(false));
+    let pick = |v: &Option<String>, d: &'static str| v.clone().unwrap_or_else(|| d.to_owned());
+    b.variable_delimiters(pick(&o.variable.0, "{{"), pick(&o.variable.1, "}}"));
+    b.block_delimiters(pick(&o.block.0, "{%"), pick(&o.block.1, "%}"));
+    b.comment_delimiters(pick(&o.comment.0, "{#"), pick(&o.comment.1, "#}"));
+    b
 }
 
 /// Ansible's `preserve_trailing_newlines`: Jinja2 drops a template's final newline; the
