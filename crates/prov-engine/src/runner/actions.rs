@@ -9,6 +9,7 @@ use super::task_exec::Exec;
 use super::{HostState, PlayCtx, Runner};
 use crate::action::EngineAction;
 use crate::playbook::{Common, Task};
+use crate::yaml::PathSeg;
 use prov_core::TaskStatus;
 
 /// A successful result that changed nothing.
@@ -51,117 +52,121 @@ pub(crate) fn run(
         EngineAction::IncludeTasks => runner.include_tasks(pctx, task, scope, args, h, ctx),
         EngineAction::IncludeVars => runner.include_vars(pctx, scope, args, h),
         EngineAction::IncludeRole => runner.include_role(pctx, task, scope, args, h, ctx),
-        EngineAction::Debug => {
-            if let Some(var) = args.get("var").and_then(|v| v.as_str()) {
-                let value = runner
-                    .templar
-                    .eval(
-                        var,
-                        ctx,
-                        &task.arg_location(&[crate::yaml::PathSeg::Key("var".into())]),
-                    )
-                    .unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
-                let mut r = Map::new();
-                r.insert(var.to_owned(), value.clone());
-                let text = match &value {
-                    Value::String(s) => s.clone(),
-                    other => serde_json::to_string_pretty(other).unwrap_or_default(),
-                };
-                ok(r, Some(format!("{var}: {text}")))
-            } else {
-                let msg = match args.get("msg") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => serde_json::to_string_pretty(other).unwrap_or_default(),
-                    None => "Hello world!".into(),
-                };
-                ok(
-                    Map::from_iter([("msg".into(), json!(msg.clone()))]),
-                    Some(msg),
-                )
-            }
-        }
-        EngineAction::SetFact => {
-            let Value::Object(m) = args else {
-                return Exec::failed("set_fact takes a mapping of variables");
-            };
-            let mut facts = Map::new();
-            for (k, v) in m {
-                if k == "cacheable" {
-                    continue;
-                }
-                h.registered.insert(k.clone(), v.clone());
-                facts.insert(k.clone(), v.clone());
-            }
-            ok(
-                Map::from_iter([("ansible_facts".into(), Value::Object(facts))]),
-                None,
-            )
-        }
-        EngineAction::Assert => {
-            let that = match args.get("that") {
-                Some(Value::Array(a)) => a.clone(),
-                Some(v) => vec![v.clone()],
-                None => return Exec::failed("assert needs `that:`"),
-            };
-            // `that` was rendered already when written as {{ }}; bare expressions are evaluated here.
-            let raw_that = match task.args.get("that") {
-                Some(Value::Array(a)) => a.clone(),
-                Some(v) => vec![v.clone()],
-                None => that.clone(),
-            };
-            let single = !matches!(task.args.get("that"), Some(Value::Array(_)));
-            for (i, (rendered, raw)) in that.iter().zip(raw_that.iter()).enumerate() {
-                let mut p = vec![crate::yaml::PathSeg::Key("that".into())];
-                if !single {
-                    p.push(crate::yaml::PathSeg::Index(i));
-                }
-                let at = task.arg_location(&p);
-                let holds = match rendered {
-                    Value::String(_) => runner.templar.eval_bool(raw, ctx, &at),
-                    other => runner.templar.eval_bool(other, ctx, &at),
-                };
-                match holds {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        let msg = string_arg(args, "fail_msg")
-                            .or_else(|| string_arg(args, "msg"))
-                            .unwrap_or_else(|| {
-                                format!(
-                                    "Assertion failed: {}",
-                                    raw.as_str().unwrap_or(&raw.to_string())
-                                )
-                            });
-                        let mut e = Exec::failed(msg);
-                        e.result.insert("assertion".into(), raw.clone());
-                        return e;
-                    }
-                    Err(err) => return Exec::failed(format!("assert: {err}")),
-                }
-            }
-            let msg =
-                string_arg(args, "success_msg").unwrap_or_else(|| "All assertions passed".into());
-            ok(
-                Map::from_iter([("msg".into(), json!(msg.clone()))]),
-                Some(msg),
-            )
-        }
+        EngineAction::Debug => debug(runner, task, args, ctx),
+        EngineAction::SetFact => set_fact(args, h),
+        EngineAction::Assert => assert(runner, task, args, ctx),
         EngineAction::Fail => Exec::failed(
             string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
         ),
-        EngineAction::Meta => {
-            let action = string_arg(args, "action").unwrap_or_default();
-            match action.as_str() {
-                "end_host" | "end_play" => {
-                    h.ended = true;
-                    ok(Map::new(), Some(format!("{action}: ending for this host")))
-                }
-                "noop" | "flush_handlers" | "refresh_inventory" => ok(Map::new(), None),
-                "clear_facts" => {
-                    h.facts = Value::Null;
-                    ok(Map::new(), None)
-                }
-                other => Exec::failed(format!("unknown meta action `{other}`")),
-            }
+        EngineAction::Meta => meta(args, h),
+    }
+}
+
+/// `debug: var=` (evaluated, "VARIABLE IS NOT DEFINED" as Ansible) or `debug: msg=`.
+fn debug(runner: &Runner, task: &Task, args: &Value, ctx: &Context) -> Exec {
+    let Some(var) = args.get("var").and_then(|v| v.as_str()) else {
+        let msg = match args.get("msg") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => serde_json::to_string_pretty(other).unwrap_or_default(),
+            None => "Hello world!".into(),
+        };
+        return ok(
+            Map::from_iter([("msg".into(), json!(msg.clone()))]),
+            Some(msg),
+        );
+    };
+    let at = task.arg_location(&[PathSeg::Key("var".into())]);
+    let value = runner
+        .templar
+        .eval(var, ctx, &at)
+        .unwrap_or_else(|e| json!(format!("VARIABLE IS NOT DEFINED: {e}")));
+    let text = match &value {
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    };
+    let r = Map::from_iter([(var.to_owned(), value)]);
+    ok(r, Some(format!("{var}: {text}")))
+}
+
+/// `set_fact`: host variables of the highest precedence (`cacheable` is accepted: prov keeps
+/// no fact cache between runs).
+fn set_fact(args: &Value, h: &mut HostState) -> Exec {
+    let Value::Object(m) = args else {
+        return Exec::failed("set_fact takes a mapping of variables");
+    };
+    let mut facts = Map::new();
+    for (k, v) in m.iter().filter(|(k, _)| *k != "cacheable") {
+        h.registered.insert(k.clone(), v.clone());
+        facts.insert(k.clone(), v.clone());
+    }
+    ok(
+        Map::from_iter([("ansible_facts".into(), Value::Object(facts))]),
+        None,
+    )
+}
+
+/// `assert: that:` (one condition or a list), `fail_msg`/`msg`, `success_msg`.
+fn assert(runner: &Runner, task: &Task, args: &Value, ctx: &Context) -> Exec {
+    let as_list = |v: &Value| match v {
+        Value::Array(a) => a.clone(),
+        v => vec![v.clone()],
+    };
+    let Some(that) = args.get("that").map(as_list) else {
+        return Exec::failed("assert needs `that:`");
+    };
+    // `that` was rendered already when written as {{ }}; bare expressions are evaluated here.
+    let raw_that = task.args.get("that").map_or_else(|| that.clone(), as_list);
+    let single = !matches!(task.args.get("that"), Some(Value::Array(_)));
+    for (i, (rendered, raw)) in that.iter().zip(raw_that.iter()).enumerate() {
+        let mut p = vec![PathSeg::Key("that".into())];
+        if !single {
+            p.push(PathSeg::Index(i));
         }
+        let at = task.arg_location(&p);
+        let holds = match rendered {
+            Value::String(_) => runner.templar.eval_bool(raw, ctx, &at),
+            other => runner.templar.eval_bool(other, ctx, &at),
+        };
+        match holds {
+            Ok(true) => {}
+            Ok(false) => return assertion_failed(args, raw),
+            Err(err) => return Exec::failed(format!("assert: {err}")),
+        }
+    }
+    let msg = string_arg(args, "success_msg").unwrap_or_else(|| "All assertions passed".into());
+    ok(
+        Map::from_iter([("msg".into(), json!(msg.clone()))]),
+        Some(msg),
+    )
+}
+
+fn assertion_failed(args: &Value, raw: &Value) -> Exec {
+    let msg = string_arg(args, "fail_msg")
+        .or_else(|| string_arg(args, "msg"))
+        .unwrap_or_else(|| {
+            format!(
+                "Assertion failed: {}",
+                raw.as_str().unwrap_or(&raw.to_string())
+            )
+        });
+    let mut e = Exec::failed(msg);
+    e.result.insert("assertion".into(), raw.clone());
+    e
+}
+
+/// `meta:` actions that act on a host (`flush_handlers` is run by the play loop).
+fn meta(args: &Value, h: &mut HostState) -> Exec {
+    let action = string_arg(args, "action").unwrap_or_default();
+    match action.as_str() {
+        "end_host" | "end_play" => {
+            h.ended = true;
+            ok(Map::new(), Some(format!("{action}: ending for this host")))
+        }
+        "noop" | "flush_handlers" | "refresh_inventory" => ok(Map::new(), None),
+        "clear_facts" => {
+            h.facts = Value::Null;
+            ok(Map::new(), None)
+        }
+        other => Exec::failed(format!("unknown meta action `{other}`")),
     }
 }

@@ -483,8 +483,15 @@ impl Runner {
             .or(ignore_errors.as_ref().err())
             .cloned();
         let no_log = no_log.unwrap_or(true);
-        let ignore_errors = ignore_errors.unwrap_or(false);
-        let show_diff = scope.diff.unwrap_or(self.opts.diff) && !no_log;
+        let report = Reporter {
+            runner: self,
+            pctx,
+            task,
+            no_log,
+            show_diff: scope.diff.unwrap_or(self.opts.diff) && !no_log,
+            ignore_errors: ignore_errors.unwrap_or(false),
+            started,
+        };
 
         let deferred = self.unknown_inputs(task, scope, &vars, h);
         let outcome = if let Some(msg) = flag_failure {
@@ -497,128 +504,39 @@ impl Runner {
         } else {
             Outcome::Once(self.execute(pctx, task, scope, h, &vars).await?)
         };
-
-        // One registered value and one event per item (or one for the task).
-        let mut registered_value;
-        let mut any_changed = false;
-        let mut any_failed = false;
-        let mut any_unknown = false;
-        let emit = |this: &Self, h: &mut HostState, e: &Exec, item: Option<String>| {
-            let mut result = Value::Object(e.result.clone());
-            if no_log {
-                result = json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"});
-            }
-            this.bus.emit(Event::TaskResult(TaskResult {
-                host: h.name.clone(),
-                play: pctx.play.name.clone(),
-                task: task.name.clone(),
-                module: task.module().to_owned(),
-                // As in Ansible, a hidden loop item shows as `None`.
-                item: item.map(|i| if no_log { "None".to_owned() } else { i }),
-                status: e.status,
-                changed: e.changed,
-                duration: started.elapsed(),
-                summary: if no_log {
-                    Vec::new()
-                } else {
-                    e.summary.clone()
-                },
-                diffs: if show_diff {
-                    e.diffs.clone()
-                } else {
-                    Vec::new()
-                },
-                msg: if no_log && e.status != TaskStatus::Skipped {
-                    None
-                } else {
-                    e.msg.clone()
-                },
-                result,
-            }));
+        let settled = match outcome {
+            Outcome::Once(e) => report.once(h, e),
+            Outcome::Items(results) => report.items(h, results),
         };
-        match outcome {
-            Outcome::Once(mut e) => {
-                if e.status == TaskStatus::Failed && ignore_errors {
-                    e.status = TaskStatus::Ignored;
-                }
-                any_changed = e.changed;
-                any_failed = e.status == TaskStatus::Failed;
-                any_unknown = e.known_after_apply;
-                h.recap.count(e.status);
-                if e.status == TaskStatus::Unreachable {
-                    h.unreachable = true;
-                    self.bus.emit(Event::HostUnreachable {
-                        host: h.name.clone(),
-                        reason: e.msg.clone().unwrap_or_default(),
-                    });
-                }
-                emit(self, h, &e, None);
-                registered_value = Value::Object(e.result);
-            }
-            Outcome::Items(results) => {
-                let mut list = Vec::new();
-                let mut all_skipped = !results.is_empty();
-                let mut unreachable = None;
-                for (mut e, label) in results {
-                    if e.status == TaskStatus::Failed && ignore_errors {
-                        e.status = TaskStatus::Ignored;
-                    }
-                    any_changed |= e.changed;
-                    any_failed |= e.status == TaskStatus::Failed;
-                    any_unknown |= e.known_after_apply;
-                    all_skipped &= e.status == TaskStatus::Skipped;
-                    if e.status == TaskStatus::Unreachable {
-                        unreachable = e.msg.clone();
-                    }
-                    emit(self, h, &e, Some(label));
-                    list.push(Value::Object(e.result));
-                }
-                let status = if unreachable.is_some() {
-                    TaskStatus::Unreachable
-                } else if any_failed {
-                    TaskStatus::Failed
-                } else if all_skipped {
-                    TaskStatus::Skipped
-                } else if any_changed {
-                    TaskStatus::Changed
-                } else {
-                    TaskStatus::Ok
-                };
-                h.recap.count(status);
-                if let Some(reason) = unreachable {
-                    h.unreachable = true;
-                    self.bus.emit(Event::HostUnreachable {
-                        host: h.name.clone(),
-                        reason,
-                    });
-                }
-                registered_value = json!({"results": list, "changed": any_changed, "failed": any_failed, "skipped": all_skipped, "msg": "All items completed"});
-            }
-        }
-        if any_failed {
+        self.record(task, h, settled);
+        Ok(())
+    }
+
+    /// Marks the host, registers the result and queues the handlers of a finished task.
+    fn record(&self, task: &Task, h: &mut HostState, mut settled: Settled) {
+        if settled.failed {
             h.failed = true;
         }
-        self.track_unknowns(task, h, any_unknown);
+        self.track_unknowns(task, h, settled.unknown);
         if let Some(reg) = &task.register {
-            if let Value::Object(m) = &mut registered_value {
-                m.entry("changed").or_insert(json!(any_changed));
-                m.entry("failed").or_insert(json!(any_failed));
+            if let Value::Object(m) = &mut settled.registered {
+                m.entry("changed").or_insert(json!(settled.changed));
+                m.entry("failed").or_insert(json!(settled.failed));
             }
-            h.registered.insert(reg.clone(), registered_value);
+            h.registered.insert(reg.clone(), settled.registered);
         }
-        let notified = if any_changed && !any_failed {
+        let notified = if settled.changed && !settled.failed {
             &mut h.notified
-        } else if any_unknown {
+        } else if settled.unknown {
             &mut h.possibly_notified
         } else {
-            return Ok(());
+            return;
         };
         for n in &task.notify {
             if !notified.contains(n) {
                 notified.push(n.clone());
             }
         }
-        Ok(())
     }
 
     /// The task once per item of its loop (or once, when the loop is empty or broken).
@@ -1211,6 +1129,132 @@ fn with_result(vars: &ScopeVars, task: &Task, exec: &Exec) -> ScopeVars {
     }
     v.insert("result", r);
     v
+}
+
+/// What a task left on one host: its registered value and what it did.
+struct Settled {
+    registered: Value,
+    changed: bool,
+    failed: bool,
+    unknown: bool,
+}
+
+/// Reports one task's results on one host: events, recap counts, unreachable marks.
+struct Reporter<'a, 'p> {
+    runner: &'a Runner,
+    pctx: &'a PlayCtx<'p>,
+    task: &'a Task,
+    no_log: bool,
+    show_diff: bool,
+    ignore_errors: bool,
+    started: Instant,
+}
+
+impl Reporter<'_, '_> {
+    /// A task without a loop.
+    fn once(&self, h: &mut HostState, mut e: Exec) -> Settled {
+        self.ignore(&mut e);
+        h.recap.count(e.status);
+        if e.status == TaskStatus::Unreachable {
+            self.unreachable(h, e.msg.clone().unwrap_or_default());
+        }
+        self.emit(h, &e, None);
+        Settled {
+            changed: e.changed,
+            failed: e.status == TaskStatus::Failed,
+            unknown: e.known_after_apply,
+            registered: Value::Object(e.result),
+        }
+    }
+
+    /// A loop: one event per item, one recap count and one registered `results` list.
+    fn items(&self, h: &mut HostState, results: Vec<(Exec, String)>) -> Settled {
+        let (mut changed, mut failed, mut unknown) = (false, false, false);
+        let mut all_skipped = !results.is_empty();
+        let mut unreachable = None;
+        let mut list = Vec::new();
+        for (mut e, label) in results {
+            self.ignore(&mut e);
+            changed |= e.changed;
+            failed |= e.status == TaskStatus::Failed;
+            unknown |= e.known_after_apply;
+            all_skipped &= e.status == TaskStatus::Skipped;
+            if e.status == TaskStatus::Unreachable {
+                unreachable = e.msg.clone();
+            }
+            self.emit(h, &e, Some(label));
+            list.push(Value::Object(e.result));
+        }
+        let status = match () {
+            _ if unreachable.is_some() => TaskStatus::Unreachable,
+            _ if failed => TaskStatus::Failed,
+            _ if all_skipped => TaskStatus::Skipped,
+            _ if changed => TaskStatus::Changed,
+            _ => TaskStatus::Ok,
+        };
+        h.recap.count(status);
+        if let Some(reason) = unreachable {
+            self.unreachable(h, reason);
+        }
+        let registered = json!({"results": list, "changed": changed, "failed": failed, "skipped": all_skipped, "msg": "All items completed"});
+        Settled {
+            registered,
+            changed,
+            failed,
+            unknown,
+        }
+    }
+
+    fn ignore(&self, e: &mut Exec) {
+        if e.status == TaskStatus::Failed && self.ignore_errors {
+            e.status = TaskStatus::Ignored;
+        }
+    }
+
+    fn unreachable(&self, h: &mut HostState, reason: String) {
+        h.unreachable = true;
+        self.runner.bus.emit(Event::HostUnreachable {
+            host: h.name.clone(),
+            reason,
+        });
+    }
+
+    /// One result event, with what `no_log` hides hidden.
+    fn emit(&self, h: &HostState, e: &Exec, item: Option<String>) {
+        let no_log = self.no_log;
+        let result = if no_log {
+            json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result"})
+        } else {
+            Value::Object(e.result.clone())
+        };
+        self.runner.bus.emit(Event::TaskResult(TaskResult {
+            host: h.name.clone(),
+            play: self.pctx.play.name.clone(),
+            task: self.task.name.clone(),
+            module: self.task.module().to_owned(),
+            // As in Ansible, a hidden loop item shows as `None`.
+            item: item.map(|i| if no_log { "None".to_owned() } else { i }),
+            status: e.status,
+            changed: e.changed,
+            duration: self.started.elapsed(),
+            summary: if no_log {
+                Vec::new()
+            } else {
+                e.summary.clone()
+            },
+            diffs: if self.show_diff {
+                e.diffs.clone()
+            } else {
+                Vec::new()
+            },
+            msg: if no_log && e.status != TaskStatus::Skipped {
+                None
+            } else {
+                e.msg.clone()
+            },
+            result,
+        }));
+    }
 }
 
 /// The failed (or unreachable) task a module error makes; argument errors name the module,
