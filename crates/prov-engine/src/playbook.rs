@@ -1142,63 +1142,26 @@ impl Loader<'_> {
                 ("vars_prompt", &[]),
             ],
         )?;
-        for k in m.keys() {
-            if !PLAY_KEYWORDS.contains(&k.as_str()) {
-                return Err(EngineError::invalid(
-                    doc.location(&key(path, k)),
-                    format!(
-                        "unknown play keyword `{k}`{}",
-                        suggest_from(k, PLAY_KEYWORDS)
-                    ),
-                ));
-            }
+        if let Some(k) = m.keys().find(|k| !PLAY_KEYWORDS.contains(&k.as_str())) {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, k)),
+                format!(
+                    "unknown play keyword `{k}`{}",
+                    suggest_from(k, PLAY_KEYWORDS)
+                ),
+            ));
         }
-        let hosts = match m.get("hosts") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|i| i.as_str())
-                .collect::<Vec<_>>()
-                .join(":"),
-            Some(other) => {
-                return Err(EngineError::invalid(
-                    doc.location(&key(path, "hosts")),
-                    format!("`hosts` must be a pattern string, found {other}"),
-                ));
-            }
-            None => {
-                return Err(EngineError::invalid(
-                    doc.location(path),
-                    "a play needs `hosts:`",
-                ));
-            }
-        };
+        let hosts = play_hosts(doc, path, m)?;
         let name = opt_string(doc, path, m, "name")?.unwrap_or_else(|| hosts.clone());
-        let mut roles = Vec::new();
-        let mut role_nodes = Vec::new();
-        let mut handlers = Vec::new();
-        if let Some(rv) = m.get("roles") {
-            let Value::Array(items) = rv else {
-                return Err(EngineError::invalid(
-                    doc.location(&key(path, "roles")),
-                    "`roles` must be a list",
-                ));
-            };
-            let mut seen = Vec::new();
-            for (i, r) in items.iter().enumerate() {
-                let rp = idx(&key(path, "roles"), i);
-                let (rname, rmap) = role_entry(doc, &rp, r)?;
-                let mut out = PlayRoles {
-                    nodes: &mut role_nodes,
-                    handlers: &mut handlers,
-                    roles: &mut roles,
-                    seen: &mut seen,
-                    depth: 0,
-                };
-                let main = RoleArgs::default();
-                self.role_with_dependencies(doc, &rp, &rname, &rmap, &main, &mut out)?;
-            }
-        }
+        let (mut roles, mut role_nodes, mut handlers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut out = PlayRoles {
+            nodes: &mut role_nodes,
+            handlers: &mut handlers,
+            roles: &mut roles,
+            seen: &mut Vec::new(),
+            depth: 0,
+        };
+        self.play_roles(doc, path, m, &mut out)?;
         let mut tasks = self.section(doc, path, m, "pre_tasks")?;
         tasks.extend(role_nodes);
         tasks.extend(self.section(doc, path, m, "tasks")?);
@@ -1207,41 +1170,21 @@ impl Loader<'_> {
         for node in self.section(doc, path, m, "handlers")? {
             flatten_tasks(node, &mut handlers);
         }
-        let serial = match m.get("serial") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.clone(),
-            Some(v) => vec![v.clone()],
-        };
-        let serial = serial
-            .iter()
-            .enumerate()
-            .map(|(i, size)| {
-                serial_size(size).ok_or_else(|| {
-                    let at = match m.get("serial") {
-                        Some(Value::Array(_)) => doc.value_location(&idx(&key(path, "serial"), i)),
-                        _ => doc.value_location(&key(path, "serial")),
-                    };
-                    EngineError::invalid(
-                        at,
-                        format!(
-                            "`serial` takes a number of hosts or a percentage (`30%`), found {size}"
-                        ),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let serial = play_serial(doc, path, m)?;
         let mut keywords = self.common(doc, path, m, None)?;
         keywords.vars = Map::new();
         check_notifications(&tasks, &handlers)?;
-        let max_fail_percentage = match m.get("max_fail_percentage") {
-            None => None,
-            Some(v) => Some(v.as_f64().ok_or_else(|| {
-                EngineError::invalid(
-                    doc.location(&key(path, "max_fail_percentage")),
-                    "`max_fail_percentage` must be a number",
-                )
-            })?),
-        };
+        let max_fail_percentage = m
+            .get("max_fail_percentage")
+            .map(|v| {
+                v.as_f64().ok_or_else(|| {
+                    EngineError::invalid(
+                        doc.location(&key(path, "max_fail_percentage")),
+                        "`max_fail_percentage` must be a number",
+                    )
+                })
+            })
+            .transpose()?;
         self.check_templates(doc, path, m, "vars", false)?;
         Ok(Play {
             name,
@@ -1254,15 +1197,17 @@ impl Loader<'_> {
             become_user: opt_string(doc, path, m, "become_user")?,
             gather_facts: opt_bool(doc, path, m, "gather_facts")?.unwrap_or(true),
             gather: gather_request(doc, path, m)?,
-            gather_timeout: match m.get("gather_timeout") {
-                None => None,
-                Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    EngineError::invalid(
-                        doc.value_location(&key(path, "gather_timeout")),
-                        "`gather_timeout` takes a number of seconds",
-                    )
-                })?),
-            },
+            gather_timeout: m
+                .get("gather_timeout")
+                .map(|v| {
+                    v.as_u64().ok_or_else(|| {
+                        EngineError::invalid(
+                            doc.value_location(&key(path, "gather_timeout")),
+                            "`gather_timeout` takes a number of seconds",
+                        )
+                    })
+                })
+                .transpose()?,
             serial,
             connection: opt_string(doc, path, m, "connection")?,
             tags: string_list(doc, &key(path, "tags"), m.get("tags"))?,
@@ -1275,6 +1220,32 @@ impl Loader<'_> {
             max_fail_percentage,
             at: doc.location(path),
         })
+    }
+
+    /// The play's `roles:`, each with its dependencies, into `out`.
+    fn play_roles(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        out: &mut PlayRoles<'_>,
+    ) -> Result<(), EngineError> {
+        let Some(rv) = m.get("roles") else {
+            return Ok(());
+        };
+        let Value::Array(items) = rv else {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, "roles")),
+                "`roles` must be a list",
+            ));
+        };
+        for (i, r) in items.iter().enumerate() {
+            let rp = idx(&key(path, "roles"), i);
+            let (rname, rmap) = role_entry(doc, &rp, r)?;
+            let main = RoleArgs::default();
+            self.role_with_dependencies(doc, &rp, &rname, &rmap, &main, out)?;
+        }
+        Ok(())
     }
 
     fn section(
@@ -1375,65 +1346,9 @@ impl Loader<'_> {
     ) -> Result<Node, EngineError> {
         let m = mapping(doc, path, v, "a task")?;
         if m.contains_key("block") {
-            for k in m.keys() {
-                if !TASK_KEYWORDS.contains(&k.as_str()) {
-                    return Err(EngineError::invalid(
-                        doc.location(&key(path, k)),
-                        format!(
-                            "unknown block keyword `{k}`{}",
-                            suggest_from(k, TASK_KEYWORDS)
-                        ),
-                    ));
-                }
-            }
-            let sub = |this: &mut Self, k: &str| -> Result<Vec<Node>, EngineError> {
-                match m.get(k) {
-                    None | Some(Value::Null) => Ok(Vec::new()),
-                    Some(v) => this.task_list(doc, &key(path, k), v, role),
-                }
-            };
-            return Ok(Node::Block(Box::new(Block {
-                name: opt_string(doc, path, m, "name")?,
-                block: sub(self, "block")?,
-                rescue: sub(self, "rescue")?,
-                always: sub(self, "always")?,
-                common: self.common(doc, path, m, role)?,
-                at: doc.location(path),
-            })));
+            return self.block(doc, path, m, role);
         }
-        let module_keys: Vec<&String> = m
-            .keys()
-            .filter(|k| !TASK_KEYWORDS.contains(&k.as_str()))
-            .collect();
-        let module_key = match module_keys.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
-                return Err(EngineError::invalid(
-                    doc.location(path),
-                    "this task names no module (e.g. `copy:`, `command:`)",
-                ));
-            }
-            many => {
-                let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
-                let unknown: Vec<&str> = names
-                    .iter()
-                    .copied()
-                    .filter(|n| {
-                        TaskAction::resolve(n).is_none()
-                            && !matches!(prov_modules::short_name(n), "import_tasks" | "include")
-                    })
-                    .collect();
-                let first = unknown.first().copied().unwrap_or(names[1]);
-                return Err(EngineError::invalid(
-                    doc.location(&key(path, first)),
-                    format!(
-                        "a task has exactly one module, found {}; `{first}` is not a task keyword or a second module{}",
-                        names.join(", "),
-                        suggest_from(first, TASK_KEYWORDS)
-                    ),
-                ));
-            }
-        };
+        let module_key = task_module_key(doc, path, m)?;
         let short = prov_modules::short_name(&module_key);
         if short == "import_tasks" {
             return self.include(doc, path, m, &module_key, role);
@@ -1449,17 +1364,7 @@ impl Loader<'_> {
             });
         };
         let module = action.name();
-        let raw = m.get(&module_key).cloned().unwrap_or(Value::Null);
-        let mut args = normalize_args(module, raw)
-            .map_err(|msg| EngineError::invalid(doc.location(&key(path, &module_key)), msg))?;
-        if let Some(extra) = m.get("args") {
-            let extra = mapping(doc, &key(path, "args"), extra, "`args`")?;
-            if let Value::Object(a) = &mut args {
-                for (k, v) in extra {
-                    a.insert(k.clone(), v.clone());
-                }
-            }
-        }
+        let mut args = task_args(doc, path, m, &module_key, module)?;
         let apply = self.include_apply(doc, &key(path, &module_key), module, &mut args, role)?;
         // Arguments without templates are checked now: unknown or mistyped ones are reported
         // before anything runs.
@@ -1467,45 +1372,100 @@ impl Loader<'_> {
         if module == "include_role" {
             self.preload_role_handlers(doc, &key(path, &module_key), &args)?;
         }
-        let loop_control =
-            LoopControl::parse(doc, &key(path, "loop_control"), m.get("loop_control"))?;
-        let timeout = match m.get("timeout") {
-            None => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                EngineError::invalid(
-                    doc.location(&key(path, "timeout")),
-                    "`timeout` must be a number of seconds",
-                )
-            })?),
-        };
-        // Template syntax (and unknown filters) is checked now, before anything runs.
         let locs = doc.node_locs(path);
-        {
-            let arg_at = |p: &[PathSeg]| {
-                let mut a = vec![PathSeg::Key(module_key.clone())];
-                a.extend_from_slice(p);
-                let mut b = vec![PathSeg::Key("args".to_owned())];
-                b.extend_from_slice(p);
-                locs.get(&a)
-                    .or_else(|| locs.get(&b))
-                    .unwrap_or_else(|| locs.value(&a))
-            };
-            if module == "assert" {
-                let mut plain = args.clone();
-                if let Value::Object(o) = &mut plain
-                    && let Some(that) = o.remove("that")
-                {
-                    self.templar.check_value(&that, true, &|p| {
-                        let mut full = vec![PathSeg::Key("that".to_owned())];
-                        full.extend_from_slice(p);
-                        arg_at(&full)
-                    })?;
-                }
-                self.templar.check_value(&plain, false, &arg_at)?;
-            } else {
-                self.templar.check_value(&args, false, &arg_at)?;
-            }
+        self.check_task_templates(doc, path, m, &module_key, &args, &locs)?;
+        let loop_kind = loop_keyword(doc, path, m)?;
+        Ok(Node::Task(Box::new(Task {
+            module_key: module_key.clone(),
+            apply,
+            locs,
+            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.to_owned()),
+            action,
+            args,
+            common: self.common(doc, path, m, role)?,
+            loop_: loop_kind.and_then(|(k, _)| m.get(k)).cloned(),
+            loop_kind: loop_kind.map_or(crate::loops::LoopKind::Loop, |(_, kind)| kind),
+            loop_control: LoopControl::parse(
+                doc,
+                &key(path, "loop_control"),
+                m.get("loop_control"),
+            )?,
+            register: opt_string(doc, path, m, "register")?,
+            notify: string_list(doc, &key(path, "notify"), m.get("notify"))?,
+            listen: string_list(doc, &key(path, "listen"), m.get("listen"))?,
+            changed_when: m.get("changed_when").cloned(),
+            failed_when: m.get("failed_when").cloned(),
+            timeout: task_timeout(doc, path, m)?,
+            until: until(doc, path, m)?,
+            at: doc.location(path),
+        })))
+    }
+
+    /// A `block:` with its `rescue:` and `always:`.
+    fn block(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
+        if let Some(k) = m.keys().find(|k| !TASK_KEYWORDS.contains(&k.as_str())) {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, k)),
+                format!(
+                    "unknown block keyword `{k}`{}",
+                    suggest_from(k, TASK_KEYWORDS)
+                ),
+            ));
         }
+        let sub = |this: &mut Self, k: &str| -> Result<Vec<Node>, EngineError> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(v) => this.task_list(doc, &key(path, k), v, role),
+            }
+        };
+        Ok(Node::Block(Box::new(Block {
+            name: opt_string(doc, path, m, "name")?,
+            block: sub(self, "block")?,
+            rescue: sub(self, "rescue")?,
+            always: sub(self, "always")?,
+            common: self.common(doc, path, m, role)?,
+            at: doc.location(path),
+        })))
+    }
+
+    /// Checks the template syntax (and filters) of a task's arguments and keywords, before
+    /// anything runs; `assert`'s `that` holds conditions.
+    fn check_task_templates(
+        &self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        module_key: &str,
+        args: &Value,
+        locs: &NodeLocs,
+    ) -> Result<(), EngineError> {
+        let arg_at = |p: &[PathSeg]| {
+            let mut a = vec![PathSeg::Key(module_key.to_owned())];
+            a.extend_from_slice(p);
+            let mut b = vec![PathSeg::Key("args".to_owned())];
+            b.extend_from_slice(p);
+            locs.get(&a)
+                .or_else(|| locs.get(&b))
+                .unwrap_or_else(|| locs.value(&a))
+        };
+        let mut plain = args.clone();
+        if let Value::Object(o) = &mut plain
+            && TaskAction::resolve(module_key).is_some_and(|a| a.is(EngineAction::Assert))
+            && let Some(that) = o.remove("that")
+        {
+            self.templar.check_value(&that, true, &|p| {
+                let mut full = vec![PathSeg::Key("that".to_owned())];
+                full.extend_from_slice(p);
+                arg_at(&full)
+            })?;
+        }
+        self.templar.check_value(&plain, false, &arg_at)?;
         for (k, _) in crate::loops::LoopKind::KEYWORDS {
             self.check_templates(doc, path, m, k, false)?;
         }
@@ -1518,27 +1478,7 @@ impl Loader<'_> {
         ] {
             self.check_templates(doc, path, m, k, condition)?;
         }
-        let loop_kind = loop_keyword(doc, path, m)?;
-        Ok(Node::Task(Box::new(Task {
-            module_key: module_key.clone(),
-            apply,
-            locs,
-            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.to_owned()),
-            action,
-            args,
-            common: self.common(doc, path, m, role)?,
-            loop_: loop_kind.and_then(|(k, _)| m.get(k)).cloned(),
-            loop_kind: loop_kind.map_or(crate::loops::LoopKind::Loop, |(_, kind)| kind),
-            loop_control,
-            register: opt_string(doc, path, m, "register")?,
-            notify: string_list(doc, &key(path, "notify"), m.get("notify"))?,
-            listen: string_list(doc, &key(path, "listen"), m.get("listen"))?,
-            changed_when: m.get("changed_when").cloned(),
-            failed_when: m.get("failed_when").cloned(),
-            timeout,
-            until: until(doc, path, m)?,
-            at: doc.location(path),
-        })))
+        Ok(())
     }
 
     /// An include's `apply:` (taken out of its arguments): the keywords its included tasks get.
@@ -1994,6 +1934,134 @@ fn main_file(dir: &Path) -> Option<PathBuf> {
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
+}
+
+/// The one key of a task mapping that is not a task keyword: its module (or action).
+fn task_module_key(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<String, EngineError> {
+    let module_keys: Vec<&str> = m
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !TASK_KEYWORDS.contains(k))
+        .collect();
+    match module_keys.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(EngineError::invalid(
+            doc.location(path),
+            "this task names no module (e.g. `copy:`, `command:`)",
+        )),
+        names => {
+            let unknown = names.iter().copied().find(|n| {
+                TaskAction::resolve(n).is_none()
+                    && !matches!(prov_modules::short_name(n), "import_tasks" | "include")
+            });
+            let first = unknown.unwrap_or(names[1]);
+            Err(EngineError::invalid(
+                doc.location(&key(path, first)),
+                format!(
+                    "a task has exactly one module, found {}; `{first}` is not a task keyword or a second module{}",
+                    names.join(", "),
+                    suggest_from(first, TASK_KEYWORDS)
+                ),
+            ))
+        }
+    }
+}
+
+/// A task's arguments: its module key's value (free-form strings made a mapping) plus `args:`.
+fn task_args(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    module_key: &str,
+    module: &str,
+) -> Result<Value, EngineError> {
+    let raw = m.get(module_key).cloned().unwrap_or(Value::Null);
+    let mut args = normalize_args(module, raw)
+        .map_err(|msg| EngineError::invalid(doc.location(&key(path, module_key)), msg))?;
+    if let Some(extra) = m.get("args") {
+        let extra = mapping(doc, &key(path, "args"), extra, "`args`")?;
+        if let Value::Object(a) = &mut args {
+            a.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    Ok(args)
+}
+
+/// `timeout:` in seconds.
+fn task_timeout(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Option<u64>, EngineError> {
+    m.get("timeout")
+        .map(|v| {
+            v.as_u64().ok_or_else(|| {
+                EngineError::invalid(
+                    doc.location(&key(path, "timeout")),
+                    "`timeout` must be a number of seconds",
+                )
+            })
+        })
+        .transpose()
+}
+
+/// A play's `hosts:` pattern (a list is joined with `:`).
+fn play_hosts(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<String, EngineError> {
+    match m.get("hosts") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(items)) => Ok(items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(":")),
+        Some(other) => Err(EngineError::invalid(
+            doc.location(&key(path, "hosts")),
+            format!("`hosts` must be a pattern string, found {other}"),
+        )),
+        None => Err(EngineError::invalid(
+            doc.location(path),
+            "a play needs `hosts:`",
+        )),
+    }
+}
+
+/// A play's `serial:` batch sizes (one size or a list).
+fn play_serial(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> Result<Vec<SerialSize>, EngineError> {
+    let sizes = match m.get("serial") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items.clone(),
+        Some(v) => vec![v.clone()],
+    };
+    let at = |i: usize| match m.get("serial") {
+        Some(Value::Array(_)) => doc.value_location(&idx(&key(path, "serial"), i)),
+        _ => doc.value_location(&key(path, "serial")),
+    };
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            serial_size(size).ok_or_else(|| {
+                EngineError::invalid(
+                    at(i),
+                    format!(
+                        "`serial` takes a number of hosts or a percentage (`30%`), found {size}"
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 fn flatten_tasks(node: Node, out: &mut Vec<Task>) {
