@@ -806,4 +806,98 @@ mod tests {
         assert!(p[1].info.is_none());
         assert_eq!(p[1].content.as_deref(), Some(&b"hello\nworld"[..]));
     }
+
+    /// Reads `lines`: the preamble of the tests.
+    struct Lines;
+
+    impl ProbePreamble for Lines {
+        type Output = Vec<String>;
+        fn script(&self) -> Script {
+            Script::text("echo one\necho two\n")
+        }
+        fn parse(&self, lines: &[&str]) -> Result<Vec<String>, String> {
+            Ok(lines.iter().map(|l| l.to_string()).collect())
+        }
+    }
+
+    fn out(status: i32, stdout: &[u8]) -> CommandOutput {
+        CommandOutput {
+            status,
+            stdout: stdout.to_vec(),
+            stderr: b"cannot read /a".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_fact_splits_the_preamble_and_names_itself_in_errors() {
+        let specs = [ProbeSpec::new("/a")];
+        let fact = PathsFact::with(&specs, Lines);
+        let (p, lines) = fact.parse(&out(0, b"one\ntwo\n@\nP\n")).unwrap();
+        assert_eq!(lines, ["one", "two"]);
+        assert!(p[0].parent_dir && !p[0].exists());
+        let plain = PathsFact::new(&specs);
+        for bad in [
+            &b"stray\n@\n"[..],
+            b"@\nS 81a4 0 0 5 10 11 12 13 14\n",
+            b"@\nS 81a4 x 0 5 10 11 12 13 14 1\n",
+            b"@\nQ\n",
+            b"@\nU root\n",
+            b"@\n@\n",
+            b"",
+        ] {
+            let e = plain.parse(&out(0, bad)).unwrap_err();
+            assert_eq!(e.fact, "stat of /a", "{e}");
+        }
+        let e = plain.parse(&out(98, b"@\n")).unwrap_err();
+        assert!(e.detail.contains("cannot read /a"), "{e}");
+    }
+
+    /// The probe script, run in a real shell on a temporary directory.
+    #[test]
+    fn the_probe_in_a_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("it's");
+        std::fs::write(&f, "hello\n").unwrap();
+        let d = dir.path().display().to_string();
+        let specs = [
+            ProbeSpec::new(format!("{d}/missing/x")),
+            ProbeSpec {
+                checksum: Some("sha256sum"),
+                dir_append: Some("it's".into()),
+                content: Content::UnlessSha256 {
+                    sha256: "0".into(),
+                    limit: 10,
+                },
+                ..ProbeSpec::new(d.clone())
+            },
+        ];
+        let fact = PathsFact::new(&specs);
+        let sh = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(fact.script().as_str())
+            .output()
+            .unwrap();
+        let (p, ()) = fact
+            .parse(&out(sh.status.code().unwrap(), &sh.stdout))
+            .unwrap();
+        assert!(!p[0].exists() && !p[0].parent_dir);
+        assert!(p[1].into_dir && p[1].path.ends_with("/it's"));
+        let i = p[1].info.as_ref().unwrap();
+        assert_eq!((i.kind, i.size), (Kind::File, 6));
+        assert_eq!(i.checksum.as_deref(), Some(sha256_hex(b"hello\n").as_str()));
+        assert_eq!(p[1].content.as_deref(), Some(&b"hello\n"[..]));
+    }
+
+    #[test]
+    fn attribute_changes_quote_their_values() {
+        let ch = AttrChange {
+            mode: Some((0o644, 0o600)),
+            owner: Some(("root".into(), "a b".into())),
+            group: Some(("root".into(), "adm".into())),
+        };
+        assert_eq!(
+            ch.script("/x y", true).as_str(),
+            "chown -h 'a b':adm -- '/x y'\nchmod 00600 -- '/x y'"
+        );
+    }
 }

@@ -455,3 +455,34 @@ pub fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
         .map(<[u8]>::to_vec)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangling_link_lines() {
+        let d = DanglingLink("/l");
+        assert_eq!(d.parse(&[]), Ok(None));
+        assert_eq!(d.parse(&["D !"]), Ok(Some(Dangling::Unresolvable)));
+        assert_eq!(d.parse(&["D /t"]), Ok(Some(Dangling::Target("/t".into()))));
+        assert!(d.parse(&["D "]).is_err());
+        assert!(d.parse(&["X /t"]).is_err());
+        assert!(d.parse(&["D /t", "D /u"]).is_err());
+    }
+
+    #[test]
+    fn the_validate_script_quotes_every_word() {
+        let s = validate_script(
+            "/etc/x y",
+            "/etc/.t",
+            &["visudo".into(), "-cf".into(), "%s".into()],
+            &FileAttrs::default(),
+        );
+        assert!(s.as_str().starts_with("tmp=/etc/.t\nd='/etc/x y'\n"), "{s}");
+        assert!(
+            s.as_str().contains("\nvisudo -cf /etc/.t || exit 1\n"),
+            "{s}"
+        );
+    }
+}

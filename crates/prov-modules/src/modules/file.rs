@@ -1052,4 +1052,95 @@ mod tests {
         assert!(parse_time("t", "2024", DEFAULT_TIME_FORMAT).is_err());
         assert!(parse_time("t", "202413311205.30", DEFAULT_TIME_FORMAT).is_err());
     }
+
+    fn module(args: Value) -> FileModule {
+        let a: Args = crate::parse_args(args).unwrap();
+        FileModule {
+            path: a.path,
+            state: a.state,
+            src: a.src,
+            attrs: Attrs::default(),
+            recurse: a.recurse,
+            force: a.force,
+            follow: a.follow,
+            mtime: Some(Time::At("2024-01-31 12:00:00".into())),
+            atime: None,
+        }
+    }
+
+    #[test]
+    fn the_extras_parse_their_lines_and_refuse_garbage() {
+        let m = module(json!({"path": "/d", "state": "directory", "recurse": true}));
+        let x = ExtrasProbe(&m);
+        let script = x.script();
+        assert!(script.as_str().contains("date -d '2024-01-31 12:00:00' +%s"));
+        assert!(script.as_str().contains("find -H \"$p\" -mindepth 1"));
+        let got = x
+            .parse(&["T m 1706702400", "T a ", "A /", "F d 755 0 4 root adm", "E", "D t"])
+            .unwrap();
+        assert_eq!(got.mtime, Some(HostTime::Epoch(1706702400)));
+        assert_eq!(got.atime, Some(HostTime::Unreadable));
+        assert_eq!(got.ancestor, Some(Ancestor::Dir("/".into())));
+        assert_eq!(
+            got.entries,
+            [Entry {
+                kind: "d".into(),
+                perm: 0o755,
+                uid: 0,
+                gid: 4,
+                owner: "root".into(),
+                group: "adm".into()
+            }]
+        );
+        assert!(got.empty_dir);
+        assert_eq!(got.dangling.as_deref(), Some("t"));
+        for bad in [
+            "F d 755 0 root adm",
+            "F d 7z5 0 0 root adm",
+            "F d 755 x 0 root adm",
+            "F d 755 0 0 root adm extra",
+            "T m soon",
+            "T x 1",
+            "E yes",
+            "Q",
+        ] {
+            assert!(x.parse(&[bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_uninterpretable_time_fails_the_plan() {
+        let m = module(json!({"path": "/f", "state": "touch"}));
+        let extras = Extras {
+            mtime: Some(HostTime::Unreadable),
+            ..Extras::default()
+        };
+        let me = Probed {
+            path: "/f".into(),
+            parent_dir: true,
+            ..Probed::default()
+        };
+        let cur = Current {
+            me: &me,
+            src: None,
+            followed: None,
+            extras: &extras,
+        };
+        let Err(e) = m.plan_file(&cur) else {
+            panic!("planned with a time the host cannot read")
+        };
+        assert!(e.to_string().contains("cannot interpret the time"), "{e}");
+        let extras = Extras {
+            mtime: Some(HostTime::Epoch(7)),
+            ..Extras::default()
+        };
+        let cur = Current {
+            extras: &extras,
+            ..cur
+        };
+        let fp = m.plan_file(&cur).unwrap();
+        assert_eq!(fp.steps.summary, ["create /f", "set modification time of /f to @7"]);
+        assert!(fp.steps.script.as_str().ends_with("touch -c -m -d @7 -- /f"));
+        assert_eq!(fp.final_state, "file");
+    }
 }

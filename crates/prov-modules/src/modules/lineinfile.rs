@@ -10,20 +10,13 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, Presence, de_bool};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{
     NewContent, WriteOptions, parse_validate, plan_write, read_for_edit, split_lines,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    #[default]
-    Present,
-    Absent,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +28,7 @@ struct Args {
     #[serde(default)]
     search_string: Option<String>,
     #[serde(default)]
-    state: State,
+    state: Presence,
     #[serde(default, alias = "value")]
     line: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
@@ -71,7 +64,7 @@ enum Insert {
 
 struct LineInFile {
     path: String,
-    state: State,
+    state: Presence,
     regexp: Option<Regex>,
     search: Option<Vec<u8>>,
     line: Option<String>,
@@ -99,10 +92,10 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if a.backrefs && a.regexp.is_none() {
         return err("`backrefs` requires `regexp`");
     }
-    if a.state == State::Present && a.line.is_none() {
+    if a.state == Presence::Present && a.line.is_none() {
         return err("`line` is required with state=present");
     }
-    if a.state == State::Absent
+    if a.state == Presence::Absent
         && a.line.is_none()
         && a.regexp.is_none()
         && a.search_string.is_none()
@@ -320,25 +313,25 @@ impl Module for LineInFile {
         let exists = t.content.is_some();
         if !exists {
             match self.state {
-                State::Absent => {
+                Presence::Absent => {
                     return Ok(Plan::unchanged()
                         .with_result("msg", json!("file not present"))
                         .with_result("changed", json!(false)));
                 }
-                State::Present if !self.create => {
+                Presence::Present if !self.create => {
                     return Err(ModuleError::failed(format!(
                         "Destination {} does not exist !",
                         self.path
                     )));
                 }
-                State::Present => {}
+                Presence::Present => {}
             }
         }
         let old = t.content.clone().unwrap_or_default();
         let mut lines = split_lines(&old);
         let msg = match self.state {
-            State::Present => self.present(&mut lines)?.unwrap_or("").to_owned(),
-            State::Absent => match self.absent(&mut lines) {
+            Presence::Present => self.present(&mut lines)?.unwrap_or("").to_owned(),
+            Presence::Absent => match self.absent(&mut lines) {
                 0 => String::new(),
                 n => format!("{n} line(s) removed"),
             },

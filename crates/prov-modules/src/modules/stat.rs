@@ -207,3 +207,32 @@ impl Module for Stat {
             .with_result("changed", json!(false)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_lines_parse_and_garbage_is_refused() {
+        let a = Access {
+            path: "/x",
+            mime: true,
+        };
+        assert!(a.script().as_str().starts_with("p=/x\n"));
+        let got = a
+            .parse(&["readable", "executable", "mimetype text/plain", "charset us-ascii"])
+            .unwrap();
+        assert_eq!(
+            got,
+            AccessInfo {
+                readable: true,
+                writeable: false,
+                executable: true,
+                mimetype: Some("text/plain".into()),
+                charset: Some("us-ascii".into()),
+            }
+        );
+        assert!(a.parse(&["T readable"]).is_err());
+        assert!(a.parse(&["readable yes"]).is_err());
+    }
+}
