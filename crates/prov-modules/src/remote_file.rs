@@ -2,9 +2,10 @@
 //! `stat`): one-command probes of remote paths, ownership/mode comparison, symbolic modes, local
 //! hashing and diffs.
 //!
-//! A probe is ONE remote shell script that prints, per path, whether it exists, its `stat`
+//! [`PathsFact`] is ONE remote shell script that prints, per path, whether it exists, its `stat`
 //! fields, owner and group names, link target, checksum and (optionally) its content, so a
-//! module that finds nothing to change costs exactly one round trip.
+//! module that finds nothing to change costs exactly one round trip. A module that needs more
+//! in the same command gives a [`ProbePreamble`]: its own lines, printed and parsed by it.
 
 use std::fmt::Write as _;
 

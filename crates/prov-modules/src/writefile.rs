@@ -150,23 +150,8 @@ pub fn plan_write(
     opts: &WriteOptions,
     check_mode: bool,
 ) -> Result<Plan, ModuleError> {
-    if let Some(info) = &probed.info
-        && info.kind != Kind::File
-    {
-        return Err(ModuleError::failed(format!(
-            "{dest} exists and is a {}, not a regular file",
-            info.kind.state_name()
-        )));
-    }
     let parent = parent_of(dest);
-    let parent_missing = probed.info.is_none() && !probed.parent_dir && !opts.create_parent;
-    // In check mode an earlier task (a package install) may be what creates the directory:
-    // predict the write and say so instead of failing the dry run.
-    if parent_missing && !check_mode {
-        return Err(ModuleError::failed(format!(
-            "Destination directory {parent} does not exist"
-        )));
-    }
+    let parent_missing = check_destination(dest, probed, opts, check_mode)?;
     let same = probed
         .info
         .as_ref()
@@ -213,15 +198,14 @@ pub fn plan_write(
             d
         }
     };
-    let mut summary = Vec::new();
-    match (&probed.info, before_bytes, after) {
-        (None, _, _) => summary.push(format!("create {dest} ({} bytes)", new.size)),
+    let mut summary = vec![match (&probed.info, before_bytes, after) {
+        (None, _, _) => format!("create {dest} ({} bytes)", new.size),
         (Some(_), Some(b), Some(a)) if is_diffable(b) && is_diffable(a) => {
             let (add, del) = diff.line_counts();
-            summary.push(format!("update {dest} (+{add} -{del} lines)"));
+            format!("update {dest} (+{add} -{del} lines)")
         }
-        (Some(_), _, _) => summary.push(format!("update {dest} ({} bytes)", new.size)),
-    }
+        (Some(_), _, _) => format!("update {dest} ({} bytes)", new.size),
+    }];
     summary.extend(attr_change.summary(dest));
     if parent_missing {
         summary.push(format!(
@@ -238,6 +222,34 @@ pub fn plan_write(
         validate: opts.validate.clone(),
     };
     Ok(Plan::changes(summary, vec![diff], action))
+}
+
+/// Fails unless `dest` can be written: a regular file or nothing, in an existing directory
+/// (or one to create). Returns true when the directory is missing and check mode predicts
+/// the write anyway: in check mode an earlier task (a package install) may be what creates
+/// it.
+fn check_destination(
+    dest: &str,
+    probed: &Probed,
+    opts: &WriteOptions,
+    check_mode: bool,
+) -> Result<bool, ModuleError> {
+    if let Some(info) = &probed.info
+        && info.kind != Kind::File
+    {
+        return Err(ModuleError::failed(format!(
+            "{dest} exists and is a {}, not a regular file",
+            info.kind.state_name()
+        )));
+    }
+    let parent_missing = probed.info.is_none() && !probed.parent_dir && !opts.create_parent;
+    if parent_missing && !check_mode {
+        return Err(ModuleError::failed(format!(
+            "Destination directory {} does not exist",
+            parent_of(dest)
+        )));
+    }
+    Ok(parent_missing)
 }
 
 /// Writes (or only fixes the attributes of) one file, as planned.
@@ -261,7 +273,6 @@ impl Action for WriteFile {
                 .await?;
             return Ok(Outcome::default());
         };
-        let become_ = ctx.become_.cloned();
         // With `validate`, the content goes to a private temporary name first, is checked,
         // and only then takes the place (and the old attributes) of the destination.
         let tmp = self.validate.as_ref().map(|_| {
@@ -284,35 +295,7 @@ impl Action for WriteFile {
             ),
             None => (self.dest.as_str(), self.attrs.clone()),
         };
-        let out = match &content.payload {
-            Payload::Bytes(b) => {
-                put_file(
-                    ctx.conn,
-                    upload_to,
-                    Stdin::Bytes(b),
-                    content.size,
-                    &content.sha256,
-                    &upload_attrs,
-                    become_,
-                )
-                .await?
-            }
-            Payload::LocalFile(path) => {
-                let mut f = tokio::fs::File::open(path).await.map_err(|e| {
-                    ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
-                })?;
-                put_file(
-                    ctx.conn,
-                    upload_to,
-                    Stdin::Reader(&mut f),
-                    content.size,
-                    &content.sha256,
-                    &upload_attrs,
-                    become_,
-                )
-                .await?
-            }
-        };
+        let out = upload(ctx, content, upload_to, &upload_attrs).await?;
         if !out.success() {
             return Err(ModuleError::Remote {
                 command: format!("install {}", self.dest),
@@ -336,6 +319,29 @@ impl Action for WriteFile {
             }
         }
         Ok(Outcome::default())
+    }
+}
+
+/// Streams `content` to `to` with `put_file`, from memory or from its local file.
+async fn upload(
+    ctx: &ModuleContext<'_>,
+    content: &NewContent,
+    to: &str,
+    attrs: &FileAttrs,
+) -> Result<prov_core::CommandOutput, ModuleError> {
+    let become_ = ctx.become_.cloned();
+    let (size, sha) = (content.size, content.sha256.as_str());
+    match &content.payload {
+        Payload::Bytes(b) => {
+            Ok(put_file(ctx.conn, to, Stdin::Bytes(b), size, sha, attrs, become_).await?)
+        }
+        Payload::LocalFile(path) => {
+            let mut f = tokio::fs::File::open(path).await.map_err(|e| {
+                ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
+            })?;
+            let input = Stdin::Reader(&mut f);
+            Ok(put_file(ctx.conn, to, input, size, sha, attrs, become_).await?)
+        }
     }
 }
 
