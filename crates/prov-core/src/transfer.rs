@@ -8,6 +8,8 @@
 
 use crate::connection::{Become, CommandOutput, Connection, RemoteCommand, Stdin, TransportError};
 use crate::quote::quote;
+use crate::script::Script;
+use crate::sh;
 
 /// Attributes of a file written by [`put_file`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,12 +65,19 @@ pub fn install_script(dest: &str, size: u64, sha256_hex: &str, attrs: &FileAttrs
 /// command by signalling its whole process group, and a TERM reaching `rm` itself while the
 /// exit trap runs would otherwise leave the file behind (seen on lab hosts, about one stop in
 /// eight).
-pub fn cleanup_traps(var: &str) -> String {
-    format!(
-        "prov_cleanup() {{ trap '' HUP INT TERM PIPE; rm -f -- \"${var}\"; }}\n\
+pub fn cleanup_traps(var: &'static str) -> String {
+    cleanup_traps_script(var).to_string()
+}
+
+/// [`cleanup_traps`] as a [`Script`] (`var` is a shell variable name, written in the code).
+pub fn cleanup_traps_script(var: &'static str) -> Script {
+    let var = Script::text(var);
+    sh!(
+        "prov_cleanup() {{ trap '' HUP INT TERM PIPE; rm -f -- \"${}\"; }}\n\
          trap prov_cleanup EXIT\n\
          trap 'prov_cleanup; exit 129' HUP; trap 'prov_cleanup; exit 130' INT; \
-         trap 'prov_cleanup; exit 143' TERM; trap 'prov_cleanup; exit 141' PIPE\n"
+         trap 'prov_cleanup; exit 143' TERM; trap 'prov_cleanup; exit 141' PIPE\n",
+        var
     )
 }
 
@@ -77,24 +86,30 @@ pub fn cleanup_traps(var: &str) -> String {
 /// owner (0644 for a new file), apply `attrs`, optionally back the old content up, and rename
 /// `$tmp` over `$d` (never into it, should `$d` be a directory or a link to one).
 pub fn finish_script(attrs: &FileAttrs) -> String {
-    let mut s = String::new();
-    s.push_str(
+    finish(attrs).to_string()
+}
+
+/// [`finish_script`] as a [`Script`].
+pub fn finish(attrs: &FileAttrs) -> Script {
+    let mut s = Script::text(
         "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$tmp\"; chown --reference=\"$d\" \"$tmp\" 2>/dev/null || true; else chmod 0644 \"$tmp\"; fi\n",
     );
     if let Some(mode) = &attrs.mode {
-        s.push_str(&format!("chmod {} \"$tmp\"\n", quote(mode)));
+        s = s.then(&sh!("chmod {} \"$tmp\"\n", mode));
     }
-    match (&attrs.owner, &attrs.group) {
-        (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$tmp\"\n", quote(o), quote(g))),
-        (Some(o), None) => s.push_str(&format!("chown {} \"$tmp\"\n", quote(o))),
-        (None, Some(g)) => s.push_str(&format!("chgrp {} \"$tmp\"\n", quote(g))),
-        (None, None) => {}
-    }
+    let owner = match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => sh!("chown {}:{} \"$tmp\"\n", o, g),
+        (Some(o), None) => sh!("chown {} \"$tmp\"\n", o),
+        (None, Some(g)) => sh!("chgrp {} \"$tmp\"\n", g),
+        (None, None) => Script::default(),
+    };
+    s = s.then(&owner);
     if attrs.backup {
-        s.push_str("if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n");
+        s = s.then_text(
+            "if [ -f \"$d\" ]; then cp -p -- \"$d\" \"$d.$(date +%Y%m%d%H%M%S)~\"; fi\n",
+        );
     }
-    s.push_str("mv -fT -- \"$tmp\" \"$d\"\n");
-    s
+    s.then_text("mv -fT -- \"$tmp\" \"$d\"\n")
 }
 
 /// Streams `content` (exactly `size` bytes with the given SHA-256) to `dest` atomically.

@@ -11,6 +11,12 @@ pub fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     })
 }
 
+/// `true`: the serde default of a boolean argument that is on unless turned off
+/// (`#[serde(default = "crate::args::yes", deserialize_with = "de_bool")]`).
+pub fn yes() -> bool {
+    true
+}
+
 /// Like [`de_bool`] for an optional field.
 pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     let v = Option::<serde_json::Value>::deserialize(d)?;

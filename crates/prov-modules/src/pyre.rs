@@ -27,128 +27,150 @@ pub fn translate(p: &str) -> Result<String, String> {
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::with_capacity(p.len() + 8);
     let mut i = 0;
-    let mut in_class = false;
-    let mut class_start = 0usize;
+    // Inside a character set: where its members start (a `]` there is a literal).
+    let mut class_start: Option<usize> = None;
     while i < chars.len() {
-        let c = chars[i];
-        if in_class {
-            match c {
-                '\\' => {
-                    out.push('\\');
-                    if let Some(&n) = chars.get(i + 1) {
-                        out.push(n);
-                    }
-                    i += 2;
-                    continue;
+        i = match (class_start, chars[i]) {
+            (Some(start), _) => {
+                let (next, closed) = class_char(&chars, i, start, &mut out);
+                if closed {
+                    class_start = None;
                 }
-                ']' if i > class_start => {
-                    in_class = false;
-                    out.push(']');
-                }
-                '[' => out.push_str("\\["),
-                '&' => out.push_str("\\&"),
-                '~' => out.push_str("\\~"),
-                '-' if chars.get(i + 1) == Some(&'-') => out.push_str("\\-"),
-                c => out.push(c),
+                next
             }
-            i += 1;
-            continue;
-        }
-        match c {
-            '\\' => {
-                let Some(&n) = chars.get(i + 1) else {
-                    return Err("ends with a lone backslash".into());
-                };
-                match n {
-                    '1'..='9' => {
-                        return Err(
-                            "backreferences inside a pattern (\\1) are not supported by prov's regex engine"
-                                .into(),
-                        );
-                    }
-                    'Z' => out.push_str("\\z"),
-                    n => {
-                        out.push('\\');
-                        out.push(n);
-                    }
-                }
-                i += 2;
+            (None, '[') => {
+                let next = open_class(&chars, i, &mut out);
+                class_start = Some(next);
+                next
             }
-            '[' => {
-                in_class = true;
-                out.push('[');
-                i += 1;
-                if chars.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                // A `]` right after `[` or `[^` is a literal.
-                if chars.get(i) == Some(&']') {
-                    out.push_str("\\]");
-                    i += 1;
-                }
-                class_start = i;
-            }
-            '(' if chars.get(i + 1) == Some(&'?') => {
-                let rest: String = chars[i + 2..].iter().take(3).collect();
-                if rest.starts_with('=')
-                    || rest.starts_with('!')
-                    || rest.starts_with("<=")
-                    || rest.starts_with("<!")
-                {
-                    return Err("look-ahead and look-behind assertions ((?=...), (?!...), (?<=...), (?<!...)) are not supported by prov's regex engine".into());
-                }
-                if rest.starts_with("P=") {
-                    return Err(
-                        "named backreferences (?P=name) are not supported by prov's regex engine"
-                            .into(),
-                    );
-                }
-                if rest.starts_with('#') {
-                    // A comment group: drop it.
-                    let end = chars[i..]
-                        .iter()
-                        .position(|&c| c == ')')
-                        .ok_or("unterminated (?# comment")?;
-                    i += end + 1;
-                    continue;
-                }
-                out.push_str("(?");
-                i += 2;
-            }
-            '{' => {
-                let rest: String = chars[i + 1..].iter().collect();
-                match rest.find('}') {
-                    Some(end) if is_quantifier(&rest[..end]) => {
-                        let body = &rest[..end];
-                        if let Some(max) = body.strip_prefix(',') {
-                            out.push_str(&format!("{{0,{max}}}"));
-                        } else {
-                            out.push('{');
-                            out.push_str(body);
-                            out.push('}');
-                        }
-                        i += end + 2;
-                        continue;
-                    }
-                    _ => out.push_str("\\{"),
-                }
-                i += 1;
-            }
-            '}' => {
-                out.push_str("\\}");
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+            (None, _) => outside_char(&chars, i, &mut out)?,
+        };
     }
-    if in_class {
+    if class_start.is_some() {
         return Err("unterminated character set `[`".into());
     }
     Ok(out)
+}
+
+/// One character inside a set: the next index and whether it closed the set.
+fn class_char(chars: &[char], i: usize, start: usize, out: &mut String) -> (usize, bool) {
+    match chars[i] {
+        '\\' => {
+            out.push('\\');
+            if let Some(&n) = chars.get(i + 1) {
+                out.push(n);
+            }
+            return (i + 2, false);
+        }
+        ']' if i > start => {
+            out.push(']');
+            return (i + 1, true);
+        }
+        '[' => out.push_str("\\["),
+        '&' => out.push_str("\\&"),
+        '~' => out.push_str("\\~"),
+        '-' if chars.get(i + 1) == Some(&'-') => out.push_str("\\-"),
+        c => out.push(c),
+    }
+    (i + 1, false)
+}
+
+/// `[` or `[^`, and a `]` right after it (a literal): the index where the members start.
+fn open_class(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    out.push('[');
+    i += 1;
+    if chars.get(i) == Some(&'^') {
+        out.push('^');
+        i += 1;
+    }
+    if chars.get(i) == Some(&']') {
+        out.push_str("\\]");
+        i += 1;
+    }
+    i
+}
+
+/// One construct outside a set: the index after it.
+fn outside_char(chars: &[char], i: usize, out: &mut String) -> Result<usize, String> {
+    match chars[i] {
+        '\\' => {
+            let Some(&n) = chars.get(i + 1) else {
+                return Err("ends with a lone backslash".into());
+            };
+            match n {
+                '1'..='9' => {
+                    return Err(
+                        "backreferences inside a pattern (\\1) are not supported by prov's regex engine"
+                            .into(),
+                    );
+                }
+                'Z' => out.push_str("\\z"),
+                n => {
+                    out.push('\\');
+                    out.push(n);
+                }
+            }
+            Ok(i + 2)
+        }
+        '(' if chars.get(i + 1) == Some(&'?') => extension_group(chars, i, out),
+        '{' => Ok(brace(chars, i, out)),
+        '}' => {
+            out.push_str("\\}");
+            Ok(i + 1)
+        }
+        c => {
+            out.push(c);
+            Ok(i + 1)
+        }
+    }
+}
+
+/// `(?...`: refuses what the engine cannot run, drops comments.
+fn extension_group(chars: &[char], i: usize, out: &mut String) -> Result<usize, String> {
+    let rest: String = chars[i + 2..].iter().take(3).collect();
+    if ["=", "!", "<=", "<!"].iter().any(|p| rest.starts_with(p)) {
+        return Err("look-ahead and look-behind assertions ((?=...), (?!...), (?<=...), (?<!...)) are not supported by prov's regex engine".into());
+    }
+    if rest.starts_with("P=") {
+        return Err(
+            "named backreferences (?P=name) are not supported by prov's regex engine".into(),
+        );
+    }
+    if rest.starts_with('#') {
+        // A comment group: drop it.
+        let end = chars[i..]
+            .iter()
+            .position(|&c| c == ')')
+            .ok_or("unterminated (?# comment")?;
+        return Ok(i + end + 1);
+    }
+    out.push_str("(?");
+    Ok(i + 2)
+}
+
+/// `{`: a quantifier (`{,n}` becomes `{0,n}`) or a literal brace.
+fn brace(chars: &[char], i: usize, out: &mut String) -> usize {
+    let rest: String = chars[i + 1..].iter().collect();
+    match rest.find('}') {
+        Some(end) if is_quantifier(&rest[..end]) => {
+            let body = &rest[..end];
+            if let Some(max) = body.strip_prefix(',') {
+                out.push_str("{0,");
+                out.push_str(max);
+                out.push('}');
+            } else {
+                out.push('{');
+                out.push_str(body);
+                out.push('}');
+            }
+            // `end` counts bytes of `rest`: the body is ASCII (a quantifier).
+            i + end + 2
+        }
+        _ => {
+            out.push_str("\\{");
+            i + 1
+        }
+    }
 }
 
 fn is_quantifier(body: &str) -> bool {

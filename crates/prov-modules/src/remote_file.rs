@@ -2,15 +2,14 @@
 //! `stat`): one-command probes of remote paths, ownership/mode comparison, symbolic modes, local
 //! hashing and diffs.
 //!
-//! A probe is ONE remote shell script that prints, per path, whether it exists, its `stat`
+//! [`PathsFact`] is ONE remote shell script that prints, per path, whether it exists, its `stat`
 //! fields, owner and group names, link target, checksum and (optionally) its content, so a
-//! module that finds nothing to change costs exactly one round trip.
+//! module that finds nothing to change costs exactly one round trip. A module that needs more
+//! in the same command gives a [`ProbePreamble`]: its own lines, printed and parsed by it.
 
-use prov_core::Script;
 use std::fmt::Write as _;
 
-use prov_core::quote::quote;
-use prov_core::{Diff, ModuleContext, ModuleError};
+use prov_core::{CommandOutput, Diff, Fact, FactError, ModuleContext, ModuleError, Script, sh};
 use sha2::Digest as _;
 
 use crate::args::Mode;
@@ -119,10 +118,6 @@ pub struct ProbeSpec {
     /// When the path is a symbolic link, also report its canonical target (`readlink -f`), in
     /// [`Probed::real_path`].
     pub resolve: bool,
-    /// Extra shell lines run before the `stat` of this path (`$p` holds the path); their output
-    /// lines (which must not be `@` or start with one of the probe's keys) are collected in
-    /// [`Probed::extra`]. Every value in them must be quoted by the caller.
-    pub extra: Option<String>,
 }
 
 impl ProbeSpec {
@@ -135,7 +130,6 @@ impl ProbeSpec {
             content: Content::Never,
             dir_append: None,
             resolve: false,
-            extra: None,
         }
     }
 }
@@ -157,8 +151,6 @@ pub struct Probed {
     pub too_big: bool,
     /// The canonical target when [`ProbeSpec::resolve`] was set and the path is a link.
     pub real_path: Option<String>,
-    /// Output lines of [`ProbeSpec::extra`].
-    pub extra: Vec<String>,
 }
 
 impl Probed {
@@ -168,99 +160,199 @@ impl Probed {
     }
 }
 
+/// More facts about the probed paths, read in the same remote command as the paths (one round
+/// trip): the type that prints these lines is the one that parses them.
+///
+/// The preamble runs first, before the paths' sections (it sets its own shell variables); none
+/// of its lines may be `@`, the line that opens a path's section.
+pub trait ProbePreamble: Send + Sync {
+    /// What the preamble reads, typed.
+    type Output;
+
+    /// The shell lines (they must not change the host).
+    fn script(&self) -> Script;
+
+    /// Parses the preamble's lines; an error says what was wrong with them.
+    fn parse(&self, lines: &[&str]) -> Result<Self::Output, String>;
+}
+
+/// No preamble: the paths only.
+impl ProbePreamble for () {
+    type Output = ();
+
+    fn script(&self) -> Script {
+        Script::default()
+    }
+
+    fn parse(&self, lines: &[&str]) -> Result<(), String> {
+        match lines.first() {
+            None => Ok(()),
+            Some(l) => Err(format!("unexpected line `{l}` before the first path")),
+        }
+    }
+}
+
+/// The state of remote paths (type, `stat` fields, owner and group names, link target,
+/// checksum, content, as each [`ProbeSpec`] asks), with a [`ProbePreamble`]'s facts, in ONE
+/// remote command.
+///
+/// Each path's section opens with a line `@`; its lines are tagged by one letter: `I` (the
+/// name was appended to a directory), `P` (the parent directory exists), `S` (the `stat`
+/// fields), `U`/`G` (owner and group names), `L` (link target), `C` (checksum), `R` (canonical
+/// target), `Z` (content too big), `X` (the content follows, to the end of the output).
+pub struct PathsFact<'a, X = ()> {
+    /// The paths, in order.
+    pub specs: &'a [ProbeSpec],
+    /// What else is read in the same command.
+    pub preamble: X,
+}
+
+impl<'a> PathsFact<'a> {
+    /// The paths alone.
+    pub fn new(specs: &'a [ProbeSpec]) -> Self {
+        Self {
+            specs,
+            preamble: (),
+        }
+    }
+}
+
+impl<'a, X: ProbePreamble> PathsFact<'a, X> {
+    /// The paths with a preamble.
+    pub fn with(specs: &'a [ProbeSpec], preamble: X) -> Self {
+        Self { specs, preamble }
+    }
+}
+
+impl<X: ProbePreamble> Fact for PathsFact<'_, X> {
+    type Output = (Vec<Probed>, X::Output);
+
+    fn name(&self) -> String {
+        let paths: Vec<&str> = self.specs.iter().map(|s| s.path.as_str()).collect();
+        format!("stat of {}", paths.join(", "))
+    }
+
+    fn script(&self) -> Script {
+        self.preamble.script().then(&probe_script(self.specs))
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<Self::Output, FactError> {
+        if !out.success() {
+            return Err(self.probe_failed(out));
+        }
+        let (pre, paths) = split_preamble(&out.stdout);
+        let pre = String::from_utf8_lossy(pre);
+        let lines: Vec<&str> = pre.lines().collect();
+        let extra = self.preamble.parse(&lines).map_err(|e| self.error(e))?;
+        let probed = parse_probe(self.specs, paths).map_err(|e| self.error(e))?;
+        Ok((probed, extra))
+    }
+}
+
+/// Splits the output at the first line `@`: the preamble's lines, then the paths' sections.
+fn split_preamble(out: &[u8]) -> (&[u8], &[u8]) {
+    if out.starts_with(b"@\n") || out == b"@" {
+        return (&[], out);
+    }
+    match out.windows(3).position(|w| w == b"\n@\n") {
+        Some(i) => (&out[..=i], &out[i + 1..]),
+        None if out.ends_with(b"\n@") => (&out[..out.len() - 1], &out[out.len() - 1..]),
+        None => (out, &[]),
+    }
+}
+
 /// Builds the shell script that probes `specs` in order.
 ///
 /// Besides `sh` it starts one `stat` per existing path, plus the checksum command and `cat`
 /// when asked for, and `readlink` for links: the parent directory is known beforehand and the
 /// size test reads the `stat` line already taken.
-pub fn probe_script(specs: &[ProbeSpec]) -> String {
-    let mut s = String::new();
-    for spec in specs {
-        let _ = writeln!(s, "p={}", quote(&spec.path));
-        let _ = writeln!(s, "d={}", quote(&parent_of(&spec.path)));
-        s.push_str(
-            "echo @
-",
-        );
-        if let Some(name) = &spec.dir_append {
-            let _ = writeln!(
-                s,
-                "if [ -d \"$p\" ]; then echo I; d=\"$p\"; p=\"${{p%/}}\"/{}; fi",
-                quote(name)
-            );
-        }
-        s.push_str("if [ -d \"$d\" ]; then echo P; fi\n");
-        if let Some(extra) = &spec.extra {
-            s.push_str(extra);
-            if !extra.ends_with('\n') {
-                s.push('\n');
-            }
-        }
-        let (exists, stat) = if spec.follow {
-            ("[ -e \"$p\" ]", "stat -L")
-        } else {
-            ("[ -e \"$p\" ] || [ -L \"$p\" ]", "stat")
-        };
-        let _ = writeln!(s, "if {exists}; then");
-        if spec.resolve {
-            // Only a link needs resolving: any other path is its own target.
-            s.push_str(
-                "  if [ -L \"$p\" ]; then printf 'R %s\\n' \"$(readlink -f -- \"$p\")\"; fi\n",
-            );
-        }
-        let _ = writeln!(
-            s,
-            "  s=$({stat} --printf 'S %f %u %g %s %Y %X %Z %i %d %h\\nU %U\\nG %G\\n' -- \"$p\") || exit 97"
-        );
-        // The size, 5th field of the `S` line, for the content limits below.
-        s.push_str("  printf '%s\\n' \"$s\"; z=${s#S * * * }; z=${z%% *}\n");
-        let regular = if spec.follow {
-            "[ -f \"$p\" ]"
-        } else {
-            s.push_str("  if [ -L \"$p\" ]; then printf 'L %s\\n' \"$(readlink -- \"$p\")\"; fi\n");
-            "[ -f \"$p\" ] && [ ! -L \"$p\" ]"
-        };
-        let _ = writeln!(s, "  if {regular}; then :");
-        let unreadable = "{ echo; echo \"cannot read $p\" >&2; exit 98; }";
-        match (spec.checksum, &spec.content) {
-            // Compared below: kept in `$c`.
-            (Some(cmd), Content::UnlessSha256 { .. }) => {
-                let _ = writeln!(
-                    s,
-                    "    c=$({cmd} < \"$p\") || {unreadable}; c=${{c%% *}}; echo \"C $c\""
-                );
-            }
-            // Only reported: straight to the output (`C <sum>  -`).
-            (Some(cmd), _) => {
-                let _ = writeln!(s, "    printf 'C '; {cmd} < \"$p\" || {unreadable}");
-            }
-            (None, _) => {}
-        }
-        let cond = match &spec.content {
-            Content::Never => None,
-            Content::Always { limit } => Some(format!("[ \"$z\" -le {limit} ]")),
-            Content::UnlessSha256 { sha256, limit } => Some(format!(
-                "[ \"$z\" -le {limit} ] && [ \"$c\" != {} ]",
-                quote(sha256)
-            )),
-        };
-        if let Some(cond) = cond {
-            if matches!(spec.content, Content::Always { .. }) {
-                let _ = writeln!(
-                    s,
-                    "    if {cond}; then echo X; exec cat -- \"$p\"; else echo Z; fi"
-                );
-            } else {
-                let _ = writeln!(s, "    if {cond}; then echo X; exec cat -- \"$p\"; fi");
-            }
-        }
-        s.push_str("  fi\nfi\n");
-    }
-    s
+pub fn probe_script(specs: &[ProbeSpec]) -> Script {
+    specs
+        .iter()
+        .fold(Script::default(), |s, spec| s.then(&spec_script(spec)))
 }
 
-/// Parses the output of [`probe_script`] for `specs`.
-pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, ModuleError> {
+/// The section of one path.
+fn spec_script(spec: &ProbeSpec) -> Script {
+    let mut s = sh!("p={}\nd={}\necho @\n", spec.path, parent_of(&spec.path));
+    if let Some(name) = &spec.dir_append {
+        s = s.then(&sh!(
+            "if [ -d \"$p\" ]; then echo I; d=\"$p\"; p=\"${{p%/}}\"/{}; fi\n",
+            name
+        ));
+    }
+    s = s.then_text("if [ -d \"$d\" ]; then echo P; fi\n");
+    s = s.then_text(if spec.follow {
+        "if [ -e \"$p\" ]; then\n"
+    } else {
+        "if [ -e \"$p\" ] || [ -L \"$p\" ]; then\n"
+    });
+    if spec.resolve {
+        // Only a link needs resolving: any other path is its own target.
+        s = s.then_text(
+            "  if [ -L \"$p\" ]; then printf 'R %s\\n' \"$(readlink -f -- \"$p\")\"; fi\n",
+        );
+    }
+    s = s
+        .then_text(if spec.follow {
+            "  s=$(stat -L"
+        } else {
+            "  s=$(stat"
+        })
+        .then_text(
+            " --printf 'S %f %u %g %s %Y %X %Z %i %d %h\\nU %U\\nG %G\\n' -- \"$p\") || exit 97\n",
+        )
+        // The size, 5th field of the `S` line, for the content limits below.
+        .then_text("  printf '%s\\n' \"$s\"; z=${s#S * * * }; z=${z%% *}\n");
+    s = if spec.follow {
+        s.then_text("  if [ -f \"$p\" ]; then :\n")
+    } else {
+        s.then_text("  if [ -L \"$p\" ]; then printf 'L %s\\n' \"$(readlink -- \"$p\")\"; fi\n")
+            .then_text("  if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then :\n")
+    };
+    s.then(&checksum_script(spec))
+        .then(&content_script(&spec.content))
+        .then_text("  fi\nfi\n")
+}
+
+/// The `C` line of a regular file (inside the regular-file branch).
+fn checksum_script(spec: &ProbeSpec) -> Script {
+    const UNREADABLE: &str = " || { echo; echo \"cannot read $p\" >&2; exit 98; }";
+    match (spec.checksum, &spec.content) {
+        // Compared by the content test: kept in `$c`.
+        (Some(cmd), Content::UnlessSha256 { .. }) => Script::text("    c=$(")
+            .then_text(cmd)
+            .then_text(" < \"$p\")")
+            .then_text(UNREADABLE)
+            .then_text("; c=${c%% *}; echo \"C $c\"\n"),
+        // Only reported: straight to the output (`C <sum>  -`).
+        (Some(cmd), _) => Script::text("    printf 'C '; ")
+            .then_text(cmd)
+            .then_text(" < \"$p\"")
+            .then_text(UNREADABLE)
+            .then_text("\n"),
+        (None, _) => Script::default(),
+    }
+}
+
+/// The `X`/`Z` lines and the content of a regular file (inside the regular-file branch).
+fn content_script(content: &Content) -> Script {
+    match content {
+        Content::Never => Script::default(),
+        Content::Always { limit } => sh!(
+            "    if [ \"$z\" -le {} ]; then echo X; exec cat -- \"$p\"; else echo Z; fi\n",
+            *limit
+        ),
+        Content::UnlessSha256 { sha256, limit } => sh!(
+            "    if [ \"$z\" -le {} ] && [ \"$c\" != {} ]; then echo X; exec cat -- \"$p\"; fi\n",
+            *limit,
+            sha256
+        ),
+    }
+}
+
+/// Parses the paths' sections of a [`PathsFact`] (the output of [`probe_script`]).
+pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, String> {
     let mut result: Vec<Probed> = Vec::new();
     let mut rest = out;
     while !rest.is_empty() {
@@ -271,83 +363,70 @@ pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, Modul
         rest = tail;
         let line = String::from_utf8_lossy(line);
         if line == "@" {
-            let path = specs
-                .get(result.len())
-                .map(|s| s.path.clone())
-                .ok_or_else(|| bad_probe("more sections than paths"))?;
+            let spec = specs.get(result.len()).ok_or("more sections than paths")?;
             result.push(Probed {
-                path,
+                path: spec.path.clone(),
                 ..Probed::default()
             });
             continue;
         }
-        let idx = result.len().saturating_sub(1);
+        let spec = &specs[result.len().saturating_sub(1)];
         let Some(cur) = result.last_mut() else {
-            return Err(bad_probe(&format!("unexpected line `{line}`")));
+            return Err(format!("unexpected line `{line}`"));
         };
-        let (key, value) = line.split_once(' ').unwrap_or((&line, ""));
-        match key {
-            "I" => {
-                let spec = &specs[idx];
-                let name = spec.dir_append.as_deref().unwrap_or_default();
-                cur.path = format!("{}/{}", spec.path.trim_end_matches('/'), name);
-                cur.into_dir = true;
-            }
-            "P" => cur.parent_dir = true,
-            "S" => cur.info = Some(parse_stat_line(value)?),
-            "U" => set_info(cur, |i| i.owner = value.to_owned())?,
-            "G" => set_info(cur, |i| i.group = value.to_owned())?,
-            "L" => set_info(cur, |i| i.link_target = Some(value.to_owned()))?,
-            // `C <sum>` or, straight from the checksum command, `C <sum>  -`.
-            "C" => {
-                let sum = value
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                set_info(cur, |i| i.checksum = Some(sum))?
-            }
-            "Z" => cur.too_big = true,
-            "R" => cur.real_path = Some(value.to_owned()),
-            "X" => {
-                cur.content = Some(rest.to_vec());
-                rest = &rest[rest.len()..];
-            }
-            _ => cur.extra.push(line.into_owned()),
+        if line == "X" {
+            cur.content = Some(rest.to_vec());
+            break;
         }
+        parse_line(spec, cur, &line)?;
     }
     if result.len() != specs.len() {
-        return Err(bad_probe("missing sections"));
+        return Err("missing sections".into());
     }
     Ok(result)
 }
 
-fn set_info(p: &mut Probed, f: impl FnOnce(&mut FileInfo)) -> Result<(), ModuleError> {
-    match p.info.as_mut() {
-        Some(i) => {
-            f(i);
-            Ok(())
+/// One tagged line of a path's section.
+fn parse_line(spec: &ProbeSpec, cur: &mut Probed, line: &str) -> Result<(), String> {
+    let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+    match key {
+        "I" => {
+            let name = spec.dir_append.as_deref().ok_or("`I` without a name")?;
+            cur.path = format!("{}/{}", spec.path.trim_end_matches('/'), name);
+            cur.into_dir = true;
         }
-        None => Err(bad_probe("attribute before stat")),
+        "P" => cur.parent_dir = true,
+        "S" => cur.info = Some(parse_stat_line(value)?),
+        "U" => info_of(cur)?.owner = value.to_owned(),
+        "G" => info_of(cur)?.group = value.to_owned(),
+        "L" => info_of(cur)?.link_target = Some(value.to_owned()),
+        // `C <sum>` or, straight from the checksum command, `C <sum>  -`.
+        "C" => {
+            let sum = value.split_whitespace().next().ok_or("empty checksum")?;
+            info_of(cur)?.checksum = Some(sum.to_owned());
+        }
+        "Z" => cur.too_big = true,
+        "R" => cur.real_path = Some(value.to_owned()),
+        _ => return Err(format!("unexpected line `{line}`")),
     }
+    Ok(())
 }
 
-fn bad_probe(what: &str) -> ModuleError {
-    ModuleError::failed(format!(
-        "unexpected output while inspecting the remote file: {what}"
-    ))
+fn info_of(p: &mut Probed) -> Result<&mut FileInfo, String> {
+    p.info
+        .as_mut()
+        .ok_or_else(|| "attribute before stat".into())
 }
 
-fn parse_stat_line(value: &str) -> Result<FileInfo, ModuleError> {
+fn parse_stat_line(value: &str) -> Result<FileInfo, String> {
     let f: Vec<&str> = value.split_whitespace().collect();
     if f.len() != 10 {
-        return Err(bad_probe(&format!("stat line `{value}`")));
+        return Err(format!("stat line `{value}`"));
     }
-    let raw_mode = u32::from_str_radix(f[0], 16).map_err(|_| bad_probe("raw mode"))?;
-    let num = |i: usize| {
-        f[i].parse::<i64>()
-            .map_err(|_| bad_probe(&format!("stat field `{}`", f[i])))
-    };
+    let raw_mode = u32::from_str_radix(f[0], 16).map_err(|_| format!("raw mode `{}`", f[0]))?;
+    fn num<T: std::str::FromStr>(field: &str) -> Result<T, String> {
+        field.parse().map_err(|_| format!("stat field `{field}`"))
+    }
     let kind = match raw_mode & 0o170000 {
         0o100000 => Kind::File,
         0o040000 => Kind::Dir,
@@ -358,58 +437,36 @@ fn parse_stat_line(value: &str) -> Result<FileInfo, ModuleError> {
         kind,
         raw_mode,
         mode: raw_mode & 0o7777,
-        uid: num(1)? as u32,
-        gid: num(2)? as u32,
+        uid: num(f[1])?,
+        gid: num(f[2])?,
         owner: String::new(),
         group: String::new(),
-        size: num(3)? as u64,
-        mtime: num(4)?,
-        atime: num(5)?,
-        ctime: num(6)?,
-        inode: num(7)? as u64,
-        dev: num(8)? as u64,
-        nlink: num(9)? as u64,
+        size: num(f[3])?,
+        mtime: num(f[4])?,
+        atime: num(f[5])?,
+        ctime: num(f[6])?,
+        inode: num(f[7])?,
+        dev: num(f[8])?,
+        nlink: num(f[9])?,
         link_target: None,
         checksum: None,
     })
 }
 
-/// Runs one probe script for `specs` (one remote command) and parses it.
+/// Runs one probe for `specs` (one remote command) and parses it.
 pub async fn probe(
     ctx: &ModuleContext<'_>,
     specs: &[ProbeSpec],
 ) -> Result<Vec<Probed>, ModuleError> {
-    probe_with(ctx, specs, "").await
-}
-
-/// Like [`probe`] with extra shell lines run first (their output must not start with `@`).
-pub async fn probe_with(
-    ctx: &ModuleContext<'_>,
-    specs: &[ProbeSpec],
-    prelude: &str,
-) -> Result<Vec<Probed>, ModuleError> {
-    let script = format!("{prelude}{}", probe_script(specs));
-    let out = ctx.run(&Script::__legacy(script)).await?;
-    if !out.success() {
-        let err = out.stderr_text();
-        return Err(ModuleError::failed(if err.is_empty() {
-            format!(
-                "inspecting {} failed with status {}",
-                specs.first().map_or("", |s| &s.path),
-                out.status
-            )
-        } else {
-            err
-        }));
-    }
-    parse_probe(specs, &out.stdout)
+    Ok(ctx.fact(&PathsFact::new(specs)).await?.0)
 }
 
 /// Probes one path.
 pub async fn probe_one(ctx: &ModuleContext<'_>, spec: ProbeSpec) -> Result<Probed, ModuleError> {
     let specs = [spec];
-    let mut v = probe(ctx, &specs).await?;
-    v.pop().ok_or_else(|| bad_probe("no section"))
+    let fact = PathsFact::new(&specs);
+    let mut v = ctx.fact(&fact).await?.0;
+    v.pop().ok_or_else(|| fact.error("no section").into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,27 +612,20 @@ impl AttrChange {
         v
     }
 
-    /// The shell lines that make the change on `path` (links are not followed for owner and
+    /// The commands that make the change on `path` (links are not followed for owner and
     /// group when `no_deref`).
-    pub fn script(&self, path: &str, no_deref: bool) -> String {
-        let p = quote(path);
-        let h = if no_deref { "-h " } else { "" };
-        let mut s = String::new();
-        match (&self.owner, &self.group) {
-            (Some((_, o)), Some((_, g))) => {
-                let _ = writeln!(s, "chown {h}{}:{} -- {p}", quote(o), quote(g));
-            }
-            (Some((_, o)), None) => {
-                let _ = writeln!(s, "chown {h}{} -- {p}", quote(o));
-            }
-            (None, Some((_, g))) => {
-                let _ = writeln!(s, "chgrp {h}{} -- {p}", quote(g));
-            }
-            (None, None) => {}
-        }
+    pub fn script(&self, path: &str, no_deref: bool) -> Script {
+        let chown = Script::text(if no_deref { "chown -h" } else { "chown" });
+        let chgrp = Script::text(if no_deref { "chgrp -h" } else { "chgrp" });
+        let mut s = match (&self.owner, &self.group) {
+            (Some((_, o)), Some((_, g))) => sh!("{} {}:{} -- {}", chown, o, g, path),
+            (Some((_, o)), None) => sh!("{} {} -- {}", chown, o, path),
+            (None, Some((_, g))) => sh!("{} {} -- {}", chgrp, g, path),
+            (None, None) => Script::default(),
+        };
         // chmod after chown: chown may clear setuid/setgid bits.
         if let Some((_, m)) = self.mode {
-            let _ = writeln!(s, "chmod {} -- {p}", chmod_octal(m));
+            s = s.then(&sh!("chmod {} -- {}", chmod_octal(m), path));
         }
         s
     }
@@ -756,5 +806,99 @@ mod tests {
         assert_eq!(i.checksum.as_deref(), Some("abc"));
         assert!(p[1].info.is_none());
         assert_eq!(p[1].content.as_deref(), Some(&b"hello\nworld"[..]));
+    }
+
+    /// Reads `lines`: the preamble of the tests.
+    struct Lines;
+
+    impl ProbePreamble for Lines {
+        type Output = Vec<String>;
+        fn script(&self) -> Script {
+            Script::text("echo one\necho two\n")
+        }
+        fn parse(&self, lines: &[&str]) -> Result<Vec<String>, String> {
+            Ok(lines.iter().map(|l| l.to_string()).collect())
+        }
+    }
+
+    fn out(status: i32, stdout: &[u8]) -> CommandOutput {
+        CommandOutput {
+            status,
+            stdout: stdout.to_vec(),
+            stderr: b"cannot read /a".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_fact_splits_the_preamble_and_names_itself_in_errors() {
+        let specs = [ProbeSpec::new("/a")];
+        let fact = PathsFact::with(&specs, Lines);
+        let (p, lines) = fact.parse(&out(0, b"one\ntwo\n@\nP\n")).unwrap();
+        assert_eq!(lines, ["one", "two"]);
+        assert!(p[0].parent_dir && !p[0].exists());
+        let plain = PathsFact::new(&specs);
+        for bad in [
+            &b"stray\n@\n"[..],
+            b"@\nS 81a4 0 0 5 10 11 12 13 14\n",
+            b"@\nS 81a4 x 0 5 10 11 12 13 14 1\n",
+            b"@\nQ\n",
+            b"@\nU root\n",
+            b"@\n@\n",
+            b"",
+        ] {
+            let e = plain.parse(&out(0, bad)).unwrap_err();
+            assert_eq!(e.fact, "stat of /a", "{e}");
+        }
+        let e = plain.parse(&out(98, b"@\n")).unwrap_err();
+        assert!(e.detail.contains("cannot read /a"), "{e}");
+    }
+
+    /// The probe script, run in a real shell on a temporary directory.
+    #[test]
+    fn the_probe_in_a_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("it's");
+        std::fs::write(&f, "hello\n").unwrap();
+        let d = dir.path().display().to_string();
+        let specs = [
+            ProbeSpec::new(format!("{d}/missing/x")),
+            ProbeSpec {
+                checksum: Some("sha256sum"),
+                dir_append: Some("it's".into()),
+                content: Content::UnlessSha256 {
+                    sha256: "0".into(),
+                    limit: 10,
+                },
+                ..ProbeSpec::new(d.clone())
+            },
+        ];
+        let fact = PathsFact::new(&specs);
+        let sh = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(fact.script().as_str())
+            .output()
+            .unwrap();
+        let (p, ()) = fact
+            .parse(&out(sh.status.code().unwrap(), &sh.stdout))
+            .unwrap();
+        assert!(!p[0].exists() && !p[0].parent_dir);
+        assert!(p[1].into_dir && p[1].path.ends_with("/it's"));
+        let i = p[1].info.as_ref().unwrap();
+        assert_eq!((i.kind, i.size), (Kind::File, 6));
+        assert_eq!(i.checksum.as_deref(), Some(sha256_hex(b"hello\n").as_str()));
+        assert_eq!(p[1].content.as_deref(), Some(&b"hello\n"[..]));
+    }
+
+    #[test]
+    fn attribute_changes_quote_their_values() {
+        let ch = AttrChange {
+            mode: Some((0o644, 0o600)),
+            owner: Some(("root".into(), "a b".into())),
+            group: Some(("root".into(), "adm".into())),
+        };
+        assert_eq!(
+            ch.script("/x y", true).as_str(),
+            "chown -h 'a b':adm -- '/x y'\nchmod 00600 -- '/x y'"
+        );
     }
 }

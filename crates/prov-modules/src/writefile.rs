@@ -2,19 +2,17 @@
 //! `blockinfile`): compare the probed destination with the wanted content and attributes, then
 //! install atomically with [`prov_core::transfer::put_file`] or only fix mode/owner/group.
 
-use prov_core::Script;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use prov_core::quote::quote;
 use prov_core::transfer::{FileAttrs, put_file};
-use prov_core::{Action, ModuleContext, ModuleError, Outcome, Plan, Stdin};
+use prov_core::{Action, Fact, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin, sh};
 use sha2::Digest as _;
 
 use crate::remote_file::{
-    AttrChange, Attrs, Kind, Probed, chmod_octal, content_diff, content_note, is_diffable,
-    parent_of,
+    AttrChange, Attrs, Content, EDIT_LIMIT, Kind, PathsFact, ProbePreamble, ProbeSpec, Probed,
+    chmod_octal, content_diff, content_note, is_diffable, parent_of,
 };
 
 /// The bytes of a new file.
@@ -152,23 +150,8 @@ pub fn plan_write(
     opts: &WriteOptions,
     check_mode: bool,
 ) -> Result<Plan, ModuleError> {
-    if let Some(info) = &probed.info
-        && info.kind != Kind::File
-    {
-        return Err(ModuleError::failed(format!(
-            "{dest} exists and is a {}, not a regular file",
-            info.kind.state_name()
-        )));
-    }
     let parent = parent_of(dest);
-    let parent_missing = probed.info.is_none() && !probed.parent_dir && !opts.create_parent;
-    // In check mode an earlier task (a package install) may be what creates the directory:
-    // predict the write and say so instead of failing the dry run.
-    if parent_missing && !check_mode {
-        return Err(ModuleError::failed(format!(
-            "Destination directory {parent} does not exist"
-        )));
-    }
+    let parent_missing = check_destination(dest, probed, opts, check_mode)?;
     let same = probed
         .info
         .as_ref()
@@ -215,15 +198,14 @@ pub fn plan_write(
             d
         }
     };
-    let mut summary = Vec::new();
-    match (&probed.info, before_bytes, after) {
-        (None, _, _) => summary.push(format!("create {dest} ({} bytes)", new.size)),
+    let mut summary = vec![match (&probed.info, before_bytes, after) {
+        (None, _, _) => format!("create {dest} ({} bytes)", new.size),
         (Some(_), Some(b), Some(a)) if is_diffable(b) && is_diffable(a) => {
             let (add, del) = diff.line_counts();
-            summary.push(format!("update {dest} (+{add} -{del} lines)"));
+            format!("update {dest} (+{add} -{del} lines)")
         }
-        (Some(_), _, _) => summary.push(format!("update {dest} ({} bytes)", new.size)),
-    }
+        (Some(_), _, _) => format!("update {dest} ({} bytes)", new.size),
+    }];
     summary.extend(attr_change.summary(dest));
     if parent_missing {
         summary.push(format!(
@@ -242,6 +224,34 @@ pub fn plan_write(
     Ok(Plan::changes(summary, vec![diff], action))
 }
 
+/// Fails unless `dest` can be written: a regular file or nothing, in an existing directory
+/// (or one to create). Returns true when the directory is missing and check mode predicts
+/// the write anyway: in check mode an earlier task (a package install) may be what creates
+/// it.
+fn check_destination(
+    dest: &str,
+    probed: &Probed,
+    opts: &WriteOptions,
+    check_mode: bool,
+) -> Result<bool, ModuleError> {
+    if let Some(info) = &probed.info
+        && info.kind != Kind::File
+    {
+        return Err(ModuleError::failed(format!(
+            "{dest} exists and is a {}, not a regular file",
+            info.kind.state_name()
+        )));
+    }
+    let parent_missing = probed.info.is_none() && !probed.parent_dir && !opts.create_parent;
+    if parent_missing && !check_mode {
+        return Err(ModuleError::failed(format!(
+            "Destination directory {} does not exist",
+            parent_of(dest)
+        )));
+    }
+    Ok(parent_missing)
+}
+
 /// Writes (or only fixes the attributes of) one file, as planned.
 pub struct WriteFile {
     dest: String,
@@ -256,17 +266,13 @@ pub struct WriteFile {
 impl Action for WriteFile {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
         if let Some(dir) = &self.mkdir {
-            ctx.run_ok(&Script::__legacy(format!("mkdir -p -- {}", quote(dir))))
-                .await?;
+            ctx.run_ok(&sh!("mkdir -p -- {}", dir)).await?;
         }
         let Some(content) = &self.content else {
-            ctx.run_ok(&Script::__legacy(
-                self.attr_change.script(&self.dest, false),
-            ))
-            .await?;
+            ctx.run_ok(&self.attr_change.script(&self.dest, false))
+                .await?;
             return Ok(Outcome::default());
         };
-        let become_ = ctx.become_.cloned();
         // With `validate`, the content goes to a private temporary name first, is checked,
         // and only then takes the place (and the old attributes) of the destination.
         let tmp = self.validate.as_ref().map(|_| {
@@ -289,35 +295,7 @@ impl Action for WriteFile {
             ),
             None => (self.dest.as_str(), self.attrs.clone()),
         };
-        let out = match &content.payload {
-            Payload::Bytes(b) => {
-                put_file(
-                    ctx.conn,
-                    upload_to,
-                    Stdin::Bytes(b),
-                    content.size,
-                    &content.sha256,
-                    &upload_attrs,
-                    become_,
-                )
-                .await?
-            }
-            Payload::LocalFile(path) => {
-                let mut f = tokio::fs::File::open(path).await.map_err(|e| {
-                    ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
-                })?;
-                put_file(
-                    ctx.conn,
-                    upload_to,
-                    Stdin::Reader(&mut f),
-                    content.size,
-                    &content.sha256,
-                    &upload_attrs,
-                    become_,
-                )
-                .await?
-            }
-        };
+        let out = upload(ctx, content, upload_to, &upload_attrs).await?;
         if !out.success() {
             return Err(ModuleError::Remote {
                 command: format!("install {}", self.dest),
@@ -327,12 +305,7 @@ impl Action for WriteFile {
         }
         if let (Some(tmp), Some(words)) = (&tmp, &self.validate) {
             let out = ctx
-                .run(&Script::__legacy(validate_script(
-                    &self.dest,
-                    tmp,
-                    words,
-                    &self.attrs,
-                )))
+                .run(&validate_script(&self.dest, tmp, words, &self.attrs))
                 .await?;
             if !out.success() {
                 let mut msg = format!("failed to validate {}", self.dest);
@@ -349,20 +322,39 @@ impl Action for WriteFile {
     }
 }
 
+/// Streams `content` to `to` with `put_file`, from memory or from its local file.
+async fn upload(
+    ctx: &ModuleContext<'_>,
+    content: &NewContent,
+    to: &str,
+    attrs: &FileAttrs,
+) -> Result<prov_core::CommandOutput, ModuleError> {
+    let become_ = ctx.become_.cloned();
+    let (size, sha) = (content.size, content.sha256.as_str());
+    match &content.payload {
+        Payload::Bytes(b) => {
+            Ok(put_file(ctx.conn, to, Stdin::Bytes(b), size, sha, attrs, become_).await?)
+        }
+        Payload::LocalFile(path) => {
+            let mut f = tokio::fs::File::open(path).await.map_err(|e| {
+                ModuleError::LocalFile(format!("cannot read {}: {e}", path.display()))
+            })?;
+            let input = Stdin::Reader(&mut f);
+            Ok(put_file(ctx.conn, to, input, size, sha, attrs, become_).await?)
+        }
+    }
+}
+
 /// Checks `tmp` with the validate command, then installs it at `dest` the way `put_file`
 /// does (old mode/owner kept unless given, backup, atomic rename); `tmp` is removed on failure.
-fn validate_script(dest: &str, tmp: &str, words: &[String], attrs: &FileAttrs) -> String {
-    let line = words
+fn validate_script(dest: &str, tmp: &str, words: &[String], attrs: &FileAttrs) -> Script {
+    let check = words
         .iter()
-        .map(|w| quote(&w.replace("%s", tmp)).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut s = String::new();
-    s.push_str(&format!("tmp={}\nd={}\n", quote(tmp), quote(dest)));
-    s.push_str(&prov_core::transfer::cleanup_traps("tmp"));
-    s.push_str(&format!("{line} || exit 1\nset -e\n"));
-    s.push_str(&prov_core::transfer::finish_script(attrs));
-    s
+        .fold(Script::default(), |s, w| s.arg(w.replace("%s", tmp)));
+    sh!("tmp={}\nd={}\n", tmp, dest)
+        .then(&prov_core::transfer::cleanup_traps_script("tmp"))
+        .then(&sh!("{} || exit 1\nset -e\n", check))
+        .then(&prov_core::transfer::finish(attrs))
 }
 
 /// What `lineinfile`/`blockinfile` read before editing a file.
@@ -376,9 +368,40 @@ pub struct EditTarget {
     pub content: Option<Vec<u8>>,
 }
 
-/// The probe's extra line for a dangling link: `D <its target, resolved>` (`D !` when it
-/// cannot be resolved: a loop, or a target inside a missing directory).
-const DANGLING: &str = "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -f -- \"$p\" 2>/dev/null || echo '!')\"; fi\n";
+/// A dangling symbolic link at the path to edit, read with the path's probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dangling {
+    /// The link's target, resolved (`readlink -f`): where the edit writes.
+    Target(String),
+    /// The link cannot be resolved: a loop, or a target inside a missing directory.
+    Unresolvable,
+}
+
+/// Whether `path` is a dangling symbolic link: one line `D <target>` (`D !` when it cannot
+/// be resolved), nothing otherwise.
+pub struct DanglingLink<'a>(pub &'a str);
+
+impl ProbePreamble for DanglingLink<'_> {
+    type Output = Option<Dangling>;
+
+    fn script(&self) -> Script {
+        sh!("p={}\n", self.0).then_text(
+            "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -f -- \"$p\" 2>/dev/null || echo '!')\"; fi\n",
+        )
+    }
+
+    fn parse(&self, lines: &[&str]) -> Result<Self::Output, String> {
+        match lines {
+            [] => Ok(None),
+            ["D !"] => Ok(Some(Dangling::Unresolvable)),
+            [line] => match line.strip_prefix("D ") {
+                Some(t) if !t.is_empty() => Ok(Some(Dangling::Target(t.to_owned()))),
+                _ => Err(format!("unexpected line `{line}` about a dangling link")),
+            },
+            _ => Err(format!("unexpected lines {lines:?} about a dangling link")),
+        }
+    }
+}
 
 /// Reads a file for editing in ONE remote command (links followed, like Ansible). The target
 /// is where Ansible's `realpath(path)` writes: a link's target, also when the link dangles (the
@@ -388,21 +411,19 @@ pub async fn read_for_edit(
     module: &str,
     path: &str,
 ) -> Result<EditTarget, ModuleError> {
-    let spec = crate::remote_file::ProbeSpec {
-        extra: Some(DANGLING.to_owned()),
+    let spec = [ProbeSpec {
         follow: true,
         checksum: Some("sha256sum"),
-        content: crate::remote_file::Content::Always {
-            limit: crate::remote_file::EDIT_LIMIT,
-        },
+        content: Content::Always { limit: EDIT_LIMIT },
         resolve: true,
-        ..crate::remote_file::ProbeSpec::new(path)
-    };
-    let probed = crate::remote_file::probe_one(ctx, spec).await?;
+        ..ProbeSpec::new(path)
+    }];
+    let fact = PathsFact::with(&spec, DanglingLink(path));
+    let (mut probed, dangling) = ctx.fact(&fact).await?;
+    let probed = probed.pop().ok_or_else(|| fact.error("no section"))?;
     if probed.too_big {
         return Err(ModuleError::failed(format!(
-            "{module}: {path} is larger than {} bytes, too big to edit",
-            crate::remote_file::EDIT_LIMIT
+            "{module}: {path} is larger than {EDIT_LIMIT} bytes, too big to edit"
         )));
     }
     if let Some(info) = &probed.info
@@ -417,17 +438,16 @@ pub async fn read_for_edit(
         Some(_) => Some(probed.content.clone().unwrap_or_default()),
         None => None,
     };
-    let dangling = probed.extra.iter().find_map(|l| l.strip_prefix("D "));
-    if dangling == Some("!") {
-        return Err(ModuleError::failed(format!(
-            "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
-        )));
-    }
-    let target = probed
-        .real_path
-        .clone()
-        .or_else(|| dangling.map(str::to_owned))
-        .unwrap_or_else(|| path.to_owned());
+    let target = match (&probed.real_path, dangling) {
+        (_, Some(Dangling::Unresolvable)) => {
+            return Err(ModuleError::failed(format!(
+                "{module}: {path} is a symbolic link that cannot be resolved (a loop, or its target's directory does not exist)"
+            )));
+        }
+        (Some(real), _) => real.clone(),
+        (None, Some(Dangling::Target(t))) => t,
+        (None, None) => path.to_owned(),
+    };
     Ok(EditTarget {
         probed,
         target,
@@ -440,4 +460,35 @@ pub fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
     data.split_inclusive(|&b| b == b'\n')
         .map(<[u8]>::to_vec)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangling_link_lines() {
+        let d = DanglingLink("/l");
+        assert_eq!(d.parse(&[]), Ok(None));
+        assert_eq!(d.parse(&["D !"]), Ok(Some(Dangling::Unresolvable)));
+        assert_eq!(d.parse(&["D /t"]), Ok(Some(Dangling::Target("/t".into()))));
+        assert!(d.parse(&["D "]).is_err());
+        assert!(d.parse(&["X /t"]).is_err());
+        assert!(d.parse(&["D /t", "D /u"]).is_err());
+    }
+
+    #[test]
+    fn the_validate_script_quotes_every_word() {
+        let s = validate_script(
+            "/etc/x y",
+            "/etc/.t",
+            &["visudo".into(), "-cf".into(), "%s".into()],
+            &FileAttrs::default(),
+        );
+        assert!(s.as_str().starts_with("tmp=/etc/.t\nd='/etc/x y'\n"), "{s}");
+        assert!(
+            s.as_str().contains("\nvisudo -cf /etc/.t || exit 1\n"),
+            "{s}"
+        );
+    }
 }

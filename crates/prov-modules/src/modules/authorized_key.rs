@@ -21,30 +21,20 @@
 //!
 //! Keys from a URL (`key: https://...`) are refused: modules do not reach the network.
 
-use prov_core::Script;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use prov_core::transfer::FileAttrs;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use prov_core::{
+    Action, CommandOutput, Diff, Fact, FactError, Module, ModuleContext, ModuleError, Outcome,
+    Plan, Script, sh,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::de_bool;
+use crate::args::{Presence, de_bool, yes};
 use crate::parse_args;
-use crate::server_util::{self, MARK, section, sections};
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    #[default]
-    Present,
-    Absent,
-}
+use crate::server_util;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +46,7 @@ struct Args {
     #[serde(default = "yes", deserialize_with = "de_bool")]
     manage_dir: bool,
     #[serde(default)]
-    state: State,
+    state: Presence,
     #[serde(default)]
     key_options: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
@@ -453,105 +443,140 @@ pub struct AuthorizedKey {
     params: serde_json::Map<String, Value>,
 }
 
-const CONTENT_MARK: &str = "@@prov:content\n";
+/// The key file as the host has it: the user's passwd entry, the file's path, where a write
+/// goes (a link's target) and the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// The user's uid, gid and home; `None` when the user does not exist.
+    pub account: Option<(u32, u32, String)>,
+    /// The key file (`~user/.ssh/authorized_keys` or `path`, expanded); empty when unknown.
+    pub path: String,
+    /// `readlink -m` of the path (empty when the path is).
+    pub real: String,
+    /// The content; `None` when there is no such regular file.
+    pub content: Option<Vec<u8>>,
+}
 
-impl AuthorizedKey {
+/// Reads the [`KeyFile`] of a task: three lines (the passwd entry, the path, its canonical
+/// form), then `content` and the file's bytes when it is a regular file.
+pub struct KeyFileFact<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// The `path` argument.
+    pub path: Option<&'a str>,
+}
+
+impl KeyFileFact<'_> {
     /// The shell lines that set `$p` to the key file (Ansible's `type: path` expansion of `~`,
     /// or `~user/.ssh/authorized_keys`).
-    fn path_script(&self) -> String {
-        let Some(path) = &self.path else {
-            return "p=\nif [ -n \"$ent\" ]; then h=$(printf '%s\\n' \"$ent\" | cut -d: -f6); if [ -n \"$h\" ]; then p=\"${h%/}/.ssh/authorized_keys\"; fi; fi\n".into();
+    fn path_script(&self) -> Script {
+        let Some(path) = self.path else {
+            return Script::text(
+                "p=\nif [ -n \"$ent\" ]; then h=$(printf '%s\\n' \"$ent\" | cut -d: -f6); if [ -n \"$h\" ]; then p=\"${h%/}/.ssh/authorized_keys\"; fi; fi\n",
+            );
         };
         let Some(rest) = path.strip_prefix('~') else {
-            return format!("p={}\n", quote(path));
+            return sh!("p={}\n", path);
         };
         let (name, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if name.is_empty() {
-            format!(
-                "p={q}\nif [ -n \"${{HOME:-}}\" ]; then p=\"${{HOME%/}}\"{t}; fi\n",
-                q = quote(path),
-                t = quote(tail)
+            sh!(
+                "p={}\nif [ -n \"${{HOME:-}}\" ]; then p=\"${{HOME%/}}\"{}; fi\n",
+                path,
+                tail
             )
         } else {
-            format!(
-                "p={q}\nh=$(getent passwd {n} | cut -d: -f6) && [ -n \"$h\" ] && p=\"${{h%/}}\"{t}\n",
-                q = quote(path),
-                n = quote(name),
-                t = quote(tail)
+            sh!(
+                "p={}\nh=$(getent passwd {} | cut -d: -f6) && [ -n \"$h\" ] && p=\"${{h%/}}\"{}\n",
+                path,
+                name,
+                tail
             )
         }
-    }
-
-    fn script(&self) -> String {
-        let mut s = format!(
-            "u={}\nent=$(getent passwd \"$u\") || ent=\n{}printf '%s\\n' \"$ent\"\n",
-            quote(&self.user),
-            section("passwd")
-        );
-        s.push_str(&self.path_script());
-        s.push_str(&section("path"));
-        s.push_str("printf '%s\\n' \"$p\"\n");
-        if self.follow {
-            s.push_str(&section("real"));
-            s.push_str(
-                "if [ -n \"$p\" ]; then readlink -m -- \"$p\" 2>/dev/null || printf '%s\\n' \"$p\"; fi\n",
-            );
-        }
-        s.push_str(&format!(
-            "if [ -n \"$p\" ] && [ -f \"$p\" ]; then printf '{MARK}content\\n'; exec cat -- \"$p\"; fi\n"
-        ));
-        s
     }
 }
 
-#[async_trait]
-impl Module for AuthorizedKey {
-    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let out = ctx.run(&Script::__legacy(self.script())).await?;
-        server_util::check_output("authorized_key: read the key file", &out)?;
-        let (head, content) = match out
-            .stdout
-            .windows(CONTENT_MARK.len() + 1)
-            .position(|w| w[0] == b'\n' && &w[1..] == CONTENT_MARK.as_bytes())
-        {
-            Some(i) => (
-                &out.stdout[..i + 1],
-                Some(&out.stdout[i + 1 + CONTENT_MARK.len()..]),
-            ),
-            None => (&out.stdout[..], None),
+impl Fact for KeyFileFact<'_> {
+    type Output = KeyFile;
+
+    fn name(&self) -> String {
+        format!("authorized keys of {}", self.user)
+    }
+
+    fn script(&self) -> Script {
+        sh!(
+            "u={}\nent=$(getent passwd \"$u\") || ent=\nprintf '%s\\n' \"$ent\"\n",
+            self.user
+        )
+        .then(&self.path_script())
+        .then_text(include_str!("authorized_key_read.sh"))
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<KeyFile, FactError> {
+        if !out.success() {
+            return Err(self.probe_failed(out));
+        }
+        let mut rest = &out.stdout[..];
+        let mut line = || -> Result<String, FactError> {
+            let i = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or_else(|| self.error("the answer ends early"))?;
+            let l = String::from_utf8_lossy(&rest[..i]).into_owned();
+            rest = &rest[i + 1..];
+            Ok(l)
         };
-        let secs = sections(&String::from_utf8_lossy(head));
+        let (passwd, path, real) = (line()?, line()?, line()?);
+        let account = match passwd.as_str() {
+            "" => None,
+            p => Some(
+                parse_passwd(p).ok_or_else(|| self.error(format!("passwd entry `{p}`")))?,
+            ),
+        };
+        let content = match rest {
+            [] => None,
+            r => Some(
+                r.strip_prefix(b"content\n")
+                    .ok_or_else(|| self.error("unexpected text after the path"))?
+                    .to_vec(),
+            ),
+        };
+        Ok(KeyFile {
+            account,
+            path,
+            real,
+            content,
+        })
+    }
+}
+
+impl AuthorizedKey {
+    /// The decision: the key file's new content from what the host has (no I/O).
+    fn plan_keys(&self, kf: KeyFile, check_mode: bool) -> Result<Plan, ModuleError> {
         let user = &self.user;
-        let account = parse_passwd(server_util::get(&secs, "passwd").trim());
-        if account.is_none() {
-            if ctx.check_mode && self.path.is_none() {
+        if kf.account.is_none() {
+            if check_mode && self.path.is_none() {
                 return Err(ModuleError::failed(
                     "Either user must exist or you must provide full path to key file in check mode",
                 ));
             }
-            if !ctx.check_mode {
+            if !check_mode {
                 return Err(ModuleError::failed(format!(
                     "Failed to lookup user {user}: \"getpwnam(): name not found: '{user}'\""
                 )));
             }
         }
-        let keyfile = server_util::get(&secs, "path")
-            .trim_end_matches('\n')
-            .to_owned();
+        let keyfile = kf.path;
         if !keyfile.starts_with('/') {
             return Err(ModuleError::failed(format!(
                 "authorized_key: the key file of {user} is not an absolute path (`{keyfile}`): the home directory in its passwd entry is empty or relative"
             )));
         }
-        let write_path = if self.follow {
-            match server_util::get(&secs, "real").trim_end_matches('\n') {
-                "" => keyfile.clone(),
-                r => r.to_owned(),
-            }
-        } else {
-            keyfile.clone()
+        let write_path = match kf.real.as_str() {
+            r if self.follow && !r.is_empty() => r.to_owned(),
+            _ => keyfile.clone(),
         };
-        let existing = match content {
+        let existing = match &kf.content {
             None => String::new(),
             Some(bytes) => universal_newlines(std::str::from_utf8(bytes).map_err(|_| {
                 ModuleError::failed(format!(
@@ -570,7 +595,7 @@ impl Module for AuthorizedKey {
             return Ok(plan);
         }
         let diff = Diff::new(write_path.clone(), existing.clone(), new.clone());
-        let summary = if content.is_none() {
+        let summary = if kf.content.is_none() {
             format!("create {write_path} ({} bytes)", new.len())
         } else if existing == new {
             format!("rewrite {write_path} (same content: Ansible rewrites it too)")
@@ -581,10 +606,22 @@ impl Module for AuthorizedKey {
         let action = WriteKeys {
             sshdir: self.manage_dir.then(|| py_dirname(&keyfile)),
             keysfile: write_path,
-            owner: account.map(|(uid, gid, _)| (uid, gid)),
+            owner: kf.account.map(|(uid, gid, _)| (uid, gid)),
             content: new,
         };
         Ok(plan.with_change(vec![summary], vec![diff], action))
+    }
+}
+
+#[async_trait]
+impl Module for AuthorizedKey {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let fact = KeyFileFact {
+            user: &self.user,
+            path: self.path.as_deref(),
+        };
+        let kf = ctx.fact(&fact).await?;
+        self.plan_keys(kf, ctx.check_mode)
     }
 }
 
@@ -599,19 +636,22 @@ struct WriteKeys {
 }
 
 impl WriteKeys {
-    fn prepare_script(&self, uid: u32, gid: u32) -> String {
-        let mut s = String::from("set -e\n");
+    fn prepare_script(&self, uid: u32, gid: u32) -> Script {
+        let mut s = Script::text("set -e\n");
         if let Some(d) = &self.sshdir {
-            s.push_str(&format!(
-                "d={}\nif [ ! -e \"$d\" ]; then mkdir -m 0700 -- \"$d\"; fi\nchown {uid}:{gid} -- \"$d\"\nchmod 0700 -- \"$d\"\n",
-                quote(d)
+            s = s.then(&sh!(
+                "d={}\nif [ ! -e \"$d\" ]; then mkdir -m 0700 -- \"$d\"; fi\nchown {}:{} -- \"$d\"\nchmod 0700 -- \"$d\"\n",
+                d,
+                uid,
+                gid
             ));
         }
-        s.push_str(&format!(
-            "k={}\nif [ ! -e \"$k\" ]; then mkdir -p -- \"$(dirname -- \"$k\")\"; : > \"$k\"; fi\nchown {uid}:{gid} -- \"$k\" 2>/dev/null || true\nchmod 0600 -- \"$k\" 2>/dev/null || true\n",
-            quote(&self.keysfile)
-        ));
-        s
+        s.then(&sh!(
+            "k={}\nif [ ! -e \"$k\" ]; then mkdir -p -- \"$(dirname -- \"$k\")\"; : > \"$k\"; fi\nchown {}:{} -- \"$k\" 2>/dev/null || true\nchmod 0600 -- \"$k\" 2>/dev/null || true\n",
+            self.keysfile,
+            uid,
+            gid
+        ))
     }
 }
 
@@ -621,8 +661,7 @@ impl Action for WriteKeys {
         let (uid, gid) = self
             .owner
             .ok_or_else(|| ModuleError::failed("authorized_key: the user does not exist"))?;
-        ctx.run_ok(&Script::__legacy(self.prepare_script(uid, gid)))
-            .await?;
+        ctx.run_ok(&self.prepare_script(uid, gid)).await?;
         let attrs = FileAttrs {
             mode: Some("0600".into()),
             owner: Some(uid.to_string()),
@@ -666,7 +705,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             return err(format!("`{what}` must be one line"));
         }
     }
-    let present = a.state == State::Present;
+    let present = a.state == Presence::Present;
     let params = serde_json::Map::from_iter([
         ("user".to_owned(), json!(a.user)),
         ("key".to_owned(), json!(a.key)),
@@ -899,45 +938,71 @@ mod tests {
         );
     }
 
-    /// The read script, run in a real shell: `~` expansion and the content marker.
+    fn run_fact(fact: &KeyFileFact, home: Option<&str>) -> Result<KeyFile, FactError> {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(fact.script().as_str());
+        if let Some(h) = home {
+            cmd.env("HOME", h);
+        }
+        let out = cmd.output().expect("sh");
+        fact.parse(&CommandOutput {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    /// The fact's script, run in a real shell: `~` expansion and content that looks like the
+    /// framing.
     #[test]
-    fn read_script_in_a_shell() {
+    fn the_fact_in_a_shell() {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("keys");
-        std::fs::write(&f, format!("{A}\n@@prov:content\n")).expect("write");
-        let m = AuthorizedKey {
-            user: "root".into(),
-            path: Some(f.display().to_string()),
-            manage_dir: true,
-            follow: true,
-            req: req(A),
-            params: serde_json::Map::new(),
+        let text = format!("{A}\ncontent\n\n");
+        std::fs::write(&f, &text).expect("write");
+        let path = f.display().to_string();
+        let fact = KeyFileFact {
+            user: "root",
+            path: Some(&path),
         };
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(m.script())
-            .output()
-            .expect("sh");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let i = text.find("\n@@prov:content\n").expect("marker");
-        assert_eq!(&text[i + 16..], format!("{A}\n@@prov:content\n"));
-        let secs = sections(&text[..i + 1]);
-        assert!(server_util::get(&secs, "passwd").starts_with("root:"));
-        assert_eq!(
-            server_util::get(&secs, "path").trim_end(),
-            f.display().to_string()
-        );
-        let home = AuthorizedKey {
-            path: Some("~/x/keys".into()),
-            ..m
+        let kf = run_fact(&fact, None).expect("the fact");
+        assert_eq!(kf.content.as_deref(), Some(text.as_bytes()));
+        assert_eq!(kf.account.as_ref().map(|a| a.0), Some(0));
+        assert_eq!(kf.path, path);
+        assert_eq!(kf.real, path);
+        let home = KeyFileFact {
+            user: "root",
+            path: Some("~/x/keys"),
         };
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(home.script())
-            .env("HOME", "/h/")
-            .output()
-            .expect("sh");
-        let secs = sections(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(server_util::get(&secs, "path"), "/h/x/keys\n");
+        let kf = run_fact(&home, Some("/h/")).expect("the fact");
+        assert_eq!((kf.path.as_str(), kf.content), ("/h/x/keys", None));
+        let nobody = KeyFileFact {
+            user: "no-such-user-prov",
+            path: None,
+        };
+        let kf = run_fact(&nobody, None).expect("the fact");
+        assert_eq!((kf.account, kf.path.as_str()), (None, ""));
+    }
+
+    #[test]
+    fn the_fact_refuses_malformed_answers() {
+        let fact = KeyFileFact {
+            user: "bob",
+            path: None,
+        };
+        let out = |stdout: &[u8]| CommandOutput {
+            status: 0,
+            stdout: stdout.to_vec(),
+            stderr: Vec::new(),
+        };
+        let ok = fact
+            .parse(&out(b"bob:x:1001:1002:Bob:/home/bob:/bin/sh\n/k\n/k\ncontent\nx"))
+            .unwrap();
+        assert_eq!(ok.account, Some((1001, 1002, "/home/bob".into())));
+        assert_eq!(ok.content.as_deref(), Some(&b"x"[..]));
+        for bad in [&b"bob:x:one:2:B:/h:/s\n/k\n/k\n"[..], b"\n/k\n", b"\n/k\n/k\nother"] {
+            let e = fact.parse(&out(bad)).unwrap_err();
+            assert_eq!(e.fact, "authorized keys of bob", "{e}");
+        }
     }
 }

@@ -10,20 +10,13 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, Presence, de_bool};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{
     NewContent, WriteOptions, parse_validate, plan_write, read_for_edit, split_lines,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    #[default]
-    Present,
-    Absent,
-}
 
 fn default_marker() -> String {
     "# {mark} ANSIBLE MANAGED BLOCK".into()
@@ -43,7 +36,7 @@ struct Args {
     #[serde(alias = "dest", alias = "destfile", alias = "name")]
     path: String,
     #[serde(default)]
-    state: State,
+    state: Presence,
     #[serde(default = "default_marker")]
     marker: String,
     #[serde(default, alias = "content")]
@@ -145,7 +138,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         marker0: marker_line(&a.marker_begin),
         marker1: marker_line(&a.marker_end),
         path: a.path,
-        present: a.state == State::Present,
+        present: a.state == Presence::Present,
         block: a.block.unwrap_or_default().into_bytes(),
         insert,
         create: a.create,

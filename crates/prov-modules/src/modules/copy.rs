@@ -9,13 +9,9 @@ use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, de_bool, yes};
 use crate::remote_file::{Attrs, Content, DIFF_LIMIT, ProbeSpec, basename, check_path, probe_one};
 use crate::writefile::{NewContent, WriteOptions, parse_validate, plan_write};
-
-fn yes() -> bool {
-    true
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

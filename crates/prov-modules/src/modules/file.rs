@@ -6,24 +6,16 @@
 //! existing ancestor, the wanted timestamps, a recursive listing when `recurse`); the plan's
 //! action is one shell script doing exactly the planned steps.
 
-use prov_core::Script;
-use std::fmt::Write as _;
-
 use async_trait::async_trait;
-use prov_core::quote::quote;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan};
+use prov_core::{Diff, Module, ModuleContext, ModuleError, Plan, RunScript, Script, sh};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, de_bool, yes};
 use crate::remote_file::{
-    AttrChange, Attrs, FileInfo, Kind, ProbeSpec, Probed, check_path, chmod_octal, mode_str,
-    parent_of, probe, resolve_mode, same_principal, state_text,
+    AttrChange, Attrs, FileInfo, Kind, PathsFact, ProbePreamble, ProbeSpec, Probed, check_path,
+    chmod_octal, mode_str, parent_of, resolve_mode, same_principal, state_text,
 };
-
-fn yes() -> bool {
-    true
-}
 
 const DEFAULT_TIME_FORMAT: &str = "%Y%m%d%H%M.%S";
 
@@ -226,25 +218,203 @@ fn parse_time(what: &str, value: &str, format: &str) -> Result<Time, ModuleError
     )))
 }
 
-/// The plan under construction: shell steps, summary lines and the before/after state.
+// ---------------------------------------------------------------------------------------------
+// What the plan reads
+
+/// A wanted timestamp as the host reads it (`date -d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostTime {
+    /// Seconds since the epoch.
+    Epoch(i64),
+    /// `date` could not interpret the time (it printed nothing).
+    Unreadable,
+}
+
+/// The deepest existing ancestor of a directory to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ancestor {
+    /// A directory: the missing ones below it are created.
+    Dir(String),
+    /// Something else is in the way.
+    NotDir(String),
+}
+
+/// One entry under a directory, for `recurse`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// `find`'s `%y`: `f`, `d`, `l`...
+    kind: String,
+    /// Permission bits.
+    perm: u32,
+    uid: u32,
+    gid: u32,
+    owner: String,
+    group: String,
+}
+
+/// What `file` reads besides the paths' `stat`, in the same command ([`Extras`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Extras {
+    /// The wanted modification time, when one was given as a date.
+    mtime: Option<HostTime>,
+    /// The wanted access time, when one was given as a date.
+    atime: Option<HostTime>,
+    /// For `state: directory`: the deepest existing ancestor.
+    ancestor: Option<Ancestor>,
+    /// For `recurse`: the entries under the directory.
+    entries: Vec<Entry>,
+    /// For a link or hard link: the path is an empty directory.
+    empty_dir: bool,
+    /// For `touch`: the path is a dangling link to this target (as written).
+    dangling: Option<String>,
+}
+
+/// The preamble reading [`Extras`] for one task: lines `T m|a <epoch>`, `A|N <ancestor>`,
+/// `F <type> <perm> <uid> <gid> <owner> <group>`, `E`, `D <target>`, each only when the
+/// task needs it.
+struct ExtrasProbe<'a>(&'a FileModule);
+
+impl ProbePreamble for ExtrasProbe<'_> {
+    type Output = Extras;
+
+    fn script(&self) -> Script {
+        let m = self.0;
+        let state = m.state;
+        let mut s = sh!("p={}\n", m.path);
+        for (tag, t) in [("T m", &m.mtime), ("T a", &m.atime)] {
+            if let Some(Time::At(at)) = t {
+                s = s.then(&sh!(
+                    "printf '%s %s\\n' {} \"$(date -d {} +%s)\"\n",
+                    tag,
+                    at
+                ));
+            }
+        }
+        if state == Some(State::Directory) || (state.is_none() && m.recurse) {
+            s = s.then_text(include_str!("file_ancestor.sh"));
+            if m.recurse {
+                s = s
+                    .then_text("if [ -d \"$p\" ]; then find ")
+                    .then_text(if m.follow { "-H " } else { "" })
+                    .then_text("\"$p\" -mindepth 1 -printf 'F %y %m %U %G %u %g\\n'; fi\n");
+            }
+        }
+        if matches!(state, Some(State::Link | State::Hard)) {
+            s = s.then_text("if [ -d \"$p\" ] && [ ! -L \"$p\" ] && [ -z \"$(ls -A -- \"$p\")\" ]; then echo E; fi\n");
+        }
+        if state == Some(State::Touch) {
+            // A dangling link: `D <its target as written>`.
+            s = s.then_text("if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -- \"$p\")\"; fi\n");
+        }
+        s
+    }
+
+    fn parse(&self, lines: &[&str]) -> Result<Extras, String> {
+        let mut x = Extras::default();
+        for line in lines {
+            let (tag, value) = line.split_once(' ').unwrap_or((line, ""));
+            match tag {
+                "T" => parse_time_line(&mut x, value).ok_or(format!("time line `{line}`"))?,
+                "A" => x.ancestor = Some(Ancestor::Dir(value.to_owned())),
+                "N" => x.ancestor = Some(Ancestor::NotDir(value.to_owned())),
+                "F" => x
+                    .entries
+                    .push(parse_entry(value).ok_or(format!("listing line `{line}`"))?),
+                "E" if value.is_empty() => x.empty_dir = true,
+                "D" => x.dangling = Some(value.to_owned()),
+                _ => return Err(format!("unexpected line `{line}`")),
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// `m <epoch>` or `a <epoch>` (`m ` alone: `date` could not read the time).
+fn parse_time_line(x: &mut Extras, value: &str) -> Option<()> {
+    let (which, epoch) = value.split_once(' ')?;
+    let t = match epoch {
+        "" => HostTime::Unreadable,
+        e => HostTime::Epoch(e.parse().ok()?),
+    };
+    match which {
+        "m" => x.mtime = Some(t),
+        "a" => x.atime = Some(t),
+        _ => return None,
+    }
+    Some(())
+}
+
+/// `<type> <perm> <uid> <gid> <owner> <group>`.
+fn parse_entry(value: &str) -> Option<Entry> {
+    let f: Vec<&str> = value.split(' ').collect();
+    let [kind, perm, uid, gid, owner, group] = f.as_slice() else {
+        return None;
+    };
+    Some(Entry {
+        kind: (*kind).to_owned(),
+        perm: u32::from_str_radix(perm, 8).ok()?,
+        uid: uid.parse().ok()?,
+        gid: gid.parse().ok()?,
+        owner: (*owner).to_owned(),
+        group: (*group).to_owned(),
+    })
+}
+
+/// What the plan starts from.
+struct Current<'a> {
+    /// The path.
+    me: &'a Probed,
+    /// The link source (`src`), followed.
+    src: Option<&'a Probed>,
+    /// The path followed, for a touch through an unfollowed link (its target's times).
+    followed: Option<&'a Probed>,
+    extras: &'a Extras,
+}
+
+impl Current<'_> {
+    fn prev(&self) -> Option<&FileInfo> {
+        self.me.info.as_ref()
+    }
+
+    /// Ansible's name for what the path is now (`hard` for a file with several links).
+    fn prev_state(&self) -> &'static str {
+        self.prev().map_or("absent", |i| {
+            if i.kind == Kind::File && i.nlink > 1 {
+                "hard"
+            } else {
+                i.kind.state_name()
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan
+
+/// The plan under construction: shell steps and summary lines.
 struct Steps {
-    script: String,
+    script: Script,
     summary: Vec<String>,
 }
 
 impl Steps {
     fn new() -> Self {
         Self {
-            script: "set -e\n".into(),
+            script: Script::text("set -e\n"),
             summary: Vec::new(),
         }
     }
 
-    fn add(&mut self, summary: impl Into<String>, script: impl AsRef<str>) {
+    fn add(&mut self, summary: impl Into<String>, script: Script) {
         self.summary.push(summary.into());
-        self.script.push_str(script.as_ref());
-        if !self.script.ends_with('\n') {
-            self.script.push('\n');
+        self.script = std::mem::take(&mut self.script).then(&script);
+    }
+
+    /// Attribute changes: their summary lines and their commands.
+    fn add_attrs(&mut self, ch: &AttrChange, path: &str, no_deref: bool) {
+        if !ch.is_empty() {
+            self.summary.extend(ch.summary(path));
+            self.script = std::mem::take(&mut self.script).then(&ch.script(path, no_deref));
         }
     }
 
@@ -253,17 +423,12 @@ impl Steps {
     }
 }
 
-/// Runs the planned script.
-struct RunScript {
-    script: String,
-}
-
-#[async_trait]
-impl Action for RunScript {
-    async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        ctx.run_ok(&Script::__legacy(self.script)).await?;
-        Ok(Outcome::default())
-    }
+/// What the planner decided.
+struct FilePlan {
+    steps: Steps,
+    before: String,
+    after: String,
+    final_state: &'static str,
 }
 
 fn fail(msg: String) -> ModuleError {
@@ -281,7 +446,52 @@ impl FileModule {
         })
     }
 
-    /// The attribute lines of the diff text for `info`-like values.
+    /// The paths to probe: the path, the link source, the link's target for a touch through
+    /// an unfollowed link.
+    fn probe_specs(&self) -> Vec<ProbeSpec> {
+        let linkish = matches!(self.state, Some(State::Link | State::Hard));
+        let follow = self.follow && !linkish && self.state != Some(State::Absent);
+        let mut specs = vec![ProbeSpec {
+            follow,
+            ..ProbeSpec::new(self.path.clone())
+        }];
+        if let Some(src) = self.src_abs() {
+            specs.push(ProbeSpec {
+                follow: true,
+                ..ProbeSpec::new(src)
+            });
+        }
+        if self.touches_through_link() {
+            // The times a touch through an unfollowed link sets are its target's.
+            specs.push(ProbeSpec {
+                follow: true,
+                ..ProbeSpec::new(self.path.clone())
+            });
+        }
+        specs
+    }
+
+    /// `state: touch` with `follow: no`: a link is kept as the path itself (its owner and
+    /// group), while the times are still set on its target, as Ansible's `os.utime` does.
+    fn touches_through_link(&self) -> bool {
+        self.state == Some(State::Touch) && !self.follow
+    }
+
+    /// The state to reach: the one asked for, else what the path is.
+    fn effective_state(&self, prev: Option<&FileInfo>) -> State {
+        match self.state {
+            Some(s) => s,
+            None => match prev.map(|i| i.kind) {
+                Some(Kind::Dir) => State::Directory,
+                Some(Kind::Link) => State::Link,
+                Some(_) => State::File,
+                None if self.recurse => State::Directory,
+                None => State::File,
+            },
+        }
+    }
+
+    /// The attribute lines of the diff text, for the attributes the task sets.
     fn attr_lines(
         &self,
         mode: Option<u32>,
@@ -311,14 +521,20 @@ impl FileModule {
         self.attr_lines(Some(info.mode), Some(&info.owner), Some(&info.group))
     }
 
-    /// Shell lines setting the attributes of a path this plan creates, and the new mode.
+    /// The attribute lines of a path this plan creates with `mode`.
+    fn new_attr_lines(&self, mode: Option<u32>) -> Vec<(&'static str, String)> {
+        let (owner, group) = (self.attrs.owner.as_deref(), self.attrs.group.as_deref());
+        self.attr_lines(mode, owner, group)
+    }
+
+    /// Commands setting the attributes of a path this plan creates, and its new mode.
     fn new_path_attrs(
         &self,
         path: &str,
         base: u32,
         is_dir: bool,
         no_deref: bool,
-    ) -> Result<(String, Option<u32>), ModuleError> {
+    ) -> Result<(Script, Option<u32>), ModuleError> {
         let mode = self.attrs.new_mode(base, is_dir)?;
         let ch = AttrChange {
             mode: mode.map(|m| (base, m)),
@@ -328,126 +544,50 @@ impl FileModule {
         Ok((ch.script(path, no_deref), mode))
     }
 
-    fn probe_specs(&self) -> Vec<ProbeSpec> {
-        let state = self.state;
-        let linkish = matches!(state, Some(State::Link | State::Hard));
-        let mut extra = String::new();
-        for (tag, t) in [("m", &self.mtime), ("a", &self.atime)] {
-            if let Some(Time::At(s)) = t {
-                let _ = writeln!(
-                    extra,
-                    "printf 'T {tag} %s\\n' \"$(date -d {} +%s)\"",
-                    quote(s)
-                );
-            }
+    /// The epoch the host gives a wanted time (`None`: keep or set to now).
+    fn host_time(&self, t: &Time, read: Option<HostTime>) -> Result<Option<i64>, ModuleError> {
+        match (t, read) {
+            (Time::At(_), Some(HostTime::Epoch(e))) => Ok(Some(e)),
+            (Time::At(s), _) => Err(fail(format!("the host cannot interpret the time {s:?}"))),
+            _ => Ok(None),
         }
-        if state == Some(State::Directory) || (state.is_none() && self.recurse) {
-            extra.push_str(
-                "a=\"$p\"; while [ ! -e \"$a\" ] && [ ! -L \"$a\" ] && [ \"$a\" != / ] && [ \"$a\" != . ]; do a=$(dirname -- \"$a\"); done\n",
-            );
-            extra.push_str("if [ -d \"$a\" ]; then printf 'A %s\\n' \"$a\"; else printf 'N %s\\n' \"$a\"; fi\n");
-            if self.recurse {
-                let h = if self.follow { "-H " } else { "" };
-                extra.push_str(&format!(
-                    "if [ -d \"$p\" ]; then find {h}\"$p\" -mindepth 1 -printf 'F %y %m %U %G %u %g\\n'; fi\n"
-                ));
-            }
-        }
-        if linkish {
-            extra.push_str("if [ -d \"$p\" ] && [ ! -L \"$p\" ] && [ -z \"$(ls -A -- \"$p\")\" ]; then echo E; fi\n");
-        }
-        if state == Some(State::Touch) {
-            // A dangling link: `D <its target as written>`.
-            extra.push_str(
-                "if [ -L \"$p\" ] && [ ! -e \"$p\" ]; then printf 'D %s\\n' \"$(readlink -- \"$p\")\"; fi\n",
-            );
-        }
-        let follow = self.follow && !linkish && state != Some(State::Absent);
-        let mut specs = vec![ProbeSpec {
-            follow,
-            extra: (!extra.is_empty()).then_some(extra),
-            ..ProbeSpec::new(self.path.clone())
-        }];
-        if let Some(src) = self.src_abs() {
-            specs.push(ProbeSpec {
-                follow: true,
-                ..ProbeSpec::new(src)
-            });
-        }
-        if self.touches_through_link() {
-            // The times a touch through an unfollowed link sets are its target's.
-            specs.push(ProbeSpec {
-                follow: true,
-                ..ProbeSpec::new(self.path.clone())
-            });
-        }
-        specs
-    }
-
-    /// `state: touch` with `follow: no`: a link is kept as the path itself (its owner and
-    /// group), while the times are still set on its target, as Ansible's `os.utime` does.
-    fn touches_through_link(&self) -> bool {
-        self.state == Some(State::Touch) && !self.follow
-    }
-
-    fn wanted_time(
-        &self,
-        probed: &Probed,
-        tag: &str,
-        t: &Option<Time>,
-        default: Time,
-    ) -> Result<Time, ModuleError> {
-        let t = t.clone().unwrap_or(default);
-        if let Time::At(s) = &t {
-            let line = probed
-                .extra
-                .iter()
-                .find_map(|l| l.strip_prefix(&format!("T {tag} ")))
-                .unwrap_or("");
-            if line.trim().parse::<i64>().is_err() {
-                return Err(fail(format!("the host cannot interpret the time {s:?}")));
-            }
-            return Ok(Time::At(line.trim().to_owned()));
-        }
-        Ok(t)
     }
 
     /// Timestamp steps for an existing `info` (or a new path when `None`).
     fn time_steps(
         &self,
         steps: &mut Steps,
-        probed: &Probed,
+        extras: &Extras,
         info: Option<&FileInfo>,
         default: Time,
         no_deref: bool,
     ) -> Result<(), ModuleError> {
-        let m = self.wanted_time(probed, "m", &self.mtime, default.clone())?;
-        let a = self.wanted_time(probed, "a", &self.atime, default)?;
-        let p = quote(&self.path);
-        let h = if no_deref { "-h " } else { "" };
-        for (flag, name, t, cur) in [
-            ("-m", "modification time", &m, info.map(|i| i.mtime)),
-            ("-a", "access time", &a, info.map(|i| i.atime)),
+        let path = &self.path;
+        let touch = Script::text(if no_deref { "touch -c -h" } else { "touch -c" });
+        for (flag, name, t, read, cur) in [
+            ("-m", "modification time", &self.mtime, extras.mtime, info.map(|i| i.mtime)),
+            ("-a", "access time", &self.atime, extras.atime, info.map(|i| i.atime)),
         ] {
-            match t {
-                Time::Preserve => {}
-                Time::Now => steps.add(
-                    format!("set {name} of {} to now", self.path),
-                    format!("touch -c {h}{flag} -- {p}"),
+            let t = t.clone().unwrap_or(default.clone());
+            let flag = Script::text(flag);
+            match (&t, self.host_time(&t, read)?) {
+                (Time::Preserve, _) => {}
+                (Time::Now, _) => steps.add(
+                    format!("set {name} of {path} to now"),
+                    sh!("{} {} -- {}", touch, flag, path),
                 ),
-                Time::At(epoch) => {
-                    if cur.map(|c| c.to_string()) != Some(epoch.clone()) {
-                        steps.add(
-                            format!("set {name} of {} to @{epoch}", self.path),
-                            format!("touch -c {h}{flag} -d @{epoch} -- {p}"),
-                        );
-                    }
-                }
+                (Time::At(_), Some(epoch)) if cur != Some(epoch) => steps.add(
+                    format!("set {name} of {path} to @{epoch}"),
+                    sh!("{} {} -d @{} -- {}", touch, flag, epoch, path),
+                ),
+                (Time::At(_), _) => {}
             }
         }
         Ok(())
     }
 
+    /// Attribute steps for an existing path; `mode` is left out with `without_mode` (a link
+    /// itself, `chown -h`).
     fn plan_attrs(
         &self,
         steps: &mut Steps,
@@ -455,12 +595,7 @@ impl FileModule {
         no_deref: bool,
     ) -> Result<AttrChange, ModuleError> {
         let ch = self.attrs.diff_against(info)?;
-        if !ch.is_empty() {
-            for line in ch.summary(&self.path) {
-                steps.summary.push(line);
-            }
-            steps.script.push_str(&ch.script(&self.path, no_deref));
-        }
+        steps.add_attrs(&ch, &self.path, no_deref);
         Ok(ch)
     }
 
@@ -475,91 +610,352 @@ impl FileModule {
             ..self.attrs.clone()
         };
         let ch = attrs.diff_against(info)?;
-        if !ch.is_empty() {
-            steps.summary.extend(ch.summary(&self.path));
-            steps.script.push_str(&ch.script(&self.path, true));
-        }
+        steps.add_attrs(&ch, &self.path, true);
         Ok(ch)
     }
 
     fn after_text(&self, state: &str, info: &FileInfo, ch: &AttrChange) -> String {
-        let mode = ch.mode.map(|(_, m)| m).unwrap_or(info.mode);
-        let owner = ch
-            .owner
-            .as_ref()
-            .map(|(_, o)| o.clone())
-            .unwrap_or(info.owner.clone());
-        let group = ch
-            .group
-            .as_ref()
-            .map(|(_, g)| g.clone())
-            .unwrap_or(info.group.clone());
+        let mode = ch.mode.map_or(info.mode, |(_, m)| m);
+        let owner = ch.owner.as_ref().map_or(&info.owner, |(_, o)| o);
+        let group = ch.group.as_ref().map_or(&info.group, |(_, g)| g);
         state_text(
             &self.path,
             state,
-            &self.attr_lines(Some(mode), Some(&owner), Some(&group)),
+            &self.attr_lines(Some(mode), Some(owner), Some(group)),
         )
     }
 
-    fn plan_recursive(&self, steps: &mut Steps, probed: &Probed) -> Result<(), ModuleError> {
+    /// The whole decision: from what the host has to the steps, the diff texts and the state
+    /// reached. No I/O.
+    fn plan_file(&self, cur: &Current) -> Result<FilePlan, ModuleError> {
+        let path = &self.path;
+        let prev = cur.prev();
+        let prev_state = cur.prev_state();
+        let before = match prev {
+            Some(i) => state_text(path, prev_state, &self.info_attr_lines(i)),
+            None => state_text(path, "absent", &[]),
+        };
+        let mut steps = Steps::new();
+        if self.state.is_none()
+            && let Some(i) = prev
+            && i.kind == Kind::Link
+        {
+            let after = self.plan_unfollowed_link(&mut steps, cur, i)?;
+            return Ok(FilePlan {
+                steps,
+                before,
+                after,
+                final_state: "link",
+            });
+        }
+        let state = self.effective_state(prev);
+        let (after, final_state) = match state {
+            State::Absent => (self.plan_absent(&mut steps, cur), "absent"),
+            State::File => (self.plan_regular(&mut steps, cur)?, "file"),
+            State::Directory => (self.plan_directory(&mut steps, cur)?, "directory"),
+            State::Touch => (self.plan_touch(&mut steps, cur)?, "file"),
+            State::Link => (self.plan_link(&mut steps, cur, false)?, "link"),
+            State::Hard => (self.plan_link(&mut steps, cur, true)?, "hard"),
+        };
+        let before = match (prev, state) {
+            (Some(i), State::Link | State::Hard) => self.link_before_text(cur, i, state),
+            _ => before,
+        };
+        Ok(FilePlan {
+            steps,
+            before,
+            after,
+            final_state,
+        })
+    }
+
+    /// No state and an unfollowed link: only its owner/group.
+    fn plan_unfollowed_link(
+        &self,
+        steps: &mut Steps,
+        cur: &Current,
+        i: &FileInfo,
+    ) -> Result<String, ModuleError> {
+        if self.attrs.mode.is_some() {
+            return Err(fail(format!(
+                "{} is a symbolic link: `mode` cannot be set on it (use follow: yes)",
+                self.path
+            )));
+        }
+        let ch = self.plan_attrs(steps, i, true)?;
+        self.time_steps(steps, cur.extras, Some(i), Time::Preserve, true)?;
+        Ok(self.after_text("link", i, &ch))
+    }
+
+    fn plan_absent(&self, steps: &mut Steps, cur: &Current) -> String {
+        let path = &self.path;
+        if let Some(i) = cur.prev() {
+            let rm = Script::text(if i.kind == Kind::Dir { "rm -rf" } else { "rm -f" });
+            steps.add(
+                format!("remove {path} ({})", cur.prev_state()),
+                sh!("{} -- {}", rm, path),
+            );
+        }
+        state_text(path, "absent", &[])
+    }
+
+    /// `state: file`: an existing regular file's attributes and times.
+    fn plan_regular(&self, steps: &mut Steps, cur: &Current) -> Result<String, ModuleError> {
+        let (path, prev_state) = (&self.path, cur.prev_state());
+        let Some(i) = cur.prev() else {
+            return Err(fail(format!("file ({path}) is absent, cannot continue")));
+        };
+        if i.kind != Kind::File {
+            return Err(fail(format!(
+                "file ({path}) is {prev_state}, cannot continue"
+            )));
+        }
+        let ch = self.plan_attrs(steps, i, false)?;
+        self.time_steps(steps, cur.extras, Some(i), Time::Preserve, false)?;
+        Ok(self.after_text(prev_state, i, &ch))
+    }
+
+    fn plan_directory(&self, steps: &mut Steps, cur: &Current) -> Result<String, ModuleError> {
+        match cur.prev() {
+            Some(i) if i.kind == Kind::Dir => {
+                let ch = self.plan_attrs(steps, i, false)?;
+                if self.recurse {
+                    self.plan_recursive(steps, &cur.extras.entries)?;
+                }
+                self.time_steps(steps, cur.extras, Some(i), Time::Preserve, false)?;
+                Ok(self.after_text("directory", i, &ch))
+            }
+            Some(_) => Err(fail(format!(
+                "{} already exists as a {}",
+                self.path,
+                cur.prev_state()
+            ))),
+            None => self.plan_mkdir(steps, cur.extras),
+        }
+    }
+
+    /// Creates the missing directories down to the path, each with the wanted attributes.
+    fn plan_mkdir(&self, steps: &mut Steps, extras: &Extras) -> Result<String, ModuleError> {
+        let path = &self.path;
+        let ancestor = match &extras.ancestor {
+            Some(Ancestor::Dir(a)) => a,
+            Some(Ancestor::NotDir(n)) => {
+                return Err(fail(format!(
+                    "cannot create {path}: {n} exists and is not a directory"
+                )));
+            }
+            None => return Err(fail(format!("internal: {path}: no ancestor probed"))),
+        };
+        let mut missing = Vec::new();
+        let mut d = path.trim_end_matches('/').to_owned();
+        while d != *ancestor && d != "/" && d != "." && !d.is_empty() {
+            missing.push(d.clone());
+            d = parent_of(&d);
+        }
+        missing.reverse();
+        let mut final_mode = None;
+        for d in &missing {
+            let (attrs_script, mode) = self.new_path_attrs(d, 0o755, true, false)?;
+            final_mode = mode;
+            steps.add(
+                format!("create directory {d}"),
+                sh!("mkdir -p -- {}", d).then(&attrs_script),
+            );
+        }
+        self.time_steps(steps, extras, None, Time::Preserve, false)?;
+        Ok(state_text(
+            path,
+            "directory",
+            &self.new_attr_lines(final_mode),
+        ))
+    }
+
+    fn plan_touch(&self, steps: &mut Steps, cur: &Current) -> Result<String, ModuleError> {
+        let (path, prev_state) = (&self.path, cur.prev_state());
+        // Ansible never creates a dangling link's target: it sets the times through the link
+        // (`os.utime`), which fails, with or without `follow`.
+        if let Some(t) = &cur.extras.dangling {
+            return Err(fail(format!(
+                "Error while updating modification or access time: {path} is a dangling symbolic link (its target {t} does not exist)"
+            )));
+        }
+        match cur.prev() {
+            Some(i) if i.kind == Kind::Link => {
+                // `follow: no`: owner and group go to the link itself (`chown -h`); `mode` is
+                // a no-op, as in Ansible (Linux cannot chmod a link, and the link's own 0777
+                // is never compared); the times are the target's.
+                let target = cur
+                    .followed
+                    .and_then(|f| f.info.as_ref())
+                    .ok_or_else(|| fail(format!("internal: {path}: no target probed")))?;
+                let ch = self.plan_attrs_without_mode(steps, i)?;
+                self.time_steps(steps, cur.extras, Some(target), Time::Now, false)?;
+                Ok(self.after_text(prev_state, i, &ch))
+            }
+            Some(i) => {
+                let ch = self.plan_attrs(steps, i, false)?;
+                self.time_steps(steps, cur.extras, Some(i), Time::Now, false)?;
+                Ok(self.after_text(prev_state, i, &ch))
+            }
+            None => {
+                if !cur.me.parent_dir {
+                    return Err(fail(format!(
+                        "Error, could not touch target: directory {} does not exist",
+                        parent_of(path)
+                    )));
+                }
+                let (attrs_script, mode) = self.new_path_attrs(path, 0o644, false, false)?;
+                steps.add(
+                    format!("create {path}"),
+                    sh!("touch -- {}", path).then(&attrs_script),
+                );
+                self.time_steps(steps, cur.extras, None, Time::Preserve, false)?;
+                Ok(state_text(path, "file", &self.new_attr_lines(mode)))
+            }
+        }
+    }
+
+    /// `state: link` or `state: hard`.
+    fn plan_link(&self, steps: &mut Steps, cur: &Current, hard: bool) -> Result<String, ModuleError> {
+        let final_state = if hard { "hard" } else { "link" };
+        let src_abs = self.src_abs().unwrap_or_default();
+        let src_info = cur.src.and_then(|s| s.info.as_ref());
+        if src_info.is_none() && (hard || !self.force) {
+            return Err(fail(if hard {
+                format!("src does not exist: {src_abs}")
+            } else {
+                format!(
+                    "src file does not exist, use \"force=yes\" if you really want to create the link: {src_abs}"
+                )
+            }));
+        }
+        if let Some(i) = cur.prev().filter(|i| self.link_up_to_date(i, src_info, hard)) {
+            let ch = self.plan_attrs(steps, i, !hard)?;
+            self.time_steps(steps, cur.extras, Some(i), Time::Preserve, !hard)?;
+            return Ok(self.after_text(final_state, i, &ch));
+        }
+        self.clear_for_link(steps, cur, hard)?;
+        let src_arg = self.src.clone().unwrap_or_default();
+        let link_src = if hard { &src_abs } else { &src_arg };
+        let base = match src_info {
+            Some(s) if hard => s.mode,
+            _ => 0o644,
+        };
+        let (attrs_script, _) = self.new_path_attrs(&self.path, base, false, !hard)?;
+        let tmp = format!("{}/.prov-ln-{}", parent_of(&self.path), std::process::id());
+        let (what, ln) = if hard {
+            ("hard link", Script::text("ln -L"))
+        } else {
+            ("symlink", Script::text("ln -s"))
+        };
+        steps.add(
+            format!("{what} {} -> {link_src}", self.path),
+            sh!(
+                "t={}; rm -f -- \"$t\"; {} -- {} \"$t\"; mv -Tf -- \"$t\" {}",
+                tmp,
+                ln,
+                link_src,
+                self.path
+            )
+            .then(&attrs_script),
+        );
+        self.time_steps(steps, cur.extras, None, Time::Preserve, !hard)?;
+        let mode = if hard { src_info.map(|s| s.mode) } else { None };
+        let mut lines = vec![("src", link_src.clone())];
+        lines.extend(self.new_attr_lines(self.attrs.new_mode(mode.unwrap_or(0o644), false)?.or(mode)));
+        Ok(state_text(&self.path, final_state, &lines))
+    }
+
+    /// True when the path already is the wanted link.
+    fn link_up_to_date(&self, i: &FileInfo, src: Option<&FileInfo>, hard: bool) -> bool {
+        if hard {
+            i.kind == Kind::File && src.is_some_and(|s| s.inode == i.inode && s.dev == i.dev)
+        } else {
+            i.kind == Kind::Link && i.link_target.as_deref() == self.src.as_deref()
+        }
+    }
+
+    /// Checks what is at the path before a link replaces it (an empty directory is removed
+    /// with `force`).
+    fn clear_for_link(&self, steps: &mut Steps, cur: &Current, hard: bool) -> Result<(), ModuleError> {
+        let (path, prev_state) = (&self.path, cur.prev_state());
+        let final_state = if hard { "hard" } else { "link" };
+        let Some(i) = cur.prev() else {
+            if !cur.me.parent_dir {
+                return Err(fail(format!(
+                    "Error while linking: directory {} does not exist",
+                    parent_of(path)
+                )));
+            }
+            return Ok(());
+        };
+        match i.kind {
+            Kind::Dir if !self.force => Err(fail(format!(
+                "refusing to convert from directory to {final_state} for {path}"
+            ))),
+            Kind::Dir if !cur.extras.empty_dir => Err(fail(format!(
+                "the directory {path} is not empty, refusing to convert it"
+            ))),
+            Kind::Dir => {
+                steps.script = std::mem::take(&mut steps.script).then(&sh!("rmdir -- {}", path));
+                Ok(())
+            }
+            Kind::Link => Ok(()),
+            _ if !self.force => Err(fail(if hard {
+                format!("Cannot link, {prev_state} exists at destination: {path}")
+            } else {
+                format!("refusing to convert from {prev_state} to symlink for {path}")
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// The before text of a link task: what the path was, with its link source.
+    fn link_before_text(&self, cur: &Current, i: &FileInfo, state: State) -> String {
+        let mut lines = Vec::new();
+        if let Some(t) = &i.link_target {
+            lines.push(("src", t.clone()));
+        } else if let (true, Some(s)) = (state == State::Hard, cur.src.and_then(|s| s.info.as_ref()))
+            && s.inode == i.inode
+        {
+            lines.push(("src", self.src_abs().unwrap_or_default()));
+        }
+        lines.extend(self.info_attr_lines(i));
+        state_text(&self.path, cur.prev_state(), &lines)
+    }
+
+    /// `recurse`: one `find` for the modes and one for the owners under the directory, when
+    /// some entry differs.
+    fn plan_recursive(&self, steps: &mut Steps, entries: &[Entry]) -> Result<(), ModuleError> {
         let mut n_mode = 0usize;
         let mut n_owner = 0usize;
-        for line in probed.extra.iter().filter_map(|l| l.strip_prefix("F ")) {
-            let f: Vec<&str> = line.split(' ').collect();
-            if f.len() != 6 {
-                continue;
-            }
-            let (ty, perm) = (f[0], u32::from_str_radix(f[1], 8).unwrap_or(0));
-            let uid: u32 = f[2].parse().unwrap_or(u32::MAX);
-            let gid: u32 = f[3].parse().unwrap_or(u32::MAX);
-            if ty != "l"
+        for e in entries {
+            if e.kind != "l"
                 && let Some(m) = &self.attrs.mode
-                && resolve_mode(m, perm, ty == "d")? != perm
+                && resolve_mode(m, e.perm, e.kind == "d")? != e.perm
             {
                 n_mode += 1;
             }
-            let owner_off = self
-                .attrs
-                .owner
-                .as_ref()
-                .is_some_and(|o| !same_principal(o, f[4], uid));
-            let group_off = self
-                .attrs
-                .group
-                .as_ref()
-                .is_some_and(|g| !same_principal(g, f[5], gid));
+            let owner_off = (self.attrs.owner.as_ref())
+                .is_some_and(|o| !same_principal(o, &e.owner, e.uid));
+            let group_off = (self.attrs.group.as_ref())
+                .is_some_and(|g| !same_principal(g, &e.group, e.gid));
             if owner_off || group_off {
                 n_owner += 1;
             }
         }
-        let p = quote(&self.path);
-        let h = if self.follow { "-H " } else { "" };
+        let find = Script::text(if self.follow { "find -H" } else { "find" });
+        let path = &self.path;
         if n_mode > 0
             && let Some(m) = &self.attrs.mode
         {
-            let arg = match m {
-                Mode::Octal(o) => chmod_octal(*o),
-                Mode::Symbolic(s) => s
-                    .split(',')
-                    .map(|c| {
-                        if c.starts_with(['=', '+', '-']) {
-                            format!("a{c}")
-                        } else {
-                            c.to_owned()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
             steps.add(
-                format!(
-                    "mode of {n_mode} entries under {}: {}",
-                    self.path,
-                    m.chmod_arg()
-                ),
-                format!(
-                    "find {h}{p} -mindepth 1 ! -type l -exec chmod {} {{}} +",
-                    quote(&arg)
+                format!("mode of {n_mode} entries under {path}: {}", m.chmod_arg()),
+                sh!(
+                    "{} {} -mindepth 1 ! -type l -exec chmod {} {{}} +",
+                    find,
+                    path,
+                    recursive_chmod_arg(m)
                 ),
             );
         }
@@ -571,14 +967,50 @@ impl FileModule {
                 (None, None) => String::new(),
             };
             steps.add(
-                format!("ownership of {n_owner} entries under {}: {spec}", self.path),
-                format!(
-                    "find {h}{p} -mindepth 1 -exec chown -h {} {{}} +",
-                    quote(&spec)
-                ),
+                format!("ownership of {n_owner} entries under {path}: {spec}"),
+                sh!("{} {} -mindepth 1 -exec chown -h {} {{}} +", find, path, spec),
             );
         }
         Ok(())
+    }
+
+    /// The plan with Ansible's result fields.
+    fn finish(&self, fp: FilePlan) -> Plan {
+        let path = &self.path;
+        let mut plan = if fp.steps.changed() {
+            let diffs = if fp.before != fp.after {
+                vec![Diff::new(path, fp.before, fp.after)]
+            } else {
+                Vec::new()
+            };
+            Plan::changes(fp.steps.summary, diffs, RunScript(fp.steps.script))
+        } else {
+            Plan::unchanged()
+        };
+        plan.result_mut().insert("path".into(), json!(path));
+        plan.result_mut().insert("state".into(), json!(fp.final_state));
+        if let Some(src) = &self.src {
+            plan.result_mut().insert("src".into(), json!(src));
+        }
+        plan
+    }
+}
+
+/// A mode for `chmod` on every entry: a symbolic clause without `who` applies to all (`a`).
+fn recursive_chmod_arg(m: &Mode) -> String {
+    match m {
+        Mode::Octal(o) => chmod_octal(*o),
+        Mode::Symbolic(s) => s
+            .split(',')
+            .map(|c| {
+                if c.starts_with(['=', '+', '-']) {
+                    format!("a{c}")
+                } else {
+                    c.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 
@@ -586,342 +1018,16 @@ impl FileModule {
 impl Module for FileModule {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let specs = self.probe_specs();
-        let probed = probe(ctx, &specs).await?;
-        let me = &probed[0];
-        let src = self.src.as_ref().and_then(|_| probed.get(1));
-        let followed = self.touches_through_link().then(|| probed.last()).flatten();
-        let prev = me.info.as_ref();
-        let prev_state = prev.map_or("absent", |i| {
-            if i.kind == Kind::File && i.nlink > 1 {
-                "hard"
-            } else {
-                i.kind.state_name()
-            }
-        });
-        let state = match self.state {
-            Some(s) => s,
-            None => match prev.map(|i| i.kind) {
-                Some(Kind::Dir) => State::Directory,
-                Some(Kind::Link) => State::Link,
-                Some(_) => State::File,
-                None if self.recurse => State::Directory,
-                None => State::File,
-            },
+        let (probed, extras) = ctx
+            .fact(&PathsFact::with(&specs, ExtrasProbe(self)))
+            .await?;
+        let cur = Current {
+            me: &probed[0],
+            src: self.src.as_ref().and_then(|_| probed.get(1)),
+            followed: self.touches_through_link().then(|| probed.last()).flatten(),
+            extras: &extras,
         };
-        let path = &self.path;
-        let p = quote(path);
-        let mut steps = Steps::new();
-        let before = match prev {
-            Some(i) => state_text(path, prev_state, &self.info_attr_lines(i)),
-            None => state_text(path, "absent", &[]),
-        };
-        let after: String;
-        let final_state: &str;
-        if self.state.is_none()
-            && let Some(i) = prev
-            && i.kind == Kind::Link
-        {
-            // No state and an unfollowed link: only its owner/group.
-            if self.attrs.mode.is_some() {
-                return Err(fail(format!(
-                    "{path} is a symbolic link: `mode` cannot be set on it (use follow: yes)"
-                )));
-            }
-            let ch = self.plan_attrs(&mut steps, i, true)?;
-            self.time_steps(&mut steps, me, Some(i), Time::Preserve, true)?;
-            return Ok(self.finish(
-                steps,
-                before.clone(),
-                self.after_text("link", i, &ch),
-                "link",
-                path,
-            ));
-        }
-        match state {
-            State::Absent => {
-                final_state = "absent";
-                after = state_text(path, "absent", &[]);
-                if let Some(i) = prev {
-                    let rm = if i.kind == Kind::Dir {
-                        "rm -rf"
-                    } else {
-                        "rm -f"
-                    };
-                    steps.add(
-                        format!("remove {path} ({prev_state})"),
-                        format!("{rm} -- {p}"),
-                    );
-                }
-            }
-            State::File => {
-                final_state = "file";
-                let Some(i) = prev else {
-                    return Err(fail(format!("file ({path}) is absent, cannot continue")));
-                };
-                if i.kind != Kind::File {
-                    return Err(fail(format!(
-                        "file ({path}) is {prev_state}, cannot continue"
-                    )));
-                }
-                let ch = self.plan_attrs(&mut steps, i, false)?;
-                self.time_steps(&mut steps, me, Some(i), Time::Preserve, false)?;
-                after = self.after_text(prev_state, i, &ch);
-            }
-            State::Directory => {
-                final_state = "directory";
-                match prev {
-                    Some(i) if i.kind == Kind::Dir => {
-                        let ch = self.plan_attrs(&mut steps, i, false)?;
-                        if self.recurse {
-                            self.plan_recursive(&mut steps, me)?;
-                        }
-                        self.time_steps(&mut steps, me, Some(i), Time::Preserve, false)?;
-                        after = self.after_text("directory", i, &ch);
-                    }
-                    Some(_) => {
-                        return Err(fail(format!("{path} already exists as a {prev_state}")));
-                    }
-                    None => {
-                        let ancestor = me
-                            .extra
-                            .iter()
-                            .find_map(|l| l.strip_prefix("A "))
-                            .ok_or_else(|| {
-                                let n = me
-                                    .extra
-                                    .iter()
-                                    .find_map(|l| l.strip_prefix("N "))
-                                    .unwrap_or("?");
-                                fail(format!(
-                                    "cannot create {path}: {n} exists and is not a directory"
-                                ))
-                            })?;
-                        let mut missing = Vec::new();
-                        let mut cur = path.trim_end_matches('/').to_owned();
-                        while cur != ancestor && cur != "/" && cur != "." && !cur.is_empty() {
-                            missing.push(cur.clone());
-                            cur = parent_of(&cur);
-                        }
-                        missing.reverse();
-                        let mut final_mode = None;
-                        for d in &missing {
-                            let (attrs_script, mode) =
-                                self.new_path_attrs(d, 0o755, true, false)?;
-                            final_mode = mode;
-                            steps.add(
-                                format!("create directory {d}"),
-                                format!("mkdir -p -- {}\n{attrs_script}", quote(d)),
-                            );
-                        }
-                        self.time_steps(&mut steps, me, None, Time::Preserve, false)?;
-                        after = state_text(
-                            path,
-                            "directory",
-                            &self.attr_lines(
-                                final_mode,
-                                self.attrs.owner.as_deref(),
-                                self.attrs.group.as_deref(),
-                            ),
-                        );
-                    }
-                }
-            }
-            State::Touch => {
-                final_state = "file";
-                // Ansible never creates a dangling link's target: it sets the times through
-                // the link (`os.utime`), which fails, with or without `follow`.
-                if let Some(t) = me.extra.iter().find_map(|l| l.strip_prefix("D ")) {
-                    return Err(fail(format!(
-                        "Error while updating modification or access time: {path} is a dangling symbolic link (its target {t} does not exist)"
-                    )));
-                }
-                match prev {
-                    Some(i) if i.kind == Kind::Link => {
-                        // `follow: no`: owner and group go to the link itself (`chown -h`);
-                        // `mode` is a no-op, as in Ansible (Linux cannot chmod a link, and
-                        // the link's own 0777 is never compared); the times are the target's.
-                        let target = followed
-                            .and_then(|f| f.info.as_ref())
-                            .ok_or_else(|| fail(format!("internal: {path}: no target probed")))?;
-                        let ch = self.plan_attrs_without_mode(&mut steps, i)?;
-                        self.time_steps(&mut steps, me, Some(target), Time::Now, false)?;
-                        after = self.after_text(prev_state, i, &ch);
-                    }
-                    Some(i) => {
-                        let ch = self.plan_attrs(&mut steps, i, false)?;
-                        self.time_steps(&mut steps, me, Some(i), Time::Now, false)?;
-                        after = self.after_text(prev_state, i, &ch);
-                    }
-                    None => {
-                        if !me.parent_dir {
-                            return Err(fail(format!(
-                                "Error, could not touch target: directory {} does not exist",
-                                parent_of(path)
-                            )));
-                        }
-                        let (attrs_script, mode) =
-                            self.new_path_attrs(path, 0o644, false, false)?;
-                        steps.add(
-                            format!("create {path}"),
-                            format!("touch -- {p}\n{attrs_script}"),
-                        );
-                        self.time_steps(&mut steps, me, None, Time::Preserve, false)?;
-                        after = state_text(
-                            path,
-                            "file",
-                            &self.attr_lines(
-                                mode,
-                                self.attrs.owner.as_deref(),
-                                self.attrs.group.as_deref(),
-                            ),
-                        );
-                    }
-                }
-            }
-            State::Link | State::Hard => {
-                let hard = state == State::Hard;
-                final_state = if hard { "hard" } else { "link" };
-                let src_arg = self.src.clone().unwrap_or_default();
-                let src_abs = self.src_abs().unwrap_or_default();
-                let src_info = src.and_then(|s| s.info.as_ref());
-                if src_info.is_none() && (hard || !self.force) {
-                    return Err(fail(if hard {
-                        format!("src does not exist: {src_abs}")
-                    } else {
-                        format!(
-                            "src file does not exist, use \"force=yes\" if you really want to create the link: {src_abs}"
-                        )
-                    }));
-                }
-                let up_to_date = match prev {
-                    None => false,
-                    Some(i) if hard => {
-                        i.kind == Kind::File
-                            && src_info.is_some_and(|s| s.inode == i.inode && s.dev == i.dev)
-                    }
-                    Some(i) => {
-                        i.kind == Kind::Link && i.link_target.as_deref() == Some(src_arg.as_str())
-                    }
-                };
-                if up_to_date {
-                    let i = prev.ok_or_else(|| fail("internal: missing state".into()))?;
-                    let ch = self.plan_attrs(&mut steps, i, !hard)?;
-                    self.time_steps(&mut steps, me, Some(i), Time::Preserve, !hard)?;
-                    after = self.after_text(final_state, i, &ch);
-                } else {
-                    if let Some(i) = prev {
-                        match i.kind {
-                            Kind::Dir => {
-                                let empty = me.extra.iter().any(|l| l == "E");
-                                if !self.force {
-                                    return Err(fail(format!(
-                                        "refusing to convert from directory to {final_state} for {path}"
-                                    )));
-                                }
-                                if !empty {
-                                    return Err(fail(format!(
-                                        "the directory {path} is not empty, refusing to convert it"
-                                    )));
-                                }
-                                steps.script.push_str(&format!("rmdir -- {p}\n"));
-                            }
-                            Kind::Link => {}
-                            _ if !self.force => {
-                                return Err(fail(if hard {
-                                    format!(
-                                        "Cannot link, {prev_state} exists at destination: {path}"
-                                    )
-                                } else {
-                                    format!(
-                                        "refusing to convert from {prev_state} to symlink for {path}"
-                                    )
-                                }));
-                            }
-                            _ => {}
-                        }
-                    } else if !me.parent_dir {
-                        return Err(fail(format!(
-                            "Error while linking: directory {} does not exist",
-                            parent_of(path)
-                        )));
-                    }
-                    let ln = if hard { "ln -L" } else { "ln -s" };
-                    let link_src = if hard { &src_abs } else { &src_arg };
-                    let tmp = format!("{}/.prov-ln-{}", parent_of(path), std::process::id());
-                    let base = if hard {
-                        src_info.map_or(0o644, |s| s.mode)
-                    } else {
-                        0o644
-                    };
-                    let (attrs_script, _) = self.new_path_attrs(path, base, false, !hard)?;
-                    let what = if hard { "hard link" } else { "symlink" };
-                    steps.add(
-                        format!("{what} {path} -> {link_src}"),
-                        format!(
-                            "t={t}; rm -f -- \"$t\"; {ln} -- {s} \"$t\"; mv -Tf -- \"$t\" {p}\n{attrs_script}",
-                            t = quote(&tmp),
-                            s = quote(link_src),
-                        ),
-                    );
-                    self.time_steps(&mut steps, me, None, Time::Preserve, !hard)?;
-                    let mode = if hard { src_info.map(|s| s.mode) } else { None };
-                    let mut lines = vec![("src", link_src.clone())];
-                    lines.extend(self.attr_lines(
-                        self.attrs.new_mode(mode.unwrap_or(0o644), false)?.or(mode),
-                        self.attrs.owner.as_deref(),
-                        self.attrs.group.as_deref(),
-                    ));
-                    after = state_text(path, final_state, &lines);
-                }
-            }
-        }
-        let before = if let (Some(i), State::Link | State::Hard) = (prev, state) {
-            let mut lines = Vec::new();
-            if let Some(t) = &i.link_target {
-                lines.push(("src", t.clone()));
-            } else if let (true, Some(s)) =
-                (state == State::Hard, src.and_then(|s| s.info.as_ref()))
-                && s.inode == i.inode
-            {
-                lines.push(("src", self.src_abs().unwrap_or_default()));
-            }
-            lines.extend(self.info_attr_lines(i));
-            state_text(path, prev_state, &lines)
-        } else {
-            before
-        };
-        Ok(self.finish(steps, before, after, final_state, path))
-    }
-}
-
-impl FileModule {
-    fn finish(
-        &self,
-        steps: Steps,
-        before: String,
-        after: String,
-        final_state: &str,
-        path: &str,
-    ) -> Plan {
-        let mut plan = if steps.changed() {
-            let diffs = if before != after {
-                vec![Diff::new(path, before, after)]
-            } else {
-                Vec::new()
-            };
-            let action = RunScript {
-                script: steps.script.clone(),
-            };
-            Plan::changes(steps.summary.clone(), diffs, action)
-        } else {
-            Plan::unchanged()
-        };
-        plan.result_mut().insert("path".into(), json!(path));
-        plan.result_mut().insert("state".into(), json!(final_state));
-        if let Some(src) = &self.src {
-            plan.result_mut().insert("src".into(), json!(src));
-        }
-        plan
+        Ok(self.finish(self.plan_file(&cur)?))
     }
 }
 
@@ -945,5 +1051,96 @@ mod tests {
         );
         assert!(parse_time("t", "2024", DEFAULT_TIME_FORMAT).is_err());
         assert!(parse_time("t", "202413311205.30", DEFAULT_TIME_FORMAT).is_err());
+    }
+
+    fn module(args: Value) -> FileModule {
+        let a: Args = crate::parse_args(args).unwrap();
+        FileModule {
+            path: a.path,
+            state: a.state,
+            src: a.src,
+            attrs: Attrs::default(),
+            recurse: a.recurse,
+            force: a.force,
+            follow: a.follow,
+            mtime: Some(Time::At("2024-01-31 12:00:00".into())),
+            atime: None,
+        }
+    }
+
+    #[test]
+    fn the_extras_parse_their_lines_and_refuse_garbage() {
+        let m = module(json!({"path": "/d", "state": "directory", "recurse": true}));
+        let x = ExtrasProbe(&m);
+        let script = x.script();
+        assert!(script.as_str().contains("date -d '2024-01-31 12:00:00' +%s"));
+        assert!(script.as_str().contains("find -H \"$p\" -mindepth 1"));
+        let got = x
+            .parse(&["T m 1706702400", "T a ", "A /", "F d 755 0 4 root adm", "E", "D t"])
+            .unwrap();
+        assert_eq!(got.mtime, Some(HostTime::Epoch(1706702400)));
+        assert_eq!(got.atime, Some(HostTime::Unreadable));
+        assert_eq!(got.ancestor, Some(Ancestor::Dir("/".into())));
+        assert_eq!(
+            got.entries,
+            [Entry {
+                kind: "d".into(),
+                perm: 0o755,
+                uid: 0,
+                gid: 4,
+                owner: "root".into(),
+                group: "adm".into()
+            }]
+        );
+        assert!(got.empty_dir);
+        assert_eq!(got.dangling.as_deref(), Some("t"));
+        for bad in [
+            "F d 755 0 root adm",
+            "F d 7z5 0 0 root adm",
+            "F d 755 x 0 root adm",
+            "F d 755 0 0 root adm extra",
+            "T m soon",
+            "T x 1",
+            "E yes",
+            "Q",
+        ] {
+            assert!(x.parse(&[bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_uninterpretable_time_fails_the_plan() {
+        let m = module(json!({"path": "/f", "state": "touch"}));
+        let extras = Extras {
+            mtime: Some(HostTime::Unreadable),
+            ..Extras::default()
+        };
+        let me = Probed {
+            path: "/f".into(),
+            parent_dir: true,
+            ..Probed::default()
+        };
+        let cur = Current {
+            me: &me,
+            src: None,
+            followed: None,
+            extras: &extras,
+        };
+        let Err(e) = m.plan_file(&cur) else {
+            panic!("planned with a time the host cannot read")
+        };
+        assert!(e.to_string().contains("cannot interpret the time"), "{e}");
+        let extras = Extras {
+            mtime: Some(HostTime::Epoch(7)),
+            ..Extras::default()
+        };
+        let cur = Current {
+            extras: &extras,
+            ..cur
+        };
+        let fp = m.plan_file(&cur).unwrap();
+        assert_eq!(fp.steps.summary, ["create /f", "set modification time of /f to @7"]);
+        assert!(fp.steps.script.as_str().ends_with("touch -c -m -d @7 -- /f"));
+        assert_eq!(fp.final_state, "file");
     }
 }

@@ -10,20 +10,13 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, Presence, de_bool};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{
     NewContent, WriteOptions, parse_validate, plan_write, read_for_edit, split_lines,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    #[default]
-    Present,
-    Absent,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +28,7 @@ struct Args {
     #[serde(default)]
     search_string: Option<String>,
     #[serde(default)]
-    state: State,
+    state: Presence,
     #[serde(default, alias = "value")]
     line: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
@@ -60,6 +53,17 @@ struct Args {
     group: Option<String>,
 }
 
+/// What [`LineInFile::find`] found.
+#[derive(Debug, Default)]
+struct Found {
+    /// The line to replace (Ansible's `index[0]`).
+    line: Option<usize>,
+    /// The line `regexp`/`search_string` matched.
+    matched: Option<usize>,
+    /// Where to insert (Ansible's `index[1]`).
+    insert_at: Option<usize>,
+}
+
 /// Where to insert when nothing matches.
 #[derive(Debug)]
 enum Insert {
@@ -71,7 +75,7 @@ enum Insert {
 
 struct LineInFile {
     path: String,
-    state: State,
+    state: Presence,
     regexp: Option<Regex>,
     search: Option<Vec<u8>>,
     line: Option<String>,
@@ -99,10 +103,10 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if a.backrefs && a.regexp.is_none() {
         return err("`backrefs` requires `regexp`");
     }
-    if a.state == State::Present && a.line.is_none() {
+    if a.state == Presence::Present && a.line.is_none() {
         return err("`line` is required with state=present");
     }
-    if a.state == State::Absent
+    if a.state == Presence::Absent
         && a.line.is_none()
         && a.regexp.is_none()
         && a.search_string.is_none()
@@ -178,121 +182,115 @@ impl LineInFile {
     /// Ansible's `present()`: returns the message when the lines changed.
     fn present(&self, lines: &mut Vec<Vec<u8>>) -> Result<Option<&'static str>, ModuleError> {
         let line = self.line.as_deref().unwrap_or("").as_bytes();
-        let mut with_nl = line.to_vec();
-        with_nl.push(b'\n');
-        let mut index = [-1isize, -1isize];
-        let mut matched: Option<usize> = None;
-        if let Some(re) = &self.regexp {
-            for (n, l) in lines.iter().enumerate() {
-                if re.is_match(body(l)) {
-                    index[0] = n as isize;
-                    matched = Some(n);
-                    if self.firstmatch {
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(s) = &self.search {
-            for (n, l) in lines.iter().enumerate() {
-                if contains(l, s) {
-                    index[0] = n as isize;
-                    matched = Some(n);
-                    if self.firstmatch {
-                        break;
-                    }
-                }
-            }
-        }
-        let mut exact = false;
-        if matched.is_none() {
-            for (n, l) in lines.iter().enumerate() {
-                if trimmed(l) == line {
-                    index[0] = n as isize;
-                    exact = true;
-                } else {
-                    let hit = match &self.insert {
-                        Insert::After(re) | Insert::Before(re) => re.is_match(body(l)),
-                        _ => false,
-                    };
-                    if hit {
-                        index[1] = if matches!(self.insert, Insert::After(_)) {
-                            n as isize + 1
-                        } else {
-                            n as isize
-                        };
-                        if self.firstmatch {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        if index[0] != -1 {
-            let i = index[0] as usize;
-            let mut new_line = match (self.backrefs, matched, &self.regexp) {
-                (true, Some(m), Some(re)) => {
-                    let caps = re.captures(body(&lines[m])).ok_or_else(|| {
-                        ModuleError::failed("lineinfile: regexp no longer matches")
-                    })?;
-                    pyre::expand(self.line.as_deref().unwrap_or(""), &caps)
-                        .map_err(|e| ModuleError::args(format!("`line` with backrefs: {e}")))?
-                }
-                _ => line.to_vec(),
-            };
-            if !new_line.ends_with(b"\n") {
-                new_line.push(b'\n');
-            }
-            if self.regexp.is_none() && self.search.is_none() && matched.is_none() && !exact {
-                // Unreachable in practice (index[0] is only set by a match), kept for parity.
-                return Ok(None);
-            }
-            if lines[i] != new_line {
-                lines[i] = new_line;
-                return Ok(Some("line replaced"));
-            }
-            return Ok(None);
+        let found = self.find(lines, line);
+        if let Some(i) = found.line {
+            return self.replace_at(lines, i, found.matched);
         }
         if self.backrefs {
             return Ok(None);
         }
-        match (&self.insert, index[1]) {
-            (Insert::Bof, _) => {
-                lines.insert(0, with_nl);
-                Ok(Some("line added"))
+        Ok(self.insert(lines, line, found.insert_at))
+    }
+
+    /// Ansible's search: the last (or first) line matching `regexp`/`search_string`, else the
+    /// line equal to `line`, and where `insertafter`/`insertbefore` point.
+    fn find(&self, lines: &[Vec<u8>], line: &[u8]) -> Found {
+        let mut found = Found::default();
+        for (n, l) in lines.iter().enumerate() {
+            let hit = match (&self.regexp, &self.search) {
+                (Some(re), _) => re.is_match(body(l)),
+                (None, Some(s)) => contains(l, s),
+                (None, None) => false,
+            };
+            if hit {
+                found.line = Some(n);
+                found.matched = Some(n);
+                if self.firstmatch {
+                    break;
+                }
             }
-            (Insert::Eof, _) | (_, -1) => {
+        }
+        if found.matched.is_some() {
+            return found;
+        }
+        for (n, l) in lines.iter().enumerate() {
+            if trimmed(l) == line {
+                found.line = Some(n);
+                continue;
+            }
+            let at = match &self.insert {
+                Insert::After(re) if re.is_match(body(l)) => n + 1,
+                Insert::Before(re) if re.is_match(body(l)) => n,
+                _ => continue,
+            };
+            found.insert_at = Some(at);
+            if self.firstmatch {
+                break;
+            }
+        }
+        found
+    }
+
+    /// Replaces line `i` with `line` (expanded with the match's groups for `backrefs`).
+    fn replace_at(
+        &self,
+        lines: &mut [Vec<u8>],
+        i: usize,
+        matched: Option<usize>,
+    ) -> Result<Option<&'static str>, ModuleError> {
+        let line = self.line.as_deref().unwrap_or("");
+        let mut new_line = match (self.backrefs, matched, &self.regexp) {
+            (true, Some(m), Some(re)) => {
+                let caps = re
+                    .captures(body(&lines[m]))
+                    .ok_or_else(|| ModuleError::failed("lineinfile: regexp no longer matches"))?;
+                pyre::expand(line, &caps)
+                    .map_err(|e| ModuleError::arg("line", format!("with backrefs: {e}")))?
+            }
+            _ => line.as_bytes().to_vec(),
+        };
+        if !new_line.ends_with(b"\n") {
+            new_line.push(b'\n');
+        }
+        if lines[i] == new_line {
+            return Ok(None);
+        }
+        lines[i] = new_line;
+        Ok(Some("line replaced"))
+    }
+
+    /// Inserts `line` where nothing matched: at BOF, EOF, or after/before the `insert` match.
+    fn insert(
+        &self,
+        lines: &mut Vec<Vec<u8>>,
+        line: &[u8],
+        at: Option<usize>,
+    ) -> Option<&'static str> {
+        let mut with_nl = line.to_vec();
+        with_nl.push(b'\n');
+        match (&self.insert, at) {
+            (Insert::Bof, _) => lines.insert(0, with_nl),
+            (Insert::Eof, _) | (_, None) => {
                 if !ends_with_newline(lines) {
                     lines.push(b"\n".to_vec());
                 }
                 lines.push(with_nl);
-                Ok(Some("line added"))
             }
-            (Insert::After(_), at) => {
-                let at = at as usize;
-                if at == lines.len() {
-                    if trimmed(&lines[at - 1]) != line {
-                        if !ends_with_newline(lines)
-                            && let Some(last) = lines.last_mut()
-                        {
-                            last.push(b'\n');
-                        }
-                        lines.push(with_nl);
-                        return Ok(Some("line added"));
-                    }
-                    Ok(None)
-                } else if trimmed(&lines[at]) != line {
-                    lines.insert(at, with_nl);
-                    Ok(Some("line added"))
-                } else {
-                    Ok(None)
+            (Insert::After(_), Some(at)) if at == lines.len() => {
+                if trimmed(&lines[at - 1]) == line {
+                    return None;
                 }
+                if !ends_with_newline(lines)
+                    && let Some(last) = lines.last_mut()
+                {
+                    last.push(b'\n');
+                }
+                lines.push(with_nl);
             }
-            (Insert::Before(_), at) => {
-                lines.insert(at as usize, with_nl);
-                Ok(Some("line added"))
-            }
+            (Insert::After(_), Some(at)) if trimmed(&lines[at]) == line => return None,
+            (_, Some(at)) => lines.insert(at, with_nl),
         }
+        Some("line added")
     }
 
     /// Ansible's `absent()`: returns the number of removed lines.
@@ -320,25 +318,25 @@ impl Module for LineInFile {
         let exists = t.content.is_some();
         if !exists {
             match self.state {
-                State::Absent => {
+                Presence::Absent => {
                     return Ok(Plan::unchanged()
                         .with_result("msg", json!("file not present"))
                         .with_result("changed", json!(false)));
                 }
-                State::Present if !self.create => {
+                Presence::Present if !self.create => {
                     return Err(ModuleError::failed(format!(
                         "Destination {} does not exist !",
                         self.path
                     )));
                 }
-                State::Present => {}
+                Presence::Present => {}
             }
         }
         let old = t.content.clone().unwrap_or_default();
         let mut lines = split_lines(&old);
         let msg = match self.state {
-            State::Present => self.present(&mut lines)?.unwrap_or("").to_owned(),
-            State::Absent => match self.absent(&mut lines) {
+            Presence::Present => self.present(&mut lines)?.unwrap_or("").to_owned(),
+            Presence::Absent => match self.absent(&mut lines) {
                 0 => String::new(),
                 n => format!("{n} line(s) removed"),
             },

@@ -2,16 +2,14 @@
 //! remote command, never changed.
 
 use async_trait::async_trait;
-use prov_core::{Module, ModuleContext, ModuleError, Plan};
+use prov_core::{Fact, Module, ModuleContext, ModuleError, Plan, Script, sh};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::args::de_bool;
-use crate::remote_file::{Kind, ProbeSpec, check_path, mode_str, probe_one};
-
-fn yes() -> bool {
-    true
-}
+use crate::args::{de_bool, yes};
+use crate::remote_file::{
+    Kind, PathsFact, ProbePreamble, ProbeSpec, Probed, check_path, mode_str,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,60 +66,89 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     }))
 }
 
-#[async_trait]
-impl Module for Stat {
-    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let mut extra = String::from(
-            "if [ -r \"$p\" ]; then echo 'T readable'; fi\nif [ -w \"$p\" ]; then echo 'T writeable'; fi\nif [ -x \"$p\" ]; then echo 'T executable'; fi\n",
+/// What the probing user may do with the path, and its MIME type (`file`), read with its
+/// `stat`: one word per access (`readable`, `writeable`, `executable`), then `mimetype X` and
+/// `charset X` when asked for and `file` is installed.
+struct Access<'a> {
+    path: &'a str,
+    mime: bool,
+}
+
+/// The answer of [`Access`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AccessInfo {
+    readable: bool,
+    writeable: bool,
+    executable: bool,
+    mimetype: Option<String>,
+    charset: Option<String>,
+}
+
+impl ProbePreamble for Access<'_> {
+    type Output = AccessInfo;
+
+    fn script(&self) -> Script {
+        let s = sh!("p={}\n", self.path).then_text(
+            "if [ -r \"$p\" ]; then echo readable; fi\nif [ -w \"$p\" ]; then echo writeable; fi\nif [ -x \"$p\" ]; then echo executable; fi\n",
         );
-        if self.get_mime {
-            extra.push_str(
-                "if [ -e \"$p\" ] && command -v file >/dev/null 2>&1; then printf 'T mimetype %s\\n' \"$(file -b --mime-type -- \"$p\")\"; printf 'T charset %s\\n' \"$(file -b --mime-encoding -- \"$p\")\"; fi\n",
-            );
+        if !self.mime {
+            return s;
         }
-        let spec = ProbeSpec {
-            follow: self.follow,
-            checksum: self.checksum,
-            resolve: true,
-            extra: Some(extra),
-            ..ProbeSpec::new(self.path.clone())
-        };
-        let probed = probe_one(ctx, spec).await?;
+        s.then_text(
+            "if [ -e \"$p\" ] && command -v file >/dev/null 2>&1; then printf 'mimetype %s\\n' \"$(file -b --mime-type -- \"$p\")\"; printf 'charset %s\\n' \"$(file -b --mime-encoding -- \"$p\")\"; fi\n",
+        )
+    }
+
+    fn parse(&self, lines: &[&str]) -> Result<AccessInfo, String> {
+        let mut a = AccessInfo::default();
+        for line in lines {
+            match line.split_once(' ') {
+                None if *line == "readable" => a.readable = true,
+                None if *line == "writeable" => a.writeable = true,
+                None if *line == "executable" => a.executable = true,
+                Some(("mimetype", v)) => a.mimetype = Some(v.to_owned()),
+                Some(("charset", v)) => a.charset = Some(v.to_owned()),
+                _ => return Err(format!("unexpected line `{line}` about access")),
+            }
+        }
+        Ok(a)
+    }
+}
+
+impl Stat {
+    /// Ansible's `stat` dictionary of an existing path.
+    fn stat_dict(&self, p: &Probed, access: AccessInfo) -> Map<String, Value> {
         let mut st = Map::new();
-        let Some(i) = &probed.info else {
+        let Some(i) = &p.info else {
             st.insert("exists".into(), json!(false));
-            return Ok(Plan::unchanged()
-                .with_result("stat", Value::Object(st))
-                .with_result("changed", json!(false)));
+            return st;
         };
-        let bit = |b: u32| json!(i.mode & b != 0);
         let ty = i.raw_mode & 0o170000;
-        st.insert("exists".into(), json!(true));
-        st.insert("path".into(), json!(self.path));
-        st.insert("mode".into(), json!(mode_str(i.mode)));
-        st.insert("isdir".into(), json!(i.kind == Kind::Dir));
-        st.insert("isreg".into(), json!(i.kind == Kind::File));
-        st.insert("islnk".into(), json!(i.kind == Kind::Link));
-        st.insert("ischr".into(), json!(ty == 0o020000));
-        st.insert("isblk".into(), json!(ty == 0o060000));
-        st.insert("isfifo".into(), json!(ty == 0o010000));
-        st.insert("issock".into(), json!(ty == 0o140000));
-        st.insert("uid".into(), json!(i.uid));
-        st.insert("gid".into(), json!(i.gid));
-        if i.owner != "UNKNOWN" {
-            st.insert("pw_name".into(), json!(i.owner));
-        }
-        if i.group != "UNKNOWN" {
-            st.insert("gr_name".into(), json!(i.group));
-        }
-        st.insert("size".into(), json!(i.size));
-        st.insert("inode".into(), json!(i.inode));
-        st.insert("dev".into(), json!(i.dev));
-        st.insert("nlink".into(), json!(i.nlink));
-        st.insert("mtime".into(), json!(i.mtime));
-        st.insert("atime".into(), json!(i.atime));
-        st.insert("ctime".into(), json!(i.ctime));
-        for (name, b) in [
+        let named = |n: &str| (n != "UNKNOWN").then(|| json!(n));
+        let fields = [
+            ("exists", Some(json!(true))),
+            ("path", Some(json!(self.path))),
+            ("mode", Some(json!(mode_str(i.mode)))),
+            ("isdir", Some(json!(i.kind == Kind::Dir))),
+            ("isreg", Some(json!(i.kind == Kind::File))),
+            ("islnk", Some(json!(i.kind == Kind::Link))),
+            ("ischr", Some(json!(ty == 0o020000))),
+            ("isblk", Some(json!(ty == 0o060000))),
+            ("isfifo", Some(json!(ty == 0o010000))),
+            ("issock", Some(json!(ty == 0o140000))),
+            ("uid", Some(json!(i.uid))),
+            ("gid", Some(json!(i.gid))),
+            ("pw_name", named(&i.owner)),
+            ("gr_name", named(&i.group)),
+            ("size", Some(json!(i.size))),
+            ("inode", Some(json!(i.inode))),
+            ("dev", Some(json!(i.dev))),
+            ("nlink", Some(json!(i.nlink))),
+            ("mtime", Some(json!(i.mtime))),
+            ("atime", Some(json!(i.atime))),
+            ("ctime", Some(json!(i.ctime))),
+        ];
+        let bits = [
             ("rusr", 0o400),
             ("wusr", 0o200),
             ("xusr", 0o100),
@@ -133,38 +160,79 @@ impl Module for Stat {
             ("xoth", 0o001),
             ("isuid", 0o4000),
             ("isgid", 0o2000),
-        ] {
-            st.insert(name.into(), bit(b));
-        }
-        for flag in ["readable", "writeable", "executable"] {
-            st.insert(
-                flag.into(),
-                json!(probed.extra.iter().any(|l| l == &format!("T {flag}"))),
-            );
-        }
-        for key in ["mimetype", "charset"] {
-            if let Some(v) = probed
-                .extra
-                .iter()
-                .find_map(|l| l.strip_prefix(&format!("T {key} ")))
-            {
-                st.insert(key.into(), json!(v));
+        ]
+        .map(|(k, b)| (k, Some(json!(i.mode & b != 0))));
+        let rest = [
+            ("readable", Some(json!(access.readable))),
+            ("writeable", Some(json!(access.writeable))),
+            ("executable", Some(json!(access.executable))),
+            ("mimetype", access.mimetype.map(Value::from)),
+            ("charset", access.charset.map(Value::from)),
+            ("checksum", i.checksum.clone().map(Value::from)),
+        ];
+        for (k, v) in fields.into_iter().chain(bits).chain(rest) {
+            if let Some(v) = v {
+                st.insert(k.into(), v);
             }
         }
-        if let Some(c) = &i.checksum {
-            st.insert("checksum".into(), json!(c));
-        }
         if i.kind == Kind::Link {
-            st.insert(
-                "lnk_target".into(),
-                json!(i.link_target.clone().unwrap_or_default()),
-            );
-            if let Some(r) = &probed.real_path {
+            let target = i.link_target.clone().unwrap_or_default();
+            st.insert("lnk_target".into(), json!(target));
+            if let Some(r) = &p.real_path {
                 st.insert("lnk_source".into(), json!(r));
             }
         }
+        st
+    }
+}
+
+#[async_trait]
+impl Module for Stat {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let spec = [ProbeSpec {
+            follow: self.follow,
+            checksum: self.checksum,
+            resolve: true,
+            ..ProbeSpec::new(self.path.clone())
+        }];
+        let access = Access {
+            path: &self.path,
+            mime: self.get_mime,
+        };
+        let fact = PathsFact::with(&spec, access);
+        let (mut probed, access) = ctx.fact(&fact).await?;
+        let probed = probed.pop().ok_or_else(|| fact.error("no section"))?;
         Ok(Plan::unchanged()
-            .with_result("stat", Value::Object(st))
+            .with_result("stat", Value::Object(self.stat_dict(&probed, access)))
             .with_result("changed", json!(false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_lines_parse_and_garbage_is_refused() {
+        let a = Access {
+            path: "/x",
+            mime: true,
+        };
+        assert!(a.script().as_str().starts_with("p=/x\n"));
+        let got = a
+            .parse(&["readable", "executable", "mimetype text/plain", "charset us-ascii"])
+            .unwrap();
+        assert_eq!(
+            got,
+            AccessInfo {
+                readable: true,
+                writeable: false,
+                executable: true,
+                mimetype: Some("text/plain".into()),
+                charset: Some("us-ascii".into()),
+            }
+        );
+        assert!(a.parse(&["T readable"]).is_err());
+        assert!(a.parse(&["readable yes"]).is_err());
     }
 }

@@ -6,14 +6,10 @@ use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool};
+use crate::args::{Mode, de_bool, yes};
 use crate::modules::copy::plan_install;
 use crate::remote_file::{Attrs, basename, check_path};
 use crate::writefile::{NewContent, WriteOptions, parse_validate};
-
-fn yes() -> bool {
-    true
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
