@@ -203,6 +203,56 @@ impl HostState {
     }
 }
 
+/// What each host carries from one play to the next (facts, registered results, its recap),
+/// and which hosts are out of the run.
+#[derive(Default)]
+struct Carried {
+    hosts: HashMap<String, CarriedHost>,
+    /// Hosts that failed or were unreachable: later plays leave them out.
+    dead: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct CarriedHost {
+    facts: Value,
+    bare_facts: BTreeSet<String>,
+    registered: Map<String, Value>,
+    included_vars: Map<String, Value>,
+    unknown: BTreeSet<String>,
+    recap: Option<HostRecap>,
+}
+
+impl Carried {
+    /// Keeps what host `s` carries into the next play.
+    fn keep(&mut self, s: HostState) {
+        if s.failed || s.unreachable {
+            self.dead.insert(s.name.clone());
+        }
+        self.hosts.insert(
+            s.name,
+            CarriedHost {
+                facts: s.facts,
+                bare_facts: s.bare_facts,
+                registered: s.registered,
+                included_vars: s.included_vars,
+                unknown: s.unknown,
+                recap: Some(s.recap),
+            },
+        );
+    }
+
+    /// The recap of every host that took part, by name.
+    fn recap(&mut self) -> Vec<HostRecap> {
+        let mut names: Vec<&String> = self.hosts.keys().collect();
+        names.sort();
+        let names: Vec<String> = names.into_iter().cloned().collect();
+        names
+            .iter()
+            .filter_map(|n| self.hosts.get_mut(n).and_then(|h| h.recap.take()))
+            .collect()
+    }
+}
+
 /// The open connections of a run, shared with modules that reach other hosts.
 #[derive(Default, Clone)]
 pub(crate) struct ConnectionPool {
@@ -288,6 +338,31 @@ impl Runner {
         self.interrupt.reason().is_some()
     }
 
+    /// The state host `h` starts a play batch with: what it carried from earlier plays.
+    fn resume(&self, h: &str, carried: &mut Carried) -> HostState {
+        let c = carried.hosts.remove(h).unwrap_or_default();
+        HostState {
+            name: h.to_owned(),
+            inventory_vars: self.inventory.host_vars(h),
+            facts: c.facts,
+            bare_facts: c.bare_facts,
+            registered: c.registered,
+            included_vars: c.included_vars,
+            includes: Vec::new(),
+            unknown: c.unknown,
+            conn: self.pool.connection(h),
+            failed: false,
+            unreachable: false,
+            recap: c.recap.unwrap_or_else(|| HostRecap {
+                host: h.to_owned(),
+                ..HostRecap::default()
+            }),
+            notified: Vec::new(),
+            possibly_notified: Vec::new(),
+            ended: false,
+        }
+    }
+
     /// Runs every play of `playbook` and returns the recap.
     pub async fn run(&self, playbook: &Playbook) -> Result<RunSummary, EngineError> {
         let started = Instant::now();
@@ -319,13 +394,7 @@ impl Runner {
             playbook: playbook.path.display().to_string(),
             check_mode: self.opts.check,
         });
-        let mut recaps: HashMap<String, HostRecap> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        let mut registered: HashMap<String, Map<String, Value>> = HashMap::new();
-        let mut included_vars: HashMap<String, Map<String, Value>> = HashMap::new();
-        let mut unknowns: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let mut facts: HashMap<String, (Value, BTreeSet<String>)> = HashMap::new();
-        let mut dead: HashMap<String, (bool, bool)> = HashMap::new();
+        let mut carried = Carried::default();
         let result = async {
             for ((play, vars_files), pattern) in
                 playbook.plays.iter().zip(&all_vars_files).zip(&patterns)
@@ -335,39 +404,13 @@ impl Runner {
                     hosts = self.inventory.limit(&hosts, limit)?;
                 }
                 // Hosts that failed or were unreachable in an earlier play stay out.
-                hosts.retain(|h| !dead.contains_key(h));
-                let batches = batches(&play.serial, &hosts);
-                for batch in batches {
+                hosts.retain(|h| !carried.dead.contains(h));
+                for batch in batches(&play.serial, &hosts) {
                     if self.interrupted() {
                         break;
                     }
-                    let mut states: Vec<HostState> = batch
-                        .iter()
-                        .map(|h| {
-                            let (host_facts, bare_facts) = facts.remove(h).unwrap_or_default();
-                            (h, host_facts, bare_facts)
-                        })
-                        .map(|(h, host_facts, bare_facts)| HostState {
-                            name: h.clone(),
-                            inventory_vars: self.inventory.host_vars(h),
-                            facts: host_facts,
-                            bare_facts,
-                            registered: registered.remove(h).unwrap_or_default(),
-                            included_vars: included_vars.remove(h).unwrap_or_default(),
-                            includes: Vec::new(),
-                            unknown: unknowns.remove(h).unwrap_or_default(),
-                            conn: self.pool.connection(h),
-                            failed: false,
-                            unreachable: false,
-                            recap: recaps.remove(h).unwrap_or_else(|| HostRecap {
-                                host: h.clone(),
-                                ..HostRecap::default()
-                            }),
-                            notified: Vec::new(),
-                            possibly_notified: Vec::new(),
-                            ended: false,
-                        })
-                        .collect();
+                    let mut states: Vec<HostState> =
+                        batch.iter().map(|h| self.resume(h, &mut carried)).collect();
                     let pctx = PlayCtx {
                         play,
                         playbook,
@@ -375,19 +418,7 @@ impl Runner {
                         play_hosts: batch.clone(),
                     };
                     self.run_play_batch(&pctx, &mut states).await?;
-                    for s in states {
-                        if !order.contains(&s.name) {
-                            order.push(s.name.clone());
-                        }
-                        if s.failed || s.unreachable {
-                            dead.insert(s.name.clone(), (s.failed, s.unreachable));
-                        }
-                        facts.insert(s.name.clone(), (s.facts, s.bare_facts));
-                        registered.insert(s.name.clone(), s.registered);
-                        included_vars.insert(s.name.clone(), s.included_vars);
-                        unknowns.insert(s.name.clone(), s.unknown);
-                        recaps.insert(s.name.clone(), s.recap);
-                    }
+                    states.into_iter().for_each(|s| carried.keep(s));
                 }
             }
             // Like Ansible: a --start-at-task that names no task is a mistake.
@@ -411,14 +442,7 @@ impl Runner {
                 .map(|c| async move { tokio::time::timeout(CLOSE_TIMEOUT, c.close()).await }),
         )
         .await;
-        let recap: Vec<HostRecap> = {
-            let mut names = order.clone();
-            names.sort();
-            names
-                .into_iter()
-                .filter_map(|n| recaps.remove(&n))
-                .collect()
-        };
+        let recap = carried.recap();
         let summary = RunSummary {
             recap: recap.clone(),
             elapsed: started.elapsed(),
