@@ -16,19 +16,22 @@ const END: &str = "end";
 
 /// One named part of a sectioned probe: the script whose output is the section's text.
 pub struct Section {
-    name: &'static str,
+    name: String,
     script: Script,
 }
 
 impl Section {
     /// Section `name`, holding what `script` prints.
-    pub fn new(name: &'static str, script: Script) -> Self {
-        Self { name, script }
+    pub fn new(name: impl Into<String>, script: Script) -> Self {
+        Self {
+            name: name.into(),
+            script,
+        }
     }
 
     /// A section holding the content of the file at `path`, if it exists (read it back with
     /// [`Sections::file`]).
-    pub fn file(name: &'static str, path: &str) -> Self {
+    pub fn file(name: impl Into<String>, path: &str) -> Self {
         Self::new(
             name,
             sh!(
@@ -43,7 +46,7 @@ impl Section {
     /// link (dangling or not): its target, resolved by `readlink -f`, or `!` when that fails (a
     /// loop, or a target inside a missing directory). Empty for any other path. Read it back
     /// with [`Sections::link`].
-    pub fn link_target(name: &'static str, path: &str) -> Self {
+    pub fn link_target(name: impl Into<String>, path: &str) -> Self {
         Self::new(
             name,
             sh!(
@@ -96,7 +99,7 @@ impl<F: SectionedFact> Fact for Sectioned<F> {
     fn script(&self) -> Script {
         let mut s = self.0.prelude();
         for sec in self.0.sections() {
-            s = s.then(&marker(sec.name)).then(&sec.script);
+            s = s.then(&marker(&sec.name)).then(&sec.script);
         }
         s.then(&marker(END))
     }
@@ -107,8 +110,12 @@ impl<F: SectionedFact> Fact for Sectioned<F> {
         if found.remove(END).is_none() {
             return Err(self.probe_failed(out));
         }
-        let names: Vec<&'static str> = self.0.sections().iter().map(|s| s.name).collect();
-        if let Some(missing) = names.iter().find(|n| !found.contains_key(**n)) {
+        let sections = self.0.sections();
+        if let Some(missing) = sections
+            .iter()
+            .map(|s| &s.name)
+            .find(|n| !found.contains_key(*n))
+        {
             return Err(self.error(format!("the answer has no section `{missing}`")));
         }
         let sections = Sections {
@@ -193,6 +200,17 @@ impl Sections {
                     .ok_or_else(|| self.error(format!("section `{name}`: `{l}` is not key=value")))
             })
             .collect()
+    }
+
+    /// An exit status printed by `echo $rc`, or `none` for a command that did not run.
+    pub fn status_of(&self, name: &str) -> Result<Option<i32>, FactError> {
+        match self.get(name)?.trim() {
+            "none" => Ok(None),
+            rc => rc
+                .parse()
+                .map(Some)
+                .map_err(|_| self.error(format!("section `{name}`: `{rc}` is not an exit status"))),
+        }
     }
 
     /// A [`Section::file`] section: the file's content when it exists.
