@@ -29,6 +29,11 @@ impl Section {
         }
     }
 
+    /// The script printing the section.
+    pub fn script(&self) -> &Script {
+        &self.script
+    }
+
     /// A section holding the content of the file at `path`, if it exists (read it back with
     /// [`Sections::file`]).
     pub fn file(name: impl Into<String>, path: &str) -> Self {
