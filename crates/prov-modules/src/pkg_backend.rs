@@ -280,7 +280,7 @@ impl AptBackend {
         req: &PkgRequest,
         targets: &[String],
     ) -> Result<SimResult, ModuleError> {
-        Ok(ctx.fact(&Sectioned(AptSimulation { req, targets })).await?)
+        ctx.fact(&Sectioned(AptSimulation { req, targets })).await
     }
 }
 

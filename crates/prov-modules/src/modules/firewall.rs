@@ -473,7 +473,8 @@ impl Module for Firewall {
         });
         let st = server_util::fact_with_input(ctx, &fact, rendered.as_bytes()).await?;
         // In check mode an earlier task may install nftables: predict from the rendered text.
-        if !st.nft && !(ctx.check_mode && present) {
+        let predictable = ctx.check_mode && present;
+        if !st.nft && !predictable {
             return Err(ModuleError::failed(
                 "firewall: nft is not installed on the host (install the nftables package first)",
             ));
