@@ -981,17 +981,8 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
             req: &req,
             targets: &req.names,
         });
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(prov_core::Fact::script(&fact).as_str())
-            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-            .output()
-            .unwrap();
-        let out = prov_core::CommandOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        };
+        let out =
+            crate::server_util::testing::sh(&prov_core::Fact::script(&fact), Some(dir.path()));
         let r = prov_core::Fact::parse(&fact, &out).unwrap();
         assert_eq!(r.status, 100);
         assert_eq!(r.missing, ["foo"]);

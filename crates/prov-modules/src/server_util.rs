@@ -361,6 +361,36 @@ pub fn check_output(command: &str, out: &prov_core::CommandOutput) -> Result<(),
     })
 }
 
+/// Outputs for unit tests of facts: captured answers and real local shells.
+#[cfg(test)]
+pub(crate) mod testing {
+    use prov_core::{CommandOutput, Script};
+
+    /// A captured answer.
+    pub fn output(status: i32, stdout: &str, stderr: &str) -> CommandOutput {
+        CommandOutput {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    /// Runs `script` in a local `sh`, `PATH` starting at `bin` when given.
+    pub fn sh(script: &Script, bin: Option<&std::path::Path>) -> CommandOutput {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(script.as_str());
+        if let Some(b) = bin {
+            cmd.env("PATH", format!("{}:/usr/bin:/bin", b.display()));
+        }
+        let out = cmd.output().expect("sh");
+        CommandOutput {
+            status: out.status.code().unwrap_or(-1),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,24 +425,11 @@ mod tests {
     }
 
     fn run(script: &Script) -> CommandOutput {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script.as_str())
-            .output()
-            .expect("sh");
-        CommandOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        }
+        testing::sh(script, None)
     }
 
     fn answer(stdout: &str) -> CommandOutput {
-        CommandOutput {
-            status: 0,
-            stdout: stdout.as_bytes().to_vec(),
-            stderr: Vec::new(),
-        }
+        testing::output(0, stdout, "")
     }
 
     #[test]

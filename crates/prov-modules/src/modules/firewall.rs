@@ -531,7 +531,7 @@ mod tests {
 
     #[test]
     fn the_probe_is_valid_sh_and_its_answer_is_checked() {
-        use prov_core::{CommandOutput, Fact};
+        use prov_core::Fact;
         let f = firewall();
         let probe = fact(&f).script();
         let out = std::process::Command::new("sh")
@@ -542,16 +542,14 @@ mod tests {
         assert!(probe.as_str().contains("nft -s list table inet prov 2>/dev/null"));
         assert_eq!(f.persist_path(), "/etc/nftables.d/prov.nft");
         assert_eq!(f.include_line(), "include \"/etc/nftables.d/prov.nft\"");
-        let answer = |canonrc: &str| CommandOutput {
-            status: 0,
-            stdout: format!(
+        let answer = |canonrc: &str| {
+            let stdout = format!(
                 "\n@@prov:nft\n/usr/sbin/nft\n@@prov:live\n\n@@prov:canon\nx\n@@prov:canonrc\n{canonrc}\n\
                  @@prov:persist\n\n@@prov:persist_target\n\n\
                  @@prov:conf\npresent\nflush ruleset\n\n@@prov:conf_target\n\n\
                  @@prov:enabled\ndisabled\n\n@@prov:ssh\n\n@@prov:end\n"
-            )
-            .into_bytes(),
-            stderr: Vec::new(),
+            );
+            crate::server_util::testing::output(0, &stdout, "")
         };
         let st = fact(&f).parse(&answer("0")).unwrap();
         assert_eq!(st.canonical, Some(Canonical::Listed("x".into())));

@@ -405,23 +405,15 @@ systemd-journald.service     static          -
 
     #[test]
     fn listings_run_here_and_parse() {
-        use prov_core::{CommandOutput, Fact};
+        use prov_core::Fact;
         let f = Sectioned(ServiceListings);
-        let out = std::process::Command::new("sh")
-            .args(["-c", f.script().as_str()])
-            .output()
-            .expect("sh");
-        let out = CommandOutput {
-            status: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: out.stderr,
-        };
+        let out = crate::server_util::testing::sh(&f.script(), None);
         f.parse(&out).expect("this machine's listings parse");
-        let bad = CommandOutput {
-            status: 0,
-            stdout: b"@@prov:sysv\n\n@@prov:sysv_rc\nx\n@@prov:units\n\n@@prov:units_rc\nnone\n@@prov:files\n\n@@prov:files_rc\nnone\n@@prov:end\n".to_vec(),
-            stderr: Vec::new(),
-        };
+        let bad = crate::server_util::testing::output(
+            0,
+            "@@prov:sysv\n\n@@prov:sysv_rc\nx\n@@prov:units\n\n@@prov:units_rc\nnone\n@@prov:files\n\n@@prov:files_rc\nnone\n@@prov:end\n",
+            "",
+        );
         assert_eq!(f.parse(&bad).unwrap_err().fact, "service listings");
     }
 
