@@ -1,13 +1,10 @@
 //! Shared machinery of `command` and `shell`: `chdir`/`creates`/`removes` guards, running the
 //! command and building Ansible's result (`rc`, `stdout`, `stderr`, `*_lines`, `cmd`, `delta`).
 
-use prov_core::Script;
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use prov_core::quote::quote;
-use prov_core::{Action, ModuleContext, ModuleError, Outcome, Plan, Stdin};
+use prov_core::{Action, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin, sh};
 use serde_json::{Map, Value, json};
 
 /// `chdir`, `creates` and `removes` of a command task.
@@ -22,15 +19,15 @@ pub struct Guards {
 }
 
 impl Guards {
-    /// The shell line changing into `chdir`, if any.
-    pub fn cd_line(&self) -> String {
+    /// The shell line changing into `chdir`, if any (empty otherwise).
+    pub fn cd_line(&self) -> Script {
         match &self.chdir {
-            Some(d) => format!(
-                "cd -- {} || {{ echo {} >&2; exit 1; }}\n",
-                quote(d),
-                quote(&format!("Unable to change directory before execution: {d}"))
+            Some(d) => sh!(
+                "cd -- {} || {{ echo {} >&2; exit 1; }}",
+                d,
+                format!("Unable to change directory before execution: {d}")
             ),
-            None => String::new(),
+            None => Script::default(),
         }
     }
 
@@ -46,14 +43,14 @@ impl Guards {
         let mut s = self.cd_line();
         for (tag, pat) in [("C", &self.creates), ("R", &self.removes)] {
             if let Some(p) = pat {
-                let _ = writeln!(
-                    s,
-                    "for f in {}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo {tag}; break; fi; done",
-                    glob_word(p)
-                );
+                s = s.then(&sh!(
+                    "for f in {}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo {}; break; fi; done",
+                    glob_word(p),
+                    tag
+                ));
             }
         }
-        let out = ctx.run(&Script::__legacy(s)).await?;
+        let out = ctx.run(&s).await?;
         if !out.success() {
             return Err(ModuleError::failed(out.stderr_text()));
         }
@@ -73,22 +70,22 @@ impl Guards {
 }
 
 /// A glob pattern as one shell word: literal parts quoted, `*` and `?` left active.
-pub fn glob_word(pattern: &str) -> String {
-    let mut out = String::new();
+pub fn glob_word(pattern: &str) -> Script {
+    let mut out = Script::default();
     let mut lit = String::new();
     for c in pattern.chars() {
         if c == '*' || c == '?' {
             if !lit.is_empty() {
-                out.push_str(&quote(&lit));
+                out = sh!("{}{}", out, lit);
                 lit.clear();
             }
-            out.push(c);
+            out = sh!("{}{}", out, Script::text(if c == '*' { "*" } else { "?" }));
         } else {
             lit.push(c);
         }
     }
     if !lit.is_empty() || out.is_empty() {
-        out.push_str(&quote(&lit));
+        out = sh!("{}{}", out, lit);
     }
     out
 }
@@ -109,7 +106,7 @@ pub fn skipped_plan(msg: String, cmd: Value) -> Plan {
 /// Runs a prepared script and reports Ansible's command result.
 pub struct RunCommand {
     /// The script run by the connection's `sh -c`.
-    pub script: String,
+    pub script: Script,
     /// Data for stdin.
     pub stdin: Option<Vec<u8>>,
     /// The `cmd` result field.
@@ -126,10 +123,7 @@ impl Action for RunCommand {
             Some(b) => Stdin::Bytes(b),
             None => Stdin::Null,
         };
-        let out = ctx
-            .conn
-            .exec(&ctx.command(&Script::__legacy(self.script.clone())), input)
-            .await?;
+        let out = ctx.conn.exec(&ctx.command(&self.script), input).await?;
         let delta = start.elapsed();
         let mut result = Map::new();
         let text = |b: &[u8]| {
@@ -210,8 +204,8 @@ mod tests {
 
     #[test]
     fn glob_words_quote_literals() {
-        assert_eq!(glob_word("/tmp/a b/*.conf"), "'/tmp/a b/'*.conf");
-        assert_eq!(glob_word("/x/$(id)?"), "'/x/$(id)'?");
-        assert_eq!(glob_word(""), "''");
+        assert_eq!(glob_word("/tmp/a b/*.conf").as_str(), "'/tmp/a b/'*.conf");
+        assert_eq!(glob_word("/x/$(id)?").as_str(), "'/x/$(id)'?");
+        assert_eq!(glob_word("").as_str(), "''");
     }
 }

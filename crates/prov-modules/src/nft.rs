@@ -23,7 +23,12 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::args::{StringList, de_bool};
+use std::borrow::Cow;
+use std::fmt;
+
+use prov_core::ToShell;
+
+use crate::args::{Presence, StringList, de_bool, yes};
 
 /// An IPv4 or IPv6 network (`10.77.0.0/26`, `fd00::1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,7 +171,7 @@ pub struct Rule {
 }
 
 /// The arguments of one rule, as written in a playbook.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleArgs {
     /// A port, a range `"8000-8100"`, or a list of them.
@@ -423,11 +428,53 @@ pub enum Policy {
     Drop,
 }
 
+/// A table name nft accepts unquoted: a letter, then letters, digits and `_` (64 at most).
+/// Checked once when built, so it can appear in nft input and scripts as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName(String);
+
+impl TableName {
+    /// Checks `name`.
+    pub fn parse(name: &str) -> Result<TableName, String> {
+        let mut c = name.chars();
+        let ok = c.next().is_some_and(|f| f.is_ascii_alphabetic())
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+            && name.len() <= 64;
+        if ok {
+            Ok(TableName(name.to_owned()))
+        } else {
+            Err(format!(
+                "table `{name}` is not a valid name (letters, digits, _)"
+            ))
+        }
+    }
+}
+
+impl std::ops::Deref for TableName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl ToShell for TableName {
+    fn to_shell(&self) -> Cow<'_, str> {
+        self.0.to_shell()
+    }
+}
+
 /// The whole managed table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallSpec {
     /// The table name (family inet).
-    pub table: String,
+    pub table: TableName,
     /// The input chain's policy.
     pub policy: Policy,
     /// Accept packets of established/related connections first.
@@ -449,7 +496,7 @@ pub struct FirewallArgs {
     pub table: Option<String>,
     /// present (default) or absent (delete the table and its persisted file).
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Presence,
     /// drop (default) or accept.
     #[serde(default)]
     pub policy: Option<String>,
@@ -473,42 +520,27 @@ pub struct FirewallArgs {
     pub persist: bool,
 }
 
-fn yes() -> bool {
-    true
-}
-
 impl FirewallSpec {
-    /// Builds the checked spec from arguments.
-    pub fn from_args(
-        table: Option<String>,
-        policy: Option<String>,
-        allow_established: bool,
-        allow_loopback: bool,
-        allow_ipv6_nd: bool,
-        rules: Vec<RuleArgs>,
-    ) -> Result<FirewallSpec, String> {
-        let table = table.unwrap_or_else(|| "prov".to_owned());
-        if !valid_table_name(&table) {
-            return Err(format!(
-                "table `{table}` is not a valid name (letters, digits, _)"
-            ));
-        }
-        let policy = match policy.as_deref() {
+    /// Builds the checked spec from the module's arguments.
+    pub fn from_args(a: &FirewallArgs) -> Result<FirewallSpec, String> {
+        let table = TableName::parse(a.table.as_deref().unwrap_or("prov"))?;
+        let policy = match a.policy.as_deref() {
             None | Some("drop") => Policy::Drop,
             Some("accept") => Policy::Accept,
             Some(o) => return Err(format!("policy `{o}` is not drop or accept")),
         };
-        let rules = rules
-            .into_iter()
+        let rules = a
+            .rules
+            .iter()
             .enumerate()
-            .map(|(i, r)| Rule::from_args(r).map_err(|e| format!("rules[{i}]: {e}")))
+            .map(|(i, r)| Rule::from_args(r.clone()).map_err(|e| format!("rules[{i}]: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(FirewallSpec {
             table,
             policy,
-            allow_established,
-            allow_loopback,
-            allow_ipv6_nd,
+            allow_established: a.allow_established,
+            allow_loopback: a.allow_loopback,
+            allow_ipv6_nd: a.allow_ipv6_nd,
             rules,
         })
     }
@@ -590,14 +622,6 @@ impl FirewallSpec {
     }
 }
 
-/// True for names nft accepts unquoted as table names.
-pub fn valid_table_name(t: &str) -> bool {
-    let mut c = t.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic())
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-        && t.len() <= 64
-}
-
 /// Normalizes an nft listing for comparison: trimmed, non-empty, non-comment lines.
 pub fn normalize_listing(text: &str) -> String {
     text.lines()
@@ -625,14 +649,7 @@ mod tests {
 
     fn spec(v: Value) -> Result<FirewallSpec, String> {
         let a: FirewallArgs = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        FirewallSpec::from_args(
-            a.table,
-            a.policy,
-            a.allow_established,
-            a.allow_loopback,
-            a.allow_ipv6_nd,
-            a.rules,
-        )
+        FirewallSpec::from_args(&a)
     }
 
     #[test]

@@ -3,21 +3,23 @@
 //! A [`PkgBackend`] turns a [`PkgRequest`] (names, desired state, cache options) into a
 //! [`PkgPlan`] that names exactly which packages and versions change, taken from the package
 //! manager's own simulation, and later executes that plan. [`AptBackend`] is the Debian/Ubuntu
-//! implementation (`apt-get -s` simulation, `Inst`/`Remv`/`Purg` lines); a dnf backend plugs in
-//! through [`backend_for`] the same way (`dnf --assumeno` output).
+//! implementation (`apt-get -s` simulation, `Inst`/`Remv`/`Purg` lines); [`backend_for`] maps
+//! `facts.pkg_mgr` to a backend.
 //!
 //! The generic module glue ([`PkgModule`]) is shared by `apt` (always apt) and `package` (backend
 //! chosen from `facts.pkg_mgr`, or probed on the host when the facts do not say).
 
-use prov_core::Script;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use prov_core::{
+    Action, Diff, FactError, Module, ModuleContext, ModuleError, Outcome, Plan, Script, sh,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::server_util::{self, section, sections};
+use crate::server_util::{self, Section, Sectioned, SectionedFact, Sections};
 
 /// The state a package task asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,81 +229,46 @@ pub fn backend_for(pkg_mgr: &str) -> Option<Arc<dyn PkgBackend>> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AptBackend;
 
-/// Where apt's index age is read from (the newest of these).
-const APT_STAMPS: &str = "/var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists";
-
 impl AptBackend {
-    fn common_opts(req: &PkgRequest) -> String {
-        let mut s = format!(
+    fn common_opts(req: &PkgRequest) -> Script {
+        let s = sh!(
             "-y -q -o DPkg::Lock::Timeout={} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
             req.lock_timeout
         );
-        if let Some(r) = &req.default_release {
-            s.push_str(&format!(" -t {}", quote(r)));
+        match &req.default_release {
+            Some(r) => s.then_text(" -t").arg(r),
+            None => s,
         }
-        s
     }
 
     /// The `install`/`remove` command line (without `apt-get`), shared by simulation and run so
     /// the prediction uses exactly the options of the real command.
-    fn op_args(req: &PkgRequest, targets: &[String]) -> String {
+    fn op_args(req: &PkgRequest, targets: &[String]) -> Script {
         let mut s = Self::common_opts(req);
         match req.state {
             PkgState::Present | PkgState::Latest => {
                 match req.install_recommends {
-                    Some(true) => s.push_str(" --install-recommends"),
-                    Some(false) => s.push_str(" --no-install-recommends"),
+                    Some(true) => s = s.then_text(" --install-recommends"),
+                    Some(false) => s = s.then_text(" --no-install-recommends"),
                     None => {}
                 }
                 if req.allow_downgrade {
-                    s.push_str(" --allow-downgrades");
+                    s = s.then_text(" --allow-downgrades");
                 }
-                s.push_str(" install");
+                s = s.then_text(" install");
             }
             PkgState::Absent => {
-                s.push_str(" remove");
+                s = s.then_text(" remove");
                 if req.purge {
-                    s.push_str(" --purge");
+                    s = s.then_text(" --purge");
                 }
             }
         }
-        s.push_str(" --");
-        for t in targets {
-            s.push(' ');
-            s.push_str(&quote(t));
-        }
-        s
+        targets.iter().fold(s.then_text(" --"), |s, t| s.arg(t))
     }
 
-    fn simulate_script(req: &PkgRequest, targets: &[String]) -> String {
-        format!(
-            "{}DEBIAN_FRONTEND=noninteractive apt-get -s -o Debug::NoLocking=1 {} 2>&1; rc=$?; echo '{}simrc'; echo $rc\n",
-            section("sim"),
-            Self::op_args(req, targets),
-            server_util::MARK
-        )
-    }
-
-    fn status_script(req: &PkgRequest) -> String {
-        let mut s = String::new();
-        s.push_str(&section("stamp"));
-        s.push_str(&format!("stat -c %Y {APT_STAMPS} 2>/dev/null\n"));
-        s.push_str(&section("now"));
-        s.push_str("date +%s\n");
-        if !req.names.is_empty() {
-            s.push_str(&section("dpkg"));
-            s.push_str("dpkg-query -W -f='${Package}\\t${Status}\\t${Version}\\n' --");
-            for n in &req.names {
-                s.push(' ');
-                s.push_str(&quote(split_pin(n).0));
-            }
-            s.push_str(" 2>/dev/null\n");
-        }
-        s
-    }
-
-    fn update_script(req: &PkgRequest) -> String {
-        format!(
+    fn update_script(req: &PkgRequest) -> Script {
+        sh!(
             "DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout={} && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp",
             req.lock_timeout
         )
@@ -313,10 +280,123 @@ impl AptBackend {
         req: &PkgRequest,
         targets: &[String],
     ) -> Result<SimResult, ModuleError> {
-        let out = ctx
-            .run(&Script::__legacy(Self::simulate_script(req, targets)))
-            .await?;
-        Ok(parse_sim_sections(&out.stdout_text()))
+        ctx.fact(&Sectioned(AptSimulation { req, targets })).await
+    }
+}
+
+/// The sections of an `apt-get -s` run: its output (`sim`) and exit status (`simrc`).
+fn sim_sections(req: &PkgRequest, targets: &[String]) -> [Section; 2] {
+    let sim = sh!(
+        "DEBIAN_FRONTEND=noninteractive apt-get -s -o Debug::NoLocking=1 {} 2>&1; rc=$?",
+        AptBackend::op_args(req, targets)
+    );
+    [
+        Section::new("sim", sim),
+        Section::new("simrc", Script::text("echo $rc")),
+    ]
+}
+
+/// Reads [`sim_sections`].
+fn parse_sim(s: &Sections) -> Result<SimResult, FactError> {
+    let status = s
+        .status_of("simrc")?
+        .ok_or_else(|| s.error("apt-get -s did not run"))?;
+    let mut r = parse_apt_simulation(s.get("sim")?);
+    r.status = status;
+    Ok(r)
+}
+
+/// What `apt-get -s` predicts for `targets`.
+pub struct AptSimulation<'a> {
+    /// The request (its options go on the command line).
+    pub req: &'a PkgRequest,
+    /// The names and pins to install or remove.
+    pub targets: &'a [String],
+}
+
+impl SectionedFact for AptSimulation<'_> {
+    type Output = SimResult;
+
+    fn name(&self) -> String {
+        format!("apt-get -s for {}", self.targets.join(" "))
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        sim_sections(self.req, self.targets).into()
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<SimResult, FactError> {
+        parse_sim(s)
+    }
+}
+
+/// The apt index's age and dpkg's view of the requested names, with the simulation riding
+/// along when its targets are known up front (`latest` without a refresh).
+pub struct AptStatus<'a> {
+    /// The request.
+    pub req: &'a PkgRequest,
+    /// Simulate installing every requested name too.
+    pub simulate: bool,
+}
+
+/// The [`AptStatus`] answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptState {
+    /// Modification times of the index stamps (one per line).
+    pub stamps: String,
+    /// The host's clock (`date +%s`).
+    pub now: String,
+    /// dpkg's view of the requested names.
+    pub dpkg: HashMap<String, DpkgEntry>,
+    /// The simulation, when asked.
+    pub sim: Option<SimResult>,
+}
+
+impl SectionedFact for AptStatus<'_> {
+    type Output = AptState;
+
+    fn name(&self) -> String {
+        "apt status".into()
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        let mut v = vec![
+            Section::new(
+                "stamp",
+                Script::text(
+                    "stat -c %Y /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists 2>/dev/null",
+                ),
+            ),
+            Section::new("now", Script::text("date +%s")),
+        ];
+        if !self.req.names.is_empty() {
+            let query =
+                Script::text("dpkg-query -W -f='${Package}\\t${Status}\\t${Version}\\n' --");
+            let query = self
+                .req
+                .names
+                .iter()
+                .fold(query, |q, n| q.arg(split_pin(n).0));
+            v.push(Section::new("dpkg", query.then_text(" 2>/dev/null")));
+        }
+        if self.simulate {
+            v.extend(sim_sections(self.req, &self.req.names));
+        }
+        v
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<AptState, FactError> {
+        let dpkg = if self.req.names.is_empty() {
+            HashMap::new()
+        } else {
+            parse_dpkg_query(s.get("dpkg")?)
+        };
+        Ok(AptState {
+            stamps: s.get("stamp")?.to_owned(),
+            now: s.get("now")?.to_owned(),
+            dpkg,
+            sim: self.simulate.then(|| parse_sim(s)).transpose()?,
+        })
     }
 }
 
@@ -331,17 +411,6 @@ pub struct SimResult {
     pub errors: Vec<String>,
     /// Names apt reports as unavailable.
     pub missing: Vec<String>,
-}
-
-fn parse_sim_sections(text: &str) -> SimResult {
-    let secs = sections(text);
-    let status = server_util::get(&secs, "simrc")
-        .trim()
-        .parse::<i32>()
-        .unwrap_or(-1);
-    let mut r = parse_apt_simulation(server_util::get(&secs, "sim"));
-    r.status = status;
-    r
 }
 
 /// Parses `apt-get -s` output: `Inst pkg [old] (new origin [arch])`, `Remv pkg [old]`,
@@ -536,41 +605,32 @@ impl PkgBackend for AptBackend {
         // refresh the simulation rides along (every name is a target).
         let inline_sim =
             req.state == PkgState::Latest && !req.update_cache && !req.names.is_empty();
-        let mut script = Self::status_script(req);
-        if inline_sim {
-            script.push_str(&Self::simulate_script(req, &req.names));
-        }
-        let out = ctx.run(&Script::__legacy(script)).await?;
-        let text = out.stdout_text();
-        let secs = sections(&text);
+        let fact = AptStatus {
+            req,
+            simulate: inline_sim,
+        };
+        let st = ctx.fact(&Sectioned(fact)).await?;
         let mut plan = PkgPlan {
-            cache_update_due: cache_update_due(
-                req,
-                server_util::get(&secs, "stamp"),
-                server_util::get(&secs, "now"),
-            ),
+            cache_update_due: cache_update_due(req, &st.stamps, &st.now),
             ..PkgPlan::default()
         };
         if plan.cache_update_due && !ctx.check_mode {
             // The refresh is part of this task's change; doing it now lets the plan name the
             // exact versions the install will bring.
-            let script = Self::update_script(req);
-            let out = ctx.run(&Script::__legacy(script.clone())).await?;
+            let out = ctx.run(&Self::update_script(req)).await?;
             server_util::check_output("apt-get update", &out)?;
             plan.cache_updated = true;
         }
         if req.names.is_empty() {
             return Ok(plan);
         }
-        let dpkg = parse_dpkg_query(server_util::get(&secs, "dpkg"));
-        plan.targets = apt_targets(req, &dpkg);
+        plan.targets = apt_targets(req, &st.dpkg);
         if plan.targets.is_empty() {
             return Ok(plan);
         }
-        let mut sim = if inline_sim {
-            parse_sim_sections(&text)
-        } else {
-            self.simulate(ctx, req, &plan.targets).await?
+        let mut sim = match st.sim {
+            Some(sim) => sim,
+            None => self.simulate(ctx, req, &plan.targets).await?,
         };
         if sim.status != 0
             && !sim.missing.is_empty()
@@ -578,19 +638,12 @@ impl PkgBackend for AptBackend {
             && !plan.cache_updated
         {
             // Check mode with a stale index: names unknown now may appear after the refresh.
-            let missing: Vec<String> = sim.missing.clone();
-            let rest: Vec<String> = plan
+            let (unknown, rest): (Vec<String>, Vec<String>) = plan
                 .targets
                 .iter()
-                .filter(|t| !missing.iter().any(|m| m == split_pin(t).0))
                 .cloned()
-                .collect();
-            plan.unknown_until_refresh = plan
-                .targets
-                .iter()
-                .filter(|t| missing.iter().any(|m| m == split_pin(t).0))
-                .cloned()
-                .collect();
+                .partition(|t| sim.missing.iter().any(|m| m == split_pin(t).0));
+            plan.unknown_until_refresh = unknown;
             sim = if rest.is_empty() {
                 SimResult::default()
             } else {
@@ -598,27 +651,7 @@ impl PkgBackend for AptBackend {
             };
         }
         if sim.status != 0 {
-            if !sim.missing.is_empty() {
-                return Err(ModuleError::failed(format!(
-                    "no package matching {} is available ({})",
-                    sim.missing.join(", "),
-                    sim.errors.join("; ")
-                )));
-            }
-            let detail = if sim.errors.is_empty() {
-                format!("status {}", sim.status)
-            } else {
-                sim.errors.join("; ")
-            };
-            return Err(ModuleError::failed(format!(
-                "apt-get cannot {} {}: {detail}",
-                if req.state == PkgState::Absent {
-                    "remove"
-                } else {
-                    "install"
-                },
-                plan.targets.join(" ")
-            )));
+            return Err(simulation_failure(req, &plan.targets, &sim));
         }
         plan.changes = sim.changes;
         Ok(plan)
@@ -632,18 +665,18 @@ impl PkgBackend for AptBackend {
     ) -> Result<String, ModuleError> {
         let mut output = String::new();
         if plan.cache_update_due && !plan.cache_updated {
-            let out = ctx.run(&Script::__legacy(Self::update_script(req))).await?;
+            let out = ctx.run(&Self::update_script(req)).await?;
             server_util::check_output("apt-get update", &out)?;
             output.push_str(&out.stdout_text());
         }
         if plan.changes.is_empty() && plan.unknown_until_refresh.is_empty() {
             return Ok(output);
         }
-        let script = format!(
+        let script = sh!(
             "DEBIAN_FRONTEND=noninteractive apt-get {}",
             Self::op_args(req, &plan.targets)
         );
-        let out = ctx.run(&Script::__legacy(script)).await?;
+        let out = ctx.run(&script).await?;
         let verb = if req.state == PkgState::Absent {
             "remove"
         } else {
@@ -653,6 +686,31 @@ impl PkgBackend for AptBackend {
         output.push_str(&out.stdout_text());
         Ok(output)
     }
+}
+
+/// The failure of a simulation that apt refused: the unavailable names, or apt's errors.
+fn simulation_failure(req: &PkgRequest, targets: &[String], sim: &SimResult) -> ModuleError {
+    if !sim.missing.is_empty() {
+        return ModuleError::failed(format!(
+            "no package matching {} is available ({})",
+            sim.missing.join(", "),
+            sim.errors.join("; ")
+        ));
+    }
+    let detail = if sim.errors.is_empty() {
+        format!("status {}", sim.status)
+    } else {
+        sim.errors.join("; ")
+    };
+    ModuleError::failed(format!(
+        "apt-get cannot {} {}: {detail}",
+        if req.state == PkgState::Absent {
+            "remove"
+        } else {
+            "install"
+        },
+        targets.join(" ")
+    ))
 }
 
 /// How a [`PkgModule`] finds its backend.
@@ -681,7 +739,7 @@ impl PkgModule {
                 Some(m) if !m.is_empty() && m != "unknown" => m.to_owned(),
                 _ => {
                     let out = ctx
-                        .run(&Script::__legacy("for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; exit 0; }; done; echo unknown"))
+                        .run(&Script::text("for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo $m; exit 0; }; done; echo unknown"))
                         .await?;
                     out.stdout_text().trim().to_owned()
                 }
@@ -889,17 +947,22 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
     fn options_are_shared_by_simulation_and_run() {
         let mut req = PkgRequest::new(vec!["redis-tools".into()], PkgState::Present);
         req.install_recommends = Some(false);
-        let args = AptBackend::op_args(&req, &req.names);
+        let args = AptBackend::op_args(&req, &req.names).to_string();
         assert!(
             args.contains("--no-install-recommends install -- redis-tools"),
             "{args}"
         );
         assert!(args.contains("DPkg::Lock::Timeout=120"));
         assert!(args.contains("--force-confold"));
-        assert!(AptBackend::simulate_script(&req, &req.names).contains(&args));
+        let [sim, _] = sim_sections(&req, &req.names);
+        assert!(sim.script().as_str().contains(&args));
         req.state = PkgState::Absent;
         req.purge = true;
-        assert!(AptBackend::op_args(&req, &req.names).ends_with("remove --purge -- redis-tools"));
+        assert!(
+            AptBackend::op_args(&req, &req.names)
+                .as_str()
+                .ends_with("remove --purge -- redis-tools")
+        );
     }
 
     #[test]
@@ -914,13 +977,13 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let req = PkgRequest::new(vec!["foo".into()], PkgState::Present);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(AptBackend::simulate_script(&req, &req.names))
-            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-            .output()
-            .unwrap();
-        let r = parse_sim_sections(&String::from_utf8_lossy(&out.stdout));
+        let fact = Sectioned(AptSimulation {
+            req: &req,
+            targets: &req.names,
+        });
+        let out =
+            crate::server_util::testing::sh(&prov_core::Fact::script(&fact), Some(dir.path()));
+        let r = prov_core::Fact::parse(&fact, &out).unwrap();
         assert_eq!(r.status, 100);
         assert_eq!(r.missing, ["foo"]);
     }

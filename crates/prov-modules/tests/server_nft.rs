@@ -13,15 +13,7 @@ use serde_json::{Value, json};
 
 fn spec(v: Value) -> FirewallSpec {
     let a: FirewallArgs = serde_json::from_value(v).expect("args");
-    FirewallSpec::from_args(
-        a.table,
-        a.policy,
-        a.allow_established,
-        a.allow_loopback,
-        a.allow_ipv6_nd,
-        a.rules,
-    )
-    .expect("spec")
+    FirewallSpec::from_args(&a).expect("spec")
 }
 
 /// Loads `text` into a fresh network namespace and lists `table`; `None` when unavailable.

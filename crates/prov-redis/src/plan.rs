@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use crate::nodes::Role;
+use crate::nodes::{ClusterNode, Role};
 use crate::spec::{
     ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges, ranges_from_slots,
 };
@@ -411,71 +411,11 @@ pub fn plan(spec: &ClusterSpec, state: &ClusterState) -> Result<ClusterPlan, Pla
 }
 
 fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> {
+    check_state(spec, state)?;
     let n = spec.nodes.len();
-    if state.nodes.len() != n
-        || state
-            .nodes
-            .iter()
-            .zip(&spec.nodes)
-            .any(|(s, n)| s.spec != *n)
-    {
-        return Err(PlanError::StateMismatch(
-            "the state was inspected for other nodes".into(),
-        ));
-    }
-    let unusable = state.unusable();
-    if !unusable.is_empty() {
-        return Err(PlanError::Unreachable(
-            unusable
-                .into_iter()
-                .map(|(n, why)| {
-                    if why.contains(&n.to_string()) {
-                        why
-                    } else {
-                        format!("{n}: {why}")
-                    }
-                })
-                .collect(),
-        ));
-    }
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    let mut me = Vec::with_capacity(n);
-    for (i, st) in state.nodes.iter().enumerate() {
-        let myself = st
-            .myself()
-            .ok_or_else(|| PlanError::Unreachable(vec![format!("{}: no myself line", st.spec)]))?;
-        if let Some(j) = ids.insert(myself.id.as_str(), i) {
-            return Err(PlanError::DuplicateNodeId {
-                id: myself.id.clone(),
-                a: spec.nodes[j].to_string(),
-                b: spec.nodes[i].to_string(),
-            });
-        }
-        me.push(myself);
-    }
+    let (ids, me) = identify(spec, state)?;
     let name = |i: usize| spec.nodes[i].to_string();
-
-    let mut knows = vec![BTreeSet::new(); n];
-    for (i, st) in state.nodes.iter().enumerate() {
-        for e in &st.nodes {
-            if e.is_myself() || e.in_handshake() {
-                continue;
-            }
-            match ids.get(e.id.as_str()) {
-                Some(&j) => {
-                    knows[i].insert(j);
-                }
-                None => {
-                    return Err(PlanError::ForeignNode {
-                        seen_by: name(i),
-                        id: e.id.clone(),
-                        endpoint: format!("{}:{}", e.ip, e.port),
-                    });
-                }
-            }
-        }
-    }
-
+    let knows = acquaintances(state, &ids, &name)?;
     let mut role = Vec::with_capacity(n);
     let mut slots = vec![BTreeSet::new(); n];
     let mut keys = Vec::with_capacity(n);
@@ -510,8 +450,114 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
             }
         }
     }
+    let open_moves = open_migrations(&me, &ids, &owner, &name)?;
+    let fresh = (0..n).all(|i| {
+        knows[i].is_empty()
+            && state.nodes[i].info.current_epoch() == Some(0)
+            && me[i].config_epoch == 0
+            && me[i].role() == Role::Master
+    });
+    Ok(Facts {
+        role,
+        slots,
+        keys,
+        current_master,
+        knows,
+        fresh,
+        open_moves,
+    })
+}
 
-    // Open migrations: finish them towards the importing side.
+/// The state must be of the spec's nodes, each of them usable.
+fn check_state(spec: &ClusterSpec, state: &ClusterState) -> Result<(), PlanError> {
+    if state.nodes.len() != spec.nodes.len()
+        || state
+            .nodes
+            .iter()
+            .zip(&spec.nodes)
+            .any(|(s, n)| s.spec != *n)
+    {
+        return Err(PlanError::StateMismatch(
+            "the state was inspected for other nodes".into(),
+        ));
+    }
+    let unusable = state.unusable();
+    if !unusable.is_empty() {
+        return Err(PlanError::Unreachable(
+            unusable
+                .into_iter()
+                .map(|(n, why)| {
+                    if why.contains(&n.to_string()) {
+                        why
+                    } else {
+                        format!("{n}: {why}")
+                    }
+                })
+                .collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// Each node's own line, and the node index of each node id (ids must be unique).
+fn identify<'s>(
+    spec: &ClusterSpec,
+    state: &'s ClusterState,
+) -> Result<(HashMap<&'s str, usize>, Vec<&'s ClusterNode>), PlanError> {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut me = Vec::with_capacity(state.nodes.len());
+    for (i, st) in state.nodes.iter().enumerate() {
+        let myself = st
+            .myself()
+            .ok_or_else(|| PlanError::Unreachable(vec![format!("{}: no myself line", st.spec)]))?;
+        if let Some(j) = ids.insert(myself.id.as_str(), i) {
+            return Err(PlanError::DuplicateNodeId {
+                id: myself.id.clone(),
+                a: spec.nodes[j].to_string(),
+                b: spec.nodes[i].to_string(),
+            });
+        }
+        me.push(myself);
+    }
+    Ok((ids, me))
+}
+
+/// The nodes each node knows (handshakes aside); a node of another cluster is an error.
+fn acquaintances(
+    state: &ClusterState,
+    ids: &HashMap<&str, usize>,
+    name: &dyn Fn(usize) -> String,
+) -> Result<Vec<BTreeSet<usize>>, PlanError> {
+    let mut knows = vec![BTreeSet::new(); state.nodes.len()];
+    for (i, st) in state.nodes.iter().enumerate() {
+        for e in &st.nodes {
+            if e.is_myself() || e.in_handshake() {
+                continue;
+            }
+            match ids.get(e.id.as_str()) {
+                Some(&j) => {
+                    knows[i].insert(j);
+                }
+                None => {
+                    return Err(PlanError::ForeignNode {
+                        seen_by: name(i),
+                        id: e.id.clone(),
+                        endpoint: format!("{}:{}", e.ip, e.port),
+                    });
+                }
+            }
+        }
+    }
+    Ok(knows)
+}
+
+/// Open migrations, to finish towards the importing side: (from, to) -> slots.
+fn open_migrations(
+    me: &[&ClusterNode],
+    ids: &HashMap<&str, usize>,
+    owner: &[Option<usize>],
+    name: &dyn Fn(usize) -> String,
+) -> Result<BTreeMap<(usize, usize), BTreeSet<u16>>, PlanError> {
     let mut open_moves: BTreeMap<(usize, usize), BTreeSet<u16>> = BTreeMap::new();
     let mut open_slots: BTreeMap<u16, (usize, usize)> = BTreeMap::new();
     let mut record = |slot: u16, from: usize, to: usize, at: usize| -> Result<(), PlanError> {
@@ -569,37 +615,102 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
             record(*slot, from, i, i)?;
         }
     }
+    Ok(open_moves)
+}
 
-    let fresh = (0..n).all(|i| {
-        knows[i].is_empty()
-            && state.nodes[i].info.current_epoch() == Some(0)
-            && me[i].config_epoch == 0
-            && me[i].role() == Role::Master
-    });
-    Ok(Facts {
-        role,
-        slots,
-        keys,
-        current_master,
-        knows,
-        fresh,
-        open_moves,
-    })
+/// The spec's shape the planning steps share: node names, hosts, and which host each node is on.
+struct Layout<'a> {
+    spec: &'a ClusterSpec,
+    /// Nodes.
+    n: usize,
+    /// Wanted masters.
+    m: usize,
+    /// Replicas per master.
+    r: usize,
+    /// The distinct hosts, in spec order.
+    hosts: Vec<&'a str>,
+    /// Index in `hosts` of each node's host.
+    host_of: Vec<usize>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(spec: &'a ClusterSpec, m: usize) -> Self {
+        let hosts = spec.hosts();
+        let host_of = spec
+            .nodes
+            .iter()
+            .map(|nd| hosts.iter().position(|h| *h == nd.host).unwrap_or(0))
+            .collect();
+        Layout {
+            spec,
+            n: spec.nodes.len(),
+            m,
+            r: spec.replicas_per_master,
+            hosts,
+            host_of,
+        }
+    }
+
+    /// The number of hosts.
+    fn h(&self) -> usize {
+        self.hosts.len()
+    }
+
+    fn name(&self, i: usize) -> String {
+        self.spec.nodes[i].to_string()
+    }
+
+    fn node(&self, i: usize) -> NodeSpec {
+        self.spec.nodes[i].clone()
+    }
+}
+
+/// Which nodes are masters, which replicas.
+struct Roles {
+    is_master: Vec<bool>,
+    masters: Vec<usize>,
+    replicas: Vec<usize>,
+}
+
+/// Where the slots end up: each node's slots, the unowned slots each master receives (by
+/// master rank), and the rebalancing moves (donor, receiver, slots).
+struct SlotLayout {
+    owned: Vec<BTreeSet<u16>>,
+    add: Vec<BTreeSet<u16>>,
+    moves: Vec<(usize, usize, BTreeSet<u16>)>,
 }
 
 fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, PlanError> {
-    let n = spec.nodes.len();
-    let r = spec.replicas_per_master;
-    let name = |i: usize| spec.nodes[i].to_string();
-    let hosts = spec.hosts();
-    let host_of: Vec<usize> = spec
-        .nodes
+    let lay = Layout::new(spec, m);
+    let roles = choose_masters(&lay, facts)?;
+    let assigned = assign_replicas(&lay, facts, &roles)?;
+    let slots = place_slots(&lay, facts, &roles);
+    let steps = steps(&lay, facts, &roles, &assigned, &slots);
+    let planned = roles
+        .masters
         .iter()
-        .map(|nd| hosts.iter().position(|h| *h == nd.host).unwrap_or(0))
+        .map(|&i| PlannedMaster {
+            node: lay.node(i),
+            slots: ranges_from_slots(slots.owned[i].iter().copied()),
+            replicas: roles
+                .replicas
+                .iter()
+                .filter(|&&u| assigned[u] == Some(i))
+                .map(|&u| lay.node(u))
+                .collect(),
+        })
         .collect();
-    let h = hosts.len();
+    Ok(ClusterPlan {
+        masters: planned,
+        steps,
+        host_count: lay.h(),
+    })
+}
 
-    // 1. Masters: every node serving slots stays a master.
+/// 1. Masters: every node serving slots stays a master; the missing ones are picked among the
+///    empty masters, spread over the hosts.
+fn choose_masters(lay: &Layout<'_>, facts: &Facts) -> Result<Roles, PlanError> {
+    let (n, m) = (lay.n, lay.m);
     let mut is_master = vec![false; n];
     let slot_masters: Vec<usize> = (0..n)
         .filter(|&i| facts.role[i] == Role::Master && !facts.slots[i].is_empty())
@@ -610,36 +721,16 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
             want: m,
             masters: slot_masters
                 .iter()
-                .map(|&i| name(i))
+                .map(|&i| lay.name(i))
                 .collect::<Vec<_>>()
                 .join(", "),
         });
     }
-    // Every master without slots becomes a new master or a replica: it must be known empty.
-    for i in 0..n {
-        if facts.role[i] != Role::Master || !facts.slots[i].is_empty() {
-            continue;
-        }
-        match &facts.keys[i] {
-            KeyCount::Known(0) => {}
-            KeyCount::Known(k) => {
-                return Err(PlanError::StrayData {
-                    node: name(i),
-                    keys: *k,
-                });
-            }
-            KeyCount::Unknown(reason) => {
-                return Err(PlanError::KeyCountUnknown {
-                    node: name(i),
-                    reason: reason.clone(),
-                });
-            }
-        }
-    }
-    let mut per_host = vec![0usize; h];
+    check_empty_masters(lay, facts)?;
+    let mut per_host = vec![0usize; lay.h()];
     for &i in &slot_masters {
         is_master[i] = true;
-        per_host[host_of[i]] += 1;
+        per_host[lay.host_of[i]] += 1;
     }
     let mut count = slot_masters.len();
     while count < m {
@@ -650,7 +741,10 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
                     && facts.role[i] == Role::Master
                     && facts.keys[i] == KeyCount::Known(0)
             })
-            .min_by_key(|&i| (per_host[host_of[i]], host_of[i], spec.nodes[i].port, i));
+            .min_by_key(|&i| {
+                let host = lay.host_of[i];
+                (per_host[host], host, lay.spec.nodes[i].port, i)
+            });
         let Some(i) = pick else {
             return Err(PlanError::NoMasterCandidate {
                 want: m,
@@ -661,20 +755,58 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
             });
         };
         is_master[i] = true;
-        per_host[host_of[i]] += 1;
+        per_host[lay.host_of[i]] += 1;
         count += 1;
     }
-    let masters: Vec<usize> = (0..n).filter(|&i| is_master[i]).collect();
-    let replicas: Vec<usize> = (0..n).filter(|&i| !is_master[i]).collect();
+    let masters = (0..n).filter(|&i| is_master[i]).collect();
+    let replicas = (0..n).filter(|&i| !is_master[i]).collect();
+    Ok(Roles {
+        is_master,
+        masters,
+        replicas,
+    })
+}
 
-    // 2. Replicas: keep valid assignments, match the rest (augmenting paths) so that every
-    //    replica is on another host than its master.
+/// Every master without slots becomes a new master or a replica: it must be known empty.
+fn check_empty_masters(lay: &Layout<'_>, facts: &Facts) -> Result<(), PlanError> {
+    for i in 0..lay.n {
+        if facts.role[i] != Role::Master || !facts.slots[i].is_empty() {
+            continue;
+        }
+        match &facts.keys[i] {
+            KeyCount::Known(0) => {}
+            KeyCount::Known(k) => {
+                return Err(PlanError::StrayData {
+                    node: lay.name(i),
+                    keys: *k,
+                });
+            }
+            KeyCount::Unknown(reason) => {
+                return Err(PlanError::KeyCountUnknown {
+                    node: lay.name(i),
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// 2. Replicas: keep valid assignments, match the rest (augmenting paths) so that every
+///    replica is on another host than its master. The master of each replica, by node index.
+fn assign_replicas(
+    lay: &Layout<'_>,
+    facts: &Facts,
+    roles: &Roles,
+) -> Result<Vec<Option<usize>>, PlanError> {
+    let (n, r, h) = (lay.n, lay.r, lay.h());
+    let host_of = &lay.host_of;
     let mut assigned: Vec<Option<usize>> = vec![None; n];
     let mut load = vec![0usize; n];
-    for &u in &replicas {
+    for &u in &roles.replicas {
         if let Some(cm) = facts.current_master[u]
             && facts.role[u] == Role::Replica
-            && is_master[cm]
+            && roles.is_master[cm]
             && host_of[cm] != host_of[u]
             && load[cm] < r
         {
@@ -682,18 +814,46 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
             load[cm] += 1;
         }
     }
-    // Preference: the master on the previous host first (replica on host i+1 follows master
-    // on host i), then further hosts back; the k-th replica of a host starts k hosts further
-    // back, so that the replicas of one master spread over several hosts.
-    let prefs: Vec<Vec<usize>> = (0..n)
+    let prefs = replica_preferences(lay, roles);
+    for &u in &roles.replicas {
+        if assigned[u].is_some() {
+            continue;
+        }
+        let mut visited = vec![false; n];
+        if !augment(u, &prefs, r, &mut visited, &mut assigned, &mut load) {
+            let detail = if h == 1 {
+                format!("all {n} nodes are on the single host {}", lay.hosts[0])
+            } else {
+                format!(
+                    "no master on another host has a free seat for {} ({} masters, {} replicas each, {} hosts)",
+                    lay.name(u),
+                    lay.m,
+                    r,
+                    h
+                )
+            };
+            return Err(PlanError::SameHostUnavoidable(detail));
+        }
+    }
+    Ok(assigned)
+}
+
+/// Each node's masters in order of preference: the master on the previous host first (replica
+/// on host i+1 follows master on host i), then further hosts back; the k-th replica of a host
+/// starts k hosts further back, so that the replicas of one master spread over several hosts.
+fn replica_preferences(lay: &Layout<'_>, roles: &Roles) -> Vec<Vec<usize>> {
+    let (h, host_of) = (lay.h(), &lay.host_of);
+    (0..lay.n)
         .map(|u| {
-            let mut p: Vec<usize> = masters
+            let mut p: Vec<usize> = roles
+                .masters
                 .iter()
                 .copied()
                 .filter(|&mm| host_of[mm] != host_of[u])
                 .collect();
             if h > 1 {
-                let pos = replicas
+                let pos = roles
+                    .replicas
                     .iter()
                     .filter(|&&v| host_of[v] == host_of[u] && v < u)
                     .count();
@@ -705,62 +865,49 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
             }
             p
         })
-        .collect();
-    fn augment(
-        u: usize,
-        prefs: &[Vec<usize>],
-        r: usize,
-        visited: &mut [bool],
-        assigned: &mut [Option<usize>],
-        load: &mut [usize],
-    ) -> bool {
-        for &mm in &prefs[u] {
-            if visited[mm] {
-                continue;
-            }
-            visited[mm] = true;
-            if load[mm] < r {
+        .collect()
+}
+
+/// Finds a master with a free seat for replica `u`, moving earlier replicas along augmenting
+/// paths when needed.
+fn augment(
+    u: usize,
+    prefs: &[Vec<usize>],
+    r: usize,
+    visited: &mut [bool],
+    assigned: &mut [Option<usize>],
+    load: &mut [usize],
+) -> bool {
+    for &mm in &prefs[u] {
+        if visited[mm] {
+            continue;
+        }
+        visited[mm] = true;
+        if load[mm] < r {
+            assigned[u] = Some(mm);
+            load[mm] += 1;
+            return true;
+        }
+        let holders: Vec<usize> = (0..assigned.len())
+            .filter(|&v| assigned[v] == Some(mm))
+            .collect();
+        for v in holders {
+            if augment(v, prefs, r, visited, assigned, load) {
+                // v moved elsewhere; u takes its seat.
+                load[mm] -= 1;
                 assigned[u] = Some(mm);
                 load[mm] += 1;
                 return true;
             }
-            let holders: Vec<usize> = (0..assigned.len())
-                .filter(|&v| assigned[v] == Some(mm))
-                .collect();
-            for v in holders {
-                if augment(v, prefs, r, visited, assigned, load) {
-                    // v moved elsewhere; u takes its seat.
-                    load[mm] -= 1;
-                    assigned[u] = Some(mm);
-                    load[mm] += 1;
-                    return true;
-                }
-            }
-        }
-        false
-    }
-    for &u in &replicas {
-        if assigned[u].is_some() {
-            continue;
-        }
-        let mut visited = vec![false; n];
-        if !augment(u, &prefs, r, &mut visited, &mut assigned, &mut load) {
-            let detail = if h == 1 {
-                format!("all {n} nodes are on the single host {}", hosts[0])
-            } else {
-                format!(
-                    "no master on another host has a free seat for {} ({} masters, {} replicas each, {} hosts)",
-                    name(u),
-                    m,
-                    r,
-                    h
-                )
-            };
-            return Err(PlanError::SameHostUnavoidable(detail));
         }
     }
+    false
+}
 
-    // 3. Slots: finish open migrations, fill unassigned slots, rebalance if uneven.
+/// 3. Slots: finish open migrations, fill unassigned slots, rebalance if uneven.
+fn place_slots(lay: &Layout<'_>, facts: &Facts, roles: &Roles) -> SlotLayout {
+    let m = lay.m;
+    let masters = &roles.masters;
     let mut owned: Vec<BTreeSet<u16>> = facts.slots.clone();
     for ((from, to), slots) in &facts.open_moves {
         for s in slots {
@@ -771,8 +918,33 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
     let ideal = even_slot_ranges(m);
     let targets: Vec<usize> = ideal.iter().map(SlotRange::len).collect();
     let mut counts: Vec<usize> = masters.iter().map(|&i| owned[i].len()).collect();
+    let add = fill_unowned(&owned, &ideal, &targets, &mut counts);
+    for (k, &i) in masters.iter().enumerate() {
+        owned[i].extend(add[k].iter().copied());
+    }
+    let unbalanced = (0..m).any(|k| {
+        let tol = (targets[k] / 50).max(2);
+        counts[k].abs_diff(targets[k]) > tol
+    });
+    let moves = if unbalanced {
+        rebalance(masters, &targets, &mut counts, &mut owned)
+    } else {
+        Vec::new()
+    };
+    SlotLayout { owned, add, moves }
+}
+
+/// The slots nobody owns, by master rank: each goes to the master whose even range holds it,
+/// or to the master furthest below its target when that one is full.
+fn fill_unowned(
+    owned: &[BTreeSet<u16>],
+    ideal: &[SlotRange],
+    targets: &[usize],
+    counts: &mut [usize],
+) -> Vec<BTreeSet<u16>> {
+    let m = targets.len();
     let mut any_owner = vec![false; usize::from(SLOT_COUNT)];
-    for set in &owned {
+    for set in owned {
         for &s in set {
             any_owner[usize::from(s)] = true;
         }
@@ -797,62 +969,113 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
         add[k].insert(s);
         counts[k] += 1;
     }
-    for (k, &i) in masters.iter().enumerate() {
-        owned[i].extend(add[k].iter().copied());
-    }
-    let unbalanced = (0..m).any(|k| {
-        let tol = (targets[k] / 50).max(2);
-        counts[k].abs_diff(targets[k]) > tol
-    });
-    let mut moves: Vec<(usize, usize, BTreeSet<u16>)> = Vec::new();
-    if unbalanced {
-        let mut excess: Vec<usize> = (0..m)
-            .map(|k| counts[k].saturating_sub(targets[k]))
-            .collect();
-        for rk in 0..m {
-            let mut deficit = targets[rk].saturating_sub(counts[rk]);
-            for dk in 0..m {
-                if deficit == 0 {
-                    break;
-                }
-                if excess[dk] == 0 {
-                    continue;
-                }
-                let take = deficit.min(excess[dk]);
-                let (d, rcv) = (masters[dk], masters[rk]);
-                let moved: BTreeSet<u16> = owned[d].iter().rev().take(take).copied().collect();
-                for s in &moved {
-                    owned[d].remove(s);
-                    owned[rcv].insert(*s);
-                }
-                excess[dk] -= take;
-                deficit -= take;
-                counts[dk] -= take;
-                counts[rk] += take;
-                moves.push((d, rcv, moved));
+    add
+}
+
+/// Moves slots from masters above their target to masters below it (highest slots first).
+fn rebalance(
+    masters: &[usize],
+    targets: &[usize],
+    counts: &mut [usize],
+    owned: &mut [BTreeSet<u16>],
+) -> Vec<(usize, usize, BTreeSet<u16>)> {
+    let m = masters.len();
+    let mut moves = Vec::new();
+    let mut excess: Vec<usize> = (0..m)
+        .map(|k| counts[k].saturating_sub(targets[k]))
+        .collect();
+    for rk in 0..m {
+        let mut deficit = targets[rk].saturating_sub(counts[rk]);
+        for dk in 0..m {
+            if deficit == 0 {
+                break;
             }
+            if excess[dk] == 0 {
+                continue;
+            }
+            let take = deficit.min(excess[dk]);
+            let (d, rcv) = (masters[dk], masters[rk]);
+            let moved: BTreeSet<u16> = owned[d].iter().rev().take(take).copied().collect();
+            for s in &moved {
+                owned[d].remove(s);
+                owned[rcv].insert(*s);
+            }
+            excess[dk] -= take;
+            deficit -= take;
+            counts[dk] -= take;
+            counts[rk] += take;
+            moves.push((d, rcv, moved));
         }
     }
+    moves
+}
 
-    // 4. Steps.
+/// 4. Steps: config epochs of a fresh cluster, new slots, meets, open migrations, replicas,
+///    then rebalancing moves.
+fn steps(
+    lay: &Layout<'_>,
+    facts: &Facts,
+    roles: &Roles,
+    assigned: &[Option<usize>],
+    slots: &SlotLayout,
+) -> Vec<Step> {
+    let masters = &roles.masters;
     let mut steps = Vec::new();
     if facts.fresh {
         for (k, &i) in masters.iter().enumerate() {
             steps.push(Step::SetConfigEpoch {
-                node: spec.nodes[i].clone(),
+                node: lay.node(i),
                 epoch: k as u64 + 1,
             });
         }
     }
     for (k, &i) in masters.iter().enumerate() {
-        if !add[k].is_empty() {
+        if !slots.add[k].is_empty() {
             steps.push(Step::AddSlots {
-                node: spec.nodes[i].clone(),
-                slots: ranges_from_slots(add[k].iter().copied()),
+                node: lay.node(i),
+                slots: ranges_from_slots(slots.add[k].iter().copied()),
             });
         }
     }
-    // Meets: join every group of nodes that know each other to the anchor's group.
+    steps.extend(meets(lay, facts, masters));
+    for ((from, to), moving) in &facts.open_moves {
+        steps.push(Step::MoveSlots {
+            from: lay.node(*from),
+            to: lay.node(*to),
+            slots: ranges_from_slots(moving.iter().copied()),
+            resume: true,
+        });
+    }
+    for &u in &roles.replicas {
+        let Some(mm) = assigned[u] else { continue };
+        let already = facts.role[u] == Role::Replica && facts.current_master[u] == Some(mm);
+        if !already {
+            let previous = if facts.role[u] == Role::Replica {
+                facts.current_master[u].map(|p| lay.node(p))
+            } else {
+                None
+            };
+            steps.push(Step::Replicate {
+                replica: lay.node(u),
+                master: lay.node(mm),
+                previous,
+            });
+        }
+    }
+    for (d, rcv, moved) in &slots.moves {
+        steps.push(Step::MoveSlots {
+            from: lay.node(*d),
+            to: lay.node(*rcv),
+            slots: ranges_from_slots(moved.iter().copied()),
+            resume: false,
+        });
+    }
+    steps
+}
+
+/// Meets: join every group of nodes that know each other to the anchor's group.
+fn meets(lay: &Layout<'_>, facts: &Facts, masters: &[usize]) -> Vec<Step> {
+    let n = lay.n;
     let mut group: Vec<usize> = (0..n).collect();
     fn find(g: &mut [usize], x: usize) -> usize {
         let mut x = x;
@@ -877,62 +1100,11 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
         .or_else(|| masters.first().copied())
         .unwrap_or(0);
     let anchor_group = find(&mut group, anchor);
-    for i in 0..n {
-        if find(&mut group, i) != anchor_group {
-            steps.push(Step::Meet {
-                node: spec.nodes[anchor].clone(),
-                target: spec.nodes[i].clone(),
-            });
-        }
-    }
-    for ((from, to), slots) in &facts.open_moves {
-        steps.push(Step::MoveSlots {
-            from: spec.nodes[*from].clone(),
-            to: spec.nodes[*to].clone(),
-            slots: ranges_from_slots(slots.iter().copied()),
-            resume: true,
-        });
-    }
-    for &u in &replicas {
-        let Some(mm) = assigned[u] else { continue };
-        let already = facts.role[u] == Role::Replica && facts.current_master[u] == Some(mm);
-        if !already {
-            let previous = if facts.role[u] == Role::Replica {
-                facts.current_master[u].map(|p| spec.nodes[p].clone())
-            } else {
-                None
-            };
-            steps.push(Step::Replicate {
-                replica: spec.nodes[u].clone(),
-                master: spec.nodes[mm].clone(),
-                previous,
-            });
-        }
-    }
-    for (d, rcv, slots) in moves {
-        steps.push(Step::MoveSlots {
-            from: spec.nodes[d].clone(),
-            to: spec.nodes[rcv].clone(),
-            slots: ranges_from_slots(slots),
-            resume: false,
-        });
-    }
-
-    let planned = masters
-        .iter()
-        .map(|&i| PlannedMaster {
-            node: spec.nodes[i].clone(),
-            slots: ranges_from_slots(owned[i].iter().copied()),
-            replicas: replicas
-                .iter()
-                .filter(|&&u| assigned[u] == Some(i))
-                .map(|&u| spec.nodes[u].clone())
-                .collect(),
+    (0..n)
+        .filter(|&i| find(&mut group, i) != anchor_group)
+        .map(|i| Step::Meet {
+            node: lay.node(anchor),
+            target: lay.node(i),
         })
-        .collect();
-    Ok(ClusterPlan {
-        masters: planned,
-        steps,
-        host_count: h,
-    })
+        .collect()
 }

@@ -7,17 +7,13 @@
 //! `creates`/`removes` make the task idempotent (one remote check).
 
 use async_trait::async_trait;
-use prov_core::quote::quote;
-use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan};
+use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan, Script, sh};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::args::de_bool;
 use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
 
-fn yes() -> bool {
-    true
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,11 +30,11 @@ struct Args {
     removes: Option<String>,
     #[serde(default)]
     stdin: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     stdin_add_newline: bool,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     strip_empty_ends: bool,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     expand_argument_vars: bool,
 }
 
@@ -110,53 +106,48 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 impl Command {
     /// The script: optional `cd`, then `exec` with every word quoted (so neither shell
     /// syntax nor builtins get in the way).
-    fn script(&self) -> String {
-        let line = self
-            .words
-            .iter()
-            .map(|w| {
-                if self.expand {
-                    expand_word(w)
-                } else {
-                    quote(w).into_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-        format!("{}exec {line}\n", self.guards.cd_line())
+    fn script(&self) -> Script {
+        let exec = self.words.iter().fold(Script::text("exec"), |s, w| {
+            if self.expand {
+                sh!("{} {}", s, expand_word(w))
+            } else {
+                s.arg(w)
+            }
+        });
+        self.guards.cd_line().then(&exec.then_text("\n"))
     }
 }
 
 /// One word as shell text: literal, except `$VAR`/`${VAR}` (expanded when set, left as
 /// written when unset, like Python's `os.path.expandvars`) and a leading `~` / `~user`.
-pub fn expand_word(word: &str) -> String {
-    let mut out = String::new();
+pub fn expand_word(word: &str) -> Script {
+    let mut out = Script::default();
     let mut rest = word;
     if let Some(after) = rest.strip_prefix('~') {
         let end = after.find('/').unwrap_or(after.len());
         let user = &after[..end];
         if user.is_empty() {
-            out.push_str("\"$HOME\"");
+            out = Script::text("\"$HOME\"");
             rest = &after[end..];
         } else if user
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             && !user.starts_with('-')
         {
-            // The slash must stay unquoted for the shell to expand the tilde prefix.
-            out.push('~');
-            out.push_str(user);
+            // The slash must stay unquoted for the shell to expand the tilde prefix (the
+            // user name needs no quoting: quoting leaves it as it is).
+            out = sh!("~{}", user);
             rest = &after[end..];
             if let Some(r) = rest.strip_prefix('/') {
-                out.push('/');
+                out = out.then_text("/");
                 rest = r;
             }
         }
     }
     let mut lit = String::new();
-    let flush = |lit: &mut String, out: &mut String| {
+    let flush = |lit: &mut String, out: &mut Script| {
         if !lit.is_empty() {
-            out.push_str(&quote(lit));
+            *out = sh!("{}{}", &*out, &*lit);
             lit.clear();
         }
     };
@@ -182,11 +173,12 @@ pub fn expand_word(word: &str) -> String {
                     .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
             if valid {
                 flush(&mut lit, &mut out);
-                if braced {
-                    out.push_str(&format!("\"${{{name}-\\${{{name}\\}}}}\""));
+                // `name` is an identifier, which quoting leaves as it is.
+                out = if braced {
+                    sh!("{}\"${{{}-\\${{{}\\}}}}\"", out, name, name)
                 } else {
-                    out.push_str(&format!("\"${{{name}-\\${name}}}\""));
-                }
+                    sh!("{}\"${{{}-\\${}}}\"", out, name, name)
+                };
                 let skip = name.len() + if braced { 2 } else { 0 };
                 for _ in 0..skip {
                     chars.next();
@@ -198,7 +190,7 @@ pub fn expand_word(word: &str) -> String {
     }
     flush(&mut lit, &mut out);
     if out.is_empty() {
-        out.push_str("''");
+        out = Script::text("''");
     }
     out
 }
@@ -232,12 +224,13 @@ mod tests {
 
     #[test]
     fn words_stay_literal_but_vars_expand() {
-        assert_eq!(expand_word("a b"), "'a b'");
-        assert_eq!(expand_word("$(id)"), "'$(id)'");
-        assert_eq!(expand_word("$HOME/x"), "\"${HOME-\\$HOME}\"/x");
-        assert_eq!(expand_word("~/x"), "\"$HOME\"/x");
-        assert_eq!(expand_word(""), "''");
-        assert_eq!(expand_word("$1"), "'$1'");
-        assert_eq!(expand_word("~root/a b"), "~root/'a b'");
+        assert_eq!(expand_word("a b").as_str(), "'a b'");
+        assert_eq!(expand_word("$(id)").as_str(), "'$(id)'");
+        assert_eq!(expand_word("$HOME/x").as_str(), "\"${HOME-\\$HOME}\"/x");
+        assert_eq!(expand_word("~/x").as_str(), "\"$HOME\"/x");
+        assert_eq!(expand_word("").as_str(), "''");
+        assert_eq!(expand_word("$1").as_str(), "'$1'");
+        assert_eq!(expand_word("~root/a b").as_str(), "~root/'a b'");
+        assert_eq!(expand_word("${A}b").as_str(), "\"${A-\\${A\\}}\"b");
     }
 }

@@ -26,17 +26,19 @@
 //! port (`facts.ssh_port`, else the session's) would not be accepted is refused unless
 //! `allow_cutting_ssh: yes`.
 
-use prov_core::Script;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
 use prov_core::transfer::FileAttrs;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
-use serde_json::{Value, json};
+use prov_core::{
+    Action, Diff, FactError, Module, ModuleContext, ModuleError, Outcome, Plan, Script, sh,
+};
+use serde_json::{Map, Value, json};
 
-use crate::nft::{FirewallArgs, FirewallSpec, normalize_listing, parse_ssh_connection};
+use crate::args::Presence;
+use crate::nft::{FirewallArgs, FirewallSpec, TableName, normalize_listing, parse_ssh_connection};
 use crate::parse_args;
-use crate::server_util::{self, section, sections};
+use crate::server_util::{self, LinkTarget, Section, Sectioned, SectionedFact, Sections};
 
 /// The nftables main configuration read at boot by `nftables.service`.
 pub const NFTABLES_CONF: &str = "/etc/nftables.conf";
@@ -47,7 +49,7 @@ pub const NFTABLES_DIR: &str = "/etc/nftables.d";
 #[derive(Debug)]
 pub struct Firewall {
     spec: FirewallSpec,
-    present: bool,
+    state: Presence,
     allow_cutting_ssh: bool,
     persist: bool,
     /// The main configuration ([`NFTABLES_CONF`]; another path only in tests).
@@ -57,6 +59,19 @@ pub struct Firewall {
 }
 
 impl Firewall {
+    /// The module from its parsed arguments.
+    pub fn from_args(a: FirewallArgs) -> Result<Firewall, ModuleError> {
+        let spec = FirewallSpec::from_args(&a).map_err(ModuleError::args)?;
+        Ok(Firewall {
+            spec,
+            state: a.state,
+            allow_cutting_ssh: a.allow_cutting_ssh,
+            persist: a.persist,
+            conf: NFTABLES_CONF.into(),
+            dir: NFTABLES_DIR.into(),
+        })
+    }
+
     fn persist_path(&self) -> String {
         format!("{}/{}.nft", self.dir, self.spec.table)
     }
@@ -71,59 +86,6 @@ impl Firewall {
             self.spec.table,
             self.spec.apply_text()
         )
-    }
-
-    fn read_script(&self) -> String {
-        let t = &self.spec.table;
-        let mut s = String::from("PATH=$PATH:/usr/sbin:/sbin\n");
-        s.push_str(&section("nft"));
-        s.push_str("command -v nft || true\n");
-        s.push_str(&section("live"));
-        s.push_str(&format!("nft -s list table inet {t} 2>/dev/null\n"));
-        if self.present {
-            s.push_str(&section("canon"));
-            s.push_str(&format!(
-                "if command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null; then\n\
-                 unshare -n sh -c 'nft -f - && nft -s list table inet {t}' 2>&1; rc=$?\n\
-                 else rc=none; fi\n"
-            ));
-            s.push_str(&section("canonrc"));
-            s.push_str("echo \"$rc\"\n");
-        }
-        s.push_str(&section("persist"));
-        s.push_str(&format!(
-            "cat {} 2>/dev/null\n",
-            quote(&self.persist_path())
-        ));
-        s.push_str(&section("persist_exists"));
-        s.push_str(&format!(
-            "[ -e {} ] && echo yes\n",
-            quote(&self.persist_path())
-        ));
-        s.push_str(&server_util::resolve_section(
-            "persist_target",
-            &self.persist_path(),
-        ));
-        let conf = quote(&self.conf);
-        s.push_str(&section("conf"));
-        s.push_str(&format!("cat {conf} 2>/dev/null\n"));
-        s.push_str(&section("conf_exists"));
-        s.push_str(&format!("[ -e {conf} ] && echo yes\n"));
-        s.push_str(&server_util::resolve_section("conf_target", &self.conf));
-        s.push_str(&section("enabled"));
-        s.push_str("command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nftables.service 2>/dev/null\n");
-        s.push_str(&section("ssh"));
-        s.push_str(
-            "if [ -n \"$SSH_CONNECTION\" ]; then echo \"$SSH_CONNECTION\"; else\n\
-             p=$$\n\
-             while [ -n \"$p\" ] && [ \"$p\" -gt 1 ] 2>/dev/null; do\n\
-             c=$(tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -n 1)\n\
-             if [ -n \"$c\" ]; then echo \"$c\"; break; fi\n\
-             p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null)\n\
-             done\nfi\n",
-        );
-        s.push_str(&section("end"));
-        s
     }
 
     /// The controller's address and the SSH port, from the facts or the session.
@@ -147,10 +109,136 @@ impl Firewall {
     }
 }
 
+/// What the host has: the live table, the persisted files, nftables.service, the SSH session.
+/// With `canonicalize`, the rendered table (on the probe's stdin) is also loaded into a
+/// scratch network namespace and listed there.
+pub struct FirewallFact<'a> {
+    table: &'a TableName,
+    persist_path: String,
+    conf: &'a str,
+    canonicalize: bool,
+}
+
+/// The rendered table as the host's nft lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canonical {
+    /// nft's listing from the scratch namespace.
+    Listed(String),
+    /// The host cannot create a network namespace.
+    Unavailable,
+    /// nft refused the rendered table (its message).
+    Rejected(String),
+}
+
+/// The [`FirewallFact`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallState {
+    /// `nft` is installed.
+    pub nft: bool,
+    /// `nft -s list table inet T` (empty: no such table).
+    pub live: String,
+    /// The rendered table as listed by nft (only when asked).
+    pub canonical: Option<Canonical>,
+    /// The persisted table file's content, if it exists.
+    pub persisted: Option<String>,
+    /// Where a write of the persisted file goes.
+    pub persist_target: LinkTarget,
+    /// The main configuration's content, if it exists.
+    pub conf: Option<String>,
+    /// Where a write of the main configuration goes.
+    pub conf_target: LinkTarget,
+    /// `systemctl is-enabled nftables.service` (empty without systemd).
+    pub enabled: String,
+    /// The session's `SSH_CONNECTION` (empty when unknown).
+    pub ssh: String,
+}
+
+/// Prints the session's `SSH_CONNECTION`, from the environment or an ancestor process.
+const SSH_CONNECTION_SCRIPT: &str = r#"if [ -n "$SSH_CONNECTION" ]; then echo "$SSH_CONNECTION"; else
+p=$$
+while [ -n "$p" ] && [ "$p" -gt 1 ] 2>/dev/null; do
+c=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -n 1)
+if [ -n "$c" ]; then echo "$c"; break; fi
+p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null)
+done
+fi"#;
+
+impl SectionedFact for FirewallFact<'_> {
+    type Output = FirewallState;
+
+    fn name(&self) -> String {
+        format!("nftables state of table inet {}", self.table)
+    }
+
+    fn prelude(&self) -> Script {
+        Script::text("PATH=$PATH:/usr/sbin:/sbin")
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        let mut v = vec![
+            Section::new("nft", Script::text("command -v nft || true")),
+            Section::new(
+                "live",
+                sh!("nft -s list table inet {} 2>/dev/null", self.table),
+            ),
+        ];
+        if self.canonicalize {
+            v.push(Section::new(
+                "canon",
+                sh!(
+                    "if command -v unshare >/dev/null 2>&1 && unshare -n true 2>/dev/null; then\n\
+                     unshare -n sh -c 'nft -f - && nft -s list table inet \"$1\"' sh {} 2>&1; rc=$?\n\
+                     else rc=none; fi",
+                    self.table
+                ),
+            ));
+            v.push(Section::new("canonrc", Script::text("echo \"$rc\"")));
+        }
+        v.push(Section::file("persist", &self.persist_path));
+        v.push(Section::link_target("persist_target", &self.persist_path));
+        v.push(Section::file("conf", self.conf));
+        v.push(Section::link_target("conf_target", self.conf));
+        v.push(Section::new(
+            "enabled",
+            Script::text(
+                "command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nftables.service 2>/dev/null",
+            ),
+        ));
+        v.push(Section::new("ssh", Script::text(SSH_CONNECTION_SCRIPT)));
+        v
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<FirewallState, FactError> {
+        let nft = !s.get("nft")?.trim().is_empty();
+        let canonical = if self.canonicalize && nft {
+            let text = s.get("canon")?;
+            Some(match s.get("canonrc")?.trim() {
+                "0" => Canonical::Listed(text.to_owned()),
+                "none" => Canonical::Unavailable,
+                rc if rc.parse::<i32>().is_ok() => Canonical::Rejected(text.trim().to_owned()),
+                other => return Err(s.error(format!("canonrc `{other}` is not a status"))),
+            })
+        } else {
+            None
+        };
+        Ok(FirewallState {
+            nft,
+            live: s.get("live")?.to_owned(),
+            canonical,
+            persisted: s.file("persist")?,
+            persist_target: s.link("persist_target")?,
+            conf: s.file("conf")?,
+            conf_target: s.link("conf_target")?,
+            enabled: s.get("enabled")?.trim().to_owned(),
+            ssh: s.get("ssh")?.to_owned(),
+        })
+    }
+}
+
 /// What the firewall action does, in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FirewallAction {
-    table: String,
+    table: TableName,
     /// `nft -f` input replacing the table.
     replace: Option<String>,
     /// Delete the table.
@@ -171,7 +259,7 @@ impl Action for FirewallAction {
         if let Some(text) = &self.replace {
             let out = ctx
                 .run_with_input(
-                    &Script::__legacy("PATH=$PATH:/usr/sbin:/sbin; nft -f -"),
+                    &Script::text("PATH=$PATH:/usr/sbin:/sbin; nft -f -"),
                     text.as_bytes(),
                 )
                 .await?;
@@ -181,18 +269,15 @@ impl Action for FirewallAction {
             )?;
         }
         if self.delete {
-            ctx.run_ok(&Script::__legacy(format!(
+            ctx.run_ok(&sh!(
                 "PATH=$PATH:/usr/sbin:/sbin; nft delete table inet {}",
                 self.table
-            )))
+            ))
             .await?;
         }
         if let Some((path, content)) = &self.persist {
-            ctx.run_ok(&Script::__legacy(format!(
-                "mkdir -p -- {}",
-                quote(&crate::remote_file::parent_of(path))
-            )))
-            .await?;
+            let dir = crate::remote_file::parent_of(path);
+            ctx.run_ok(&sh!("mkdir -p -- {}", dir)).await?;
             let attrs = FileAttrs {
                 mode: Some("0644".into()),
                 ..FileAttrs::default()
@@ -200,14 +285,13 @@ impl Action for FirewallAction {
             server_util::write_text(ctx, path, content, &attrs).await?;
         }
         if let Some(path) = &self.unpersist {
-            ctx.run_ok(&Script::__legacy(format!("rm -f -- {}", quote(path))))
-                .await?;
+            ctx.run_ok(&sh!("rm -f -- {}", path)).await?;
         }
         if let Some((path, conf)) = &self.conf {
             server_util::write_text(ctx, path, conf, &FileAttrs::default()).await?;
         }
         if self.enable {
-            ctx.run_ok(&Script::__legacy("systemctl enable nftables.service"))
+            ctx.run_ok(&Script::text("systemctl enable nftables.service"))
                 .await?;
         }
         Ok(Outcome::default())
@@ -222,158 +306,199 @@ fn with_newline(s: &str) -> String {
     }
 }
 
+/// The files a write of the persisted table and of the main configuration goes to.
+struct Targets {
+    persist: String,
+    conf: String,
+}
+
+/// A plan being assembled: summary lines, diffs, result fields and the action.
+struct Changes {
+    summary: Vec<String>,
+    diffs: Vec<Diff>,
+    result: Map<String, Value>,
+    action: FirewallAction,
+}
+
+impl Changes {
+    fn new(table: &TableName) -> Self {
+        Changes {
+            summary: Vec::new(),
+            diffs: Vec::new(),
+            result: Map::new(),
+            action: FirewallAction {
+                table: table.clone(),
+                replace: None,
+                delete: false,
+                persist: None,
+                unpersist: None,
+                conf: None,
+                enable: false,
+            },
+        }
+    }
+
+    fn push(&mut self, summary: String, diff: Option<Diff>) {
+        self.summary.push(summary);
+        self.diffs.extend(diff);
+    }
+}
+
+impl Firewall {
+    /// state: absent: delete the live table, its persisted file and its include.
+    fn plan_removal(&self, st: &FirewallState, conf_path: &str, ch: &mut Changes) {
+        let table = &self.spec.table;
+        let persist_path = self.persist_path();
+        if !st.live.trim().is_empty() {
+            ch.action.delete = true;
+            let diff = Diff::new(format!("nft table inet {table}"), &st.live, "");
+            ch.push(format!("delete table inet {table}"), Some(diff));
+        }
+        if st.persisted.is_some() {
+            ch.action.unpersist = Some(persist_path.clone());
+            ch.push(format!("remove {persist_path}"), None);
+        }
+        let include = self.include_line();
+        let conf = st.conf.as_deref().unwrap_or("");
+        if conf.lines().any(|l| l.trim() == include) {
+            let new: String = conf
+                .lines()
+                .filter(|l| l.trim() != include)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let diff = Diff::new(conf_path, conf, new.clone());
+            ch.push(
+                format!("drop the include of {persist_path} from {conf_path}"),
+                Some(diff),
+            );
+            ch.action.conf = Some((conf_path.to_owned(), new));
+        }
+    }
+
+    /// state: present: refuse to cut SSH, then replace the live table when it differs from
+    /// the rendered one (compared in nft's own listing form when the host can list it).
+    fn plan_table(
+        &self,
+        st: &FirewallState,
+        rendered: &str,
+        facts: &Value,
+        ch: &mut Changes,
+    ) -> Result<(), ModuleError> {
+        let table = &self.spec.table;
+        let (controller, ssh_port) = self.ssh_endpoint(facts, &st.ssh);
+        if let Some(a) = controller {
+            ch.result
+                .insert("controller_address".into(), json!(a.to_string()));
+        }
+        if !self.allow_cutting_ssh {
+            self.spec
+                .ssh_guard(controller, ssh_port)
+                .map_err(ModuleError::failed)?;
+        }
+        let (desired, method) = match st.canonical.as_ref().unwrap_or(&Canonical::Unavailable) {
+            Canonical::Listed(text) => (
+                text.clone(),
+                "nft listing of the rendered table in a scratch network namespace",
+            ),
+            Canonical::Unavailable => (
+                rendered.to_owned(),
+                "rendered text (no network namespace available)",
+            ),
+            Canonical::Rejected(why) => {
+                return Err(ModuleError::failed(format!(
+                    "firewall: nft rejects the rendered table: {why}\n{rendered}"
+                )));
+            }
+        };
+        ch.result.insert("compared_with".into(), json!(method));
+        ch.result.insert("rules".into(), json!(rendered));
+        if normalize_listing(&st.live) == normalize_listing(&desired) {
+            return Ok(());
+        }
+        ch.action.replace = Some(self.spec.apply_text());
+        let d = Diff::new(format!("nft table inet {table}"), &st.live, desired);
+        let (added, removed) = d.line_counts();
+        let summary = if st.live.trim().is_empty() {
+            let rules = self.spec.rules.len();
+            format!("create table inet {table} ({rules} rules)")
+        } else {
+            format!("replace table inet {table} (+{added} -{removed} lines)")
+        };
+        ch.push(summary, Some(d));
+        Ok(())
+    }
+
+    /// persist: the table's file, its include from the main configuration, and
+    /// nftables.service enabled.
+    fn plan_persist(&self, st: &FirewallState, targets: &Targets, ch: &mut Changes) {
+        let persist_path = self.persist_path();
+        let (persist_target, conf_path) = (&targets.persist, &targets.conf);
+        let content = self.persisted_content();
+        let persisted = st.persisted.as_deref().unwrap_or("");
+        if persisted != content {
+            let diff = Diff::new(persist_target.clone(), persisted, content.clone());
+            ch.push(format!("write {persist_target}"), Some(diff));
+            ch.action.persist = Some((persist_target.clone(), content));
+        }
+        let include = self.include_line();
+        let conf = st.conf.as_deref().unwrap_or("");
+        if !conf.lines().any(|l| l.trim() == include) {
+            let new = match &st.conf {
+                Some(conf) => format!("{}{include}\n", with_newline(conf)),
+                None => format!("#!/usr/sbin/nft -f\n\n{include}\n"),
+            };
+            let diff = Diff::new(conf_path.clone(), conf, new.clone());
+            ch.push(format!("include {persist_path} from {conf_path}"), Some(diff));
+            ch.action.conf = Some((conf_path.clone(), new));
+        }
+        // In check mode an earlier task may install nftables: predict as for a host whose
+        // nftables.service is still disabled (Debian's default).
+        if !st.nft || st.enabled == "disabled" {
+            ch.push("enable nftables.service".into(), None);
+            ch.action.enable = true;
+        }
+    }
+}
+
 #[async_trait]
 impl Module for Firewall {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let rendered = self.spec.render();
-        let out = ctx
-            .run_with_input(&Script::__legacy(self.read_script()), rendered.as_bytes())
-            .await?;
-        let text = out.stdout_text();
-        let secs = sections(&text);
-        if !secs.contains_key("end") {
-            server_util::check_output("firewall: read nftables state", &out)?;
-            return Err(ModuleError::failed(
-                "firewall: reading the nftables state failed",
-            ));
-        }
-        // In check mode an earlier task may install nftables: predict from the rendered text,
-        // as for a host whose nftables.service is still disabled (Debian's default).
-        let nft_missing = server_util::get(&secs, "nft").trim().is_empty();
-        if nft_missing && !(ctx.check_mode && self.present) {
+        let present = self.state == Presence::Present;
+        let fact = Sectioned(FirewallFact {
+            table: &self.spec.table,
+            persist_path: self.persist_path(),
+            conf: &self.conf,
+            canonicalize: present,
+        });
+        let st = server_util::fact_with_input(ctx, &fact, rendered.as_bytes()).await?;
+        // In check mode an earlier task may install nftables: predict from the rendered text.
+        let predictable = ctx.check_mode && present;
+        if !st.nft && !predictable {
             return Err(ModuleError::failed(
                 "firewall: nft is not installed on the host (install the nftables package first)",
             ));
         }
-        let table = &self.spec.table;
-        let label = format!("nft table inet {table}");
-        let live = server_util::get(&secs, "live");
-        let live_exists = !live.trim().is_empty();
-        let persist_path = self.persist_path();
-        let persisted = server_util::get(&secs, "persist");
-        let persist_exists = server_util::get(&secs, "persist_exists").trim() == "yes";
-        let conf = server_util::get(&secs, "conf");
-        let conf_exists = server_util::get(&secs, "conf_exists").trim() == "yes";
-        let include = self.include_line();
-        let conf_has_include = conf.lines().any(|l| l.trim() == include);
         // Symlinked files are written through (the target gets the content, the link stays).
-        let persist_target =
-            server_util::write_target("firewall", &secs, "persist_target", &persist_path)?;
-        let conf_path = server_util::write_target("firewall", &secs, "conf_target", &self.conf)?;
-        let enabled_state = if nft_missing {
-            "disabled".to_owned()
-        } else {
-            server_util::get(&secs, "enabled").trim().to_owned()
+        let targets = Targets {
+            persist: st
+                .persist_target
+                .write_path("firewall", &self.persist_path())?,
+            conf: st.conf_target.write_path("firewall", &self.conf)?,
         };
-
-        let mut plan = Plan::unchanged().with_result("table", json!(format!("inet {table}")));
-        let mut summary: Vec<String> = Vec::new();
-        let mut diffs = Vec::new();
-        let mut action = FirewallAction {
-            table: table.clone(),
-            ..FirewallAction::default()
-        };
-
-        if !self.present {
-            if live_exists {
-                action.delete = true;
-                summary.push(format!("delete table inet {table}"));
-                diffs.push(Diff::new(label, live, ""));
-            }
-            if persist_exists {
-                action.unpersist = Some(persist_path.clone());
-                summary.push(format!("remove {persist_path}"));
-            }
-            if conf_has_include {
-                let new: String = conf
-                    .lines()
-                    .filter(|l| l.trim() != include)
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                summary.push(format!(
-                    "drop the include of {persist_path} from {conf_path}"
-                ));
-                diffs.push(Diff::new(conf_path.clone(), conf, new.clone()));
-                action.conf = Some((conf_path.clone(), new));
-            }
-        } else {
-            let (controller, ssh_port) =
-                self.ssh_endpoint(ctx.facts, server_util::get(&secs, "ssh"));
-            if let Some(a) = controller {
-                plan = plan.with_result("controller_address", json!(a.to_string()));
-            }
-            if !self.allow_cutting_ssh {
-                self.spec
-                    .ssh_guard(controller, ssh_port)
-                    .map_err(ModuleError::failed)?;
-            }
-            let canon_rc = if nft_missing {
-                "none".to_owned()
-            } else {
-                server_util::get(&secs, "canonrc").trim().to_owned()
-            };
-            let canon = server_util::get(&secs, "canon");
-            let (desired, method) = match canon_rc.as_str() {
-                "0" => (
-                    canon.to_owned(),
-                    "nft listing of the rendered table in a scratch network namespace",
-                ),
-                "none" => (
-                    rendered.clone(),
-                    "rendered text (no network namespace available)",
-                ),
-                _ => {
-                    return Err(ModuleError::failed(format!(
-                        "firewall: nft rejects the rendered table: {}\n{rendered}",
-                        canon.trim()
-                    )));
-                }
-            };
-            plan = plan
-                .with_result("compared_with", json!(method))
-                .with_result("rules", json!(rendered));
-            if normalize_listing(live) != normalize_listing(&desired) {
-                action.replace = Some(self.spec.apply_text());
-                let d = Diff::new(label, live, desired.clone());
-                let (added, removed) = d.line_counts();
-                summary.push(if live_exists {
-                    format!("replace table inet {table} (+{added} -{removed} lines)")
-                } else {
-                    format!(
-                        "create table inet {table} ({} rules)",
-                        self.spec.rules.len()
-                    )
-                });
-                diffs.push(d);
-            }
+        let mut ch = Changes::new(&self.spec.table);
+        if present {
+            self.plan_table(&st, &rendered, ctx.facts, &mut ch)?;
             if self.persist {
-                let content = self.persisted_content();
-                if persisted != content {
-                    summary.push(format!("write {persist_target}"));
-                    diffs.push(Diff::new(
-                        persist_target.clone(),
-                        persisted,
-                        content.clone(),
-                    ));
-                    action.persist = Some((persist_target.clone(), content));
-                }
-                if !conf_has_include {
-                    let new = if conf_exists {
-                        format!("{}{include}\n", with_newline(conf))
-                    } else {
-                        format!("#!/usr/sbin/nft -f\n\n{include}\n")
-                    };
-                    summary.push(format!("include {persist_path} from {conf_path}"));
-                    diffs.push(Diff::new(conf_path.clone(), conf, new.clone()));
-                    action.conf = Some((conf_path.clone(), new));
-                }
-                if enabled_state == "disabled" {
-                    summary.push("enable nftables.service".into());
-                    action.enable = true;
-                }
+                self.plan_persist(&st, &targets, &mut ch);
             }
+        } else {
+            self.plan_removal(&st, &targets.conf, &mut ch);
         }
-        Ok(plan.with_change(summary, diffs, action))
+        let mut plan = Plan::unchanged()
+            .with_result("table", json!(format!("inet {}", self.spec.table)));
+        plan.result_mut().extend(ch.result);
+        Ok(plan.with_change(ch.summary, ch.diffs, ch.action))
     }
 }
 
@@ -383,77 +508,64 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("firewall", build)
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: FirewallArgs = parse_args(args)?;
-    let present = match a.state.as_deref() {
-        None | Some("present") => true,
-        Some("absent") => false,
-        Some(o) => {
-            return Err(ModuleError::args(format!(
-                "state `{o}` is not present or absent"
-            )));
-        }
-    };
-    let spec = FirewallSpec::from_args(
-        a.table,
-        a.policy,
-        a.allow_established,
-        a.allow_loopback,
-        a.allow_ipv6_nd,
-        a.rules,
-    )
-    .map_err(|e| ModuleError::args(e.to_string()))?;
-    Ok(Box::new(Firewall {
-        spec,
-        present,
-        allow_cutting_ssh: a.allow_cutting_ssh,
-        persist: a.persist,
-        conf: NFTABLES_CONF.into(),
-        dir: NFTABLES_DIR.into(),
-    }))
+    Ok(Box::new(Firewall::from_args(parse_args(args)?)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The module with default arguments.
+    fn firewall() -> Firewall {
+        Firewall::from_args(parse_args(json!({})).unwrap()).unwrap()
+    }
+
+    fn fact(f: &Firewall) -> Sectioned<FirewallFact<'_>> {
+        Sectioned(FirewallFact {
+            table: &f.spec.table,
+            persist_path: f.persist_path(),
+            conf: &f.conf,
+            canonicalize: true,
+        })
+    }
+
     #[test]
-    fn read_script_runs_in_a_real_shell_without_nft() {
-        // The script must be valid sh even where nft is missing.
-        let fw = build(json!({"rules": [{"port": 22}]})).unwrap();
-        let _ = fw;
-        let f = Firewall {
-            spec: FirewallSpec::from_args(None, None, true, true, true, vec![]).unwrap(),
-            present: true,
-            allow_cutting_ssh: false,
-            persist: true,
-            conf: NFTABLES_CONF.into(),
-            dir: NFTABLES_DIR.into(),
-        };
+    fn the_probe_is_valid_sh_and_its_answer_is_checked() {
+        use prov_core::Fact;
+        let f = firewall();
+        let probe = fact(&f).script();
         let out = std::process::Command::new("sh")
-            .arg("-n")
-            .arg("-c")
-            .arg(f.read_script())
+            .args(["-n", "-c", probe.as_str()])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(probe.as_str().contains("nft -s list table inet prov 2>/dev/null"));
         assert_eq!(f.persist_path(), "/etc/nftables.d/prov.nft");
         assert_eq!(f.include_line(), "include \"/etc/nftables.d/prov.nft\"");
+        let answer = |canonrc: &str| {
+            let stdout = format!(
+                "\n@@prov:nft\n/usr/sbin/nft\n@@prov:live\n\n@@prov:canon\nx\n@@prov:canonrc\n{canonrc}\n\
+                 @@prov:persist\n\n@@prov:persist_target\n\n\
+                 @@prov:conf\npresent\nflush ruleset\n\n@@prov:conf_target\n\n\
+                 @@prov:enabled\ndisabled\n\n@@prov:ssh\n\n@@prov:end\n"
+            );
+            crate::server_util::testing::output(0, &stdout, "")
+        };
+        let st = fact(&f).parse(&answer("0")).unwrap();
+        assert_eq!(st.canonical, Some(Canonical::Listed("x".into())));
+        assert_eq!(st.conf.as_deref(), Some("flush ruleset\n"));
+        assert_eq!((st.persisted, st.enabled.as_str()), (None, "disabled"));
+        assert_eq!(
+            fact(&f).parse(&answer("1")).unwrap().canonical,
+            Some(Canonical::Rejected("x".into()))
+        );
+        let e = fact(&f).parse(&answer("what")).unwrap_err();
+        assert_eq!(e.fact, "nftables state of table inet prov");
     }
 
     #[test]
     fn ssh_endpoint_prefers_facts() {
-        let f = Firewall {
-            spec: FirewallSpec::from_args(None, None, true, true, true, vec![]).unwrap(),
-            present: true,
-            allow_cutting_ssh: false,
-            persist: true,
-            conf: NFTABLES_CONF.into(),
-            dir: NFTABLES_DIR.into(),
-        };
+        let f = firewall();
         let (a, p) = f.ssh_endpoint(&json!({}), "10.77.0.1 5000 10.77.0.11 2222\n");
         assert_eq!(
             (a.map(|a| a.to_string()), p),
@@ -553,12 +665,10 @@ mod tests {
         symlink("../../real/prov.nft", at("etc/nftables.d/prov.nft")).expect("symlink");
         let path = |p: std::path::PathBuf| p.display().to_string();
         let mut fw = Firewall {
-            spec: FirewallSpec::from_args(None, None, true, true, true, vec![]).unwrap(),
-            present: true,
             allow_cutting_ssh: true,
-            persist: true,
             conf: path(at("etc/nftables.conf")),
             dir: path(at("etc/nftables.d")),
+            ..firewall()
         };
         let real_conf = path(at("real/nftables.conf"));
         let real_nft = path(at("real/prov.nft"));
@@ -595,7 +705,7 @@ mod tests {
         );
         assert!(!run_local(&fw, &bin, false).await.changed, "converged");
 
-        fw.present = false;
+        fw.state = Presence::Absent;
         let check = run_local(&fw, &bin, true).await;
         let plan = run_local(&fw, &bin, false).await;
         assert_eq!(check.summary, plan.summary);

@@ -12,17 +12,19 @@
 //! `/run/systemd/system` when the facts do not say) fall back to `service NAME ...` and
 //! `update-rc.d`/`chkconfig`/`rc-update` (best effort; no masking).
 
-use prov_core::Script;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use prov_core::{Action, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use prov_core::{
+    Action, CommandOutput, Fact, FactError, Module, ModuleContext, ModuleError, Outcome, Plan,
+    Script, sh,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::args::{de_bool, de_opt_bool};
 use crate::parse_args;
-use crate::server_util::{self, section, sections};
+use crate::server_util;
 
 /// The `service`/`systemd` arguments (Ansible's names).
 #[derive(Debug, Deserialize)]
@@ -115,14 +117,17 @@ pub struct UnitState {
 }
 
 impl UnitState {
-    /// Parses `KEY=value` lines.
-    pub fn parse(text: &str) -> UnitState {
+    /// Parses `KEY=value` lines (a line without `=` is an error naming it).
+    pub fn parse(text: &str) -> Result<UnitState, String> {
         let props = text
             .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        UnitState { props }
+            .map(|l| {
+                l.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| format!("`{l}` is not KEY=value"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(UnitState { props })
     }
 
     fn get(&self, k: &str) -> &str {
@@ -239,39 +244,39 @@ pub fn systemd_ops(
 }
 
 /// The script running `ops` on a systemd host, verifying that started units are up.
-pub fn systemd_script(name: &str, ops: &[Op], no_block: bool) -> String {
-    let u = quote(name);
-    let mut s = String::from("set -e\n");
-    let status = format!("systemctl status --no-pager -n 20 -- {u} >&2 || true");
+pub fn systemd_script(name: &str, ops: &[Op], no_block: bool) -> Script {
+    let status = sh!("systemctl status --no-pager -n 20 -- {} >&2 || true", name);
+    let nb = Script::text(if no_block { " --no-block" } else { "" });
+    let mut s = Script::text("set -e");
     for op in ops {
-        match op {
-            Op::DaemonReload => s.push_str("systemctl daemon-reload\n"),
+        let verb = Script::text(op.verb());
+        let line = match op {
+            Op::DaemonReload => Script::text("systemctl daemon-reload"),
             Op::Start | Op::Restart | Op::Reload | Op::Stop => {
-                let nb = if no_block { " --no-block" } else { "" };
                 if matches!(op, Op::Start | Op::Restart) {
                     // A unit that hit its start limit (e.g. after a bad config) would refuse
                     // the start even once its config is fixed: clear that first.
-                    s.push_str(&format!(
-                        "systemctl reset-failed -- {u} 2>/dev/null || true\n"
-                    ));
+                    s = s.then(&sh!("systemctl reset-failed -- {} 2>/dev/null || true", name));
                 }
-                s.push_str(&format!(
-                    "if ! systemctl {}{nb} -- {u}; then {status}; exit 1; fi\n",
-                    op.verb()
-                ));
+                let run = sh!(
+                    "if ! systemctl {}{} -- {}; then {}; exit 1; fi",
+                    verb,
+                    nb,
+                    name,
+                    status
+                );
                 if !no_block && matches!(op, Op::Start | Op::Restart | Op::Reload) {
-                    s.push_str(&format!(
-                        "a=$(systemctl show -p ActiveState --value -- {u}); r=$(systemctl show -p Result --value -- {u})\n\
-                         case \"$a\" in active|activating|reloading) ;; inactive) [ \"$r\" = success ] || {{ echo \"{name} is inactive after {verb} (result: $r)\" >&2; {status}; exit 1; }} ;; *) echo \"{name} is $a after {verb} (result: $r)\" >&2; {status}; exit 1 ;; esac\n",
-                        name = name.replace(['"', '$', '`', '\\'], "_"),
-                        verb = op.verb(),
-                    ));
+                    run.then(&sh!("set -- {} {}", name, op.verb()))
+                        .then(&Script::text(include_str!("scripts/service_verify.sh")))
+                } else {
+                    run
                 }
             }
-            other => s.push_str(&format!("systemctl {} -- {u}\n", other.verb())),
-        }
+            _ => sh!("systemctl {} -- {}", verb, name),
+        };
+        s = s.then(&line);
     }
-    s
+    s.then_text("\n")
 }
 
 /// The state of a service on a host without systemd.
@@ -309,117 +314,159 @@ pub fn sysv_ops(want: &Desired, cur: SysvState) -> Result<Vec<Op>, ModuleError> 
     Ok(ops)
 }
 
-fn sysv_script(name: &str, ops: &[Op]) -> String {
-    let u = quote(name);
-    let mut s = String::from("set -e\n");
+fn sysv_script(name: &str, ops: &[Op]) -> Script {
+    let mut s = Script::text("set -e").then(&Script::text(include_str!("scripts/service_sysv.sh")));
     for op in ops {
-        match op {
-            Op::Enable => s.push_str(&format!(
-                "if command -v update-rc.d >/dev/null; then update-rc.d {u} defaults; update-rc.d {u} enable; elif command -v chkconfig >/dev/null; then chkconfig {u} on; else rc-update add {u}; fi\n"
-            )),
-            Op::Disable => s.push_str(&format!(
-                "if command -v update-rc.d >/dev/null; then update-rc.d {u} disable; elif command -v chkconfig >/dev/null; then chkconfig {u} off; else rc-update del {u}; fi\n"
-            )),
+        let line = match op {
+            Op::Enable => sh!("sysv_enable {}", name),
+            Op::Disable => sh!("sysv_disable {}", name),
             Op::Start | Op::Stop | Op::Restart | Op::Reload => {
-                s.push_str(&format!("service {u} {}\n", op.verb()));
+                sh!("service {} {}", name, Script::text(op.verb()))
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        s = s.then(&line);
     }
     s
 }
 
-fn sysv_read_script(name: &str) -> String {
-    let u = quote(name);
-    format!(
-        "{}if service {u} status >/dev/null 2>&1; then echo running=yes; else echo running=no; fi\n\
-         if ls /etc/rc[2345].d/S*{u} >/dev/null 2>&1 || {{ command -v rc-update >/dev/null && rc-update show 2>/dev/null | grep -q \"^ *{n} \"; }}; then echo enabled=yes; else echo enabled=no; fi\n\
-         if [ -e /etc/init.d/{u} ]; then echo exists=yes; else echo exists=no; fi\n",
-        section("sysv"),
-        n = name.replace(['"', '$', '`', '\\'], "_")
-    )
+/// The service manager the fact asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// systemd.
+    Systemd,
+    /// `service` and init scripts.
+    Sysv,
 }
 
-fn systemd_read_script(name: &str) -> String {
-    format!(
-        "{}systemctl show -p Id,LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,Result -- {}\n",
-        section("systemd"),
-        quote(name)
-    )
+/// A service's state, from the manager that runs the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceState {
+    /// A systemd unit.
+    Systemd(UnitState),
+    /// An init script.
+    Sysv(SysvState),
+}
+
+/// Reads one service: `manager=…` then `KEY=value` lines (`systemctl show` properties, or
+/// `running`/`enabled`/`exists` for an init script). `manager: None` asks systemd when it runs
+/// the host.
+pub struct ServiceFact<'a> {
+    /// The unit.
+    pub name: &'a str,
+    /// The manager, when known.
+    pub manager: Option<Manager>,
+}
+
+impl Fact for ServiceFact<'_> {
+    type Output = ServiceState;
+
+    fn name(&self) -> String {
+        format!("service {}", self.name)
+    }
+
+    fn script(&self) -> Script {
+        let manager = match self.manager {
+            None => "auto",
+            Some(Manager::Systemd) => "systemd",
+            Some(Manager::Sysv) => "sysv",
+        };
+        sh!("set -- {} {}", self.name, manager)
+            .then(&Script::text(include_str!("scripts/service_state.sh")))
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<ServiceState, FactError> {
+        let text = out.stdout_text();
+        let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let state = match first {
+            "manager=systemd" if !out.success() && rest.trim().is_empty() => {
+                return Err(self.probe_failed(out));
+            }
+            "manager=systemd" => UnitState::parse(rest).map_err(|e| self.error(e))?,
+            "manager=sysv" => {
+                let st = UnitState::parse(rest).map_err(|e| self.error(e))?;
+                let yes = |k: &str| match st.get(k) {
+                    "yes" => Ok(true),
+                    "no" => Ok(false),
+                    other => Err(self.error(format!("`{k}={other}` is not yes or no"))),
+                };
+                return Ok(ServiceState::Sysv(SysvState {
+                    running: yes("running")?,
+                    enabled: yes("enabled")?,
+                    exists: yes("exists")?,
+                }));
+            }
+            _ if !out.success() => return Err(self.probe_failed(out)),
+            other => return Err(self.error(format!("unexpected first line `{other}`"))),
+        };
+        Ok(ServiceState::Systemd(state))
+    }
 }
 
 /// The `service` module.
 #[derive(Debug)]
 pub struct Service {
     want: Desired,
-    manager: Option<String>,
+    manager: Option<Manager>,
+}
+
+/// The operations for a host without systemd; outside check mode the init script must exist
+/// when the task starts, stops or enables it.
+pub fn sysv_plan(want: &Desired, cur: SysvState, check_mode: bool) -> Result<Vec<Op>, ModuleError> {
+    if !cur.exists && !check_mode && (want.state.is_some() || want.enabled.is_some()) {
+        let name = &want.name;
+        return Err(ModuleError::failed(format!(
+            "could not find the requested service {name}: no /etc/init.d/{name}"
+        )));
+    }
+    sysv_ops(want, cur)
+}
+
+impl Service {
+    /// The manager: the task's `use`, else the facts' `service_mgr`, else ask the host.
+    fn manager(&self, facts: &Value) -> Option<Manager> {
+        self.manager.or_else(|| {
+            facts
+                .get("service_mgr")
+                .and_then(Value::as_str)
+                .map(|m| match m {
+                    "systemd" => Manager::Systemd,
+                    _ => Manager::Sysv,
+                })
+        })
+    }
 }
 
 #[async_trait]
 impl Module for Service {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let manager = self.manager.clone().or_else(|| {
-            ctx.facts
-                .get("service_mgr")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        let script = match manager.as_deref() {
-            Some("systemd") => systemd_read_script(&self.want.name),
-            Some(_) => sysv_read_script(&self.want.name),
-            None => format!(
-                "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n{}else\n{}fi\n",
-                systemd_read_script(&self.want.name),
-                sysv_read_script(&self.want.name)
-            ),
-        };
-        let out = ctx.run(&Script::__legacy(script)).await?;
-        let secs = sections(&out.stdout_text());
         let name = &self.want.name;
-        let (ops, status, script) = if let Some(text) = secs.get("systemd") {
-            if !out.success() && text.trim().is_empty() {
-                server_util::check_output(&format!("systemctl show {name}"), &out)?;
+        let fact = ServiceFact {
+            name,
+            manager: self.manager(ctx.facts),
+        };
+        let (ops, status, script) = match ctx.fact(&fact).await? {
+            ServiceState::Systemd(cur) => {
+                let ops = systemd_ops(&self.want, &cur, ctx.check_mode)?;
+                let script = systemd_script(name, &ops, self.want.no_block);
+                let status: serde_json::Map<String, Value> = cur
+                    .props
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                (ops, Value::Object(status), script)
             }
-            let cur = UnitState::parse(text);
-            let ops = systemd_ops(&self.want, &cur, ctx.check_mode)?;
-            let script = systemd_script(name, &ops, self.want.no_block);
-            let status: serde_json::Map<String, Value> = cur
-                .props
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            (ops, Value::Object(status), script)
-        } else {
-            let st = UnitState::parse(server_util::get(&secs, "sysv"));
-            let cur = SysvState {
-                running: st.get("running") == "yes",
-                enabled: st.get("enabled") == "yes",
-                exists: st.get("exists") == "yes",
-            };
-            if !cur.exists
-                && !ctx.check_mode
-                && (self.want.state.is_some() || self.want.enabled.is_some())
-            {
-                return Err(ModuleError::failed(format!(
-                    "could not find the requested service {name}: no /etc/init.d/{name}"
-                )));
+            ServiceState::Sysv(cur) => {
+                let ops = sysv_plan(&self.want, cur, ctx.check_mode)?;
+                let status = json!({"running": cur.running, "enabled": cur.enabled});
+                (ops.clone(), status, sysv_script(name, &ops))
             }
-            let ops = sysv_ops(&self.want, cur)?;
-            let script = sysv_script(name, &ops);
-            (
-                ops,
-                json!({"running": cur.running, "enabled": cur.enabled}),
-                script,
-            )
         };
         let mut plan = Plan::unchanged()
             .with_result("name", json!(name))
             .with_result("status", status);
         if let Some(e) = self.want.enabled {
             plan = plan.with_result("enabled", json!(e));
-        }
-        if ops.is_empty() {
-            return Ok(plan);
         }
         let summary = ops
             .iter()
@@ -440,13 +487,13 @@ impl Module for Service {
 struct ServiceAction {
     name: String,
     ops: Vec<Op>,
-    script: String,
+    script: Script,
 }
 
 #[async_trait]
 impl Action for ServiceAction {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run(&Script::__legacy(self.script.clone())).await?;
+        let out = ctx.run(&self.script).await?;
         let verbs: Vec<&str> = self.ops.iter().map(|o| o.verb()).collect();
         server_util::check_output(
             &format!("systemctl {} {}", verbs.join("+"), self.name),
@@ -478,9 +525,7 @@ impl Module for DaemonReload {
 #[async_trait]
 impl Action for DaemonReload {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx
-            .run(&Script::__legacy("systemctl daemon-reload".to_owned()))
-            .await?;
+        let out = ctx.run(&Script::text("systemctl daemon-reload")).await?;
         server_util::check_output("systemctl daemon-reload", &out)?;
         Ok(Outcome::default())
     }
@@ -532,8 +577,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     }
     let manager = match a.use_.as_deref() {
         None | Some("auto") => None,
-        Some("systemd") => Some("systemd".to_owned()),
-        Some("sysvinit" | "service" | "openrc" | "upstart") => Some("sysvinit".to_owned()),
+        Some("systemd") => Some(Manager::Systemd),
+        Some("sysvinit" | "service" | "openrc" | "upstart") => Some(Manager::Sysv),
         Some(o) => {
             return Err(ModuleError::args(format!("use `{o}` is not supported")));
         }
@@ -568,25 +613,29 @@ mod tests {
         }
     }
 
+    fn unit(text: &str) -> UnitState {
+        UnitState::parse(text).expect("KEY=value lines")
+    }
+
     #[test]
     fn show_output_parses() {
-        let s = UnitState::parse(SHOW_INACTIVE);
+        let s = unit(SHOW_INACTIVE);
         assert!(s.found());
         assert!(!s.active());
         assert!(!s.enabled());
         assert!(!s.masked());
-        let s = UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
+        let s = unit("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
         assert!(!s.found());
-        let s = UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
+        let s = unit("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
         assert!(s.masked());
     }
 
     #[test]
     fn start_and_enable_only_when_needed() {
-        let cur = UnitState::parse(SHOW_INACTIVE);
+        let cur = unit(SHOW_INACTIVE);
         let ops = systemd_ops(&want(Some(RunState::Started), Some(true)), &cur, false).unwrap();
         assert_eq!(ops, [Op::Enable, Op::Start]);
-        let cur = UnitState::parse(
+        let cur = unit(
             "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=no\n",
         );
         assert!(
@@ -606,7 +655,7 @@ mod tests {
             systemd_ops(&want(Some(RunState::Reloaded), None), &cur, false).unwrap(),
             [Op::Reload]
         );
-        let st = UnitState::parse("LoadState=loaded\nActiveState=active\nUnitFileState=static\n");
+        let st = unit("LoadState=loaded\nActiveState=active\nUnitFileState=static\n");
         assert!(
             systemd_ops(&want(None, Some(true)), &st, false)
                 .unwrap()
@@ -617,7 +666,7 @@ mod tests {
     #[test]
     fn daemon_reload_and_missing_units() {
         let missing =
-            UnitState::parse("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
+            unit("LoadState=not-found\nActiveState=inactive\nUnitFileState=\n");
         assert!(systemd_ops(&want(Some(RunState::Started), None), &missing, false).is_err());
         assert!(
             systemd_ops(&want(Some(RunState::Stopped), None), &missing, false)
@@ -635,7 +684,7 @@ mod tests {
             systemd_ops(&w, &missing, false).unwrap(),
             [Op::DaemonReload, Op::Start]
         );
-        let stale = UnitState::parse(
+        let stale = unit(
             "LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nNeedDaemonReload=yes\n",
         );
         assert_eq!(systemd_ops(&w, &stale, false).unwrap(), [Op::DaemonReload]);
@@ -646,14 +695,14 @@ mod tests {
     #[test]
     fn mask_and_unmask() {
         let masked =
-            UnitState::parse("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
+            unit("LoadState=masked\nActiveState=inactive\nUnitFileState=masked\n");
         let mut w = want(Some(RunState::Started), Some(true));
         w.masked = Some(false);
         assert_eq!(
             systemd_ops(&w, &masked, false).unwrap(),
             [Op::Unmask, Op::Enable, Op::Start]
         );
-        let cur = UnitState::parse(SHOW_INACTIVE);
+        let cur = unit(SHOW_INACTIVE);
         let mut w = want(None, None);
         w.masked = Some(true);
         assert_eq!(systemd_ops(&w, &cur, false).unwrap(), [Op::Mask]);
@@ -666,15 +715,15 @@ mod tests {
             &[Op::DaemonReload, Op::Enable, Op::Start],
             false,
         );
-        assert!(s.contains("systemctl daemon-reload\n"));
-        assert!(s.contains("systemctl enable -- redis-server@7000\n"));
-        assert!(s.contains(
+        assert!(s.as_str().contains("systemctl daemon-reload\n"));
+        assert!(s.as_str().contains("systemctl enable -- redis-server@7000\n"));
+        assert!(s.as_str().contains(
             "if ! systemctl start -- redis-server@7000; then systemctl status --no-pager -n 20"
         ));
-        assert!(s.contains("show -p ActiveState --value"));
+        assert!(s.as_str().contains("show -p ActiveState --value"));
         let s = systemd_script("x", &[Op::Stop], true);
-        assert!(s.contains("systemctl stop --no-block -- x"));
-        assert!(!s.contains("ActiveState"));
+        assert!(s.as_str().contains("systemctl stop --no-block -- x"));
+        assert!(!s.as_str().contains("ActiveState"));
     }
 
     #[test]
@@ -690,7 +739,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops, [Op::Enable, Op::Start]);
-        assert!(sysv_script("redis-server", &ops).contains("service redis-server start"));
+        assert!(sysv_script("redis-server", &ops).as_str().contains("service redis-server start"));
         let mut w = w;
         w.masked = Some(true);
         assert!(
@@ -704,6 +753,58 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn out(status: i32, stdout: &str) -> CommandOutput {
+        crate::server_util::testing::output(status, stdout, "boom")
+    }
+
+    #[test]
+    fn the_fact_reads_either_manager_and_refuses_garbage() {
+        let f = ServiceFact {
+            name: "redis",
+            manager: None,
+        };
+        let show = format!("manager=systemd\n{SHOW_INACTIVE}");
+        assert_eq!(
+            f.parse(&out(0, &show)),
+            Ok(ServiceState::Systemd(unit(SHOW_INACTIVE)))
+        );
+        assert_eq!(
+            f.parse(&out(0, "manager=sysv\nrunning=no\nenabled=yes\nexists=yes\n")),
+            Ok(ServiceState::Sysv(SysvState {
+                running: false,
+                enabled: true,
+                exists: true
+            }))
+        );
+        let e = f.parse(&out(0, "manager=sysv\nrunning=maybe\n")).unwrap_err();
+        assert_eq!(e.fact, "service redis");
+        assert!(f.parse(&out(0, "manager=systemd\nLoadState\n")).is_err());
+        assert!(f.parse(&out(0, "hello\n")).is_err());
+        assert!(f.parse(&out(1, "manager=systemd\n")).unwrap_err().detail.contains("boom"));
+    }
+
+    #[test]
+    fn scripts_are_valid_sh_and_quote_the_unit() {
+        let odd = "a'b@1";
+        let scripts = [
+            ServiceFact {
+                name: odd,
+                manager: None,
+            }
+            .script(),
+            systemd_script(odd, &[Op::DaemonReload, Op::Start, Op::Enable], false),
+            sysv_script(odd, &[Op::Enable, Op::Disable, Op::Start]),
+        ];
+        for s in scripts {
+            let o = std::process::Command::new("sh")
+                .args(["-n", "-c", s.as_str()])
+                .output()
+                .expect("sh");
+            assert!(o.status.success(), "{s}: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(s.as_str().contains(r"'a'\''b@1'"), "{s}");
+        }
     }
 
     #[test]

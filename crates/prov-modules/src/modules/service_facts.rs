@@ -21,13 +21,12 @@
 //! runs); prov checks `not-found`, `masked`, `failed` in that order.
 
 use async_trait::async_trait;
-use prov_core::Script;
-use prov_core::{Module, ModuleContext, ModuleError, Plan, quote};
+use prov_core::{FactError, Module, ModuleContext, ModuleError, Plan, Script, sh};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::parse_args;
-use crate::server_util::{self, section, sections};
+use crate::server_util::{Section, Sectioned, SectionedFact, Sections};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +35,7 @@ struct Args {}
 const BAD_STATES: [&str; 3] = ["not-found", "masked", "failed"];
 
 const PRELUDE: &str =
-    "export LANG=C.UTF-8 LC_ALL=C.UTF-8\nPATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin\n";
+    "export LANG=C.UTF-8 LC_ALL=C.UTF-8\nPATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin";
 
 /// Python's `str.split()`: runs of Unicode whitespace (including `\x1c`..`\x1f`).
 fn py_split(s: &str) -> Vec<&str> {
@@ -134,46 +133,129 @@ pub fn active_state(rc: &str, stdout: &str) -> String {
     }
 }
 
-fn first_script() -> String {
-    let mut s = String::from(PRELUDE);
-    s.push_str("have() { command -v \"$1\" >/dev/null 2>&1; }\n");
-    s.push_str("if have service && ! have chkconfig && ! have rc-status; then\n");
-    s.push_str(&section("sysv"));
-    s.push_str("  o=$(service --status-all 2>/dev/null); rc=$?\n");
-    s.push_str("  if [ $rc -eq 4 ] && [ ! -e /etc/init.d ]; then :; else\n");
-    s.push_str("    printf '%s\\n' \"$o\"\n");
-    s.push_str(&format!("    {}", section("sysv_rc")));
-    s.push_str("    echo $rc\n  fi\nfi\n");
-    s.push_str("if have systemctl && { [ -e /run/systemd/system/ ] || [ -e /dev/.run/systemd/ ] || [ -e /dev/.systemd/ ] || [ \"$(cat /proc/1/comm 2>/dev/null)\" = systemd ]; }; then\n");
-    for (name, cmd) in [
-        (
-            "units",
-            "systemctl list-units --no-pager --type service --all --plain",
-        ),
-        (
-            "files",
-            "systemctl list-unit-files --no-pager --type service --all",
-        ),
-    ] {
-        s.push_str(&section(name));
-        s.push_str(&format!("  {cmd} 2>/dev/null; rc=$?\n"));
-        s.push_str(&section(&format!("{name}_rc")));
-        s.push_str("  echo $rc\n");
-    }
-    s.push_str("fi\n");
-    s.push_str(&section("end"));
-    s
+/// Decides, before the sections, which listings run: `sv` when `service` is the tool (neither
+/// `chkconfig` nor `rc-status`), `sd` when systemd is the init system.
+const LISTING_PRELUDE: &str = r#"have() { command -v "$1" >/dev/null 2>&1; }
+sv=; sd=
+if have service && ! have chkconfig && ! have rc-status; then sv=1; fi
+if have systemctl && { [ -e /run/systemd/system/ ] || [ -e /dev/.run/systemd/ ] || [ -e /dev/.systemd/ ] || [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; }; then sd=1; fi"#;
+
+/// The listings Ansible's module reads: `service --status-all`, `systemctl list-units` and
+/// `systemctl list-unit-files`, each with its exit status (`None`: not run).
+pub struct ServiceListings;
+
+/// One listing's exit status and output.
+pub type Listing = Option<(i32, String)>;
+
+/// The [`ServiceListings`] answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listings {
+    /// `service --status-all` (not run, or exit 4 without `/etc/init.d`: `None`).
+    pub sysv: Listing,
+    /// `systemctl list-units` (`None` without systemd).
+    pub units: Listing,
+    /// `systemctl list-unit-files` (`None` without systemd).
+    pub files: Listing,
 }
 
-fn show_script(names: &[String]) -> String {
-    let mut s = String::from(PRELUDE);
-    for (i, n) in names.iter().enumerate() {
-        s.push_str(&format!(
-            "o=$(systemctl show {} --property=ActiveState 2>/dev/null); rc=$?\necho '@@prov:rc{i}'; echo $rc\necho '@@prov:out{i}'; printf '%s' \"$o\"; echo\n",
-            quote(n)
-        ));
+impl SectionedFact for ServiceListings {
+    type Output = Listings;
+
+    fn name(&self) -> String {
+        "service listings".into()
     }
-    s
+
+    fn prelude(&self) -> Script {
+        Script::text(PRELUDE).then(&Script::text(LISTING_PRELUDE))
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        let mut v = vec![
+            Section::new(
+                "sysv",
+                Script::text(
+                    "rc=none
+if [ -n \"$sv\" ]; then
+  o=$(service --status-all 2>/dev/null); rc=$?
+  \
+                     if [ $rc -eq 4 ] && [ ! -e /etc/init.d ]; then rc=none; else printf '%s\\n' \"$o\"; fi
+fi",
+                ),
+            ),
+            Section::new("sysv_rc", Script::text("echo $rc")),
+        ];
+        for (name, rc, cmd) in [
+            (
+                "units",
+                "units_rc",
+                Script::text("systemctl list-units --no-pager --type service --all --plain"),
+            ),
+            (
+                "files",
+                "files_rc",
+                Script::text("systemctl list-unit-files --no-pager --type service --all"),
+            ),
+        ] {
+            let run = sh!(
+                "rc=none\nif [ -n \"$sd\" ]; then {} 2>/dev/null; rc=$?; fi",
+                cmd
+            );
+            v.push(Section::new(name, run));
+            v.push(Section::new(rc, Script::text("echo $rc")));
+        }
+        v
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<Listings, FactError> {
+        let listing = |name: &str, rc: &str| -> Result<Listing, FactError> {
+            match s.status_of(rc)? {
+                Some(code) => Ok(Some((code, s.get(name)?.to_owned()))),
+                None => Ok(None),
+            }
+        };
+        Ok(Listings {
+            sysv: listing("sysv", "sysv_rc")?,
+            units: listing("units", "units_rc")?,
+            files: listing("files", "files_rc")?,
+        })
+    }
+}
+
+/// `systemctl show NAME --property=ActiveState` of each unit file not loaded.
+pub struct ActiveStates<'a>(pub &'a [String]);
+
+impl SectionedFact for ActiveStates<'_> {
+    type Output = Vec<String>;
+
+    fn name(&self) -> String {
+        "systemctl show --property=ActiveState".into()
+    }
+
+    fn prelude(&self) -> Script {
+        Script::text(PRELUDE)
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        let mut v = Vec::new();
+        for (i, n) in self.0.iter().enumerate() {
+            let show = sh!(
+                "o=$(systemctl show {} --property=ActiveState 2>/dev/null); rc=$?; printf '%s' \"$o\"",
+                n
+            );
+            v.push(Section::new(format!("out{i}"), show));
+            v.push(Section::new(format!("rc{i}"), Script::text("echo $rc")));
+        }
+        v
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<Vec<String>, FactError> {
+        (0..self.0.len())
+            .map(|i| {
+                let rc = s.get(&format!("rc{i}"))?;
+                Ok(active_state(rc, s.get(&format!("out{i}"))?))
+            })
+            .collect()
+    }
 }
 
 /// The `service_facts` module.
@@ -183,46 +265,36 @@ pub struct ServiceFacts;
 #[async_trait]
 impl Module for ServiceFacts {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let out = ctx.run(&Script::__legacy(first_script())).await?;
-        let secs = sections(&out.stdout_text());
-        if !secs.contains_key("end") {
-            server_util::check_output("service_facts", &out)?;
-        }
+        let listings = ctx.fact(&Sectioned(ServiceListings)).await?;
         let mut warnings: Vec<String> = Vec::new();
         let mut all = Map::new();
-        if secs.contains_key("sysv_rc") {
-            let code = server_util::get(&secs, "sysv_rc").trim();
-            if code != "0" {
+        if let Some((code, text)) = &listings.sysv {
+            if *code != 0 {
                 warnings.push(format!("Unable to query 'service' tool ({code})"));
             }
-            parse_sysv(server_util::get(&secs, "sysv"), &mut all);
+            parse_sysv(text, &mut all);
         }
         let mut systemd = Map::new();
-        if secs.contains_key("units") {
-            let fail = |e: String| ModuleError::failed(format!("service_facts: {e}"));
-            if server_util::get(&secs, "units_rc").trim() == "0" {
-                parse_units(server_util::get(&secs, "units"), &mut systemd).map_err(fail)?;
-            } else {
-                warnings.push("Could not list units from systemd".into());
-            }
-            if server_util::get(&secs, "files_rc").trim() == "0" {
-                let to_show = parse_unit_files(server_util::get(&secs, "files"), &mut systemd)
-                    .map_err(fail)?;
+        let fail = |e: String| ModuleError::failed(format!("service_facts: {e}"));
+        match &listings.units {
+            Some((0, text)) => parse_units(text, &mut systemd).map_err(fail)?,
+            Some(_) => warnings.push("Could not list units from systemd".into()),
+            None => {}
+        }
+        match &listings.files {
+            Some((0, text)) => {
+                let to_show = parse_unit_files(text, &mut systemd).map_err(fail)?;
                 if !to_show.is_empty() {
-                    let out = ctx.run(&Script::__legacy(show_script(&to_show))).await?;
-                    let shown = sections(&out.stdout_text());
-                    for (i, n) in to_show.iter().enumerate() {
-                        let o = server_util::get(&shown, &format!("out{i}"));
-                        let o = o.strip_suffix('\n').unwrap_or(o);
-                        let state = active_state(server_util::get(&shown, &format!("rc{i}")), o);
+                    let states = ctx.fact(&Sectioned(ActiveStates(&to_show))).await?;
+                    for (n, state) in to_show.iter().zip(states) {
                         if let Some(v) = systemd.get_mut(n) {
                             v["state"] = json!(state);
                         }
                     }
                 }
-            } else {
-                warnings.push("Could not get unit files data from systemd".into());
             }
+            Some(_) => warnings.push("Could not get unit files data from systemd".into()),
+            None => {}
         }
         all.extend(systemd);
         let mut plan = Plan::unchanged();
@@ -332,6 +404,20 @@ systemd-journald.service     static          -
     }
 
     #[test]
+    fn listings_run_here_and_parse() {
+        use prov_core::Fact;
+        let f = Sectioned(ServiceListings);
+        let out = crate::server_util::testing::sh(&f.script(), None);
+        f.parse(&out).expect("this machine's listings parse");
+        let bad = crate::server_util::testing::output(
+            0,
+            "@@prov:sysv\n\n@@prov:sysv_rc\nx\n@@prov:units\n\n@@prov:units_rc\nnone\n@@prov:files\n\n@@prov:files_rc\nnone\n@@prov:end\n",
+            "",
+        );
+        assert_eq!(f.parse(&bad).unwrap_err().fact, "service listings");
+    }
+
+    #[test]
     fn show_states() {
         assert_eq!(active_state("0", "ActiveState=active"), "active");
         assert_eq!(active_state("0", "ActiveState=inactive\n"), "inactive");
@@ -357,8 +443,20 @@ systemd-journald.service     static          -
 
     #[test]
     fn scripts_quote_names_and_args() {
-        let s = show_script(&["a b.service".into()]);
-        assert!(s.contains("systemctl show 'a b.service' --property=ActiveState"));
+        use prov_core::Fact;
+        let names = ["a b.service".to_owned()];
+        let show = Sectioned(ActiveStates(&names)).script();
+        assert!(
+            show.as_str()
+                .contains("systemctl show 'a b.service' --property=ActiveState")
+        );
+        for s in [&show, &Sectioned(ServiceListings).script()] {
+            let o = std::process::Command::new("sh")
+                .args(["-n", "-c", s.as_str()])
+                .output()
+                .expect("sh");
+            assert!(o.status.success(), "{s}");
+        }
         assert!(build(Value::Null).is_ok());
         assert!(build(json!({})).is_ok());
         assert!(build(json!({"x": 1})).is_err());

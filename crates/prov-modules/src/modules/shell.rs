@@ -2,17 +2,13 @@
 //! redirections and expansions work. `creates`/`removes` make it idempotent.
 
 use async_trait::async_trait;
-use prov_core::quote::quote;
-use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan};
+use prov_core::{CheckMode, Module, ModuleContext, ModuleError, Plan, Script, sh};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::args::de_bool;
 use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
 
-fn yes() -> bool {
-    true
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,9 +25,9 @@ struct Args {
     executable: Option<String>,
     #[serde(default)]
     stdin: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     stdin_add_newline: bool,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     strip_empty_ends: bool,
 }
 
@@ -77,16 +73,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 }
 
 impl Shell {
-    fn script(&self) -> String {
+    fn script(&self) -> Script {
         // The command always runs in a shell of its own, so nothing of ours (the `cd` line)
         // can change its meaning.
         let exe = self.executable.as_deref().unwrap_or("/bin/sh");
-        format!(
-            "{}exec {} -c {}\n",
-            self.guards.cd_line(),
-            quote(exe),
-            quote(&self.cmd)
-        )
+        let run = sh!("exec {} -c {}\n", exe, self.cmd);
+        self.guards.cd_line().then(&run)
     }
 }
 

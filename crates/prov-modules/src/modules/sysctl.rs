@@ -12,19 +12,16 @@
 //! the link stays.
 
 use async_trait::async_trait;
-use prov_core::Script;
 use prov_core::transfer::FileAttrs;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use prov_core::{
+    Action, Diff, FactError, Module, ModuleContext, ModuleError, Outcome, Plan, Script, sh,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::de_bool;
+use crate::args::{Presence, de_bool, yes};
 use crate::parse_args;
-use crate::server_util::{self, section, sections};
-
-fn yes() -> bool {
-    true
-}
+use crate::server_util::{self, LinkTarget, Section, Sectioned, SectionedFact, Sections};
 
 /// The `sysctl` module's arguments (Ansible's names).
 #[derive(Debug, Deserialize)]
@@ -38,7 +35,7 @@ pub struct SysctlArgs {
     pub value: Option<Value>,
     /// present (default) or absent (removes the line; the live value stays).
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Presence,
     /// The file the setting is persisted in.
     #[serde(default)]
     pub sysctl_file: Option<String>,
@@ -107,85 +104,131 @@ pub fn edit_file(content: &str, name: &str, value: Option<&str>) -> String {
 pub struct Sysctl {
     name: String,
     value: Option<String>,
-    present: bool,
+    state: Presence,
     file: String,
     set_live: bool,
     ignoreerrors: bool,
 }
 
+/// The live value of a key and the file it is persisted in.
+pub struct SysctlFact<'a> {
+    /// The key.
+    pub name: &'a str,
+    /// The sysctl.d file.
+    pub file: &'a str,
+}
+
+/// The [`SysctlFact`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlState {
+    /// The live value, whitespace normalized, or `sysctl`'s error message.
+    pub live: Result<String, String>,
+    /// The file's content, if it exists.
+    pub file: Option<String>,
+    /// Where a write of the file goes.
+    pub target: LinkTarget,
+}
+
+impl SectionedFact for SysctlFact<'_> {
+    type Output = SysctlState;
+
+    fn name(&self) -> String {
+        format!("sysctl {}", self.name)
+    }
+
+    fn prelude(&self) -> Script {
+        Script::text("PATH=$PATH:/usr/sbin:/sbin")
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        vec![
+            Section::new("live", sh!("sysctl -n -- {} 2>&1; rc=$?", self.name)),
+            Section::new("rc", Script::text("echo $rc")),
+            Section::file("file", self.file),
+            Section::link_target("target", self.file),
+        ]
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<SysctlState, FactError> {
+        let text = s.get("live")?;
+        let live = match s.get("rc")?.trim() {
+            "0" => Ok(norm_value(text)),
+            rc if rc.parse::<i32>().is_ok() => Err(text.trim().to_owned()),
+            other => return Err(s.error(format!("`{other}` is not an exit status"))),
+        };
+        Ok(SysctlState {
+            live,
+            file: s.file("file")?,
+            target: s.link("target")?,
+        })
+    }
+}
+
+/// The planner: the file edit and the live change that bring the host to `want`.
+fn plan_sysctl(
+    want: &Sysctl,
+    st: &SysctlState,
+) -> Result<(Vec<String>, Vec<Diff>, SysctlAction), ModuleError> {
+    let name = &want.name;
+    // A symlinked file (Debian's `99-sysctl.conf -> ../sysctl.conf`) is written through:
+    // its target gets the edit and the link stays, as ansible.posix.sysctl's `realpath`.
+    let target = st.target.write_path("sysctl", &want.file)?;
+    let file = st.file.as_deref().unwrap_or("");
+    let mut summary: Vec<String> = Vec::new();
+    let mut diffs = Vec::new();
+    let mut action = SysctlAction {
+        file: None,
+        set: None,
+    };
+    let value = match want.state {
+        Presence::Present => Some(want.value.as_deref().unwrap_or("")),
+        Presence::Absent if st.file.is_some() => None,
+        Presence::Absent => return Ok((summary, diffs, action)),
+    };
+    if let (Some(_), Err(why)) = (value, &st.live)
+        && !want.ignoreerrors
+    {
+        return Err(ModuleError::failed(format!(
+            "sysctl: cannot read {name}: {why}"
+        )));
+    }
+    let new = edit_file(file, name, value);
+    if new != file || st.file.is_none() {
+        summary.push(match value {
+            Some(v) => format!("persist {name}={v} in {target}"),
+            None => format!("remove {name} from {target}"),
+        });
+        diffs.push(Diff::new(target.clone(), file, new.clone()));
+        action.file = Some((target, new));
+    }
+    if let (Some(want_v), Ok(l)) = (value, &st.live)
+        && want.set_live
+        && *l != norm_value(want_v)
+    {
+        summary.push(format!("set {name} {l} -> {want_v} (live)"));
+        diffs.push(Diff::new(
+            format!("sysctl {name}"),
+            format!("{l}\n"),
+            format!("{}\n", norm_value(want_v)),
+        ));
+        action.set = Some(format!("{name}={want_v}"));
+    }
+    Ok((summary, diffs, action))
+}
+
 #[async_trait]
 impl Module for Sysctl {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let script = format!(
-            "PATH=$PATH:/usr/sbin:/sbin\n{}sysctl -n -- {} 2>&1; rc=$?; echo \"{}rc\"; echo $rc\n{}cat -- {} 2>/dev/null\n{}[ -e {} ] && echo yes\n{}{}",
-            section("live"),
-            quote(&self.name),
-            server_util::MARK,
-            section("file"),
-            quote(&self.file),
-            section("exists"),
-            quote(&self.file),
-            server_util::resolve_section("target", &self.file),
-            section("end"),
-        );
-        let out = ctx.run(&Script::__legacy(script)).await?;
-        let secs = sections(&out.stdout_text());
-        if !secs.contains_key("end") {
-            server_util::check_output("sysctl", &out)?;
-        }
-        let live_rc = server_util::get(&secs, "rc").trim().to_owned();
-        let live_text = server_util::get(&secs, "live");
-        let live = (live_rc == "0").then(|| norm_value(live_text));
-        let file = server_util::get(&secs, "file");
-        let exists = server_util::get(&secs, "exists").trim() == "yes";
-        let name = &self.name;
-        // A symlinked file (Debian's `99-sysctl.conf -> ../sysctl.conf`) is written through:
-        // its target gets the edit and the link stays, as ansible.posix.sysctl's `realpath`.
-        let target = server_util::write_target("sysctl", &secs, "target", &self.file)?;
-        let mut plan = Plan::unchanged().with_result("name", json!(name));
-        let mut summary: Vec<String> = Vec::new();
-        let mut diffs = Vec::new();
-        if let Some(l) = &live {
+        let fact = SysctlFact {
+            name: &self.name,
+            file: &self.file,
+        };
+        let st = ctx.fact(&Sectioned(fact)).await?;
+        let mut plan = Plan::unchanged().with_result("name", json!(self.name));
+        if let Ok(l) = &st.live {
             plan = plan.with_result("live_value", json!(l));
         }
-        let mut action = SysctlAction {
-            file: None,
-            set: None,
-        };
-        if self.present {
-            let want = self.value.as_deref().unwrap_or("");
-            if live.is_none() && !self.ignoreerrors {
-                return Err(ModuleError::failed(format!(
-                    "sysctl: cannot read {name}: {}",
-                    live_text.trim()
-                )));
-            }
-            let new = edit_file(file, name, Some(want));
-            if new != file || !exists {
-                summary.push(format!("persist {name}={want} in {target}"));
-                diffs.push(Diff::new(target.clone(), file, new.clone()));
-                action.file = Some((target, new));
-            }
-            if self.set_live
-                && let Some(l) = &live
-                && *l != norm_value(want)
-            {
-                summary.push(format!("set {name} {l} -> {want} (live)"));
-                diffs.push(Diff::new(
-                    format!("sysctl {name}"),
-                    format!("{l}\n"),
-                    format!("{}\n", norm_value(want)),
-                ));
-                action.set = Some(format!("{name}={want}"));
-            }
-        } else if exists {
-            let new = edit_file(file, name, None);
-            if new != file {
-                summary.push(format!("remove {name} from {target}"));
-                diffs.push(Diff::new(target.clone(), file, new.clone()));
-                action.file = Some((target, new));
-            }
-        }
+        let (summary, diffs, action) = plan_sysctl(self, &st)?;
         Ok(plan.with_change(summary, diffs, action))
     }
 }
@@ -204,16 +247,12 @@ impl Action for SysctlAction {
                 .map(|p| p.to_string_lossy().into_owned())
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "/".into());
-            ctx.run_ok(&Script::__legacy(format!("mkdir -p -- {}", quote(&dir))))
-                .await?;
+            ctx.run_ok(&sh!("mkdir -p -- {}", dir)).await?;
             server_util::write_text(ctx, path, content, &FileAttrs::default()).await?;
         }
         if let Some(assign) = &self.set {
-            let cmd = format!(
-                "PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}",
-                quote(assign)
-            );
-            let out = ctx.run(&Script::__legacy(cmd)).await?;
+            let cmd = sh!("PATH=$PATH:/usr/sbin:/sbin; sysctl -q -w -- {}", assign);
+            let out = ctx.run(&cmd).await?;
             server_util::check_output(&format!("sysctl -w {assign}"), &out)?;
         }
         Ok(Outcome::default())
@@ -235,15 +274,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     {
         return Err(ModuleError::args(format!("`{n}` is not a valid key")));
     }
-    let present = match a.state.as_deref() {
-        None | Some("present") => true,
-        Some("absent") => false,
-        Some(o) => {
-            return Err(ModuleError::args(format!(
-                "state `{o}` is not present or absent"
-            )));
-        }
-    };
+    let present = a.state == Presence::Present;
     let value = match a.value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.trim().to_owned()),
@@ -272,7 +303,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     Ok(Box::new(Sysctl {
         name: a.name,
         value,
-        present,
+        state: a.state,
         file,
         set_live: a.reload || a.sysctl_set,
         ignoreerrors: a.ignoreerrors,

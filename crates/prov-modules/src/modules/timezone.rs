@@ -18,13 +18,14 @@
 //! edit `/etc/timezone` and run `dpkg-reconfigure tzdata`.
 
 use async_trait::async_trait;
-use prov_core::Script;
-use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, quote};
+use prov_core::{
+    Action, Diff, FactError, Module, ModuleContext, ModuleError, Outcome, Plan, Script, sh,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::parse_args;
-use crate::server_util::{self, section, sections};
+use crate::server_util::{self, Section, Sectioned, SectionedFact, Sections};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,77 +67,109 @@ pub struct Timezone {
     name: String,
 }
 
-const PRELUDE: &str = "export LC_ALL=C\nPATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin\n";
+const PRELUDE: &str = "export LC_ALL=C\nPATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin";
 
-fn status_script() -> String {
-    format!(
-        "{PRELUDE}{}command -v timedatectl || true\n{}timedatectl status 2>&1; echo \"@@prov:rc\"; echo $?\n",
-        section("bin"),
-        section("status"),
-    )
+/// `timedatectl status` (and, when asked, whether a zone's file exists).
+pub struct TimezoneFact<'a> {
+    /// Also check that this zone exists under `/usr/share/zoneinfo`.
+    pub zone: Option<&'a str>,
 }
 
-async fn read_zone(ctx: &ModuleContext<'_>, extra: &str) -> Result<ReadZone, ModuleError> {
-    let out = ctx
-        .run(&Script::__legacy(format!("{}{extra}", status_script())))
-        .await?;
-    let secs = sections(&out.stdout_text());
-    let bin = server_util::get(&secs, "bin").trim().to_owned();
-    if bin.is_empty() {
+/// The [`TimezoneFact`]'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimezoneState {
+    /// Where `timedatectl` is (`None`: not installed).
+    pub bin: Option<String>,
+    /// `timedatectl status` output (stdout and stderr).
+    pub status: String,
+    /// Its exit status.
+    pub rc: i32,
+    /// The asked zone's file exists (when asked).
+    pub zone_exists: Option<bool>,
+}
+
+impl SectionedFact for TimezoneFact<'_> {
+    type Output = TimezoneState;
+
+    fn name(&self) -> String {
+        "timedatectl status".into()
+    }
+
+    fn prelude(&self) -> Script {
+        Script::text(PRELUDE)
+    }
+
+    fn sections(&self) -> Vec<Section> {
+        let mut v = vec![
+            Section::new("bin", Script::text("command -v timedatectl || true")),
+            Section::new("status", Script::text("timedatectl status 2>&1; rc=$?")),
+            Section::new("rc", Script::text("echo $rc")),
+        ];
+        if let Some(zone) = self.zone {
+            let file = format!("/usr/share/zoneinfo/{zone}");
+            v.push(Section::new("zonefile", sh!("if [ -f {} ]; then echo yes; fi", file)));
+        }
+        v
+    }
+
+    fn parse_sections(&self, s: &Sections) -> Result<TimezoneState, FactError> {
+        let bin = s.get("bin")?.trim();
+        let rc = s.get("rc")?.trim();
+        Ok(TimezoneState {
+            bin: (!bin.is_empty()).then(|| bin.to_owned()),
+            status: s.get("status")?.to_owned(),
+            rc: rc
+                .parse()
+                .map_err(|_| s.error(format!("`{rc}` is not an exit status")))?,
+            zone_exists: self.zone.map(|_| s.flag("zonefile")).transpose()?,
+        })
+    }
+}
+
+/// The current zone and the `timedatectl` that reported it; the module's errors for hosts where
+/// timedatectl is missing or does not work.
+fn current_zone(st: &TimezoneState) -> Result<(String, String), ModuleError> {
+    let Some(bin) = &st.bin else {
         return Err(ModuleError::failed(
             "timezone: timedatectl is not installed: prov sets the time zone through systemd-timedated only (Ansible would edit /etc/timezone and run dpkg-reconfigure tzdata instead)",
         ));
-    }
-    let status = server_util::get(&secs, "status");
-    if server_util::get(&secs, "rc").trim() != "0" {
+    };
+    if st.rc != 0 {
         return Err(ModuleError::failed(format!(
             "timezone: `timedatectl status` does not work on this host ({}): prov sets the time zone through systemd-timedated only (Ansible would edit /etc/timezone and run dpkg-reconfigure tzdata instead)",
-            status.trim()
+            st.status.trim()
         )));
     }
-    let zone = parse_status_zone(status).ok_or_else(|| {
+    let zone = parse_status_zone(&st.status).ok_or_else(|| {
         ModuleError::failed(format!(
             "timezone: no `Time zone:` in the output of timedatectl status: {}",
-            status.trim()
+            st.status.trim()
         ))
     })?;
-    Ok(ReadZone {
-        bin,
-        zone,
-        extra: secs,
-    })
-}
-
-struct ReadZone {
-    bin: String,
-    zone: String,
-    extra: std::collections::HashMap<String, String>,
+    Ok((bin.clone(), zone))
 }
 
 #[async_trait]
 impl Module for Timezone {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let name = &self.name;
-        let zonefile = format!("/usr/share/zoneinfo/{name}");
-        let probe = format!(
-            "{}if [ -f {} ]; then echo yes; fi\n",
-            section("zonefile"),
-            quote(&zonefile)
-        );
-        let r = read_zone(ctx, &probe).await?;
-        if server_util::get(&r.extra, "zonefile").trim() != "yes" {
+        let st = ctx
+            .fact(&Sectioned(TimezoneFact { zone: Some(name) }))
+            .await?;
+        let (bin, zone) = current_zone(&st)?;
+        if st.zone_exists != Some(true) {
             return Err(ModuleError::failed(format!(
                 "Error message:\ngiven timezone \"{name}\" is not available"
             )));
         }
-        let before = json!({"name": r.zone});
-        let Some(diff) = plan_zone(&r.zone, name) else {
+        let before = json!({"name": zone});
+        let Some(diff) = plan_zone(&zone, name) else {
             return Ok(Plan::unchanged()
                 .with_result("diff", json!({"before": before, "after": {"name": name}})));
         };
-        let command = format!("{} set-timezone {name}", r.bin);
+        let command = format!("{bin} set-timezone {name}");
         let mut plan = Plan::change(
-            format!("time zone {} -> {name}", r.zone),
+            format!("time zone {zone} -> {name}"),
             SetZone {
                 name: name.clone(),
                 msg: format!("executed `{command}`"),
@@ -159,15 +192,15 @@ struct SetZone {
 #[async_trait]
 impl Action for SetZone {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let set = format!("{PRELUDE}timedatectl set-timezone {}", quote(&self.name));
-        let out = ctx.run(&Script::__legacy(set)).await?;
+        let set = Script::text(PRELUDE).then(&sh!("timedatectl set-timezone {}", self.name));
+        let out = ctx.run(&set).await?;
         server_util::check_output(&format!("timedatectl set-timezone {}", self.name), &out)?;
         // Ansible reads the state again and fails unless it is the planned one.
-        let after = read_zone(ctx, "").await?;
-        if after.zone != self.name {
+        let (_, after) = current_zone(&ctx.fact(&Sectioned(TimezoneFact { zone: None })).await?)?;
+        if after != self.name {
             return Err(ModuleError::failed(format!(
                 "Error message:\nstill not desired state, though changes have made - planned: {{'name': '{}'}}, after: {{'name': '{}'}}\nOther message(s):\n{}",
-                self.name, after.zone, self.msg
+                self.name, after, self.msg
             )));
         }
         let mut o = Outcome::default();

@@ -11,8 +11,7 @@
 //! is needed. `state: drained` is not supported.
 
 use async_trait::async_trait;
-use prov_core::Script;
-use prov_core::{Module, ModuleContext, ModuleError, Plan, quote};
+use prov_core::{Module, ModuleContext, ModuleError, Plan, Script, sh};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -82,48 +81,37 @@ pub struct WaitSpec {
 /// Exit status of the loop when the deadline passed.
 const TIMED_OUT: i32 = 3;
 
-/// The remote loop: prints `elapsed=N` and exits 0 on success, [`TIMED_OUT`] on timeout.
-pub fn wait_script(w: &WaitSpec) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "h={}; p={}; f={}; re={}; ct={}\n",
-        quote(&w.host),
+/// The remote loop (`scripts/wait_for.sh`): prints `elapsed=N` and exits 0 on success,
+/// [`TIMED_OUT`] on timeout.
+pub fn wait_script(w: &WaitSpec) -> Script {
+    let kind = match (&w.port, &w.search_regex) {
+        (Some(_), None) => "port",
+        (Some(_), Some(_)) => "port_re",
+        (None, None) => "file",
+        (None, Some(_)) => "file_re",
+    };
+    let vars = sh!(
+        "h={}; p={}; f={}; re={}; ct={}; kind={}; present={}; delay={}; timeout={}; pause={}",
+        w.host,
         w.port.map(|p| p.to_string()).unwrap_or_default(),
-        quote(w.path.as_deref().unwrap_or("")),
-        quote(w.search_regex.as_deref().unwrap_or("")),
-        w.connect_timeout
-    ));
-    let probe = match (&w.port, &w.path, &w.search_regex) {
-        (Some(_), _, None) => {
-            "timeout \"$ct\" bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' _ \"$h\" \"$p\" 2>/dev/null".to_owned()
-        }
-        (Some(_), _, Some(_)) => {
-            "timeout \"$ct\" bash -c 'exec 3<>\"/dev/tcp/$1/$2\" && cat <&3' _ \"$h\" \"$p\" 2>/dev/null | grep -Eq -- \"$re\"".to_owned()
-        }
-        (None, _, None) => "[ -e \"$f\" ]".to_owned(),
-        (None, _, Some(_)) => "grep -Eq -- \"$re\" \"$f\" 2>/dev/null".to_owned(),
-    };
-    if w.port.is_some() {
-        s.push_str("command -v bash >/dev/null 2>&1 || { echo 'wait_for: bash is needed on the host for port checks' >&2; exit 2; }\n");
-    }
-    // Absence of a file with a pattern: the pattern no longer matches (or the file is gone).
-    let check = if w.present {
-        probe
-    } else {
-        format!("! {{ {probe}; }}")
-    };
-    s.push_str(&format!("check() {{ {check}; }}\n"));
-    s.push_str(&format!("sleep {}\n", w.delay));
-    s.push_str("start=$(date +%s)\n");
-    s.push_str(&format!("end=$((start + {}))\n", w.timeout));
-    s.push_str("while :; do\n");
-    s.push_str("  if check; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit 0; fi\n");
-    s.push_str(&format!(
-        "  if [ \"$(date +%s)\" -ge \"$end\" ]; then echo \"elapsed=$(( $(date +%s) - start ))\"; exit {TIMED_OUT}; fi\n"
-    ));
-    s.push_str(&format!("  sleep {}\n", w.sleep));
-    s.push_str("done\n");
-    s
+        w.path.as_deref().unwrap_or(""),
+        w.search_regex.as_deref().unwrap_or(""),
+        w.connect_timeout,
+        kind,
+        u8::from(w.present),
+        w.delay,
+        w.timeout,
+        w.sleep
+    );
+    vars.then(&Script::text(include_str!("scripts/wait_for.sh")))
+}
+
+/// The `elapsed=N` line of the loop's output.
+fn elapsed(stdout: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| {
+        l.strip_prefix("elapsed=")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    })
 }
 
 /// The `wait_for` module.
@@ -136,15 +124,16 @@ pub struct WaitFor {
 impl Module for WaitFor {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let w = &self.spec;
-        let out = ctx.run(&Script::__legacy(wait_script(w))).await?;
-        let elapsed = out
-            .stdout_text()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("elapsed=")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0);
+        let out = ctx.run(&wait_script(w)).await?;
+        if !matches!(out.status, 0 | TIMED_OUT) {
+            crate::server_util::check_output("wait_for", &out)?;
+        }
+        let elapsed = elapsed(&out.stdout_text()).ok_or_else(|| {
+            ModuleError::failed(format!(
+                "wait_for: the wait loop printed no elapsed time: {}",
+                out.stdout_text().trim()
+            ))
+        })?;
         let what = match (&w.port, &w.path) {
             (Some(p), _) => format!("{}:{p}", w.host),
             (None, Some(f)) => f.clone(),
@@ -183,10 +172,7 @@ impl Module for WaitFor {
                     .unwrap_or_else(|| format!("timeout after {elapsed}s waiting for {cond}"));
                 Err(ModuleError::failed_with(msg, plan.into_result()))
             }
-            _ => {
-                crate::server_util::check_output("wait_for", &out)?;
-                Ok(plan)
-            }
+            _ => Ok(plan),
         }
     }
 }
@@ -263,7 +249,7 @@ mod tests {
     fn run(w: &WaitSpec) -> (i32, String) {
         let out = std::process::Command::new("sh")
             .arg("-c")
-            .arg(wait_script(w))
+            .arg(wait_script(w).as_str())
             .output()
             .unwrap();
         (
