@@ -47,11 +47,6 @@ where
     }
 }
 
-/// `true`, for `#[serde(default = "crate::args::yes")]` on arguments that default to yes.
-pub fn yes() -> bool {
-    true
-}
-
 /// `state: present | absent`, the choice of most modules (present by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
