@@ -1,0 +1,189 @@
+//! Lab tests of the package-source and system modules (`apt_repository`, `deb822_repository`,
+//! `debconf`, `cron`, `pam_limits`...) on lab host lab2: the effect is checked inside the
+//! host, check mode must predict the real run and a second run must change nothing
+//! (`converge`). Where it matters, the files prov writes are compared with what the real
+//! Ansible module (ansible-core 2.19 from `/var/cache/prov-bench/venv`) writes on the same host
+//! for the same arguments: Ansible runs first, its result is captured, the host is reset, prov
+//! runs, and both captures must be equal.
+//!
+//! Run under the shared lock: `flock /work/lab.lock cargo test -p prov-modules --test
+//! system_more_lab`. Every test skips with a message when the lab is not up; the comparisons
+//! skip when the Ansible venv is missing.
+
+#[path = "support/server_lab.rs"]
+mod support;
+
+use std::path::Path;
+
+use prov_core::{Connection, RemoteCommand, Stdin};
+use serde_json::{Value, json};
+use support::{NsConnection, apply, check, converge, lab_addr, lab_host, lab_lock};
+
+const VENV: &str = "/var/cache/prov-bench/venv/bin/ansible";
+const LAB_DIR: &str = "/var/lib/prov-lab";
+
+/// Runs the real Ansible module on `host` (an ad-hoc command over SSH) and returns its JSON
+/// result; `None` (with a message) when the venv is missing.
+fn ansible(host: &str, module: &str, args: &Value) -> Option<Value> {
+    if !Path::new(VENV).exists() {
+        eprintln!("SKIP comparison: no Ansible in {VENV}");
+        return None;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("ansible.cfg");
+    std::fs::write(&cfg, "[defaults]\n").expect("cfg");
+    let out = std::process::Command::new(VENV)
+        .args(["-i", &format!("{},", lab_addr(host)), "all", "-u", "root"])
+        .args(["--private-key", &format!("{LAB_DIR}/id_ed25519")])
+        .args(["-m", module, "-a", &args.to_string()])
+        .env("ANSIBLE_CONFIG", &cfg)
+        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+        .env(
+            "ANSIBLE_SSH_COMMON_ARGS",
+            format!(
+                "-o UserKnownHostsFile={LAB_DIR}/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+            ),
+        )
+        .env("ANSIBLE_PIPELINING", "True")
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", tmp.path().join("lt"))
+        .env(
+            "ANSIBLE_SSH_CONTROL_PATH_DIR",
+            tmp.path().join("cp").display().to_string(),
+        )
+        .output()
+        .expect("ansible runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json_start = text
+        .find(" => {")
+        .unwrap_or_else(|| panic!("no result from ansible: {text}"));
+    let v: Value = serde_json::from_str(&text[json_start + 4..]).expect("ansible's JSON result");
+    Some(v)
+}
+
+/// Every file (name, mode, owner and content) under `paths` (a shell glob list).
+async fn files(h: &NsConnection, paths: &str) -> String {
+    h.sh_ok(&format!(
+        "for f in {paths}; do [ -f \"$f\" ] || continue; stat -c '== %n %a %U:%G' \"$f\"; cat \"$f\"; done"
+    ))
+    .await
+}
+
+const APT_FILES: &str = "/etc/apt/sources.list /etc/apt/sources.list.d/*";
+
+/// Puts back the lab's apt sources: only the original sources.list.
+async fn reset_apt(h: &NsConnection, original: &str) {
+    h.sh_ok("rm -rf /etc/apt/sources.list.d && mkdir -m 755 /etc/apt/sources.list.d")
+        .await;
+    put(h, "/etc/apt/sources.list", original).await;
+}
+
+/// Writes `content` to `path` on the host (mode 0644).
+async fn put(h: &NsConnection, path: &str, content: &str) {
+    let cmd = RemoteCommand::new(format!("cat > '{path}' && chmod 644 '{path}'"));
+    let out = h
+        .exec(&cmd, Stdin::Bytes(content.as_bytes()))
+        .await
+        .expect("nsenter runs");
+    assert!(out.success(), "{}", out.stderr_text());
+}
+
+/// Runs Ansible then prov with the same arguments from the same starting state (`reset`) and
+/// asserts the files under `paths` end up equal; returns Ansible's result.
+async fn same_as_ansible<F, Fut>(
+    h: &NsConnection,
+    module: &str,
+    args: Value,
+    paths: &str,
+    reset: F,
+) -> Option<Value>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    reset().await;
+    let theirs = ansible("lab2", module, &args)?;
+    assert!(
+        theirs.get("failed").is_none(),
+        "ansible {module} failed: {theirs}"
+    );
+    let ansible_files = files(h, paths).await;
+    reset().await;
+    converge(h, module, args).await;
+    assert_eq!(
+        files(h, paths).await,
+        ansible_files,
+        "{module}: prov and Ansible leave different files"
+    );
+    Some(theirs)
+}
+
+#[tokio::test]
+async fn apt_repository_writes_what_ansible_writes() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let original = h.sh_ok("cat /etc/apt/sources.list").await;
+    let repo = "deb [trusted=yes arch=amd64] file:/srv/prov-lab-repo ./";
+    let file = "/etc/apt/sources.list.d/file_srv_prov_lab_repo.list";
+
+    // A new line: its own file, named as Ansible names it; the cache is updated.
+    let args = json!({"repo": repo, "mode": "0600"});
+    let theirs = same_as_ansible(&h, "apt_repository", args.clone(), APT_FILES, || {
+        reset_apt(&h, &original)
+    })
+    .await;
+    if let Some(t) = theirs {
+        assert_eq!(t["sources_added"], json!([file]));
+    }
+    reset_apt(&h, &original).await;
+    h.sh_ok("touch -d 2001-01-01 /var/cache/apt/pkgcache.bin").await;
+    let real = converge(&h, "apt_repository", args).await;
+    assert_eq!(real.summary, [format!("create {file}"), "apt-get update".into()]);
+    assert_eq!(real.result["sources_added"], json!([file]));
+    assert_eq!(h.sh_ok(&format!("cat {file}")).await, format!("{repo}\n"));
+    assert_eq!(h.sh_ok(&format!("stat -c %a {file}")).await.trim(), "600");
+    let year = h.sh_ok("date -r /var/cache/apt/pkgcache.bin +%Y").await;
+    assert_ne!(year.trim(), "2001", "apt-get update ran");
+
+    // Disabled by hand, with odd spacing and a comment: enabled in place, normalized.
+    h.sh_ok(&format!(
+        "printf '#deb  [trusted=yes arch=amd64]   file:/srv/prov-lab-repo ./ #mine\\n' > {file}"
+    ))
+    .await;
+    let args = json!({"repo": repo, "update_cache": false});
+    same_as_ansible(&h, "apt_repository", args.clone(), APT_FILES, || async {
+        reset_apt(&h, &original).await;
+        h.sh_ok(&format!(
+            "printf '#deb  [trusted=yes arch=amd64]   file:/srv/prov-lab-repo ./ #mine\\n\\n#x\\n' > {file}"
+        ))
+        .await;
+    })
+    .await;
+    assert_eq!(
+        h.sh_ok(&format!("cat {file}")).await,
+        format!("{repo} # mine\n\n# x\n")
+    );
+
+    // Absent: the line goes, and a file left without lines is removed.
+    let args = json!({"repo": repo, "state": "absent", "update_cache": false});
+    let real = converge(&h, "apt_repository", args).await;
+    assert_eq!(real.result["sources_removed"], json!([] as [&str; 0]));
+    assert_eq!(h.sh_ok(&format!("cat {file}")).await, "\n# x\n");
+    h.sh_ok(&format!("printf '{repo}\\n' > {file}")).await;
+    let args = json!({"repo": repo, "state": "absent", "filename": "ignored"});
+    let real = converge(&h, "apt_repository", args.clone()).await;
+    assert_eq!(real.result["sources_removed"], json!([file]));
+    assert!(!h.sh(&format!("test -e {file}")).await.success());
+
+    // An update that keeps failing puts the files back and fails the task.
+    let bad = "deb [trusted=yes] file:/srv/no-such-repo ./";
+    let args = json!({"repo": bad, "filename": "bad", "update_cache_retries": 1, "update_cache_retry_max_delay": 1});
+    let e = apply(&h, "apt_repository", args).await.expect_err("update fails");
+    assert!(e.to_string().contains("Failed to update apt cache after 1 retries"), "{e}");
+    assert!(!h.sh("test -e /etc/apt/sources.list.d/bad.list").await.success());
+    let planned = check(&h, "apt_repository", json!({"repo": repo, "state": "absent"})).await;
+    assert!(!planned.expect("check").changed);
+    reset_apt(&h, &original).await;
+    assert_eq!(h.sh_ok("cat /etc/apt/sources.list").await, original);
+}
