@@ -78,7 +78,10 @@ impl TextFiles {
 
     /// The answer of command `name`.
     pub fn command(&self, name: &str) -> Option<&CommandAnswer> {
-        self.commands.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+        self.commands
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a)
     }
 }
 
@@ -202,7 +205,9 @@ pub fn parse_frames(mut data: &[u8]) -> Result<TextFiles, String> {
                     .map_err(|_| format!("malformed status in `{header}`"))?;
                 let name = take(n)?;
                 let stdout = take(s)?;
-                found.commands.push((name, CommandAnswer { status, stdout }));
+                found
+                    .commands
+                    .push((name, CommandAnswer { status, stdout }));
             }
             _ => return Err(format!("malformed header `{header}`")),
         }
@@ -261,7 +266,10 @@ pub struct WriteFiles {
 }
 
 /// Applies `writes` in order.
-pub async fn apply_writes(ctx: &ModuleContext<'_>, writes: &[FileWrite]) -> Result<(), ModuleError> {
+pub async fn apply_writes(
+    ctx: &ModuleContext<'_>,
+    writes: &[FileWrite],
+) -> Result<(), ModuleError> {
     for w in writes {
         match &w.content {
             Some(c) => {
@@ -328,7 +336,11 @@ pub fn py_lines(s: &str) -> Vec<&str> {
             }
             Some(i) => {
                 lines.push(&rest[..i]);
-                let end = if rest[i..].starts_with("\r\n") { i + 2 } else { i + 1 };
+                let end = if rest[i..].starts_with("\r\n") {
+                    i + 2
+                } else {
+                    i + 1
+                };
                 rest = &rest[end..];
             }
         }

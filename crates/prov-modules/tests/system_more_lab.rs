@@ -137,9 +137,13 @@ async fn apt_repository_writes_what_ansible_writes() {
         assert_eq!(t["sources_added"], json!([file]));
     }
     reset_apt(&h, &original).await;
-    h.sh_ok("touch -d 2001-01-01 /var/cache/apt/pkgcache.bin").await;
+    h.sh_ok("touch -d 2001-01-01 /var/cache/apt/pkgcache.bin")
+        .await;
     let real = converge(&h, "apt_repository", args).await;
-    assert_eq!(real.summary, [format!("create {file}"), "apt-get update".into()]);
+    assert_eq!(
+        real.summary,
+        [format!("create {file}"), "apt-get update".into()]
+    );
     assert_eq!(real.result["sources_added"], json!([file]));
     assert_eq!(h.sh_ok(&format!("cat {file}")).await, format!("{repo}\n"));
     assert_eq!(h.sh_ok(&format!("stat -c %a {file}")).await.trim(), "600");
@@ -179,11 +183,97 @@ async fn apt_repository_writes_what_ansible_writes() {
     // An update that keeps failing puts the files back and fails the task.
     let bad = "deb [trusted=yes] file:/srv/no-such-repo ./";
     let args = json!({"repo": bad, "filename": "bad", "update_cache_retries": 1, "update_cache_retry_max_delay": 1});
-    let e = apply(&h, "apt_repository", args).await.expect_err("update fails");
-    assert!(e.to_string().contains("Failed to update apt cache after 1 retries"), "{e}");
-    assert!(!h.sh("test -e /etc/apt/sources.list.d/bad.list").await.success());
-    let planned = check(&h, "apt_repository", json!({"repo": repo, "state": "absent"})).await;
+    let e = apply(&h, "apt_repository", args)
+        .await
+        .expect_err("update fails");
+    assert!(
+        e.to_string()
+            .contains("Failed to update apt cache after 1 retries"),
+        "{e}"
+    );
+    assert!(
+        !h.sh("test -e /etc/apt/sources.list.d/bad.list")
+            .await
+            .success()
+    );
+    let planned = check(
+        &h,
+        "apt_repository",
+        json!({"repo": repo, "state": "absent"}),
+    )
+    .await;
     assert!(!planned.expect("check").changed);
     reset_apt(&h, &original).await;
     assert_eq!(h.sh_ok("cat /etc/apt/sources.list").await, original);
+}
+
+#[tokio::test]
+async fn deb822_repository_writes_a_sources_file_apt_reads() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let original = h.sh_ok("cat /etc/apt/sources.list").await;
+    reset_apt(&h, &original).await;
+    let dest = "/etc/apt/sources.list.d/prov-lab-flat.sources";
+    let args = json!({
+        "name": "Prov lab_flat", "uris": "file:/srv/prov-lab-repo", "suites": "./",
+        "trusted": true, "architectures": ["amd64"], "mode": "0640"
+    });
+    let real = converge(&h, "deb822_repository", args).await;
+    assert_eq!(real.summary, [format!("create {dest}")]);
+    assert_eq!(real.result["key_filename"], Value::Null);
+    let text = "Architectures: amd64\nX-Repolib-Name: Prov lab_flat\nSuites: ./\nTrusted: yes\nTypes: deb\nURIs: file:/srv/prov-lab-repo\n";
+    assert_eq!(real.result["repo"], json!(text));
+    assert_eq!(h.sh_ok(&format!("cat {dest}")).await, text);
+    assert_eq!(
+        h.sh_ok(&format!("stat -c '%a %U' {dest}")).await.trim(),
+        "640 root"
+    );
+    // apt reads it: the flat repository is listed twice, from both files.
+    let policy = h
+        .sh_ok("apt-get -q update >/dev/null 2>&1; apt-cache policy redis-tools")
+        .await;
+    assert!(policy.contains("file:/srv/prov-lab-repo ./"), "{policy}");
+
+    // A mode changed by hand is put back; signed_by naming a file is returned.
+    h.sh_ok(&format!("chmod 600 {dest}")).await;
+    let args = json!({"name": "Prov lab_flat", "uris": "file:/srv/prov-lab-repo", "suites": "./",
+        "trusted": true, "architectures": ["amd64"], "mode": "0640"});
+    let real = converge(&h, "deb822_repository", args).await;
+    assert_eq!(real.summary, [format!("{dest}: mode 0600 -> 0640")]);
+    h.sh_ok("echo key > /etc/apt/keyrings/prov-lab-flat.asc")
+        .await;
+    let args = json!({"name": "Prov lab_flat", "uris": "file:/srv/prov-lab-repo", "suites": "./",
+        "signed_by": "/etc/apt/keyrings/prov-lab-flat.asc"});
+    let real = converge(&h, "deb822_repository", args).await;
+    assert_eq!(
+        real.result["key_filename"],
+        json!("/etc/apt/keyrings/prov-lab-flat.asc")
+    );
+    assert!(
+        h.sh_ok(&format!("cat {dest}"))
+            .await
+            .contains("Signed-By: /etc/apt/keyrings/prov-lab-flat.asc\n")
+    );
+
+    // Absent removes the file and the key of the same slug.
+    let real = converge(
+        &h,
+        "deb822_repository",
+        json!({"name": "Prov lab_flat", "state": "absent"}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        [
+            format!("remove {dest}"),
+            "remove /etc/apt/keyrings/prov-lab-flat.asc".into()
+        ]
+    );
+    assert!(
+        !h.sh("test -e /etc/apt/keyrings/prov-lab-flat.asc")
+            .await
+            .success()
+    );
+    reset_apt(&h, &original).await;
+    h.sh_ok("apt-get -q update >/dev/null 2>&1; true").await;
 }

@@ -35,4 +35,5 @@ modules!(
     timezone,
     service_facts,
     apt_repository,
+    deb822_repository,
 );
