@@ -277,3 +277,46 @@ async fn deb822_repository_writes_a_sources_file_apt_reads() {
     reset_apt(&h, &original).await;
     h.sh_ok("apt-get -q update >/dev/null 2>&1; true").await;
 }
+
+async fn purge_debconf(h: &NsConnection) {
+    h.sh_ok("echo PURGE | DEBIAN_FRONTEND=noninteractive debconf-communicate prov-test >/dev/null 2>&1; true")
+        .await;
+}
+
+#[tokio::test]
+async fn debconf_answers_as_ansible_does() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let show = "debconf-show prov-test";
+    for args in [
+        json!({"name": "prov-test", "question": "prov-test/q", "vtype": "string", "value": "a b"}),
+        json!({"name": "prov-test", "question": "prov-test/b", "vtype": "boolean", "value": true, "unseen": true}),
+        json!({"name": "prov-test", "question": "prov-test/m", "vtype": "multiselect", "value": ["y", "x"]}),
+    ] {
+        purge_debconf(&h).await;
+        if let Some(theirs) = ansible("lab2", "debconf", &args) {
+            assert_eq!(theirs["changed"], json!(true), "{theirs}");
+            let ansible_state = h.sh_ok(show).await;
+            purge_debconf(&h).await;
+            let real = converge(&h, "debconf", args.clone()).await;
+            assert_eq!(h.sh_ok(show).await, ansible_state, "{args}");
+            assert_eq!(real.result["current"], theirs["current"], "{args}");
+            assert_eq!(real.result["previous"], theirs["previous"], "{args}");
+        }
+    }
+    // The multiselect order does not matter; without a question the module only reads.
+    let args = json!({"name": "prov-test", "question": "prov-test/m", "vtype": "multiselect", "value": ["x", "y"]});
+    assert!(!apply(&h, "debconf", args).await.expect("apply").changed);
+    let read = converge(&h, "debconf", json!({"name": "prov-test"})).await;
+    assert_eq!(read.result["current"], json!({"prov-test/m": "y, x"}));
+
+    // A password goes on stdin; comparing it needs debconf-get-selections (debconf-utils),
+    // which lab hosts lack: the task fails as Ansible's does.
+    let args = json!({"name": "prov-test", "question": "prov-test/p", "vtype": "password", "value": "s3 cret"});
+    let e = check(&h, "debconf", args)
+        .await
+        .expect_err("no debconf-get-selections");
+    assert!(e.to_string().contains("debconf-get-selections"), "{e}");
+    purge_debconf(&h).await;
+    assert_eq!(h.sh_ok(show).await, "");
+}

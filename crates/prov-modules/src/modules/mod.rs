@@ -36,4 +36,5 @@ modules!(
     service_facts,
     apt_repository,
     deb822_repository,
+    debconf,
 );
