@@ -90,14 +90,14 @@ async fn put(h: &NsConnection, path: &str, content: &str) {
 }
 
 /// Runs Ansible then prov with the same arguments from the same starting state (`reset`) and
-/// asserts the files under `paths` end up equal; returns Ansible's result.
+/// asserts the files under `paths` end up equal; returns Ansible's result and prov's plan.
 async fn same_as_ansible<F, Fut>(
     h: &NsConnection,
     module: &str,
     args: Value,
     paths: &str,
     reset: F,
-) -> Option<Value>
+) -> Option<(Value, support::Planned)>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -110,13 +110,13 @@ where
     );
     let ansible_files = files(h, paths).await;
     reset().await;
-    converge(h, module, args).await;
+    let ours = converge(h, module, args).await;
     assert_eq!(
         files(h, paths).await,
         ansible_files,
         "{module}: prov and Ansible leave different files"
     );
-    Some(theirs)
+    Some((theirs, ours))
 }
 
 #[tokio::test]
@@ -133,7 +133,7 @@ async fn apt_repository_writes_what_ansible_writes() {
         reset_apt(&h, &original)
     })
     .await;
-    if let Some(t) = theirs {
+    if let Some((t, _)) = theirs {
         assert_eq!(t["sources_added"], json!([file]));
     }
     reset_apt(&h, &original).await;
@@ -319,4 +319,37 @@ async fn debconf_answers_as_ansible_does() {
     assert!(e.to_string().contains("debconf-get-selections"), "{e}");
     purge_debconf(&h).await;
     assert_eq!(h.sh_ok(show).await, "");
+}
+
+#[tokio::test]
+async fn pam_limits_writes_what_ansible_writes() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let dest = "/etc/security/limits.d/prov-test.conf";
+    let start = "# limits for tests\n*   soft   core   0   # no cores\n\nredis hard nofile 1024\n";
+    let reset = || async {
+        put(&h, dest, start).await;
+    };
+    for args in [
+        json!({"domain": "redis", "limit_type": "-", "limit_item": "nofile", "value": 65536, "dest": dest}),
+        json!({"domain": "redis", "limit_type": "hard", "limit_item": "nofile", "value": "4096", "dest": dest, "comment": "raised"}),
+        json!({"domain": "redis", "limit_type": "hard", "limit_item": "nofile", "value": "512", "dest": dest, "use_max": true}),
+        json!({"domain": "@adm", "limit_type": "soft", "limit_item": "nice", "value": "-5", "dest": dest}),
+    ] {
+        if let Some((theirs, ours)) =
+            same_as_ansible(&h, "pam_limits", args.clone(), dest, reset).await
+        {
+            assert_eq!(ours.result["msg"], theirs["msg"], "{args}");
+        }
+    }
+    // A missing file is created (0644).
+    h.sh_ok(&format!("rm -f {dest}")).await;
+    let args = json!({"domain": "*", "limit_type": "soft", "limit_item": "nproc", "value": "unlimited", "dest": dest});
+    converge(&h, "pam_limits", args).await;
+    assert_eq!(
+        h.sh_ok(&format!("cat {dest}")).await,
+        "*\tsoft\tnproc\tunlimited\n"
+    );
+    assert_eq!(h.sh_ok(&format!("stat -c %a {dest}")).await.trim(), "644");
+    h.sh_ok(&format!("rm -f {dest}")).await;
 }

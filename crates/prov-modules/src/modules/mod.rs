@@ -37,4 +37,5 @@ modules!(
     apt_repository,
     deb822_repository,
     debconf,
+    pam_limits,
 );
