@@ -1,5 +1,5 @@
 //! Lab tests of the package-source and system modules (`apt_repository`, `deb822_repository`,
-//! `debconf`, `cron`, `pam_limits`...) on lab host lab2: the effect is checked inside the
+//! `debconf`, `pam_limits`) on lab host lab2: the effect is checked inside the
 //! host, check mode must predict the real run and a second run must change nothing
 //! (`converge`). Where it matters, the files prov writes are compared with what the real
 //! Ansible module (ansible-core 2.19 from `/var/cache/prov-bench/venv`) writes on the same host
