@@ -14,6 +14,7 @@ pub mod pkg_backend;
 pub mod pyre;
 pub mod remote_file;
 pub mod server_util;
+pub mod textfiles;
 pub mod writefile;
 
 use prov_core::{ArgError, Module, ModuleError};

@@ -34,4 +34,8 @@ modules!(
     authorized_key,
     timezone,
     service_facts,
+    apt_repository,
+    deb822_repository,
+    debconf,
+    pam_limits,
 );
