@@ -17,8 +17,10 @@ use crate::project::Project;
 use crate::template::{Templar, is_templated};
 use crate::yaml::{self, NodeLocs, PathSeg, SecretResolver, YamlDoc};
 
-/// Controller-side actions handled by the engine itself (they work on variables).
+/// Actions handled by the engine itself: they work on variables (`setup` gathers facts again
+/// through the host's connection, the others stay on the controller).
 pub const ENGINE_ACTIONS: &[&str] = &[
+    "setup",
     "debug",
     "assert",
     "set_fact",
@@ -2063,8 +2065,21 @@ fn gather_request(
             ));
         }
     };
-    crate::facts::Request::new(&subset, &[], &fact_path)
-        .map_err(|e| EngineError::invalid(at("gather_subset"), e))
+    crate::facts::Request::new(&subset, &[], &fact_path).map_err(|e| {
+        // The error points at the subset refused when the list is a YAML list.
+        let bad = subset
+            .iter()
+            .position(|s| crate::facts::Request::new(&[s.clone()], &[], &fact_path).is_err());
+        let at = match (m.get("gather_subset"), bad) {
+            (Some(Value::Array(_)), Some(i)) => {
+                let mut p = key(path, "gather_subset");
+                p.push(PathSeg::Index(i));
+                doc.value_location(&p)
+            }
+            _ => at("gather_subset"),
+        };
+        EngineError::invalid(at, e)
+    })
 }
 
 fn is_engine_action(name: &str) -> bool {
@@ -2081,6 +2096,15 @@ fn check_args(
 ) -> Result<(), EngineError> {
     if is_templated(args) {
         return Ok(());
+    }
+    if module == "setup"
+        && let Err((arg, e)) = crate::engine_args::SetupArgs::parse(args)
+    {
+        let at = match arg {
+            Some(k) => doc.value_location(&key(args_path, k)),
+            None => doc.location(args_path),
+        };
+        return Err(EngineError::invalid(at, format!("setup: {e}")));
     }
     if let Err(e) = check_engine_args(module, args) {
         return Err(EngineError::invalid(

@@ -348,6 +348,18 @@ impl Request {
     }
 }
 
+/// Facts as Ansible's `setup` returns them (its result's `ansible_facts`): every name with
+/// `ansible_` in front, except `gather_subset` and `module_setup`.
+pub fn module_facts(facts: Map<String, Value>) -> Map<String, Value> {
+    facts
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "gather_subset" | "module_setup" => (k, v),
+            _ => (format!("ansible_{k}"), v),
+        })
+        .collect()
+}
+
 /// Checks a `filter` pattern (an invalid glob is refused at load time).
 pub fn check_filter(pattern: &str) -> Result<(), String> {
     globset::Glob::new(pattern)

@@ -1,6 +1,7 @@
 //! Controller-side actions: `debug`, `assert`, `set_fact`, `fail`, `meta`, and the includes
 //! (`include_tasks`, `include_vars`: see [`super::includes`]). They work on variables and
-//! controller files and never touch the host.
+//! controller files and never touch the host. (`setup`, the engine action that does, is in
+//! [`super::setup`].)
 
 use serde_json::{Map, Value, json};
 use tera::Context;
@@ -13,6 +14,11 @@ use prov_core::TaskStatus;
 /// True for actions the engine runs itself.
 pub(crate) fn is_engine_action(module: &str) -> bool {
     ENGINE_ACTIONS.contains(&module)
+}
+
+/// True for what runs through the host's connection: modules, and `setup`.
+pub(crate) fn needs_connection(module: &str) -> bool {
+    module == "setup" || !is_engine_action(module)
 }
 
 /// A successful result that changed nothing.

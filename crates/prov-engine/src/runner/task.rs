@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use prov_core::{
-    Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus,
-};
+use prov_core::{Become, CheckMode, Event, ModuleContext, ModuleError, TaskResult, TaskStatus};
 use serde_json::{Map, Value, json};
 use tera::Context;
 
@@ -98,63 +96,6 @@ impl Exec {
 }
 
 impl Runner {
-    pub(super) async fn gather_host_facts(&self, pctx: &PlayCtx<'_>, h: &mut HostState) {
-        let started = Instant::now();
-        if !self
-            .ensure_connection(pctx, h, "Gathering Facts", started)
-            .await
-        {
-            return;
-        }
-        let Some(conn) = h.conn.clone() else { return };
-        let request = &pctx.play.gather;
-        let timeout = pctx
-            .play
-            .gather_timeout
-            .map(Duration::from_secs)
-            .or(self.opts.task_timeout);
-        let cmd = prov_core::RemoteCommand::new(request.script()).with_timeout(timeout);
-        let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
-            Ok(out) => match request.parse(&out.stdout) {
-                Ok(gathered) => {
-                    // Gathered facts update what modules returned earlier, as in Ansible.
-                    match &mut h.facts {
-                        Value::Object(known) => known.extend(gathered),
-                        known => *known = Value::Object(gathered),
-                    }
-                    (TaskStatus::Ok, None)
-                }
-                Err(e) => {
-                    h.failed = true;
-                    (TaskStatus::Failed, Some(e.to_string()))
-                }
-            },
-            Err(e) if e.is_unreachable() => {
-                h.unreachable = true;
-                (TaskStatus::Unreachable, Some(e.to_string()))
-            }
-            Err(e) => {
-                h.failed = true;
-                (TaskStatus::Failed, Some(e.to_string()))
-            }
-        };
-        h.recap.count(status);
-        self.bus.emit(Event::TaskResult(TaskResult {
-            host: h.name.clone(),
-            play: pctx.play.name.clone(),
-            task: "Gathering Facts".into(),
-            module: "setup".into(),
-            item: None,
-            status,
-            changed: false,
-            duration: started.elapsed(),
-            summary: Vec::new(),
-            diffs: Vec::new(),
-            msg,
-            result: Value::Null,
-        }));
-    }
-
     /// Shows what the connection has to say (host key recorded, connection reopened...).
     fn emit_notices(&self, conn: &dyn prov_core::Connection) {
         for message in conn.take_notices() {
@@ -163,7 +104,7 @@ impl Runner {
     }
 
     /// Connects the host if needed; false (and the host marked unreachable) on failure.
-    async fn ensure_connection(
+    pub(super) async fn ensure_connection(
         &self,
         pctx: &PlayCtx<'_>,
         h: &mut HostState,
@@ -468,7 +409,7 @@ impl Runner {
         shared: &Context,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
-        let needs_conn = !super::actions::is_engine_action(&task.module);
+        let needs_conn = super::actions::needs_connection(&task.module);
         if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
             return Ok(());
         }
@@ -805,7 +746,11 @@ impl Runner {
             Ok(a) => without_omitted(a),
             Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
-        let mut exec = if super::actions::is_engine_action(&task.module) {
+        let mut exec = if task.module == "setup" {
+            let exec = self.setup_task(task, scope, h, &args).await;
+            merge_returned_facts(h, &exec);
+            exec
+        } else if super::actions::is_engine_action(&task.module) {
             super::actions::run(self, pctx, task, scope, &args, h, ctx)
         } else {
             let exec = self.run_module(pctx, task, scope, h, args, ctx).await;
@@ -973,7 +918,7 @@ impl Runner {
         exec
     }
 
-    async fn delegate_connection(
+    pub(super) async fn delegate_connection(
         &self,
         host: &str,
     ) -> Result<Arc<dyn prov_core::Connection>, String> {
@@ -1135,7 +1080,7 @@ impl Runner {
         }
     }
 
-    fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
+    pub(super) fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
         // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
         // password from --ask-become-pass); a malformed value was already reported when the
         // connection was opened.
@@ -1261,28 +1206,11 @@ fn without_omitted(v: Value) -> Value {
     }
 }
 
-/// A module's returned `ansible_facts` (`service_facts`...) join the host's facts, as in
-/// Ansible, a name returned as `ansible_X` is the fact `X` (variable `ansible_X`); any other
-/// name `K` (`services`) is the fact `K` and the variable `K` itself.
+/// A module's returned `ansible_facts` (`service_facts`, `setup`...) join the host's facts
+/// (see [`super::setup::merge_facts`]).
 fn merge_returned_facts(h: &mut HostState, exec: &Exec) {
-    let Some(Value::Object(returned)) = exec.result.get("ansible_facts") else {
-        return;
-    };
-    if !h.facts.is_object() {
-        h.facts = Value::Object(Map::new());
-    }
-    if let Value::Object(facts) = &mut h.facts {
-        for (k, v) in returned {
-            match k.strip_prefix("ansible_") {
-                Some(name) => {
-                    facts.insert(name.to_owned(), v.clone());
-                }
-                None => {
-                    facts.insert(k.clone(), v.clone());
-                    h.bare_facts.insert(k.clone());
-                }
-            }
-        }
+    if let Some(Value::Object(returned)) = exec.result.get("ansible_facts") {
+        super::setup::merge_facts(h, returned);
     }
 }
 
