@@ -97,8 +97,8 @@ pub struct SetupArgs {
 
 impl SetupArgs {
     /// Reads the arguments; an unknown one, an unknown subset or a bad filter is an error,
-    /// with the argument it is about (none for an unknown argument or a malformed mapping).
-    pub fn parse(args: &serde_json::Value) -> Result<Self, (Option<&'static str>, String)> {
+    /// with the argument it is about (none for a malformed mapping).
+    pub fn parse(args: &serde_json::Value) -> Result<Self, (Option<String>, String)> {
         use crate::playbook::comma_list;
         use serde_json::Value;
         let empty = serde_json::Map::new();
@@ -111,7 +111,7 @@ impl SetupArgs {
             !["gather_subset", "filter", "gather_timeout", "fact_path"].contains(&k.as_str())
         }) {
             return Err((
-                None,
+                Some(k.clone()),
                 format!(
                     "unknown argument `{k}` (setup takes gather_subset, filter, gather_timeout, fact_path)"
                 ),
@@ -119,17 +119,24 @@ impl SetupArgs {
         }
         let list = |k: &'static str, default: &[&str]| match m.get(k) {
             None => Ok(default.iter().map(|s| (*s).to_owned()).collect()),
-            Some(v) => comma_list(v).ok_or((Some(k), format!("`{k}` takes a list of strings"))),
+            Some(v) => {
+                comma_list(v).ok_or((Some(k.to_owned()), format!("`{k}` takes a list of strings")))
+            }
         };
         let subset = list("gather_subset", &["all"])?;
         let filter = list("filter", &[])?;
         for f in &filter {
-            crate::facts::check_filter(f).map_err(|e| (Some("filter"), e))?;
+            crate::facts::check_filter(f).map_err(|e| (Some("filter".to_owned()), e))?;
         }
         let fact_path = match m.get("fact_path") {
             None => crate::facts::DEFAULT_FACT_PATH.to_owned(),
             Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err((Some("fact_path"), "`fact_path` takes a folder".into())),
+            Some(_) => {
+                return Err((
+                    Some("fact_path".into()),
+                    "`fact_path` takes a folder".into(),
+                ));
+            }
         };
         let gather_timeout = match m.get("gather_timeout") {
             None => None,
@@ -140,13 +147,13 @@ impl SetupArgs {
                     _ => None,
                 }
                 .ok_or((
-                    Some("gather_timeout"),
+                    Some("gather_timeout".to_owned()),
                     "`gather_timeout` takes a number of seconds".to_owned(),
                 ))?,
             ),
         };
         let request = crate::facts::Request::new(&subset, &filter, &fact_path)
-            .map_err(|e| (Some("gather_subset"), e))?;
+            .map_err(|e| (Some("gather_subset".to_owned()), e))?;
         Ok(SetupArgs {
             request,
             gather_timeout,

@@ -2100,8 +2100,10 @@ fn check_args(
     if module == "setup"
         && let Err((arg, e)) = crate::engine_args::SetupArgs::parse(args)
     {
+        // An unknown argument is blamed on its key, a bad value on the value.
         let at = match arg {
-            Some(k) => doc.value_location(&key(args_path, k)),
+            Some(k) if e.starts_with("unknown argument") => doc.location(&key(args_path, &k)),
+            Some(k) => doc.value_location(&key(args_path, &k)),
             None => doc.location(args_path),
         };
         return Err(EngineError::invalid(at, format!("setup: {e}")));

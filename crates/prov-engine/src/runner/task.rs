@@ -1225,6 +1225,9 @@ fn inject_facts(v: &mut Layers, facts: &Value, bare: &BTreeSet<String>) {
             }
         }
         v.raw_one("ansible_facts", facts.clone());
+    } else {
+        // As in Ansible, `ansible_facts` is there before anything is gathered.
+        v.raw_one("ansible_facts", json!({}));
     }
 }
 
