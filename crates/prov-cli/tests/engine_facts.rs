@@ -24,6 +24,8 @@ const PLAY: &str = r#"
           - ansible_distribution*
           - ansible_local
           - os_family
+          - module_setup
+          - gather_*
         fact_path: "{{ playbook_dir }}/facts.d"
       register: gathered
     - name: both forms see them
@@ -40,7 +42,7 @@ const PLAY: &str = r#"
           - ansible_hostname is not defined
           - ansible_facts.hostname is not defined
     - name: again, by its full name and in key=value form
-      ansible.builtin.setup: gather_subset=!all,!min,network filter=ansible_default_ipv4,ansible_interfaces
+      ansible.builtin.setup: gather_subset=!all,!min,network filter=ansible_default_ipv4,ansible_interfaces,gather_subset
     - name: the new facts join the earlier ones
       assert:
         that:
