@@ -2067,9 +2067,9 @@ fn gather_request(
     };
     crate::facts::Request::new(&subset, &[], &fact_path).map_err(|e| {
         // The error points at the subset refused when the list is a YAML list.
-        let bad = subset
-            .iter()
-            .position(|s| crate::facts::Request::new(&[s.clone()], &[], &fact_path).is_err());
+        let bad = subset.iter().position(|s| {
+            crate::facts::Request::new(std::slice::from_ref(s), &[], &fact_path).is_err()
+        });
         let at = match (m.get("gather_subset"), bad) {
             (Some(Value::Array(_)), Some(i)) => {
                 let mut p = key(path, "gather_subset");
