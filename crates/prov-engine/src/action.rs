@@ -7,6 +7,8 @@ use prov_modules::ModuleSpec;
 /// controller files, never on the host).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineAction {
+    /// `setup`: gathers facts again, through the host's connection.
+    Setup,
     /// `debug`.
     Debug,
     /// `assert`.
@@ -27,7 +29,8 @@ pub enum EngineAction {
 
 impl EngineAction {
     /// Every engine action.
-    pub const ALL: [EngineAction; 8] = [
+    pub const ALL: [EngineAction; 9] = [
+        EngineAction::Setup,
         EngineAction::Debug,
         EngineAction::Assert,
         EngineAction::SetFact,
@@ -41,6 +44,7 @@ impl EngineAction {
     /// Its canonical name.
     pub const fn name(self) -> &'static str {
         match self {
+            EngineAction::Setup => "setup",
             EngineAction::Debug => "debug",
             EngineAction::Assert => "assert",
             EngineAction::SetFact => "set_fact",
@@ -50,6 +54,11 @@ impl EngineAction {
             EngineAction::IncludeVars => "include_vars",
             EngineAction::IncludeRole => "include_role",
         }
+    }
+
+    /// True for the actions that reach the host (through its connection).
+    pub const fn needs_connection(self) -> bool {
+        matches!(self, EngineAction::Setup)
     }
 
     /// The action a short name names (`include` is Ansible's old `include_tasks`).
@@ -93,6 +102,11 @@ impl TaskAction {
             TaskAction::Engine(a) => Some(*a),
             TaskAction::Module(_) => None,
         }
+    }
+
+    /// True when the task runs through the host's connection: modules, and `setup`.
+    pub fn needs_connection(&self) -> bool {
+        self.engine().is_none_or(EngineAction::needs_connection)
     }
 
     /// True for the engine action `a`.

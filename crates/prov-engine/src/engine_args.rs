@@ -84,3 +84,79 @@ impl RoleArgs {
         None
     }
 }
+
+/// `setup`: which facts to gather again, as Ansible's module takes them (`gather_subset`,
+/// `filter`, `gather_timeout`, `fact_path`; lists as YAML lists or comma-separated strings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupArgs {
+    /// The collectors to run and the `filter` to keep.
+    pub request: crate::facts::Request,
+    /// `gather_timeout` in seconds: how long the probe may take (else the task's timeout).
+    pub gather_timeout: Option<u64>,
+}
+
+impl SetupArgs {
+    /// Reads the arguments; an unknown one, an unknown subset or a bad filter is an error,
+    /// with the argument it is about (none for a malformed mapping).
+    pub fn parse(args: &serde_json::Value) -> Result<Self, (Option<String>, String)> {
+        use crate::playbook::comma_list;
+        use serde_json::Value;
+        let empty = serde_json::Map::new();
+        let m = match args {
+            Value::Object(m) => m,
+            Value::Null => &empty,
+            _ => return Err((None, "`setup` takes a mapping of arguments".into())),
+        };
+        if let Some(k) = m.keys().find(|k| {
+            !["gather_subset", "filter", "gather_timeout", "fact_path"].contains(&k.as_str())
+        }) {
+            return Err((
+                Some(k.clone()),
+                format!(
+                    "unknown argument `{k}` (setup takes gather_subset, filter, gather_timeout, fact_path)"
+                ),
+            ));
+        }
+        let list = |k: &'static str, default: &[&str]| match m.get(k) {
+            None => Ok(default.iter().map(|s| (*s).to_owned()).collect()),
+            Some(v) => {
+                comma_list(v).ok_or((Some(k.to_owned()), format!("`{k}` takes a list of strings")))
+            }
+        };
+        let subset = list("gather_subset", &["all"])?;
+        let filter = list("filter", &[])?;
+        for f in &filter {
+            crate::facts::check_filter(f).map_err(|e| (Some("filter".to_owned()), e))?;
+        }
+        let fact_path = match m.get("fact_path") {
+            None => crate::facts::DEFAULT_FACT_PATH.to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err((
+                    Some("fact_path".into()),
+                    "`fact_path` takes a folder".into(),
+                ));
+            }
+        };
+        let gather_timeout = match m.get("gather_timeout") {
+            None => None,
+            Some(v) => Some(
+                match v {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                }
+                .ok_or((
+                    Some("gather_timeout".to_owned()),
+                    "`gather_timeout` takes a number of seconds".to_owned(),
+                ))?,
+            ),
+        };
+        let request = crate::facts::Request::new(&subset, &filter, &fact_path)
+            .map_err(|e| (Some("gather_subset".to_owned()), e))?;
+        Ok(SetupArgs {
+            request,
+            gather_timeout,
+        })
+    }
+}

@@ -2118,8 +2118,21 @@ fn gather_request(
             ));
         }
     };
-    crate::facts::Request::new(&subset, &[], &fact_path)
-        .map_err(|e| EngineError::invalid(at("gather_subset"), e))
+    crate::facts::Request::new(&subset, &[], &fact_path).map_err(|e| {
+        // The error points at the subset refused when the list is a YAML list.
+        let bad = subset.iter().position(|s| {
+            crate::facts::Request::new(std::slice::from_ref(s), &[], &fact_path).is_err()
+        });
+        let at = match (m.get("gather_subset"), bad) {
+            (Some(Value::Array(_)), Some(i)) => {
+                let mut p = key(path, "gather_subset");
+                p.push(PathSeg::Index(i));
+                doc.value_location(&p)
+            }
+            _ => at("gather_subset"),
+        };
+        EngineError::invalid(at, e)
+    })
 }
 
 /// Checks a task's arguments (at `args_path`) when they hold no templates: the typed ones of
@@ -2132,6 +2145,17 @@ fn check_args(
 ) -> Result<(), EngineError> {
     if is_templated(args) {
         return Ok(());
+    }
+    if module == "setup"
+        && let Err((arg, e)) = crate::engine_args::SetupArgs::parse(args)
+    {
+        // An unknown argument is blamed on its key, a bad value on the value.
+        let at = match arg {
+            Some(k) if e.starts_with("unknown argument") => doc.location(&key(args_path, &k)),
+            Some(k) => doc.value_location(&key(args_path, &k)),
+            None => doc.location(args_path),
+        };
+        return Err(EngineError::invalid(at, format!("setup: {e}")));
     }
     if let Err(e) = check_engine_args(module, args) {
         return Err(EngineError::invalid(

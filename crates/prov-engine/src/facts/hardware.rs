@@ -90,6 +90,7 @@ fn cpu(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
     let mut sockets: Vec<(String, u64)> = Vec::new();
     let mut cores: Vec<(String, u64)> = Vec::new();
     let (mut physid, mut coreid) = (String::from("0"), String::from("0"));
+    let mut flags: Option<Vec<&str>> = None;
     let set = |v: &mut Vec<(String, u64)>, k: &str, n: u64, only_new: bool| match v
         .iter_mut()
         .find(|(key, _)| key == k)
@@ -120,6 +121,8 @@ fn cpu(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
                     set(&mut cores, val, 1, false);
                 }
             }
+            // The last processor's, as in Ansible.
+            "flags" => flags = Some(val.split_whitespace().collect()),
             "cpu cores" => set(&mut sockets, &physid, num(val)?, false),
             "siblings" => set(&mut cores, &coreid, num(val)?, false),
             _ => {}
@@ -144,6 +147,9 @@ fn cpu(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
     let cores_n = if per_socket > 0 { per_socket } else { 1 };
     let threads = py_round(cores.first().map_or(1, |c| c.1) as f64 / cores_n as f64);
     out.insert("processor".into(), Value::Array(processor));
+    if let Some(flags) = flags {
+        out.insert("flags".into(), json!(flags));
+    }
     out.insert("processor_count".into(), json!(count));
     out.insert("processor_cores".into(), json!(cores_n));
     out.insert("processor_threads_per_core".into(), json!(threads));
@@ -250,17 +256,16 @@ fn mounts(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
     Ok(())
 }
 
-/// `stat -f -c '%s %S %b %a %f %c %d %n'` lines: statvfs fields by mount point.
+/// `stat -f -c '%s %S %b %a %c %d %n'` lines: statvfs fields by mount point.
 fn statvfs(p: &Probe) -> Result<BTreeMap<String, Map<String, Value>>, FactError> {
     let mut sizes = BTreeMap::new();
     let Some((_, text)) = p.cmds.get("statvfs") else {
         return Ok(sizes);
     };
     for line in text.lines() {
-        let mut w = line.splitn(8, ' ');
-        let nums: Vec<u64> = w.by_ref().take(7).filter_map(|n| n.parse().ok()).collect();
-        let (Some(name), [bsize, frsize, blocks, bavail, bfree, files, ffree]) =
-            (w.next(), &nums[..])
+        let mut w = line.splitn(7, ' ');
+        let nums: Vec<u64> = w.by_ref().take(6).filter_map(|n| n.parse().ok()).collect();
+        let (Some(name), [bsize, frsize, blocks, bavail, files, ffree]) = (w.next(), &nums[..])
         else {
             return Err(FactError::new(
                 "mounts",
@@ -270,7 +275,7 @@ fn statvfs(p: &Probe) -> Result<BTreeMap<String, Map<String, Value>>, FactError>
         let m = json!({
             "size_total": frsize * blocks, "size_available": frsize * bavail,
             "block_size": bsize, "block_total": blocks, "block_available": bavail,
-            "block_used": blocks - bfree, "inode_total": files, "inode_available": ffree,
+            "block_used": blocks - bavail, "inode_total": files, "inode_available": ffree,
             "inode_used": files - ffree,
         });
         if let Value::Object(m) = m {
@@ -287,7 +292,7 @@ mod tests {
     const CPUINFO: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n\
         physical id\t: 0\nsiblings\t: 2\ncore id\t\t: 0\ncpu cores\t: 2\n\n\
         processor\t: 1\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n\
-        physical id\t: 0\nsiblings\t: 2\ncore id\t\t: 1\ncpu cores\t: 2\n";
+        physical id\t: 0\nsiblings\t: 2\ncore id\t\t: 1\ncpu cores\t: 2\nflags\t\t: fpu  vme de\n";
 
     #[test]
     fn memory_cpu_mounts_uptime() {
@@ -313,7 +318,7 @@ mod tests {
         }
         p.cmds.insert(
             "statvfs".into(),
-            (0, "4096 4096 100 40 50 1000 900 /srv/repo\n".into()),
+            (0, "4096 4096 100 40 1000 900 /srv/repo\n".into()),
         );
         p.cmds
             .insert("lsblk".into(), (0, "/dev/vda\n/dev/vdb 1234-abcd\n".into()));
@@ -321,6 +326,7 @@ mod tests {
         f.insert("architecture".into(), json!("x86_64"));
         hardware(&p, &mut f).unwrap();
         assert_eq!(f["memtotal_mb"], 24105);
+        assert_eq!(f["flags"], json!(["fpu", "vme", "de"]));
         assert_eq!(f["memory_mb"]["nocache"]["free"], 17792 + 5228);
         assert_eq!(f["processor_count"], 1);
         assert_eq!(f["processor_cores"], 2);
@@ -333,7 +339,8 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0]["options"], "ro,relatime,bind");
         assert_eq!(m[0]["size_total"], 409_600);
-        assert_eq!(m[0]["block_used"], 50);
+        // As Ansible counts it: total minus what is available to users.
+        assert_eq!(m[0]["block_used"], 60);
         assert_eq!(m[0]["uuid"], "N/A");
         assert_eq!(m[1]["mount"], "/mnt/a b");
         assert_eq!(m[1]["uuid"], "1234-abcd");

@@ -313,21 +313,20 @@ impl Request {
                 (_, None) => {}
             }
         }
-        let mut facts = self.filtered(facts);
         facts.insert("gather_subset".into(), json!(self.gather_subset));
         facts.insert("module_setup".into(), json!(true));
-        Ok(facts)
+        Ok(self.filtered(facts))
     }
 
-    /// Ansible's `filter`: a fact is kept when a pattern matches `ansible_NAME`, or NAME with
-    /// `ansible_` put in front for a pattern that lacks it.
+    /// Ansible's `filter`: a fact is kept when a pattern matches its name as `setup` returns
+    /// it (`ansible_NAME`, `gather_subset`), or that name with `ansible_` put in front for a
+    /// pattern that lacks it; an empty pattern or `*` keeps everything.
     fn filtered(&self, facts: Map<String, Value>) -> Map<String, Value> {
+        if self.filter.is_empty() || self.filter.iter().any(|f| f.is_empty() || f == "*") {
+            return facts;
+        }
         let mut globs: Vec<globset::GlobMatcher> = Vec::new();
-        for f in self
-            .filter
-            .iter()
-            .filter(|f| !f.is_empty() && f.as_str() != "*")
-        {
+        for f in &self.filter {
             let mut patterns = vec![f.clone()];
             if !(f.starts_with("ansible_") || f.starts_with("facter") || f.starts_with("ohai")) {
                 patterns.push(format!("ansible_{f}"));
@@ -338,14 +337,31 @@ impl Request {
                     .filter_map(|p| globset::Glob::new(p).ok().map(|g| g.compile_matcher())),
             );
         }
-        if globs.is_empty() {
-            return facts;
-        }
         facts
             .into_iter()
-            .filter(|(k, _)| globs.iter().any(|g| g.is_match(format!("ansible_{k}"))))
+            .filter(|(k, _)| {
+                let name = module_name(k);
+                globs.iter().any(|g| g.is_match(&name))
+            })
             .collect()
     }
+}
+
+/// A fact's name as `setup` returns it: `ansible_` in front, but for its own two facts.
+fn module_name(fact: &str) -> String {
+    match fact {
+        "gather_subset" | "module_setup" => fact.to_owned(),
+        _ => format!("ansible_{fact}"),
+    }
+}
+
+/// Facts as Ansible's `setup` returns them (its result's `ansible_facts`): every name with
+/// `ansible_` in front, except `gather_subset` and `module_setup`.
+pub fn module_facts(facts: Map<String, Value>) -> Map<String, Value> {
+    facts
+        .into_iter()
+        .map(|(k, v)| (module_name(&k), v))
+        .collect()
 }
 
 /// Checks a `filter` pattern (an invalid glob is refused at load time).

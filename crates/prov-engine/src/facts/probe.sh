@@ -112,7 +112,9 @@ probe_python() {
 probe_restrictive() {
   emit cmd "debian_chroot 0" "${debian_chroot:-}"
   f /proc/sys/crypto/fips_enabled /sys/fs/selinux/enforce /sys/fs/selinux/policyvers /etc/selinux/config
-  e /sys/kernel/security/apparmor /sys/fs/selinux /usr/lib/python3/dist-packages/selinux
+  e /sys/kernel/security/apparmor /sys/fs/selinux
+  # Ansible's selinux bindings load libselinux.so.1 (ctypes): where the loader finds it.
+  e /lib/*/libselinux.so.1 /usr/lib/*/libselinux.so.1 /lib64/libselinux.so.1 /usr/lib64/libselinux.so.1 /lib/libselinux.so.1 /usr/lib/libselinux.so.1
   # chroot: is / the root of PID 1?
   if [ -e /proc/1/root/. ]; then
     if [ / -ef /proc/1/root/. ]; then emit cmd "same-root 0" ""; else emit cmd "same-root 1" ""; fi
@@ -168,7 +170,7 @@ probe_hardware() {
     case "$_dev" in /* | \\* | *:/*) ;; *) continue ;; esac
     [ "$_fs" = none ] || set -- "$@" "$_mnt"
   done < /proc/mounts
-  if [ $# -gt 0 ]; then c statvfs stat -f -c '%s %S %b %a %f %c %d %n' "$@"; fi
+  if [ $# -gt 0 ]; then c statvfs stat -f -c '%s %S %b %a %c %d %n' "$@"; fi
   if command -v lsblk >/dev/null 2>&1; then
     c lsblk lsblk --list --noheadings --paths --output NAME,UUID --exclude 2
   fi

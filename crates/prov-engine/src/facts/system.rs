@@ -205,10 +205,10 @@ pub fn python(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> 
     Ok(())
 }
 
-/// `selinux` (and `selinux_python_present`), as Ansible reports them from Python's bindings:
-/// without the bindings, the status says so.
+/// `selinux` (and `selinux_python_present`), as Ansible reports them from its bindings (which
+/// load `libselinux.so.1` through ctypes): without the library, the status says so.
 pub fn selinux(p: &Probe, out: &mut Map<String, Value>) -> Result<(), FactError> {
-    let bindings = p.exists("/usr/lib/python3/dist-packages/selinux");
+    let bindings = p.exists.iter().any(|e| e.ends_with("/libselinux.so.1"));
     out.insert("selinux_python_present".into(), json!(bindings));
     let status = if !bindings {
         json!({"status": "Missing selinux Python library"})

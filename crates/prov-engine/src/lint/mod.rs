@@ -275,7 +275,12 @@ fn known_names(
         add(&mut names, &vars.inventory.host_vars(&h));
     }
     add(&mut names, &vars.inventory.host_vars("localhost"));
+    // Gathered facts (the play's or a `setup` task's) that are variables under their own name.
+    const SETUP_FACTS: [&str; 2] = ["gather_subset", "module_setup"];
     for play in &playbook.plays {
+        if play.gather_facts {
+            names.extend(SETUP_FACTS.map(str::to_owned));
+        }
         add(&mut names, &play.vars);
         for f in &play.vars_files {
             let doc = crate::yaml::load_file(&playbook.dir.join(f), vars.secrets)?;
@@ -306,6 +311,9 @@ fn known_names(
         add(&mut names, &t.common.params);
         if let Some(r) = &t.register {
             names.insert(r.clone());
+        }
+        if t.action.is(EngineAction::Setup) {
+            names.extend(SETUP_FACTS.map(str::to_owned));
         }
         if let TaskAction::Module(spec) = t.action {
             names.extend(spec.returns_facts.iter().map(|f| (*f).to_owned()));

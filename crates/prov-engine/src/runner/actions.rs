@@ -1,6 +1,7 @@
 //! Controller-side actions: `debug`, `assert`, `set_fact`, `fail`, `meta`, and the includes
 //! (`include_tasks`, `include_vars`: see [`super::includes`]). They work on variables and
-//! controller files and never touch the host.
+//! controller files and never touch the host. (`setup`, the engine action that does, is in
+//! [`super::setup`].)
 
 use serde_json::{Map, Value, json};
 use tera::Context;
@@ -59,6 +60,7 @@ pub(crate) fn run(
             string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
         ),
         EngineAction::Meta => meta(args, h),
+        EngineAction::Setup => Exec::failed("`setup` gathers through the host's connection"),
     }
 }
 

@@ -4,6 +4,7 @@
 mod actions;
 mod files;
 mod includes;
+mod setup;
 mod task;
 mod vars;
 use task as task_exec;

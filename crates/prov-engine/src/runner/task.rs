@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use prov_core::{
-    Become, CheckMode, Event, ModuleContext, ModuleError, Stdin, TaskResult, TaskStatus,
-};
+use prov_core::{Become, CheckMode, Event, ModuleContext, ModuleError, TaskResult, TaskStatus};
 use serde_json::{Map, Value, json};
 use tera::Context;
 
@@ -99,63 +97,6 @@ impl Exec {
 }
 
 impl Runner {
-    pub(super) async fn gather_host_facts(&self, pctx: &PlayCtx<'_>, h: &mut HostState) {
-        let started = Instant::now();
-        if !self
-            .ensure_connection(pctx, h, "Gathering Facts", started)
-            .await
-        {
-            return;
-        }
-        let Some(conn) = h.conn.clone() else { return };
-        let request = &pctx.play.gather;
-        let timeout = pctx
-            .play
-            .gather_timeout
-            .map(Duration::from_secs)
-            .or(self.opts.task_timeout);
-        let cmd = prov_core::RemoteCommand::new(request.script()).with_timeout(timeout);
-        let (status, msg) = match conn.exec(&cmd, Stdin::Null).await {
-            Ok(out) => match request.parse(&out.stdout) {
-                Ok(gathered) => {
-                    // Gathered facts update what modules returned earlier, as in Ansible.
-                    match &mut h.facts {
-                        Value::Object(known) => known.extend(gathered),
-                        known => *known = Value::Object(gathered),
-                    }
-                    (TaskStatus::Ok, None)
-                }
-                Err(e) => {
-                    h.failed = true;
-                    (TaskStatus::Failed, Some(e.to_string()))
-                }
-            },
-            Err(e) if e.is_unreachable() => {
-                h.unreachable = true;
-                (TaskStatus::Unreachable, Some(e.to_string()))
-            }
-            Err(e) => {
-                h.failed = true;
-                (TaskStatus::Failed, Some(e.to_string()))
-            }
-        };
-        h.recap.count(status);
-        self.bus.emit(Event::TaskResult(TaskResult {
-            host: h.name.clone(),
-            play: pctx.play.name.clone(),
-            task: "Gathering Facts".into(),
-            module: "setup".into(),
-            item: None,
-            status,
-            changed: false,
-            duration: started.elapsed(),
-            summary: Vec::new(),
-            diffs: Vec::new(),
-            msg,
-            result: Value::Null,
-        }));
-    }
-
     /// Shows what the connection has to say (host key recorded, connection reopened...).
     fn emit_notices(&self, conn: &dyn prov_core::Connection) {
         for message in conn.take_notices() {
@@ -164,7 +105,7 @@ impl Runner {
     }
 
     /// Connects the host if needed; false (and the host marked unreachable) on failure.
-    async fn ensure_connection(
+    pub(super) async fn ensure_connection(
         &self,
         pctx: &PlayCtx<'_>,
         h: &mut HostState,
@@ -469,7 +410,7 @@ impl Runner {
         shared: &Context,
     ) -> Result<(), EngineError> {
         let started = Instant::now();
-        let needs_conn = task.action.engine().is_none();
+        let needs_conn = task.action.needs_connection();
         if needs_conn && !self.ensure_connection(pctx, h, &task.name, started).await {
             return Ok(());
         }
@@ -725,6 +666,11 @@ impl Runner {
             Err(e) => return Ok(Exec::failed(vars.explain(e))),
         };
         let mut exec = match task.action {
+            TaskAction::Engine(EngineAction::Setup) => {
+                let exec = self.setup_task(task, scope, h, &args).await;
+                merge_returned_facts(h, &exec);
+                exec
+            }
             TaskAction::Engine(_) => super::actions::run(self, pctx, task, scope, &args, h, ctx),
             TaskAction::Module(spec) => {
                 let exec = match (spec.build)(args) {
@@ -893,7 +839,7 @@ impl Runner {
         exec
     }
 
-    async fn delegate_connection(
+    pub(super) async fn delegate_connection(
         &self,
         host: &str,
     ) -> Result<Arc<dyn prov_core::Connection>, String> {
@@ -1055,7 +1001,7 @@ impl Runner {
         }
     }
 
-    fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
+    pub(super) fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
         // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
         // password from --ask-become-pass); a malformed value was already reported when the
         // connection was opened.
@@ -1307,28 +1253,11 @@ fn without_omitted(v: Value) -> Value {
     }
 }
 
-/// A module's returned `ansible_facts` (`service_facts`...) join the host's facts, as in
-/// Ansible, a name returned as `ansible_X` is the fact `X` (variable `ansible_X`); any other
-/// name `K` (`services`) is the fact `K` and the variable `K` itself.
+/// A module's returned `ansible_facts` (`service_facts`, `setup`...) join the host's facts
+/// (see [`super::setup::merge_facts`]).
 fn merge_returned_facts(h: &mut HostState, exec: &Exec) {
-    let Some(Value::Object(returned)) = exec.result.get("ansible_facts") else {
-        return;
-    };
-    if !h.facts.is_object() {
-        h.facts = Value::Object(Map::new());
-    }
-    if let Value::Object(facts) = &mut h.facts {
-        for (k, v) in returned {
-            match k.strip_prefix("ansible_") {
-                Some(name) => {
-                    facts.insert(name.to_owned(), v.clone());
-                }
-                None => {
-                    facts.insert(k.clone(), v.clone());
-                    h.bare_facts.insert(k.clone());
-                }
-            }
-        }
+    if let Some(Value::Object(returned)) = exec.result.get("ansible_facts") {
+        super::setup::merge_facts(h, returned);
     }
 }
 
@@ -1343,6 +1272,9 @@ fn inject_facts(v: &mut Layers, facts: &Value, bare: &BTreeSet<String>) {
             }
         }
         v.raw_one("ansible_facts", facts.clone());
+    } else {
+        // As in Ansible, `ansible_facts` is there before anything is gathered.
+        v.raw_one("ansible_facts", json!({}));
     }
 }
 
