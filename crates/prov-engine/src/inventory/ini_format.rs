@@ -62,13 +62,15 @@ pub(crate) fn parse(text: &str, file: &Path, b: &mut Builder) -> Result<(), Engi
             message: "internal error: INI patterns failed to compile".into(),
         });
     };
-
+    let mut p = IniParser {
+        file,
+        b,
+        group: UNGROUPED_IDX,
+        state: State::Hosts,
+        pending: Vec::new(),
+        seen_in_group: HashSet::new(),
+    };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut group = UNGROUPED_IDX;
-    let mut state = State::Hosts;
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut seen_in_group: HashSet<(usize, usize)> = HashSet::new();
-
     for (n, raw_line) in text.lines().enumerate() {
         let line_no = n + 1;
         let indent = raw_line.len() - raw_line.trim_start().len();
@@ -78,51 +80,8 @@ pub(crate) fn parse(text: &str, file: &Path, b: &mut Builder) -> Result<(), Engi
             continue;
         }
         let at = Location::new(file, line_no, col0);
-
         if let Some(caps) = section_re.captures(line) {
-            let name = caps.get(1).map_or("", |m| m.as_str());
-            let kind = caps.get(2).map(|m| (m.as_str(), m.start()));
-            state = match kind {
-                None | Some(("hosts", _)) => State::Hosts,
-                Some(("vars", _)) => State::Vars,
-                Some(("children", _)) => State::Children,
-                Some((other, start)) => {
-                    return Err(EngineError::Syntax {
-                        at: Location::new(file, line_no, col0 + line[..start].chars().count()),
-                        message: format!(
-                            "section [{name}:{other}] has unknown type `{other}` \
-                             (expected `vars` or `children`)"
-                        ),
-                    });
-                }
-            };
-            let existed = b.group_exists(name);
-            group = b.group(name, &at);
-            if state == State::Vars {
-                if !existed && !pending.iter().any(|p| p.name == name) {
-                    pending.push(Pending {
-                        name: name.to_owned(),
-                        at: at.clone(),
-                        parent: None,
-                    });
-                }
-            } else {
-                // A declaration: resolve what was waiting for it.
-                let mut resolved = Vec::new();
-                pending.retain(|p| {
-                    if p.name == name {
-                        resolved.push((p.parent, p.at.clone()));
-                        false
-                    } else {
-                        true
-                    }
-                });
-                for (parent, edge_at) in resolved {
-                    if let Some(parent) = parent {
-                        b.add_child(parent, group, &edge_at)?;
-                    }
-                }
-            }
+            p.section(&caps, line, at)?;
             continue;
         }
         if line.starts_with('[') && line.ends_with(']') {
@@ -134,54 +93,136 @@ pub(crate) fn parse(text: &str, file: &Path, b: &mut Builder) -> Result<(), Engi
                 ),
             });
         }
-
-        match state {
+        match p.state {
             State::Hosts => {
-                parse_host_line(raw_line, line_no, file, group, b, &mut seen_in_group)?;
+                parse_host_line(raw_line, line_no, file, p.group, p.b, &mut p.seen_in_group)?;
             }
-            State::Vars => {
-                let Some((k, v)) = line.split_once('=') else {
-                    return Err(EngineError::Syntax {
-                        at,
-                        message: format!(
-                            "expected `key=value` in a [group:vars] section, got `{line}`"
-                        ),
-                    });
-                };
-                let key = k.trim();
-                if key.is_empty() {
-                    return Err(EngineError::Syntax {
-                        at,
-                        message: "missing variable name before `=`".into(),
-                    });
-                }
-                b.set_group_var(group, key.to_owned(), parse_value(v.trim()), at)?;
-            }
+            State::Vars => p.var_line(line, at)?,
             State::Children => {
-                let Some(child) = group_re.captures(line).and_then(|c| c.get(1)) else {
-                    return Err(EngineError::Syntax {
-                        at,
-                        message: format!(
-                            "expected a group name in a [group:children] section, got `{line}`"
-                        ),
-                    });
-                };
-                let child = child.as_str();
-                if b.group_exists(child) {
-                    let c = b.group(child, &at);
-                    b.add_child(group, c, &at)?;
-                } else {
-                    pending.push(Pending {
-                        name: child.to_owned(),
-                        at,
-                        parent: Some(group),
-                    });
-                }
+                let child = group_re.captures(line).and_then(|c| c.get(1));
+                p.child_line(child.map(|c| c.as_str()), line, at)?;
             }
         }
     }
+    p.finish()
+}
 
-    if let Some(p) = pending.into_iter().next() {
+/// The state of an INI inventory being read.
+struct IniParser<'a> {
+    file: &'a Path,
+    b: &'a mut Builder,
+    /// The group of the current section.
+    group: usize,
+    state: State,
+    /// Groups named before their declaration (`[x:vars]`, or a child in `[p:children]`).
+    pending: Vec<Pending>,
+    seen_in_group: HashSet<(usize, usize)>,
+}
+
+impl IniParser<'_> {
+    /// A `[name]`, `[name:vars]` or `[name:children]` header.
+    fn section(
+        &mut self,
+        caps: &regex::Captures<'_>,
+        line: &str,
+        at: Location,
+    ) -> Result<(), EngineError> {
+        let name = caps.get(1).map_or("", |m| m.as_str());
+        let kind = caps.get(2).map(|m| (m.as_str(), m.start()));
+        self.state = match kind {
+            None | Some(("hosts", _)) => State::Hosts,
+            Some(("vars", _)) => State::Vars,
+            Some(("children", _)) => State::Children,
+            Some((other, start)) => {
+                return Err(EngineError::Syntax {
+                    at: Location::new(
+                        self.file,
+                        at.line,
+                        at.column + line[..start].chars().count(),
+                    ),
+                    message: format!(
+                        "section [{name}:{other}] has unknown type `{other}` \
+                         (expected `vars` or `children`)"
+                    ),
+                });
+            }
+        };
+        let existed = self.b.group_exists(name);
+        self.group = self.b.group(name, &at);
+        if self.state == State::Vars {
+            if !existed && !self.pending.iter().any(|p| p.name == name) {
+                self.pending.push(Pending {
+                    name: name.to_owned(),
+                    at,
+                    parent: None,
+                });
+            }
+            return Ok(());
+        }
+        // A declaration: resolve what was waiting for it.
+        let (resolved, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.name == name);
+        self.pending = waiting;
+        for p in resolved {
+            if let Some(parent) = p.parent {
+                self.b.add_child(parent, self.group, &p.at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `key=value` in a `[group:vars]` section.
+    fn var_line(&mut self, line: &str, at: Location) -> Result<(), EngineError> {
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(EngineError::Syntax {
+                at,
+                message: format!("expected `key=value` in a [group:vars] section, got `{line}`"),
+            });
+        };
+        let key = k.trim();
+        if key.is_empty() {
+            return Err(EngineError::Syntax {
+                at,
+                message: "missing variable name before `=`".into(),
+            });
+        }
+        self.b
+            .set_group_var(self.group, key.to_owned(), parse_value(v.trim()), at)
+    }
+
+    /// A group name in a `[group:children]` section.
+    fn child_line(
+        &mut self,
+        child: Option<&str>,
+        line: &str,
+        at: Location,
+    ) -> Result<(), EngineError> {
+        let Some(child) = child else {
+            return Err(EngineError::Syntax {
+                at,
+                message: format!(
+                    "expected a group name in a [group:children] section, got `{line}`"
+                ),
+            });
+        };
+        if self.b.group_exists(child) {
+            let c = self.b.group(child, &at);
+            return self.b.add_child(self.group, c, &at);
+        }
+        self.pending.push(Pending {
+            name: child.to_owned(),
+            at,
+            parent: Some(self.group),
+        });
+        Ok(())
+    }
+
+    /// Fails on the first group that was named but never declared.
+    fn finish(self) -> Result<(), EngineError> {
+        let Some(p) = self.pending.into_iter().next() else {
+            return Ok(());
+        };
         let message = match p.parent {
             None => format!(
                 "section [{0}:vars] is for group `{0}`, which is not declared (with [{0}] or \
@@ -191,12 +232,11 @@ pub(crate) fn parse(text: &str, file: &Path, b: &mut Builder) -> Result<(), Engi
             Some(parent) => format!(
                 "section [{}:children] lists `{}`, which is not declared as a group (with [{}] \
                  or [{}:children]) in this file or an earlier inventory source",
-                b.groups[parent].name, p.name, p.name, p.name
+                self.b.groups[parent].name, p.name, p.name, p.name
             ),
         };
-        return Err(EngineError::invalid(p.at, message));
+        Err(EngineError::invalid(p.at, message))
     }
-    Ok(())
 }
 
 /// `host[range][:port] key=value ...`
