@@ -34,4 +34,5 @@ modules!(
     authorized_key,
     timezone,
     service_facts,
+    ini_file,
 );

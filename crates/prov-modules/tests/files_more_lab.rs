@@ -1,0 +1,222 @@
+//! Lab tests of `ini_file`, `replace`, `slurp`, `find`, `get_url` and `unarchive` on lab3 (a
+//! real Debian 12 host of `prov lab`): the effect is checked inside the host, check mode must
+//! predict the real run, a second run changes nothing and costs ONE remote command.
+//!
+//! Expected file contents for `ini_file` are what the real community.general.ini_file wrote on
+//! lab3 for the same arguments (checked by hand with ansible-core 2.19).
+//!
+//! Run under the shared lab lock: `flock /work/lab.lock cargo test -p prov-modules --test
+//! files_more_lab`. Every test skips with a message when the lab is not up.
+
+#[path = "support/server_lab.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use prov_core::{
+    CommandOutput, Connection, FileKind, FileSource, ModuleContext, ModuleError, NodeStream, Peers,
+    RemoteCommand, Stdin, TransportError,
+};
+use serde_json::{Value, json};
+use support::{NsConnection, lab_facts, lab_host, lab_lock};
+
+/// The lab host, counting the commands a module runs.
+struct Counting {
+    inner: NsConnection,
+    count: AtomicUsize,
+}
+
+#[async_trait]
+impl Connection for Counting {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+    async fn exec(
+        &self,
+        command: &RemoteCommand,
+        stdin: Stdin<'_>,
+    ) -> Result<CommandOutput, TransportError> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.inner.exec(command, stdin).await
+    }
+    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
+        self.inner.open_tcp(addr, port).await
+    }
+}
+
+/// Local files (`src`) come from one folder.
+struct Files(PathBuf);
+
+impl FileSource for Files {
+    fn find(&self, _kind: FileKind, name: &str) -> Result<PathBuf, ModuleError> {
+        let p = self.0.join(name.trim_end_matches('/'));
+        if p.exists() {
+            Ok(if name.ends_with('/') {
+                PathBuf::from(format!("{}/", p.display()))
+            } else {
+                p
+            })
+        } else {
+            Err(ModuleError::LocalFile(format!("no such file {name}")))
+        }
+    }
+    fn render(&self, path: &Path) -> Result<String, ModuleError> {
+        Err(ModuleError::Template(format!("{}", path.display())))
+    }
+}
+
+struct NoPeers;
+impl Peers for NoPeers {
+    fn connection(&self, _host: &str) -> Option<Arc<dyn Connection>> {
+        None
+    }
+}
+
+/// What a run reported, and how many remote commands its planning cost.
+#[derive(Debug, Clone)]
+struct Ran {
+    changed: bool,
+    summary: Vec<String>,
+    result: serde_json::Map<String, Value>,
+    plan_commands: usize,
+}
+
+struct Host {
+    conn: Counting,
+    files: Files,
+}
+
+impl Host {
+    fn open(files: PathBuf) -> Option<Host> {
+        Some(Host {
+            conn: Counting {
+                inner: lab_host("lab3")?,
+                count: AtomicUsize::new(0),
+            },
+            files: Files(files),
+        })
+    }
+
+    async fn sh(&self, script: &str) -> String {
+        self.conn.inner.sh_ok(script).await
+    }
+
+    async fn run(&self, name: &str, args: Value, check: bool) -> Result<Ran, ModuleError> {
+        let spec = prov_modules::lookup(name).expect("registered");
+        let module = (spec.build)(args)?;
+        let facts = lab_facts();
+        let ctx = ModuleContext {
+            host: "lab3",
+            conn: &self.conn,
+            become_: None,
+            check_mode: check,
+            facts: &facts,
+            files: &self.files,
+            peers: &NoPeers,
+            timeout: Some(std::time::Duration::from_secs(120)),
+            environment: &[],
+        };
+        let before = self.conn.count.load(Ordering::SeqCst);
+        let plan = module.plan(&ctx).await?;
+        let plan_commands = self.conn.count.load(Ordering::SeqCst) - before;
+        let ran = Ran {
+            changed: plan.changed(),
+            summary: plan.summary().to_vec(),
+            result: plan.result().clone(),
+            plan_commands,
+        };
+        if !check && let (_, Some(action)) = plan.split() {
+            action.apply(&ctx).await?;
+        }
+        Ok(ran)
+    }
+
+    /// Check predicts the real run; then check and real runs are unchanged, in one command.
+    async fn converge(&self, name: &str, args: Value) -> Ran {
+        let predicted = self.run(name, args.clone(), true).await;
+        let predicted = predicted.unwrap_or_else(|e| panic!("{name} check: {e}"));
+        let real = self.run(name, args.clone(), false).await;
+        let real = real.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            predicted.changed, real.changed,
+            "{name}: {predicted:?} {real:?}"
+        );
+        assert_eq!(predicted.summary, real.summary, "{name}: check = real");
+        for check in [true, false] {
+            let again = self.run(name, args.clone(), check).await.expect("again");
+            assert!(!again.changed, "{name} (check: {check}) again: {again:?}");
+            assert_eq!(
+                again.plan_commands, 1,
+                "{name}: unchanged costs one command"
+            );
+        }
+        real
+    }
+}
+
+fn local_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("prov-files-more-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn ini_file_writes_what_ansible_writes() {
+    let _g = lab_lock().await;
+    let Some(h) = Host::open(local_dir("ini")) else {
+        return;
+    };
+    let d = "/tmp/prov-ini";
+    h.sh(&format!(
+        "rm -rf {d}; mkdir -p {d}; printf '# c\\n[a]\\nx = 1\\n' > {d}/top; \
+         printf '[a]\\nx = 1' > {d}/nonl; printf '[main]\\r\\nhost = a\\r\\n' > {d}/crlf"
+    ))
+    .await;
+    let cases = [
+        (
+            json!({"path": format!("{d}/sub/new"), "section": "main", "option": "port", "value": 8080, "mode": "0600"}),
+            "\n[main]\nport = 8080\n",
+        ),
+        (
+            json!({"path": format!("{d}/top"), "option": "port", "value": "1"}),
+            "port = 1\n# c\n[a]\nx = 1\n",
+        ),
+        (
+            json!({"path": format!("{d}/nonl"), "section": "b", "option": "y", "value": "2"}),
+            "[a]\nx = 1\n[b]\ny = 2\n",
+        ),
+        (
+            json!({"path": format!("{d}/crlf"), "section": "main", "option": "port", "value": "2"}),
+            "[main]\nhost = a\nport = 2\n",
+        ),
+    ];
+    for (args, want) in cases {
+        let path = args["path"].as_str().unwrap().to_owned();
+        let real = h.converge("ini_file", args).await;
+        assert!(real.changed);
+        assert_eq!(h.sh(&format!("cat {path}")).await, want, "{path}");
+    }
+    assert_eq!(h.sh(&format!("stat -c %a {d}/sub/new")).await, "600\n");
+    // Replacing, then removing an option; a mode change alone is a change too.
+    let args = json!({"path": format!("{d}/top"), "section": "a", "option": "x", "value": "2", "mode": "0640"});
+    let real = h.converge("ini_file", args).await;
+    assert_eq!(real.result["msg"], "option changed");
+    assert_eq!(
+        h.sh(&format!("cat {d}/top; stat -c %a {d}/top")).await,
+        "port = 1\n# c\n[a]\nx = 2\n640\n"
+    );
+    let args =
+        json!({"path": format!("{d}/top"), "section": "a", "option": "x", "state": "absent"});
+    h.converge("ini_file", args).await;
+    assert_eq!(h.sh(&format!("cat {d}/top")).await, "port = 1\n# c\n[a]\n");
+    let e = h
+        .run("ini_file", json!({"path": format!("{d}/none"), "section": "s", "option": "o", "value": "v", "create": false}), true)
+        .await
+        .expect_err("create: false");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    h.sh(&format!("rm -rf {d}")).await;
+}
