@@ -220,3 +220,44 @@ async fn ini_file_writes_what_ansible_writes() {
     assert!(e.to_string().contains("does not exist"), "{e}");
     h.sh(&format!("rm -rf {d}")).await;
 }
+
+#[tokio::test]
+async fn replace_edits_the_real_file_between_markers() {
+    let _g = lab_lock().await;
+    let Some(h) = Host::open(local_dir("replace")) else {
+        return;
+    };
+    let d = "/tmp/prov-replace";
+    h.sh(&format!(
+        "rm -rf {d}; mkdir -p {d}; printf 'port=1\\n[s]\\nport=1\\nport=11\\n[t]\\nport=1\\n' > {d}/real; \
+         ln -s real {d}/link"
+    ))
+    .await;
+    let args = json!({"path": format!("{d}/link"), "regexp": r"^port=(1|11)$", "replace": r"port=\g<1>0",
+        "after": r"\[s\]", "before": r"\[t\]", "mode": "0600", "validate": "grep -q port=10 %s"});
+    let real = h.converge("replace", args).await;
+    assert_eq!(
+        real.result["msg"],
+        "2 replacements made and ownership, perms or SE linux context changed"
+    );
+    assert_eq!(
+        h.sh(&format!("cat {d}/real; stat -c '%a %F' {d}/real {d}/link"))
+            .await,
+        "port=1\n[s]\nport=10\nport=110\n[t]\nport=1\n600 regular file\n777 symbolic link\n"
+    );
+    // A validate command that refuses leaves the file as it was.
+    let args = json!({"path": format!("{d}/real"), "regexp": "port", "replace": "p", "validate": "false %s"});
+    let e = h.run("replace", args, false).await.expect_err("validate");
+    assert!(e.to_string().contains("failed to validate"), "{e}");
+    assert_eq!(h.sh(&format!("grep -c port {d}/real")).await, "4\n");
+    let e = h
+        .run(
+            "replace",
+            json!({"path": format!("{d}/none"), "regexp": "a"}),
+            true,
+        )
+        .await
+        .expect_err("missing");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    h.sh(&format!("rm -rf {d}")).await;
+}

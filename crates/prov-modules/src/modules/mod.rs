@@ -35,4 +35,5 @@ modules!(
     timezone,
     service_facts,
     ini_file,
+    replace,
 );
