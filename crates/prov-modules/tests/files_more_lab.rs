@@ -261,3 +261,165 @@ async fn replace_edits_the_real_file_between_markers() {
     assert!(e.to_string().contains("does not exist"), "{e}");
     h.sh(&format!("rm -rf {d}")).await;
 }
+
+/// A read-only module: unchanged in check and real runs, one command each, same result.
+async fn read_only(h: &Host, name: &str, args: Value) -> serde_json::Map<String, Value> {
+    let one_command = args.get("contains").is_none() && args.get("get_checksum").is_none();
+    let check = h.run(name, args.clone(), true).await.expect("check");
+    let real = h.run(name, args, false).await.expect("real");
+    assert!(!check.changed && !real.changed, "{name} never changes");
+    // Reading files (`contains`, checksums) moves their atime: compare without it.
+    let no_atime = |r: &serde_json::Map<String, Value>| {
+        let mut r = r.clone();
+        if let Some(Value::Array(files)) = r.get_mut("files") {
+            files.iter_mut().for_each(|f| {
+                f.as_object_mut().map(|f| f.remove("atime"));
+            });
+        }
+        r
+    };
+    assert_eq!(no_atime(&check.result), no_atime(&real.result));
+    if one_command {
+        assert_eq!(real.plan_commands, 1, "{name}: one command");
+    }
+    real.result
+}
+
+#[tokio::test]
+async fn slurp_returns_the_bytes() {
+    let _g = lab_lock().await;
+    let Some(h) = Host::open(local_dir("slurp")) else {
+        return;
+    };
+    h.sh("printf 'a\\0b\\377\\n' > /tmp/prov-slurp").await;
+    let r = read_only(&h, "slurp", json!({"src": "/tmp/prov-slurp"})).await;
+    assert_eq!(
+        r["content"],
+        h.sh("base64 -w0 /tmp/prov-slurp").await.as_str()
+    );
+    assert_eq!(
+        (r["encoding"].as_str(), r["source"].as_str()),
+        (Some("base64"), Some("/tmp/prov-slurp"))
+    );
+    let e = h
+        .run("slurp", json!({"src": "/tmp/prov-nothing"}), true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("file not found"), "{e}");
+    let e = h
+        .run("slurp", json!({"src": "/tmp"}), true)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("directory"), "{e}");
+    h.sh("rm -f /tmp/prov-slurp").await;
+}
+
+/// The tree `find` is tested on (also used to compare with the real module by hand).
+const FIND_TREE: &str = "rm -rf /tmp/prov-find; mkdir -p /tmp/prov-find/sub/more /tmp/prov-find/.hid; cd /tmp/prov-find; \
+    printf 'key=1\\n' > a.log; printf 'x\\nkey=2\\n' > sub/b.log; printf 'nokey\\n' > sub/more/c.log; \
+    printf 'k\\n' > .hid/d.log; head -c 3000 /dev/zero > big.bin; ln -s sub lnk; chmod 0600 sub/b.log; \
+    touch -d '2020-01-01' a.log";
+
+#[tokio::test]
+async fn find_lists_what_ansible_lists() {
+    let _g = lab_lock().await;
+    let Some(h) = Host::open(local_dir("find")) else {
+        return;
+    };
+    h.sh(FIND_TREE).await;
+    let paths = |r: &serde_json::Map<String, Value>| -> Vec<String> {
+        let mut v: Vec<String> = r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let r = read_only(
+        &h,
+        "find",
+        json!({"paths": "/tmp/prov-find", "patterns": "*.log", "recurse": true}),
+    )
+    .await;
+    // As the real module: `hidden` looks at names only (a file in a hidden directory is found).
+    assert_eq!(
+        paths(&r),
+        [
+            "/tmp/prov-find/.hid/d.log",
+            "/tmp/prov-find/a.log",
+            "/tmp/prov-find/sub/b.log",
+            "/tmp/prov-find/sub/more/c.log"
+        ]
+    );
+    assert_eq!(
+        (r["matched"].as_u64(), r["examined"].as_u64()),
+        (Some(4), Some(9))
+    );
+    let b = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/tmp/prov-find/sub/b.log")
+        .unwrap();
+    assert_eq!(
+        (
+            b["mode"].as_str(),
+            b["size"].as_u64(),
+            b["pw_name"].as_str()
+        ),
+        (Some("0600"), Some(8), Some("root"))
+    );
+    assert_eq!(
+        (
+            b["rusr"].as_bool(),
+            b["roth"].as_bool(),
+            b["isreg"].as_bool()
+        ),
+        (Some(true), Some(false), Some(true))
+    );
+    let inode = h.sh("stat -c %i /tmp/prov-find/sub/b.log").await;
+    assert_eq!(b["inode"].to_string(), inode.trim());
+
+    let r = read_only(&h, "find", json!({"paths": "/tmp/prov-find", "contains": "key=", "recurse": true, "hidden": true, "get_checksum": true})).await;
+    assert_eq!(
+        paths(&r),
+        ["/tmp/prov-find/a.log", "/tmp/prov-find/sub/b.log"],
+        "`contains` matches from a line's start"
+    );
+    let sum = h.sh("sha1sum < /tmp/prov-find/a.log").await;
+    let a = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "/tmp/prov-find/a.log")
+        .unwrap();
+    assert_eq!(a["checksum"].as_str(), sum.split(' ').next());
+    let r = read_only(
+        &h,
+        "find",
+        json!({"paths": "/tmp/prov-find", "age": "52w", "size": "-1k"}),
+    )
+    .await;
+    assert_eq!(paths(&r), ["/tmp/prov-find/a.log"]);
+    let r = read_only(&h, "find", json!({"paths": ["/tmp/prov-find", "/tmp/prov-find/a.log"], "file_type": "any", "depth": 1, "recurse": true})).await;
+    assert_eq!(
+        paths(&r),
+        [
+            "/tmp/prov-find/a.log",
+            "/tmp/prov-find/big.bin",
+            "/tmp/prov-find/lnk",
+            "/tmp/prov-find/sub"
+        ]
+    );
+    assert_eq!(
+        r["msg"],
+        "Not all paths examined, check warnings for details"
+    );
+    assert_eq!(
+        r["examined"], 8,
+        "entries one level too deep are counted, then pruned"
+    );
+    h.sh("rm -rf /tmp/prov-find").await;
+}

@@ -543,7 +543,7 @@ mod tests {
             "[main]\nhost = a\nport = 8080\n"
         );
         // A missing final newline is a change by itself.
-        assert_eq!(run("[main]\nport = 8080", &e).0, true);
+        assert!(run("[main]\nport = 8080", &e).0);
         // `port=8080` differs from `port = 8080` unless ignore_spaces.
         assert!(run("[main]\nport=8080\n", &e).0);
         let mut sp = e.clone();

@@ -36,4 +36,6 @@ modules!(
     service_facts,
     ini_file,
     replace,
+    slurp,
+    find,
 );
