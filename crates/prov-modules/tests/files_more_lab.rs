@@ -423,3 +423,142 @@ async fn find_lists_what_ansible_lists() {
     );
     h.sh("rm -rf /tmp/prov-find").await;
 }
+
+/// A tiny HTTP/1.0 server on the lab bridge (the controller's side, 10.77.0.1): `/app.bin`
+/// serves the current body, anything else is a 404. Request heads are recorded.
+struct Http {
+    port: u16,
+    body: Arc<std::sync::Mutex<Vec<u8>>>,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Http {
+    async fn start(body: &[u8]) -> Http {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("10.77.0.1:0")
+            .await
+            .expect("bind on the lab bridge");
+        let port = listener.local_addr().unwrap().port();
+        let body = Arc::new(std::sync::Mutex::new(body.to_vec()));
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (b, hs) = (body.clone(), heads.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let (b, hs) = (b.clone(), hs.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).into_owned();
+                    hs.lock().unwrap().push(head.clone());
+                    let path = head.split(' ').nth(1).unwrap_or("");
+                    let (status, data) = match path {
+                        "/app.bin" => ("200 OK", b.lock().unwrap().clone()),
+                        _ => ("404 Not Found", b"no".to_vec()),
+                    };
+                    let mut resp = format!(
+                        "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n",
+                        data.len()
+                    )
+                    .into_bytes();
+                    resp.extend(data);
+                    let _ = s.write_all(&resp).await;
+                });
+            }
+        });
+        Http {
+            port,
+            body,
+            heads,
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://10.77.0.1:{}{path}", self.port)
+    }
+}
+
+#[tokio::test]
+async fn get_url_downloads_from_the_lab_bridge() {
+    let _g = lab_lock().await;
+    let Some(h) = Host::open(local_dir("get_url")) else {
+        return;
+    };
+    let srv = Http::start(b"version 1\n").await;
+    let d = "/tmp/prov-get-url";
+    h.sh(&format!("rm -rf {d}; mkdir -p {d}")).await;
+    let tool = h.sh("command -v curl || command -v python3").await;
+    eprintln!("lab3 downloads with {}", tool.trim());
+
+    // Into a directory: the URL's file name; the header reaches the server.
+    let args = json!({"url": srv.url("/app.bin"), "dest": format!("{d}/"), "mode": "0640",
+        "headers": {"Authorization": "Bearer t0ken"}});
+    let real = h.converge("get_url", args).await;
+    assert_eq!(
+        real.summary[0],
+        format!("download {} to {d}/app.bin (10 bytes)", srv.url("/app.bin"))
+    );
+    assert_eq!(
+        h.sh(&format!("cat {d}/app.bin; stat -c %a {d}/app.bin"))
+            .await,
+        "version 1\n640\n"
+    );
+    assert!(
+        srv.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|hd| hd.contains("Authorization: Bearer t0ken"))
+    );
+
+    // New content at the URL: downloaded again (force: no and no checksum compare content).
+    *srv.body.lock().unwrap() = b"version 2\n".to_vec();
+    let args = json!({"url": srv.url("/app.bin"), "dest": format!("{d}/app.bin")});
+    let real = h.converge("get_url", args).await;
+    assert!(real.changed);
+    assert_eq!(
+        h.sh(&format!("cat {d}/app.bin; stat -c %a {d}/app.bin"))
+            .await,
+        "version 2\n640\n"
+    );
+
+    // A matching checksum: no download at all.
+    let sum = h.sh(&format!("sha256sum < {d}/app.bin")).await;
+    let sum = sum.split(' ').next().unwrap();
+    let n = srv.heads.lock().unwrap().len();
+    let args = json!({"url": srv.url("/app.bin"), "dest": format!("{d}/app.bin"), "checksum": format!("sha256:{sum}")});
+    let ok = h.run("get_url", args, false).await.unwrap();
+    assert_eq!(
+        (ok.changed, ok.result["msg"].as_str()),
+        (false, Some("file already exists"))
+    );
+    assert_eq!(srv.heads.lock().unwrap().len(), n, "no request");
+
+    // A wrong checksum fails and leaves the file; a 404 fails with the status.
+    let args = json!({"url": srv.url("/app.bin"), "dest": format!("{d}/new.bin"), "checksum": "sha1:0123"});
+    let e = h.run("get_url", args, true).await.unwrap_err();
+    assert!(e.to_string().contains("did not match"), "{e}");
+    let e = h
+        .run(
+            "get_url",
+            json!({"url": srv.url("/nothing"), "dest": format!("{d}/x")}),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Request failed"), "{e}");
+    assert_eq!(
+        h.sh(&format!("ls -A {d}")).await,
+        "app.bin\n",
+        "no temporary file left"
+    );
+    srv.task.abort();
+    h.sh(&format!("rm -rf {d}")).await;
+}

@@ -38,4 +38,5 @@ modules!(
     replace,
     slurp,
     find,
+    get_url,
 );
