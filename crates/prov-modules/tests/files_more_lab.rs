@@ -562,3 +562,81 @@ async fn get_url_downloads_from_the_lab_bridge() {
     srv.task.abort();
     h.sh(&format!("rm -rf {d}")).await;
 }
+
+#[tokio::test]
+async fn unarchive_from_the_controller_and_from_the_host() {
+    let _g = lab_lock().await;
+    let local = local_dir("unarchive");
+    let tree = local.join("tree");
+    std::fs::create_dir_all(tree.join("app/bin")).unwrap();
+    std::fs::write(tree.join("app/bin/run"), "#!/bin/sh\necho run\n").unwrap();
+    std::fs::write(tree.join("app/conf"), "a=1\n").unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["--owner=0", "--group=0", "-czf"])
+        .arg(local.join("app.tar.gz"))
+        .arg("-C")
+        .arg(&tree)
+        .arg("app")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let Some(h) = Host::open(local.clone()) else {
+        return;
+    };
+    let d = "/tmp/prov-unarchive";
+    h.sh(&format!("rm -rf {d}; mkdir -p {d}/dest {d}/other"))
+        .await;
+
+    // From the controller: streamed in, compared with `tar --diff`, unpacked.
+    let args = json!({"src": "app.tar.gz", "dest": format!("{d}/dest"), "list_files": true});
+    let real = h.converge("unarchive", args.clone()).await;
+    assert_eq!(
+        real.summary,
+        [format!("unpack app.tar.gz into {d}/dest (4 entries)")]
+    );
+    assert_eq!(real.result["handler"], "TgzArchive");
+    let mut files: Vec<&str> = real.result["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["app/", "app/bin/", "app/bin/run", "app/conf"]);
+    assert_eq!(h.sh(&format!("cat {d}/dest/app/conf")).await, "a=1\n");
+    // A touched file (new modification time) is unpacked again, as Ansible does.
+    h.sh(&format!("echo changed > {d}/dest/app/conf")).await;
+    let real = h.converge("unarchive", args).await;
+    assert!(real.changed);
+    assert_eq!(h.sh(&format!("cat {d}/dest/app/conf")).await, "a=1\n");
+
+    // From the host, with a mode for every entry; then `creates` skips.
+    h.sh(&format!(
+        "cd {d} && mkdir -p t/x && echo y > t/x/y && tar -cf plain.tar -C t x"
+    ))
+    .await;
+    let args = json!({"src": format!("{d}/plain.tar"), "dest": format!("{d}/other"), "remote_src": true, "mode": "u=rwX,go="});
+    let real = h.converge("unarchive", args.clone()).await;
+    assert_eq!(real.result["handler"], "TarArchive");
+    assert_eq!(
+        h.sh(&format!("stat -c '%a %n' {d}/other/x {d}/other/x/y"))
+            .await,
+        format!("700 {d}/other/x\n600 {d}/other/x/y\n")
+    );
+    h.sh(&format!("chmod 0644 {d}/other/x/y")).await;
+    let real = h.converge("unarchive", args).await;
+    assert_eq!(real.summary, ["mode/owner/group of 1 of the 2 entries"]);
+    let args = json!({"src": format!("{d}/plain.tar"), "dest": format!("{d}/nowhere"), "remote_src": true, "creates": format!("{d}/other/x")});
+    let ok = h.run("unarchive", args, false).await.unwrap();
+    assert_eq!(
+        (ok.changed, ok.result["msg"].as_str()),
+        (
+            false,
+            Some(format!("skipped, since {d}/other/x exists").as_str())
+        )
+    );
+    let e = h.run("unarchive", json!({"src": format!("{d}/plain.tar"), "dest": format!("{d}/nowhere"), "remote_src": true}), true).await.unwrap_err();
+    assert!(e.to_string().contains("is not a directory"), "{e}");
+    h.sh(&format!("rm -rf {d}")).await;
+    let _ = std::fs::remove_dir_all(&local);
+}

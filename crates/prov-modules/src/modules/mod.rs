@@ -39,4 +39,5 @@ modules!(
     slurp,
     find,
     get_url,
+    unarchive,
 );
