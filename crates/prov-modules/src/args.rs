@@ -183,6 +183,50 @@ impl<'de> Deserialize<'de> for StringList {
     }
 }
 
+/// A scalar as Ansible's `type: str` converts it: strings as they are, numbers printed, booleans
+/// as Python prints them (`True`/`False`); `None` for null.
+pub fn scalar_string(v: &serde_json::Value) -> Result<Option<String>, String> {
+    match v {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s.clone())),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_json::Value::Bool(b) => Ok(Some(if *b { "True" } else { "False" }.into())),
+        other => Err(format!("expected a string, found {other}")),
+    }
+}
+
+/// Deserializes an optional `type: str` argument (numbers and booleans converted as Ansible
+/// converts them, see [`scalar_string`]).
+pub fn de_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(v) => scalar_string(&v).map_err(de::Error::custom),
+    }
+}
+
+/// Deserializes an optional `type: list, elements: str` argument; null elements are kept as
+/// `None`. A bare string is split on commas, as Ansible splits it.
+pub fn de_opt_string_list<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Option<String>>>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(scalar_string)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+            .map_err(de::Error::custom),
+        Some(serde_json::Value::String(s)) => {
+            Ok(Some(s.split(',').map(|p| Some(p.to_owned())).collect()))
+        }
+        Some(v) => scalar_string(&v)
+            .map(|s| Some(vec![s]))
+            .map_err(de::Error::custom),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,4 +38,10 @@ modules!(
     deb822_repository,
     debconf,
     pam_limits,
+    ini_file,
+    replace,
+    slurp,
+    find,
+    get_url,
+    unarchive,
 );
