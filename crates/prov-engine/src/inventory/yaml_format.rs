@@ -263,6 +263,48 @@ fn section<'a>(
     }
 }
 
+/// The `hosts:` of group `g`: each pattern expanded (`web[1:3]`, `:port`), with its variables.
+fn group_hosts(
+    doc: &YamlDoc,
+    b: &mut Builder,
+    g: usize,
+    hosts: &Map<String, Value>,
+    kpath: &[PathSeg],
+) -> Result<(), EngineError> {
+    for pattern in ordered_keys(doc, kpath, hosts) {
+        let hpath = child(kpath, pattern);
+        let hat = doc.location(&hpath);
+        let (names, port) = expand_host_pattern(pattern)
+            .map_err(|message| EngineError::invalid(hat.clone(), message))?;
+        let host_vars = match &hosts[pattern.as_str()] {
+            Value::Null => None,
+            Value::Object(m) => Some(m),
+            other => {
+                return Err(EngineError::invalid(
+                    hat,
+                    format!(
+                        "variables of host `{pattern}` must be a mapping, found {} \
+                         (write `{pattern}:` alone, or `{pattern}: {{key: value}}`)",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
+        for host in names {
+            let (h, _) = b.add_host(&host, g, &hat);
+            if let Some(port) = port {
+                b.set_host_var(h, "ansible_port".into(), Value::from(port), hat.clone());
+            }
+            let Some(vars) = host_vars else { continue };
+            for var in ordered_keys(doc, &hpath, vars) {
+                let vat = doc.location(&child(&hpath, var));
+                b.set_host_var(h, var.clone(), vars[var.as_str()].clone(), vat);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn parse_group(
     doc: &YamlDoc,
     b: &mut Builder,
@@ -305,43 +347,7 @@ fn parse_group(
                 let Some(hosts) = section(doc, name, "hosts", kvalue, &kpath)? else {
                     continue;
                 };
-                for pattern in ordered_keys(doc, &kpath, &hosts) {
-                    let hpath = child(&kpath, pattern);
-                    let hat = doc.location(&hpath);
-                    let (names, port) = expand_host_pattern(pattern)
-                        .map_err(|message| EngineError::invalid(hat.clone(), message))?;
-                    let host_vars = match &hosts[pattern.as_str()] {
-                        Value::Null => None,
-                        Value::Object(m) => Some(m),
-                        other => {
-                            return Err(EngineError::invalid(
-                                hat,
-                                format!(
-                                    "variables of host `{pattern}` must be a mapping, found {} \
-                                     (write `{pattern}:` alone, or `{pattern}: {{key: value}}`)",
-                                    kind(other)
-                                ),
-                            ));
-                        }
-                    };
-                    for host in names {
-                        let (h, _) = b.add_host(&host, g, &hat);
-                        if let Some(port) = port {
-                            b.set_host_var(
-                                h,
-                                "ansible_port".into(),
-                                Value::from(port),
-                                hat.clone(),
-                            );
-                        }
-                        if let Some(vars) = host_vars {
-                            for var in ordered_keys(doc, &hpath, vars) {
-                                let vat = doc.location(&child(&hpath, var));
-                                b.set_host_var(h, var.clone(), vars[var.as_str()].clone(), vat);
-                            }
-                        }
-                    }
-                }
+                group_hosts(doc, b, g, &hosts, &kpath)?;
             }
             "children" => {
                 let Some(children) = section(doc, name, "children", kvalue, &kpath)? else {
