@@ -25,6 +25,10 @@ use crate::prompt;
 use crate::secrets::VaultSecrets;
 use crate::stdout::{errln, outln};
 
+/// Threads of the async runtime. A run waits on hosts, not on the CPU: two threads keep
+/// hundreds of connections busy (BENCHMARKS.md), more would only add memory and contention.
+const RUNTIME_THREADS: usize = 2;
+
 fn secrets(
     vault: &prov_vault::PasswordArgs,
     redactor: Arc<Redactor>,
@@ -269,7 +273,7 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
     };
     let runner = Runner::new(inventory, opts, bus.clone(), connector, secrets);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(RUNTIME_THREADS)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -1,4 +1,5 @@
-//! [`SshConnection`]: one authenticated russh connection, commands as exec channels.
+//! [`SshConnection`]: one authenticated russh connection; commands run on its worker shells or on
+//! exec channels (see the module docs of `ssh`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
