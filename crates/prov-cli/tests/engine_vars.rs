@@ -180,3 +180,42 @@ fn magic_variables_and_facts() {
         "playbook_dir is absolute"
     );
 }
+
+/// The play-wide magic variables, with the values ansible-core 2.19 gives for the same play
+/// (recorded with `ansible-playbook -c local`, with and without `--tags x,always --skip-tags y
+/// --diff`).
+#[test]
+fn play_magic_variables_are_ansibles() {
+    let p = Project::new(&[]);
+    p.write("inv.yml", "all:\n  hosts:\n    h1: {ansible_connection: local}\n    h2: {ansible_connection: local}\n");
+    p.write("roles/probe/tasks/main.yml", "- debug: msg=in-role\n");
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  name: magic
+  serial: 1
+  roles: [probe]
+  tasks:
+    - name: play
+      tags: always
+      debug:
+        msg: "{{ [ansible_play_hosts_all, ansible_play_name, ansible_role_names, role_names, ansible_diff_mode, ansible_run_tags, ansible_skip_tags] | to_json }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h1", "play"),
+        r#"[["h1", "h2"], "magic", ["probe"], ["probe"], false, ["all"], []]"#
+    );
+    let o = p.run(
+        "play.yml",
+        &["--tags", "x,always", "--skip-tags", "y", "--diff"],
+    );
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h2", "play"),
+        r#"[["h1", "h2"], "magic", ["probe"], ["probe"], true, ["always", "x"], ["y"]]"#
+    );
+}

@@ -302,7 +302,10 @@ pub(crate) struct PlayCtx<'a> {
     pub play: &'a Play,
     pub playbook: &'a Playbook,
     pub vars_files: Map<String, Value>,
+    /// The hosts of this batch.
     pub play_hosts: Vec<String>,
+    /// Every host the play targets (`ansible_play_hosts_all`).
+    pub all_hosts: Vec<String>,
 }
 
 impl Runner {
@@ -417,6 +420,7 @@ impl Runner {
                         playbook,
                         vars_files: vars_files.clone(),
                         play_hosts: batch.clone(),
+                        all_hosts: hosts.clone(),
                     };
                     self.run_play_batch(&pctx, &mut states).await?;
                     states.into_iter().for_each(|s| carried.keep(s));

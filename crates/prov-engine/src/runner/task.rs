@@ -232,6 +232,20 @@ impl Runner {
         for name in ["play_hosts", "ansible_play_hosts", "ansible_play_batch"] {
             shared.insert_value(name, play_hosts.clone());
         }
+        shared.insert("ansible_play_hosts_all", &pctx.all_hosts);
+        shared.insert("ansible_play_name", &pctx.play.name);
+        let role_names: Vec<&str> = pctx.play.roles.iter().map(|r| r.name.as_str()).collect();
+        shared.insert("ansible_role_names", &role_names);
+        shared.insert("role_names", &role_names);
+        shared.insert("ansible_diff_mode", &self.opts.diff);
+        // Ansible keeps the tags as sets: sorted, `all` when none is asked for.
+        let sorted = |tags: &[String]| tags.iter().cloned().collect::<BTreeSet<String>>();
+        let run_tags = match sorted(&self.opts.tags) {
+            t if t.is_empty() => json!(["all"]),
+            t => json!(t),
+        };
+        shared.insert("ansible_run_tags", &run_tags);
+        shared.insert("ansible_skip_tags", &sorted(&self.opts.skip_tags));
         if mentions_hostvars(task) {
             shared.insert("hostvars", &self.hostvars(pctx, states));
         }
