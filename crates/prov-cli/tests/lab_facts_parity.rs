@@ -126,14 +126,25 @@ fn ansible_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs `ansible HOST -m setup [-a ARGS]` with the lab's key and known_hosts (as
-/// tests/corpus/compare does, without an SSH control master left behind); its `ansible_facts`.
+/// Runs `ansible HOST -m setup [-a ARGS]`; its `ansible_facts`.
 fn ansible_setup(ansible: &Path, lab: &prov_lab::Lab, work: &Path, args: Option<&str>) -> Value {
+    ansible_facts_of(ansible, lab, work, "setup", args)
+}
+
+/// Runs `ansible HOST -m MODULE [-a ARGS]` with the lab's key and known_hosts (as
+/// tests/corpus/compare does, without an SSH control master left behind); its `ansible_facts`.
+fn ansible_facts_of(
+    ansible: &Path,
+    lab: &prov_lab::Lab,
+    work: &Path,
+    module: &str,
+    args: Option<&str>,
+) -> Value {
     let inv = work.join("hosts.yml");
     let cfg = work.join("ansible.cfg");
     std::fs::write(&cfg, "[defaults]\n").unwrap();
     let mut cmd = Command::new(ansible);
-    cmd.args([HOST, "-i"]).arg(&inv).args(["-m", "setup"]);
+    cmd.args([HOST, "-i"]).arg(&inv).args(["-m", module]);
     if let Some(a) = args {
         cmd.args(["-a", a]);
     }
@@ -162,7 +173,7 @@ fn ansible_setup(ansible: &Path, lab: &prov_lab::Lab, work: &Path, args: Option<
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "ansible {HOST} -m setup failed:\n{stdout}\n{}",
+        "ansible {HOST} -m {module} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_str(&stdout).expect("ansible's json callback output");
@@ -190,6 +201,8 @@ const PLAY: &str = r#"
       debug: var=ansible_facts
     - name: setup again
       ansible.builtin.setup: gather_subset=!all,!min,network,distribution filter=ansible_distribution*,ansible_default_ipv4,ansible_lo
+    - name: packages
+      package_facts:
 "#;
 
 /// The `result` of `task` on the host in a `prov run --output json`.
@@ -468,4 +481,14 @@ fn facts_are_ansibles_on_a_lab_host() {
     for k in expected {
         assert_eq!(theirs[&k], ours[&k], "{k}");
     }
+
+    // `package_facts`: every installed package, the same entries.
+    let theirs = ansible_facts_of(&ansible, &lab, work.path(), "package_facts", None);
+    let ours = &prov_result(&out, "packages")["ansible_facts"]["packages"];
+    assert!(
+        theirs["packages"]
+            .as_object()
+            .is_some_and(|p| p.len() > 100)
+    );
+    assert_eq!(theirs["packages"], *ours);
 }

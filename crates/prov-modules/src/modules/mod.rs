@@ -34,6 +34,7 @@ modules!(
     authorized_key,
     timezone,
     service_facts,
+    package_facts,
     apt_repository,
     deb822_repository,
     debconf,
