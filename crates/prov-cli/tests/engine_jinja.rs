@@ -86,3 +86,41 @@ fn tera_files_stay_tera() {
     let out = std::fs::read_to_string(p.path("out.conf")).unwrap_or_default();
     assert_eq!(out, "port 7000\n");
 }
+
+/// `lookup('template', ...)` renders a file of `templates/` as the template module does, with
+/// the task's variables and `template_vars` on top (expected values recorded from
+/// ansible-core 2.19 with the same play).
+#[test]
+fn the_template_lookup_renders_like_ansible() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: plain
+      vars:
+        who: world
+        items: [a, b]
+      debug:
+        msg: "{{ lookup('template', 't.j2') }}"
+    - name: with template_vars
+      vars:
+        who: world
+        items: [a, b]
+      debug:
+        msg: "{{ lookup('template', 't.j2', template_vars={'extra_v': 42}) }}"
+    - name: undefined inside
+      debug:
+        msg: "{{ lookup('template', 't.j2') }}"
+"#,
+    );
+    p.write(
+        "templates/t.j2",
+        "name={{ who }}\n{% for i in items %}\n- {{ i }}\n{% endfor %}\nextra={{ extra_v | default(\"none\") }}\n",
+    );
+    let o = p.run("play.yml", &[]);
+    assert_eq!(o.msg("h1", "plain"), "name=world\n- a\n- b\nextra=none\n");
+    assert_eq!(
+        o.msg("h1", "with template_vars"),
+        "name=world\n- a\n- b\nextra=42\n"
+    );
+    assert_eq!(o.status("h1", "undefined inside"), "failed", "{}", o.dump());
+}

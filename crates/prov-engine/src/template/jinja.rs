@@ -206,7 +206,7 @@ impl Jinja {
         path: &Path,
         ctx: &tera::Context,
     ) -> Result<String, EngineError> {
-        let scope = Scope::with_extra(ctx, template_vars(path));
+        let scope = Scope::with_extra(ctx, super::ansible::template_file_vars(path));
         let (env, body, header) = self.file_env(text, path)?;
         env.render_str(body, MjValue::from_object(scope))
             .map(|out| super::ansible::keep_trailing_newlines(body, out))
@@ -287,23 +287,6 @@ fn text_error(e: &Error, text: &str, at: &Location) -> EngineError {
         };
     }
     err
-}
-
-/// The template module's extra variables for the template at `path`.
-fn template_vars(path: &Path) -> Vec<(&'static str, MjValue)> {
-    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let uid = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    vec![
-        ("ansible_managed", MjValue::from("Ansible managed")),
-        ("template_path", MjValue::from(path.display().to_string())),
-        (
-            "template_fullpath",
-            MjValue::from(full.display().to_string()),
-        ),
-        ("template_host", MjValue::from(host.trim())),
-        ("template_uid", uid.map(MjValue::from).unwrap_or_default()),
-    ]
 }
 
 /// A minijinja error in the template file `path` (whose text is `text`), at its line and

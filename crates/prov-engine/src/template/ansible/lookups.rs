@@ -105,6 +105,7 @@ fn run(
                 .collect())
         }
         "file" => file_contents(state, &terms, kwargs),
+        "template" => template_contents(state, &terms, kwargs),
         "fileglob" => Ok(strings(&terms)?
             .into_iter()
             .flat_map(|t| fileglob(state, t))
@@ -150,7 +151,7 @@ fn run(
             terms.into_iter().next().unwrap_or(Value::Null),
         ),
         other => Err(invalid(format!(
-            "lookup plugin `{other}` is not supported by prov (supported: env, file, fileglob, first_found, vars, items, list, flattened, dict, indexed_items, together, nested, subelements, sequence)"
+            "lookup plugin `{other}` is not supported by prov (supported: env, file, template, fileglob, first_found, vars, items, list, flattened, dict, indexed_items, together, nested, subelements, sequence)"
         ))),
     }
 }
@@ -182,6 +183,57 @@ fn file_contents(state: Vars<'_>, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
             Ok(Value::String(text.to_owned()))
         })
         .collect()
+}
+
+/// `lookup('template', 'x.j2', template_vars={...})`: each template file (found in `templates/`
+/// as the template module finds it) rendered as the template module renders it, with the
+/// variables it uses taken from the task's and `template_vars` on top; the trailing newline
+/// is kept.
+fn template_contents(
+    state: Vars<'_>,
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
+    let extra = kwargs
+        .get::<Option<MjValue>>("template_vars")?
+        .unwrap_or_default();
+    strings(terms)?
+        .into_iter()
+        .map(|t| {
+            let path = find(state, "templates", t).ok_or_else(|| {
+                invalid(format!(
+                    "the template file {t} could not be found for the lookup"
+                ))
+            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| invalid(format!("lookup('template'): {path}: {e}")))?;
+            render_file(state, &text, Path::new(&path), &extra).map(Value::String)
+        })
+        .collect()
+}
+
+/// Renders template file `text` with the variables it names, looked up in `state`
+/// (`extra` first, then the template module's own variables, then the task's).
+fn render_file(state: Vars<'_>, text: &str, path: &Path, extra: &MjValue) -> Result<String, Error> {
+    let (overrides, body) = super::split_overrides(text).map_err(invalid)?;
+    let mut env = super::environment();
+    env.set_syntax(super::file_syntax(&overrides).build()?);
+    let template = env.template_from_str(body)?;
+    let own = super::template_file_vars(path);
+    let mut ctx = std::collections::BTreeMap::new();
+    for name in template.undeclared_variables(false) {
+        let value = extra
+            .get_attr(&name)
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .or_else(|| own.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .or_else(|| state(&name));
+        if let Some(v) = value {
+            ctx.insert(name, v);
+        }
+    }
+    let out = template.render(MjValue::from(ctx))?;
+    Ok(super::keep_trailing_newlines(body, out))
 }
 
 /// `lookup('fileglob', 'dir/*.conf')`: the files matching the pattern's last part in the

@@ -174,3 +174,20 @@ impl Object for Scope {
             .map(|(_, v)| v.clone())
     }
 }
+
+/// The template module's extra variables for the template at `path`.
+pub(super) fn template_file_vars(path: &std::path::Path) -> Vec<(&'static str, MjValue)> {
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let uid = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    vec![
+        ("ansible_managed", MjValue::from("Ansible managed")),
+        ("template_path", MjValue::from(path.display().to_string())),
+        (
+            "template_fullpath",
+            MjValue::from(full.display().to_string()),
+        ),
+        ("template_host", MjValue::from(host.trim())),
+        ("template_uid", uid.map(MjValue::from).unwrap_or_default()),
+    ]
+}
