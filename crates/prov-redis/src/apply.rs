@@ -73,23 +73,27 @@ impl<'a> Live<'a> {
             .await
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
-        let mut ids = Vec::new();
-        for (c, node) in conns.iter().zip(&spec.nodes) {
-            let mut c = c.clone();
-            let id = query_string(
-                &mut c,
-                node,
-                "CLUSTER MYID",
-                redis::cmd("CLUSTER").arg("MYID"),
-            )
-            .await?;
-            ids.push(id.trim().to_string());
+        let mut live = Self {
+            spec,
+            conns,
+            ids: Vec::new(),
+        };
+        for i in 0..spec.nodes.len() {
+            let id = live.cluster_text(i, "MYID").await?;
+            live.ids.push(id.trim().to_string());
         }
-        Ok(Self { spec, conns, ids })
+        Ok(live)
     }
 }
 
 impl Live<'_> {
+    /// `CLUSTER SUB` on node `i`, as text.
+    async fn cluster_text(&self, i: usize, sub: &str) -> Result<String, ClusterError> {
+        let mut c = self.conns[i].clone();
+        let cmd = redis::cmd("CLUSTER").arg(sub).to_owned();
+        query_string(&mut c, &self.spec.nodes[i], &format!("CLUSTER {sub}"), &cmd).await
+    }
+
     fn idx(&self, node: &NodeSpec) -> Result<usize, ClusterError> {
         self.spec
             .index_of(node)
@@ -391,14 +395,7 @@ async fn wait_state_ok(
         let mut bad = Vec::new();
         for &i in nodes {
             let node = &live.spec.nodes[i];
-            let mut c = live.conns[i].clone();
-            let info = query_string(
-                &mut c,
-                node,
-                "CLUSTER INFO",
-                redis::cmd("CLUSTER").arg("INFO"),
-            )
-            .await?;
+            let info = live.cluster_text(i, "INFO").await?;
             let info = crate::nodes::ClusterInfo::parse(&info);
             if !info.state_ok() {
                 bad.push(format!("{node}: cluster_state is {}", info.state_text()));
