@@ -69,13 +69,6 @@ impl Script {
     }
 
     #[doc(hidden)]
-    /// Text built before scripts were typed; being removed module by module (issue #16). New
-    /// code uses [`sh!`] or the builder.
-    pub fn __legacy(text: impl Into<String>) -> Self {
-        Self(text.into())
-    }
-
-    #[doc(hidden)]
     /// Used by [`sh!`]: the format string is a literal and every argument went through
     /// [`ToShell`].
     pub fn __from_formatted(text: String) -> Self {

@@ -9,7 +9,7 @@ use prov_core::{CommandOutput, Fact, FactError, ModuleContext, ModuleError, Scri
 use sha2::{Digest, Sha256};
 
 /// The marker that starts a section in the output of a sectioned probe.
-pub const MARK: &str = "@@prov:";
+const MARK: &str = "@@prov:";
 
 /// The section that closes every [`Sectioned`] probe: without it the answer was cut short.
 const END: &str = "end";
@@ -282,37 +282,6 @@ pub async fn fact_with_input<F: Fact>(
     Ok(fact.parse(&out)?)
 }
 
-/// The shell line that starts section `name` (`echo '@@prov:name'`): the older framing, still
-/// used by `authorized_key` until it moves onto [`Sectioned`].
-pub fn section(name: &str) -> String {
-    format!("echo '{MARK}{name}'\n")
-}
-
-/// Splits output framed by [`section`] lines; text before the first marker is dropped and a
-/// section's text keeps its trailing newline (`authorized_key` until it moves onto
-/// [`Sectioned`]).
-pub fn sections(text: &str) -> HashMap<String, String> {
-    let mut out: HashMap<String, String> = HashMap::new();
-    let mut current: Option<String> = None;
-    for line in text.split_inclusive('\n') {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if let Some(name) = bare.strip_prefix(MARK) {
-            current = Some(name.to_owned());
-            out.entry(name.to_owned()).or_default();
-            continue;
-        }
-        if let Some(name) = &current {
-            out.entry(name.clone()).or_default().push_str(line);
-        }
-    }
-    out
-}
-
-/// The text of a [`sections`] section (empty when absent).
-pub fn get<'a>(sections: &'a HashMap<String, String>, name: &str) -> &'a str {
-    sections.get(name).map(String::as_str).unwrap_or("")
-}
-
 /// Writes `content` to `path` on the host atomically (mode/owner per `attrs`). A link at `path`
 /// is replaced: pass the [`LinkTarget::write_path`] of the path to write through it.
 pub async fn write_text(
@@ -474,15 +443,6 @@ mod tests {
         assert!(s.get("nope").is_err());
         assert_eq!(s.file("f").unwrap().as_deref(), Some("x\n"));
         assert!(s.file("g").is_err());
-    }
-
-    #[test]
-    fn legacy_sections_split_on_markers() {
-        let s = sections("junk\n@@prov:a\n1\n2\n@@prov:b\n@@prov:c\nx");
-        assert_eq!(get(&s, "a"), "1\n2\n");
-        assert_eq!(get(&s, "b"), "");
-        assert_eq!(get(&s, "c"), "x");
-        assert!(!s.contains_key("junk"));
     }
 
     /// Runs a link-target section in a real shell on `path`.

@@ -7,7 +7,7 @@ use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
 
 use crate::conn::{ClusterError, NodeConnector, connect_node};
-use crate::nodes::Role;
+use crate::nodes::{ClusterNode, Role};
 use crate::plan::{ClusterPlan, Step};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, format_ranges, ranges_from_slots};
 use crate::state::{NodeState, inspect_conn, query_string};
@@ -62,7 +62,38 @@ struct Live<'a> {
     ids: Vec<String>,
 }
 
+impl<'a> Live<'a> {
+    /// Connects to every node of `spec` and reads its id.
+    async fn connect(
+        spec: &'a ClusterSpec,
+        connector: &dyn NodeConnector,
+    ) -> Result<Self, ClusterError> {
+        let pw = spec.password.as_deref();
+        let conns = join_all(spec.nodes.iter().map(|n| connect_node(n, pw, connector)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut live = Self {
+            spec,
+            conns,
+            ids: Vec::new(),
+        };
+        for i in 0..spec.nodes.len() {
+            let id = live.cluster_text(i, "MYID").await?;
+            live.ids.push(id.trim().to_string());
+        }
+        Ok(live)
+    }
+}
+
 impl Live<'_> {
+    /// `CLUSTER SUB` on node `i`, as text.
+    async fn cluster_text(&self, i: usize, sub: &str) -> Result<String, ClusterError> {
+        let mut c = self.conns[i].clone();
+        let cmd = redis::cmd("CLUSTER").arg(sub).to_owned();
+        query_string(&mut c, &self.spec.nodes[i], &format!("CLUSTER {sub}"), &cmd).await
+    }
+
     fn idx(&self, node: &NodeSpec) -> Result<usize, ClusterError> {
         self.spec
             .index_of(node)
@@ -155,82 +186,19 @@ pub async fn apply_with(
     opts: &ApplyOptions,
 ) -> Result<ApplyReport, ClusterError> {
     check_plan(spec, plan)?;
-    let pw = spec.password.as_deref();
-    let conns = join_all(spec.nodes.iter().map(|n| connect_node(n, pw, connector)))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut live = Live {
-        spec,
-        conns,
-        ids: Vec::new(),
-    };
-    for (i, node) in spec.nodes.iter().enumerate() {
-        let mut c = live.conns[i].clone();
-        let id = query_string(
-            &mut c,
-            node,
-            "CLUSTER MYID",
-            redis::cmd("CLUSTER").arg("MYID"),
-        )
-        .await?;
-        live.ids.push(id.trim().to_string());
-    }
-
+    let live = Live::connect(spec, connector).await?;
     let mut report = ApplyReport::default();
+    // After a MEET, the nodes must know each other before any other step.
     let mut joined = true;
     for step in &plan.steps {
-        if !joined && !matches!(step, Step::Meet { .. }) {
+        let meet = matches!(step, Step::Meet { .. });
+        if !joined && !meet {
             wait_joined(&live, opts).await?;
             joined = true;
         }
-        match step {
-            Step::SetConfigEpoch { node, epoch } => {
-                let i = live.idx(node)?;
-                let cmd = redis::cmd("CLUSTER")
-                    .arg("SET-CONFIG-EPOCH")
-                    .arg(*epoch)
-                    .to_owned();
-                if let Err(e) = live.run(i, "CLUSTER SET-CONFIG-EPOCH", &cmd).await {
-                    report.notes.push(format!("skipped: {e}"));
-                }
-            }
-            Step::AddSlots { node, slots } => {
-                let i = live.idx(node)?;
-                add_slots(&live, i, slots).await?;
-            }
-            Step::Meet { node, target } => {
-                let i = live.idx(node)?;
-                live.idx(target)?;
-                let cmd = redis::cmd("CLUSTER")
-                    .arg("MEET")
-                    .arg(&target.addr)
-                    .arg(target.port)
-                    .to_owned();
-                live.run(i, "CLUSTER MEET", &cmd).await?;
-                joined = false;
-            }
-            Step::Replicate {
-                replica, master, ..
-            } => {
-                let (r, m) = (live.idx(replica)?, live.idx(master)?);
-                let cmd = redis::cmd("CLUSTER")
-                    .arg("REPLICATE")
-                    .arg(&live.ids[m])
-                    .to_owned();
-                live.run(r, "CLUSTER REPLICATE", &cmd).await?;
-            }
-            Step::MoveSlots {
-                from, to, slots, ..
-            } => {
-                let (f, t) = (live.idx(from)?, live.idx(to)?);
-                // A node that just joined refuses MIGRATE (CLUSTERDOWN) until it sees the
-                // cluster as ok, which can take up to the node timeout.
-                wait_state_ok(&live, &[f, t], opts).await?;
-                let keys = move_slots(&live, plan, f, t, slots, opts).await?;
-                report.keys_migrated += keys;
-                report.slots_moved += crate::spec::count_slots(slots);
-            }
+        run_step(&live, plan, step, opts, &mut report).await?;
+        if meet {
+            joined = false;
         }
         report.steps_done.push(step.to_string());
     }
@@ -242,6 +210,63 @@ pub async fn apply_with(
     wait_converged(&live, plan, opts).await?;
     report.waited = started.elapsed();
     Ok(report)
+}
+
+/// Runs one step of the plan, counting what it moved in `report`.
+async fn run_step(
+    live: &Live<'_>,
+    plan: &ClusterPlan,
+    step: &Step,
+    opts: &ApplyOptions,
+    report: &mut ApplyReport,
+) -> Result<(), ClusterError> {
+    match step {
+        Step::SetConfigEpoch { node, epoch } => {
+            let i = live.idx(node)?;
+            let cmd = redis::cmd("CLUSTER")
+                .arg("SET-CONFIG-EPOCH")
+                .arg(*epoch)
+                .to_owned();
+            if let Err(e) = live.run(i, "CLUSTER SET-CONFIG-EPOCH", &cmd).await {
+                report.notes.push(format!("skipped: {e}"));
+            }
+        }
+        Step::AddSlots { node, slots } => {
+            let i = live.idx(node)?;
+            add_slots(live, i, slots).await?;
+        }
+        Step::Meet { node, target } => {
+            let i = live.idx(node)?;
+            live.idx(target)?;
+            let cmd = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg(&target.addr)
+                .arg(target.port)
+                .to_owned();
+            live.run(i, "CLUSTER MEET", &cmd).await?;
+        }
+        Step::Replicate {
+            replica, master, ..
+        } => {
+            let (r, m) = (live.idx(replica)?, live.idx(master)?);
+            let cmd = redis::cmd("CLUSTER")
+                .arg("REPLICATE")
+                .arg(&live.ids[m])
+                .to_owned();
+            live.run(r, "CLUSTER REPLICATE", &cmd).await?;
+        }
+        Step::MoveSlots {
+            from, to, slots, ..
+        } => {
+            let (f, t) = (live.idx(from)?, live.idx(to)?);
+            // A node that just joined refuses MIGRATE (CLUSTERDOWN) until it sees the
+            // cluster as ok, which can take up to the node timeout.
+            wait_state_ok(live, &[f, t], opts).await?;
+            report.keys_migrated += move_slots(live, plan, f, t, slots, opts).await?;
+            report.slots_moved += crate::spec::count_slots(slots);
+        }
+    }
+    Ok(())
 }
 
 async fn add_slots(live: &Live<'_>, i: usize, slots: &[SlotRange]) -> Result<(), ClusterError> {
@@ -370,20 +395,10 @@ async fn wait_state_ok(
         let mut bad = Vec::new();
         for &i in nodes {
             let node = &live.spec.nodes[i];
-            let mut c = live.conns[i].clone();
-            let info = query_string(
-                &mut c,
-                node,
-                "CLUSTER INFO",
-                redis::cmd("CLUSTER").arg("INFO"),
-            )
-            .await?;
+            let info = live.cluster_text(i, "INFO").await?;
             let info = crate::nodes::ClusterInfo::parse(&info);
             if !info.state_ok() {
-                bad.push(format!(
-                    "{node}: cluster_state is {}",
-                    info.get("cluster_state").unwrap_or("unknown")
-                ));
+                bad.push(format!("{node}: cluster_state is {}", info.state_text()));
             }
         }
         if bad.is_empty() {
@@ -438,6 +453,135 @@ async fn wait_joined(live: &Live<'_>, opts: &ApplyOptions) -> Result<(), Cluster
     }
 }
 
+/// What the plan expects every node to see, by spec index.
+struct Expected<'a> {
+    spec: &'a ClusterSpec,
+    ids: &'a [String],
+    /// Masters and the slots they serve.
+    masters: HashMap<usize, Vec<SlotRange>>,
+    /// Replicas and their master.
+    replicas: HashMap<usize, usize>,
+    /// Each node's config epoch as it reports it.
+    own_epoch: Vec<Option<u64>>,
+}
+
+impl<'a> Expected<'a> {
+    fn new(
+        spec: &'a ClusterSpec,
+        plan: &ClusterPlan,
+        ids: &'a [String],
+        states: &[NodeState],
+    ) -> Self {
+        let mut masters = HashMap::new();
+        let mut replicas = HashMap::new();
+        for m in &plan.masters {
+            let Some(mi) = spec.index_of(&m.node) else {
+                continue;
+            };
+            masters.insert(
+                mi,
+                ranges_from_slots(m.slots.iter().flat_map(SlotRange::slots)),
+            );
+            for ri in m.replicas.iter().filter_map(|r| spec.index_of(r)) {
+                replicas.insert(ri, mi);
+            }
+        }
+        let own_epoch = states
+            .iter()
+            .map(|s| s.myself().map(|m| m.config_epoch))
+            .collect();
+        Self {
+            spec,
+            ids,
+            masters,
+            replicas,
+            own_epoch,
+        }
+    }
+
+    /// How `who`'s view `v` of node `j` differs from the plan.
+    fn check_view(&self, who: &NodeSpec, j: usize, v: &ClusterNode, out: &mut Vec<String>) {
+        let other = &self.spec.nodes[j];
+        if v.is_failing() {
+            out.push(format!("{who}: sees {other} as failing"));
+        }
+        if let Some(want) = self.masters.get(&j) {
+            let have = ranges_from_slots(v.slots.iter().flat_map(SlotRange::slots));
+            if v.role() != Role::Master {
+                out.push(format!(
+                    "{who}: sees {other} as a replica, expected a master"
+                ));
+            } else if &have != want {
+                out.push(format!(
+                    "{who}: sees {other} serving slots {}, expected {}",
+                    format_ranges(&have),
+                    format_ranges(want)
+                ));
+            }
+        }
+        if let Some(&mi) = self.replicas.get(&j) {
+            let want_id = self.ids.get(mi).map(String::as_str);
+            if v.role() != Role::Replica || v.master_id.as_deref() != want_id {
+                out.push(format!(
+                    "{who}: sees {other} as {}, expected a replica of {}",
+                    self.seen_as(v),
+                    self.spec.nodes[mi]
+                ));
+            }
+        }
+        if let Some(Some(e)) = self.own_epoch.get(j)
+            && v.config_epoch != *e
+        {
+            out.push(format!(
+                "{who}: sees config epoch {} for {other}, which reports {e}",
+                v.config_epoch
+            ));
+        }
+    }
+
+    /// What a view says a node is: a master, or a replica of whom.
+    fn seen_as(&self, v: &ClusterNode) -> String {
+        match (v.role(), v.master_id.as_deref()) {
+            (Role::Replica, Some(mid)) => match self.ids.iter().position(|x| x == mid) {
+                Some(k) => format!("a replica of {}", self.spec.nodes[k]),
+                None => format!("a replica of unknown node {mid}"),
+            },
+            (Role::Replica, None) => "a replica without master".to_string(),
+            (Role::Master, _) => "a master".to_string(),
+        }
+    }
+}
+
+/// How a node's own report differs from a converged cluster of `n` nodes: its state, its slot
+/// counts, the nodes it knows, slots left open.
+fn own_report(who: &NodeSpec, st: &NodeState, n: usize, out: &mut Vec<String>) {
+    if !st.info.state_ok() {
+        out.push(format!("{who}: cluster_state is {}", st.info.state_text()));
+    }
+    let assigned = st.info.slots_assigned();
+    let ok = st.info.get_u64("cluster_slots_ok").unwrap_or(0);
+    if assigned != u64::from(SLOT_COUNT) || ok != u64::from(SLOT_COUNT) {
+        out.push(format!(
+            "{who}: {assigned} slots assigned, {ok} ok (expected {SLOT_COUNT})"
+        ));
+    }
+    if st.info.known_nodes() != n as u64 {
+        out.push(format!(
+            "{who}: knows {} nodes (expected {n})",
+            st.info.known_nodes()
+        ));
+    }
+    if let Some(me) = st.myself()
+        && (!me.migrating.is_empty() || !me.importing.is_empty())
+    {
+        out.push(format!(
+            "{who}: has open slots ({} migrating, {} importing)",
+            me.migrating.len(),
+            me.importing.len()
+        ));
+    }
+}
+
 /// Lists how the nodes' views differ from the planned topology (empty when converged).
 pub(crate) fn disagreements(
     spec: &ClusterSpec,
@@ -445,28 +589,8 @@ pub(crate) fn disagreements(
     ids: &[String],
     states: &[NodeState],
 ) -> Vec<String> {
+    let expected = Expected::new(spec, plan, ids, states);
     let mut out = Vec::new();
-    let n = spec.nodes.len();
-    let idx = |node: &NodeSpec| spec.index_of(node);
-    let mut expect_master: HashMap<usize, Vec<SlotRange>> = HashMap::new();
-    let mut expect_replica: HashMap<usize, usize> = HashMap::new();
-    for m in &plan.masters {
-        if let Some(mi) = idx(&m.node) {
-            expect_master.insert(
-                mi,
-                ranges_from_slots(m.slots.iter().flat_map(SlotRange::slots)),
-            );
-            for r in &m.replicas {
-                if let Some(ri) = idx(r) {
-                    expect_replica.insert(ri, mi);
-                }
-            }
-        }
-    }
-    let own_epoch: Vec<Option<u64>> = states
-        .iter()
-        .map(|s| s.myself().map(|m| m.config_epoch))
-        .collect();
     for (i, st) in states.iter().enumerate() {
         let who = &spec.nodes[i];
         if !st.usable() {
@@ -476,84 +600,14 @@ pub(crate) fn disagreements(
             ));
             continue;
         }
-        if !st.info.state_ok() {
-            out.push(format!(
-                "{who}: cluster_state is {}",
-                st.info.get("cluster_state").unwrap_or("unknown")
-            ));
-        }
-        let assigned = st.info.slots_assigned();
-        let ok = st.info.get_u64("cluster_slots_ok").unwrap_or(0);
-        if assigned != u64::from(SLOT_COUNT) || ok != u64::from(SLOT_COUNT) {
-            out.push(format!(
-                "{who}: {assigned} slots assigned, {ok} ok (expected {SLOT_COUNT})"
-            ));
-        }
-        if st.info.known_nodes() != n as u64 {
-            out.push(format!(
-                "{who}: knows {} nodes (expected {n})",
-                st.info.known_nodes()
-            ));
-        }
-        if let Some(me) = st.myself()
-            && (!me.migrating.is_empty() || !me.importing.is_empty())
-        {
-            out.push(format!(
-                "{who}: has open slots ({} migrating, {} importing)",
-                me.migrating.len(),
-                me.importing.len()
-            ));
-        }
+        own_report(who, st, spec.nodes.len(), &mut out);
         for (j, id) in ids.iter().enumerate() {
-            let other = &spec.nodes[j];
-            let Some(v) = st.view_of(id) else {
-                out.push(format!("{who}: does not know {other}"));
-                continue;
-            };
-            if v.is_failing() {
-                out.push(format!("{who}: sees {other} as failing"));
-            }
-            if let Some(want) = expect_master.get(&j) {
-                let have = ranges_from_slots(v.slots.iter().flat_map(SlotRange::slots));
-                if v.role() != Role::Master {
-                    out.push(format!(
-                        "{who}: sees {other} as a replica, expected a master"
-                    ));
-                } else if &have != want {
-                    out.push(format!(
-                        "{who}: sees {other} serving slots {}, expected {}",
-                        format_ranges(&have),
-                        format_ranges(want)
-                    ));
-                }
-            }
-            if let Some(&mi) = expect_replica.get(&j) {
-                let want_id = ids.get(mi).map(String::as_str);
-                if v.role() != Role::Replica || v.master_id.as_deref() != want_id {
-                    let seen = match (&v.role(), v.master_id.as_deref()) {
-                        (Role::Replica, Some(mid)) => match ids.iter().position(|x| x == mid) {
-                            Some(k) => format!("a replica of {}", spec.nodes[k]),
-                            None => format!("a replica of unknown node {mid}"),
-                        },
-                        (Role::Replica, None) => "a replica without master".to_string(),
-                        (Role::Master, _) => "a master".to_string(),
-                    };
-                    out.push(format!(
-                        "{who}: sees {other} as {seen}, expected a replica of {}",
-                        spec.nodes[mi]
-                    ));
-                }
-            }
-            if let Some(Some(e)) = own_epoch.get(j)
-                && v.config_epoch != *e
-            {
-                out.push(format!(
-                    "{who}: sees config epoch {} for {other}, which reports {e}",
-                    v.config_epoch
-                ));
+            match st.view_of(id) {
+                Some(v) => expected.check_view(who, j, v, &mut out),
+                None => out.push(format!("{who}: does not know {}", spec.nodes[j])),
             }
         }
-        if expect_replica.contains_key(&i) && st.master_link_up != Some(true) {
+        if expected.replicas.contains_key(&i) && st.master_link_up != Some(true) {
             out.push(format!("{who}: replication link to its master is not up"));
         }
     }

@@ -3,9 +3,9 @@
 use std::fmt;
 
 use crate::conn::NodeConnector;
-use crate::nodes::Role;
+use crate::nodes::{ClusterNode, Role};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges};
-use crate::state::{ClusterState, inspect};
+use crate::state::{ClusterState, NodeState, inspect};
 
 /// A master as seen by itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,89 +104,22 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
         }
         if st.info.state_ok() {
             h.state_ok += 1;
-        } else {
-            h.problems.push(format!(
-                "{}: cluster_state is {}",
-                st.spec,
-                st.info.get("cluster_state").unwrap_or("unknown")
-            ));
         }
-        if st.info.known_nodes() != spec.nodes.len() as u64 {
-            h.problems.push(format!(
-                "{}: knows {} nodes, the spec has {}",
-                st.spec,
-                st.info.known_nodes(),
-                spec.nodes.len()
-            ));
-        }
-        if st.key_count.is_none() {
-            h.problems.push(format!(
-                "{}: key count unknown ({})",
-                st.spec,
-                st.error.as_deref().unwrap_or("DBSIZE gave no answer")
-            ));
-        }
+        h.problems.extend(node_problems(spec, st));
         let Some(me) = st.myself() else { continue };
-        if !me.migrating.is_empty() || !me.importing.is_empty() {
-            h.problems
-                .push(format!("{}: has open (migrating/importing) slots", st.spec));
-        }
         match me.role() {
             Role::Master if !me.slots.is_empty() => {
-                for r in &me.slots {
-                    for s in r.slots() {
-                        served[usize::from(s)] = true;
-                    }
+                for s in me.slots.iter().flat_map(SlotRange::slots) {
+                    served[usize::from(s)] = true;
                 }
-                let keys = st.key_count;
-                h.total_keys = h.total_keys.zip(keys).map(|(a, b)| a.saturating_add(b));
-                let replicas = state
-                    .nodes
-                    .iter()
-                    .filter(|o| {
-                        o.myself().is_some_and(|om| {
-                            om.role() == Role::Replica
-                                && om.master_id.as_deref() == Some(me.id.as_str())
-                        })
-                    })
-                    .map(|o| o.spec.clone())
-                    .collect();
-                h.masters.push(MasterHealth {
-                    node: st.spec.clone(),
-                    slots: me.slots.clone(),
-                    keys,
-                    replicas,
-                });
+                h.total_keys = h
+                    .total_keys
+                    .zip(st.key_count)
+                    .map(|(a, b)| a.saturating_add(b));
+                h.masters.push(master_health(state, st, me));
             }
             Role::Master => {}
-            Role::Replica => {
-                let master = me
-                    .master_id
-                    .as_deref()
-                    .and_then(|mid| state.by_id(mid))
-                    .map(|(_, m)| &m.spec);
-                match master {
-                    Some(m) if m.host == st.spec.host => h.problems.push(format!(
-                        "replica {} is on the same host as its master {m}",
-                        st.spec
-                    )),
-                    Some(_) => {}
-                    None => h.problems.push(format!(
-                        "replica {} follows a node that is not in the spec",
-                        st.spec
-                    )),
-                }
-                match st.master_link_up {
-                    Some(true) => {}
-                    Some(false) => h
-                        .problems
-                        .push(format!("replica {}: link to its master is down", st.spec)),
-                    None => h.problems.push(format!(
-                        "replica {}: state of the link to its master is unknown",
-                        st.spec
-                    )),
-                }
-            }
+            Role::Replica => h.problems.extend(replica_problems(state, st, me)),
         }
     }
     h.slots_served = served.iter().filter(|s| **s).count();
@@ -198,6 +131,90 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
     }
     h.ok = h.problems.is_empty();
     h
+}
+
+/// What is wrong with a node by its own report: its cluster state, the nodes it knows, its key
+/// count, slots left open.
+fn node_problems(spec: &ClusterSpec, st: &NodeState) -> Vec<String> {
+    let mut p = Vec::new();
+    if !st.info.state_ok() {
+        p.push(format!(
+            "{}: cluster_state is {}",
+            st.spec,
+            st.info.state_text()
+        ));
+    }
+    if st.info.known_nodes() != spec.nodes.len() as u64 {
+        p.push(format!(
+            "{}: knows {} nodes, the spec has {}",
+            st.spec,
+            st.info.known_nodes(),
+            spec.nodes.len()
+        ));
+    }
+    if st.key_count.is_none() {
+        p.push(format!(
+            "{}: key count unknown ({})",
+            st.spec,
+            st.error.as_deref().unwrap_or("DBSIZE gave no answer")
+        ));
+    }
+    if let Some(me) = st.myself()
+        && (!me.migrating.is_empty() || !me.importing.is_empty())
+    {
+        p.push(format!("{}: has open (migrating/importing) slots", st.spec));
+    }
+    p
+}
+
+/// A master serving slots (`me`, its own view), with the spec nodes replicating it.
+fn master_health(state: &ClusterState, st: &NodeState, me: &ClusterNode) -> MasterHealth {
+    let replicas = state
+        .nodes
+        .iter()
+        .filter(|o| {
+            o.myself().is_some_and(|om| {
+                om.role() == Role::Replica && om.master_id.as_deref() == Some(me.id.as_str())
+            })
+        })
+        .map(|o| o.spec.clone())
+        .collect();
+    MasterHealth {
+        node: st.spec.clone(),
+        slots: me.slots.clone(),
+        keys: st.key_count,
+        replicas,
+    }
+}
+
+/// What is wrong with a replica: a master on its host or outside the spec, a link not up.
+fn replica_problems(state: &ClusterState, st: &NodeState, me: &ClusterNode) -> Vec<String> {
+    let mut p = Vec::new();
+    let master = me
+        .master_id
+        .as_deref()
+        .and_then(|mid| state.by_id(mid))
+        .map(|(_, m)| &m.spec);
+    match master {
+        Some(m) if m.host == st.spec.host => p.push(format!(
+            "replica {} is on the same host as its master {m}",
+            st.spec
+        )),
+        Some(_) => {}
+        None => p.push(format!(
+            "replica {} follows a node that is not in the spec",
+            st.spec
+        )),
+    }
+    match st.master_link_up {
+        Some(true) => {}
+        Some(false) => p.push(format!("replica {}: link to its master is down", st.spec)),
+        None => p.push(format!(
+            "replica {}: state of the link to its master is unknown",
+            st.spec
+        )),
+    }
+    p
 }
 
 /// Inspects the cluster and summarizes it.

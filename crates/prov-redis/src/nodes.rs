@@ -214,6 +214,11 @@ impl ClusterInfo {
         self.get("cluster_state") == Some("ok")
     }
 
+    /// `cluster_state` as reported, `unknown` when missing.
+    pub fn state_text(&self) -> &str {
+        self.get("cluster_state").unwrap_or("unknown")
+    }
+
     /// `cluster_slots_assigned`.
     pub fn slots_assigned(&self) -> u64 {
         self.get_u64("cluster_slots_assigned").unwrap_or(0)
