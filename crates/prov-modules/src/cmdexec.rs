@@ -229,7 +229,7 @@ pub const FREE_FORM_KEYS: &[&str] = &[
 
 /// The byte spans of the words of a command line as Ansible's `split_args` sees them:
 /// separated by whitespace outside quotes, quotes kept in the word.
-fn word_spans(text: &str) -> Vec<(usize, usize)> {
+pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut start = None;
     let mut quote: Option<char> = None;
