@@ -355,3 +355,291 @@ async fn script_is_copied_run_with_its_args_and_removed() {
     );
     h.sh_ok(&format!("rm -rf {dir}")).await;
 }
+
+/// One request the test server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// The lab host's process command lines while the request was being answered.
+    processes: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type Log = Arc<tokio::sync::Mutex<Vec<Seen>>>;
+
+/// A tiny HTTP/1.1 server on the lab bridge address (reachable from lab hosts only).
+async fn http_server() -> (String, Log) {
+    let listener = tokio::net::TcpListener::bind("10.77.0.1:0")
+        .await
+        .expect("bind 10.77.0.1");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move { serve(stream, seen).await });
+        }
+    });
+    (base, log)
+}
+
+async fn serve(mut stream: tokio::net::TcpStream, log: Log) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (method, path) = (
+        first.next().unwrap_or("").to_owned(),
+        first.next().unwrap_or("").to_owned(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let processes = match lab_host(HOST) {
+        Some(h) => h
+            .sh("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")
+            .await
+            .stdout_text(),
+        None => String::new(),
+    };
+    let seen = Seen {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        processes,
+    };
+    let (status, extra, ctype, reply) = respond(&seen);
+    log.lock().await.push(seen);
+    let resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{reply}",
+        reply.len()
+    );
+    let _ = stream.write_all(resp.as_bytes()).await;
+}
+
+/// The routes: status line, extra headers, content type, body.
+fn respond(r: &Seen) -> (&'static str, String, &'static str, String) {
+    let json = "application/json";
+    match r.path.as_str() {
+        "/json" => (
+            "200 OK",
+            String::new(),
+            json,
+            r#"{"hello": "world"}"#.into(),
+        ),
+        "/echo" => {
+            let echo = json!({"method": r.method, "body": r.body,
+                "content_type": r.header("content-type")});
+            ("200 OK", "X-Echo-Id: 7\r\n".into(), json, echo.to_string())
+        }
+        "/redirect" => (
+            "302 Found",
+            "Location: /json\r\n".into(),
+            "text/plain",
+            String::new(),
+        ),
+        "/auth" => match r.header("authorization") {
+            Some("Basic YWxpY2U6czNjcmV0LXB3") => {
+                ("200 OK", String::new(), "text/plain", "in\n".into())
+            }
+            _ => (
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"lab\"\r\n".into(),
+                "text/plain",
+                "no\n".into(),
+            ),
+        },
+        "/file" => ("200 OK", String::new(), "text/plain", "payload\n".into()),
+        _ => (
+            "404 Not Found",
+            String::new(),
+            "text/plain",
+            "nothing here\n".into(),
+        ),
+    }
+}
+
+async fn uri(h: &NsConnection, args: Value) -> Ran {
+    real(h, "uri", args).await
+}
+
+#[tokio::test]
+async fn uri_requests_from_the_host_as_ansible_does() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host(HOST) else { return };
+    let (base, log) = http_server().await;
+    // GET with a JSON answer: `json`, headers, no `content` unless asked; reported ok.
+    let out = uri(&h, json!({"url": format!("{base}/json")})).await;
+    assert_eq!(out.failed, None, "{out:?}");
+    assert!(!out.changed);
+    assert_eq!(out.result["status"], json!(200));
+    assert_eq!(out.result["json"], json!({"hello": "world"}));
+    assert_eq!(out.result["content_type"], json!("application/json"));
+    assert_eq!(out.result["msg"], json!("OK (18 bytes)"));
+    assert!(!out.result.contains_key("content"));
+    assert_eq!(out.result["redirected"], json!(false));
+    // POST a JSON body (encoded as Ansible's json.dumps), return_content, response headers.
+    let args = json!({"url": format!("{base}/echo"), "method": "POST", "body": {"a": 1, "b": [true]},
+        "body_format": "json", "return_content": true});
+    // Check mode: skipped, whatever the method, and no request is made.
+    let before = log.lock().await.len();
+    assert!(
+        task(&h, "uri", args.clone(), true, &no_files(), &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(log.lock().await.len(), before);
+    let out = uri(&h, args).await;
+    assert_eq!(out.result["json"]["method"], json!("POST"));
+    assert_eq!(
+        out.result["json"]["body"],
+        json!(r#"{"a": 1, "b": [true]}"#)
+    );
+    assert_eq!(
+        out.result["json"]["content_type"],
+        json!("application/json")
+    );
+    assert_eq!(out.result["x_echo_id"], json!("7"));
+    assert!(out.result["content"].as_str().unwrap().contains("\"POST\""));
+    // form-urlencoded
+    let args = json!({"url": format!("{base}/echo"), "method": "PUT",
+        "body": {"name": "a b", "flag": true}, "body_format": "form-urlencoded"});
+    let out = uri(&h, args).await;
+    assert_eq!(out.result["json"]["body"], json!("name=a+b&flag=True"));
+    assert_eq!(
+        out.result["json"]["content_type"],
+        json!("application/x-www-form-urlencoded")
+    );
+    // status_code: a 404 fails with Ansible's message unless expected.
+    let out = uri(&h, json!({"url": format!("{base}/missing")})).await;
+    assert_eq!(
+        out.failed.as_deref(),
+        Some("Status code was 404 and not [200]: HTTP Error 404: Not Found")
+    );
+    assert_eq!(out.result["status"], json!(404));
+    let out = uri(
+        &h,
+        json!({"url": format!("{base}/missing"), "status_code": [200, 404]}),
+    )
+    .await;
+    assert_eq!(out.failed, None);
+    // Redirects: followed for GET (safe), not with follow_redirects: none.
+    let out = uri(&h, json!({"url": format!("{base}/redirect")})).await;
+    assert_eq!(out.result["url"], json!(format!("{base}/json")));
+    assert_eq!(out.result["redirected"], json!(true));
+    let args =
+        json!({"url": format!("{base}/redirect"), "follow_redirects": "none", "status_code": 302});
+    let out = uri(&h, args).await;
+    assert_eq!(out.failed, None, "{out:?}");
+    assert_eq!(out.result["location"], json!(format!("{base}/json")));
+    // Basic auth, forced and on challenge; the password never shows in a process argument.
+    for force in [true, false] {
+        let args = json!({"url": format!("{base}/auth"), "url_username": "alice",
+            "url_password": "s3cret-pw", "force_basic_auth": force});
+        let out = uri(&h, args).await;
+        assert_eq!(out.failed, None, "force_basic_auth {force}: {out:?}");
+    }
+    let log_now = log.lock().await.clone();
+    let auth: Vec<&Seen> = log_now.iter().filter(|s| s.path == "/auth").collect();
+    assert_eq!(
+        auth.len(),
+        3,
+        "forced: 1 request; on challenge: 401 then 200"
+    );
+    assert!(
+        auth.iter().all(|s| s.processes.contains("python3 -c")),
+        "seen while running"
+    );
+    assert!(auth.iter().all(|s| !s.processes.contains("s3cret-pw")));
+    // dest: written (changed), creates then skips.
+    let dir = "/tmp/prov_exec_uri";
+    fresh_dir(&h, dir).await;
+    let args = json!({"url": format!("{base}/file"), "dest": format!("{dir}/got"),
+        "creates": format!("{dir}/got")});
+    let out = uri(&h, args.clone()).await;
+    assert!(out.changed);
+    assert_eq!(out.result["path"], json!(format!("{dir}/got")));
+    assert_eq!(h.sh_ok(&format!("cat {dir}/got")).await, "payload\n");
+    let again = uri(&h, args).await;
+    assert!(!again.changed);
+    assert_eq!(
+        again.result["stdout"],
+        json!(format!("skipped, since '{dir}/got' exists"))
+    );
+    h.sh_ok(&format!("rm -rf {dir}")).await;
+}
+
+#[tokio::test]
+async fn ping_and_wait_for_connection() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host(HOST) else { return };
+    let out = real(&h, "ping", json!({})).await;
+    assert_eq!(out.result["ping"], json!("pong"));
+    assert!(!out.changed);
+    let check = task(&h, "ping", json!({"data": "hi"}), true, &no_files(), &[]).await;
+    assert_eq!(check.unwrap().unwrap().result["ping"], json!("hi"));
+    let crash = task(
+        &h,
+        "ping",
+        json!({"data": "crash"}),
+        false,
+        &no_files(),
+        &[],
+    )
+    .await;
+    assert!(matches!(crash, Err(ModuleError::Failed(_))), "{crash:?}");
+    // wait_for_connection: skipped in check mode; returns at once on a live connection.
+    let files = no_files();
+    let w = task(
+        &h,
+        "wait_for_connection",
+        json!({"timeout": 5}),
+        true,
+        &files,
+        &[],
+    )
+    .await;
+    assert!(w.unwrap().is_none());
+    let out = real(&h, "wait_for_connection", json!({"timeout": 5, "delay": 1})).await;
+    assert_eq!(out.failed, None);
+    assert!(!out.changed);
+    assert_eq!(out.result["elapsed"], json!(1));
+}

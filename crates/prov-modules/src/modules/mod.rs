@@ -40,4 +40,7 @@ modules!(
     pam_limits,
     raw,
     script,
+    uri,
+    ping,
+    wait_for_connection,
 );
