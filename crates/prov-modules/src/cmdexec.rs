@@ -31,13 +31,16 @@ impl Guards {
         }
     }
 
+    /// True when `creates` or `removes` is set: Ansible then runs the guard in check mode and
+    /// reports "would run" (changed) or the skip, so check mode predicts the real run.
+    pub fn guarded(&self) -> bool {
+        self.creates.is_some() || self.removes.is_some()
+    }
+
     /// Checks `creates`/`removes` (one remote command when either is set, none otherwise).
-    /// Returns the skip message when the command must not run.
-    pub async fn skip_reason(
-        &self,
-        ctx: &ModuleContext<'_>,
-    ) -> Result<Option<String>, ModuleError> {
-        if self.creates.is_none() && self.removes.is_none() {
+    /// Returns why the command must not run.
+    pub async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<Skip>, ModuleError> {
+        if !self.guarded() {
             return Ok(None);
         }
         let mut s = self.cd_line();
@@ -58,14 +61,43 @@ impl Guards {
         if let Some(c) = &self.creates
             && text.lines().any(|l| l == "C")
         {
-            return Ok(Some(format!("skipped, since {c} exists")));
+            return Ok(Some(Skip::Creates(c.clone())));
         }
         if let Some(r) = &self.removes
             && !text.lines().any(|l| l == "R")
         {
-            return Ok(Some(format!("skipped, since {r} does not exist")));
+            return Ok(Some(Skip::Removes(r.clone())));
         }
         Ok(None)
+    }
+}
+
+/// Why a guarded command does not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// `creates` matched an existing path.
+    Creates(String),
+    /// `removes` matched nothing.
+    Removes(String),
+}
+
+impl Skip {
+    /// Ansible's `stdout` of the skip (`skipped, since /x exists`).
+    pub fn stdout(&self) -> String {
+        match self {
+            Skip::Creates(p) => format!("skipped, since {p} exists"),
+            Skip::Removes(p) => format!("skipped, since {p} does not exist"),
+        }
+    }
+
+    /// Ansible's `msg` of the skip (`Did not run command since '/x' exists`; `Would` in check
+    /// mode).
+    pub fn msg(&self, check_mode: bool) -> String {
+        let verb = if check_mode { "Would" } else { "Did" };
+        match self {
+            Skip::Creates(p) => format!("{verb} not run command since '{p}' exists"),
+            Skip::Removes(p) => format!("{verb} not run command since '{p}' does not exist"),
+        }
     }
 }
 
@@ -91,11 +123,12 @@ pub fn glob_word(pattern: &str) -> Script {
 }
 
 /// Builds the unchanged plan of a skipped command.
-pub fn skipped_plan(msg: String, cmd: Value) -> Plan {
+pub fn skipped_plan(skip: &Skip, check_mode: bool, cmd: Value) -> Plan {
+    let stdout = skip.stdout();
     Plan::unchanged()
-        .with_result("msg", json!(msg.clone()))
-        .with_result("stdout", json!(msg.clone()))
-        .with_result("stdout_lines", json!([msg]))
+        .with_result("msg", json!(skip.msg(check_mode)))
+        .with_result("stdout", json!(stdout.clone()))
+        .with_result("stdout_lines", json!([stdout]))
         .with_result("stderr", json!(""))
         .with_result("stderr_lines", json!([]))
         .with_result("rc", json!(0))
@@ -169,10 +202,125 @@ impl Action for RunCommand {
     }
 }
 
-/// The plan of a command that will run: the guards were checked, `summary` names it.
-pub fn run_plan(summary: String, action: RunCommand) -> Plan {
+/// The plan of a command that will run: the guards were checked, `summary` names it. In check
+/// mode (reached only for a guarded command) the result says it would have run, as Ansible's.
+pub fn run_plan(summary: String, action: RunCommand, check_mode: bool) -> Plan {
     let cmd = action.cmd.clone();
-    Plan::change(summary, action).with_result("cmd", cmd)
+    let plan = Plan::change(summary, action).with_result("cmd", cmd);
+    if check_mode {
+        plan.with_result("rc", json!(0))
+            .with_result("msg", json!("Command would have run if not in check mode"))
+    } else {
+        plan
+    }
+}
+
+/// The options Ansible takes out of a free-form command line (`creates=/x` among the words).
+pub const FREE_FORM_KEYS: &[&str] = &[
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+];
+
+/// The byte spans of the words of a command line as Ansible's `split_args` sees them:
+/// separated by whitespace outside quotes, quotes kept in the word.
+pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    let mut quote: Option<char> = None;
+    let mut prev = '\0';
+    for (i, c) in text.char_indices() {
+        match (quote, start) {
+            (None, _) if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    spans.push((s, i));
+                }
+            }
+            (None, _) if (c == '"' || c == '\'') && prev != '\\' => {
+                quote = Some(c);
+                start.get_or_insert(i);
+            }
+            (Some(q), _) if c == q && prev != '\\' => quote = None,
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+        prev = c;
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+/// Takes Ansible's free-form options ([`FREE_FORM_KEYS`] written `key=value` among the
+/// words) out of a command line: returns the rest as written (without those words; `None`
+/// when nothing remains) and the options, values unquoted.
+pub fn split_free_form(text: &str) -> (Option<String>, Map<String, Value>) {
+    let mut opts = Map::new();
+    let mut rest = String::new();
+    let mut last = 0;
+    for (a, b) in word_spans(text) {
+        let word = &text[a..b];
+        let Some((k, v)) = word.split_once('=') else {
+            continue;
+        };
+        if !FREE_FORM_KEYS.contains(&k) {
+            continue;
+        }
+        rest.push_str(&text[last..a]);
+        last = b;
+        opts.insert(k.to_owned(), json!(unquote(v)));
+    }
+    rest.push_str(&text[last..]);
+    if opts.is_empty() {
+        return (Some(text.to_owned()), opts);
+    }
+    let rest = rest.trim();
+    ((!rest.is_empty()).then(|| rest.to_owned()), opts)
+}
+
+fn unquote(v: &str) -> &str {
+    let b = v.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+/// Applies [`split_free_form`] to the `cmd` a free-form task passes: the options found join
+/// the arguments (an option also given in `args:` keeps that value), so
+/// `command: make install creates=/usr/local/bin/x` is guarded as in Ansible.
+pub fn free_form_options(mut args: Value) -> Value {
+    let Some(map) = args.as_object_mut() else {
+        return args;
+    };
+    let key = if map.contains_key("_raw_params") {
+        "_raw_params"
+    } else {
+        "cmd"
+    };
+    let Some(Value::String(cmd)) = map.get(key) else {
+        return args;
+    };
+    let (rest, opts) = split_free_form(cmd);
+    if opts.is_empty() {
+        return args;
+    }
+    match rest {
+        Some(r) => map.insert(key.to_owned(), json!(r)),
+        None => map.remove(key),
+    };
+    for (k, v) in opts {
+        map.entry(k).or_insert(v);
+    }
+    args
 }
 
 /// Appends the newline Ansible adds to `stdin` unless told not to.
@@ -207,5 +355,38 @@ mod tests {
         assert_eq!(glob_word("/tmp/a b/*.conf").as_str(), "'/tmp/a b/'*.conf");
         assert_eq!(glob_word("/x/$(id)?").as_str(), "'/x/$(id)'?");
         assert_eq!(glob_word("").as_str(), "''");
+    }
+
+    #[test]
+    fn free_form_options_come_out_as_ansible_takes_them() {
+        let (rest, opts) = split_free_form("make  install creates=/usr/bin/x chdir='/src dir' X=1");
+        assert_eq!(rest.as_deref(), Some("make  install   X=1"));
+        assert_eq!(opts["creates"], json!("/usr/bin/x"));
+        assert_eq!(opts["chdir"], json!("/src dir"));
+        // Nothing to take: the text stays exactly as written (newlines, quotes).
+        let script = "echo 'a  b'\nprintf x=1 | grep \"creates=2\"\n";
+        assert_eq!(
+            split_free_form(script),
+            (Some(script.to_owned()), Map::new())
+        );
+        let (rest, opts) = split_free_form("removes=/tmp/x");
+        assert_eq!((rest, opts.len()), (None, 1));
+        let args = free_form_options(json!({"cmd": "ls creates=/a", "creates": "/b"}));
+        assert_eq!(args, json!({"cmd": "ls", "creates": "/b"}));
+        let args = free_form_options(json!({"cmd": "stdin_add_newline=no cat"}));
+        assert_eq!(args, json!({"cmd": "cat", "stdin_add_newline": "no"}));
+    }
+
+    #[test]
+    fn skip_messages_are_ansibles() {
+        let c = Skip::Creates("/x".into());
+        assert_eq!(c.stdout(), "skipped, since /x exists");
+        assert_eq!(c.msg(false), "Did not run command since '/x' exists");
+        let r = Skip::Removes("/y".into());
+        assert_eq!(
+            r.msg(true),
+            "Would not run command since '/y' does not exist"
+        );
+        assert_eq!(r.stdout(), "skipped, since /y does not exist");
     }
 }

@@ -392,6 +392,10 @@ async fn command_creates_and_removes_make_it_idempotent() {
     assert_eq!(h.conn.count.load(Ordering::SeqCst) - before, 1);
     assert_eq!(
         p2.result["msg"],
+        json!(format!("Did not run command since '{target}' exists"))
+    );
+    assert_eq!(
+        p2.result["stdout"],
         json!(format!("skipped, since {target} exists"))
     );
     let check = h.plan("command", args, true).await.unwrap();
@@ -407,7 +411,9 @@ async fn command_creates_and_removes_make_it_idempotent() {
     assert!(!p.changed);
     assert_eq!(
         p.result["msg"],
-        json!(format!("skipped, since {target} does not exist"))
+        json!(format!(
+            "Did not run command since '{target}' does not exist"
+        ))
     );
 }
 
@@ -416,9 +422,10 @@ async fn shell_runs_pipelines_and_is_guarded() {
     let h = Host::new();
     let out_file = h.p("shell out");
     let args = json!({"cmd": format!("echo hi | tr a-z A-Z > '{out_file}'"), "creates": out_file});
+    // Guarded by `creates`: check mode reports whether it would run, as Ansible's.
     assert_eq!(
         build("shell", args.clone()).unwrap().check_mode(),
-        CheckMode::Unpredictable
+        CheckMode::Predicts
     );
     let (p, out) = h.run("shell", args.clone()).await.unwrap();
     assert!(p.changed && out.failed.is_none());

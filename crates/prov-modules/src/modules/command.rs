@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::args::de_bool;
-use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
-
+use crate::cmdexec::{
+    Guards, RunCommand, check_arg, free_form_options, run_plan, skipped_plan, stdin_bytes,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,9 @@ struct Args {
     strip_empty_ends: bool,
     #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
     expand_argument_vars: bool,
+    /// Accepted and ignored with a warning, as Ansible does since 2.4 (use `shell`).
+    #[serde(default)]
+    executable: Option<String>,
 }
 
 struct Command {
@@ -44,15 +48,15 @@ struct Command {
     stdin: Option<Vec<u8>>,
     strip_empty_ends: bool,
     expand: bool,
+    warning: Option<String>,
 }
 
 /// The module's name and builder, for the registry.
-pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("command", build)
-    .free_form();
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("command", build).free_form();
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let a: Args = crate::parse_args(free_form_options(args))?;
     let words = match (a.cmd, a.argv) {
         (Some(_), Some(_)) => {
             return Err(ModuleError::args(
@@ -100,6 +104,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         stdin: stdin_bytes(a.stdin, a.stdin_add_newline),
         strip_empty_ends: a.strip_empty_ends,
         expand: a.expand_argument_vars,
+        warning: a.executable.map(|e| {
+            format!(
+                "As of Ansible 2.4, the parameter 'executable' is no longer supported with the \
+                 'command' module. Not using '{e}'."
+            )
+        }),
     }))
 }
 
@@ -199,8 +209,28 @@ pub fn expand_word(word: &str) -> Script {
 impl Module for Command {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let cmd = json!(self.words);
-        if let Some(msg) = self.guards.skip_reason(ctx).await? {
-            return Ok(skipped_plan(msg, cmd));
+        let plan = self.plan_run(ctx, cmd).await?;
+        Ok(match &self.warning {
+            Some(w) => plan.with_result("warnings", json!([w])),
+            None => plan,
+        })
+    }
+
+    /// Like Ansible: unpredictable (skipped in check mode) unless `creates`/`removes` guard
+    /// the command, in which case check mode reports whether it would run.
+    fn check_mode(&self) -> CheckMode {
+        if self.guards.guarded() {
+            CheckMode::Predicts
+        } else {
+            CheckMode::Unpredictable
+        }
+    }
+}
+
+impl Command {
+    async fn plan_run(&self, ctx: &ModuleContext<'_>, cmd: Value) -> Result<Plan, ModuleError> {
+        if let Some(skip) = self.guards.skip_reason(ctx).await? {
+            return Ok(skipped_plan(&skip, ctx.check_mode, cmd));
         }
         Ok(run_plan(
             format!("run {}", self.words.join(" ")),
@@ -210,11 +240,8 @@ impl Module for Command {
                 cmd,
                 strip_empty_ends: self.strip_empty_ends,
             },
+            ctx.check_mode,
         ))
-    }
-
-    fn check_mode(&self) -> CheckMode {
-        CheckMode::Unpredictable
     }
 }
 

@@ -45,4 +45,9 @@ modules!(
     find,
     get_url,
     unarchive,
+    raw,
+    script,
+    uri,
+    ping,
+    wait_for_connection,
 );

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::args::de_bool;
-use crate::cmdexec::{Guards, RunCommand, check_arg, run_plan, skipped_plan, stdin_bytes};
-
+use crate::cmdexec::{
+    Guards, RunCommand, check_arg, free_form_options, run_plan, skipped_plan, stdin_bytes,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,12 +41,11 @@ struct Shell {
 }
 
 /// The module's name and builder, for the registry.
-pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("shell", build)
-    .free_form();
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("shell", build).free_form();
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let a: Args = crate::parse_args(free_form_options(args))?;
     let cmd = a
         .cmd
         .filter(|c| !c.trim().is_empty())
@@ -86,8 +86,8 @@ impl Shell {
 impl Module for Shell {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let cmd = json!(self.cmd);
-        if let Some(msg) = self.guards.skip_reason(ctx).await? {
-            return Ok(skipped_plan(msg, cmd));
+        if let Some(skip) = self.guards.skip_reason(ctx).await? {
+            return Ok(skipped_plan(&skip, ctx.check_mode, cmd));
         }
         let first = self
             .cmd
@@ -102,10 +102,17 @@ impl Module for Shell {
                 cmd,
                 strip_empty_ends: self.strip_empty_ends,
             },
+            ctx.check_mode,
         ))
     }
 
+    /// Like Ansible: unpredictable (skipped in check mode) unless `creates`/`removes` guard
+    /// the command, in which case check mode reports whether it would run.
     fn check_mode(&self) -> CheckMode {
-        CheckMode::Unpredictable
+        if self.guards.guarded() {
+            CheckMode::Predicts
+        } else {
+            CheckMode::Unpredictable
+        }
     }
 }
