@@ -224,3 +224,93 @@ async fn hostname_sets_the_static_and_transient_name() {
     h.sh_ok("hostnamectl --pretty set-hostname ''").await;
     assert_eq!(h.sh_ok("hostname").await.trim(), "lab2");
 }
+
+/// The second field and key of a public key file's line (`type key`).
+async fn pubkey(h: &NsConnection, file: &str) -> String {
+    let line = h.sh_ok(&format!("cat {file}")).await;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    format!("{} {}", f[0], f[1])
+}
+
+#[tokio::test]
+async fn known_hosts_writes_what_ansible_writes() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let path = "/root/.ssh/prov_kh";
+    let files_glob = "/root/.ssh/prov_kh*";
+    let ed = pubkey(&h, "/etc/ssh/ssh_host_ed25519_key.pub").await;
+    let rsa = pubkey(&h, "/etc/ssh/ssh_host_rsa_key.pub").await;
+    let other_ed = {
+        let l = std::fs::read_to_string(format!("{LAB_DIR}/id_ed25519.pub")).expect("lab key");
+        let f: Vec<&str> = l.split_whitespace().collect();
+        format!("{} {}", f[0], f[1])
+    };
+    let cases = [
+        // Added at the end of a file that lacks the host.
+        (
+            format!("other {rsa}\n"),
+            json!({"name": "LAB2", "key": format!("lab2 {ed}"), "path": path}),
+        ),
+        // A different key of the same type is replaced (the new line at the end).
+        (
+            format!("lab2 {other_ed}\nother {rsa}\n"),
+            json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": path}),
+        ),
+        // Another type of key for the host: added.
+        (
+            format!("lab2 {rsa}\n"),
+            json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": path}),
+        ),
+        // Absent with a key removes that line only.
+        (
+            format!("lab2 {rsa}\nlab2 {ed}\nx {ed}\n"),
+            json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": path, "state": "absent"}),
+        ),
+        // Absent without a key: ssh-keygen -R (and its .old file).
+        (
+            format!("lab2 {rsa}\nlab2 {ed}\nx {ed}\n"),
+            json!({"name": "lab2", "path": path, "state": "absent"}),
+        ),
+    ];
+    for (start, args) in cases {
+        let reset = || async {
+            h.sh_ok("rm -f /root/.ssh/prov_kh*").await;
+            put(&h, path, &start).await;
+        };
+        if let Some((theirs, ours)) =
+            same_as_ansible(&h, "known_hosts", args.clone(), files_glob, reset).await
+        {
+            assert_eq!(theirs["changed"], json!(true), "{args}");
+            assert_eq!(ours.result["path"], theirs["path"], "{args}");
+        }
+    }
+    // A missing file is created in ~/.ssh; the equal key changes nothing.
+    h.sh_ok("rm -f /root/.ssh/prov_kh*").await;
+    let args = json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": "~/.ssh/prov_kh"});
+    let real = converge(&h, "known_hosts", args).await;
+    assert_eq!(real.result["path"], json!(path));
+    assert_eq!(
+        h.sh_ok(&format!("cat {path}")).await,
+        format!("lab2 {ed}\n")
+    );
+    assert_eq!(h.sh_ok(&format!("stat -c %a {path}")).await.trim(), "644");
+
+    // A hashed line ssh-keygen finds; a second run keeps the hash.
+    h.sh_ok("rm -f /root/.ssh/prov_kh*").await;
+    let args =
+        json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": path, "hash_host": true});
+    converge(&h, "known_hosts", args).await;
+    let text = h.sh_ok(&format!("cat {path}")).await;
+    assert!(text.starts_with("|1|") && !text.contains("lab2"), "{text}");
+    let found = h.sh_ok(&format!("ssh-keygen -F lab2 -f {path}")).await;
+    assert!(found.contains("found: line 1"), "{found}");
+
+    // A key that names another host is refused; a missing directory fails.
+    let args = json!({"name": "lab2", "key": format!("other {ed}"), "path": path});
+    let e = check(&h, "known_hosts", args).await.expect_err("mismatch");
+    assert!(e.to_string().contains("does not match"), "{e}");
+    let args = json!({"name": "lab2", "key": format!("lab2 {ed}"), "path": "/nonexistent/kh"});
+    let e = check(&h, "known_hosts", args).await.expect_err("no dir");
+    assert!(e.to_string().contains("Failed to write"), "{e}");
+    h.sh_ok("rm -f /root/.ssh/prov_kh*").await;
+}

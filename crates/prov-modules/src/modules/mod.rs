@@ -40,4 +40,5 @@ modules!(
     pam_limits,
     getent,
     hostname,
+    known_hosts,
 );
