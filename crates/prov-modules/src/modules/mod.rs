@@ -41,4 +41,5 @@ modules!(
     getent,
     hostname,
     known_hosts,
+    alternatives,
 );
