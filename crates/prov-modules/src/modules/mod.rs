@@ -42,4 +42,5 @@ modules!(
     hostname,
     known_hosts,
     alternatives,
+    cron,
 );
