@@ -463,3 +463,119 @@ async fn cron_file_writes_what_ansible_writes() {
     .expect_err("no crontab");
     assert!(e.to_string().contains("\"crontab\""), "{e}");
 }
+
+const FSTAB: &str = "/etc/prov-test.fstab";
+const MNT: &str = "/mnt/prov-test";
+const MOUNT_SHOW: &str = "cat /etc/prov-test.fstab 2>&1; findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint /mnt/prov-test; test -d /mnt/prov-test && echo dir; true";
+
+/// Lab2 without the test mount, with `fstab` as the test fstab (and mounted by it if asked).
+async fn reset_mount(h: &NsConnection, fstab: &str, mount: bool) {
+    h.sh_ok(&format!(
+        "while umount {MNT} 2>/dev/null; do :; done; rm -rf {MNT} '{MNT} x' {FSTAB}"
+    ))
+    .await;
+    put(h, FSTAB, fstab).await;
+    if mount {
+        h.sh_ok(&format!("mkdir -p {MNT} && mount -T {FSTAB} {MNT}"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn mount_writes_and_mounts_as_ansible_does() {
+    let _g = lab_lock().await;
+    let Some(h) = lab_host("lab2") else { return };
+    let line = format!("tmpfs {MNT} tmpfs size=1m 0 0\n");
+    let base = |state: &str| json!({"path": MNT, "src": "tmpfs", "fstype": "tmpfs", "opts": "size=1m", "fstab": FSTAB, "state": state});
+    let cases = [
+        (
+            "# test fstab\n".to_owned(),
+            false,
+            json!({"path": format!("{MNT} x"), "src": "tmpfs", "fstype": "tmpfs", "opts": "size=1m", "fstab": FSTAB, "state": "present", "boot": false}),
+        ),
+        (
+            format!("# test fstab\ntmpfs {MNT} tmpfs size=2m\n"),
+            false,
+            base("present"),
+        ),
+        ("# test fstab\n".to_owned(), false, base("mounted")),
+        (
+            format!("tmpfs {MNT} tmpfs size=2m 0 0\n"),
+            true,
+            base("mounted"),
+        ),
+        (line.clone(), true, base("absent")),
+        (
+            line.clone(),
+            true,
+            json!({"path": MNT, "state": "unmounted"}),
+        ),
+        (
+            format!("{line}tmpfs /other tmpfs defaults 0 0\n"),
+            false,
+            json!({"path": MNT, "fstab": FSTAB, "state": "absent_from_fstab"}),
+        ),
+    ];
+    for (start, mounted, args) in cases {
+        reset_mount(&h, &start, mounted).await;
+        let theirs = ansible("lab2", "ansible.posix.mount", &args);
+        let ansible_state = h.sh_ok(MOUNT_SHOW).await;
+        reset_mount(&h, &start, mounted).await;
+        let ours = converge(&h, "mount", args.clone()).await;
+        if let Some(t) = theirs {
+            assert!(t.get("failed").is_none(), "{t}");
+            assert_eq!(h.sh_ok(MOUNT_SHOW).await, ansible_state, "{args}");
+            for k in [
+                "name", "opts", "dump", "passno", "fstab", "boot", "src", "fstype",
+            ] {
+                assert_eq!(ours.result.get(k), t.get(k), "{k} of {args}");
+            }
+        }
+    }
+    // The effect, seen from inside: mounted with the options of the line, then remounted.
+    reset_mount(&h, "", false).await;
+    converge(&h, "mount", base("mounted")).await;
+    assert_eq!(h.sh_ok(&format!("cat {FSTAB}")).await, line);
+    let opts = h
+        .sh_ok(&format!("findmnt -n -o OPTIONS --mountpoint {MNT}"))
+        .await;
+    assert!(opts.contains("size=1024k"), "{opts}");
+    let args = json!({"path": MNT, "src": "tmpfs", "fstype": "tmpfs", "opts": "size=2m", "fstab": FSTAB, "state": "mounted"});
+    let real = converge(&h, "mount", args).await;
+    assert_eq!(
+        real.summary,
+        [format!("{FSTAB}: {MNT}"), format!("remount {MNT}")]
+    );
+    let opts = h
+        .sh_ok(&format!("findmnt -n -o OPTIONS --mountpoint {MNT}"))
+        .await;
+    assert!(opts.contains("size=2048k"), "{opts}");
+    // remounted is always a change; a check predicts it.
+    let args = json!({"path": MNT, "state": "remounted"});
+    assert!(
+        check(&h, "mount", args.clone())
+            .await
+            .expect("check")
+            .changed
+    );
+    assert!(
+        support::apply(&h, "mount", args)
+            .await
+            .expect("remount")
+            .changed
+    );
+    // A mount that fails puts the fstab back and removes the directory it made.
+    reset_mount(&h, "# kept\n", false).await;
+    let bad = json!({"path": MNT, "src": "/dev/nonexistent", "fstype": "ext4", "fstab": FSTAB, "state": "mounted"});
+    let e = support::apply(&h, "mount", bad)
+        .await
+        .expect_err("cannot mount");
+    assert!(
+        e.to_string().contains(&format!("Error mounting {MNT}")),
+        "{e}"
+    );
+    assert_eq!(h.sh_ok(&format!("cat {FSTAB}")).await, "# kept\n");
+    assert!(!h.sh(&format!("test -e {MNT}")).await.success());
+    reset_mount(&h, "", false).await;
+    h.sh_ok(&format!("rm -f {FSTAB}")).await;
+}

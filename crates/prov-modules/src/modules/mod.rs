@@ -43,4 +43,5 @@ modules!(
     known_hosts,
     alternatives,
     cron,
+    mount,
 );
