@@ -50,4 +50,10 @@ modules!(
     uri,
     ping,
     wait_for_connection,
+    getent,
+    hostname,
+    known_hosts,
+    alternatives,
+    cron,
+    mount,
 );
