@@ -3,6 +3,9 @@
 //! One probe command reads the destination's state (type, SHA-256, mode, owner, group and, only
 //! when it differs and is small, its old content for the diff); the file is then installed
 //! atomically with `put_file` (big files are streamed) or only its attributes are fixed.
+//! A directory `src` is copied recursively by [`dir`].
+
+mod dir;
 
 use async_trait::async_trait;
 use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
@@ -35,6 +38,10 @@ struct Args {
     validate: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
     follow: bool,
+    #[serde(default)]
+    directory_mode: Option<Mode>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    local_follow: bool,
 }
 
 enum Source {
@@ -48,6 +55,8 @@ struct Copy {
     opts: WriteOptions,
     force: bool,
     follow: bool,
+    directory_mode: Option<Mode>,
+    local_follow: bool,
 }
 
 /// The module's name and builder, for the registry.
@@ -101,6 +110,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         },
         force: a.force,
         follow: a.follow,
+        directory_mode: a.directory_mode,
+        local_follow: a.local_follow,
     }))
 }
 
@@ -151,6 +162,19 @@ pub(crate) async fn plan_install(
     Ok(plan)
 }
 
+impl Copy {
+    fn dir_copy<'a>(&'a self, src: &'a str) -> dir::DirCopy<'a> {
+        dir::DirCopy {
+            src,
+            dest: &self.dest,
+            opts: &self.opts,
+            directory_mode: self.directory_mode.as_ref(),
+            force: self.force,
+            local_follow: self.local_follow,
+        }
+    }
+}
+
 #[async_trait]
 impl Module for Copy {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
@@ -158,6 +182,9 @@ impl Module for Copy {
             Source::Inline(b) => (NewContent::from_bytes(b.clone()), None, None),
             Source::Local(src) => {
                 let path = ctx.files.find(FileKind::File, src)?;
+                if path.is_dir() {
+                    return dir::plan_dir(ctx, &path, &self.dir_copy(src)).await;
+                }
                 let new = NewContent::from_local_file(path.clone()).await?;
                 (new, Some(basename(src).to_owned()), Some(path))
             }
