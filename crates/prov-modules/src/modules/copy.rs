@@ -24,12 +24,6 @@ struct Args {
     #[serde(default)]
     content: Option<Value>,
     dest: String,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
     #[serde(default = "yes", alias = "thirsty", deserialize_with = "de_bool")]
     force: bool,
     #[serde(default, deserialize_with = "de_bool")]
@@ -64,7 +58,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("copy", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("copy", "dest", &a.dest)?;
     let source = match (a.src, a.content) {
         (Some(_), Some(_)) => {
@@ -99,11 +93,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         source,
         dest: a.dest,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             validate: parse_validate("copy", a.validate)?,
             create_parent: dest_is_dir,
