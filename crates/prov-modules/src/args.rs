@@ -151,6 +151,25 @@ impl<'de> Deserialize<'de> for Mode {
     }
 }
 
+/// The file attributes every file module takes (`mode`, `owner`, `group`), parsed on their own
+/// by [`crate::parse_args_with_attrs`] (serde's `flatten` does not work with
+/// `deny_unknown_fields`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileAttrArgs {
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+impl FileAttrArgs {
+    /// The argument names.
+    pub const KEYS: [&'static str; 3] = ["mode", "owner", "group"];
+}
+
 /// One string or a list of strings (`name: redis` or `name: [redis, redis-tools]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StringList(pub Vec<String>);

@@ -113,6 +113,30 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Modu
     })
 }
 
+/// Deserializes a file module's arguments: the shared file attributes (`mode`, `owner`,
+/// `group`) into [`remote_file::Attrs`], the rest into the module's struct (which declares
+/// `deny_unknown_fields` and not those three). Errors name the field, as [`parse_args`]'s do.
+pub fn parse_args_with_attrs<T: serde::de::DeserializeOwned>(
+    args: Value,
+) -> Result<(T, remote_file::Attrs), ModuleError> {
+    let Value::Object(mut rest) = args else {
+        // Not a map: the module's struct says what is wrong with it.
+        return Ok((parse_args(args)?, remote_file::Attrs::default()));
+    };
+    let taken: serde_json::Map<String, Value> = args::FileAttrArgs::KEYS
+        .iter()
+        .filter_map(|k| rest.remove_entry(*k))
+        .collect();
+    let a: args::FileAttrArgs = parse_args(Value::Object(taken))?;
+    let module_args = parse_args(Value::Object(rest))?;
+    let attrs = remote_file::Attrs {
+        mode: a.mode,
+        owner: a.owner,
+        group: a.group,
+    };
+    Ok((module_args, attrs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +175,41 @@ mod tests {
             None,
             "missing `name`"
         );
+    }
+
+    #[test]
+    fn file_attributes_are_parsed_apart_with_the_same_errors() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Args {
+            path: String,
+        }
+        let (a, attrs) = parse_args_with_attrs::<Args>(
+            serde_json::json!({"path": "/x", "mode": "0640", "owner": "daemon"}),
+        )
+        .unwrap();
+        assert_eq!(a.path, "/x");
+        assert_eq!(attrs.mode, Some(args::Mode::Octal(0o640)));
+        assert_eq!(
+            (attrs.owner.as_deref(), attrs.group.as_deref()),
+            (Some("daemon"), None)
+        );
+        let field = |v: Value| match parse_args_with_attrs::<Args>(v) {
+            Err(ModuleError::Args(e)) => e.field,
+            other => panic!("{other:?}"),
+        };
+        let f = field(serde_json::json!({"path": "/x", "mode": "rwx"}));
+        assert_eq!(f.as_deref(), Some("mode"));
+        let f = field(serde_json::json!({"path": "/x", "owner": ["a"]}));
+        assert_eq!(f.as_deref(), Some("owner"));
+        let f = field(serde_json::json!({"path": "/x", "bogus": 1, "group": "adm"}));
+        assert_eq!(f.as_deref(), Some("bogus"));
+        assert_eq!(
+            field(serde_json::json!({"mode": "0644"})),
+            None,
+            "missing `path`"
+        );
+        assert!(parse_args_with_attrs::<Args>(serde_json::json!("x")).is_err());
     }
 }

@@ -640,3 +640,178 @@ async fn unarchive_from_the_controller_and_from_the_host() {
     h.sh(&format!("rm -rf {d}")).await;
     let _ = std::fs::remove_dir_all(&local);
 }
+
+/// The local tree of the directory copies: files, a private directory, empty directories, a
+/// link to a file, one to a directory and a dangling one.
+fn copy_tree(root: &Path) -> PathBuf {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let s = root.join("src");
+    for d in ["sub/deep", "empty/inner", "other"] {
+        std::fs::create_dir_all(s.join(d)).unwrap();
+    }
+    for (f, text) in [
+        ("a.txt", "a\n"),
+        ("sub/b.txt", "b\n"),
+        ("sub/deep/c.txt", "c\n"),
+        ("other/o.txt", "o\n"),
+    ] {
+        std::fs::write(s.join(f), text).unwrap();
+    }
+    let mode = |p: &str, m| std::fs::set_permissions(s.join(p), PermissionsExt::from_mode(m));
+    mode("sub", 0o700).unwrap();
+    mode("a.txt", 0o600).unwrap();
+    symlink("a.txt", s.join("link_a")).unwrap();
+    symlink("other", s.join("link_dir")).unwrap();
+    symlink("nowhere", s.join("dangling")).unwrap();
+    s
+}
+
+/// `find` of a remote tree: path, mode, owner, group, link target; sorted.
+async fn listing(h: &Host, dir: &str) -> Vec<String> {
+    let out = h
+        .sh(&format!("cd {dir} && find . -printf '%p %M %u %g %l\\n'"))
+        .await;
+    let mut v: Vec<String> = out.lines().map(|l| l.trim_end().to_owned()).collect();
+    v.sort();
+    v
+}
+
+/// What ansible-core 2.19's `copy` left on lab3 for the tree of [`copy_tree`] (recorded by
+/// hand with `ansible lab3 -m copy`), with `{d}` for the directory's permissions, `{f}` for
+/// the files', `{o}` for owner and group.
+fn ansible_left(lines: &[&str], d: &str, f: &str, o: &str) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            l.replace("{d}", d)
+                .replace("{f}", f)
+                .replace("{o}", o)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const ANSIBLE_TREE: &[&str] = &[
+    "./a.txt -{f} {o}",
+    "./dangling lrwxrwxrwx {o} nowhere",
+    "./empty d{d} {o}",
+    "./empty/inner d{d} {o}",
+    "./link_a -{f} {o}",
+    "./link_dir d{d} {o}",
+    "./link_dir/o.txt -{f} {o}",
+    "./other d{d} {o}",
+    "./other/o.txt -{f} {o}",
+    "./sub d{d} {o}",
+    "./sub/b.txt -{f} {o}",
+    "./sub/deep d{d} {o}",
+    "./sub/deep/c.txt -{f} {o}",
+];
+
+#[tokio::test]
+async fn copy_of_a_directory_leaves_what_ansible_leaves() {
+    let _g = lab_lock().await;
+    let local = local_dir("copydir");
+    copy_tree(&local);
+    let Some(h) = Host::open(local.clone()) else {
+        return;
+    };
+    let d = "/tmp/prov-copydir";
+    h.sh(&format!("rm -rf {d}; mkdir {d}")).await;
+
+    // `src/`: the contents, into a new directory owned like the files.
+    let args =
+        json!({"src": "src/", "dest": format!("{d}/slash"), "owner": "daemon", "group": "daemon"});
+    let real = h.converge("copy", args).await;
+    assert!(real.changed);
+    assert_eq!(
+        (real.result["dest"].as_str(), real.result["src"].as_str()),
+        (
+            Some(format!("{d}/slash/").as_str()),
+            Some(format!("{}/src/", local.display()).as_str())
+        )
+    );
+    let mut want = ansible_left(ANSIBLE_TREE, "rwxr-xr-x", "rw-r--r--", "daemon daemon");
+    want.push(". drwxr-xr-x daemon daemon".into());
+    want.sort();
+    assert_eq!(listing(&h, &format!("{d}/slash")).await, want);
+
+    // `src`: `dest/src/`, with modes for files and directories.
+    let args = json!({"src": "src", "dest": format!("{d}/noslash"), "mode": "0640", "directory_mode": "0750"});
+    h.converge("copy", args.clone()).await;
+    let mut want = ansible_left(ANSIBLE_TREE, "rwxr-x---", "rw-r-----", "root root");
+    want = want.iter().map(|l| l.replacen("./", "./src/", 1)).collect();
+    want.extend([
+        ". drwxr-x--- root root".into(),
+        "./src drwxr-x--- root root".into(),
+    ]);
+    want.sort();
+    assert_eq!(listing(&h, &format!("{d}/noslash")).await, want);
+
+    // As Ansible: the tree's directories get directory_mode again, `dest` and `dest/src` do
+    // not; a file gets its mode back.
+    h.sh(&format!(
+        "cd {d}/noslash && chmod 0700 . src src/sub && chmod 0600 src/a.txt"
+    ))
+    .await;
+    let real = h.converge("copy", args).await;
+    assert_eq!(
+        real.summary,
+        [
+            format!("mode of {d}/noslash/src/sub: 0700 -> 0750"),
+            format!("mode of {d}/noslash/src/a.txt: 0600 -> 0640"),
+        ]
+    );
+    assert_eq!(
+        h.sh(&format!(
+            "cd {d}/noslash && stat -c '%a %n' . src src/sub src/a.txt"
+        ))
+        .await,
+        "700 .\n700 src\n750 src/sub\n640 src/a.txt\n"
+    );
+
+    // local_follow: no copies the links as links.
+    let args = json!({"src": "src/", "dest": format!("{d}/nolf"), "local_follow": false});
+    h.converge("copy", args).await;
+    let nolf = listing(&h, &format!("{d}/nolf")).await;
+    let links: Vec<&String> = nolf.iter().filter(|l| l.contains(" l")).collect();
+    assert_eq!(
+        links,
+        [
+            "./dangling lrwxrwxrwx root root nowhere",
+            "./link_a lrwxrwxrwx root root a.txt",
+            "./link_dir lrwxrwxrwx root root other"
+        ]
+    );
+    assert!(!nolf.iter().any(|l| l.starts_with("./link_dir/")));
+
+    // A changed file is updated in place, with a diff line count; force: no keeps it.
+    h.sh(&format!("echo old > {d}/slash/sub/b.txt")).await;
+    let keep = json!({"src": "src/", "dest": format!("{d}/slash"), "owner": "daemon", "group": "daemon", "force": false});
+    let kept = h.run("copy", keep, false).await.unwrap();
+    assert!(!kept.changed, "{kept:?}");
+    let args =
+        json!({"src": "src/", "dest": format!("{d}/slash"), "owner": "daemon", "group": "daemon"});
+    let real = h.converge("copy", args).await;
+    assert_eq!(
+        real.summary,
+        [format!("update {d}/slash/sub/b.txt (+1 -1 lines)")]
+    );
+    assert_eq!(h.sh(&format!("cat {d}/slash/sub/b.txt")).await, "b\n");
+
+    // A tree with one file reports that file, as Ansible does.
+    std::fs::create_dir_all(local.join("one")).unwrap();
+    std::fs::write(local.join("one/x"), "x\n").unwrap();
+    let real = h
+        .converge("copy", json!({"src": "one", "dest": format!("{d}/one/")}))
+        .await;
+    assert_eq!(real.result["dest"], format!("{d}/one/one/x").as_str());
+    assert_eq!(
+        real.result["checksum"],
+        "6fcf9dfbd479ed82697fee719b9f8c610a11ff2a"
+    );
+    h.sh(&format!("rm -rf {d}")).await;
+    let _ = std::fs::remove_dir_all(&local);
+}

@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, Presence, de_bool};
+use crate::args::{Presence, de_bool};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{
@@ -59,12 +59,6 @@ struct Args {
     append_newline: bool,
     #[serde(default, deserialize_with = "de_bool")]
     prepend_newline: bool,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// Where a new block goes.
@@ -102,7 +96,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("blockinfile", build)
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("blockinfile", "path", &a.path)?;
     if a.insertafter.is_some() && a.insertbefore.is_some() {
         return Err(ModuleError::args(
@@ -145,11 +139,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         append_newline: a.append_newline,
         prepend_newline: a.prepend_newline,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             validate: parse_validate("blockinfile", a.validate)?,
             create_parent: true,

@@ -3,6 +3,9 @@
 //! One probe command reads the destination's state (type, SHA-256, mode, owner, group and, only
 //! when it differs and is small, its old content for the diff); the file is then installed
 //! atomically with `put_file` (big files are streamed) or only its attributes are fixed.
+//! A directory `src` is copied recursively by [`dir`].
+
+mod dir;
 
 use async_trait::async_trait;
 use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
@@ -21,12 +24,6 @@ struct Args {
     #[serde(default)]
     content: Option<Value>,
     dest: String,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
     #[serde(default = "yes", alias = "thirsty", deserialize_with = "de_bool")]
     force: bool,
     #[serde(default, deserialize_with = "de_bool")]
@@ -35,6 +32,10 @@ struct Args {
     validate: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
     follow: bool,
+    #[serde(default)]
+    directory_mode: Option<Mode>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    local_follow: bool,
 }
 
 enum Source {
@@ -48,6 +49,8 @@ struct Copy {
     opts: WriteOptions,
     force: bool,
     follow: bool,
+    directory_mode: Option<Mode>,
+    local_follow: bool,
 }
 
 /// The module's name and builder, for the registry.
@@ -55,7 +58,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("copy", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("copy", "dest", &a.dest)?;
     let source = match (a.src, a.content) {
         (Some(_), Some(_)) => {
@@ -90,17 +93,15 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         source,
         dest: a.dest,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             validate: parse_validate("copy", a.validate)?,
             create_parent: dest_is_dir,
         },
         force: a.force,
         follow: a.follow,
+        directory_mode: a.directory_mode,
+        local_follow: a.local_follow,
     }))
 }
 
@@ -151,6 +152,19 @@ pub(crate) async fn plan_install(
     Ok(plan)
 }
 
+impl Copy {
+    fn dir_copy<'a>(&'a self, src: &'a str) -> dir::DirCopy<'a> {
+        dir::DirCopy {
+            src,
+            dest: &self.dest,
+            opts: &self.opts,
+            directory_mode: self.directory_mode.as_ref(),
+            force: self.force,
+            local_follow: self.local_follow,
+        }
+    }
+}
+
 #[async_trait]
 impl Module for Copy {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
@@ -158,6 +172,9 @@ impl Module for Copy {
             Source::Inline(b) => (NewContent::from_bytes(b.clone()), None, None),
             Source::Local(src) => {
                 let path = ctx.files.find(FileKind::File, src)?;
+                if path.is_dir() {
+                    return dir::plan_dir(ctx, &path, &self.dir_copy(src)).await;
+                }
                 let new = NewContent::from_local_file(path.clone()).await?;
                 (new, Some(basename(src).to_owned()), Some(path))
             }

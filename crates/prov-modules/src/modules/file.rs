@@ -43,12 +43,6 @@ struct Args {
     state: Option<State>,
     #[serde(default)]
     src: Option<String>,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
     recurse: bool,
     #[serde(default, deserialize_with = "de_bool")]
@@ -91,7 +85,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("file", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("file", "path", &a.path)?;
     if a.recurse && !matches!(a.state, None | Some(State::Directory)) {
         return Err(ModuleError::args("`recurse` requires `state: directory`"));
@@ -113,7 +107,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if let Some(src) = &a.src {
         check_path("file", "src", src)?;
     }
-    if a.state == Some(State::Link) && a.mode.is_some() {
+    if a.state == Some(State::Link) && attrs.mode.is_some() {
         return Err(ModuleError::args(
             "`mode` cannot be set on a symbolic link (Linux has no link permissions); set it on the target",
         ));
@@ -132,11 +126,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         path: a.path,
         state: a.state,
         src: a.src,
-        attrs: Attrs {
-            mode: a.mode,
-            owner: a.owner,
-            group: a.group,
-        },
+        attrs,
         recurse: a.recurse,
         force: a.force,
         follow: a.follow,
@@ -1054,7 +1044,7 @@ mod tests {
     }
 
     fn module(args: Value) -> FileModule {
-        let a: Args = crate::parse_args(args).unwrap();
+        let (a, _): (Args, Attrs) = crate::parse_args_with_attrs(args).unwrap();
         FileModule {
             path: a.path,
             state: a.state,

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::args::{Mode, de_bool, de_opt_int};
 use crate::remote_file::{Attrs, FileInfo, Kind, check_path, mode_str};
-use crate::{ModuleSpec, parse_args};
+use crate::ModuleSpec;
 
 /// The module's name and builder, for the registry.
 pub const SPEC: ModuleSpec = ModuleSpec::new("get_url", build);
@@ -55,12 +55,6 @@ struct Args {
     validate_certs: bool,
     #[serde(default, deserialize_with = "de_bool")]
     backup: bool,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// `sha1 sha256 digest` of a file (`digest` in the checksum's algorithm, when one is given).
@@ -441,7 +435,7 @@ fn parse_checksum(text: &str) -> Result<Option<(String, String)>, ModuleError> {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("get_url", "dest", &a.dest)?;
     if !a.url.contains("://") || a.url.contains(['\n', '\r']) {
         return Err(ModuleError::arg("url", format!("not a URL: {}", a.url)));
@@ -465,7 +459,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         headers,
         validate_certs: a.validate_certs,
         backup: a.backup,
-        attrs: Attrs { mode: a.mode, owner: a.owner, group: a.group },
+        attrs,
     }))
 }
 
@@ -476,7 +470,7 @@ mod tests {
     fn g(v: Value) -> GetUrl {
         let mut args = json!({"url": "http://h/a/app.tgz?x=1", "dest": "/opt/"});
         args.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
-        let a: Args = parse_args(args.clone()).unwrap();
+        let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args.clone()).unwrap();
         let _ = build(args).unwrap();
         GetUrl {
             checksum: parse_checksum(a.checksum.as_deref().unwrap_or("")).unwrap(),
@@ -487,7 +481,7 @@ mod tests {
             headers: BTreeMap::new(),
             validate_certs: true,
             backup: false,
-            attrs: Attrs { mode: a.mode, owner: a.owner, group: a.group },
+            attrs,
         }
     }
 

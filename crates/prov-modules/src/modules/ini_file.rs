@@ -17,10 +17,10 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, Presence, de_bool, de_opt_string, de_opt_string_list};
+use crate::args::{Presence, de_bool, de_opt_string, de_opt_string_list};
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{NewContent, WriteOptions, plan_write, read_for_edit};
-use crate::{ModuleSpec, parse_args};
+use crate::ModuleSpec;
 
 /// The module's name and builder, for the registry.
 pub const SPEC: ModuleSpec = ModuleSpec::new("ini_file", build);
@@ -61,12 +61,6 @@ struct Args {
     follow: bool,
     #[serde(default, deserialize_with = "de_bool")]
     backup: bool,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// Ansible's stand-in name for the lines before the first section.
@@ -423,7 +417,7 @@ impl Module for IniFile {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("ini_file", "path", &a.path)?;
     if a.value.is_some() && a.values.is_some() {
         return Err(ModuleError::args(
@@ -458,11 +452,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         create: a.create,
         follow: a.follow,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             create_parent: true,
             validate: None,

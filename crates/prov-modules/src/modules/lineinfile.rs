@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, Presence, de_bool};
+use crate::args::{Presence, de_bool};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{
@@ -45,12 +45,6 @@ struct Args {
     validate: Option<String>,
     #[serde(default, deserialize_with = "de_bool")]
     firstmatch: bool,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// What [`LineInFile::find`] found.
@@ -91,7 +85,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("lineinfile", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("lineinfile", "path", &a.path)?;
     let err = |m: &str| Err(ModuleError::args(m));
     if a.insertafter.is_some() && a.insertbefore.is_some() {
@@ -142,11 +136,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         firstmatch: a.firstmatch,
         create: a.create,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             validate: parse_validate("lineinfile", a.validate)?,
             create_parent: true,

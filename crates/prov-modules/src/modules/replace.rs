@@ -17,11 +17,11 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool, de_opt_string};
+use crate::args::{de_bool, de_opt_string};
 use crate::pyre;
 use crate::remote_file::{Attrs, check_path};
 use crate::writefile::{NewContent, WriteOptions, parse_validate, plan_write, read_for_edit};
-use crate::{ModuleSpec, parse_args};
+use crate::ModuleSpec;
 
 /// The module's name and builder, for the registry.
 pub const SPEC: ModuleSpec = ModuleSpec::new("replace", build);
@@ -44,12 +44,6 @@ struct Args {
     validate: Option<String>,
     #[serde(default)]
     encoding: Option<String>,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// The edit: the regex, its template and the optional section.
@@ -211,7 +205,7 @@ impl Module for Replace {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("replace", "path", &a.path)?;
     if let Some(enc) = &a.encoding
         && !matches!(enc.to_ascii_lowercase().as_str(), "utf-8" | "utf8")
@@ -231,11 +225,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         path: a.path,
         edit,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             create_parent: false,
             validate: parse_validate("replace", a.validate)?,

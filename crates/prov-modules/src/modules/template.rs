@@ -6,7 +6,7 @@ use prov_core::{FileKind, Module, ModuleContext, ModuleError, Plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::args::{Mode, de_bool, yes};
+use crate::args::{de_bool, yes};
 use crate::modules::copy::plan_install;
 use crate::remote_file::{Attrs, basename, check_path};
 use crate::writefile::{NewContent, WriteOptions, parse_validate};
@@ -16,12 +16,6 @@ use crate::writefile::{NewContent, WriteOptions, parse_validate};
 struct Args {
     src: String,
     dest: String,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
     #[serde(default = "yes", deserialize_with = "de_bool")]
     force: bool,
     #[serde(default, deserialize_with = "de_bool")]
@@ -48,7 +42,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("template", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = crate::parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("template", "dest", &a.dest)?;
     if a.src.is_empty() {
         return Err(ModuleError::args("`src` must not be empty"));
@@ -66,11 +60,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     Ok(Box::new(Template {
         src: a.src,
         opts: WriteOptions {
-            attrs: Attrs {
-                mode: a.mode,
-                owner: a.owner,
-                group: a.group,
-            },
+            attrs,
             backup: a.backup,
             validate: parse_validate("template", a.validate)?,
             create_parent: a.dest.ends_with('/'),

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::args::{Mode, StringList, de_bool};
 use crate::remote_file::{Attrs, FileInfo, Kind, check_path};
-use crate::{ModuleSpec, parse_args};
+use crate::ModuleSpec;
 
 /// The module's name and builder, for the registry.
 pub const SPEC: ModuleSpec = ModuleSpec::new("unarchive", build);
@@ -44,12 +44,6 @@ struct Args {
     keep_newer: bool,
     #[serde(default)]
     extra_opts: StringList,
-    #[serde(default)]
-    mode: Option<Mode>,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    group: Option<String>,
 }
 
 /// What the planning command found.
@@ -346,7 +340,7 @@ impl Module for Unarchive {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
-    let a: Args = parse_args(args)?;
+    let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args)?;
     check_path("unarchive", "src", &a.src)?;
     check_path("unarchive", "dest", &a.dest)?;
     if a.keep_newer {
@@ -364,7 +358,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         remote_src: a.remote_src,
         creates: a.creates,
         list_files: a.list_files,
-        attrs: Attrs { mode: a.mode, owner: a.owner, group: a.group },
+        attrs,
     }))
 }
 
@@ -375,14 +369,14 @@ mod tests {
     fn u(v: Value) -> Unarchive {
         let mut args = json!({"src": "a.tgz", "dest": "/opt"});
         args.as_object_mut().unwrap().extend(v.as_object().unwrap().clone());
-        let a: Args = parse_args(args).unwrap();
+        let (a, attrs): (Args, Attrs) = crate::parse_args_with_attrs(args).unwrap();
         Unarchive {
             src: a.src,
             dest: a.dest,
             remote_src: a.remote_src,
             creates: a.creates,
             list_files: a.list_files,
-            attrs: Attrs { mode: a.mode, owner: a.owner, group: a.group },
+            attrs,
         }
     }
 
