@@ -17,8 +17,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 mod apt;
+mod apt_cmd;
 
 pub use apt::*;
+pub use apt_cmd::AptVerb;
 
 /// The state a package task asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +69,70 @@ pub struct PkgRequest {
     pub default_release: Option<String>,
     /// Seconds to wait for the package manager's lock.
     pub lock_timeout: u64,
+    /// What only `apt` asks (the `package` module leaves it at its defaults).
+    pub apt: AptOptions,
+}
+
+/// `upgrade:` of the `apt` module. prov always runs apt-get, as Ansible does with
+/// `force_apt_get` or when aptitude is not installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeMode {
+    /// `yes`/`safe`: `apt-get upgrade --with-new-pkgs`.
+    Safe,
+    /// `full`/`dist`: `apt-get dist-upgrade`.
+    Dist,
+}
+
+/// The `apt` module's options beyond names and states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptOptions {
+    /// Upgrade every installed package.
+    pub upgrade: Option<UpgradeMode>,
+    /// Absolute paths of `.deb` files on the host to install.
+    pub debs: Vec<String>,
+    /// Remove packages nothing needs any more (alone, or `--auto-remove` with the command).
+    pub autoremove: bool,
+    /// Delete downloaded package files that can no longer be downloaded (alone only).
+    pub autoclean: bool,
+    /// Delete every downloaded package file (`apt-get clean`) first.
+    pub clean: bool,
+    /// Fail rather than remove packages (`--no-remove`).
+    pub fail_on_autoremove: bool,
+    /// Only upgrade names already installed (`--only-upgrade`).
+    pub only_upgrade: bool,
+    /// `--allow-unauthenticated`.
+    pub allow_unauthenticated: bool,
+    /// `--allow-change-held-packages`.
+    pub allow_change_held_packages: bool,
+    /// dpkg options, each passed as `-o Dpkg::Options::=--OPTION`.
+    pub dpkg_options: Vec<String>,
+    /// Attempts at `apt-get update` before failing.
+    pub update_cache_retries: u32,
+    /// The longest pause between two attempts, in seconds.
+    pub update_cache_retry_max_delay: u32,
+    /// The exit status of a temporary `/usr/sbin/policy-rc.d` while packages change.
+    pub policy_rc_d: Option<u8>,
+}
+
+impl Default for AptOptions {
+    /// Ansible's defaults.
+    fn default() -> Self {
+        Self {
+            upgrade: None,
+            debs: Vec::new(),
+            autoremove: false,
+            autoclean: false,
+            clean: false,
+            fail_on_autoremove: false,
+            only_upgrade: false,
+            allow_unauthenticated: false,
+            allow_change_held_packages: false,
+            dpkg_options: vec!["force-confdef".into(), "force-confold".into()],
+            update_cache_retries: 5,
+            update_cache_retry_max_delay: 12,
+            policy_rc_d: None,
+        }
+    }
 }
 
 impl PkgRequest {
@@ -82,7 +148,14 @@ impl PkgRequest {
             allow_downgrade: false,
             default_release: None,
             lock_timeout: 120,
+            apt: AptOptions::default(),
         }
+    }
+
+    /// True when the task names packages (names or `.deb` files): a due index refresh or cache
+    /// clean alone does not make it `changed`, as in Ansible.
+    pub fn names_packages(&self) -> bool {
+        !self.names.is_empty() || !self.apt.debs.is_empty()
     }
 
     /// Rejects names that cannot be package names (options, empty words).
@@ -95,8 +168,13 @@ impl PkgRequest {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
             {
+                let hint = if n.ends_with(".deb") {
+                    " (a .deb file goes in `deb`)"
+                } else {
+                    ""
+                };
                 return Err(ModuleError::args(format!(
-                    "`{n}` is not a valid package name"
+                    "`{n}` is not a valid package name{hint}"
                 )));
             }
         }
@@ -177,6 +255,12 @@ pub struct PkgPlan {
     pub changes: Vec<PkgChange>,
     /// Packages whose version cannot be known before the index refresh (check mode only).
     pub unknown_until_refresh: Vec<String>,
+    /// `clean` finds downloaded package files to delete.
+    pub clean_due: bool,
+    /// The clean was already performed while planning (real runs).
+    pub cleaned: bool,
+    /// The downloaded package files `autoclean` deletes (`name version`).
+    pub autoclean: Vec<String>,
 }
 
 impl PkgPlan {
@@ -188,12 +272,20 @@ impl PkgPlan {
     /// Exception, so that check mode still predicts the real run exactly: for `state: latest`
     /// the refresh counts as a change. Check mode does not refresh, so it cannot know whether
     /// the fresh index would bring an upgrade; set `cache_valid_time` to make such a task
-    /// idempotent.
+    /// idempotent. An `upgrade` task is in the same case.
+    ///
+    /// `clean` is done before the rest of the task as in Ansible, and like the index refresh
+    /// it does not make a task that names packages or upgrades `changed`; alone it changes
+    /// when there are downloaded files to delete (Ansible reports every `clean` as `changed`).
     pub fn changed(&self, req: &PkgRequest) -> bool {
-        let refresh_is_a_change = req.names.is_empty() || req.state == PkgState::Latest;
+        let names = req.names_packages();
+        let refresh_is_a_change = !names || req.state == PkgState::Latest;
+        let clean_is_a_change = !names && req.apt.upgrade.is_none();
         (self.cache_update_due && refresh_is_a_change)
+            || (self.clean_due && clean_is_a_change)
             || !self.changes.is_empty()
             || !self.unknown_until_refresh.is_empty()
+            || !self.autoclean.is_empty()
     }
 }
 
@@ -311,12 +403,16 @@ fn module_plan(backend: Arc<dyn PkgBackend>, req: &PkgRequest, pp: PkgPlan) -> P
     if pp.cache_update_due {
         summary.push(format!("update {} cache", backend.name()));
     }
+    if pp.clean_due {
+        summary.push(format!("clean {} cache", backend.name()));
+    }
     summary.extend(pp.changes.iter().map(PkgChange::summary));
     summary.extend(
         pp.unknown_until_refresh
             .iter()
             .map(|n| format!("install {n} (version known after the cache update)")),
     );
+    summary.extend(pp.autoclean.iter().map(|f| format!("autoclean {f}")));
     let diffs = if pp.changes.is_empty() {
         Vec::new()
     } else {
@@ -360,7 +456,7 @@ mod tests {
             cache_updated: real,
             targets: changes.iter().map(|c| c.name.clone()).collect(),
             changes,
-            unknown_until_refresh: Vec::new(),
+            ..PkgPlan::default()
         }
     }
 
@@ -431,6 +527,48 @@ mod tests {
         for real in [false, true] {
             assert!(module_plan(Arc::new(AptBackend), &latest, refreshed(real, vec![])).changed());
         }
+    }
+
+    #[test]
+    fn clean_and_autoclean_change_a_task_as_in_ansible() {
+        let cleaned = PkgPlan {
+            clean_due: true,
+            ..PkgPlan::default()
+        };
+        let mut only = PkgRequest::new(vec![], PkgState::Present);
+        only.apt.clean = true;
+        assert!(
+            cleaned.changed(&only),
+            "clean alone: changed when files are deleted"
+        );
+        assert!(!PkgPlan::default().changed(&only), "nothing to delete: ok");
+        let p = module_plan(Arc::new(AptBackend), &only, cleaned.clone());
+        assert_eq!(p.summary(), ["clean apt cache"]);
+        let mut named = PkgRequest::new(vec!["x".into()], PkgState::Present);
+        named.apt.clean = true;
+        assert!(!cleaned.changed(&named), "with names, as the refresh: ok");
+        let mut deb = PkgRequest::new(vec![], PkgState::Present);
+        deb.apt.debs = vec!["/tmp/x.deb".into()];
+        assert!(!cleaned.changed(&deb));
+        let mut upgrade = only.clone();
+        upgrade.apt.upgrade = Some(UpgradeMode::Safe);
+        assert!(!cleaned.changed(&upgrade));
+        let due = PkgPlan {
+            cache_update_due: true,
+            ..PkgPlan::default()
+        };
+        assert!(
+            due.changed(&upgrade),
+            "upgrade: a due refresh is a change (as latest)"
+        );
+        assert!(!due.changed(&deb), "deb: a due refresh alone is not");
+        let autoclean = PkgPlan {
+            autoclean: vec!["old 1.0".into()],
+            ..PkgPlan::default()
+        };
+        assert!(autoclean.changed(&only));
+        let p = module_plan(Arc::new(AptBackend), &only, autoclean);
+        assert_eq!(p.summary(), ["autoclean old 1.0"]);
     }
 
     #[test]
