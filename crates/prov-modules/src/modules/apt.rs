@@ -39,8 +39,9 @@
 //!   `fail_on_autoremove` (`--no-remove`), `policy_rc_d` (a temporary `/usr/sbin/policy-rc.d`
 //!   around the commands that change packages, an existing one put back), and
 //!   `update_cache_retries`/`update_cache_retry_max_delay` (Ansible's backoff) as in Ansible.
-//! - Where Ansible stops after the first of `clean`, `update_cache`, `autoclean` in a task
-//!   without packages, prov does every operation the task names. `force` is refused.
+//! - As in Ansible, a task without names, `deb` or `upgrade` does only the first of `clean`,
+//!   `update_cache`, `autoclean`, `autoremove` it names (Ansible's module exits after it).
+//!   `force` is refused.
 
 use std::sync::Arc;
 
@@ -246,6 +247,23 @@ fn combine(names: &mut Vec<String>, state: PkgState, apt: &mut AptOptions) -> Re
     Ok(())
 }
 
+/// A task without names, `deb` or `upgrade` does, as Ansible does, only the first of `clean`,
+/// `update_cache`, `autoclean`, `autoremove` it names: Ansible's module exits after it.
+fn first_operation_only(names: &[String], update_cache: &mut bool, apt: &mut AptOptions) {
+    if !names.is_empty() || !apt.debs.is_empty() || apt.upgrade.is_some() {
+        return;
+    }
+    if apt.clean {
+        *update_cache = false;
+    }
+    if apt.clean || *update_cache {
+        apt.autoclean = false;
+    }
+    if apt.clean || *update_cache || apt.autoclean {
+        apt.autoremove = false;
+    }
+}
+
 /// Builds the request from `apt` arguments.
 pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
     if a.force {
@@ -259,7 +277,7 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
     let mut names = a.name.map(|n| n.0).unwrap_or_default();
     combine(&mut names, state, &mut apt)?;
     // Ansible refreshes when `cache_valid_time` is set, even without `update_cache`.
-    let update_cache = a.update_cache || a.cache_valid_time.is_some_and(|t| t > 0);
+    let mut update_cache = a.update_cache || a.cache_valid_time.is_some_and(|t| t > 0);
     let something = !names.is_empty()
         || update_cache
         || !apt.debs.is_empty()
@@ -272,6 +290,7 @@ pub fn request(a: AptArgs) -> Result<PkgRequest, ModuleError> {
             "one of name, deb, upgrade, update_cache, autoremove, autoclean or clean is required",
         ));
     }
+    first_operation_only(&names, &mut update_cache, &mut apt);
     let req = PkgRequest {
         names,
         state,
@@ -377,7 +396,26 @@ mod tests {
         let all = req(json!({"name": "*", "state": "latest"}));
         assert!(all.names.is_empty());
         assert_eq!(all.apt.upgrade, Some(UpgradeMode::Safe));
-        assert_eq!(blamed(json!({"name": ["*", "x"], "state": "latest"})).as_deref(), Some("name"));
+        assert_eq!(
+            blamed(json!({"name": ["*", "x"], "state": "latest"})).as_deref(),
+            Some("name")
+        );
+    }
+
+    #[test]
+    fn a_task_without_packages_does_the_first_operation_only() {
+        // Ansible's order: clean, update_cache, autoclean, autoremove; each exits.
+        let r = req(json!({"clean": true, "update_cache": true, "autoclean": true, "autoremove": true}));
+        assert!(r.apt.clean && !r.update_cache && !r.apt.autoclean && !r.apt.autoremove);
+        let r = req(json!({"cache_valid_time": 600, "autoclean": true, "autoremove": true}));
+        assert!(r.update_cache && !r.apt.autoclean && !r.apt.autoremove);
+        let r = req(json!({"autoclean": true, "autoremove": true}));
+        assert!(r.apt.autoclean && !r.apt.autoremove);
+        // With packages every option stays (clean runs first, autoremove joins the command).
+        let r = req(json!({"name": "x", "clean": true, "update_cache": true, "autoremove": true}));
+        assert!(r.apt.clean && r.update_cache && r.apt.autoremove);
+        let r = req(json!({"upgrade": "dist", "update_cache": true, "autoremove": true}));
+        assert!(r.update_cache && r.apt.autoremove);
     }
 
     #[test]
