@@ -292,34 +292,7 @@ pub fn parse_apt_simulation(text: &str) -> SimResult {
             let what = rest.split(" [").next().unwrap_or(rest);
             r.deletes.push(what.to_owned());
         } else if let Some(rest) = line.strip_prefix("Inst ") {
-            let mut parts = rest.splitn(2, ' ');
-            let name = parts.next().unwrap_or("").to_owned();
-            let rest = parts.next().unwrap_or("");
-            let (old, rest) = match rest.strip_prefix('[') {
-                Some(r) => match r.split_once(']') {
-                    Some((old, after)) => (Some(old.to_owned()), after.trim_start()),
-                    None => (None, rest),
-                },
-                None => (None, rest),
-            };
-            let version = rest
-                .strip_prefix('(')
-                .and_then(|r| r.split([' ', ')']).next())
-                .unwrap_or("")
-                .to_owned();
-            if name.is_empty() {
-                continue;
-            }
-            r.changes.push(PkgChange {
-                action: if old.is_some() {
-                    PkgOp::Upgrade
-                } else {
-                    PkgOp::Install
-                },
-                name,
-                version,
-                old_version: old,
-            });
+            r.changes.extend(parse_inst(rest));
         } else if let Some((op, rest)) = line
             .strip_prefix("Remv ")
             .map(|r| (PkgOp::Remove, r))
@@ -365,6 +338,35 @@ pub fn parse_apt_simulation(text: &str) -> SimResult {
         }
     }
     r
+}
+
+/// An `Inst pkg [old] (new origin [arch])` line, after `Inst `.
+fn parse_inst(rest: &str) -> Option<PkgChange> {
+    let mut parts = rest.splitn(2, ' ');
+    let name = parts.next().filter(|n| !n.is_empty())?.to_owned();
+    let rest = parts.next().unwrap_or("");
+    let (old, rest) = match rest.strip_prefix('[') {
+        Some(r) => match r.split_once(']') {
+            Some((old, after)) => (Some(old.to_owned()), after.trim_start()),
+            None => (None, rest),
+        },
+        None => (None, rest),
+    };
+    let version = rest
+        .strip_prefix('(')
+        .and_then(|r| r.split([' ', ')']).next())
+        .unwrap_or("")
+        .to_owned();
+    Some(PkgChange {
+        action: if old.is_some() {
+            PkgOp::Upgrade
+        } else {
+            PkgOp::Install
+        },
+        name,
+        version,
+        old_version: old,
+    })
 }
 
 /// One package as `dpkg-query` reports it.
