@@ -9,17 +9,18 @@
 //! The generic module glue ([`PkgModule`]) is shared by `apt` (always apt) and `package` (backend
 //! chosen from `facts.pkg_mgr`, or probed on the host when the facts do not say).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use prov_core::{
-    Action, Diff, FactError, Module, ModuleContext, ModuleError, Outcome, Plan, Script, sh,
-};
+use prov_core::{Action, Diff, Module, ModuleContext, ModuleError, Outcome, Plan, Script};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::server_util::{self, Section, Sectioned, SectionedFact, Sections};
+mod apt;
+mod apt_cmd;
+
+pub use apt::*;
+pub use apt_cmd::AptVerb;
 
 /// The state a package task asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +69,70 @@ pub struct PkgRequest {
     pub default_release: Option<String>,
     /// Seconds to wait for the package manager's lock.
     pub lock_timeout: u64,
+    /// What only `apt` asks (the `package` module leaves it at its defaults).
+    pub apt: AptOptions,
+}
+
+/// `upgrade:` of the `apt` module. prov always runs apt-get, as Ansible does with
+/// `force_apt_get` or when aptitude is not installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeMode {
+    /// `yes`/`safe`: `apt-get upgrade --with-new-pkgs`.
+    Safe,
+    /// `full`/`dist`: `apt-get dist-upgrade`.
+    Dist,
+}
+
+/// The `apt` module's options beyond names and states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptOptions {
+    /// Upgrade every installed package.
+    pub upgrade: Option<UpgradeMode>,
+    /// Absolute paths of `.deb` files on the host to install.
+    pub debs: Vec<String>,
+    /// Remove packages nothing needs any more (alone, or `--auto-remove` with the command).
+    pub autoremove: bool,
+    /// Delete downloaded package files that can no longer be downloaded (alone only).
+    pub autoclean: bool,
+    /// Delete every downloaded package file (`apt-get clean`) first.
+    pub clean: bool,
+    /// Fail rather than remove packages (`--no-remove`).
+    pub fail_on_autoremove: bool,
+    /// Only upgrade names already installed (`--only-upgrade`).
+    pub only_upgrade: bool,
+    /// `--allow-unauthenticated`.
+    pub allow_unauthenticated: bool,
+    /// `--allow-change-held-packages`.
+    pub allow_change_held_packages: bool,
+    /// dpkg options, each passed as `-o Dpkg::Options::=--OPTION`.
+    pub dpkg_options: Vec<String>,
+    /// Attempts at `apt-get update` before failing.
+    pub update_cache_retries: u32,
+    /// The longest pause between two attempts, in seconds.
+    pub update_cache_retry_max_delay: u32,
+    /// The exit status of a temporary `/usr/sbin/policy-rc.d` while packages change.
+    pub policy_rc_d: Option<u8>,
+}
+
+impl Default for AptOptions {
+    /// Ansible's defaults.
+    fn default() -> Self {
+        Self {
+            upgrade: None,
+            debs: Vec::new(),
+            autoremove: false,
+            autoclean: false,
+            clean: false,
+            fail_on_autoremove: false,
+            only_upgrade: false,
+            allow_unauthenticated: false,
+            allow_change_held_packages: false,
+            dpkg_options: vec!["force-confdef".into(), "force-confold".into()],
+            update_cache_retries: 5,
+            update_cache_retry_max_delay: 12,
+            policy_rc_d: None,
+        }
+    }
 }
 
 impl PkgRequest {
@@ -83,7 +148,14 @@ impl PkgRequest {
             allow_downgrade: false,
             default_release: None,
             lock_timeout: 120,
+            apt: AptOptions::default(),
         }
+    }
+
+    /// True when the task names packages (names or `.deb` files): a due index refresh or cache
+    /// clean alone does not make it `changed`, as in Ansible.
+    pub fn names_packages(&self) -> bool {
+        !self.names.is_empty() || !self.apt.debs.is_empty()
     }
 
     /// Rejects names that cannot be package names (options, empty words).
@@ -96,8 +168,13 @@ impl PkgRequest {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+-.:_".contains(c))
             {
+                let hint = if n.ends_with(".deb") {
+                    " (a .deb file goes in `deb`)"
+                } else {
+                    ""
+                };
                 return Err(ModuleError::args(format!(
-                    "`{n}` is not a valid package name"
+                    "`{n}` is not a valid package name{hint}"
                 )));
             }
         }
@@ -178,6 +255,12 @@ pub struct PkgPlan {
     pub changes: Vec<PkgChange>,
     /// Packages whose version cannot be known before the index refresh (check mode only).
     pub unknown_until_refresh: Vec<String>,
+    /// `clean` finds downloaded package files to delete.
+    pub clean_due: bool,
+    /// The clean was already performed while planning (real runs).
+    pub cleaned: bool,
+    /// The downloaded package files `autoclean` deletes (`name version`).
+    pub autoclean: Vec<String>,
 }
 
 impl PkgPlan {
@@ -189,12 +272,20 @@ impl PkgPlan {
     /// Exception, so that check mode still predicts the real run exactly: for `state: latest`
     /// the refresh counts as a change. Check mode does not refresh, so it cannot know whether
     /// the fresh index would bring an upgrade; set `cache_valid_time` to make such a task
-    /// idempotent.
+    /// idempotent. An `upgrade` task is in the same case.
+    ///
+    /// `clean` is done before the rest of the task as in Ansible, and like the index refresh
+    /// it does not make a task that names packages or upgrades `changed`; alone it changes
+    /// when there are downloaded files to delete (Ansible reports every `clean` as `changed`).
     pub fn changed(&self, req: &PkgRequest) -> bool {
-        let refresh_is_a_change = req.names.is_empty() || req.state == PkgState::Latest;
+        let names = req.names_packages();
+        let refresh_is_a_change = !names || req.state == PkgState::Latest;
+        let clean_is_a_change = !names && req.apt.upgrade.is_none();
         (self.cache_update_due && refresh_is_a_change)
+            || (self.clean_due && clean_is_a_change)
             || !self.changes.is_empty()
             || !self.unknown_until_refresh.is_empty()
+            || !self.autoclean.is_empty()
     }
 }
 
@@ -223,494 +314,6 @@ pub fn backend_for(pkg_mgr: &str) -> Option<Arc<dyn PkgBackend>> {
         "apt" | "apt-get" => Some(Arc::new(AptBackend)),
         _ => None,
     }
-}
-
-/// apt (Debian, Ubuntu).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AptBackend;
-
-impl AptBackend {
-    fn common_opts(req: &PkgRequest) -> Script {
-        let s = sh!(
-            "-y -q -o DPkg::Lock::Timeout={} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
-            req.lock_timeout
-        );
-        match &req.default_release {
-            Some(r) => s.then_text(" -t").arg(r),
-            None => s,
-        }
-    }
-
-    /// The `install`/`remove` command line (without `apt-get`), shared by simulation and run so
-    /// the prediction uses exactly the options of the real command.
-    fn op_args(req: &PkgRequest, targets: &[String]) -> Script {
-        let mut s = Self::common_opts(req);
-        match req.state {
-            PkgState::Present | PkgState::Latest => {
-                match req.install_recommends {
-                    Some(true) => s = s.then_text(" --install-recommends"),
-                    Some(false) => s = s.then_text(" --no-install-recommends"),
-                    None => {}
-                }
-                if req.allow_downgrade {
-                    s = s.then_text(" --allow-downgrades");
-                }
-                s = s.then_text(" install");
-            }
-            PkgState::Absent => {
-                s = s.then_text(" remove");
-                if req.purge {
-                    s = s.then_text(" --purge");
-                }
-            }
-        }
-        targets.iter().fold(s.then_text(" --"), |s, t| s.arg(t))
-    }
-
-    fn update_script(req: &PkgRequest) -> Script {
-        sh!(
-            "DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout={} && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp",
-            req.lock_timeout
-        )
-    }
-
-    async fn simulate(
-        &self,
-        ctx: &ModuleContext<'_>,
-        req: &PkgRequest,
-        targets: &[String],
-    ) -> Result<SimResult, ModuleError> {
-        ctx.fact(&Sectioned(AptSimulation { req, targets })).await
-    }
-}
-
-/// The sections of an `apt-get -s` run: its output (`sim`) and exit status (`simrc`).
-fn sim_sections(req: &PkgRequest, targets: &[String]) -> [Section; 2] {
-    let sim = sh!(
-        "DEBIAN_FRONTEND=noninteractive apt-get -s -o Debug::NoLocking=1 {} 2>&1; rc=$?",
-        AptBackend::op_args(req, targets)
-    );
-    [
-        Section::new("sim", sim),
-        Section::new("simrc", Script::text("echo $rc")),
-    ]
-}
-
-/// Reads [`sim_sections`].
-fn parse_sim(s: &Sections) -> Result<SimResult, FactError> {
-    let status = s
-        .status_of("simrc")?
-        .ok_or_else(|| s.error("apt-get -s did not run"))?;
-    let mut r = parse_apt_simulation(s.get("sim")?);
-    r.status = status;
-    Ok(r)
-}
-
-/// What `apt-get -s` predicts for `targets`.
-pub struct AptSimulation<'a> {
-    /// The request (its options go on the command line).
-    pub req: &'a PkgRequest,
-    /// The names and pins to install or remove.
-    pub targets: &'a [String],
-}
-
-impl SectionedFact for AptSimulation<'_> {
-    type Output = SimResult;
-
-    fn name(&self) -> String {
-        format!("apt-get -s for {}", self.targets.join(" "))
-    }
-
-    fn sections(&self) -> Vec<Section> {
-        sim_sections(self.req, self.targets).into()
-    }
-
-    fn parse_sections(&self, s: &Sections) -> Result<SimResult, FactError> {
-        parse_sim(s)
-    }
-}
-
-/// The apt index's age and dpkg's view of the requested names, with the simulation riding
-/// along when its targets are known up front (`latest` without a refresh).
-pub struct AptStatus<'a> {
-    /// The request.
-    pub req: &'a PkgRequest,
-    /// Simulate installing every requested name too.
-    pub simulate: bool,
-}
-
-/// The [`AptStatus`] answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptState {
-    /// Modification times of the index stamps (one per line).
-    pub stamps: String,
-    /// The host's clock (`date +%s`).
-    pub now: String,
-    /// dpkg's view of the requested names.
-    pub dpkg: HashMap<String, DpkgEntry>,
-    /// The simulation, when asked.
-    pub sim: Option<SimResult>,
-}
-
-impl SectionedFact for AptStatus<'_> {
-    type Output = AptState;
-
-    fn name(&self) -> String {
-        "apt status".into()
-    }
-
-    fn sections(&self) -> Vec<Section> {
-        let mut v = vec![
-            Section::new(
-                "stamp",
-                Script::text(
-                    "stat -c %Y /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists 2>/dev/null",
-                ),
-            ),
-            Section::new("now", Script::text("date +%s")),
-        ];
-        if !self.req.names.is_empty() {
-            let query =
-                Script::text("dpkg-query -W -f='${Package}\\t${Status}\\t${Version}\\n' --");
-            let query = self
-                .req
-                .names
-                .iter()
-                .fold(query, |q, n| q.arg(split_pin(n).0));
-            v.push(Section::new("dpkg", query.then_text(" 2>/dev/null")));
-        }
-        if self.simulate {
-            v.extend(sim_sections(self.req, &self.req.names));
-        }
-        v
-    }
-
-    fn parse_sections(&self, s: &Sections) -> Result<AptState, FactError> {
-        let dpkg = if self.req.names.is_empty() {
-            HashMap::new()
-        } else {
-            parse_dpkg_query(s.get("dpkg")?)
-        };
-        Ok(AptState {
-            stamps: s.get("stamp")?.to_owned(),
-            now: s.get("now")?.to_owned(),
-            dpkg,
-            sim: self.simulate.then(|| parse_sim(s)).transpose()?,
-        })
-    }
-}
-
-/// The parsed output of one `apt-get -s` run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SimResult {
-    /// Its exit status.
-    pub status: i32,
-    /// Predicted changes.
-    pub changes: Vec<PkgChange>,
-    /// `E:` lines and other error text.
-    pub errors: Vec<String>,
-    /// Names apt reports as unavailable.
-    pub missing: Vec<String>,
-}
-
-/// Parses `apt-get -s` output: `Inst pkg [old] (new origin [arch])`, `Remv pkg [old]`,
-/// `Purg pkg [old]`, and `E:` errors (with the names of unavailable packages).
-pub fn parse_apt_simulation(text: &str) -> SimResult {
-    let mut r = SimResult::default();
-    for line in text.lines() {
-        let line = line.trim_end();
-        if let Some(rest) = line.strip_prefix("Inst ") {
-            let mut parts = rest.splitn(2, ' ');
-            let name = parts.next().unwrap_or("").to_owned();
-            let rest = parts.next().unwrap_or("");
-            let (old, rest) = match rest.strip_prefix('[') {
-                Some(r) => match r.split_once(']') {
-                    Some((old, after)) => (Some(old.to_owned()), after.trim_start()),
-                    None => (None, rest),
-                },
-                None => (None, rest),
-            };
-            let version = rest
-                .strip_prefix('(')
-                .and_then(|r| r.split([' ', ')']).next())
-                .unwrap_or("")
-                .to_owned();
-            if name.is_empty() {
-                continue;
-            }
-            r.changes.push(PkgChange {
-                action: if old.is_some() {
-                    PkgOp::Upgrade
-                } else {
-                    PkgOp::Install
-                },
-                name,
-                version,
-                old_version: old,
-            });
-        } else if let Some((op, rest)) = line
-            .strip_prefix("Remv ")
-            .map(|r| (PkgOp::Remove, r))
-            .or_else(|| line.strip_prefix("Purg ").map(|r| (PkgOp::Purge, r)))
-        {
-            let mut parts = rest.splitn(2, ' ');
-            let name = parts.next().unwrap_or("").to_owned();
-            let version = parts
-                .next()
-                .and_then(|v| v.strip_prefix('['))
-                .and_then(|v| v.split(']').next())
-                .unwrap_or("")
-                .to_owned();
-            if !name.is_empty() {
-                r.changes.push(PkgChange {
-                    action: op,
-                    name,
-                    version,
-                    old_version: None,
-                });
-            }
-        } else if let Some(err) = line.strip_prefix("E: ") {
-            r.errors.push(err.to_owned());
-            if let Some(n) = err.strip_prefix("Unable to locate package ") {
-                r.missing.push(n.trim().to_owned());
-            } else if let Some(rest) = err.strip_prefix("Version '") {
-                // Version 'x' for 'name' was not found
-                if let Some(n) = rest
-                    .split("' for '")
-                    .nth(1)
-                    .and_then(|s| s.split('\'').next())
-                {
-                    r.missing.push(n.to_owned());
-                }
-            } else if let Some(rest) = err.strip_prefix("Package '") {
-                // Package 'name' has no installation candidate
-                if let Some(n) = rest.split('\'').next() {
-                    r.missing.push(n.to_owned());
-                }
-            }
-        } else if line.starts_with("Package ") && line.contains(" is not available") {
-            r.errors.push(line.to_owned());
-        }
-    }
-    r
-}
-
-/// One package as `dpkg-query` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DpkgEntry {
-    /// Fully installed.
-    pub installed: bool,
-    /// Removed, configuration files left (`rc`).
-    pub config_files: bool,
-    /// The version dpkg knows.
-    pub version: String,
-}
-
-/// Parses `dpkg-query -W -f='${Package}\t${Status}\t${Version}\n'` output.
-pub fn parse_dpkg_query(text: &str) -> std::collections::HashMap<String, DpkgEntry> {
-    let mut out = std::collections::HashMap::new();
-    for line in text.lines() {
-        let mut f = line.split('\t');
-        let (Some(name), Some(status), Some(version)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        // `want flag status`: `install ok installed`, `hold ok installed`, `deinstall ok config-files`.
-        let state = status.split_whitespace().nth(2).unwrap_or("");
-        let installed = state == "installed";
-        let config_files = state == "config-files";
-        let entry = DpkgEntry {
-            installed,
-            config_files,
-            version: version.to_owned(),
-        };
-        // Several architectures of one name: keep an installed one.
-        match out.get(name) {
-            Some(DpkgEntry {
-                installed: true, ..
-            }) => {}
-            _ => {
-                out.insert(name.to_owned(), entry);
-            }
-        }
-    }
-    out
-}
-
-/// True when `version` satisfies a pin (`*` at the end matches any suffix).
-pub fn version_matches(pin: &str, version: &str) -> bool {
-    match pin.strip_suffix('*') {
-        Some(prefix) => version.starts_with(prefix),
-        None => pin == version,
-    }
-}
-
-/// The names/pins that still need work for `state`, given dpkg's view.
-pub fn apt_targets(
-    req: &PkgRequest,
-    dpkg: &std::collections::HashMap<String, DpkgEntry>,
-) -> Vec<String> {
-    req.names
-        .iter()
-        .filter(|spec| {
-            let (name, pin) = split_pin(spec);
-            let base = name.split(':').next().unwrap_or(name);
-            let entry = dpkg.get(name).or_else(|| dpkg.get(base));
-            match req.state {
-                PkgState::Latest => true,
-                PkgState::Present => match (entry, pin) {
-                    (Some(e), None) => !e.installed,
-                    (Some(e), Some(p)) => !(e.installed && version_matches(p, &e.version)),
-                    (None, _) => true,
-                },
-                PkgState::Absent => {
-                    entry.is_some_and(|e| e.installed || (req.purge && e.config_files))
-                }
-            }
-        })
-        .cloned()
-        .collect()
-}
-
-/// True when the apt index must be refreshed (`update_cache` and older than `cache_valid_time`).
-pub fn cache_update_due(req: &PkgRequest, stamps: &str, now: &str) -> bool {
-    if !req.update_cache {
-        return false;
-    }
-    let valid = req.cache_valid_time.unwrap_or(0);
-    if valid == 0 {
-        return true;
-    }
-    let newest = stamps
-        .lines()
-        .filter_map(|l| l.trim().parse::<u64>().ok())
-        .max();
-    match (newest, now.trim().parse::<u64>()) {
-        (Some(t), Ok(now)) => now.saturating_sub(t) > valid,
-        _ => true,
-    }
-}
-
-#[async_trait]
-impl PkgBackend for AptBackend {
-    fn name(&self) -> &'static str {
-        "apt"
-    }
-
-    async fn plan(
-        &self,
-        ctx: &ModuleContext<'_>,
-        req: &PkgRequest,
-    ) -> Result<PkgPlan, ModuleError> {
-        // One command reads the index age and dpkg's view; for `latest` without a cache
-        // refresh the simulation rides along (every name is a target).
-        let inline_sim =
-            req.state == PkgState::Latest && !req.update_cache && !req.names.is_empty();
-        let fact = AptStatus {
-            req,
-            simulate: inline_sim,
-        };
-        let st = ctx.fact(&Sectioned(fact)).await?;
-        let mut plan = PkgPlan {
-            cache_update_due: cache_update_due(req, &st.stamps, &st.now),
-            ..PkgPlan::default()
-        };
-        if plan.cache_update_due && !ctx.check_mode {
-            // The refresh is part of this task's change; doing it now lets the plan name the
-            // exact versions the install will bring.
-            let out = ctx.run(&Self::update_script(req)).await?;
-            server_util::check_output("apt-get update", &out)?;
-            plan.cache_updated = true;
-        }
-        if req.names.is_empty() {
-            return Ok(plan);
-        }
-        plan.targets = apt_targets(req, &st.dpkg);
-        if plan.targets.is_empty() {
-            return Ok(plan);
-        }
-        let mut sim = match st.sim {
-            Some(sim) => sim,
-            None => self.simulate(ctx, req, &plan.targets).await?,
-        };
-        if sim.status != 0
-            && !sim.missing.is_empty()
-            && plan.cache_update_due
-            && !plan.cache_updated
-        {
-            // Check mode with a stale index: names unknown now may appear after the refresh.
-            let (unknown, rest): (Vec<String>, Vec<String>) = plan
-                .targets
-                .iter()
-                .cloned()
-                .partition(|t| sim.missing.iter().any(|m| m == split_pin(t).0));
-            plan.unknown_until_refresh = unknown;
-            sim = if rest.is_empty() {
-                SimResult::default()
-            } else {
-                self.simulate(ctx, req, &rest).await?
-            };
-        }
-        if sim.status != 0 {
-            return Err(simulation_failure(req, &plan.targets, &sim));
-        }
-        plan.changes = sim.changes;
-        Ok(plan)
-    }
-
-    async fn apply(
-        &self,
-        ctx: &ModuleContext<'_>,
-        req: &PkgRequest,
-        plan: &PkgPlan,
-    ) -> Result<String, ModuleError> {
-        let mut output = String::new();
-        if plan.cache_update_due && !plan.cache_updated {
-            let out = ctx.run(&Self::update_script(req)).await?;
-            server_util::check_output("apt-get update", &out)?;
-            output.push_str(&out.stdout_text());
-        }
-        if plan.changes.is_empty() && plan.unknown_until_refresh.is_empty() {
-            return Ok(output);
-        }
-        let script = sh!(
-            "DEBIAN_FRONTEND=noninteractive apt-get {}",
-            Self::op_args(req, &plan.targets)
-        );
-        let out = ctx.run(&script).await?;
-        let verb = if req.state == PkgState::Absent {
-            "remove"
-        } else {
-            "install"
-        };
-        server_util::check_output(&format!("apt-get {verb} {}", plan.targets.join(" ")), &out)?;
-        output.push_str(&out.stdout_text());
-        Ok(output)
-    }
-}
-
-/// The failure of a simulation that apt refused: the unavailable names, or apt's errors.
-fn simulation_failure(req: &PkgRequest, targets: &[String], sim: &SimResult) -> ModuleError {
-    if !sim.missing.is_empty() {
-        return ModuleError::failed(format!(
-            "no package matching {} is available ({})",
-            sim.missing.join(", "),
-            sim.errors.join("; ")
-        ));
-    }
-    let detail = if sim.errors.is_empty() {
-        format!("status {}", sim.status)
-    } else {
-        sim.errors.join("; ")
-    };
-    ModuleError::failed(format!(
-        "apt-get cannot {} {}: {detail}",
-        if req.state == PkgState::Absent {
-            "remove"
-        } else {
-            "install"
-        },
-        targets.join(" ")
-    ))
 }
 
 /// How a [`PkgModule`] finds its backend.
@@ -800,12 +403,16 @@ fn module_plan(backend: Arc<dyn PkgBackend>, req: &PkgRequest, pp: PkgPlan) -> P
     if pp.cache_update_due {
         summary.push(format!("update {} cache", backend.name()));
     }
+    if pp.clean_due {
+        summary.push(format!("clean {} cache", backend.name()));
+    }
     summary.extend(pp.changes.iter().map(PkgChange::summary));
     summary.extend(
         pp.unknown_until_refresh
             .iter()
             .map(|n| format!("install {n} (version known after the cache update)")),
     );
+    summary.extend(pp.autoclean.iter().map(|f| format!("autoclean {f}")));
     let diffs = if pp.changes.is_empty() {
         Vec::new()
     } else {
@@ -842,152 +449,6 @@ impl Action for PkgAction {
 mod tests {
     use super::*;
 
-    const SIM: &str = "NOTE: This is only a simulation!\n\
-Reading package lists...\n\
-The following NEW packages will be installed:\n  libjemalloc2 redis-tools\n\
-Inst libjemalloc2 (5.3.0-1 Debian:12.11/stable [amd64])\n\
-Inst redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable, Debian-Security:12/stable-security [amd64])\n\
-Inst libappstream4 [0.16.1-2] (0.16.1-2+b1 Debian:12.15/oldstable [amd64])\n\
-Conf libjemalloc2 (5.3.0-1 Debian:12.11/stable [amd64])\n\
-Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
-
-    #[test]
-    fn simulation_lists_installs_and_upgrades() {
-        let r = parse_apt_simulation(SIM);
-        assert_eq!(r.changes.len(), 3);
-        assert_eq!(r.changes[0].summary(), "install libjemalloc2 5.3.0-1");
-        assert_eq!(
-            r.changes[1].summary(),
-            "install redis-tools 5:7.0.15-1~deb12u4"
-        );
-        assert_eq!(
-            r.changes[2].summary(),
-            "upgrade libappstream4 0.16.1-2 -> 0.16.1-2+b1"
-        );
-        assert!(r.errors.is_empty());
-    }
-
-    #[test]
-    fn simulation_lists_removals() {
-        let r = parse_apt_simulation(
-            "Remv redis-server [5:7.0.15-1]\nPurg redis-tools [5:7.0.15-1]\nPurg libfoo:amd64 [1.2] [bar ]\n",
-        );
-        let s: Vec<String> = r.changes.iter().map(PkgChange::summary).collect();
-        assert_eq!(
-            s,
-            [
-                "remove redis-server 5:7.0.15-1",
-                "purge redis-tools 5:7.0.15-1",
-                "purge libfoo:amd64 1.2"
-            ]
-        );
-    }
-
-    #[test]
-    fn simulation_errors_name_missing_packages() {
-        let r = parse_apt_simulation(
-            "Reading package lists...\nE: Unable to locate package nosuchpkg\nE: Version '0.1' for 'nftables' was not found\nE: Package 'ghost' has no installation candidate\n",
-        );
-        assert_eq!(r.missing, ["nosuchpkg", "nftables", "ghost"]);
-        assert_eq!(r.errors.len(), 3);
-        assert!(r.changes.is_empty());
-    }
-
-    #[test]
-    fn present_skips_installed_and_matching_pins() {
-        let dpkg = parse_dpkg_query(
-            "redis-tools\tinstall ok installed\t5:7.0.15-1\nnano\tdeinstall ok config-files\t7.2-1\ncurl\tinstall ok installed\t7.88.1-10\n",
-        );
-        let mut req = PkgRequest::new(
-            vec![
-                "redis-tools".into(),
-                "nano".into(),
-                "curl=7.88.1-11".into(),
-                "vim".into(),
-                "redis-tools=5:7.0*".into(),
-            ],
-            PkgState::Present,
-        );
-        assert_eq!(apt_targets(&req, &dpkg), ["nano", "curl=7.88.1-11", "vim"]);
-        req.state = PkgState::Absent;
-        assert_eq!(
-            apt_targets(&req, &dpkg),
-            ["redis-tools", "curl=7.88.1-11", "redis-tools=5:7.0*"]
-        );
-        req.purge = true;
-        assert_eq!(
-            apt_targets(&req, &dpkg),
-            [
-                "redis-tools",
-                "nano",
-                "curl=7.88.1-11",
-                "redis-tools=5:7.0*"
-            ]
-        );
-        req.state = PkgState::Latest;
-        assert_eq!(apt_targets(&req, &dpkg).len(), 5);
-    }
-
-    #[test]
-    fn cache_age_decides_the_refresh() {
-        let mut req = PkgRequest::new(vec![], PkgState::Present);
-        assert!(!cache_update_due(&req, "100\n", "200\n"));
-        req.update_cache = true;
-        assert!(
-            cache_update_due(&req, "100\n", "200\n"),
-            "no valid time: always"
-        );
-        req.cache_valid_time = Some(3600);
-        assert!(!cache_update_due(&req, "100\n150\n", "3700\n"));
-        assert!(cache_update_due(&req, "100\n", "3701\n"));
-        assert!(cache_update_due(&req, "", "3701\n"), "no index: due");
-    }
-
-    #[test]
-    fn options_are_shared_by_simulation_and_run() {
-        let mut req = PkgRequest::new(vec!["redis-tools".into()], PkgState::Present);
-        req.install_recommends = Some(false);
-        let args = AptBackend::op_args(&req, &req.names).to_string();
-        assert!(
-            args.contains("--no-install-recommends install -- redis-tools"),
-            "{args}"
-        );
-        assert!(args.contains("DPkg::Lock::Timeout=120"));
-        assert!(args.contains("--force-confold"));
-        let [sim, _] = sim_sections(&req, &req.names);
-        assert!(sim.script().as_str().contains(&args));
-        req.state = PkgState::Absent;
-        req.purge = true;
-        assert!(
-            AptBackend::op_args(&req, &req.names)
-                .as_str()
-                .ends_with("remove --purge -- redis-tools")
-        );
-    }
-
-    #[test]
-    fn simulation_script_reports_apt_status() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join("apt-get");
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\necho 'Reading package lists...'\necho 'E: Unable to locate package foo' >&2\nexit 100\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let req = PkgRequest::new(vec!["foo".into()], PkgState::Present);
-        let fact = Sectioned(AptSimulation {
-            req: &req,
-            targets: &req.names,
-        });
-        let out =
-            crate::server_util::testing::sh(&prov_core::Fact::script(&fact), Some(dir.path()));
-        let r = prov_core::Fact::parse(&fact, &out).unwrap();
-        assert_eq!(r.status, 100);
-        assert_eq!(r.missing, ["foo"]);
-    }
-
     /// A real run's plan after a due refresh (`cache_updated`) or a check run's (not done).
     fn refreshed(real: bool, changes: Vec<PkgChange>) -> PkgPlan {
         PkgPlan {
@@ -995,7 +456,7 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
             cache_updated: real,
             targets: changes.iter().map(|c| c.name.clone()).collect(),
             changes,
-            unknown_until_refresh: Vec::new(),
+            ..PkgPlan::default()
         }
     }
 
@@ -1066,6 +527,48 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         for real in [false, true] {
             assert!(module_plan(Arc::new(AptBackend), &latest, refreshed(real, vec![])).changed());
         }
+    }
+
+    #[test]
+    fn clean_and_autoclean_change_a_task_as_in_ansible() {
+        let cleaned = PkgPlan {
+            clean_due: true,
+            ..PkgPlan::default()
+        };
+        let mut only = PkgRequest::new(vec![], PkgState::Present);
+        only.apt.clean = true;
+        assert!(
+            cleaned.changed(&only),
+            "clean alone: changed when files are deleted"
+        );
+        assert!(!PkgPlan::default().changed(&only), "nothing to delete: ok");
+        let p = module_plan(Arc::new(AptBackend), &only, cleaned.clone());
+        assert_eq!(p.summary(), ["clean apt cache"]);
+        let mut named = PkgRequest::new(vec!["x".into()], PkgState::Present);
+        named.apt.clean = true;
+        assert!(!cleaned.changed(&named), "with names, as the refresh: ok");
+        let mut deb = PkgRequest::new(vec![], PkgState::Present);
+        deb.apt.debs = vec!["/tmp/x.deb".into()];
+        assert!(!cleaned.changed(&deb));
+        let mut upgrade = only.clone();
+        upgrade.apt.upgrade = Some(UpgradeMode::Safe);
+        assert!(!cleaned.changed(&upgrade));
+        let due = PkgPlan {
+            cache_update_due: true,
+            ..PkgPlan::default()
+        };
+        assert!(
+            due.changed(&upgrade),
+            "upgrade: a due refresh is a change (as latest)"
+        );
+        assert!(!due.changed(&deb), "deb: a due refresh alone is not");
+        let autoclean = PkgPlan {
+            autoclean: vec!["old 1.0".into()],
+            ..PkgPlan::default()
+        };
+        assert!(autoclean.changed(&only));
+        let p = module_plan(Arc::new(AptBackend), &only, autoclean);
+        assert_eq!(p.summary(), ["autoclean old 1.0"]);
     }
 
     #[test]
