@@ -13,62 +13,9 @@
 #[path = "support/server_lab.rs"]
 mod support;
 
-use std::path::Path;
-
 use prov_core::{Connection, RemoteCommand, Stdin};
 use serde_json::{Value, json};
-use support::{NsConnection, apply, check, converge, lab_addr, lab_host, lab_lock};
-
-const VENV: &str = "/var/cache/prov-bench/venv/bin/ansible";
-const LAB_DIR: &str = "/var/lib/prov-lab";
-
-/// Runs the real Ansible module on `host` (an ad-hoc command over SSH) and returns its JSON
-/// result; `None` (with a message) when the venv is missing.
-fn ansible(host: &str, module: &str, args: &Value) -> Option<Value> {
-    if !Path::new(VENV).exists() {
-        eprintln!("SKIP comparison: no Ansible in {VENV}");
-        return None;
-    }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let cfg = tmp.path().join("ansible.cfg");
-    std::fs::write(&cfg, "[defaults]\n").expect("cfg");
-    let out = std::process::Command::new(VENV)
-        .args(["-i", &format!("{},", lab_addr(host)), "all", "-u", "root"])
-        .args(["--private-key", &format!("{LAB_DIR}/id_ed25519")])
-        .args(["-m", module, "-a", &args.to_string()])
-        .env("ANSIBLE_CONFIG", &cfg)
-        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-        .env(
-            "ANSIBLE_SSH_COMMON_ARGS",
-            format!(
-                "-o UserKnownHostsFile={LAB_DIR}/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
-            ),
-        )
-        .env("ANSIBLE_PIPELINING", "True")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_LOCAL_TEMP", tmp.path().join("lt"))
-        .env(
-            "ANSIBLE_SSH_CONTROL_PATH_DIR",
-            tmp.path().join("cp").display().to_string(),
-        )
-        .output()
-        .expect("ansible runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json_start = text
-        .find(" => {")
-        .unwrap_or_else(|| panic!("no result from ansible: {text}"));
-    let v: Value = serde_json::from_str(&text[json_start + 4..]).expect("ansible's JSON result");
-    Some(v)
-}
-
-/// Every file (name, mode, owner and content) under `paths` (a shell glob list).
-async fn files(h: &NsConnection, paths: &str) -> String {
-    h.sh_ok(&format!(
-        "for f in {paths}; do [ -f \"$f\" ] || continue; stat -c '== %n %a %U:%G' \"$f\"; cat \"$f\"; done"
-    ))
-    .await
-}
+use support::{NsConnection, ansible, apply, check, converge, files, lab_host, lab_lock};
 
 const APT_FILES: &str = "/etc/apt/sources.list /etc/apt/sources.list.d/*";
 
