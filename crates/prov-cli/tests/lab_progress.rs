@@ -148,6 +148,8 @@ fn the_progress_line_names_working_hosts_then_the_slowest_and_leaves_no_trace() 
         l.contains("nap: 3/4 done (ok 0, changed 3, failed 0) · waiting for the slowest: lab4")
     });
     tmux.wait_line("the exit code", |l| l.starts_with("EXIT="));
+    // run.sh prints the terminal's echoctl setting after the exit code: wait for it too.
+    tmux.wait_line("the terminal mode", |l| l.starts_with("ECHOCTL="));
     let screen = tmux.screen();
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(
@@ -181,6 +183,8 @@ fn the_progress_line_names_working_hosts_then_the_slowest_and_leaves_no_trace() 
         "send-keys"
     );
     tmux.wait_line("the exit code", |l| l.starts_with("EXIT="));
+    // run.sh prints the terminal's echoctl setting after the exit code: wait for it too.
+    tmux.wait_line("the terminal mode", |l| l.starts_with("ECHOCTL="));
     let screen = tmux.screen();
     assert!(screen.contains("EXIT=130"), "{screen}");
     assert!(
