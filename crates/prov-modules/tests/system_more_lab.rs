@@ -13,9 +13,10 @@
 #[path = "support/server_lab.rs"]
 mod support;
 
-use prov_core::{Connection, RemoteCommand, Stdin};
 use serde_json::{Value, json};
-use support::{NsConnection, ansible, apply, check, converge, files, lab_host, lab_lock};
+use support::{
+    NsConnection, ansible, apply, check, converge, lab_host, lab_lock, put, same_as_ansible,
+};
 
 const APT_FILES: &str = "/etc/apt/sources.list /etc/apt/sources.list.d/*";
 
@@ -24,46 +25,6 @@ async fn reset_apt(h: &NsConnection, original: &str) {
     h.sh_ok("rm -rf /etc/apt/sources.list.d && mkdir -m 755 /etc/apt/sources.list.d")
         .await;
     put(h, "/etc/apt/sources.list", original).await;
-}
-
-/// Writes `content` to `path` on the host (mode 0644).
-async fn put(h: &NsConnection, path: &str, content: &str) {
-    let cmd = RemoteCommand::new(format!("cat > '{path}' && chmod 644 '{path}'"));
-    let out = h
-        .exec(&cmd, Stdin::Bytes(content.as_bytes()))
-        .await
-        .expect("nsenter runs");
-    assert!(out.success(), "{}", out.stderr_text());
-}
-
-/// Runs Ansible then prov with the same arguments from the same starting state (`reset`) and
-/// asserts the files under `paths` end up equal; returns Ansible's result and prov's plan.
-async fn same_as_ansible<F, Fut>(
-    h: &NsConnection,
-    module: &str,
-    args: Value,
-    paths: &str,
-    reset: F,
-) -> Option<(Value, support::Planned)>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    reset().await;
-    let theirs = ansible("lab2", module, &args)?;
-    assert!(
-        theirs.get("failed").is_none(),
-        "ansible {module} failed: {theirs}"
-    );
-    let ansible_files = files(h, paths).await;
-    reset().await;
-    let ours = converge(h, module, args).await;
-    assert_eq!(
-        files(h, paths).await,
-        ansible_files,
-        "{module}: prov and Ansible leave different files"
-    );
-    Some((theirs, ours))
 }
 
 #[tokio::test]

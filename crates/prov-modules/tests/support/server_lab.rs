@@ -358,3 +358,43 @@ pub async fn files(h: &NsConnection, paths: &str) -> String {
     ))
     .await
 }
+
+/// Writes `content` to `path` on the host (mode 0644).
+pub async fn put(h: &NsConnection, path: &str, content: &str) {
+    let cmd = RemoteCommand::new(format!("cat > '{path}' && chmod 644 '{path}'"));
+    let out = h
+        .exec(&cmd, Stdin::Bytes(content.as_bytes()))
+        .await
+        .expect("nsenter runs");
+    assert!(out.success(), "{}", out.stderr_text());
+}
+
+/// Runs Ansible then prov with the same arguments from the same starting state (`reset`) and
+/// asserts the files under `paths` end up equal; returns Ansible's result and prov's plan.
+pub async fn same_as_ansible<F, Fut>(
+    h: &NsConnection,
+    module: &str,
+    args: Value,
+    paths: &str,
+    reset: F,
+) -> Option<(Value, Planned)>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    reset().await;
+    let theirs = ansible(h.host(), module, &args)?;
+    assert!(
+        theirs.get("failed").is_none(),
+        "ansible {module} failed: {theirs}"
+    );
+    let ansible_files = files(h, paths).await;
+    reset().await;
+    let ours = converge(h, module, args).await;
+    assert_eq!(
+        files(h, paths).await,
+        ansible_files,
+        "{module}: prov and Ansible leave different files"
+    );
+    Some((theirs, ours))
+}
