@@ -37,20 +37,32 @@ impl Guards {
         self.creates.is_some() || self.removes.is_some()
     }
 
-    /// Checks `creates`/`removes` (one remote command when either is set, none otherwise).
-    /// Returns why the command must not run.
+    /// Checks `creates`/`removes` as globs (`command`, `shell`): one remote command when either
+    /// is set, none otherwise. Returns why the command must not run.
     pub async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<Skip>, ModuleError> {
+        self.skip_reason_by(ctx, PathMatch::Glob).await
+    }
+
+    /// Like [`Guards::skip_reason`], with the paths matched as `m` says.
+    pub async fn skip_reason_by(
+        &self,
+        ctx: &ModuleContext<'_>,
+        m: PathMatch,
+    ) -> Result<Option<Skip>, ModuleError> {
         if !self.guarded() {
             return Ok(None);
         }
         let mut s = self.cd_line();
         for (tag, pat) in [("C", &self.creates), ("R", &self.removes)] {
             if let Some(p) = pat {
-                s = s.then(&sh!(
-                    "for f in {}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo {}; break; fi; done",
-                    glob_word(p),
-                    tag
-                ));
+                s = s.then(&match m {
+                    PathMatch::Glob => sh!(
+                        "for f in {}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then echo {}; break; fi; done",
+                        glob_word(p),
+                        tag
+                    ),
+                    PathMatch::Literal => sh!("if test -e {}; then echo {}; fi", p, tag),
+                });
             }
         }
         let out = ctx.run(&s).await?;
@@ -70,6 +82,15 @@ impl Guards {
         }
         Ok(None)
     }
+}
+
+/// How `creates`/`removes` name their paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathMatch {
+    /// A shell glob (`command`, `shell`).
+    Glob,
+    /// One literal path, `test -e` (`script`, `uri`: Ansible checks that path only).
+    Literal,
 }
 
 /// Why a guarded command does not run.

@@ -14,6 +14,7 @@
 //! check mode. Returns `rc`, `stdout`, `stderr` (and `_lines`) as the script wrote them.
 
 use async_trait::async_trait;
+use crate::cmdexec::{Guards, PathMatch, Skip};
 use prov_core::{
     Action, CheckMode, FileKind, Module, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin,
     sh,
@@ -103,31 +104,16 @@ fn parse(args: Value) -> Result<ScriptTask, ModuleError> {
 impl ScriptTask {
     /// Ansible's skip message when `creates`/`removes` say the script must not run.
     async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<String>, ModuleError> {
-        if self.creates.is_none() && self.removes.is_none() {
-            return Ok(None);
-        }
-        let mut s = Script::default();
-        for (tag, p) in [("C", &self.creates), ("R", &self.removes)] {
-            if let Some(p) = p {
-                s = s.then(&sh!("if test -e {}; then echo {}; fi", p, tag));
-            }
-        }
-        let out = ctx.run(&s).await?;
-        if !out.success() {
-            return Err(ModuleError::failed(out.stderr_text()));
-        }
-        let text = out.stdout_text();
-        if let Some(c) = &self.creates
-            && text.lines().any(|l| l == "C")
-        {
-            return Ok(Some(format!("{c} exists, matching creates option")));
-        }
-        if let Some(r) = &self.removes
-            && !text.lines().any(|l| l == "R")
-        {
-            return Ok(Some(format!("{r} does not exist, matching removes option")));
-        }
-        Ok(None)
+        let guards = Guards {
+            chdir: None,
+            creates: self.creates.clone(),
+            removes: self.removes.clone(),
+        };
+        Ok(match guards.skip_reason_by(ctx, PathMatch::Literal).await? {
+            Some(Skip::Creates(c)) => Some(format!("{c} exists, matching creates option")),
+            Some(Skip::Removes(r)) => Some(format!("{r} does not exist, matching removes option")),
+            None => None,
+        })
     }
 
     /// The one remote command: private dir, script from stdin, run, always removed.

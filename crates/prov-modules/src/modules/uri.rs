@@ -18,6 +18,7 @@
 //! attributes (`mode`, `owner`...).
 
 use async_trait::async_trait;
+use crate::cmdexec::{Guards, PathMatch, Skip};
 use prov_core::{
     Action, CheckMode, Module, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin, sh,
 };
@@ -200,31 +201,16 @@ fn uri_script() -> Script {
 impl Uri {
     /// Ansible's stdout when `creates`/`removes` say the request must not be made.
     async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<String>, ModuleError> {
-        let mut s = Script::default();
-        for (tag, p) in [("C", &self.creates), ("R", &self.removes)] {
-            if let Some(p) = p {
-                s = s.then(&sh!("if test -e {}; then echo {}; fi", p, tag));
-            }
-        }
-        if s.is_empty() {
-            return Ok(None);
-        }
-        let out = ctx.run(&s).await?;
-        if !out.success() {
-            return Err(ModuleError::failed(out.stderr_text()));
-        }
-        let text = out.stdout_text();
-        if let Some(c) = &self.creates
-            && text.lines().any(|l| l == "C")
-        {
-            return Ok(Some(format!("skipped, since '{c}' exists")));
-        }
-        if let Some(r) = &self.removes
-            && !text.lines().any(|l| l == "R")
-        {
-            return Ok(Some(format!("skipped, since '{r}' does not exist")));
-        }
-        Ok(None)
+        let guards = Guards {
+            chdir: None,
+            creates: self.creates.clone(),
+            removes: self.removes.clone(),
+        };
+        Ok(match guards.skip_reason_by(ctx, PathMatch::Literal).await? {
+            Some(Skip::Creates(c)) => Some(format!("skipped, since '{c}' exists")),
+            Some(Skip::Removes(r)) => Some(format!("skipped, since '{r}' does not exist")),
+            None => None,
+        })
     }
 }
 
