@@ -21,6 +21,21 @@ pub struct Probe {
     pub local: BTreeMap<String, (i32, String)>,
 }
 
+#[cfg(test)]
+impl Probe {
+    /// A probe answer with these files and these commands' outputs (exit status 0).
+    pub(crate) fn for_test(files: &[(&str, &str)], cmds: &[(&str, &str)]) -> Probe {
+        let mut p = Probe::default();
+        for (k, v) in files {
+            p.files.insert((*k).into(), (*v).into());
+        }
+        for (k, v) in cmds {
+            p.cmds.insert((*k).into(), (0, (*v).into()));
+        }
+        p
+    }
+}
+
 impl Probe {
     /// The content of `path`, when it was readable.
     pub fn file(&self, path: &str) -> Option<&str> {

@@ -481,14 +481,7 @@ mod tests {
     use super::*;
 
     fn probe(files: &[(&str, &str)], cmds: &[(&str, &str)]) -> Probe {
-        let mut p = Probe::default();
-        for (k, v) in files {
-            p.files.insert((*k).into(), (*v).into());
-        }
-        for (k, v) in cmds {
-            p.cmds.insert((*k).into(), (0, (*v).into()));
-        }
-        p
+        Probe::for_test(files, cmds)
     }
 
     #[test]
