@@ -336,11 +336,7 @@ mod tests {
     use super::*;
 
     fn out(stdout: &str) -> CommandOutput {
-        CommandOutput {
-            status: 0,
-            stdout: stdout.as_bytes().to_vec(),
-            stderr: Vec::new(),
-        }
+        crate::server_util::testing::output(0, stdout, "")
     }
 
     #[test]

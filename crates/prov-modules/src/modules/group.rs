@@ -207,11 +207,7 @@ mod tests {
     use super::*;
 
     fn out(status: i32, stdout: &str) -> CommandOutput {
-        CommandOutput {
-            status,
-            stdout: stdout.as_bytes().to_vec(),
-            stderr: b"boom".to_vec(),
-        }
+        crate::server_util::testing::output(status, stdout, "boom")
     }
 
     #[test]
