@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 2";
+const BASE_VERSION: &str = "prov-lab-base 3";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -57,6 +57,17 @@ pub const REPO_PACKAGES: &[&str] = &[
     "ntpsec",
     // geerlingguy.security's automatic updates
     "unattended-upgrades",
+    // what the lab tests of Ansible's modules need on a host: ufw and iptables, pip and venv,
+    // unarchive's zip tools, locale_gen, modprobe, apt_key (gpg)
+    "ufw",
+    "iptables",
+    "python3-pip",
+    "python3-venv",
+    "unzip",
+    "zip",
+    "locales",
+    "kmod",
+    "gnupg",
 ];
 
 /// Where the local repository is mounted inside every host.
