@@ -199,6 +199,15 @@ pub(crate) fn trim_end(val: StringInput, kwargs: Kwargs, _: &State) -> TeraResul
 pub(crate) fn replace(val: StringInput, kwargs: Kwargs, state: &State) -> TeraResult<Value> {
     let from = kwargs.must_get::<&str>("from")?;
     let to = kwargs.must_get::<StringInput>("to")?;
+    // prov patch: charge the result before building it (`to` can multiply the size).
+    let matches = if from.is_empty() {
+        val.as_str().chars().count() + 1
+    } else {
+        val.as_str().matches(from).count()
+    };
+    let size = (val.as_str().len() as u64)
+        .saturating_add((matches as u64).saturating_mul(to.as_str().len() as u64));
+    state.consume_fuel(size / crate::vm::fuel::UNITS_PER_FUEL + 1)?;
 
     // If we have autoescaping enabled and either the value or the replacement is safe,
     // we go through StringInput otherwise we do a basic str replace

@@ -84,12 +84,21 @@ pub struct Tera {
     delimiters: Delimiters,
     /// Fallback prefixes to try when a template is not found by exact name.
     fallback_prefixes: Vec<Cow<'static, str>>,
+    /// prov patch: the render budget, see [`Tera::set_fuel`].
+    pub(crate) fuel: Option<u64>,
 }
 
 impl Tera {
     /// Create a new instance of Tera. Equivalent of `Tera::default()`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// prov patch: sets the budget of each render, as minijinja's `Environment::set_fuel`:
+    /// every instruction costs one fuel and every 64 bytes the template writes or builds one
+    /// more; a render that spends it all fails. `None` (the default) renders without a limit.
+    pub fn set_fuel(&mut self, fuel: Option<u64>) {
+        self.fuel = fuel;
     }
 
     /// Loads all the parsed templates found in the `dir` glob.
@@ -1545,6 +1554,7 @@ impl Default for Tera {
             components: HashMap::new(),
             delimiters: Delimiters::default(),
             fallback_prefixes: Vec::new(),
+            fuel: None,
         };
         tera.register_builtin_filters();
         tera.register_builtin_tests();

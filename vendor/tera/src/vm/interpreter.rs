@@ -7,6 +7,7 @@ use crate::template::Template;
 use crate::utils::Span;
 use crate::value::{Key, Value, ValueInner};
 use crate::vm::for_loop::ForLoop;
+use crate::vm::fuel;
 use crate::vm::stack::{SpanRange, combine_spans};
 
 use crate::args::Kwargs;
@@ -57,6 +58,8 @@ impl<'tera> VirtualMachine<'tera> {
         output: &mut impl Write,
     ) -> TeraResult<()> {
         let mut ip = 0;
+        // prov patch: the render budget (shared with the render this one runs inside).
+        let _budget = fuel::Budget::enter(self.tera.fuel);
 
         macro_rules! rendering_error {
             ($msg:expr,$span_range:expr) => {{
@@ -213,6 +216,9 @@ impl<'tera> VirtualMachine<'tera> {
         while let Some((instr, _)) = state.chunk.expect("To have a chunk").get(ip) {
             // Current instruction index as span reference
             let current_ip = ip as u32;
+            if !fuel::charge(fuel::INSTRUCTION_COST) {
+                return Err(self.out_of_fuel(state, current_ip..=current_ip));
+            }
 
             match instr {
                 Instruction::LoadConst(v) => {
@@ -341,6 +347,9 @@ impl<'tera> VirtualMachine<'tera> {
                     }
                 }
                 Instruction::WriteText(t) => {
+                    if !fuel::charge(t.len() as u64) {
+                        rendering_error!(fuel::OUT_OF_FUEL.to_string(), current_ip..=current_ip);
+                    }
                     if let Some(captured) = state.capture_buffers.last_mut() {
                         captured.write_all(t.as_bytes())?;
                     } else {
@@ -354,6 +363,9 @@ impl<'tera> VirtualMachine<'tera> {
                             "Tried to render a variable that is undefined".to_string(),
                             top_span
                         );
+                    }
+                    if !fuel::charge(fuel::size_of(&top)) {
+                        rendering_error!(fuel::OUT_OF_FUEL.to_string(), top_span);
                     }
                     self.write_value(&top, state, output)?;
                 }
@@ -516,6 +528,9 @@ impl<'tera> VirtualMachine<'tera> {
                                 rendering_error!(format!("{err}"), current_ip..=current_ip)
                             }
                         };
+                        if !fuel::charge(fuel::size_of(&val)) {
+                            rendering_error!(fuel::OUT_OF_FUEL.to_string(), current_ip..=current_ip);
+                        }
                         let val = if f.is_safe() { val.mark_safe() } else { val };
                         state.stack.push(val, current_ip..=current_ip);
                     }
@@ -534,6 +549,9 @@ impl<'tera> VirtualMachine<'tera> {
                                 _ => rendering_error!(format!("{err}"), current_ip..=current_ip),
                             },
                         };
+                    if !fuel::charge(fuel::size_of(&val)) {
+                        rendering_error!(fuel::OUT_OF_FUEL.to_string(), current_ip..=current_ip);
+                    }
                     let val = if f.is_safe() { val.mark_safe() } else { val };
                     state.stack.push(val, current_ip..=current_ip);
                 }
@@ -742,6 +760,15 @@ impl<'tera> VirtualMachine<'tera> {
                     let (a, a_span) = state.stack.pop();
                     let c_span = combine_spans(&a_span, &b_span);
 
+                    let known = match (&a.inner, &b.inner) {
+                        (ValueInner::String(a_str), ValueInner::String(b_str)) => {
+                            (a_str.as_str().len() + b_str.as_str().len()) as u64
+                        }
+                        _ => fuel::size_of(&a) + fuel::size_of(&b),
+                    };
+                    if !fuel::charge(known) {
+                        rendering_error!(fuel::OUT_OF_FUEL.to_string(), c_span);
+                    }
                     let result = match (&a.inner, &b.inner) {
                         (ValueInner::String(a_str), ValueInner::String(b_str)) => {
                             let mut s = String::with_capacity(a_str.len() + b_str.len());
@@ -953,6 +980,16 @@ impl<'tera> VirtualMachine<'tera> {
             (&tpl.name, &tpl.source)
         } else {
             (&self.template.name, &self.template.source)
+        }
+    }
+
+    /// prov patch: the error of a render that spent its budget, located at `range` when that
+    /// instruction has a place in the source (a loop's bookkeeping has none).
+    fn out_of_fuel(&self, state: &State<'tera>, range: SpanRange) -> Error {
+        let chunk = state.chunk.expect("to have a chunk");
+        match chunk.expand_span(&range) {
+            Some(span) => self.rendering_error(fuel::OUT_OF_FUEL.to_string(), chunk, &span),
+            None => Error::message(fuel::OUT_OF_FUEL),
         }
     }
 

@@ -55,6 +55,17 @@ pub struct State<'tera> {
 }
 
 impl<'t> State<'t> {
+    /// prov patch: charges `fuel` to the running render's budget ([`crate::Tera::set_fuel`]),
+    /// for custom filters and functions about to build a large value. Fails once it is spent.
+    pub fn consume_fuel(&self, fuel: u64) -> TeraResult<()> {
+        let units = fuel.saturating_mul(crate::vm::fuel::UNITS_PER_FUEL);
+        if crate::vm::fuel::charge(units) {
+            Ok(())
+        } else {
+            Err(Error::message(crate::vm::fuel::OUT_OF_FUEL))
+        }
+    }
+
     pub(crate) fn new_with_chunk(
         tera: &'t Tera,
         context: &'t Context,
