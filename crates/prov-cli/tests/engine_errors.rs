@@ -52,8 +52,13 @@ fn corpus() -> Vec<Expect> {
     out
 }
 
+/// Runs `prov run ARGS` in the corpus folder with its address space capped at 8 GiB: the
+/// templates that grow without bound must fail their task, and if that regressed the cap
+/// turns it into an abort (a failed case) instead of a machine out of memory.
 fn prov(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_prov"))
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -v 8388608 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_prov"))
         .arg("run")
         .args(args)
         .current_dir(corpus_dir())

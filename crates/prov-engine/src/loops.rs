@@ -266,27 +266,38 @@ fn sequence(v: &Value) -> Result<Vec<Value>, String> {
             other => return Err(format!("unknown `{other}`")),
         }
     }
+    let out_of_range = || "the sequence's numbers are out of range".to_owned();
     let end = match (end, count) {
         (Some(e), None) => e,
-        (None, Some(c)) => start + (c - 1) * stride,
+        (None, Some(c)) => c
+            .checked_sub(1)
+            .and_then(|c| c.checked_mul(stride))
+            .and_then(|d| d.checked_add(start))
+            .ok_or_else(out_of_range)?,
         _ => return Err("give either `end` or `count`".into()),
     };
-    if stride == 0 || (end - start).signum() * stride.signum() < 0 {
+    let span = end.checked_sub(start).ok_or_else(out_of_range)?;
+    if stride == 0 || span.signum() * stride.signum() < 0 {
         return Err("`stride` does not lead from start to end".into());
     }
-    let n = (end - start) / stride + 1;
+    let n = span / stride + 1;
     if n > 100_000 {
         return Err(format!("{n} items is more than 100000"));
     }
-    Ok((0..n)
-        .map(|i| Value::String(printf_int(&format, start + i * stride)))
-        .collect())
+    // `n` items from `start` stay between `start` and `end`: no overflow below.
+    (0..n)
+        .map(|i| printf_int(&format, start + i * stride).map(Value::String))
+        .collect()
 }
 
+/// The widest field `printf_int` pads to: wider is refused (Python would pad; a sequence of
+/// such items only fills memory).
+const MAX_PRINTF_WIDTH: usize = 1024;
+
 /// Python's `%d`, `%02d`, `%x` applied to `n` inside `format`.
-fn printf_int(format: &str, n: i64) -> String {
+fn printf_int(format: &str, n: i64) -> Result<String, String> {
     let Some(pos) = format.find('%') else {
-        return format.to_owned();
+        return Ok(format.to_owned());
     };
     let rest = &format[pos + 1..];
     let spec_len = rest
@@ -294,7 +305,14 @@ fn printf_int(format: &str, n: i64) -> String {
         .map_or(rest.len(), |i| i + 1);
     let (spec, after) = rest.split_at(spec_len);
     let (flags, conv) = spec.split_at(spec.len().saturating_sub(1));
-    let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+    let width: usize = match flags.trim_start_matches('0') {
+        "" => 0,
+        w => w
+            .parse()
+            .ok()
+            .filter(|w| *w <= MAX_PRINTF_WIDTH)
+            .ok_or_else(|| format!("`{w}` is not a field width up to {MAX_PRINTF_WIDTH}"))?,
+    };
     let zero = flags.starts_with('0');
     let digits = match conv {
         "x" => format!("{n:x}"),
@@ -306,7 +324,7 @@ fn printf_int(format: &str, n: i64) -> String {
         (true, w) => format!("{digits:0>w$}"),
         (false, w) => format!("{digits:>w$}"),
     };
-    format!("{}{padded}{after}", &format[..pos])
+    Ok(format!("{}{padded}{after}", &format[..pos]))
 }
 
 #[cfg(test)]

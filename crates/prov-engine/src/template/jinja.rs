@@ -301,14 +301,9 @@ fn file_error(e: &Error, text: &str, path: &Path) -> EngineError {
         }
         _ => (e.line().unwrap_or(1), 1),
     };
-    let message = match (e.kind(), e.detail()) {
-        (ErrorKind::UndefinedError, Some(d)) => undefined_message(d),
-        (kind, Some(d)) => format!("{kind}: {d}"),
-        (kind, None) => kind.to_string(),
-    };
     EngineError::Template {
         at: Location::new(path, line, column),
-        message,
+        message: message_of(e),
     }
 }
 
@@ -338,15 +333,20 @@ fn condition_error(e: &Error, expr: &str, offset: usize, at: &Location) -> Engin
         .and_then(|name| find_word(expr, name))
         .or_else(span_start)
         .unwrap_or(0);
-    let message = match (e.kind(), e.detail()) {
-        (ErrorKind::UndefinedError, Some(d)) => undefined_message(d),
-        (ErrorKind::UndefinedError, None) => "a name in the condition is not defined".to_owned(),
-        (kind, Some(d)) => format!("{kind}: {d}"),
-        (kind, None) => kind.to_string(),
-    };
     EngineError::Template {
         at: shifted(at, offset + start),
-        message,
+        message: message_of(e),
+    }
+}
+
+/// A minijinja error's message in prov's words.
+fn message_of(e: &Error) -> String {
+    match (e.kind(), e.detail()) {
+        (ErrorKind::UndefinedError, Some(d)) => undefined_message(d),
+        (ErrorKind::UndefinedError, None) => "a name in the expression is not defined".to_owned(),
+        (ErrorKind::OutOfFuel, _) => super::budget::BUDGET_EXCEEDED.to_owned(),
+        (kind, Some(d)) => format!("{kind}: {d}"),
+        (kind, None) => kind.to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ use crate::error::{EngineError, Location};
 use crate::yaml::PathSeg;
 
 mod ansible;
+pub(crate) mod budget;
 mod jinja;
 
 /// A template language: prov's own (tera) or Ansible's Jinja2.
@@ -105,7 +106,7 @@ fn b64decode_filter(v: &str, _: Kwargs, _: &State) -> TeraResult<String> {
     String::from_utf8(bytes).map_err(terr)
 }
 
-fn regex_replace_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<String> {
+fn regex_replace_filter(v: &str, kw: Kwargs, state: &State) -> TeraResult<String> {
     let pattern = kw.must_get::<&str>("pattern")?;
     let replacement = kw.get::<&str>("replacement")?.unwrap_or("");
     let re = regex::Regex::new(pattern).map_err(terr)?;
@@ -113,7 +114,7 @@ fn regex_replace_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<String> {
     let rep = regex::Regex::new(r"\\(\d+)")
         .map_err(terr)?
         .replace_all(replacement, "$${$1}");
-    Ok(re.replace_all(v, rep.as_ref()).into_owned())
+    budget::replace_charged(&re, v, 0, &rep, |bytes| state.consume_fuel(bytes / 64 + 1))
 }
 
 fn regex_search_filter(v: &str, kw: Kwargs, _: &State) -> TeraResult<tera::Value> {
@@ -263,6 +264,7 @@ impl Templar {
     /// A templar whose YAML values are in `yaml`.
     pub fn with_yaml_dialect(yaml: Dialect) -> Self {
         let mut tera = Tera::default();
+        tera.set_fuel(Some(budget::RENDER_FUEL));
         tera.register_filter("to_json", to_json_filter);
         tera.register_filter("to_nice_json", to_nice_json_filter);
         tera.register_filter("from_json", from_json_filter);
@@ -320,7 +322,7 @@ impl Templar {
 
     /// Parses a template file without rendering it (for `prov lint`).
     pub fn check_file_syntax(&self, path: &Path) -> Result<(), EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| EngineError::Io {
+        let text = read_source(path).map_err(|e| EngineError::Io {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -368,7 +370,7 @@ impl Templar {
 
     /// Renders a template file.
     pub fn render_file(&self, path: &Path, ctx: &Context) -> Result<String, EngineError> {
-        let text = std::fs::read_to_string(path).map_err(|e| EngineError::Io {
+        let text = read_source(path).map_err(|e| EngineError::Io {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
@@ -958,6 +960,26 @@ fn jinja_hint(text: &str) -> Option<&'static str> {
         );
     }
     None
+}
+
+/// The largest file templating reads on the controller (template files, `lookup('file')`,
+/// `lookup('template')`): a special file such as `/dev/zero` fails instead of filling memory.
+pub(crate) const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// Reads a text file of at most [`MAX_SOURCE_BYTES`].
+pub(crate) fn read_source(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SOURCE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB, the most prov reads for a template",
+            MAX_SOURCE_BYTES >> 20
+        )));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

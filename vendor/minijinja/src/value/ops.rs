@@ -901,6 +901,12 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
             _ if lhs.is_tuple() && rhs.is_tuple() => (lhs.len().unwrap_or(0) as u64)
                 .saturating_add(rhs.len().unwrap_or(0) as u64)
                 .saturating_mul(SLOT_COST),
+            // prov patch: a concatenation whose lazy chain grew too deep is copied into a new
+            // list by `add` (see there); charge that copy, or `l = l + l` in a loop allocates
+            // an unbounded list inside one instruction.
+            _ if MergeSeq::depth_for_values(&[lhs.clone(), rhs.clone()]) > MergeSeq::MAX_DEPTH => {
+                seq_concat_len(lhs, rhs).unwrap_or(0) as u64 * SLOT_COST
+            }
             _ => 0,
         },
         _ => 0,

@@ -2,7 +2,9 @@
 //! positionally as in Jinja2 and, where prov's tera dialect names them, by name as well.
 
 use minijinja::value::{Kwargs, Rest, Serde};
-use minijinja::{Environment, Error, ErrorKind, Value as MjValue};
+use minijinja::{Environment, Error, ErrorKind, State, Value as MjValue};
+
+use crate::template::budget::charge;
 use serde_json::Value;
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -91,7 +93,12 @@ fn to_json_filter(v: MjValue, kwargs: Kwargs) -> Result<String, Error> {
 }
 
 /// Ansible's `to_nice_json`: indented by 4 (or `indent`), keys sorted.
-fn to_nice_json_filter(v: MjValue, indent: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
+fn to_nice_json_filter(
+    state: &State,
+    v: MjValue,
+    indent: Option<usize>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     let indent = match indent {
         Some(i) => i,
         None => kwargs.get::<Option<usize>>("indent")?.unwrap_or(4),
@@ -99,6 +106,10 @@ fn to_nice_json_filter(v: MjValue, indent: Option<usize>, kwargs: Kwargs) -> Res
     let sort = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
     kwargs.assert_all_used()?;
     let v = json_of(&v, sort)?;
+    charge(
+        state,
+        crate::template::budget::indentation_bytes(&v, indent as u64, 0),
+    )?;
     write_json(
         &v,
         PythonJson {
@@ -245,7 +256,12 @@ fn from_yaml_filter(v: String) -> Result<MjValue, Error> {
 
 /// Ansible's `regex_replace(pattern, replacement, ignorecase, multiline)`; `\1` and `\g<1>`
 /// back-references.
-fn regex_replace_filter(v: String, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<String, Error> {
+fn regex_replace_filter(
+    state: &State,
+    v: String,
+    rest: Rest<MjValue>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     let text = |i: usize, name: &str| -> Result<Option<String>, Error> {
         Ok(arg(rest.get(i).cloned(), &kwargs, name)?
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
@@ -265,8 +281,7 @@ fn regex_replace_filter(v: String, rest: Rest<MjValue>, kwargs: Kwargs) -> Resul
         .build()
         .map_err(|e| invalid(e.to_string()))?;
     let replacement = python_replacement(&replacement);
-    // Python's `count=0` replaces every match, as `replacen(.., 0, ..)` does.
-    Ok(re.replacen(&v, count, replacement.as_str()).into_owned())
+    crate::template::budget::replace_charged(&re, &v, count, &replacement, |n| charge(state, n))
 }
 
 /// A Python `re.sub` replacement template as a `regex` crate one: `\1`, `\g<1>` and
@@ -322,7 +337,12 @@ fn python_replacement(template: &str) -> String {
 
 /// Ansible's `comment(style='plain')`: the text between a prefix and a postfix line, each
 /// line decorated (`#` by default).
-fn comment_filter(v: String, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn comment_filter(
+    state: &State,
+    v: String,
+    style: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     let (mut beginning, mut decoration, mut end) = match style.as_deref().unwrap_or("plain") {
         "plain" => ("", "# ", ""),
         "erlang" => ("", "% ", ""),
@@ -353,6 +373,11 @@ fn comment_filter(v: String, style: Option<String>, kwargs: Kwargs) -> Result<St
     let bare = decoration.trim_end().to_owned();
     let prefix = owned[3].clone().unwrap_or_else(|| bare.clone());
     let postfix = owned[4].clone().unwrap_or(bare);
+    let line_bytes = |line: &str, n: usize| (line.len() + newline.len()) as u64 * n as u64;
+    charge(
+        state,
+        line_bytes(&prefix, prefix_count).saturating_add(line_bytes(&postfix, postfix_count)),
+    )?;
     let mut lines: Vec<String> = Vec::new();
     if !beginning.is_empty() {
         lines.push(beginning.to_owned());

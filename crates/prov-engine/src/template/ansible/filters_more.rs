@@ -3,8 +3,10 @@
 //! list combinators, human-readable sizes, times and URLs, and the path tests.
 
 use minijinja::value::{Kwargs, Rest, Serde};
-use minijinja::{Environment, Error, ErrorKind, Value as MjValue};
+use minijinja::{Environment, Error, ErrorKind, State, Value as MjValue};
 use serde_json::{Map, Value};
+
+use crate::template::budget::charge;
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -247,13 +249,29 @@ fn zip_longest_filter(v: MjValue, others: Rest<MjValue>, kwargs: Kwargs) -> Resu
 }
 
 /// Python's `itertools.product`.
-fn product_filter(v: MjValue, others: Rest<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
+fn product_filter(
+    state: &State,
+    v: MjValue,
+    others: Rest<MjValue>,
+    kwargs: Kwargs,
+) -> Result<MjValue, Error> {
     let repeat = kwargs.get::<Option<usize>>("repeat")?.unwrap_or(1);
     kwargs.assert_all_used()?;
     let mut lists = vec![items(&v)?];
     for o in others.iter() {
         lists.push(items(o)?);
     }
+    // Every row holds one slot per list, `repeat` times over.
+    let columns = (lists.len() as u64).saturating_mul(repeat as u64);
+    let once = lists
+        .iter()
+        .fold(1u64, |n, l| n.saturating_mul(l.len() as u64));
+    let rows = u32::try_from(repeat).ok().and_then(|r| once.checked_pow(r));
+    let slots = rows.map_or(u64::MAX, |r| r.saturating_mul(columns));
+    charge(
+        state,
+        slots.saturating_mul(crate::template::budget::SLOT_BYTES),
+    )?;
     let lists: Vec<Vec<MjValue>> = (0..repeat).flat_map(|_| lists.clone()).collect();
     let mut rows: Vec<Vec<MjValue>> = vec![Vec::new()];
     for l in &lists {

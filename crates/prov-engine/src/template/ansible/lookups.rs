@@ -176,7 +176,7 @@ fn file_contents(state: Vars<'_>, terms: &[Value], kwargs: &Kwargs) -> Result<Ve
         .map(|t| {
             let path = find(state, "files", t)
                 .ok_or_else(|| invalid(format!("could not locate file in lookup: {t}")))?;
-            let text = std::fs::read_to_string(&path)
+            let text = crate::template::read_source(Path::new(&path))
                 .map_err(|e| invalid(format!("lookup('file'): {path}: {e}")))?;
             let text = if rstrip { text.trim_end() } else { &text };
             let text = if lstrip { text.trim_start() } else { text };
@@ -205,7 +205,7 @@ fn template_contents(
                     "the template file {t} could not be found for the lookup"
                 ))
             })?;
-            let text = std::fs::read_to_string(&path)
+            let text = crate::template::read_source(Path::new(&path))
                 .map_err(|e| invalid(format!("lookup('template'): {path}: {e}")))?;
             render_file(state, &text, Path::new(&path), &extra).map(Value::String)
         })

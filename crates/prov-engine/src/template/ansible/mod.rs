@@ -23,6 +23,7 @@ pub(super) use lookups::lookup_items;
 /// The Ansible environment, for Jinja2 in YAML values and conditions.
 pub(super) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(super::budget::RENDER_FUEL));
     // minijinja patched by prov (vendor/minijinja/PROV-PATCH.md): Strict, but chainable.
     env.set_undefined_behavior(UndefinedBehavior::StrictChainable);
     // In YAML values Ansible keeps `'\1'` as written (patched minijinja again); template files
@@ -34,7 +35,7 @@ pub(super) fn environment() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     // A template's trailing newlines are put back by [`keep_trailing_newlines`].
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(super::budget::method_callback);
     filters::register(&mut env);
     filters_more::register(&mut env);
     // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
