@@ -322,3 +322,25 @@ fn a_broken_role_default_is_named_with_its_file_and_line() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_broken_inventory_variable_is_named_with_its_file_and_line() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "group_vars/all.yml",
+        "web_url: \"http://{{ web_hots }}/\"\n",
+    );
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: show url\n      debug:\n        msg: \"{{ web_url }}\"\n",
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    let msg = o.msg("h1", "show url");
+    assert!(
+        msg.contains("`web_url` is set at ")
+            && msg.contains("group_vars/all.yml:1:")
+            && msg.contains("`web_hots` is not defined"),
+        "{msg}"
+    );
+}

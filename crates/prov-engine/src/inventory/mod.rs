@@ -305,6 +305,14 @@ impl Inventory {
         self.resolve(host).map(|v| v.map).unwrap_or_default()
     }
 
+    /// Where each of [`Inventory::host_vars`]'s values for `host` was set (for messages about
+    /// a value that cannot be rendered).
+    pub fn host_var_origins(&self, host: &str) -> crate::playbook::VarLocations {
+        self.resolve(host)
+            .map(|v| v.origin.into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Where the value [`Inventory::host_vars`] gives for `var` of `host` was set.
     pub fn var_origin(&self, host: &str, var: &str) -> Option<Location> {
         self.resolve(host).and_then(|v| v.origin.get(var).cloned())

@@ -22,7 +22,7 @@ use crate::action::EngineAction;
 use crate::error::EngineError;
 use crate::events::EventBus;
 use crate::inventory::Inventory;
-use crate::playbook::{Block, Common, Node, Play, Playbook, SerialSize, Task};
+use crate::playbook::{Block, Common, Node, Play, Playbook, SerialSize, Task, VarLocations};
 use crate::template::{Dialect, Templar};
 use crate::yaml::{self, SecretResolver};
 
@@ -172,6 +172,8 @@ pub(crate) struct HostState {
     pub name: String,
     /// Inventory variables (groups and host), resolved once.
     pub inventory_vars: Map<String, Value>,
+    /// Where each inventory variable is set.
+    pub inventory_vars_at: VarLocations,
     /// Facts (`Null` until gathered).
     pub facts: Value,
     /// Facts modules returned without the `ansible_` prefix (`services`): variables under
@@ -348,6 +350,7 @@ impl Runner {
         HostState {
             name: h.to_owned(),
             inventory_vars: self.inventory.host_vars(h),
+            inventory_vars_at: self.inventory.host_var_origins(h),
             facts: c.facts,
             bare_facts: c.bare_facts,
             registered: c.registered,

@@ -120,7 +120,7 @@ impl Runner {
         if let Some(user) = &pctx.play.remote_user {
             layers.raw_one("ansible_user", json!(user));
         }
-        layers.templated(&h.inventory_vars);
+        layers.templated_at(&h.inventory_vars, &h.inventory_vars_at);
         layers.templated(&pctx.play.vars);
         layers.templated(&self.opts.extra_vars);
         if let Some(c) = self
@@ -257,7 +257,7 @@ impl Runner {
         let mut out = Map::new();
         for s in states {
             let mut layers = Layers::default();
-            layers.templated(&s.inventory_vars);
+            layers.templated_at(&s.inventory_vars, &s.inventory_vars_at);
             inject_facts(&mut layers, &s.facts, &s.bare_facts);
             layers.raw(&s.registered);
             layers.raw_one("inventory_hostname", json!(s.name));
@@ -268,7 +268,10 @@ impl Runner {
         for h in self.inventory.hosts() {
             if !out.contains_key(h.as_str()) {
                 let mut layers = Layers::default();
-                layers.templated(&self.inventory.host_vars(&h));
+                layers.templated_at(
+                    &self.inventory.host_vars(&h),
+                    &self.inventory.host_var_origins(&h),
+                );
                 layers.raw_one("inventory_hostname", json!(h));
                 let vars = self.resolve_vars(layers);
                 out.insert(h.clone(), Value::Object(vars.values().clone()));
@@ -296,7 +299,7 @@ impl Runner {
         if let Some(role) = &scope.role {
             v.templated_at(&role.defaults, &role.defaults_at);
         }
-        v.templated(&h.inventory_vars);
+        v.templated_at(&h.inventory_vars, &h.inventory_vars_at);
         inject_facts(&mut v, &h.facts, &h.bare_facts);
         v.templated_at(&pctx.play.vars, &pctx.play.vars_at);
         v.templated(&pctx.vars_files);
