@@ -344,3 +344,26 @@ fn a_broken_inventory_variable_is_named_with_its_file_and_line() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_broken_vars_file_variable_is_named_with_its_file_and_line() {
+    let p = Project::new(&["h1"]);
+    p.write("extra.yml", "# extra\ndb_url: \"{{ db_hots }}\"\n");
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars_files: [extra.yml]
+  tasks:
+    - name: show db
+      debug: {msg: "{{ db_url }}"}
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    let msg = o.msg("h1", "show db");
+    assert!(
+        msg.contains("`db_url` is set at ") && msg.contains("extra.yml:2:"),
+        "{msg}"
+    );
+}

@@ -1019,7 +1019,11 @@ fn mapping<'v>(
 }
 
 /// Where each variable of the mapping `m` at `path` is written.
-fn var_locations(doc: &YamlDoc, path: &[PathSeg], m: &Map<String, Value>) -> VarLocations {
+pub(crate) fn var_locations(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+) -> VarLocations {
     m.keys()
         .map(|k| (k.clone(), doc.value_location(&key(path, k))))
         .collect()

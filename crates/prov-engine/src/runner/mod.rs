@@ -304,6 +304,8 @@ pub(crate) struct PlayCtx<'a> {
     pub play: &'a Play,
     pub playbook: &'a Playbook,
     pub vars_files: Map<String, Value>,
+    /// Where each variable of `vars_files` is set.
+    pub vars_files_at: VarLocations,
     /// The hosts of this batch.
     pub play_hosts: Vec<String>,
     /// Every host the play targets (`ansible_play_hosts_all`).
@@ -386,7 +388,7 @@ impl Runner {
             });
         }
         // vars_files are read before anything runs, so a broken one stops the run up front.
-        let all_vars_files: Vec<Map<String, Value>> = playbook
+        let all_vars_files: Vec<(Map<String, Value>, VarLocations)> = playbook
             .plays
             .iter()
             .map(|p| self.load_vars_files(p, playbook))
@@ -421,7 +423,8 @@ impl Runner {
                     let pctx = PlayCtx {
                         play,
                         playbook,
-                        vars_files: vars_files.clone(),
+                        vars_files: vars_files.0.clone(),
+                        vars_files_at: vars_files.1.clone(),
                         play_hosts: batch.clone(),
                         all_hosts: hosts.clone(),
                     };
@@ -501,13 +504,16 @@ impl Runner {
         &self,
         play: &Play,
         playbook: &Playbook,
-    ) -> Result<Map<String, Value>, EngineError> {
-        let mut out = Map::new();
+    ) -> Result<(Map<String, Value>, VarLocations), EngineError> {
+        let (mut out, mut at) = (Map::new(), VarLocations::new());
         for f in &play.vars_files {
             let path = playbook.dir.join(f);
             let doc = yaml::load_file(&path, self.secrets.as_ref())?;
-            match doc.value {
-                Value::Object(m) => out.extend(m),
+            match &doc.value {
+                Value::Object(m) => {
+                    at.extend(crate::playbook::var_locations(&doc, &[], m));
+                    out.extend(m.clone());
+                }
                 Value::Null => {}
                 _ => {
                     return Err(EngineError::invalid(
@@ -517,7 +523,7 @@ impl Runner {
                 }
             }
         }
-        Ok(out)
+        Ok((out, at))
     }
 
     async fn run_play_batch(

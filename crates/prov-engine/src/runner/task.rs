@@ -302,7 +302,7 @@ impl Runner {
         v.templated_at(&h.inventory_vars, &h.inventory_vars_at);
         inject_facts(&mut v, &h.facts, &h.bare_facts);
         v.templated_at(&pctx.play.vars, &pctx.play.vars_at);
-        v.templated(&pctx.vars_files);
+        v.templated_at(&pctx.vars_files, &pctx.vars_files_at);
         if let Some(role) = &scope.role {
             v.templated_at(&role.vars, &role.vars_at);
         }
