@@ -759,6 +759,7 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(20));
         }
         remove_cgroup_tree(&cg)?;
+        release_netns(&self.layout.host(&name).dir);
         let veth = veth_name(i);
         // The veth pair dies with the network namespace, asynchronously; make sure it is gone.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -1105,6 +1106,21 @@ fn cgroup_pids(dir: &Path) -> Vec<u32> {
 }
 
 /// Removes cgroup `dir` and its descendants (deepest first), retrying while they drain.
+/// Lets go of the network namespaces a host's launcher keeps in its folder (`netns.PID`). The
+/// launcher does it itself once the host's PID 1 is gone; this does it at once, so that the
+/// folder can be removed right after a power-off.
+fn release_netns(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("netns.") {
+            let _ = Cmd::new("umount").arg("-l").arg(e.path()).output();
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn remove_cgroup_tree(dir: &Path) -> Result<(), LabError> {
     if !dir.exists() {
         return Ok(());

@@ -2,8 +2,12 @@
 # prov lab host pre-init (written by prov lab at every `up`; do not edit).
 #
 #   preinit.sh launch CGROUP HOSTDIR LOWER REPO REPO_MOUNT
-#       Joins the host's cgroup (CGROUP is a cgroup2 directory), then runs the boot stage as
-#       PID 1 of new pid, mount, uts, ipc, cgroup and network namespaces.
+#       Creates the host's network namespace (kept in HOSTDIR/netns.PID), then runs the boot
+#       stage as PID 1 of new pid, mount, uts, ipc and cgroup namespaces inside it and the
+#       host's cgroup (CGROUP is a cgroup2 directory). When the host reboots itself (systemd's
+#       reboot() ends a pid namespace's init with SIGHUP), it boots again in the same network
+#       namespace, as a machine keeps its network card; the running firewall is forgotten, as a
+#       reboot forgets it. Any other end of PID 1 (power-off) ends the host and its network.
 #   preinit.sh boot HOSTDIR LOWER REPO REPO_MOUNT
 #       Builds the host's root (overlayfs over LOWER with HOSTDIR/upper, fresh /proc with
 #       /proc/sys read-only except /proc/sys/net, read-only /sys, cgroup2, tmpfs /dev with a new
@@ -19,9 +23,22 @@ case "$stage" in
 launch)
     cg=$1
     shift
-    echo $$ >"$cg/cgroup.procs"
-    exec unshare --pid --mount --uts --ipc --cgroup --net --fork --kill-child \
-        --propagation private /bin/sh "$0" boot "$@"
+    netns=$1/netns.$$
+    : >"$netns"
+    unshare --net="$netns" true
+    status=0
+    while :; do
+        # shellcheck disable=SC2016
+        sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$cg" \
+            nsenter --net="$netns" unshare --pid --mount --uts --ipc --cgroup --fork \
+            --kill-child --propagation private /bin/sh "$0" boot "$@" || status=$?
+        [ "$status" = 129 ] || break
+        status=0
+        nsenter --net="$netns" nft flush ruleset || true
+    done
+    umount "$netns" 2>/dev/null || true
+    rm -f "$netns"
+    exit "$status"
     ;;
 boot) ;;
 *)
@@ -58,6 +75,12 @@ if [ -e "$root/proc/sysrq-trigger" ]; then
     mount --bind "$root/proc/sysrq-trigger" "$root/proc/sysrq-trigger"
     mount -o remount,bind,ro "$root/proc/sysrq-trigger"
 fi
+
+# A machine's boot_id changes at every boot (Ansible's reboot module waits for that); the
+# kernel's is shared by all hosts and the controller: each boot of a host gets its own.
+cat /proc/sys/kernel/random/uuid >"$hostdir/boot_id"
+mount --bind "$hostdir/boot_id" "$root/proc/sys/kernel/random/boot_id"
+mount -o remount,bind,ro "$root/proc/sys/kernel/random/boot_id"
 
 mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
 mount -t cgroup2 -o rw,nosuid,nodev,noexec cgroup2 "$root/sys/fs/cgroup"
