@@ -12,8 +12,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -113,26 +112,12 @@ const UNORDERED: &[&str] = &[
     "virtualization_tech_host",
 ];
 
-fn ansible_bin() -> Option<PathBuf> {
-    let from_env = std::env::var_os("ANSIBLE_BIN").map(PathBuf::from);
-    let beside_vault = std::env::var_os("ANSIBLE_VAULT_BIN")
-        .map(PathBuf::from)
-        .and_then(|v| v.parent().map(|d| d.join("ansible")));
-    let cache = std::env::var_os("PROV_BENCH_CACHE")
-        .map_or_else(|| PathBuf::from("/var/cache/prov-bench"), PathBuf::from);
-    [from_env, beside_vault, Some(cache.join("venv/bin/ansible"))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-}
-
 /// Runs `ansible HOST -m setup [-a ARGS]`; its `ansible_facts`.
 fn ansible_setup(ansible: &Path, lab: &prov_lab::Lab, work: &Path, args: Option<&str>) -> Value {
     ansible_facts_of(ansible, lab, work, "setup", args)
 }
 
-/// Runs `ansible HOST -m MODULE [-a ARGS]` with the lab's key and known_hosts (as
-/// tests/corpus/compare does, without an SSH control master left behind); its `ansible_facts`.
+/// Runs `ansible HOST -m MODULE [-a ARGS]` ([`lab::ansible_command`]); its `ansible_facts`.
 fn ansible_facts_of(
     ansible: &Path,
     lab: &prov_lab::Lab,
@@ -140,36 +125,12 @@ fn ansible_facts_of(
     module: &str,
     args: Option<&str>,
 ) -> Value {
-    let inv = work.join("hosts.yml");
-    let cfg = work.join("ansible.cfg");
-    std::fs::write(&cfg, "[defaults]\n").unwrap();
-    let mut cmd = Command::new(ansible);
-    cmd.args([HOST, "-i"]).arg(&inv).args(["-m", module]);
+    let mut cmd = lab::ansible_command(ansible, lab, work, HOST);
+    cmd.args(["-m", module]);
     if let Some(a) = args {
         cmd.args(["-a", a]);
     }
-    let known = lab.known_hosts();
-    let out = cmd
-        .env("ANSIBLE_CONFIG", &cfg)
-        .env("ANSIBLE_HOME", work.join("ansible-home"))
-        .env("ANSIBLE_LOCAL_TEMP", work.join("ansible-tmp"))
-        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
-        .env(
-            "ANSIBLE_SSH_COMMON_ARGS",
-            format!(
-                "-o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
-                known.display()
-            ),
-        )
-        .env("ANSIBLE_PIPELINING", "True")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
-        .env("ANSIBLE_LOAD_CALLBACK_PLUGINS", "1")
-        .env("ANSIBLE_STDOUT_CALLBACK", "json")
-        .env("ANSIBLE_NOCOLOR", "1")
-        .current_dir(work)
-        .output()
-        .expect("ansible runs");
+    let out = cmd.output().expect("ansible runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -419,7 +380,7 @@ fn differences(ansible: &Map<String, Value>, prov: &Map<String, Value>, secs: f6
 fn facts_are_ansibles_on_a_lab_host() {
     let Some(lab) = lab::lab() else { return };
     let required = std::env::var("PROV_REQUIRE_LAB").is_ok_and(|v| v == "1");
-    let Some(ansible) = ansible_bin() else {
+    let Some(ansible) = lab::ansible_bin() else {
         assert!(
             !required,
             "PROV_REQUIRE_LAB=1 but no ansible-core (set ANSIBLE_BIN)"

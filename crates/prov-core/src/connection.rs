@@ -220,6 +220,16 @@ pub trait Connection: Send + Sync {
 
     /// Closes the connection (best effort).
     async fn close(&self) {}
+
+    /// Forgets the current connection: the next command opens a new one, even after an
+    /// earlier attempt to reopen it failed (Ansible's `reset()`: what waiting for a host that
+    /// reboots needs). Nothing to do for connections that never drop.
+    async fn reset(&self) {}
+
+    /// True when commands run on the controller itself (`ansible_connection: local`).
+    fn is_local(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

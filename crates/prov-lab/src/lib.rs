@@ -7,6 +7,11 @@
 //! bridge `provlab0` (10.77.0.1/24) through a veth pair each; host `i` has address 10.77.0.(10+i)
 //! and a fixed MAC. There is no route out: hosts reach only each other and the controller.
 //!
+//! A host may reboot itself (`systemctl reboot`, Ansible's `reboot`): its launcher boots it
+//! again in the same network namespace (so its address stays; the running firewall is
+//! forgotten, as a reboot forgets it), and every boot has its own `boot_id` (the kernel's is
+//! shared by all hosts). `stop` is a hard power-off instead: the host's network goes with it.
+//!
 //! Each host runs sshd on port 22 with its own rsa, ecdsa and ed25519 host keys (as a stock
 //! Debian host; generated once per host name and kept in the state directory) and accepts the lab
 //! key pair (generated once in the state directory) for `root` and `deploy` (passwordless sudo).

@@ -152,6 +152,10 @@ impl Drop for GroupGuard {
 
 #[async_trait]
 impl Connection for LocalConnection {
+    fn is_local(&self) -> bool {
+        true
+    }
+
     fn host(&self) -> &str {
         &self.host
     }

@@ -146,6 +146,52 @@ fn prov_with(args: &[&str], extra: &[&str]) -> RunOutput {
     }
 }
 
+/// The ansible-core to compare with: `$ANSIBLE_BIN`, else the `ansible` beside
+/// `$ANSIBLE_VAULT_BIN`, else `$PROV_BENCH_CACHE/venv/bin/ansible` (what scripts/test.sh
+/// installs).
+pub fn ansible_bin() -> Option<PathBuf> {
+    let from_env = std::env::var_os("ANSIBLE_BIN").map(PathBuf::from);
+    let beside_vault = std::env::var_os("ANSIBLE_VAULT_BIN")
+        .map(PathBuf::from)
+        .and_then(|v| v.parent().map(|d| d.join("ansible")));
+    let cache = std::env::var_os("PROV_BENCH_CACHE")
+        .map_or_else(|| PathBuf::from("/var/cache/prov-bench"), PathBuf::from);
+    [from_env, beside_vault, Some(cache.join("venv/bin/ansible"))]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+}
+
+/// `ansible HOST -i WORK/hosts.yml` (the caller writes that inventory) with the lab's key and
+/// known_hosts, as tests/corpus/compare runs it (no SSH control master left behind, its own
+/// config and temporary folders under `work`, the JSON callback); add `-m`/`-a`.
+pub fn ansible_command(ansible: &Path, lab: &Lab, work: &Path, host: &str) -> Command {
+    let cfg = work.join("ansible.cfg");
+    std::fs::write(&cfg, "[defaults]\n").unwrap();
+    let mut cmd = Command::new(ansible);
+    cmd.args([host, "-i"])
+        .arg(work.join("hosts.yml"))
+        .env("ANSIBLE_CONFIG", &cfg)
+        .env("ANSIBLE_HOME", work.join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", work.join("ansible-tmp"))
+        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+        .env("ANSIBLE_SSH_ARGS", "-o ControlMaster=no")
+        .env(
+            "ANSIBLE_SSH_COMMON_ARGS",
+            format!(
+                "-o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
+                lab.known_hosts().display()
+            ),
+        )
+        .env("ANSIBLE_PIPELINING", "True")
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .env("ANSIBLE_LOAD_CALLBACK_PLUGINS", "1")
+        .env("ANSIBLE_STDOUT_CALLBACK", "json")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .current_dir(work);
+    cmd
+}
+
 /// Asserts that events carry the fields docs/output.md documents.
 pub fn assert_documented_fields(events: &[Value]) {
     let kinds: Vec<&str> = events

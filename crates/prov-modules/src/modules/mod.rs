@@ -56,4 +56,5 @@ modules!(
     alternatives,
     cron,
     mount,
+    reboot,
 );

@@ -7,10 +7,9 @@
 //! After `delay` seconds, runs `true` on the host (each attempt limited to `connect_timeout`
 //! seconds) every `sleep` seconds until one succeeds or `timeout` seconds have passed, then
 //! reports `elapsed` (whole seconds). Never changes anything; skipped in check mode, as
-//! Ansible's. Each attempt goes through the host's connection, which reopens a dropped SSH
-//! connection before a command; once that transport has given up on a host (reopening failed,
-//! e.g. during a reboot) it does not try again, so waiting across a reboot needs a transport
-//! reset the engine does not offer yet: this module covers a live or reopenable connection.
+//! Ansible's. Each attempt goes through the host's connection; after a failed one the
+//! connection is reset (as Ansible's action resets it), so the next attempt opens a new one:
+//! waiting for a host that reboots works.
 
 use std::time::{Duration, Instant};
 
@@ -78,6 +77,7 @@ impl Action for Wait {
                 Ok(out) => last = format!("`true` exited {}: {}", out.status, out.stderr_text()),
                 Err(e) => last = e.to_string(),
             }
+            ctx.conn.reset().await;
             tokio::time::sleep(Duration::from_secs(self.sleep)).await;
         }
         let mut result = Map::new();

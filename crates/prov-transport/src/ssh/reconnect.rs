@@ -6,6 +6,7 @@
 //! A command already running when the connection drops is not repeated: whether it ran is
 //! unknown, so it fails as unreachable, as it would with Ansible.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub struct ReconnectingSsh {
     /// Set when reopening failed: later calls fail at once with this reason instead of
     /// trying again (a Redis tunnel through the host, for one).
     gave_up: Mutex<Option<String>>,
+    /// Set by [`Connection::reset`]: the next reopening was asked for, not a drop to report.
+    was_reset: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ReconnectingSsh {
@@ -72,6 +75,7 @@ impl ReconnectingSsh {
             current: tokio::sync::RwLock::new(Arc::new(first)),
             notices: Mutex::new(Vec::new()),
             gave_up: Mutex::new(None),
+            was_reset: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -82,15 +86,16 @@ impl ReconnectingSsh {
 
     /// The live connection: the current one, or a new one when the current one dropped.
     async fn live(&self) -> Result<Arc<SshConnection>, TransportError> {
+        let usable = |c: &SshConnection| !c.is_closed() && !self.was_reset.load(Ordering::Relaxed);
         {
             let c = self.current.read().await;
-            if !c.is_closed() {
+            if usable(&c) {
                 return Ok(c.clone());
             }
         }
         let mut current = self.current.write().await;
         // Another command may have reconnected (or given up) while this one waited.
-        if !current.is_closed() {
+        if usable(&current) {
             return Ok(current.clone());
         }
         if let Some(why) = self
@@ -110,17 +115,20 @@ impl ReconnectingSsh {
         current.close().await;
         match connect_with_retries(&self.params, self.retries).await {
             Ok(c) => {
-                self.notices
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(format!(
-                        "{}: the connection dropped ({lost}); reconnected",
-                        self.params.display_name()
-                    ));
+                if !self.was_reset.swap(false, Ordering::Relaxed) {
+                    self.notices
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!(
+                            "{}: the connection dropped ({lost}); reconnected",
+                            self.params.display_name()
+                        ));
+                }
                 *current = Arc::new(c);
                 Ok(current.clone())
             }
             Err(e) => {
+                self.was_reset.store(false, Ordering::Relaxed);
                 let why = format!(
                     "{}: the connection dropped ({lost}) and reconnecting failed: {}",
                     self.params.display_name(),
@@ -153,6 +161,13 @@ impl Connection for ReconnectingSsh {
 
     async fn close(&self) {
         self.current.read().await.close().await;
+    }
+
+    async fn reset(&self) {
+        let current = self.current.write().await;
+        self.was_reset.store(true, Ordering::Relaxed);
+        *self.gave_up.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        current.close().await;
     }
 
     fn take_notices(&self) -> Vec<String> {
