@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 3";
+const BASE_VERSION: &str = "prov-lab-base 4";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -58,7 +58,9 @@ pub const REPO_PACKAGES: &[&str] = &[
     // geerlingguy.security's automatic updates
     "unattended-upgrades",
     // what the lab tests of Ansible's modules need on a host: ufw and iptables, pip and venv,
-    // unarchive's zip tools, locale_gen, modprobe, apt_key (gpg)
+    // unarchive's zip tools, locale_gen, modprobe, apt_key (gpg), user managers for
+    // `systemd scope: user` (pam_systemd)
+    "libpam-systemd",
     "ufw",
     "iptables",
     "python3-pip",

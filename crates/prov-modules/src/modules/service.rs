@@ -49,7 +49,7 @@ pub struct ServiceArgs {
     /// Queue start/stop jobs without waiting for them (no activity check then).
     #[serde(default, deserialize_with = "de_bool")]
     pub no_block: bool,
-    /// Only `system` is supported.
+    /// `system` (the default) or `user` (the user manager of the user the task runs as).
     #[serde(default)]
     pub scope: Option<String>,
     /// The service manager (`auto`, `systemd`, `sysvinit`, `service`); default from the facts.
@@ -348,6 +348,30 @@ pub enum ServiceState {
     Sysv(SysvState),
 }
 
+/// Which systemd instance a task talks to (Ansible's `scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The system manager.
+    #[default]
+    System,
+    /// The user manager of the user the task runs as (`systemctl --user`, with
+    /// `XDG_RUNTIME_DIR` defaulting to `/run/user/UID` as Ansible's module sets it).
+    User,
+}
+
+impl Scope {
+    /// Lines that make every later `systemctl` of a script talk to this scope's manager.
+    pub fn preamble(self) -> Script {
+        match self {
+            Scope::System => Script::default(),
+            Scope::User => Script::text(
+                "export XDG_RUNTIME_DIR=\"${XDG_RUNTIME_DIR:-/run/user/$(id -u)}\"\n\
+                 systemctl() { command systemctl --user \"$@\"; }\n",
+            ),
+        }
+    }
+}
+
 /// Reads one service: `manager=…` then `KEY=value` lines (`systemctl show` properties, or
 /// `running`/`enabled`/`exists` for an init script). `manager: None` asks systemd when it runs
 /// the host.
@@ -356,6 +380,8 @@ pub struct ServiceFact<'a> {
     pub name: &'a str,
     /// The manager, when known.
     pub manager: Option<Manager>,
+    /// The systemd instance asked.
+    pub scope: Scope,
 }
 
 impl Fact for ServiceFact<'_> {
@@ -371,7 +397,9 @@ impl Fact for ServiceFact<'_> {
             Some(Manager::Systemd) => "systemd",
             Some(Manager::Sysv) => "sysv",
         };
-        sh!("set -- {} {}", self.name, manager)
+        self.scope
+            .preamble()
+            .then(&sh!("set -- {} {}", self.name, manager))
             .then(&Script::text(include_str!("scripts/service_state.sh")))
     }
 
@@ -408,6 +436,7 @@ impl Fact for ServiceFact<'_> {
 pub struct Service {
     want: Desired,
     manager: Option<Manager>,
+    scope: Scope,
 }
 
 /// The operations for a host without systemd; outside check mode the init script must exist
@@ -444,11 +473,16 @@ impl Module for Service {
         let fact = ServiceFact {
             name,
             manager: self.manager(ctx.facts),
+            scope: self.scope,
         };
         let (ops, status, script) = match ctx.fact(&fact).await? {
             ServiceState::Systemd(cur) => {
                 let ops = systemd_ops(&self.want, &cur, ctx.check_mode)?;
-                let script = systemd_script(name, &ops, self.want.no_block);
+                let script = self.scope.preamble().then(&systemd_script(
+                    name,
+                    &ops,
+                    self.want.no_block,
+                ));
                 let status: serde_json::Map<String, Value> = cur
                     .props
                     .iter()
@@ -513,19 +547,21 @@ fn valid_unit_name(n: &str) -> bool {
 /// `systemd: daemon_reload: true` without a unit: reloads systemd's configuration, which
 /// Ansible reports as no change (it cannot tell whether anything was reloaded); check mode
 /// does not run it.
-struct DaemonReload;
+#[derive(Clone, Copy)]
+struct DaemonReload(Scope);
 
 #[async_trait]
 impl Module for DaemonReload {
     async fn plan(&self, _ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        Ok(Plan::refresh("daemon-reload", DaemonReload))
+        Ok(Plan::refresh("daemon-reload", *self))
     }
 }
 
 #[async_trait]
 impl Action for DaemonReload {
     async fn apply(self: Box<Self>, ctx: &ModuleContext<'_>) -> Result<Outcome, ModuleError> {
-        let out = ctx.run(&Script::text("systemctl daemon-reload")).await?;
+        let script = self.0.preamble().then_text("systemctl daemon-reload");
+        let out = ctx.run(&script).await?;
         server_util::check_output("systemctl daemon-reload", &out)?;
         Ok(Outcome::default())
     }
@@ -538,9 +574,18 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("service", build)
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: ServiceArgs = parse_args(args)?;
+    let scope = match a.scope.as_deref() {
+        None | Some("system") => Scope::System,
+        Some("user") => Scope::User,
+        Some(s) => {
+            return Err(ModuleError::args(format!(
+                "scope `{s}` is not supported (system, user)"
+            )));
+        }
+    };
     let Some(name) = a.name.clone() else {
         if a.daemon_reload && a.state.is_none() && a.enabled.is_none() && a.masked.is_none() {
-            return Ok(Box::new(DaemonReload));
+            return Ok(Box::new(DaemonReload(scope)));
         }
         return Err(ModuleError::args(
             "missing field `name` (only `daemon_reload: true` works without one)",
@@ -549,13 +594,6 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if !valid_unit_name(&name) {
         return Err(ModuleError::args(format!(
             "`{name}` is not a valid unit name"
-        )));
-    }
-    if let Some(s) = a.scope.as_deref()
-        && s != "system"
-    {
-        return Err(ModuleError::args(format!(
-            "scope `{s}` is not supported (system)"
         )));
     }
     let state = match a.state.as_deref() {
@@ -576,6 +614,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         ));
     }
     let manager = match a.use_.as_deref() {
+        // A user manager is systemd's.
+        None | Some("auto") if scope == Scope::User => Some(Manager::Systemd),
         None | Some("auto") => None,
         Some("systemd") => Some(Manager::Systemd),
         Some("sysvinit" | "service" | "openrc" | "upstart") => Some(Manager::Sysv),
@@ -593,6 +633,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             no_block: a.no_block,
         },
         manager,
+        scope,
     }))
 }
 
@@ -764,6 +805,7 @@ mod tests {
         let f = ServiceFact {
             name: "redis",
             manager: None,
+            scope: Scope::System,
         };
         let show = format!("manager=systemd\n{SHOW_INACTIVE}");
         assert_eq!(
@@ -792,10 +834,12 @@ mod tests {
             ServiceFact {
                 name: odd,
                 manager: None,
+                scope: Scope::User,
             }
             .script(),
             systemd_script(odd, &[Op::DaemonReload, Op::Start, Op::Enable], false),
             sysv_script(odd, &[Op::Enable, Op::Disable, Op::Start]),
+            Scope::User.preamble().then(&systemd_script(odd, &[Op::Start], true)),
         ];
         for s in scripts {
             let o = std::process::Command::new("sh")
@@ -805,6 +849,30 @@ mod tests {
             assert!(o.status.success(), "{s}: {}", String::from_utf8_lossy(&o.stderr));
             assert!(s.as_str().contains(r"'a'\''b@1'"), "{s}");
         }
+    }
+
+    #[test]
+    fn user_scope_talks_to_the_user_manager() {
+        assert!(build(json!({"name": "x", "state": "started", "scope": "user"})).is_ok());
+        assert!(build(json!({"daemon_reload": true, "scope": "user"})).is_ok());
+        assert!(build(json!({"name": "x", "state": "started", "scope": "global"})).is_err());
+        // `command` stands in for the real systemctl: it shows what the preamble makes of
+        // a later `systemctl` line.
+        let script = Scope::User.preamble().then_text("systemctl show -p Id -- x\n");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "command() {{ shift; echo \"$XDG_RUNTIME_DIR $*\"; }}\n{script}"
+            ))
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .expect("sh");
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        let uid = String::from_utf8_lossy(&uid.stdout).trim().to_owned();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("/run/user/{uid} --user show -p Id -- x\n")
+        );
     }
 
     #[test]
