@@ -655,3 +655,27 @@ fn set_fact_assert_fail_and_native_types() {
     assert_eq!(o.msg("h1", "explicit fail"), "stopped at port-6379");
     assert!(!o.ran("h1", "unreachable"));
 }
+
+#[test]
+fn options_come_out_of_a_free_form_line_but_not_out_of_an_explicit_cmd() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: free form
+      command: echo hello creates=/
+      register: guarded
+    - name: explicit cmd
+      command:
+        cmd: echo hello creates=/
+      register: literal
+    - debug: {msg: "{{ guarded.msg | default('ran') }}|{{ literal.stdout }}"}
+      name: show
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h1", "show"),
+        "Did not run command since '/' exists|hello creates=/"
+    );
+}

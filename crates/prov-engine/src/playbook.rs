@@ -2263,8 +2263,10 @@ fn normalize_args(module: &str, raw: Value) -> Result<Value, String> {
     match raw {
         Value::Null => Ok(Value::Object(Map::new())),
         Value::Object(_) => Ok(raw),
+        // As Ansible's `_raw_params`: the module takes `k=v` options out of this line only,
+        // never out of an explicit `cmd:`.
         Value::String(s) if free_form => Ok(Value::Object(Map::from_iter([(
-            "cmd".to_owned(),
+            "_raw_params".to_owned(),
             Value::String(s),
         )]))),
         Value::String(s) if module == "include_tasks" || module == "include_vars" => {

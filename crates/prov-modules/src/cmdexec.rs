@@ -315,29 +315,22 @@ fn unquote(v: &str) -> &str {
     }
 }
 
-/// Applies [`split_free_form`] to the `cmd` a free-form task passes: the options found join
-/// the arguments (an option also given in `args:` keeps that value), so
-/// `command: make install creates=/usr/local/bin/x` is guarded as in Ansible.
+/// Turns a free-form task's line (`_raw_params`, what the engine passes for `command: LINE`)
+/// into `cmd` and the options [`split_free_form`] finds in it, which join the arguments (an
+/// option also given in `args:` keeps that value), so `command: make install
+/// creates=/usr/local/bin/x` is guarded as in Ansible. An explicit `cmd:` is taken as written,
+/// as Ansible takes it.
 pub fn free_form_options(mut args: Value) -> Value {
     let Some(map) = args.as_object_mut() else {
         return args;
     };
-    let key = if map.contains_key("_raw_params") {
-        "_raw_params"
-    } else {
-        "cmd"
-    };
-    let Some(Value::String(cmd)) = map.get(key) else {
+    let Some(Value::String(line)) = map.remove("_raw_params") else {
         return args;
     };
-    let (rest, opts) = split_free_form(cmd);
-    if opts.is_empty() {
-        return args;
+    let (rest, opts) = split_free_form(&line);
+    if let Some(r) = rest {
+        map.entry("cmd").or_insert(json!(r));
     }
-    match rest {
-        Some(r) => map.insert(key.to_owned(), json!(r)),
-        None => map.remove(key),
-    };
     for (k, v) in opts {
         map.entry(k).or_insert(v);
     }
@@ -392,10 +385,13 @@ mod tests {
         );
         let (rest, opts) = split_free_form("removes=/tmp/x");
         assert_eq!((rest, opts.len()), (None, 1));
-        let args = free_form_options(json!({"cmd": "ls creates=/a", "creates": "/b"}));
+        let args = free_form_options(json!({"_raw_params": "ls creates=/a", "creates": "/b"}));
         assert_eq!(args, json!({"cmd": "ls", "creates": "/b"}));
-        let args = free_form_options(json!({"cmd": "stdin_add_newline=no cat"}));
+        let args = free_form_options(json!({"_raw_params": "stdin_add_newline=no cat"}));
         assert_eq!(args, json!({"cmd": "cat", "stdin_add_newline": "no"}));
+        // An explicit `cmd:` is the command as written, `creates=` and all.
+        let args = free_form_options(json!({"cmd": "echo creates=/a"}));
+        assert_eq!(args, json!({"cmd": "echo creates=/a"}));
     }
 
     #[test]

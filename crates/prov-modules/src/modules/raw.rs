@@ -135,14 +135,14 @@ mod tests {
     #[test]
     fn args() {
         assert!(build(json!({"cmd": "uptime"})).is_ok());
-        assert!(build(json!({"cmd": "echo $0 executable=/bin/bash"})).is_ok());
+        assert!(build(json!({"_raw_params": "echo $0 executable=/bin/bash"})).is_ok());
         assert!(build(json!({"cmd": " "})).is_err());
         let field = |v| match build(v) {
             Err(ModuleError::Args(e)) => e.field,
             _ => None,
         };
         // Options raw does not have are refused, naming them (Ansible ignores them silently).
-        assert_eq!(field(json!({"cmd": "ls creates=/x"})).as_deref(), Some("creates"));
+        assert_eq!(field(json!({"_raw_params": "ls creates=/x"})).as_deref(), Some("creates"));
         assert_eq!(field(json!({"cmd": "ls", "chdir": "/"})).as_deref(), Some("chdir"));
     }
 

@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn free_form_splits_path_args_and_options() {
-        let t = parse(json!({"cmd": "'my setup.sh' --a \"b c\" creates=/x chdir=/srv"})).unwrap();
+        let t = parse(json!({"_raw_params": "'my setup.sh' --a \"b c\" creates=/x chdir=/srv"})).unwrap();
         assert_eq!(t.source, "my setup.sh");
         assert_eq!(t.args, "--a \"b c\"");
         assert_eq!(t.creates.as_deref(), Some("/x"));
