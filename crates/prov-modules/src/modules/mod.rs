@@ -56,4 +56,7 @@ modules!(
     alternatives,
     cron,
     mount,
+    apt_key,
+    locale_gen,
+    pip,
 );
