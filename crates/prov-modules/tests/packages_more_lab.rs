@@ -355,6 +355,49 @@ async fn pip_installs_into_a_virtualenv_as_ansible_does() {
         .unwrap_err();
     assert!(e.to_string().contains("No matching distribution"), "{e}");
 
+    // A virtualenv with the system's site packages, made under a umask.
+    let venv2 = "/tmp/prov-venv2";
+    let args = json!({"name": "prov-demo", "virtualenv": venv2, "virtualenv_command": "/usr/bin/python3 -m venv",
+        "virtualenv_site_packages": true, "umask": "0077", "extra_args": extra});
+    converge(&h, "pip", args).await;
+    let cfg = h
+        .sh_ok(&format!("cat {venv2}/pyvenv.cfg; stat -c %a {venv2}"))
+        .await;
+    assert!(cfg.contains("include-system-site-packages = true"), "{cfg}");
+    assert!(cfg.ends_with("700\n"), "{cfg}");
+    h.sh_ok(&format!("rm -rf {venv2}")).await;
+
+    // The system's pip (python3 -m pip): Debian's Python is externally managed, so pip fails
+    // unless break_system_packages, as in Ansible.
+    let args = json!({"name": "prov-demo", "extra_args": extra});
+    let e = check(&h, "pip", args.clone()).await.unwrap_err();
+    assert!(
+        e.to_string().contains("externally-managed-environment"),
+        "{e}"
+    );
+    if let Some(t) = ansible(HOST, "pip", &args) {
+        assert!(
+            t["msg"]
+                .as_str()
+                .unwrap()
+                .contains("externally-managed-environment"),
+            "{t}"
+        );
+    }
+    let args =
+        json!({"name": "prov-demo==1.0", "extra_args": extra, "break_system_packages": true});
+    let real = converge(&h, "pip", args).await;
+    assert_eq!(real.summary, ["install prov-demo 1.0"]);
+    h.sh_ok("cd / && python3 -c 'import prov_demo'").await;
+    let args = json!({"name": "prov-demo", "state": "absent", "executable": "pip3", "break_system_packages": true});
+    let real = converge(&h, "pip", args).await;
+    assert_eq!(real.summary, ["uninstall prov-demo"]);
+    assert!(
+        !h.sh("cd / && python3 -c 'import prov_demo'")
+            .await
+            .success()
+    );
+
     h.sh_ok(&format!("rm -rf {VENV} {WHEELS} /tmp/prov-app"))
         .await;
     purge(&h, &added).await;
