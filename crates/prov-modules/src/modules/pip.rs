@@ -502,7 +502,8 @@ pub enum PipPlan {
 
 /// The planner: Ansible's `changed` for the probed state.
 pub fn plan_pip(m: &Pip, f: &PipFound) -> Result<PipPlan, String> {
-    if m.names.is_none() && m.requirements.is_none() {
+    // Ansible: "No valid name or requirements file found." (ok).
+    if m.names.as_ref().is_none_or(|n| n.is_empty()) && m.requirements.is_none() {
         return Ok(PipPlan::Unchanged);
     }
     if !f.venv {
@@ -690,6 +691,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     }
     let mut packages: Vec<Package> = names
         .as_ref()
+        .filter(|n| !n.is_empty())
         .map(|n| recover_package_names(n).iter().map(|p| Package::parse(p)).collect())
         .unwrap_or_default();
     let has_vcs = names.iter().flatten().any(|n| {
@@ -865,6 +867,8 @@ mod tests {
         let mut f = found("", "");
         f.venv = false;
         assert_eq!(plan_pip(&m, &f), Ok(PipPlan::CreateAndRun));
+        let empty = module(json!({"name": [], "virtualenv": "/v"}));
+        assert_eq!(plan_pip(&empty, &found("", "")), Ok(PipPlan::Unchanged));
         let mut f = found("", "");
         f.pip = None;
         assert!(plan_pip(&m, &f).unwrap_err().contains("Unable to find pip in the virtualenv, /v"));
