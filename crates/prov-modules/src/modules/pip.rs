@@ -28,7 +28,8 @@
 //!
 //! Refused: `state: absent` with `requirements` (prov cannot tell which packages the file
 //! names without reading it with pip's parser) or with a name that is not a plain requirement
-//! (a URL or a path); `~` and `$` in paths (Ansible expands them on the host).
+//! (a URL or a path); `~` and `$` in paths (Ansible expands them on the host). A pip older
+//! than 22.2 (no `--dry-run`; Debian 12 has 23.0) fails the plan with that reason.
 
 use async_trait::async_trait;
 use prov_core::{
@@ -531,6 +532,9 @@ pub fn plan_pip(m: &Pip, f: &PipFound) -> Result<PipPlan, String> {
         });
     }
     let (out, rc) = f.dry.clone().unwrap_or_default();
+    if rc != 0 && out.contains("no such option: --dry-run") {
+        return Err("this pip has no `install --dry-run` (pip 22.2 and later have it): prov cannot predict what it would install".into());
+    }
     if rc != 0 {
         return Err(format!("stdout: {out}"));
     }
@@ -874,6 +878,11 @@ mod tests {
         assert!(plan_pip(&m, &f).unwrap_err().contains("Unable to find pip in the virtualenv, /v"));
         let f = PipFound { dry: Some(("ERROR: No matching distribution".into(), 1)), ..found("", "") };
         assert!(plan_pip(&m, &f).unwrap_err().contains("No matching distribution"));
+        let f = PipFound {
+            dry: Some(("pip install: error: no such option: --dry-run".into(), 2)),
+            ..found("", "")
+        };
+        assert!(plan_pip(&m, &f).unwrap_err().contains("pip 22.2"));
         // absent: any installed version of a named package.
         let m = module(json!({"name": ["Prov_Demo<1"], "state": "absent", "virtualenv": "/v"}));
         let p = plan_pip(&m, &found("prov-demo==2.0\n", "")).unwrap();
