@@ -57,4 +57,7 @@ modules!(
     cron,
     mount,
     reboot,
+    apt_key,
+    locale_gen,
+    pip,
 );
