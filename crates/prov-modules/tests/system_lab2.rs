@@ -1,5 +1,5 @@
 //! Lab tests of the system modules of issue #18 (`getent`, `hostname`, `known_hosts`,
-//! `alternatives`, `cron`, `mount`, `modprobe`, `locale_gen`) on lab host lab2: the effect is
+//! `alternatives`, `cron`, `mount`) on lab host lab2: the effect is
 //! checked inside the host, check mode must predict the real run and a second run must change
 //! nothing (`converge`). Where practical the result is compared with what the real Ansible
 //! module (ansible-core 2.19 and its collections from `/var/cache/prov-bench/venv`) gives or
