@@ -56,4 +56,7 @@ modules!(
     alternatives,
     cron,
     mount,
+    dpkg_selections,
+    tempfile,
+    fetch,
 );
