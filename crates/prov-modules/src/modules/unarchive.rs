@@ -538,6 +538,27 @@ mod tests {
     }
 
     #[test]
+    fn the_zip_answer_is_parsed_and_garbage_refused() {
+        let x = u(json!({"src": "a.zip"}));
+        let out = "ZIP ZipArchive\nRUN 0 0 root root\nGROUPS 0\nUMASK 0022\nTZ +0100 +0200\n\
+            ZRC 0\nZ Archive:  /tmp/a.zip\n\
+            Z -rw-r--r--  3.0 unx        4 tx stor 20261207.050739 a b\n\
+            V Archive:  /tmp/a.zip\nV  Length   Method    Size  Cmpr    Date    Time   CRC-32   Name\n\
+            V --------\nV        4  Stored        4   0% 2026-12-07 05:07 363a3020  a b\nV --------\nV 4 1 file\n\
+            N a b\nA 81a4 0 0 root root 4 2026-12-07 05:07:39.000000000 +0100|a b\nK 20303a36|a b\n";
+        let Found::Zip(z) = parse(&x, out).unwrap() else { panic!() };
+        assert_eq!((z.handler.as_str(), z.umask, z.std_offset), ("ZipArchive", 0o022, 3600));
+        assert_eq!(z.file_crcs["a b"], 0x363a3020);
+        assert_eq!(z.crcs["a b"], 0x363a3020);
+        assert_eq!(z.entries["a b"].size, 4);
+        assert_eq!(x.decide_zip(&z).unwrap(), (vec![], false));
+        assert!(parse(&x, "ZIP ZipArchive\nRUN 0\n").is_err());
+        assert!(parse(&x, "ZIP ZipArchive\nRUN 0 0 root root\nZRC 0\n").is_err(), "no TZ");
+        assert!(parse(&x, "ZIP ZipArchive\nK zz|a\n").is_err());
+        assert_eq!(parse(&x, "NOZIP why\n").unwrap(), Found::NoZip("why".into()));
+    }
+
+    #[test]
     fn the_diff_is_filtered_as_ansible_filters_it() {
         let lines: Vec<String> = [
             "a: Mode differs",
