@@ -63,7 +63,9 @@ pub trait FileSource: Send + Sync {
     /// and rewritten in place (an existing file keeps its mode, a new one gets 0666 less the
     /// umask). Modules call it only from their [`Action`], so check mode never writes.
     fn write(&self, path: &Path, content: &[u8]) -> Result<(), ModuleError> {
-        let err = |e: std::io::Error| ModuleError::LocalFile(format!("cannot write {}: {e}", path.display()));
+        let err = |e: std::io::Error| {
+            ModuleError::LocalFile(format!("cannot write {}: {e}", path.display()))
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(err)?;
         }

@@ -112,7 +112,10 @@ impl Host {
         let predicted = predicted.unwrap_or_else(|e| panic!("{name} check: {e}"));
         let real = self.run(name, args.clone(), false).await;
         let real = real.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(predicted.changed, real.changed, "{name}: {predicted:?} {real:?}");
+        assert_eq!(
+            predicted.changed, real.changed,
+            "{name}: {predicted:?} {real:?}"
+        );
         assert_eq!(predicted.summary, real.summary, "{name}: check = real");
         for check in [true, false] {
             let again = self.run(name, args.clone(), check).await.expect("again");
@@ -149,7 +152,11 @@ fn make_zip(dir: &Path, name: &str, info_zip: bool) -> PathBuf {
     let t = dir.join(format!("tree-{name}"));
     std::fs::create_dir_all(t.join("app/bin")).unwrap();
     std::fs::write(t.join("app/bin/run"), "#!/bin/sh\necho run\n").unwrap();
-    std::fs::set_permissions(t.join("app/bin/run"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::set_permissions(
+        t.join("app/bin/run"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
     std::fs::write(t.join("app/conf"), "a=1\n").unwrap();
     std::fs::write(t.join("app/with space.txt"), "x\n").unwrap();
     std::os::unix::fs::symlink("conf", t.join("app/link")).unwrap();
@@ -182,21 +189,38 @@ async fn unarchive_zip_as_ansible() {
     let had_unzip = ensure_unzip(&h).await;
     make_zip(h.local(), "app.zip", false);
     let d = "/tmp/prov-zip";
-    h.sh(&format!("rm -rf {d}; mkdir -p {d}/dest {d}/other {d}/theirs"))
-        .await;
+    h.sh(&format!(
+        "rm -rf {d}; mkdir -p {d}/dest {d}/other {d}/theirs"
+    ))
+    .await;
 
     // From the controller: streamed in, compared entry by entry, unpacked with unzip -o.
     let args = json!({"src": "app.zip", "dest": format!("{d}/dest"), "list_files": true});
     let real = h.converge("unarchive", args.clone()).await;
     assert!(real.changed);
-    assert_eq!(real.summary[0], format!("unpack app.zip into {d}/dest (5 entries)"));
+    assert_eq!(
+        real.summary[0],
+        format!("unpack app.zip into {d}/dest (5 entries)")
+    );
     assert_eq!(real.result["handler"], "ZipArchive");
     assert_eq!(
         real.result["files"],
-        json!(["app/", "app/bin/", "app/bin/run", "app/conf", "app/with space.txt"])
+        json!([
+            "app/",
+            "app/bin/",
+            "app/bin/run",
+            "app/conf",
+            "app/with space.txt"
+        ])
     );
-    assert_eq!(h.sh(&format!("cat '{d}/dest/app/with space.txt'")).await, "x\n");
-    assert_eq!(h.sh(&format!("stat -c %a {d}/dest/app/bin/run")).await, "750\n");
+    assert_eq!(
+        h.sh(&format!("cat '{d}/dest/app/with space.txt'")).await,
+        "x\n"
+    );
+    assert_eq!(
+        h.sh(&format!("stat -c %a {d}/dest/app/bin/run")).await,
+        "750\n"
+    );
     // Same content and size, new modification time: unpacked again (Ansible compares mtimes).
     h.sh(&format!("touch {d}/dest/app/conf")).await;
     let real = h.converge("unarchive", args.clone()).await;
@@ -225,12 +249,15 @@ async fn unarchive_zip_as_ansible() {
         assert!(put.success());
     }
     for (zip, mode) in [("info.zip", None), ("app.zip", Some("u=rwX,g=rX,o="))] {
-        let mut args = json!({"src": format!("{d}/{zip}"), "dest": format!("{d}/theirs"), "remote_src": true});
+        let mut args =
+            json!({"src": format!("{d}/{zip}"), "dest": format!("{d}/theirs"), "remote_src": true});
         if let Some(m) = mode {
             args["mode"] = json!(m);
         }
         h.sh(&format!("rm -rf {d}/theirs/* {d}/other/*")).await;
-        let Some(theirs) = ansible(HOST, "unarchive", &args) else { break };
+        let Some(theirs) = ansible(HOST, "unarchive", &args) else {
+            break;
+        };
         assert_eq!(theirs["changed"], true, "{theirs}");
         assert_eq!(theirs["handler"], "ZipArchive");
         // Ansible finds what prov unpacked unarchived, and prov finds Ansible's unarchived.
@@ -239,7 +266,10 @@ async fn unarchive_zip_as_ansible() {
         args["dest"] = json!(format!("{d}/other"));
         let real = h.converge("unarchive", args.clone()).await;
         assert!(real.changed);
-        assert_eq!(tree(&h, &format!("{d}/other")).await, tree(&h, &format!("{d}/theirs")).await);
+        assert_eq!(
+            tree(&h, &format!("{d}/other")).await,
+            tree(&h, &format!("{d}/theirs")).await
+        );
         let again = ansible(HOST, "unarchive", &args).unwrap();
         assert_eq!(again["changed"], false, "Ansible after prov: {again}");
     }
@@ -249,14 +279,21 @@ async fn unarchive_zip_as_ansible() {
     let real = h.converge("unarchive", args).await;
     assert_eq!(real.summary[1], "  .f...p...?? app/bin/run");
     // Unpacked again (0750 from the archive), then u=rwX,g=rX,o= keeps 0750.
-    assert_eq!(h.sh(&format!("stat -c %a {d}/other/app/bin/run")).await, "750\n");
+    assert_eq!(
+        h.sh(&format!("stat -c %a {d}/other/app/bin/run")).await,
+        "750\n"
+    );
 
     // Without unzip a zip archive fails, as Ansible's handlers do.
     if !had_unzip {
         h.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q unzip >/dev/null 2>&1")
             .await;
         let args = json!({"src": format!("{d}/info.zip"), "dest": format!("{d}/other"), "remote_src": true});
-        let e = h.run("unarchive", args, true).await.unwrap_err().to_string();
+        let e = h
+            .run("unarchive", args, true)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Failed to find handler"), "{e}");
     }
     h.sh(&format!("rm -rf {d}")).await;
@@ -267,8 +304,10 @@ async fn fetch_writes_what_ansible_writes() {
     let _g = lab_lock().await;
     let Some(h) = Host::open() else { return };
     let d = "/tmp/prov-fetch";
-    h.sh(&format!("rm -rf {d}; mkdir -p {d}/dir; printf 'one\\ntwo\\n' > {d}/f.txt"))
-        .await;
+    h.sh(&format!(
+        "rm -rf {d}; mkdir -p {d}/dir; printf 'one\\ntwo\\n' > {d}/f.txt"
+    ))
+    .await;
     let src = format!("{d}/f.txt");
 
     // dest/<host>/<src>, relative to the playbook's folder; changed only when it differs.
@@ -277,7 +316,10 @@ async fn fetch_writes_what_ansible_writes() {
     let local = h.local().join(format!("out/{HOST}{src}"));
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "one\ntwo\n");
     assert_eq!(real.result["dest"], json!(local.display().to_string()));
-    assert_eq!(real.result["checksum"], "c708d7ef841f7e1748436b8ef5670d0b2de1a227");
+    assert_eq!(
+        real.result["checksum"],
+        "c708d7ef841f7e1748436b8ef5670d0b2de1a227"
+    );
     assert_eq!(real.result["remote_md5sum"], Value::Null);
     let ok = h.run("fetch", args.clone(), false).await.unwrap();
     assert_eq!(ok.result["file"], json!(src));
@@ -287,17 +329,51 @@ async fn fetch_writes_what_ansible_writes() {
 
     // flat: into a folder with a trailing slash, or to a file name.
     std::fs::create_dir_all(h.local().join("flat")).unwrap();
-    let real = h.converge("fetch", json!({"src": src, "dest": "flat/", "flat": true})).await;
-    assert_eq!(real.result["dest"], json!(h.local().join("flat/f.txt").display().to_string()));
-    let e = h.run("fetch", json!({"src": src, "dest": "flat", "flat": true}), false).await.unwrap_err();
+    let real = h
+        .converge("fetch", json!({"src": src, "dest": "flat/", "flat": true}))
+        .await;
+    assert_eq!(
+        real.result["dest"],
+        json!(h.local().join("flat/f.txt").display().to_string())
+    );
+    let e = h
+        .run(
+            "fetch",
+            json!({"src": src, "dest": "flat", "flat": true}),
+            false,
+        )
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("use a trailing slash"), "{e}");
 
     // Missing files and directories.
-    let e = h.run("fetch", json!({"src": format!("{d}/nope"), "dest": "out"}), false).await.unwrap_err();
-    assert_eq!(e.to_string(), "the remote file does not exist, not transferring, ignored");
-    let ok = h.run("fetch", json!({"src": format!("{d}/dir"), "dest": "out", "fail_on_missing": false}), false).await.unwrap();
+    let e = h
+        .run(
+            "fetch",
+            json!({"src": format!("{d}/nope"), "dest": "out"}),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the remote file does not exist, not transferring, ignored"
+    );
+    let ok = h
+        .run(
+            "fetch",
+            json!({"src": format!("{d}/dir"), "dest": "out", "fail_on_missing": false}),
+            false,
+        )
+        .await
+        .unwrap();
     assert!(!ok.changed);
-    assert!(ok.result["msg"].as_str().unwrap().ends_with("not transferring, ignored"));
+    assert!(
+        ok.result["msg"]
+            .as_str()
+            .unwrap()
+            .ends_with("not transferring, ignored")
+    );
 
     // What Ansible's fetch writes (under the inventory name it uses: the lab address).
     let theirs_dir = tempfile::tempdir().unwrap();
@@ -307,29 +383,63 @@ async fn fetch_writes_what_ansible_writes() {
         let addr = lab_addr(HOST);
         let theirs_file = theirs_dir.path().join(format!("{addr}{src}"));
         let ours = h
-            .run("fetch", json!({"src": src, "dest": format!("{}/", ours_dir.path().display())}), false)
+            .run(
+                "fetch",
+                json!({"src": src, "dest": format!("{}/", ours_dir.path().display())}),
+                false,
+            )
             .await
             .unwrap();
         let ours_file = ours_dir.path().join(format!("{HOST}{src}"));
-        assert_eq!(std::fs::read(&ours_file).unwrap(), std::fs::read(&theirs_file).unwrap());
+        assert_eq!(
+            std::fs::read(&ours_file).unwrap(),
+            std::fs::read(&theirs_file).unwrap()
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
         assert_eq!(mode(&ours_file), mode(&theirs_file));
-        for k in ["changed", "checksum", "md5sum", "remote_checksum", "remote_md5sum"] {
-            assert_eq!(ours.result.get(k).cloned().unwrap_or(json!(ours.changed)), t[k], "{k}: {t}");
+        for k in [
+            "changed",
+            "checksum",
+            "md5sum",
+            "remote_checksum",
+            "remote_md5sum",
+        ] {
+            assert_eq!(
+                ours.result.get(k).cloned().unwrap_or(json!(ours.changed)),
+                t[k],
+                "{k}: {t}"
+            );
         }
         assert_eq!(t["dest"], json!(theirs_file.display().to_string()));
         let again = ansible(HOST, "fetch", &json!({"src": src, "dest": tdest})).unwrap();
         let ours = h
-            .run("fetch", json!({"src": src, "dest": format!("{}/", ours_dir.path().display())}), false)
+            .run(
+                "fetch",
+                json!({"src": src, "dest": format!("{}/", ours_dir.path().display())}),
+                false,
+            )
             .await
             .unwrap();
         for k in ["changed", "checksum", "md5sum", "file"] {
-            assert_eq!(ours.result.get(k).cloned().unwrap_or(json!(ours.changed)), again[k], "{k}: {again}");
+            assert_eq!(
+                ours.result.get(k).cloned().unwrap_or(json!(ours.changed)),
+                again[k],
+                "{k}: {again}"
+            );
         }
-        let missing = ansible(HOST, "fetch", &json!({"src": format!("{d}/nope"), "dest": tdest, "fail_on_missing": false})).unwrap();
+        let missing = ansible(
+            HOST,
+            "fetch",
+            &json!({"src": format!("{d}/nope"), "dest": tdest, "fail_on_missing": false}),
+        )
+        .unwrap();
         let ours = h
-            .run("fetch", json!({"src": format!("{d}/nope"), "dest": "out", "fail_on_missing": false}), false)
+            .run(
+                "fetch",
+                json!({"src": format!("{d}/nope"), "dest": "out", "fail_on_missing": false}),
+                false,
+            )
             .await
             .unwrap();
         assert_eq!(ours.result["msg"], missing["msg"]);
@@ -352,24 +462,46 @@ async fn tempfile_creates_what_ansible_creates() {
         let path = ours.result["path"].as_str().unwrap().to_owned();
         let dir = args["state"] == "directory";
         let got = h.sh(&format!("stat -c '%F %a %U' {path}")).await;
-        let want = if dir { "directory 700 root\n" } else { "regular empty file 600 root\n" };
+        let want = if dir {
+            "directory 700 root\n"
+        } else {
+            "regular empty file 600 root\n"
+        };
         assert_eq!(got, want);
         let prefix = args["prefix"].as_str().unwrap_or("ansible.");
         let base = path.rsplit('/').next().unwrap();
-        assert!(base.starts_with(prefix) && base.ends_with(args["suffix"].as_str().unwrap_or("")), "{path}");
-        assert_eq!(base.len(), prefix.len() + 8 + args["suffix"].as_str().unwrap_or("").len());
+        assert!(
+            base.starts_with(prefix) && base.ends_with(args["suffix"].as_str().unwrap_or("")),
+            "{path}"
+        );
+        assert_eq!(
+            base.len(),
+            prefix.len() + 8 + args["suffix"].as_str().unwrap_or("").len()
+        );
         if let Some(t) = ansible(HOST, "tempfile", &args) {
             let theirs = t["path"].as_str().unwrap().to_owned();
             assert_eq!(parent(&theirs), parent(&path));
-            for k in ["changed", "mode", "state", "owner", "group", "uid", "gid", "size"] {
-                assert_eq!(ours.result.get(k).cloned().unwrap_or(json!(true)), t[k], "{k}: {t}");
+            for k in [
+                "changed", "mode", "state", "owner", "group", "uid", "gid", "size",
+            ] {
+                assert_eq!(
+                    ours.result.get(k).cloned().unwrap_or(json!(true)),
+                    t[k],
+                    "{k}: {t}"
+                );
             }
             h.sh(&format!("rm -rf {theirs}")).await;
         }
         h.sh(&format!("rm -rf {path}")).await;
     }
-    let e = h.run("tempfile", json!({"prefix": "a/b"}), false).await.unwrap_err();
-    assert_eq!(e.to_string(), "prefix must be a valid file name component, got 'a/b'");
+    let e = h
+        .run("tempfile", json!({"prefix": "a/b"}), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "prefix must be a valid file name component, got 'a/b'"
+    );
 }
 
 fn parent(p: &str) -> &str {
@@ -383,27 +515,96 @@ async fn dpkg_selections_as_ansible() {
     let before = h.sh("dpkg --get-selections bash").await;
     assert!(before.contains("install"), "{before}");
 
-    let real = h.converge("dpkg_selections", json!({"name": "bash", "selection": "hold"})).await;
+    let real = h
+        .converge(
+            "dpkg_selections",
+            json!({"name": "bash", "selection": "hold"}),
+        )
+        .await;
     assert!(real.changed);
-    assert_eq!((real.result["before"].as_str(), real.result["after"].as_str()), (Some("install"), Some("hold")));
-    assert_eq!(h.sh("dpkg --get-selections bash").await.split_whitespace().nth(1), Some("hold"));
-    let ok = h.run("dpkg_selections", json!({"name": "bash", "selection": "hold"}), true).await.unwrap();
-    assert_eq!((ok.result["before"].as_str(), ok.result["after"].as_str()), (Some("hold"), Some("hold")));
-    let real = h.converge("dpkg_selections", json!({"name": "bash", "selection": "install"})).await;
+    assert_eq!(
+        (
+            real.result["before"].as_str(),
+            real.result["after"].as_str()
+        ),
+        (Some("install"), Some("hold"))
+    );
+    assert_eq!(
+        h.sh("dpkg --get-selections bash")
+            .await
+            .split_whitespace()
+            .nth(1),
+        Some("hold")
+    );
+    let ok = h
+        .run(
+            "dpkg_selections",
+            json!({"name": "bash", "selection": "hold"}),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.result["before"].as_str(), ok.result["after"].as_str()),
+        (Some("hold"), Some("hold"))
+    );
+    let real = h
+        .converge(
+            "dpkg_selections",
+            json!({"name": "bash", "selection": "install"}),
+        )
+        .await;
     assert!(real.changed);
 
     // Ansible's results for the same steps.
-    if let Some(t) = ansible(HOST, "dpkg_selections", &json!({"name": "bash", "selection": "hold"})) {
-        assert_eq!((t["changed"].as_bool(), t["before"].as_str(), t["after"].as_str()), (Some(true), Some("install"), Some("hold")));
-        let ours = h.run("dpkg_selections", json!({"name": "bash", "selection": "hold"}), false).await.unwrap();
-        let t2 = ansible(HOST, "dpkg_selections", &json!({"name": "bash", "selection": "hold"})).unwrap();
-        assert_eq!((json!(ours.changed), &ours.result["before"], &ours.result["after"]), (t2["changed"].clone(), &t2["before"], &t2["after"]));
+    if let Some(t) = ansible(
+        HOST,
+        "dpkg_selections",
+        &json!({"name": "bash", "selection": "hold"}),
+    ) {
+        assert_eq!(
+            (
+                t["changed"].as_bool(),
+                t["before"].as_str(),
+                t["after"].as_str()
+            ),
+            (Some(true), Some("install"), Some("hold"))
+        );
+        let ours = h
+            .run(
+                "dpkg_selections",
+                json!({"name": "bash", "selection": "hold"}),
+                false,
+            )
+            .await
+            .unwrap();
+        let t2 = ansible(
+            HOST,
+            "dpkg_selections",
+            &json!({"name": "bash", "selection": "hold"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                json!(ours.changed),
+                &ours.result["before"],
+                &ours.result["after"]
+            ),
+            (t2["changed"].clone(), &t2["before"], &t2["after"])
+        );
         h.sh("echo bash install | dpkg --set-selections").await;
     }
     let e = h
-        .run("dpkg_selections", json!({"name": "no-such-package-prov", "selection": "hold"}), true)
+        .run(
+            "dpkg_selections",
+            json!({"name": "no-such-package-prov", "selection": "hold"}),
+            true,
+        )
         .await
         .unwrap_err();
-    assert_eq!(e.to_string(), "Failed to find package 'no-such-package-prov' to perform selection 'hold'.");
+    assert_eq!(
+        e.to_string(),
+        "Failed to find package 'no-such-package-prov' to perform selection 'hold'."
+    );
     assert_eq!(h.sh("dpkg --get-selections bash").await, before);
 }
