@@ -1,18 +1,24 @@
-//! `unarchive`: unpacks a tar archive (plain, gzip, xz, bzip2, zstd) into a directory, from the
-//! controller (`src` looked up like `copy`'s) or from the host (`remote_src: yes`).
+//! `unarchive`: unpacks a tar archive (plain, gzip, xz, bzip2, zstd) or a zip archive into a
+//! directory, from the controller (`src` looked up like `copy`'s) or from the host
+//! (`remote_src: yes`).
 //!
 //! ```yaml
 //! unarchive: { src: app.tar.gz, dest: /opt/app, creates: /opt/app/bin/app, mode: "u+rwX,go+rX" }
 //! ```
 //!
 //! Planning is ONE remote command ([`UnarchiveFact`]; a controller archive travels on its
-//! stdin into a private temporary file removed at its end): `creates`, the archive's type and
-//! listing, GNU `tar --diff` against `dest` filtered as Ansible filters it (content, size,
-//! modification times, missing files, modes unless `mode` is given, owners as root unless `owner` is given,
-//! symlinks), and, with mode/owner/group, the attributes of every entry. So check mode is
-//! exact (Ansible itself skips tar archives in check mode). The real run extracts with
-//! `tar --extract`, then gives every entry the requested mode/owner/group.
-//! Refused: zip archives, `extra_opts`, `include`/`exclude`, `keep_newer: yes`, a URL `src`.
+//! stdin into a private temporary file removed at its end). As Ansible tries its handlers, an
+//! archive the host's `unzip` can list is a zip archive: the command reports `zipinfo -T -s`,
+//! the CRCs of `unzip -v`, `lstat` and CRC-32 of every entry in `dest`, the user it runs as,
+//! its umask and time zone, and Ansible's `ZipArchive.is_unarchived` is replayed over that
+//! ([`zip`]); the real run is `unzip -o`, then mode/owner/group on every entry and top
+//! folder. Otherwise it is a tar archive: its type and listing, GNU `tar --diff` against
+//! `dest` filtered as Ansible filters it (content, size, modification times, missing files,
+//! modes unless `mode` is given, owners as root unless `owner` is given, symlinks), and, with
+//! mode/owner/group, the attributes of every entry; the real run extracts with
+//! `tar --extract`, then gives every entry the requested mode/owner/group. Check mode is exact
+//! for both (Ansible itself skips tar archives in check mode).
+//! Refused: `extra_opts`, `include`/`exclude`, `keep_newer: yes`, a URL `src`.
 
 use async_trait::async_trait;
 use prov_core::{
