@@ -248,12 +248,20 @@ async fn unarchive_zip_as_ansible() {
             .unwrap();
         assert!(put.success());
     }
-    for (zip, mode) in [("info.zip", None), ("app.zip", Some("u=rwX,g=rX,o="))] {
+    let cases = [
+        ("info.zip", json!({})),
+        (
+            "info.zip",
+            json!({"owner": "nobody", "group": "nogroup", "list_files": true}),
+        ),
+        ("app.zip", json!({"mode": "u=rwX,g=rX,o="})),
+    ];
+    for (zip, extra) in cases {
         let mut args =
             json!({"src": format!("{d}/{zip}"), "dest": format!("{d}/theirs"), "remote_src": true});
-        if let Some(m) = mode {
-            args["mode"] = json!(m);
-        }
+        args.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         h.sh(&format!("rm -rf {d}/theirs/* {d}/other/*")).await;
         let Some(theirs) = ansible(HOST, "unarchive", &args) else {
             break;
@@ -266,6 +274,9 @@ async fn unarchive_zip_as_ansible() {
         args["dest"] = json!(format!("{d}/other"));
         let real = h.converge("unarchive", args.clone()).await;
         assert!(real.changed);
+        for k in ["handler", "files"] {
+            assert_eq!(real.result.get(k), theirs.get(k), "{k}");
+        }
         assert_eq!(
             tree(&h, &format!("{d}/other")).await,
             tree(&h, &format!("{d}/theirs")).await

@@ -21,7 +21,7 @@
 use async_trait::async_trait;
 use prov_core::{Action, CheckMode, Module, ModuleContext, ModuleError, Outcome, Plan};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::path::PathBuf;
 
 use crate::args::de_bool;
@@ -130,9 +130,7 @@ impl Fetch {
             Slurped::File(_) => unreachable!("a file is fetched"),
         };
         if self.fail_on_missing {
-            let mut r = Map::new();
-            r.insert("file".into(), json!(self.src));
-            return Err(ModuleError::failed_with(fail_msg, r));
+            return Err(ModuleError::failed(fail_msg));
         }
         let mut plan = Plan::unchanged();
         if !matches!(found, Slurped::Directory) {
