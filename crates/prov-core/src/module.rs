@@ -44,6 +44,33 @@ pub trait FileSource: Send + Sync {
     fn find(&self, kind: FileKind, name: &str) -> Result<PathBuf, ModuleError>;
     /// Renders a template file with the host's variables.
     fn render(&self, path: &Path) -> Result<String, ModuleError>;
+
+    /// Where a module writes a controller file the playbook names (`fetch: dest:`): absolute
+    /// paths as given, relative ones from the playbook's folder (Ansible's `path_dwim`). The
+    /// default knows no playbook folder and refuses relative paths.
+    fn output_path(&self, name: &str) -> Result<PathBuf, ModuleError> {
+        if Path::new(name).is_absolute() {
+            Ok(PathBuf::from(name))
+        } else {
+            Err(ModuleError::LocalFile(format!(
+                "{name}: a relative controller path needs a playbook folder"
+            )))
+        }
+    }
+
+    /// Writes `content` to the controller file `path` (from [`FileSource::output_path`]),
+    /// creating its missing parent folders, as Ansible's `fetch` writes: the file is truncated
+    /// and rewritten in place (an existing file keeps its mode, a new one gets 0666 less the
+    /// umask). Modules call it only from their [`Action`], so check mode never writes.
+    fn write(&self, path: &Path, content: &[u8]) -> Result<(), ModuleError> {
+        let err = |e: std::io::Error| {
+            ModuleError::LocalFile(format!("cannot write {}: {e}", path.display()))
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        std::fs::write(path, content).map_err(err)
+    }
 }
 
 /// Gives a module connections to other hosts of the run (the Redis cluster reaches every node

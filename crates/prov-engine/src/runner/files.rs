@@ -59,6 +59,10 @@ impl FileSource for PlaybookFiles<'_> {
         })
     }
 
+    fn output_path(&self, name: &str) -> Result<PathBuf, ModuleError> {
+        Ok(self.playbook_dir.join(name))
+    }
+
     fn render(&self, path: &Path) -> Result<String, ModuleError> {
         self.templar
             .render_file(path, self.context)

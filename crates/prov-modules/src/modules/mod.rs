@@ -60,4 +60,7 @@ modules!(
     apt_key,
     locale_gen,
     pip,
+    dpkg_selections,
+    tempfile,
+    fetch,
 );

@@ -1,18 +1,24 @@
-//! `unarchive`: unpacks a tar archive (plain, gzip, xz, bzip2, zstd) into a directory, from the
-//! controller (`src` looked up like `copy`'s) or from the host (`remote_src: yes`).
+//! `unarchive`: unpacks a tar archive (plain, gzip, xz, bzip2, zstd) or a zip archive into a
+//! directory, from the controller (`src` looked up like `copy`'s) or from the host
+//! (`remote_src: yes`).
 //!
 //! ```yaml
 //! unarchive: { src: app.tar.gz, dest: /opt/app, creates: /opt/app/bin/app, mode: "u+rwX,go+rX" }
 //! ```
 //!
 //! Planning is ONE remote command ([`UnarchiveFact`]; a controller archive travels on its
-//! stdin into a private temporary file removed at its end): `creates`, the archive's type and
-//! listing, GNU `tar --diff` against `dest` filtered as Ansible filters it (content, size,
-//! modification times, missing files, modes unless `mode` is given, owners as root unless `owner` is given,
-//! symlinks), and, with mode/owner/group, the attributes of every entry. So check mode is
-//! exact (Ansible itself skips tar archives in check mode). The real run extracts with
-//! `tar --extract`, then gives every entry the requested mode/owner/group.
-//! Refused: zip archives, `extra_opts`, `include`/`exclude`, `keep_newer: yes`, a URL `src`.
+//! stdin into a private temporary file removed at its end). As Ansible tries its handlers, an
+//! archive the host's `unzip` can list is a zip archive: the command reports `zipinfo -T -s`,
+//! the CRCs of `unzip -v`, `lstat` and CRC-32 of every entry in `dest`, the user it runs as,
+//! its umask and time zone, and Ansible's `ZipArchive.is_unarchived` is replayed over that
+//! ([`zip`]); the real run is `unzip -o`, then mode/owner/group on every entry and top
+//! folder. Otherwise it is a tar archive: its type and listing, GNU `tar --diff` against
+//! `dest` filtered as Ansible filters it (content, size, modification times, missing files,
+//! modes unless `mode` is given, owners as root unless `owner` is given, symlinks), and, with
+//! mode/owner/group, the attributes of every entry; the real run extracts with
+//! `tar --extract`, then gives every entry the requested mode/owner/group. Check mode is exact
+//! for both (Ansible itself skips tar archives in check mode).
+//! Refused: `extra_opts`, `include`/`exclude`, `keep_newer: yes`, a URL `src`.
 
 use async_trait::async_trait;
 use prov_core::{
@@ -21,6 +27,10 @@ use prov_core::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+mod zip;
+
+pub use zip::{ZipCheck, ZipListing, is_unarchived};
 
 use crate::args::{Mode, StringList, de_bool};
 use crate::remote_file::{Attrs, FileInfo, Kind, check_path};
@@ -57,8 +67,10 @@ pub enum Found {
     NoSrc,
     /// The archive is empty.
     Empty,
-    /// A zip archive (not supported).
-    Zip,
+    /// A zip archive `unzip` can read, compared with `dest`.
+    Zip(Box<ZipListing>),
+    /// A zip archive without `unzip` on the host (the reason).
+    NoZip(String),
     /// `tar` cannot read it.
     Bad(String),
     /// A readable tar archive.
@@ -143,6 +155,9 @@ impl Fact for UnarchiveFact<'_> {
             return Err(self.probe_failed(out));
         }
         let text = out.stdout_text();
+        if let Some(rest) = text.strip_prefix("ZIP ") {
+            return self.parse_zip(rest).map(|z| Found::Zip(Box::new(z)));
+        }
         let mut l = Listing::default();
         let (mut flag, mut uid) = (None, None);
         for line in text.lines() {
@@ -152,7 +167,7 @@ impl Fact for UnarchiveFact<'_> {
                 "NODEST" => return Ok(Found::NoDest),
                 "NOSRC" => return Ok(Found::NoSrc),
                 "EMPTY" => return Ok(Found::Empty),
-                "ZIP" => return Ok(Found::Zip),
+                "NOZIP" => return Ok(Found::NoZip(rest.to_owned())),
                 "BAD" => return Ok(Found::Bad(rest.trim().to_owned())),
                 "FLAG" => flag = Some(rest.to_owned()),
                 "UID" => uid = rest.parse().ok(),
@@ -167,6 +182,73 @@ impl Fact for UnarchiveFact<'_> {
         l.flag = flag.ok_or_else(|| self.error("no archive type"))?;
         l.uid = uid.ok_or_else(|| self.error("no uid"))?;
         Ok(Found::Tar(l))
+    }
+}
+
+impl UnarchiveFact<'_> {
+    /// The zip part of the answer (after `ZIP `): see `unarchive/probe.sh`.
+    fn parse_zip(&self, text: &str) -> Result<ZipListing, FactError> {
+        let mut lines = text.lines();
+        let mut l = ZipListing {
+            handler: lines.next().unwrap_or_default().to_owned(),
+            ..ZipListing::default()
+        };
+        let mut v = Vec::new();
+        let (mut run, mut tz, mut rc) = (false, None, None);
+        let principal = |id: &str, name: &str| {
+            Some(zip::Principal { id: id.parse().ok()?, name: name.to_owned() })
+        };
+        for line in lines {
+            let bad = || self.error(format!("bad line `{line}`"));
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let w: Vec<&str> = rest.split(' ').collect();
+            match key {
+                "RUN" => {
+                    let [uid, gid, user, group] = w[..] else { return Err(bad()) };
+                    l.run_user = principal(uid, user).ok_or_else(bad)?;
+                    l.run_group = principal(gid, group).ok_or_else(bad)?;
+                    run = true;
+                }
+                "GROUPS" => l.groups = w.iter().filter_map(|g| g.parse().ok()).collect(),
+                "UMASK" => l.umask = u32::from_str_radix(rest, 8).map_err(|_| bad())?,
+                "TZ" => {
+                    let offs: Option<Vec<i64>> = w.iter().map(|o| zip::parse_offset(o)).collect();
+                    tz = offs.and_then(|o| o.into_iter().min());
+                }
+                "FUTO" | "FUTG" => {
+                    let [id, name] = w[..] else { return Err(bad()) };
+                    let p = principal(id, name).ok_or_else(bad)?;
+                    if key == "FUTO" { l.fut_owner = Some(p) } else { l.fut_group = Some(p) }
+                }
+                "ZRC" => rc = rest.parse().ok(),
+                "Z" => l.zipinfo.push(rest.to_owned()),
+                "V" => v.push(rest.to_owned()),
+                "N" => l.files.push(rest.to_owned()),
+                "A" | "T" => {
+                    let (fields, name) = rest.split_once('|').ok_or_else(bad)?;
+                    let e = zip::parse_entry(fields).ok_or_else(bad)?;
+                    if key == "A" {
+                        l.entries.insert(name.to_owned(), e);
+                    } else {
+                        l.tops.push((name.to_owned(), e));
+                    }
+                }
+                "K" => {
+                    let (hex, name) = rest.split_once('|').ok_or_else(bad)?;
+                    let b = hex::decode(hex).map_err(|_| bad())?;
+                    let [b0, b1, b2, b3] = b[..] else { return Err(bad()) };
+                    l.file_crcs.insert(name.to_owned(), u32::from_le_bytes([b0, b1, b2, b3]));
+                }
+                _ => return Err(self.error(format!("unexpected line `{line}`"))),
+            }
+        }
+        if !run {
+            return Err(self.error("no user"));
+        }
+        l.std_offset = tz.ok_or_else(|| self.error("no time zone"))?;
+        l.zipinfo_rc = rc.ok_or_else(|| self.error("no zipinfo status"))?;
+        l.crcs = zip::parse_crcs(&v);
+        Ok(l)
     }
 }
 
@@ -243,7 +325,30 @@ impl Unarchive {
         Ok((summary, false))
     }
 
-    fn apply_script(&self, flag: &str, extract: bool) -> Script {
+    /// The decision for a zip archive (Ansible's `is_unarchived`, then the attributes of the
+    /// top folders): the summary lines (none: unchanged) and whether to extract.
+    pub fn decide_zip(&self, l: &ZipListing) -> Result<(Vec<String>, bool), ModuleError> {
+        let check = is_unarchived(l, &self.attrs)?;
+        let n = l.files.len();
+        if !check.unarchived {
+            let mut summary = vec![format!("unpack {} into {} ({n} entries)", self.src, self.dest)];
+            summary.extend(check.itemized.iter().map(|i| format!("  {i}")));
+            if !self.attrs.is_empty() {
+                summary.push(format!("mode/owner/group of the {n} entries"));
+            }
+            return Ok((summary, true));
+        }
+        let mut summary = Vec::new();
+        for (name, e) in &l.tops {
+            let info = zip_info(e);
+            if info.kind != Kind::Link {
+                summary.extend(self.attrs.diff_against(&info)?.summary(name));
+            }
+        }
+        Ok((summary, false))
+    }
+
+    fn apply_script(&self, flag: &str, zip: bool, extract: bool) -> Script {
         let chown_to = match (&self.attrs.owner, &self.attrs.group) {
             (Some(o), Some(g)) => format!("{o}:{g}"),
             (Some(o), None) => o.clone(),
@@ -258,10 +363,11 @@ impl Unarchive {
             _ => Script::default(),
         };
         sh!(
-            "src={}\ndest={}\nremote={}\nz={}\nown={}\ngrp={}\nchmod_to={}\nchown_to={}\nonly_attrs={}",
+            "src={}\ndest={}\nremote={}\nzip={}\nz={}\nown={}\ngrp={}\nchmod_to={}\nchown_to={}\nonly_attrs={}",
             if self.remote_src { self.src.as_str() } else { "" },
             self.dest,
             u8::from(self.remote_src),
+            u8::from(zip),
             z,
             self.attrs.owner.clone().unwrap_or_default(),
             self.attrs.group.clone().unwrap_or_default(),
@@ -293,6 +399,45 @@ impl Action for Apply {
     }
 }
 
+/// The attributes of a path in `dest` as the shared attribute code reads them.
+fn zip_info(e: &zip::Entry) -> FileInfo {
+    let kind = match e.mode & 0o170_000 {
+        0o040_000 => Kind::Dir,
+        0o120_000 => Kind::Link,
+        0o100_000 => Kind::File,
+        _ => Kind::Other,
+    };
+    let mut info = parse_attr("644 0 0 root root regular file|x").expect("a valid line").1;
+    info.kind = kind;
+    info.mode = e.mode & 0o7777;
+    (info.uid, info.gid) = (e.owner.id, e.group.id);
+    (info.owner, info.group) = (e.owner.name.clone(), e.group.name.clone());
+    info
+}
+
+impl Unarchive {
+    fn plan_zip(
+        &self,
+        l: &ZipListing,
+        archive: Option<std::sync::Arc<Vec<u8>>>,
+        src_shown: String,
+    ) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::unchanged()
+            .with_result("dest", json!(self.dest))
+            .with_result("src", json!(src_shown))
+            .with_result("handler", json!(l.handler));
+        if self.list_files {
+            plan = plan.with_result("files", json!(l.files));
+        }
+        let (summary, extract) = self.decide_zip(l)?;
+        let action = Apply {
+            script: self.apply_script("", true, extract),
+            archive,
+        };
+        Ok(plan.with_change(summary, Vec::new(), action))
+    }
+}
+
 #[async_trait]
 impl Module for Unarchive {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
@@ -318,8 +463,9 @@ impl Module for Unarchive {
             Found::NoDest => return Err(ModuleError::failed(format!("Destination '{}' is not a directory", self.dest))),
             Found::NoSrc => return Err(ModuleError::failed(format!("Source '{}' does not exist", self.src))),
             Found::Empty => return Err(ModuleError::failed(format!("Invalid archive '{}', the file is 0 bytes", self.src))),
-            Found::Zip => return Err(ModuleError::failed("zip archives are not supported by prov's unarchive yet")),
+            Found::NoZip(why) => return Err(ModuleError::failed(format!("Failed to find handler for \"{}\". Make sure the required command to extract the file is installed.\n{why}", self.src))),
             Found::Bad(why) => return Err(ModuleError::failed(format!("Failed to find handler for \"{}\": {why}", self.src))),
+            Found::Zip(z) => return self.plan_zip(&z, archive, src_shown),
             Found::Tar(l) => l,
         };
         let mut plan = Plan::unchanged()
@@ -331,7 +477,7 @@ impl Module for Unarchive {
         }
         let (summary, extract) = self.decide(&l)?;
         let action = Apply {
-            script: self.apply_script(&l.flag, extract),
+            script: self.apply_script(&l.flag, false, extract),
             archive,
         };
         Ok(plan.with_change(summary, Vec::new(), action))
@@ -395,6 +541,27 @@ mod tests {
         assert!(parse(&x, "UID 0\n").is_err(), "no FLAG");
         assert!(parse(&x, "FLAG \nUID 0\nA x\n").is_err());
         assert!(parse(&x, "what\n").is_err());
+    }
+
+    #[test]
+    fn the_zip_answer_is_parsed_and_garbage_refused() {
+        let x = u(json!({"src": "a.zip"}));
+        let out = "ZIP ZipArchive\nRUN 0 0 root root\nGROUPS 0\nUMASK 0022\nTZ +0100 +0200\n\
+            ZRC 0\nZ Archive:  /tmp/a.zip\n\
+            Z -rw-r--r--  3.0 unx        4 tx stor 20261207.050739 a b\n\
+            V Archive:  /tmp/a.zip\nV  Length   Method    Size  Cmpr    Date    Time   CRC-32   Name\n\
+            V --------\nV        4  Stored        4   0% 2026-12-07 05:07 363a3020  a b\nV --------\nV 4 1 file\n\
+            N a b\nA 81a4 0 0 root root 4 2026-12-07 05:07:39.000000000 +0100|a b\nK 20303a36|a b\n";
+        let Found::Zip(z) = parse(&x, out).unwrap() else { panic!() };
+        assert_eq!((z.handler.as_str(), z.umask, z.std_offset), ("ZipArchive", 0o022, 3600));
+        assert_eq!(z.file_crcs["a b"], 0x363a3020);
+        assert_eq!(z.crcs["a b"], 0x363a3020);
+        assert_eq!(z.entries["a b"].size, 4);
+        assert_eq!(x.decide_zip(&z).unwrap(), (vec![], false));
+        assert!(parse(&x, "ZIP ZipArchive\nRUN 0\n").is_err());
+        assert!(parse(&x, "ZIP ZipArchive\nRUN 0 0 root root\nZRC 0\n").is_err(), "no TZ");
+        assert!(parse(&x, "ZIP ZipArchive\nK zz|a\n").is_err());
+        assert_eq!(parse(&x, "NOZIP why\n").unwrap(), Found::NoZip("why".into()));
     }
 
     #[test]
