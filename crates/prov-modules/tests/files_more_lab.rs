@@ -8,154 +8,18 @@
 //! Run under the shared lab lock: `flock /work/lab.lock cargo test -p prov-modules --test
 //! files_more_lab`. Every test skips with a message when the lab is not up.
 
+#[path = "support/files_host.rs"]
+mod files_host;
 #[path = "support/server_lab.rs"]
 mod support;
 
+use files_host::Host;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use prov_core::{
-    CommandOutput, Connection, FileKind, FileSource, ModuleContext, ModuleError, NodeStream, Peers,
-    RemoteCommand, Stdin, TransportError,
-};
 use serde_json::{Value, json};
-use support::{NsConnection, lab_facts, lab_host, lab_lock};
-
-/// The lab host, counting the commands a module runs.
-struct Counting {
-    inner: NsConnection,
-    count: AtomicUsize,
-}
-
-#[async_trait]
-impl Connection for Counting {
-    fn host(&self) -> &str {
-        self.inner.host()
-    }
-    async fn exec(
-        &self,
-        command: &RemoteCommand,
-        stdin: Stdin<'_>,
-    ) -> Result<CommandOutput, TransportError> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.exec(command, stdin).await
-    }
-    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
-        self.inner.open_tcp(addr, port).await
-    }
-}
-
-/// Local files (`src`) come from one folder.
-struct Files(PathBuf);
-
-impl FileSource for Files {
-    fn find(&self, _kind: FileKind, name: &str) -> Result<PathBuf, ModuleError> {
-        let p = self.0.join(name.trim_end_matches('/'));
-        if p.exists() {
-            Ok(if name.ends_with('/') {
-                PathBuf::from(format!("{}/", p.display()))
-            } else {
-                p
-            })
-        } else {
-            Err(ModuleError::LocalFile(format!("no such file {name}")))
-        }
-    }
-    fn render(&self, path: &Path) -> Result<String, ModuleError> {
-        Err(ModuleError::Template(format!("{}", path.display())))
-    }
-}
-
-struct NoPeers;
-impl Peers for NoPeers {
-    fn connection(&self, _host: &str) -> Option<Arc<dyn Connection>> {
-        None
-    }
-}
-
-/// What a run reported, and how many remote commands its planning cost.
-#[derive(Debug, Clone)]
-struct Ran {
-    changed: bool,
-    summary: Vec<String>,
-    result: serde_json::Map<String, Value>,
-    plan_commands: usize,
-}
-
-struct Host {
-    conn: Counting,
-    files: Files,
-}
-
-impl Host {
-    fn open(files: PathBuf) -> Option<Host> {
-        Some(Host {
-            conn: Counting {
-                inner: lab_host("lab3")?,
-                count: AtomicUsize::new(0),
-            },
-            files: Files(files),
-        })
-    }
-
-    async fn sh(&self, script: &str) -> String {
-        self.conn.inner.sh_ok(script).await
-    }
-
-    async fn run(&self, name: &str, args: Value, check: bool) -> Result<Ran, ModuleError> {
-        let spec = prov_modules::lookup(name).expect("registered");
-        let module = (spec.build)(args)?;
-        let facts = lab_facts();
-        let ctx = ModuleContext {
-            host: "lab3",
-            conn: &self.conn,
-            become_: None,
-            check_mode: check,
-            facts: &facts,
-            files: &self.files,
-            peers: &NoPeers,
-            timeout: Some(std::time::Duration::from_secs(120)),
-            environment: &[],
-        };
-        let before = self.conn.count.load(Ordering::SeqCst);
-        let plan = module.plan(&ctx).await?;
-        let plan_commands = self.conn.count.load(Ordering::SeqCst) - before;
-        let ran = Ran {
-            changed: plan.changed(),
-            summary: plan.summary().to_vec(),
-            result: plan.result().clone(),
-            plan_commands,
-        };
-        if !check && let (_, Some(action)) = plan.split() {
-            action.apply(&ctx).await?;
-        }
-        Ok(ran)
-    }
-
-    /// Check predicts the real run; then check and real runs are unchanged, in one command.
-    async fn converge(&self, name: &str, args: Value) -> Ran {
-        let predicted = self.run(name, args.clone(), true).await;
-        let predicted = predicted.unwrap_or_else(|e| panic!("{name} check: {e}"));
-        let real = self.run(name, args.clone(), false).await;
-        let real = real.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            predicted.changed, real.changed,
-            "{name}: {predicted:?} {real:?}"
-        );
-        assert_eq!(predicted.summary, real.summary, "{name}: check = real");
-        for check in [true, false] {
-            let again = self.run(name, args.clone(), check).await.expect("again");
-            assert!(!again.changed, "{name} (check: {check}) again: {again:?}");
-            assert_eq!(
-                again.plan_commands, 1,
-                "{name}: unchanged costs one command"
-            );
-        }
-        real
-    }
-}
+use support::lab_lock;
 
 fn local_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("prov-files-more-{tag}-{}", std::process::id()));
@@ -167,7 +31,7 @@ fn local_dir(tag: &str) -> PathBuf {
 #[tokio::test]
 async fn ini_file_writes_what_ansible_writes() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open(local_dir("ini")) else {
+    let Some(h) = Host::open("lab3", local_dir("ini")).map(Host::one_command_when_unchanged) else {
         return;
     };
     let d = "/tmp/prov-ini";
@@ -224,7 +88,8 @@ async fn ini_file_writes_what_ansible_writes() {
 #[tokio::test]
 async fn replace_edits_the_real_file_between_markers() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open(local_dir("replace")) else {
+    let Some(h) = Host::open("lab3", local_dir("replace")).map(Host::one_command_when_unchanged)
+    else {
         return;
     };
     let d = "/tmp/prov-replace";
@@ -288,7 +153,8 @@ async fn read_only(h: &Host, name: &str, args: Value) -> serde_json::Map<String,
 #[tokio::test]
 async fn slurp_returns_the_bytes() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open(local_dir("slurp")) else {
+    let Some(h) = Host::open("lab3", local_dir("slurp")).map(Host::one_command_when_unchanged)
+    else {
         return;
     };
     h.sh("printf 'a\\0b\\377\\n' > /tmp/prov-slurp").await;
@@ -323,7 +189,8 @@ const FIND_TREE: &str = "rm -rf /tmp/prov-find; mkdir -p /tmp/prov-find/sub/more
 #[tokio::test]
 async fn find_lists_what_ansible_lists() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open(local_dir("find")) else {
+    let Some(h) = Host::open("lab3", local_dir("find")).map(Host::one_command_when_unchanged)
+    else {
         return;
     };
     h.sh(FIND_TREE).await;
@@ -488,7 +355,8 @@ impl Http {
 #[tokio::test]
 async fn get_url_downloads_from_the_lab_bridge() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open(local_dir("get_url")) else {
+    let Some(h) = Host::open("lab3", local_dir("get_url")).map(Host::one_command_when_unchanged)
+    else {
         return;
     };
     let srv = Http::start(b"version 1\n").await;
@@ -580,7 +448,7 @@ async fn unarchive_from_the_controller_and_from_the_host() {
         .status()
         .unwrap();
     assert!(tar.success());
-    let Some(h) = Host::open(local.clone()) else {
+    let Some(h) = Host::open("lab3", local.clone()).map(Host::one_command_when_unchanged) else {
         return;
     };
     let d = "/tmp/prov-unarchive";
@@ -715,7 +583,7 @@ async fn copy_of_a_directory_leaves_what_ansible_leaves() {
     let _g = lab_lock().await;
     let local = local_dir("copydir");
     copy_tree(&local);
-    let Some(h) = Host::open(local.clone()) else {
+    let Some(h) = Host::open("lab3", local.clone()).map(Host::one_command_when_unchanged) else {
         return;
     };
     let d = "/tmp/prov-copydir";

@@ -7,123 +7,20 @@
 //! Run under the shared lab lock: `flock /work/lab.lock cargo test -p prov-modules --test
 //! files_zip_lab`. Every test skips with a message when the lab is not up.
 
+#[path = "support/files_host.rs"]
+mod files_host;
 #[path = "support/server_lab.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use files_host::Host;
 
-use prov_core::{Connection, FileKind, FileSource, ModuleContext, ModuleError, Peers};
+use std::path::{Path, PathBuf};
+
+use prov_core::Connection;
 use serde_json::{Value, json};
-use support::{NsConnection, ansible, lab_addr, lab_facts, lab_host, lab_lock};
+use support::{ansible, lab_addr, lab_lock};
 
 const HOST: &str = "lab3";
-
-/// The playbook's folder: `src` files and relative `dest`s live there.
-struct Files(PathBuf);
-
-impl FileSource for Files {
-    fn find(&self, _kind: FileKind, name: &str) -> Result<PathBuf, ModuleError> {
-        let p = self.0.join(name);
-        if p.exists() {
-            Ok(p)
-        } else {
-            Err(ModuleError::LocalFile(format!("no such file {name}")))
-        }
-    }
-    fn render(&self, path: &Path) -> Result<String, ModuleError> {
-        Err(ModuleError::Template(format!("{}", path.display())))
-    }
-    fn output_path(&self, name: &str) -> Result<PathBuf, ModuleError> {
-        Ok(self.0.join(name))
-    }
-}
-
-struct NoPeers;
-impl Peers for NoPeers {
-    fn connection(&self, _host: &str) -> Option<Arc<dyn Connection>> {
-        None
-    }
-}
-
-/// What a run reported.
-#[derive(Debug, Clone)]
-struct Ran {
-    changed: bool,
-    summary: Vec<String>,
-    result: serde_json::Map<String, Value>,
-}
-
-struct Host {
-    conn: NsConnection,
-    files: Files,
-    _dir: tempfile::TempDir,
-}
-
-impl Host {
-    fn open() -> Option<Host> {
-        let dir = tempfile::tempdir().unwrap();
-        Some(Host {
-            conn: lab_host(HOST)?,
-            files: Files(dir.path().to_path_buf()),
-            _dir: dir,
-        })
-    }
-
-    fn local(&self) -> &Path {
-        &self.files.0
-    }
-
-    async fn sh(&self, script: &str) -> String {
-        self.conn.sh_ok(script).await
-    }
-
-    /// Plans (and unless `check`, applies) a module; returns the plan with the action's
-    /// result fields added.
-    async fn run(&self, name: &str, args: Value, check: bool) -> Result<Ran, ModuleError> {
-        let module = (prov_modules::lookup(name).expect("registered").build)(args)?;
-        let facts = lab_facts();
-        let ctx = ModuleContext {
-            host: HOST,
-            conn: &self.conn,
-            become_: None,
-            check_mode: check,
-            facts: &facts,
-            files: &self.files,
-            peers: &NoPeers,
-            timeout: Some(std::time::Duration::from_secs(120)),
-            environment: &[],
-        };
-        let plan = module.plan(&ctx).await?;
-        let mut ran = Ran {
-            changed: plan.changed(),
-            summary: plan.summary().to_vec(),
-            result: plan.result().clone(),
-        };
-        if !check && let (_, Some(action)) = plan.split() {
-            ran.result.extend(action.apply(&ctx).await?.result);
-        }
-        Ok(ran)
-    }
-
-    /// Check predicts the real run; then check and real runs are unchanged.
-    async fn converge(&self, name: &str, args: Value) -> Ran {
-        let predicted = self.run(name, args.clone(), true).await;
-        let predicted = predicted.unwrap_or_else(|e| panic!("{name} check: {e}"));
-        let real = self.run(name, args.clone(), false).await;
-        let real = real.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            predicted.changed, real.changed,
-            "{name}: {predicted:?} {real:?}"
-        );
-        assert_eq!(predicted.summary, real.summary, "{name}: check = real");
-        for check in [true, false] {
-            let again = self.run(name, args.clone(), check).await.expect("again");
-            assert!(!again.changed, "{name} (check: {check}) again: {again:?}");
-        }
-        real
-    }
-}
 
 /// Every path under `dir` on the host: type, mode, owner, size, mtime, content checksum.
 async fn tree(h: &Host, dir: &str) -> String {
@@ -137,7 +34,7 @@ async fn tree(h: &Host, dir: &str) -> String {
 
 /// Installs unzip from the lab repository; returns whether it was there before.
 async fn ensure_unzip(h: &Host) -> bool {
-    let had = h.conn.sh("command -v unzip").await.success();
+    let had = h.conn.inner.sh("command -v unzip").await.success();
     if !had {
         h.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null 2>&1")
             .await;
@@ -185,7 +82,9 @@ fn make_zip(dir: &Path, name: &str, info_zip: bool) -> PathBuf {
 #[tokio::test]
 async fn unarchive_zip_as_ansible() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open() else { return };
+    let Some(h) = Host::open_temp(HOST) else {
+        return;
+    };
     let had_unzip = ensure_unzip(&h).await;
     make_zip(h.local(), "app.zip", false);
     let d = "/tmp/prov-zip";
@@ -313,7 +212,9 @@ async fn unarchive_zip_as_ansible() {
 #[tokio::test]
 async fn fetch_writes_what_ansible_writes() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open() else { return };
+    let Some(h) = Host::open_temp(HOST) else {
+        return;
+    };
     let d = "/tmp/prov-fetch";
     h.sh(&format!(
         "rm -rf {d}; mkdir -p {d}/dir; printf 'one\\ntwo\\n' > {d}/f.txt"
@@ -462,7 +363,9 @@ async fn fetch_writes_what_ansible_writes() {
 #[tokio::test]
 async fn tempfile_creates_what_ansible_creates() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open() else { return };
+    let Some(h) = Host::open_temp(HOST) else {
+        return;
+    };
     for args in [
         json!({"state": "file"}),
         json!({"state": "directory", "suffix": ".build"}),
@@ -522,7 +425,9 @@ fn parent(p: &str) -> &str {
 #[tokio::test]
 async fn dpkg_selections_as_ansible() {
     let _g = lab_lock().await;
-    let Some(h) = Host::open() else { return };
+    let Some(h) = Host::open_temp(HOST) else {
+        return;
+    };
     let before = h.sh("dpkg --get-selections bash").await;
     assert!(before.contains("install"), "{before}");
 

@@ -189,7 +189,8 @@ impl FileSource for NoFiles {
     }
 }
 
-struct NoPeers;
+/// No other hosts.
+pub struct NoPeers;
 
 impl Peers for NoPeers {
     fn connection(&self, _host: &str) -> Option<Arc<dyn Connection>> {
