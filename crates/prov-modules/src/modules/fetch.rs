@@ -213,6 +213,10 @@ impl Module for Fetch {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    Ok(Box::new(parse(args)?))
+}
+
+fn parse(args: Value) -> Result<Fetch, ModuleError> {
     let a: Args = parse_args(args)?;
     check_path("fetch", "src", &a.src)?;
     check_path("fetch", "dest", &a.dest)?;
@@ -225,13 +229,13 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if a.dest.starts_with('~') {
         return Err(ModuleError::arg("dest", "a dest with `~` is not implemented"));
     }
-    Ok(Box::new(Fetch {
+    Ok(Fetch {
         src: a.src,
         dest: a.dest,
         flat: a.flat,
         fail_on_missing: a.fail_on_missing,
         validate_checksum: a.validate_checksum,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -239,14 +243,7 @@ mod tests {
     use super::*;
 
     fn f(v: Value) -> Fetch {
-        let a: Args = parse_args(v).unwrap();
-        Fetch {
-            src: a.src,
-            dest: a.dest,
-            flat: a.flat,
-            fail_on_missing: a.fail_on_missing,
-            validate_checksum: a.validate_checksum,
-        }
+        parse(v).unwrap()
     }
 
     fn at(dir: &std::path::Path) -> impl Fn(&str) -> Result<PathBuf, ModuleError> + '_ {

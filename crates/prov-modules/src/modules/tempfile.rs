@@ -197,6 +197,10 @@ impl Module for Tempfile {
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    Ok(Box::new(parse(args)?))
+}
+
+fn parse(args: Value) -> Result<Tempfile, ModuleError> {
     let a: Args = parse_args(args)?;
     let directory = match a.state.as_str() {
         "file" => false,
@@ -219,12 +223,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             return Err(ModuleError::arg(what, "must not contain NUL or newline characters"));
         }
     }
-    Ok(Box::new(Tempfile {
+    Ok(Tempfile {
         directory,
         path: a.path,
         prefix: a.prefix,
         suffix: a.suffix,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -232,13 +236,7 @@ mod tests {
     use super::*;
 
     fn t(v: Value) -> Tempfile {
-        let a: Args = parse_args(v).unwrap();
-        Tempfile {
-            directory: a.state == "directory",
-            path: a.path,
-            prefix: a.prefix,
-            suffix: a.suffix,
-        }
+        parse(v).unwrap()
     }
 
     #[test]
