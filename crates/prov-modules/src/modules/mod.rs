@@ -56,4 +56,7 @@ modules!(
     alternatives,
     cron,
     mount,
+    ufw,
+    iptables,
+    modprobe,
 );
