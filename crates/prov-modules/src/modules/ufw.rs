@@ -10,9 +10,10 @@
 //! lines of the user rules files differ after the commands ran. The plan predicts it from one
 //! probe: the status, the tuples, the configured policies and log level, and for a rule the
 //! `ufw --dry-run` of the very command (its rules files, compared with the tuples as Ansible's
-//! check mode compares them). A command whose effect the status does not show (a default
-//! policy or log level set while ufw is inactive, a routed policy while forwarding is off) is
-//! still run, reported `ok` as Ansible reports it. Every argument of the module is implemented.
+//! check mode compares them). A default policy whose effect the status does not show (set
+//! while ufw is inactive, or routed while forwarding is off) is still run, reported `ok` as
+//! Ansible reports it; `logging` while ufw is inactive is a change every time, as the module
+//! decides it (its status has no `Logging:` line). Every argument of the module is implemented.
 
 use async_trait::async_trait;
 use prov_core::{
@@ -545,7 +546,9 @@ pub fn effect(cmd: &UfwCmd, p: &UfwProbe) -> Effect {
                     };
                     Effect { visible, acts: acts || visible }
                 }
-                None => Effect::hidden(acts),
+                // The module's own decision, in a real run too: no `Logging:` line (ufw is
+                // inactive) is a change, every time.
+                None => Effect::visible(true),
             }
         }
         UfwCmd::Default(policy, direction) => {
@@ -864,8 +867,8 @@ mod tests {
         assert_eq!(e(UfwCmd::Logging("on".into()), &on), Effect::NONE);
         assert_eq!(e(UfwCmd::Logging("low".into()), &on), Effect::NONE);
         assert_eq!(e(UfwCmd::Logging("high".into()), &on), Effect::visible(true));
-        assert_eq!(e(UfwCmd::Logging("high".into()), &off), Effect::hidden(true));
-        assert_eq!(e(UfwCmd::Logging("low".into()), &off), Effect::NONE);
+        assert_eq!(e(UfwCmd::Logging("high".into()), &off), Effect::visible(true));
+        assert_eq!(e(UfwCmd::Logging("low".into()), &off), Effect::visible(true));
         let deny = |d: Option<&str>| UfwCmd::Default(Verdict::Deny, d.map(Into::into));
         let allow = |d: Option<&str>| UfwCmd::Default(Verdict::Allow, d.map(Into::into));
         assert_eq!(e(deny(None), &on), Effect::NONE);
