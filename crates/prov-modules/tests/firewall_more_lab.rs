@@ -18,7 +18,8 @@ use support::{
     NsConnection, ansible, apply, check, converge, files, lab_host, lab_lock, same_as_ansible,
 };
 
-const UFW_FILES: &str = "/etc/ufw/user.rules /etc/ufw/user6.rules /etc/ufw/ufw.conf /etc/default/ufw";
+const UFW_FILES: &str =
+    "/etc/ufw/user.rules /etc/ufw/user6.rules /etc/ufw/ufw.conf /etc/default/ufw";
 
 /// The nftables tables of the host, one `family name` a line.
 async fn nft_tables(h: &NsConnection) -> Vec<String> {
@@ -85,19 +86,32 @@ async fn ufw_rules_policies_and_state_as_ansible() {
     let Some(h) = lab_host("lab1") else { return };
     // A fresh install: its configuration files are the state every comparison starts from.
     if h.sh("command -v ufw").await.success() {
-        h.sh_ok("ufw --force reset >/dev/null; ufw disable >/dev/null; rm -f /etc/ufw/*.20*").await;
+        h.sh_ok("ufw --force reset >/dev/null; ufw disable >/dev/null; rm -f /etc/ufw/*.20*")
+            .await;
         purge(&h, "ufw").await;
     }
     let tables = nft_tables(&h).await;
     install(&h, "ufw").await;
-    h.sh_ok("cp /etc/default/ufw /root/prov-ufw.default && cp /etc/ufw/ufw.conf /root/prov-ufw.conf")
-        .await;
+    h.sh_ok(
+        "cp /etc/default/ufw /root/prov-ufw.default && cp /etc/ufw/ufw.conf /root/prov-ufw.conf",
+    )
+    .await;
     ufw_clean(&h).await;
 
     // A rule while inactive: the tuple appears in both files; a second run is ok.
-    let real = converge(&h, "ufw", json!({"rule": "allow", "port": "22", "proto": "tcp"})).await;
-    assert_eq!(real.summary, ["ufw allow from any to any port 22 proto tcp"]);
-    let rules = h.sh_ok("grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules").await;
+    let real = converge(
+        &h,
+        "ufw",
+        json!({"rule": "allow", "port": "22", "proto": "tcp"}),
+    )
+    .await;
+    assert_eq!(
+        real.summary,
+        ["ufw allow from any to any port 22 proto tcp"]
+    );
+    let rules = h
+        .sh_ok("grep -h '^### tuple' /etc/ufw/user.rules /etc/ufw/user6.rules")
+        .await;
     assert_eq!(
         rules,
         "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n### tuple ### allow tcp 22 ::/0 any ::/0 in\n"
@@ -117,7 +131,8 @@ async fn ufw_rules_policies_and_state_as_ansible() {
         json!({"rule": "allow", "port": "22", "proto": "tcp", "delete": true}),
         json!({"default": "reject", "direction": "outgoing"}),
     ] {
-        let both = same_as_ansible(&h, "community.general.ufw", args.clone(), UFW_FILES, reset).await;
+        let both =
+            same_as_ansible(&h, "community.general.ufw", args.clone(), UFW_FILES, reset).await;
         if let Some((t, o)) = theirs_changed(&both) {
             assert_eq!(t, o, "changed differs from Ansible's for {args}");
         }
@@ -141,54 +156,112 @@ async fn ufw_rules_policies_and_state_as_ansible() {
     converge(&h, "ufw", json!({"logging": "medium"})).await;
     let status = h.sh_ok("LANG=C ufw status verbose").await;
     assert!(status.contains("Logging: on (medium)"), "{status}");
-    converge(&h, "ufw", json!({"policy": "allow", "direction": "outgoing"})).await;
-    converge(&h, "ufw", json!({"rule": "allow", "port": "80", "proto": "tcp"})).await;
+    converge(
+        &h,
+        "ufw",
+        json!({"policy": "allow", "direction": "outgoing"}),
+    )
+    .await;
+    converge(
+        &h,
+        "ufw",
+        json!({"rule": "allow", "port": "80", "proto": "tcp"}),
+    )
+    .await;
     let real = converge(
         &h,
         "ufw",
         json!({"rule": "deny", "port": "81", "proto": "tcp", "from_ip": "fd00::/8", "insert": 0, "insert_relative_to": "first-ipv6"}),
     )
     .await;
-    assert!(real.summary[0].starts_with("ufw insert "), "{:?}", real.summary);
+    assert!(
+        real.summary[0].starts_with("ufw insert "),
+        "{:?}",
+        real.summary
+    );
     let numbered = h.sh_ok("LANG=C ufw status numbered").await;
-    let line = numbered.lines().find(|l| l.contains("81/tcp")).expect("v6 rule");
-    assert!(line.starts_with("[ 3]") && line.contains("fd00::/8"), "{numbered}");
+    let line = numbered
+        .lines()
+        .find(|l| l.contains("81/tcp"))
+        .expect("v6 rule");
+    assert!(
+        line.starts_with("[ 3]") && line.contains("fd00::/8"),
+        "{numbered}"
+    );
     let args = json!({"rule": "deny", "port": "81", "proto": "tcp", "from_ip": "fd00::/8", "delete": true});
     converge(&h, "ufw", args).await;
 
     // A routed policy while forwarding is off: ufw writes the file, Ansible reports ok.
-    h.sh_ok("sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"DROP\"/' /etc/default/ufw")
-        .await;
-    let planned = check(&h, "ufw", json!({"policy": "allow", "direction": "routed"})).await.unwrap();
+    h.sh_ok(
+        "sed -i 's/^DEFAULT_FORWARD_POLICY=.*/DEFAULT_FORWARD_POLICY=\"DROP\"/' /etc/default/ufw",
+    )
+    .await;
+    let planned = check(&h, "ufw", json!({"policy": "allow", "direction": "routed"}))
+        .await
+        .unwrap();
     assert!(!planned.changed);
-    let real = apply(&h, "ufw", json!({"policy": "allow", "direction": "routed"})).await.unwrap();
+    let real = apply(&h, "ufw", json!({"policy": "allow", "direction": "routed"}))
+        .await
+        .unwrap();
     assert!(!real.changed);
-    assert!(h.sh_ok("cat /etc/default/ufw").await.contains("DEFAULT_FORWARD_POLICY=\"ACCEPT\""));
+    assert!(
+        h.sh_ok("cat /etc/default/ufw")
+            .await
+            .contains("DEFAULT_FORWARD_POLICY=\"ACCEPT\"")
+    );
 
     // reloaded is always a change, in check mode too.
-    let planned = check(&h, "ufw", json!({"state": "reloaded"})).await.unwrap();
+    let planned = check(&h, "ufw", json!({"state": "reloaded"}))
+        .await
+        .unwrap();
     assert!(planned.changed);
-    assert!(apply(&h, "ufw", json!({"state": "reloaded"})).await.unwrap().changed);
+    assert!(
+        apply(&h, "ufw", json!({"state": "reloaded"}))
+            .await
+            .unwrap()
+            .changed
+    );
 
     // A bad port fails with ufw's message, in check mode already.
-    let e = check(&h, "ufw", json!({"rule": "allow", "port": "nope"})).await.unwrap_err();
+    let e = check(&h, "ufw", json!({"rule": "allow", "port": "nope"}))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("ERROR: Bad port"), "{e}");
 
     // Disabled; then a log level set while inactive: a change every time, as in Ansible.
     converge(&h, "ufw", json!({"state": "disabled"})).await;
     for _ in 0..2 {
-        assert!(check(&h, "ufw", json!({"logging": "high"})).await.unwrap().changed);
-        assert!(apply(&h, "ufw", json!({"logging": "high"})).await.unwrap().changed);
+        assert!(
+            check(&h, "ufw", json!({"logging": "high"}))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert!(
+            apply(&h, "ufw", json!({"logging": "high"}))
+                .await
+                .unwrap()
+                .changed
+        );
     }
-    assert!(h.sh_ok("cat /etc/ufw/ufw.conf").await.contains("LOGLEVEL=high"));
+    assert!(
+        h.sh_ok("cat /etc/ufw/ufw.conf")
+            .await
+            .contains("LOGLEVEL=high")
+    );
     if let Some(t) = ansible("lab1", "community.general.ufw", &json!({"logging": "full"})) {
         assert_eq!(t["changed"], json!(true), "{t}");
     }
-    assert!(h.sh_ok("cat /etc/ufw/ufw.conf").await.contains("LOGLEVEL=full"));
+    assert!(
+        h.sh_ok("cat /etc/ufw/ufw.conf")
+            .await
+            .contains("LOGLEVEL=full")
+    );
 
     // Restore: reset, disabled, purged; no ufw chains or tables left; SSH answers.
     ufw_clean(&h).await;
-    h.sh_ok("rm -f /root/prov-ufw.default /root/prov-ufw.conf").await;
+    h.sh_ok("rm -f /root/prov-ufw.default /root/prov-ufw.conf")
+        .await;
     purge(&h, "ufw").await;
     drop_new_tables(&h, &tables).await;
     assert!(!h.sh("command -v ufw").await.success());
@@ -223,7 +296,11 @@ async fn same_rules_as_ansible(h: &NsConnection, args: Value, setup: &str) {
     iptables_clean(h).await;
     h.sh_ok(setup).await;
     let ours = converge(h, "iptables", args.clone()).await;
-    assert_eq!(rules_of(h).await, want, "rules differ from Ansible's for {args}");
+    assert_eq!(
+        rules_of(h).await,
+        want,
+        "rules differ from Ansible's for {args}"
+    );
     assert_eq!(theirs["changed"].as_bool(), Some(ours.changed), "{args}");
     assert_eq!(theirs["rule"], ours.result["rule"], "{args}");
 }
@@ -254,17 +331,24 @@ async fn iptables_rules_chains_and_policies_as_ansible() {
 
     // Insert goes first; absent removes it; the rule text is returned.
     iptables_clean(&h).await;
-    h.sh_ok("iptables -N PROVTEST && iptables -A PROVTEST -j RETURN").await;
+    h.sh_ok("iptables -N PROVTEST && iptables -A PROVTEST -j RETURN")
+        .await;
     let args = json!({"chain": "PROVTEST", "protocol": "icmp", "icmp_type": "echo-request", "jump": "ACCEPT", "action": "insert"});
     let real = converge(&h, "iptables", args).await;
-    assert_eq!(real.result["rule"], json!("-p icmp -j ACCEPT --icmp-type echo-request"));
+    assert_eq!(
+        real.result["rule"],
+        json!("-p icmp -j ACCEPT --icmp-type echo-request")
+    );
     assert_eq!(
         h.sh_ok("iptables -S PROVTEST").await,
         "-N PROVTEST\n-A PROVTEST -p icmp -m icmp --icmp-type 8 -j ACCEPT\n-A PROVTEST -j RETURN\n"
     );
     let absent = json!({"chain": "PROVTEST", "protocol": "icmp", "icmp_type": "echo-request", "jump": "ACCEPT", "state": "absent"});
     converge(&h, "iptables", absent).await;
-    assert_eq!(h.sh_ok("iptables -S PROVTEST").await, "-N PROVTEST\n-A PROVTEST -j RETURN\n");
+    assert_eq!(
+        h.sh_ok("iptables -S PROVTEST").await,
+        "-N PROVTEST\n-A PROVTEST -j RETURN\n"
+    );
 
     // Flush always reports a change, as Ansible's; then the chain goes with chain_management.
     let flush = json!({"chain": "PROVTEST", "flush": true});
@@ -276,26 +360,40 @@ async fn iptables_rules_chains_and_policies_as_ansible() {
     assert!(!h.sh("iptables -S PROVTEST").await.success());
 
     // Without chain_management a missing chain is reported as a change and left alone.
-    let planned = apply(&h, "iptables", json!({"chain": "PROVTEST"})).await.unwrap();
+    let planned = apply(&h, "iptables", json!({"chain": "PROVTEST"}))
+        .await
+        .unwrap();
     assert!(planned.changed);
     assert!(!h.sh("iptables -S PROVTEST").await.success());
-    if let Some(t) = ansible("lab1", "ansible.builtin.iptables", &json!({"chain": "PROVTEST"})) {
+    if let Some(t) = ansible(
+        "lab1",
+        "ansible.builtin.iptables",
+        &json!({"chain": "PROVTEST"}),
+    ) {
         assert_eq!(t["changed"], json!(true), "{t}");
     }
 
     // IPv6 and both.
     let both = json!({"chain": "INPUT", "protocol": "tcp", "destination_port": "9", "jump": "DROP", "ip_version": "both"});
     converge(&h, "iptables", both.clone()).await;
-    assert!(h.sh_ok("ip6tables -S INPUT").await.contains("--dport 9 -j DROP"));
+    assert!(
+        h.sh_ok("ip6tables -S INPUT")
+            .await
+            .contains("--dport 9 -j DROP")
+    );
     let mut gone = both;
     gone["state"] = json!("absent");
     converge(&h, "iptables", gone).await;
     assert!(!h.sh_ok("ip6tables -S INPUT").await.contains("--dport 9"));
 
     // Refused arguments are named.
-    let e = apply(&h, "iptables", json!({"chain": "INPUT", "uid_owner": "0", "jump": "ACCEPT"}))
-        .await
-        .unwrap_err();
+    let e = apply(
+        &h,
+        "iptables",
+        json!({"chain": "INPUT", "uid_owner": "0", "jump": "ACCEPT"}),
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("uid_owner"), "{e}");
 
     iptables_clean(&h).await;
@@ -318,7 +416,10 @@ async fn modprobe_fails_as_ansible_on_a_kernel_without_modules() {
     // This machine's kernel has no loadable modules (no /proc/modules, no /lib/modules): both
     // Ansible's module and prov's fail before loading or writing anything. Nothing here loads
     // or unloads a kernel module.
-    assert!(!h.sh("test -e /proc/modules").await.success(), "the kernel has modules");
+    assert!(
+        !h.sh("test -e /proc/modules").await.success(),
+        "the kernel has modules"
+    );
     let before = files(&h, MODPROBE_FILES).await;
 
     // Without kmod: the executable is missing.
@@ -326,9 +427,16 @@ async fn modprobe_fails_as_ansible_on_a_kernel_without_modules() {
     let args = json!({"name": "nf_tables", "state": "present"});
     if !had_kmod {
         let ours = apply(&h, "modprobe", args.clone()).await.unwrap_err();
-        assert!(ours.to_string().contains("Failed to find required executable \"modprobe\""), "{ours}");
+        assert!(
+            ours.to_string()
+                .contains("Failed to find required executable \"modprobe\""),
+            "{ours}"
+        );
         if let Some(t) = ansible("lab1", "community.general.modprobe", &args) {
-            assert!(msg_of(&t).starts_with("Failed to find required executable \"modprobe\""), "{t}");
+            assert!(
+                msg_of(&t).starts_with("Failed to find required executable \"modprobe\""),
+                "{t}"
+            );
         }
         install(&h, "kmod").await;
     }
@@ -346,10 +454,166 @@ async fn modprobe_fails_as_ansible_on_a_kernel_without_modules() {
         if let Some(t) = ansible("lab1", "community.general.modprobe", &args) {
             assert_eq!(msg_of(&t), want, "{t}");
         }
-        assert_eq!(files(&h, MODPROBE_FILES).await, before_run, "nothing written");
+        assert_eq!(
+            files(&h, MODPROBE_FILES).await,
+            before_run,
+            "nothing written"
+        );
     }
     if !had_kmod {
         purge(&h, "kmod").await;
     }
     assert_eq!(files(&h, MODPROBE_FILES).await, before);
+}
+
+/// Runs Ansible's own modprobe module (the collection's code, from the venv's Python) against
+/// copies of `/etc/modules-load.d` and `/etc/modprobe.d` under `root`, with `module_loaded`
+/// answering yes (this machine's kernel cannot tell) and no `modprobe` run.
+const MODPROBE_HARNESS: &str = r#"
+import sys, json
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+root, args = sys.argv[1], json.loads(sys.argv[2])
+basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+basic._ANSIBLE_PROFILE = "legacy"
+import ansible_collections.community.general.plugins.modules.modprobe as m
+m.MODULES_LOAD_LOCATION = root + "/etc/modules-load.d"
+m.PARAMETERS_FILES_LOCATION = root + "/etc/modprobe.d"
+m.Modprobe.module_loaded = lambda self: True
+basic.AnsibleModule.get_bin_path = lambda self, *a, **k: "/bin/false"
+m.main()
+"#;
+
+/// Every file under `root`, path (relative) and content.
+fn tree(root: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in ["etc/modules-load.d", "etc/modprobe.d"] {
+        for e in std::fs::read_dir(root.join(dir)).expect("dir") {
+            let p = e.expect("entry").path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.push((rel, std::fs::read_to_string(&p).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// prov's persistence planner on the files under `root`, its writes applied there.
+fn prov_persistence(root: &std::path::Path, name: &str, params: &str, persistent: &str) -> bool {
+    use prov_modules::modules::modprobe::{ModprobeState, plan_persistence};
+    use prov_modules::textfiles::TextFile;
+    let read = |dir: &str| -> Vec<TextFile> {
+        tree(root)
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(&dir[1..]))
+            .map(|(p, content)| TextFile {
+                path: format!("/{p}"),
+                link_target: None,
+                mode: 0o644,
+                content,
+            })
+            .collect()
+    };
+    let st = ModprobeState {
+        load_files: read("/etc/modules-load.d"),
+        option_files: read("/etc/modprobe.d"),
+        options_dir: true,
+        load_dir: true,
+    };
+    let writes = plan_persistence(name, params, persistent, &st).expect("plan");
+    for w in &writes {
+        let path = root.join(&w.path[1..]);
+        std::fs::write(path, w.content.as_deref().expect("a write")).expect("write");
+    }
+    !writes.is_empty()
+}
+
+/// Files before (path under the root, content), name, params, persistent.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+#[test]
+fn modprobe_persistence_files_are_what_ansibles_code_writes() {
+    let python = "/var/cache/prov-bench/venv/bin/python3";
+    if !std::path::Path::new(python).exists() {
+        eprintln!("SKIP comparison: no Ansible venv");
+        return;
+    }
+    let cases: [Case; 6] = [
+        (&[], "dummy", "", "present"),
+        (
+            &[(
+                "etc/modprobe.d/x.conf",
+                "blacklist foo\noptions dummy a=1 # old\noptions dummy2 a=1\n",
+            )],
+            "dummy",
+            "a=2  b=3",
+            "present",
+        ),
+        (
+            &[
+                ("etc/modules-load.d/m.conf", "# mine\n dummy ;x\nother\n"),
+                (
+                    "etc/modprobe.d/dummy.conf",
+                    "options dummy b=3\noptions dummy a=2\n",
+                ),
+            ],
+            "dummy",
+            "a=2 b=3",
+            "present",
+        ),
+        (
+            &[
+                ("etc/modules-load.d/m.conf", "# mine\ndummy\nother\n"),
+                ("etc/modules-load.d/dummy.conf", "dummy\n"),
+                ("etc/modprobe.d/dummy.conf", "options dummy a=2\n"),
+            ],
+            "dummy",
+            "",
+            "absent",
+        ),
+        (
+            &[("etc/modules-load.d/m.conf", "other\n")],
+            "dummy",
+            "",
+            "absent",
+        ),
+        (
+            &[("etc/modules-load.d/m.conf", "dummy\n")],
+            "dummy",
+            "x=1",
+            "disabled",
+        ),
+    ];
+    for (files, name, params, persistent) in cases {
+        let setup = || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            for d in ["etc/modules-load.d", "etc/modprobe.d"] {
+                std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+            }
+            for (p, c) in files {
+                std::fs::write(dir.path().join(p), c).expect("write");
+            }
+            dir
+        };
+        let theirs = setup();
+        let args = json!({"name": name, "params": params, "persistent": persistent});
+        let out = std::process::Command::new(python)
+            .args(["-c", MODPROBE_HARNESS])
+            .arg(theirs.path())
+            .arg(args.to_string())
+            .output()
+            .expect("python runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let result: Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+        let ours = setup();
+        let changed = prov_persistence(ours.path(), name, params, persistent);
+        assert_eq!(tree(ours.path()), tree(theirs.path()), "{args}");
+        assert_eq!(result["changed"], json!(changed), "{args}");
+    }
 }

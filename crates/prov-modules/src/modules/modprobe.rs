@@ -341,7 +341,7 @@ fn state_of(found: &TextFiles) -> ModprobeState {
 impl Module for Modprobe {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let found = ctx.fact(&probe()).await?;
-        if !found.command("bin").is_some_and(|c| c.status == 0) {
+        if found.command("bin").is_none_or(|c| c.status != 0) {
             return Err(ModuleError::failed(format!(
                 "Failed to find required executable \"modprobe\" in paths: {BIN_PATHS}"
             )));

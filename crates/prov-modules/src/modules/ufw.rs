@@ -836,7 +836,7 @@ mod tests {
         let v4 = "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n";
         assert!(!rule_changes(PRE, v4, "10.0.0.1", "any"));
         assert!(rule_changes(PRE, v4, "any", "any"));
-        assert!(rule_changes("", "Rules updated\n", "any", "any") == false);
+        assert!(!rule_changes("", "Rules updated\n", "any", "any"));
     }
 
     fn probe(status: &str, conf: &[(&str, &str)]) -> UfwProbe {
