@@ -136,6 +136,9 @@ async fn ufw_rules_policies_and_state_as_ansible() {
         if let Some((t, o)) = theirs_changed(&both) {
             assert_eq!(t, o, "changed differs from Ansible's for {args}");
         }
+        if let Some((t, o)) = &both {
+            assert_eq!(t["commands"], o.result["commands"], "commands for {args}");
+        }
     }
 
     // Enabled with a deny policy (SSH is allowed): the firewall is up, SSH still answers.

@@ -343,9 +343,15 @@ pub fn insert_position(insert: i64, relative: RelativeTo, numbered: &str) -> Opt
 }
 
 impl UfwArgs {
-    /// The rule's words after `ufw`, built as the module joins them (then split as a shell
-    /// splits them: `app 'NAME'` is one word).
+    /// The rule's words after `ufw`: [`UfwArgs::rule_line`] split as a shell splits it
+    /// (`app 'NAME'` is two words), as `run_command` splits the module's string.
     pub fn rule_words(&self, verdict: Verdict, insert: Option<i64>) -> Vec<String> {
+        let joined = self.rule_line(verdict, insert);
+        shlex::split(&joined).unwrap_or_else(|| joined.split_whitespace().map(Into::into).collect())
+    }
+
+    /// The rule's text after `ufw`, joined as the module joins it.
+    pub fn rule_line(&self, verdict: Verdict, insert: Option<i64>) -> String {
         let mut parts: Vec<String> = Vec::new();
         let mut push = |cond: bool, s: String| {
             if cond {
@@ -393,8 +399,7 @@ impl UfwArgs {
         if let Some(c) = opt(&self.comment) {
             push(true, format!("comment '{c}'"));
         }
-        let joined = parts.join(" ");
-        shlex::split(&joined).unwrap_or_else(|| joined.split_whitespace().map(Into::into).collect())
+        parts.join(" ")
     }
 }
 
@@ -611,11 +616,40 @@ pub fn plan_ufw(
     Ok((run, total))
 }
 
-fn command_line(words: &[String]) -> String {
-    std::iter::once("/usr/sbin/ufw".to_owned())
-        .chain(words.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The module's `commands` result: what it runs, as it logs it (the status and the grep of
+/// the tuples first; per rule `ufw --version` then the rule, with `--dry-run` in check mode;
+/// other commands only in a real run; the status again at the end of a real run, and the grep
+/// again unless `decided`: the commands already made the module report a change, `reloaded`,
+/// `reset` or a visible `logging`, so it does not compare).
+pub fn ansible_commands(
+    cmds: &[UfwCmd],
+    rule_line: &str,
+    check_mode: bool,
+    decided: bool,
+) -> Vec<String> {
+    let ufw = "/usr/sbin/ufw";
+    let mut out = vec![
+        format!("{ufw} status verbose"),
+        format!("/usr/bin/grep -h '^### tuple' {}", RULES_FILES.join(" ")),
+    ];
+    for c in cmds {
+        match c {
+            UfwCmd::Rule => {
+                out.push(format!("{ufw} --version"));
+                let dry = if check_mode { " --dry-run" } else { "" };
+                out.push(format!("{ufw}{dry} {rule_line}"));
+            }
+            _ if check_mode => {}
+            other => out.push(format!("{ufw} {}", other.words(&[]).join(" "))),
+        }
+    }
+    if !check_mode {
+        out.push(out[0].clone());
+        if !decided {
+            out.push(out[1].clone());
+        }
+    }
+    out
 }
 
 /// Runs the commands in order (failing on the first that fails, with its stderr or stdout, as
@@ -656,10 +690,11 @@ impl Module for Ufw {
                     let numbered = ctx.fact(&Sectioned(NumberedFact)).await?;
                     insert = insert_position(i, a.insert_relative_to, &numbered);
                 }
-                Some(a.rule_words(v, insert))
+                Some((a.rule_words(v, insert), a.rule_line(v, insert)))
             }
             _ => None,
         };
+        let (rule, rule_line) = rule.unzip();
         let fact = UfwFact { rule: rule.clone() };
         let Some(p) = ctx.fact(&Sectioned(fact)).await? else {
             return Err(ModuleError::failed(
@@ -667,18 +702,25 @@ impl Module for Ufw {
             ));
         };
         let rule = rule.unwrap_or_default();
-        let (run, effect) = plan_ufw(a, &self.cmds, &rule, &p).map_err(ModuleError::failed)?;
+        let (run, total) = plan_ufw(a, &self.cmds, &rule, &p).map_err(ModuleError::failed)?;
         let lines: Vec<String> = run.iter().map(|w| format!("ufw {}", w.join(" "))).collect();
-        let commands: Vec<String> = run.iter().map(|w| command_line(w)).collect();
+        let line = rule_line.unwrap_or_default();
+        let decided = self.cmds.iter().any(|c| match c {
+            UfwCmd::State(UfwState::Reloaded | UfwState::Reset) | UfwCmd::Logging(_) => {
+                effect(c, &p).visible
+            }
+            _ => false,
+        });
+        let commands = ansible_commands(&self.cmds, &line, ctx.check_mode, decided);
         let mut plan = Plan::unchanged().with_result("commands", json!(commands));
-        if !effect.acts {
+        if !total.acts {
             if !ctx.check_mode {
                 plan = plan.with_result("msg", json!(p.status.trim_end()));
             }
             return Ok(plan);
         }
         let action = RunUfw { cmds: run };
-        let change = if effect.visible {
+        let change = if total.visible {
             Plan::changes(lines, vec![], action)
         } else {
             Plan::refresh(lines.join("; "), action)
@@ -803,6 +845,45 @@ mod tests {
         assert_eq!(
             rule(json!({"rule": "limit", "direction": "in", "interface": "eth0", "port": "ssh"})),
             ["limit", "in", "on", "eth0", "from", "any", "to", "any", "port", "ssh"]
+        );
+    }
+
+    #[test]
+    fn commands_are_logged_as_the_module_logs_them() {
+        let a = args(json!({"state": "enabled", "rule": "allow", "name": "OpenSSH"}));
+        let line = a.rule_line(Verdict::Allow, None);
+        assert_eq!(line, "allow from any to any app 'OpenSSH'");
+        let grep = "/usr/bin/grep -h '^### tuple' /lib/ufw/user.rules /lib/ufw/user6.rules /etc/ufw/user.rules /etc/ufw/user6.rules /var/lib/ufw/user.rules /var/lib/ufw/user6.rules";
+        assert_eq!(
+            ansible_commands(&commands(&a), &line, true, false),
+            [
+                "/usr/sbin/ufw status verbose",
+                grep,
+                "/usr/sbin/ufw --version",
+                "/usr/sbin/ufw --dry-run allow from any to any app 'OpenSSH'"
+            ]
+        );
+        assert_eq!(
+            ansible_commands(&commands(&a), &line, false, false),
+            [
+                "/usr/sbin/ufw status verbose",
+                grep,
+                "/usr/sbin/ufw -f enable",
+                "/usr/sbin/ufw --version",
+                "/usr/sbin/ufw allow from any to any app 'OpenSSH'",
+                "/usr/sbin/ufw status verbose",
+                grep
+            ]
+        );
+        let reload = [UfwCmd::State(UfwState::Reloaded)];
+        assert_eq!(
+            ansible_commands(&reload, "", false, true),
+            [
+                "/usr/sbin/ufw status verbose",
+                grep,
+                "/usr/sbin/ufw -f reload",
+                "/usr/sbin/ufw status verbose"
+            ]
         );
     }
 
