@@ -90,6 +90,11 @@ async fn ufw_rules_policies_and_state_as_ansible() {
             .await;
         purge(&h, "ufw").await;
     }
+    // Tables an interrupted run left: iptables-nft's filter tables holding ufw's chains.
+    h.sh_ok(
+        "for t in 'ip filter' 'ip6 filter'; do nft list table $t 2>/dev/null | grep -Eq 'chain ufw6?-' && nft delete table $t; done; true",
+    )
+    .await;
     let tables = nft_tables(&h).await;
     install(&h, "ufw").await;
     h.sh_ok(
