@@ -63,4 +63,7 @@ modules!(
     dpkg_selections,
     tempfile,
     fetch,
+    ufw,
+    iptables,
+    modprobe,
 );
