@@ -19,7 +19,10 @@ use sha_crypt::Params;
 use crate::template::budget::charge_steps;
 
 fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, format!("password_hash: {}", msg.into()))
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("password_hash: {}", msg.into()),
+    )
 }
 
 /// The alphabet of crypt's base64 (`hash64` in passlib), the salt characters of SHA-crypt
@@ -117,7 +120,9 @@ fn argument(
     let value = match positional.next() {
         Some(v) => {
             if kwargs.has(name) {
-                return Err(invalid(format!("got multiple values for argument '{name}'")));
+                return Err(invalid(format!(
+                    "got multiple values for argument '{name}'"
+                )));
             }
             Some(v.clone())
         }
@@ -181,9 +186,16 @@ fn checked_salt(algo: Algo, salt: &MjValue) -> Result<String, Error> {
         None if salt.is_number() => salt.to_string(),
         None => return Err(invalid(format!("the salt must be a string, not {salt}"))),
     };
-    let alphabet: &[u8] = if algo == Algo::Bcrypt { BCRYPT64 } else { HASH64 };
+    let alphabet: &[u8] = if algo == Algo::Bcrypt {
+        BCRYPT64
+    } else {
+        HASH64
+    };
     if !salt.bytes().all(|b| alphabet.contains(&b)) {
-        return Err(invalid(format!("invalid characters in {} salt", algo.name())));
+        return Err(invalid(format!(
+            "invalid characters in {} salt",
+            algo.name()
+        )));
     }
     match algo {
         Algo::Bcrypt if salt.len() != 22 => Err(invalid(format!(
@@ -276,7 +288,8 @@ fn push_hash64(out: &mut String, mut w: u32, n: usize) {
 fn hash64_groups(digest: &[u8], groups: &[[usize; 3]], last: (u32, usize)) -> String {
     let mut out = String::new();
     for [a, b, c] in groups {
-        let w = (u32::from(digest[*a]) << 16) | (u32::from(digest[*b]) << 8) | u32::from(digest[*c]);
+        let w =
+            (u32::from(digest[*a]) << 16) | (u32::from(digest[*b]) << 8) | u32::from(digest[*c]);
         push_hash64(&mut out, w, 4);
     }
     push_hash64(&mut out, last.0, last.1);
@@ -334,7 +347,10 @@ fn sha_crypt(algo: Algo, password: &[u8], salt: &str, rounds: u64) -> Result<Str
     let (id, hash) = match algo {
         Algo::Sha512 => {
             let d = sha_crypt::sha512_crypt(password, salt.as_bytes(), params);
-            ("6", hash64_groups(&d, &SHA512_GROUPS, (u32::from(d[63]), 2)))
+            (
+                "6",
+                hash64_groups(&d, &SHA512_GROUPS, (u32::from(d[63]), 2)),
+            )
         }
         _ => {
             let d = sha_crypt::sha256_crypt(password, salt.as_bytes(), params);
@@ -615,7 +631,10 @@ mod tests {
         for (algo, size) in [(Algo::Sha512, 16), (Algo::Md5, 4), (Algo::Bcrypt, 22)] {
             let salt = random_salt(algo, size);
             assert_eq!(salt.len(), size);
-            assert_eq!(checked_salt(algo, &MjValue::from(salt.as_str())).unwrap(), salt);
+            assert_eq!(
+                checked_salt(algo, &MjValue::from(salt.as_str())).unwrap(),
+                salt
+            );
         }
     }
 
@@ -643,12 +662,57 @@ mod tests {
         assert_eq!(checked_rounds(Algo::Sha256, None).unwrap(), Some(535_000));
         assert!(checked_ident(Algo::Bcrypt, Some(&MjValue::from("2x"))).is_err());
         assert!(checked_ident(Algo::Bcrypt, Some(&MjValue::from("2"))).is_err());
-        assert_eq!(checked_ident(Algo::Sha512, Some(&MjValue::from("2a"))).unwrap(), "");
+        assert_eq!(
+            checked_ident(Algo::Sha512, Some(&MjValue::from("2a"))).unwrap(),
+            ""
+        );
         assert!(Algo::parse("des").is_err());
         assert!(Algo::parse("SHA512").is_err());
         assert!(checked_salt_size(Algo::Sha512, Some(&n(20))).is_err());
         assert!(checked_salt_size(Algo::Bcrypt, Some(&n(10))).is_err());
         assert_eq!(checked_salt_size(Algo::Md5, Some(&n(4))).unwrap(), 4);
+    }
+
+    fn render(text: &str) -> Result<String, Error> {
+        let env = super::super::environment();
+        env.render_str(text, minijinja::context! {})
+    }
+
+    #[test]
+    fn the_filter_takes_arguments_by_position_and_name() {
+        assert_eq!(
+            render("{{ 'secret' | password_hash('md5', 'saltsalt') }}").unwrap(),
+            "$1$saltsalt$9xy1btjgzLYfb7hivXtC//"
+        );
+        assert_eq!(
+            render("{{ 'secret' | password_hash(hashtype='md5', salt='salt', ident='2a') }}")
+                .unwrap(),
+            "$1$salt$ez2vlPGdaLYkJam5pWs/Y1"
+        );
+        let err = render("{{ 'secret' | password_hash('md5', 'salt', bogus=1) }}").unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+        let err = render("{{ 'secret' | password_hash('des') }}").unwrap_err();
+        assert!(err.to_string().contains("des is not in the list"), "{err}");
+        assert!(render("{{ 123 | password_hash('md5', 'salt') }}").is_err());
+    }
+
+    #[test]
+    fn random_salts_differ_per_call() {
+        let a = render("{{ 'secret' | password_hash('md5') }}").unwrap();
+        let b = render("{{ 'secret' | password_hash('md5') }}").unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with("$1$") && a.len() == 3 + 8 + 1 + 22, "{a}");
+    }
+
+    #[test]
+    fn rounds_beyond_the_render_budget_fail_before_hashing() {
+        for text in [
+            "{{ 'secret' | password_hash('sha512', 'saltsalt', rounds=999999999) }}",
+            "{{ 'secret' | password_hash('bcrypt', rounds=31) }}",
+        ] {
+            let err = render(text).unwrap_err();
+            assert!(err.to_string().contains("fuel"), "{text}: {err}");
+        }
     }
 
     #[test]
