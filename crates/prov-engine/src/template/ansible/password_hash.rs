@@ -694,6 +694,8 @@ mod tests {
         let err = render("{{ 'secret' | password_hash('des') }}").unwrap_err();
         assert!(err.to_string().contains("des is not in the list"), "{err}");
         assert!(render("{{ 123 | password_hash('md5', 'salt') }}").is_err());
+        let err = render("{{ nope | password_hash('md5', 'salt') }}").unwrap_err();
+        assert!(err.to_string().contains("undefined"), "{err}");
     }
 
     #[test]
