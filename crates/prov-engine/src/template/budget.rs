@@ -28,6 +28,12 @@ pub(crate) fn charge(state: &State, bytes: u64) -> Result<(), Error> {
     state.consume_fuel(bytes / 64 + 1)
 }
 
+/// Charges `steps` of work about to be done by a filter whose arguments decide its cost
+/// (`password_hash`'s rounds); fails the render once the budget is spent.
+pub(crate) fn charge_steps(state: &State, steps: u64) -> Result<(), Error> {
+    state.consume_fuel(steps)
+}
+
 /// An upper bound of the padding `str.format` adds for `text`'s replacement fields: every
 /// number inside a `{...}` (widths and precisions) counted as that many bytes.
 fn format_field_widths(text: &str) -> u64 {

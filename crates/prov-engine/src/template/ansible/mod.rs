@@ -16,6 +16,7 @@ mod filters;
 mod filters_more;
 mod jinja_tests;
 mod lookups;
+mod password_hash;
 mod pyyaml;
 
 pub(super) use lookups::lookup_items;
@@ -38,6 +39,7 @@ pub(super) fn environment() -> Environment<'static> {
     env.set_unknown_method_callback(super::budget::method_callback);
     filters::register(&mut env);
     filters_more::register(&mut env);
+    password_hash::register(&mut env);
     // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
     // a list or mapping.
     env.set_formatter(|out, state, value| {
