@@ -74,7 +74,9 @@ impl Connection for NsConnection {
         for (k, v) in &self.env {
             c.arg(format!("{k}={v}"));
         }
-        c.args(["sh", "-c", &command.script])
+        // As over SSH: the task's become (`sudo -u USER -- sh -c ...`) wraps the script.
+        let (line, become_input) = command.command_line(true);
+        c.args(["sh", "-c", &line])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -83,6 +85,9 @@ impl Connection for NsConnection {
         let mut input = child.stdin.take();
         let feed = async {
             if let Some(w) = input.as_mut() {
+                if let Some(b) = &become_input {
+                    let _ = w.write_all(b).await;
+                }
                 match stdin {
                     Stdin::Null => {}
                     Stdin::Bytes(b) => {
