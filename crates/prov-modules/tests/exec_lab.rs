@@ -124,7 +124,7 @@ async fn command_and_shell_take_free_form_options_and_predict_guarded_runs() {
     fresh_dir(&h, dir).await;
     // `creates=` inside the free-form line guards the command, as in Ansible; with a guard,
     // check mode predicts the run (changed), the run happens once.
-    let args = json!({"cmd": format!("touch {dir}/made creates={dir}/made")});
+    let args = json!({"_raw_params": format!("touch {dir}/made creates={dir}/made")});
     let first = converge(&h, "command", args.clone()).await;
     assert!(first.changed);
     assert_eq!(h.sh_ok(&format!("ls {dir}")).await, "made\n");
@@ -138,7 +138,7 @@ async fn command_and_shell_take_free_form_options_and_predict_guarded_runs() {
         json!(format!("skipped, since {dir}/made exists"))
     );
     // Check mode of a guarded command that would run: changed, Ansible's message, no effect.
-    let args = json!({"cmd": format!("rm {dir}/made removes={dir}/made")});
+    let args = json!({"_raw_params": format!("rm {dir}/made removes={dir}/made")});
     let check = task(&h, "command", args.clone(), true, &no_files(), &[])
         .await
         .unwrap()
@@ -164,7 +164,7 @@ async fn command_and_shell_take_free_form_options_and_predict_guarded_runs() {
     let out = real(
         &h,
         "shell",
-        json!({"cmd": "[[ -n x ]] && cat > in; pwd; od -c in | head -1 chdir=/tmp/prov_exec_cmd executable=/bin/bash",
+        json!({"_raw_params": "[[ -n x ]] && cat > in; pwd; od -c in | head -1 chdir=/tmp/prov_exec_cmd executable=/bin/bash",
                "stdin": "abc", "stdin_add_newline": "no"}),
     )
     .await;
@@ -240,7 +240,7 @@ async fn raw_runs_the_line_as_is_and_is_skipped_in_check_mode() {
     let out = real(
         &h,
         "raw",
-        json!({"cmd": "echo $0; exit 3 executable=/bin/bash"}),
+        json!({"_raw_params": "echo $0; exit 3 executable=/bin/bash"}),
     )
     .await;
     assert_eq!(out.failed.as_deref(), Some("non-zero return code"));
@@ -294,7 +294,7 @@ async fn script_is_copied_run_with_its_args_and_removed() {
     );
     // Arguments are shell words as written; chdir= free form.
     let out = run(
-        json!({"cmd": format!("probe.sh 'two words' $HOME chdir={dir}")}),
+        json!({"_raw_params": format!("probe.sh 'two words' $HOME chdir={dir}")}),
         false,
         vec![],
     )
@@ -330,7 +330,7 @@ async fn script_is_copied_run_with_its_args_and_removed() {
     );
     // creates: check mode predicts the run, which happens once.
     h.sh_ok(&format!("rm -f {dir}/ran")).await;
-    let args = json!({"cmd": format!("probe.sh creates={dir}/ran")});
+    let args = json!({"_raw_params": format!("probe.sh creates={dir}/ran")});
     let check = run(args.clone(), true, vec![]).await.unwrap().unwrap();
     assert!(check.changed);
     assert_eq!(h.sh(&format!("test -e {dir}/ran")).await.status, 1);
