@@ -93,6 +93,34 @@ pub enum PathMatch {
     Literal,
 }
 
+/// A task's command line: given, not blank, and without NUL (no shell can receive one).
+pub fn command_line(cmd: Option<String>) -> Result<String, ModuleError> {
+    let cmd = cmd
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ModuleError::args("no command given"))?;
+    if cmd.contains('\0') {
+        return Err(ModuleError::args(
+            "the command must not contain NUL characters",
+        ));
+    }
+    Ok(cmd)
+}
+
+/// Why `creates`/`removes`, each one literal path tested with `test -e` (as `script` and
+/// `uri` check them), say the task must not run.
+pub async fn literal_skip(
+    ctx: &ModuleContext<'_>,
+    creates: &Option<String>,
+    removes: &Option<String>,
+) -> Result<Option<Skip>, ModuleError> {
+    let guards = Guards {
+        chdir: None,
+        creates: creates.clone(),
+        removes: removes.clone(),
+    };
+    guards.skip_reason_by(ctx, PathMatch::Literal).await
+}
+
 /// Why a guarded command does not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {

@@ -333,7 +333,17 @@ pub fn check_output(command: &str, out: &prov_core::CommandOutput) -> Result<(),
 /// Outputs for unit tests of facts: captured answers and real local shells.
 #[cfg(test)]
 pub(crate) mod testing {
-    use prov_core::{CommandOutput, Script};
+    use prov_core::{CommandOutput, ModuleError, Script};
+
+    /// The argument a module's builder refused (`None` when it built); any other failure is a
+    /// test error.
+    pub fn refused_field<T>(built: Result<T, ModuleError>) -> Option<String> {
+        match built {
+            Ok(_) => None,
+            Err(ModuleError::Args(e)) => e.field,
+            Err(e) => panic!("{e}"),
+        }
+    }
 
     /// A captured answer.
     pub fn output(status: i32, stdout: &str, stderr: &str) -> CommandOutput {

@@ -483,6 +483,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn args(v: Value) -> CronArgs {
         parse_args(v).unwrap()
@@ -548,11 +549,7 @@ mod tests {
 
     #[test]
     fn build_checks() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            Err(e) => panic!("{e}"),
-            Ok(_) => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"name": "a", "job": "ls", "cron_file": "x"})).as_deref(), Some("user"));
         assert_eq!(field(json!({"name": "a"})).as_deref(), Some("job"));
         assert_eq!(field(json!({"name": "a", "job": "ls", "backup": true})).as_deref(), Some("backup"));

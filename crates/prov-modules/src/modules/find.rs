@@ -801,6 +801,7 @@ fn find_from(args: Value) -> Result<Find, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn entry(rel: &str, ty: char, size: u64, mtime: f64) -> Entry {
         Entry {
@@ -904,10 +905,7 @@ mod tests {
     #[test]
     fn args() {
         assert!(build(json!({"paths": ["/a", "/b"], "age": "-2w", "size": "10m"})).is_ok());
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(a)) => a.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"paths": "/a", "follow": true})).as_deref(), Some("follow"));
         assert_eq!(field(json!({"paths": "/a", "age": "2y"})).as_deref(), Some("age"));
         assert_eq!(field(json!({"paths": "/a", "mode": 644})).as_deref(), Some("mode"));

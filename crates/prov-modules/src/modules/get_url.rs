@@ -466,6 +466,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn g(v: Value) -> GetUrl {
         let mut args = json!({"url": "http://h/a/app.tgz?x=1", "dest": "/opt/"});
@@ -539,10 +540,7 @@ mod tests {
         assert_eq!(parse_checksum("sha256: AB:cd").unwrap(), Some(("sha256".into(), "abcd".into())));
         assert!(parse_checksum("abcd").is_err());
         assert!(parse_checksum("sha256:http://h/SHA256SUMS").is_err());
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(a)) => a.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         let base = |k: &str, v: Value| {
             let mut a = json!({"url": "http://h/x", "dest": "/x"});
             a[k] = v;

@@ -201,6 +201,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
     use crate::server_util::testing::output;
 
     #[test]
@@ -235,11 +236,7 @@ mod tests {
 
     #[test]
     fn args() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            Err(e) => panic!("{e}"),
-            Ok(_) => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"database": "passwd", "service": "files"})).as_deref(), Some("service"));
         assert_eq!(field(json!({"database": "passwd", "bogus": 1})).as_deref(), Some("bogus"));
         assert_eq!(field(json!({"database": "hosts", "fail_key": "no"})), None);

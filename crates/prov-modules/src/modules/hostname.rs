@@ -290,6 +290,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn names(current: &str, permanent: &str) -> Names {
         Names {
@@ -320,11 +321,7 @@ mod tests {
 
     #[test]
     fn args() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            Err(e) => panic!("{e}"),
-            Ok(_) => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"name": "a", "use": "redhat"})).as_deref(), Some("use"));
         assert_eq!(field(json!({"name": "a", "use": "nope"})).as_deref(), Some("use"));
         assert_eq!(field(json!({"name": "a", "use": "debian"})), None);

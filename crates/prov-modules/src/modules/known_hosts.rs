@@ -360,6 +360,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn answer(status: i32, stdout: &str) -> CommandAnswer {
         CommandAnswer {
@@ -427,11 +428,7 @@ mod tests {
 
     #[test]
     fn args() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            Err(e) => panic!("{e}"),
-            Ok(_) => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"name": "a"})).as_deref(), Some("key"));
         assert_eq!(field(json!({"name": "a", "state": "absent"})), None);
         assert_eq!(field(json!({"name": "a,b", "key": ED})).as_deref(), Some("name"));

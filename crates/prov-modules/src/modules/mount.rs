@@ -422,6 +422,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn entry(name: &str, src: &str, opts: &str) -> Entry {
         Entry {
@@ -473,11 +474,7 @@ mod tests {
 
     #[test]
     fn build_checks() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            Err(e) => panic!("{e}"),
-            Ok(_) => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"path": "/m", "state": "mounted", "fstype": "tmpfs"})).as_deref(), Some("src"));
         assert_eq!(field(json!({"path": "/m", "state": "ephemeral", "src": "a", "fstype": "b"})).as_deref(), Some("state"));
         assert_eq!(field(json!({"path": "/m", "state": "absent", "backup": true})).as_deref(), Some("backup"));

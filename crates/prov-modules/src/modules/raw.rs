@@ -19,7 +19,7 @@ use prov_core::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::cmdexec::{check_arg, free_form_options};
+use crate::cmdexec::{check_arg, command_line, free_form_options};
 
 /// The module's name and builder, for the registry.
 pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("raw", build).free_form();
@@ -41,13 +41,7 @@ struct Raw {
 /// Builds the module from its arguments (free form; `executable=` may be among the words).
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(free_form_options(args))?;
-    let cmd = a
-        .cmd
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ModuleError::args("raw: no command given"))?;
-    if cmd.contains('\0') {
-        return Err(ModuleError::args("the command must not contain NUL characters"));
-    }
+    let cmd = command_line(a.cmd)?;
     check_arg("raw", "executable", &a.executable)?;
     Ok(Box::new(Raw {
         cmd,
@@ -117,6 +111,7 @@ impl Module for Raw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     #[test]
     fn the_line_runs_in_its_own_shell() {
@@ -137,10 +132,7 @@ mod tests {
         assert!(build(json!({"cmd": "uptime"})).is_ok());
         assert!(build(json!({"_raw_params": "echo $0 executable=/bin/bash"})).is_ok());
         assert!(build(json!({"cmd": " "})).is_err());
-        let field = |v| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         // Options raw does not have are refused, naming them (Ansible ignores them silently).
         assert_eq!(field(json!({"_raw_params": "ls creates=/x"})).as_deref(), Some("creates"));
         assert_eq!(field(json!({"cmd": "ls", "chdir": "/"})).as_deref(), Some("chdir"));

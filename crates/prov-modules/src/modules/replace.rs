@@ -236,6 +236,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn run(re: &str, rep: &str, after: Option<&str>, before: Option<&str>, text: &str) -> Replaced {
         let e = ReplaceEdit::new(re, rep, after, before).unwrap();
@@ -293,10 +294,7 @@ mod tests {
     #[test]
     fn args_are_checked() {
         assert!(build(json!({"path": "/x", "regexp": "a"})).is_ok());
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(a)) => a.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(
             field(json!({"path": "/x", "regexp": "a", "encoding": "latin-1"})).as_deref(),
             Some("encoding")

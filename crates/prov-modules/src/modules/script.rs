@@ -14,7 +14,7 @@
 //! check mode. Returns `rc`, `stdout`, `stderr` (and `_lines`) as the script wrote them.
 
 use async_trait::async_trait;
-use crate::cmdexec::{Guards, PathMatch, Skip};
+use crate::cmdexec::{Skip, literal_skip};
 use prov_core::{
     Action, CheckMode, FileKind, Module, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin,
     sh,
@@ -104,16 +104,13 @@ fn parse(args: Value) -> Result<ScriptTask, ModuleError> {
 impl ScriptTask {
     /// Ansible's skip message when `creates`/`removes` say the script must not run.
     async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<String>, ModuleError> {
-        let guards = Guards {
-            chdir: None,
-            creates: self.creates.clone(),
-            removes: self.removes.clone(),
-        };
-        Ok(match guards.skip_reason_by(ctx, PathMatch::Literal).await? {
-            Some(Skip::Creates(c)) => Some(format!("{c} exists, matching creates option")),
-            Some(Skip::Removes(r)) => Some(format!("{r} does not exist, matching removes option")),
-            None => None,
-        })
+        Ok(
+            match literal_skip(ctx, &self.creates, &self.removes).await? {
+                Some(Skip::Creates(c)) => Some(format!("{c} exists, matching creates option")),
+                Some(Skip::Removes(r)) => Some(format!("{r} does not exist, matching removes option")),
+                None => None,
+            },
+        )
     }
 
     /// The one remote command: private dir, script from stdin, run, always removed.
@@ -196,6 +193,7 @@ impl Module for ScriptTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     #[test]
     fn free_form_splits_path_args_and_options() {
@@ -213,10 +211,7 @@ mod tests {
             s.as_str()
         );
         assert!(build(json!({"cmd": ""})).is_err());
-        let field = |v| match build(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         assert_eq!(field(json!({"cmd": "a.sh", "chdir": "rel"})).as_deref(), Some("chdir"));
         assert_eq!(field(json!({"cmd": "a.sh", "decrypt": false})).as_deref(), Some("decrypt"));
     }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::args::de_bool;
 use crate::cmdexec::{
-    Guards, RunCommand, check_arg, free_form_options, run_plan, skipped_plan, stdin_bytes,
+    Guards, RunCommand, check_arg, command_line, free_form_options, run_plan, skipped_plan,
+    stdin_bytes,
 };
 
 #[derive(Debug, Deserialize)]
@@ -46,15 +47,7 @@ pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("shell", build).free_
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let a: Args = crate::parse_args(free_form_options(args))?;
-    let cmd = a
-        .cmd
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| ModuleError::args("no command given"))?;
-    if cmd.contains('\0') {
-        return Err(ModuleError::args(
-            "the command must not contain NUL characters",
-        ));
-    }
+    let cmd = command_line(a.cmd)?;
     check_arg("shell", "chdir", &a.chdir)?;
     check_arg("shell", "creates", &a.creates)?;
     check_arg("shell", "removes", &a.removes)?;

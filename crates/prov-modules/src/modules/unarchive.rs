@@ -511,6 +511,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     fn u(v: Value) -> Unarchive {
         let mut args = json!({"src": "a.tgz", "dest": "/opt"});
@@ -601,10 +602,7 @@ mod tests {
 
     #[test]
     fn args_are_refused_by_name() {
-        let field = |v: Value| match build(v) {
-            Err(ModuleError::Args(a)) => a.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(build(v));
         let base = |k: &str, v: Value| {
             let mut a = json!({"src": "a.tgz", "dest": "/opt"});
             a[k] = v;

@@ -18,7 +18,7 @@
 //! attributes (`mode`, `owner`...).
 
 use async_trait::async_trait;
-use crate::cmdexec::{Guards, PathMatch, Skip};
+use crate::cmdexec::{Skip, literal_skip};
 use prov_core::{
     Action, CheckMode, Module, ModuleContext, ModuleError, Outcome, Plan, Script, Stdin, sh,
 };
@@ -201,16 +201,13 @@ fn uri_script() -> Script {
 impl Uri {
     /// Ansible's stdout when `creates`/`removes` say the request must not be made.
     async fn skip_reason(&self, ctx: &ModuleContext<'_>) -> Result<Option<String>, ModuleError> {
-        let guards = Guards {
-            chdir: None,
-            creates: self.creates.clone(),
-            removes: self.removes.clone(),
-        };
-        Ok(match guards.skip_reason_by(ctx, PathMatch::Literal).await? {
-            Some(Skip::Creates(c)) => Some(format!("skipped, since '{c}' exists")),
-            Some(Skip::Removes(r)) => Some(format!("skipped, since '{r}' does not exist")),
-            None => None,
-        })
+        Ok(
+            match literal_skip(ctx, &self.creates, &self.removes).await? {
+                Some(Skip::Creates(c)) => Some(format!("skipped, since '{c}' exists")),
+                Some(Skip::Removes(r)) => Some(format!("skipped, since '{r}' does not exist")),
+                None => None,
+            },
+        )
     }
 }
 
@@ -309,6 +306,7 @@ impl Module for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server_util::testing::refused_field;
 
     #[test]
     fn arguments_as_ansible_names_them() {
@@ -319,10 +317,7 @@ mod tests {
         assert_eq!(u.status_code, [200, 201]);
         assert_eq!(u.request["url_password"], json!("s3cret"));
         assert_eq!(u.summary, "POST http://h/x");
-        let field = |v| match parse(v) {
-            Err(ModuleError::Args(e)) => e.field,
-            _ => None,
-        };
+        let field = |v: Value| refused_field(parse(v));
         assert_eq!(field(json!({"url": "http://h", "src": "/x"})).as_deref(), Some("src"));
         assert_eq!(field(json!({"url": "http://h", "method": "GET X"})).as_deref(), Some("method"));
         assert_eq!(
