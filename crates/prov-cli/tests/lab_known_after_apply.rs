@@ -29,19 +29,15 @@ const PLAY: &str = r#"
 fn a_converged_lab_host_checks_clean_and_drift_elsewhere_is_found() {
     let Some(lab) = lab::lab() else { return };
     lab.up(1).expect("lab up");
-    let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("hosts.yml");
-    std::fs::write(&inv, lab.inventory_yaml().unwrap()).unwrap();
-    let play = dir.path().join("play.yml");
-    std::fs::write(&play, PLAY).unwrap();
-    let (inv, play) = (inv.display().to_string(), play.display().to_string());
-    let setup = prov(&["run", &play, "-i", &inv]);
+    let files = lab::play_files(&lab, PLAY);
+    let (inv, play) = (files.inv.as_str(), files.play.as_str());
+    let setup = prov(&["run", play, "-i", inv]);
     assert_eq!(setup.code, 0, "{}\n{}", setup.stdout, setup.stderr);
     let check = prov(&[
         "run",
-        &play,
+        play,
         "-i",
-        &inv,
+        inv,
         "--check",
         "--diff",
         "--detailed-exitcode",
@@ -58,19 +54,19 @@ fn a_converged_lab_host_checks_clean_and_drift_elsewhere_is_found() {
     assert_eq!(status("guarded by rc"), Some("known_after_apply".into()));
     assert_eq!(status("independent file"), Some("ok".into()));
     // Drift in the independent file: exit 5, and only that file's diff.
-    let edit = dir.path().join("edit.yml");
+    let edit = files.dir.path().join("edit.yml");
     std::fs::write(
         &edit,
         "- hosts: lab1\n  gather_facts: no\n  tasks:\n    - copy: {content: \"drift\\n\", dest: /srv/app-kaa/fixed.txt}\n",
     )
     .unwrap();
-    let e = prov(&["run", &edit.display().to_string(), "-i", &inv]);
+    let e = prov(&["run", &edit.display().to_string(), "-i", inv]);
     assert_eq!(e.code, 0, "{}", e.stdout);
     let check = prov(&[
         "run",
-        &play,
+        play,
         "-i",
-        &inv,
+        inv,
         "--check",
         "--diff",
         "--detailed-exitcode",

@@ -62,16 +62,12 @@ fn reboot_and_wait_for_connection_reconnect_after_a_real_reboot() {
     let _one = HOST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let Some(lab) = lab::lab() else { return };
     lab.up(4).expect("lab up");
-    let dir = tempfile::tempdir().unwrap();
-    let inv = dir.path().join("hosts.yml");
-    std::fs::write(&inv, lab.inventory_yaml().unwrap()).unwrap();
-    let play = dir.path().join("play.yml");
-    std::fs::write(&play, PLAY).unwrap();
-    let (inv, play) = (inv.display().to_string(), play.display().to_string());
+    let files = lab::play_files(&lab, PLAY);
+    let (inv, play) = (files.inv.as_str(), files.play.as_str());
 
     // Check mode: reported changed (Ansible's result), nothing rebooted.
     let first = boot_id(&lab);
-    let check = prov(&["run", &play, "-i", &inv, "--check"]);
+    let check = prov(&["run", play, "-i", inv, "--check"]);
     let reboot = check
         .results()
         .into_iter()
@@ -81,7 +77,7 @@ fn reboot_and_wait_for_connection_reconnect_after_a_real_reboot() {
     assert_eq!(reboot["status"], "changed", "{reboot}");
     assert_eq!(boot_id(&lab), first, "check mode rebooted nothing");
 
-    let run = prov(&["run", &play, "-i", &inv]);
+    let run = prov(&["run", play, "-i", inv]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let reboot: Value = run
         .results()

@@ -46,6 +46,29 @@ pub fn inventory(lab: &Lab, redis_hosts: &[&str]) -> tempfile::TempDir {
     dir
 }
 
+/// A temporary folder holding the lab's inventory (`hosts.yml`) and `play`, for `prov run`.
+pub struct PlayFiles {
+    pub dir: tempfile::TempDir,
+    /// The inventory's path.
+    pub inv: String,
+    /// The playbook's path.
+    pub play: String,
+}
+
+/// Writes the lab's inventory and `play` into a new temporary folder.
+pub fn play_files(lab: &Lab, play: &str) -> PlayFiles {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inv = dir.path().join("hosts.yml");
+    std::fs::write(&inv, lab.inventory_yaml().expect("lab inventory")).unwrap();
+    let path = dir.path().join("play.yml");
+    std::fs::write(&path, play).unwrap();
+    PlayFiles {
+        inv: inv.display().to_string(),
+        play: path.display().to_string(),
+        dir,
+    }
+}
+
 /// Rewrites the `redis` group of an inventory folder.
 pub fn write_redis_group(dir: &Path, hosts: &[&str]) {
     let mut text = String::from("all:\n  children:\n    redis:\n      hosts:\n");
