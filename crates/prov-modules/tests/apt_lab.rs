@@ -10,14 +10,16 @@
 //!
 //! Run under the shared lab lock: `flock /work/lab.lock cargo test -p prov-modules --test apt_lab`.
 
+#[path = "support/counting.rs"]
+mod counting;
 #[path = "support/server_lab.rs"]
 mod support;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use prov_core::{Connection, ModuleError};
+use counting::Counting;
+use prov_core::ModuleError;
 use serde_json::{Value, json};
 use support::{NsConnection, apply, check, converge, lab_host, lab_lock};
 
@@ -194,46 +196,13 @@ async fn apt_deb_installs_a_file_with_its_dependencies() {
     finish(&h, &before).await;
 }
 
-/// The local connection to a lab host, counting the commands it runs.
-struct Counting<'a> {
-    inner: &'a NsConnection,
-    count: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Connection for Counting<'_> {
-    fn host(&self) -> &str {
-        self.inner.host()
-    }
-
-    async fn exec(
-        &self,
-        command: &prov_core::RemoteCommand,
-        stdin: prov_core::Stdin<'_>,
-    ) -> Result<prov_core::CommandOutput, prov_core::TransportError> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.exec(command, stdin).await
-    }
-
-    async fn open_tcp(
-        &self,
-        addr: &str,
-        port: u16,
-    ) -> Result<Box<dyn prov_core::NodeStream>, prov_core::TransportError> {
-        self.inner.open_tcp(addr, port).await
-    }
-}
-
 /// Runs a converged task for real and returns how many commands it took (it must change
 /// nothing).
 async fn round_trips(h: &NsConnection, args: Value) -> usize {
-    let c = Counting {
-        inner: h,
-        count: AtomicUsize::new(0),
-    };
+    let c = Counting::new(h);
     let p = apply(&c, "apt", args.clone()).await.expect("apply");
     assert!(!p.changed, "{args}: {p:#?}");
-    c.count.load(Ordering::SeqCst)
+    c.count()
 }
 
 #[tokio::test]

@@ -6,11 +6,14 @@
 //! exactly what the real run then changes (its diffs equal the real run's and the resulting
 //! file).
 
+#[path = "support/counting.rs"]
+mod counting;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use counting::Counting;
 use prov_core::{
     CheckMode, Connection, FileKind, FileSource, ModuleContext, ModuleError, Peers, PlanReport,
 };
@@ -55,36 +58,6 @@ impl FileSource for Files {
     }
 }
 
-/// The local connection, counting the commands it runs.
-struct Counting {
-    inner: LocalConnection,
-    count: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Connection for Counting {
-    fn host(&self) -> &str {
-        self.inner.host()
-    }
-
-    async fn exec(
-        &self,
-        command: &prov_core::RemoteCommand,
-        stdin: prov_core::Stdin<'_>,
-    ) -> Result<prov_core::CommandOutput, prov_core::TransportError> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.exec(command, stdin).await
-    }
-
-    async fn open_tcp(
-        &self,
-        addr: &str,
-        port: u16,
-    ) -> Result<Box<dyn prov_core::NodeStream>, prov_core::TransportError> {
-        self.inner.open_tcp(addr, port).await
-    }
-}
-
 struct NoPeers;
 
 impl Peers for NoPeers {
@@ -94,7 +67,7 @@ impl Peers for NoPeers {
 }
 
 struct Host {
-    conn: Counting,
+    conn: Counting<Box<LocalConnection>>,
     files: Files,
     facts: Value,
     /// The remote side of the test.
@@ -107,10 +80,7 @@ impl Host {
     fn new() -> Self {
         let local = tempfile::tempdir().unwrap();
         Self {
-            conn: Counting {
-                inner: LocalConnection::new("localhost"),
-                count: AtomicUsize::new(0),
-            },
+            conn: Counting::new(Box::new(LocalConnection::new("localhost"))),
             files: Files {
                 dir: local.path().to_owned(),
             },
@@ -192,10 +162,10 @@ impl Host {
             predicted.summary, plan.summary,
             "{module}: check summary differs"
         );
-        let before = self.conn.count.load(Ordering::SeqCst);
+        let before = self.conn.count();
         let (again, _) = self.run(module, args.clone()).await.unwrap();
         assert_eq!(
-            self.conn.count.load(Ordering::SeqCst) - before,
+            self.conn.count() - before,
             1,
             "{module}: a run without changes must cost exactly one remote command"
         );
@@ -386,10 +356,10 @@ async fn command_creates_and_removes_make_it_idempotent() {
     assert!(p1.changed);
     assert!(out.failed.is_none(), "{out:?}");
     assert!(Path::new(&target).exists());
-    let before = h.conn.count.load(Ordering::SeqCst);
+    let before = h.conn.count();
     let (p2, _) = h.run("command", args.clone()).await.unwrap();
     assert!(!p2.changed);
-    assert_eq!(h.conn.count.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(h.conn.count() - before, 1);
     assert_eq!(
         p2.result["msg"],
         json!(format!("Did not run command since '{target}' exists"))

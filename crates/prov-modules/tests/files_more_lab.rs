@@ -8,6 +8,8 @@
 //! Run under the shared lab lock: `flock /work/lab.lock cargo test -p prov-modules --test
 //! files_more_lab`. Every test skips with a message when the lab is not up.
 
+#[path = "support/counting.rs"]
+mod counting;
 #[path = "support/files_host.rs"]
 mod files_host;
 #[path = "support/server_lab.rs"]

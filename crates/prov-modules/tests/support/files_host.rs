@@ -5,40 +5,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use prov_core::{
-    CommandOutput, Connection, FileKind, FileSource, ModuleContext, ModuleError, NodeStream,
-    RemoteCommand, Stdin, TransportError,
-};
+use prov_core::{FileKind, FileSource, ModuleContext, ModuleError};
 use serde_json::Value;
 
+use crate::counting::Counting;
 use crate::support::{NoPeers, NsConnection, lab_facts, lab_host};
-
-/// The lab host, counting the commands a module runs.
-pub struct Counting {
-    pub inner: NsConnection,
-    count: AtomicUsize,
-}
-
-#[async_trait]
-impl Connection for Counting {
-    fn host(&self) -> &str {
-        self.inner.host()
-    }
-    async fn exec(
-        &self,
-        command: &RemoteCommand,
-        stdin: Stdin<'_>,
-    ) -> Result<CommandOutput, TransportError> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        self.inner.exec(command, stdin).await
-    }
-    async fn open_tcp(&self, addr: &str, port: u16) -> Result<Box<dyn NodeStream>, TransportError> {
-        self.inner.open_tcp(addr, port).await
-    }
-}
 
 /// The playbook's folder: `src` files (a trailing `/` kept, as the engine keeps it) and
 /// relative controller outputs live there.
@@ -76,7 +48,7 @@ pub struct Ran {
 
 /// One lab host and the local folder of its playbook.
 pub struct Host {
-    pub conn: Counting,
+    pub conn: Counting<Box<NsConnection>>,
     pub files: Files,
     name: &'static str,
     /// The most remote commands a plan that finds nothing to change may cost.
@@ -88,10 +60,7 @@ impl Host {
     /// Lab host `name` with local files in `dir`; `None` (with a message) when it is not up.
     pub fn open(name: &'static str, dir: PathBuf) -> Option<Host> {
         Some(Host {
-            conn: Counting {
-                inner: lab_host(name)?,
-                count: AtomicUsize::new(0),
-            },
+            conn: Counting::new(Box::new(lab_host(name)?)),
             files: Files(dir),
             name,
             unchanged_commands: usize::MAX,
@@ -138,13 +107,13 @@ impl Host {
             timeout: Some(std::time::Duration::from_secs(120)),
             environment: &[],
         };
-        let before = self.conn.count.load(Ordering::SeqCst);
+        let before = self.conn.count();
         let plan = module.plan(&ctx).await?;
         let mut ran = Ran {
             changed: plan.changed(),
             summary: plan.summary().to_vec(),
             result: plan.result().clone(),
-            plan_commands: self.conn.count.load(Ordering::SeqCst) - before,
+            plan_commands: self.conn.count() - before,
         };
         if !check && let (_, Some(action)) = plan.split() {
             ran.result.extend(action.apply(&ctx).await?.result);
