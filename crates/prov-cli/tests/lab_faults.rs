@@ -604,8 +604,9 @@ fn a_host_powered_off_and_a_host_cut_off_mid_transfer() {
     let others = ["lab1".to_owned(), "lab4".to_owned()];
     assert!(f.wait_no_temp_files(&others, Duration::ZERO).is_empty());
 
-    // Back on the network: lab3's sshd notices the old connection is gone and its installer
-    // removes the partial temporary file; the target was never touched.
+    // lab3's sshd notices the old connection is gone (its ClientAlive probes go unanswered, see
+    // the lab's sshd settings) and its installer removes the partial temporary file; the target
+    // was never touched.
     f.lab.heal("lab3").unwrap();
     let healed = Instant::now();
     let left = f.wait_no_temp_files(&["lab3".to_owned()], Duration::from_secs(60));

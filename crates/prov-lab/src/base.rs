@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 4";
+const BASE_VERSION: &str = "prov-lab-base 5";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -469,7 +469,10 @@ fn configure_base(root: &Path, repo: &Path) -> Result<(), LabError> {
     )?;
 
     // sshd: the host keys a stock Debian host has (rsa, ecdsa, ed25519), its own per host,
-    // written at host creation; logins by key only.
+    // written at host creation; logins by key only. Dead clients are noticed within about 15 s
+    // (the ClientAlive probes of a hardened server, shortened): without them a connection whose
+    // client vanished behind a network cut lives on until TCP gives up, which takes from seconds
+    // to hours depending on what the server last sent, and so does the command it runs.
     for e in fs::read_dir(root.join("etc/ssh"))
         .map_err(|e| LabError::io("read", root.join("etc/ssh"), e))?
         .flatten()
@@ -484,7 +487,9 @@ fn configure_base(root: &Path, repo: &Path) -> Result<(), LabError> {
           PasswordAuthentication no\n\
           KbdInteractiveAuthentication no\n\
           PermitRootLogin prohibit-password\n\
-          UseDNS no\n",
+          UseDNS no\n\
+          ClientAliveInterval 5\n\
+          ClientAliveCountMax 3\n",
         0o644,
     )?;
 
