@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs one command and measures it as a controller workload.
 
-    measure.py [--no-tree] [--log FILE] -- COMMAND [ARGS...]
+    measure.py [--no-tree] [--log FILE] [--cgroup DIR] -- COMMAND [ARGS...]
 
 Prints one JSON object on stdout:
 
@@ -16,6 +16,9 @@ Prints one JSON object on stdout:
 - ``tree_rss_peak_kb``: the peak of the sum of RSS over the tree, sampled every 100 ms
   (``--no-tree``: not sampled, equal to ``maxrss_kb``; use it for single-process tools when the
   machine has thousands of processes);
+- ``host_cpu``: with ``--cgroup DIR`` (a cgroup2 folder, such as the lab's, which holds every lab
+  host), the CPU seconds spent inside that cgroup from start until the leftovers are reaped: the
+  hosts' share of the work (sshd, shells, the commands tasks start), ``null`` without it;
 - ``rc``: the command's exit code; ``leftovers``: processes ended after the command exited.
 """
 
@@ -67,20 +70,38 @@ def descendants(root, table):
     return out
 
 
+def cgroup_cpu(path):
+    """CPU seconds used so far by cgroup2 folder `path` (`usage_usec` of its cpu.stat)."""
+    if path is None:
+        return None
+    try:
+        with open(os.path.join(path, "cpu.stat")) as f:
+            for line in f:
+                key, value = line.split()
+                if key == "usage_usec":
+                    return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def main():
     argv = sys.argv[1:]
     tree = True
     log = None
+    cgroup = None
     while argv and argv[0] != "--":
         opt = argv.pop(0)
         if opt == "--no-tree":
             tree = False
         elif opt == "--log":
             log = argv.pop(0)
+        elif opt == "--cgroup":
+            cgroup = argv.pop(0)
         else:
             sys.exit(f"measure.py: unknown option {opt}")
     if not argv or len(argv) < 2:
-        sys.exit("usage: measure.py [--no-tree] [--log FILE] -- COMMAND [ARGS...]")
+        sys.exit("usage: measure.py [--no-tree] [--log FILE] [--cgroup DIR] -- COMMAND [ARGS...]")
     cmd = argv[1:]
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -104,6 +125,7 @@ def main():
     rss_file = f"/tmp/measure-{me}.rss"
     cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    host_before = cgroup_cpu(cgroup)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     sampler = None
@@ -142,6 +164,7 @@ def main():
                 deadline = time.monotonic() + 10
             time.sleep(0.02)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    host_after = cgroup_cpu(cgroup)
     if log:
         out.close()
     maxrss = 0
@@ -161,6 +184,8 @@ def main():
                 "maxrss_kb": maxrss,
                 "tree_rss_peak_kb": max(peak["tree"], maxrss) if tree else maxrss,
                 "tree_procs_peak": peak["procs"],
+                "host_cpu": (None if host_before is None or host_after is None
+                             else round(host_after - host_before, 4)),
                 "rc": rc,
                 "leftovers": leftovers,
             }
