@@ -12,7 +12,7 @@ PROV=target/debug/prov
 trap '"$PROV" lab down || true' EXIT
 export PROV_REQUIRE_LAB=1
 # The benchmark script in its quick mode: only checks that it works (numbers: BENCHMARKS.md).
-# It installs ansible-core and pyinfra into a private virtualenv (PyPI, by package name).
+# It installs ansible-core, pyinfra and mitogen into a private virtualenv (PyPI, by package name).
 export PROV_BENCH_CACHE=/var/cache/prov-bench
 bench/run --quick --prov target/debug/prov --no-build
 # That virtualenv's ansible-vault serves the live vault compatibility tests (both directions).
