@@ -318,6 +318,17 @@ fn spec_script(spec: &ProbeSpec) -> Script {
 /// The `C` line of a regular file (inside the regular-file branch).
 fn checksum_script(spec: &ProbeSpec) -> Script {
     const UNREADABLE: &str = " || { echo; echo \"cannot read $p\" >&2; exit 98; }";
+    if hashed_here(spec) {
+        // The content comes back whole: hashing it on the host would spawn a process for
+        // nothing (see `parse_probe`), except for a file too big to send.
+        return sh!("    if [ \"$z\" -gt {} ]; then", content_limit(spec)).then(
+            &checksum_script(&ProbeSpec {
+                content: Content::Never,
+                ..spec.clone()
+            })
+            .then_text("    fi\n"),
+        );
+    }
     match (spec.checksum, &spec.content) {
         // Compared by the content test: kept in `$c`.
         (Some(cmd), Content::UnlessSha256 { .. }) => Script::text("    c=$(")
@@ -332,6 +343,19 @@ fn checksum_script(spec: &ProbeSpec) -> Script {
             .then_text(UNREADABLE)
             .then_text("\n"),
         (None, _) => Script::default(),
+    }
+}
+
+/// Whether the controller computes the SHA-256 from the content sent back instead of the host:
+/// asked for, and the content of a file within the limit is always sent.
+fn hashed_here(spec: &ProbeSpec) -> bool {
+    spec.checksum == Some("sha256sum") && matches!(spec.content, Content::Always { .. })
+}
+
+fn content_limit(spec: &ProbeSpec) -> u64 {
+    match spec.content {
+        Content::Always { limit } | Content::UnlessSha256 { limit, .. } => limit,
+        Content::Never => 0,
     }
 }
 
@@ -375,6 +399,11 @@ pub fn parse_probe(specs: &[ProbeSpec], out: &[u8]) -> Result<Vec<Probed>, Strin
             return Err(format!("unexpected line `{line}`"));
         };
         if line == "X" {
+            if hashed_here(spec)
+                && let Some(info) = cur.info.as_mut()
+            {
+                info.checksum = Some(sha256_hex(rest));
+            }
             cur.content = Some(rest.to_vec());
             break;
         }
@@ -887,6 +916,44 @@ mod tests {
         assert_eq!((i.kind, i.size), (Kind::File, 6));
         assert_eq!(i.checksum.as_deref(), Some(sha256_hex(b"hello\n").as_str()));
         assert_eq!(p[1].content.as_deref(), Some(&b"hello\n"[..]));
+    }
+
+    /// A file sent back whole is hashed by the controller (no `sha256sum` on the host); one too
+    /// big to send is still hashed by the host. Same checksum either way.
+    #[test]
+    fn sent_content_is_hashed_here_and_a_big_file_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::write(dir.path().join("small"), "hello\n").unwrap();
+        std::fs::write(dir.path().join("big"), "0123456789abcdef").unwrap();
+        let spec = |name: &str| ProbeSpec {
+            checksum: Some("sha256sum"),
+            follow: true,
+            content: Content::Always { limit: 10 },
+            ..ProbeSpec::new(format!("{d}/{name}"))
+        };
+        for (name, data, sent) in [
+            ("small", &b"hello\n"[..], true),
+            ("big", &b"0123456789abcdef"[..], false),
+        ] {
+            let specs = [spec(name)];
+            let fact = PathsFact::new(&specs);
+            let script = fact.script();
+            let hashed_there_if_big = "-gt 10 ]; then\n    printf 'C '; sha256sum";
+            assert!(script.as_str().contains(hashed_there_if_big), "{script:?}");
+            let sh = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script.as_str())
+                .output()
+                .unwrap();
+            let (p, ()) = fact
+                .parse(&out(sh.status.code().unwrap(), &sh.stdout))
+                .unwrap();
+            let i = p[0].info.as_ref().unwrap();
+            assert_eq!(i.checksum.as_deref(), Some(sha256_hex(data).as_str()));
+            assert_eq!(p[0].content.is_some(), sent, "{name}");
+            assert_eq!(p[0].too_big, !sent, "{name}");
+        }
     }
 
     #[test]

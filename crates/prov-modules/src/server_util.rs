@@ -29,6 +29,11 @@ impl Section {
         }
     }
 
+    /// The section's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The script printing the section.
     pub fn script(&self) -> &Script {
         &self.script

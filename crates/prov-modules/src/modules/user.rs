@@ -208,9 +208,10 @@ pub struct Account {
 }
 
 impl Account {
-    /// Parses `getent passwd NAME`, `id -gn NAME` and `id -Gn NAME` output: `None` when getent
-    /// printed nothing (no such account), an error for a line that is not a passwd entry.
-    pub fn parse(passwd: &str, primary: &str, all_groups: &str) -> Result<Option<Account>, String> {
+    /// Parses `getent passwd NAME` and `id -Gn NAME` output (the primary group first, as `id`
+    /// prints it): `None` when getent printed nothing (no such account), an error for a line
+    /// that is not a passwd entry.
+    pub fn parse(passwd: &str, all_groups: &str) -> Result<Option<Account>, String> {
         let Some(line) = passwd.lines().next() else {
             return Ok(None);
         };
@@ -219,9 +220,9 @@ impl Account {
         if f.len() < 7 {
             return Err(bad());
         }
-        let group = primary.trim().to_owned();
-        let groups = all_groups
-            .split_whitespace()
+        let mut names = all_groups.split_whitespace();
+        let group = names.next().unwrap_or_default().to_owned();
+        let groups = names
             .filter(|g| *g != group)
             .map(str::to_owned)
             .collect();
@@ -533,16 +534,18 @@ impl SectionedFact for UserFact<'_> {
 
     fn sections(&self) -> Vec<Section> {
         let n = &self.spec.name;
-        let mut homes = sh!(
-            "c=$(getent passwd {} | cut -d: -f6)\nif [ -n \"$c\" ] && [ -e \"$c\" ]; then echo current=1; fi",
-            n
+        // The current home is field 6 of the passwd line read once (`$p`), cut by the shell.
+        let mut homes = Script::text(
+            "c=${p#*:*:*:*:*:}; c=${c%%:*}\nif [ -n \"$p\" ] && [ -n \"$c\" ] && [ -e \"$c\" ]; then echo current=1; fi",
         );
         if let Some(h) = &self.spec.home {
             homes = homes.then(&sh!("if [ -e {} ]; then echo wanted=1; fi", h));
         }
         let mut v = vec![
-            Section::new("passwd", sh!("getent passwd {}", n)),
-            Section::new("primary", sh!("id -gn {} 2>/dev/null", n)),
+            Section::new(
+                "passwd",
+                sh!("p=$(getent passwd {})\n[ -z \"$p\" ] || printf '%s\\n' \"$p\"", n),
+            ),
             Section::new("groups", sh!("id -Gn {} 2>/dev/null", n)),
             Section::new("shadow", shadow_script(n)),
             Section::new("homes", homes),
@@ -555,7 +558,7 @@ impl SectionedFact for UserFact<'_> {
     }
 
     fn parse_sections(&self, s: &Sections) -> Result<UserState, FactError> {
-        let account = Account::parse(s.get("passwd")?, s.get("primary")?, s.get("groups")?)
+        let account = Account::parse(s.get("passwd")?, s.get("groups")?)
             .map_err(|e| s.error(e))?;
         let shadow = Shadow::parse(s.get("shadow")?).map_err(|e| s.error(e))?;
         let homes = HomeState::parse(s.get("homes")?).map_err(|e| s.error(e))?;
@@ -630,7 +633,7 @@ impl SectionedFact for Readback<'_> {
     }
 
     fn parse_sections(&self, s: &Sections) -> Result<Self::Output, FactError> {
-        let account = Account::parse(s.get("passwd")?, "", "").map_err(|e| s.error(e))?;
+        let account = Account::parse(s.get("passwd")?, "").map_err(|e| s.error(e))?;
         let key = match self.key_path {
             Some(_) => Some(key_readings(s)?),
             None => None,
@@ -1704,7 +1707,6 @@ mod tests {
     fn acct() -> Account {
         Account::parse(
             "redis:x:105:110:Redis Server:/var/lib/redis:/usr/sbin/nologin\n",
-            "redis\n",
             "redis adm\n",
         )
         .unwrap()
@@ -1781,7 +1783,7 @@ mod tests {
             ),
             (
                 "id",
-                "[ \"$2\" = alice ] || exit 1\n[ \"$1\" = -gn ] && echo alice || echo alice adm"
+                "[ \"$1 $2\" = '-Gn alice' ] || exit 1\necho alice adm"
                     .to_owned(),
             ),
             ("ssh-keygen", "echo '256 SHA256:abc k (ED25519)'".to_owned()),
@@ -1872,7 +1874,7 @@ mod tests {
             testing::output(
                 0,
                 &format!(
-                    "@@prov:passwd\n{passwd}\n@@prov:primary\n\n@@prov:groups\n\n\
+                    "@@prov:passwd\n{passwd}\n@@prov:groups\n\n\
                      @@prov:shadow\n{shadow}\n@@prov:homes\n\n@@prov:end\n"
                 ),
                 "",
@@ -1896,7 +1898,7 @@ mod tests {
         assert_eq!((a.uid, a.gid, a.group.as_str()), (105, 110, "redis"));
         assert_eq!(a.home, "/var/lib/redis");
         assert_eq!(a.groups.iter().collect::<Vec<_>>(), ["adm"]);
-        assert_eq!(Account::parse("", "", ""), Ok(None));
+        assert_eq!(Account::parse("", ""), Ok(None));
         let s =
             Shadow::parse("found=1\nlocked=1\nsame=1\nmin=0\nmax=99999\nwarn=7\nexpire=19000\n")
                 .unwrap();

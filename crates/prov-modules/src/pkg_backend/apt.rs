@@ -115,9 +115,10 @@ pub struct AptStatus<'a> {
 /// The [`AptStatus`] answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AptState {
-    /// Modification times of the index stamps (one per line).
+    /// Modification times of the index stamps (one per line); empty unless
+    /// [`index_age_matters`].
     pub stamps: String,
-    /// The host's clock (`date +%s`).
+    /// The host's clock (`date +%s`); empty unless [`index_age_matters`].
     pub now: String,
     /// dpkg's view of the requested names.
     pub dpkg: HashMap<String, DpkgEntry>,
@@ -161,15 +162,16 @@ impl SectionedFact for AptStatus<'_> {
     }
 
     fn sections(&self) -> Vec<Section> {
-        let mut v = vec![
-            Section::new(
+        let mut v = Vec::new();
+        if index_age_matters(self.req) {
+            v.push(Section::new(
                 "stamp",
                 Script::text(
                     "stat -c %Y /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists 2>/dev/null",
                 ),
-            ),
-            Section::new("now", Script::text("date +%s")),
-        ];
+            ));
+            v.push(Section::new("now", Script::text("date +%s")));
+        }
         v.extend(self.probes());
         if let Some(verb) = self.verb.filter(|_| self.simulate) {
             v.extend(operation_sim(self.req, verb, &self.req.names));
@@ -197,9 +199,14 @@ impl SectionedFact for AptStatus<'_> {
         } else {
             Vec::new()
         };
+        let (stamps, now) = if index_age_matters(req) {
+            (s.get("stamp")?.to_owned(), s.get("now")?.to_owned())
+        } else {
+            Default::default()
+        };
         Ok(AptState {
-            stamps: s.get("stamp")?.to_owned(),
-            now: s.get("now")?.to_owned(),
+            stamps,
+            now,
             dpkg,
             debs,
             clean_files,
@@ -448,6 +455,12 @@ pub fn apt_targets(
         })
         .cloned()
         .collect()
+}
+
+/// True when the index's age decides something (`update_cache` with a `cache_valid_time`): only
+/// then does the status probe read the index stamps and the host's clock.
+pub fn index_age_matters(req: &PkgRequest) -> bool {
+    req.update_cache && req.cache_valid_time.unwrap_or(0) > 0
 }
 
 /// True when the apt index must be refreshed (`update_cache` and older than `cache_valid_time`).
@@ -843,6 +856,29 @@ Conf redis-tools (5:7.0.15-1~deb12u4 Debian:12.11/stable [amd64])\n";
         assert!(!cache_update_due(&req, "100\n150\n", "3700\n"));
         assert!(cache_update_due(&req, "100\n", "3701\n"));
         assert!(cache_update_due(&req, "", "3701\n"), "no index: due");
+    }
+
+    #[test]
+    fn the_index_age_is_read_only_when_it_decides() {
+        let names = |req: &PkgRequest| -> Vec<String> {
+            let status = AptStatus {
+                req,
+                verb: None,
+                simulate: false,
+                autoclean: false,
+            };
+            status
+                .sections()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect()
+        };
+        let mut req = PkgRequest::new(vec!["zip".into()], PkgState::Present);
+        assert_eq!(names(&req), ["dpkg"]);
+        req.update_cache = true;
+        assert_eq!(names(&req), ["dpkg"], "refreshed anyway: its age is moot");
+        req.cache_valid_time = Some(3600);
+        assert_eq!(names(&req), ["stamp", "now", "dpkg"]);
     }
 
     #[test]
