@@ -142,8 +142,11 @@ fn hosts_field_matches(field: &str, name: &str) -> bool {
     matched
 }
 
-/// Parses one known_hosts line; `None` for comments, blanks and malformed lines.
-fn parse_line(line: &str) -> Option<(Marker, &str, PublicKey)> {
+/// Parses one known_hosts line whose host field `wanted` accepts; `None` for comments, blanks,
+/// malformed lines and other hosts' lines. The key is decoded only for a wanted line: with a
+/// known_hosts of many hosts, decoding every line for every connection was most of the
+/// controller's work on a large inventory.
+fn parse_line(line: &str, wanted: impl Fn(&str) -> bool) -> Option<(Marker, PublicKey)> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
@@ -159,10 +162,13 @@ fn parse_line(line: &str) -> Option<(Marker, &str, PublicKey)> {
     if marker != Marker::None {
         first = tokens.next()?;
     }
+    if !wanted(first) {
+        return None;
+    }
     let key_type = tokens.next()?;
     let blob = tokens.next()?;
     let key = PublicKey::from_openssh(&format!("{key_type} {blob}")).ok()?;
-    Some((marker, first, key))
+    Some((marker, key))
 }
 
 /// Every entry of `files` (missing files are skipped) whose host field matches `name`.
@@ -173,8 +179,7 @@ pub(crate) fn entries_for(files: &[PathBuf], name: &str) -> Vec<KnownEntry> {
             continue;
         };
         for (i, line) in text.lines().enumerate() {
-            if let Some((marker, hosts, key)) = parse_line(line)
-                && hosts_field_matches(hosts, name)
+            if let Some((marker, key)) = parse_line(line, |hosts| hosts_field_matches(hosts, name))
             {
                 out.push(KnownEntry {
                     file: file.clone(),
