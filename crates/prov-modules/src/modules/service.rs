@@ -761,10 +761,47 @@ mod tests {
         assert!(s.as_str().contains(
             "if ! systemctl start -- redis-server@7000; then systemctl status --no-pager -n 20"
         ));
-        assert!(s.as_str().contains("show -p ActiveState --value"));
+        assert!(s.as_str().contains("show -p ActiveState,Result"));
         let s = systemd_script("x", &[Op::Stop], true);
         assert!(s.as_str().contains("systemctl stop --no-block -- x"));
         assert!(!s.as_str().contains("ActiveState"));
+    }
+
+    /// The check after a start reads both properties from one `systemctl show` (a fake one
+    /// here) and fails for a unit that is not up.
+    #[test]
+    fn the_start_check_reads_one_show() {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = tempfile::tempdir().unwrap();
+        let fake = bin.path().join("systemctl");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh
+[ \"$1 $2\" = 'show -p' ] && printf '%s\\n' \"$SHOW_A\" \"$SHOW_R\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let verify = |active: &str, result: &str| {
+            let script = format!(
+                "set -- x start\n{}",
+                include_str!("scripts/service_verify.sh")
+            );
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+                .env("SHOW_A", format!("ActiveState={active}"))
+                .env("SHOW_R", format!("Result={result}"))
+                .output()
+                .unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        assert!(verify("active", "success").0);
+        assert!(verify("inactive", "success").0, "a oneshot that finished");
+        let (ok, err) = verify("inactive", "exit-code");
+        assert!(!ok && err.contains("x is inactive after start (result: exit-code)"), "{err}");
+        let (ok, err) = verify("failed", "start-limit-hit");
+        assert!(!ok && err.contains("x is failed after start (result: start-limit-hit)"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 # After `systemctl "$2"` of unit "$1": the unit must be active (or a oneshot that finished
-# successfully); otherwise say so and show its status.
-a=$(systemctl show -p ActiveState --value -- "$1")
-r=$(systemctl show -p Result --value -- "$1")
+# successfully); otherwise say so and show its status. Both properties come from one
+# `systemctl show` (each call is a round trip to systemd).
+a=; r=
+while IFS='=' read -r k v; do
+  case "$k" in ActiveState) a=$v ;; Result) r=$v ;; esac
+done <<EOF_SHOW
+$(systemctl show -p ActiveState,Result -- "$1")
+EOF_SHOW
 case "$a" in
   active|activating|reloading) ;;
   inactive)
