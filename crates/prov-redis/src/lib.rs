@@ -39,6 +39,7 @@
 mod apply;
 mod conn;
 mod health;
+mod layout;
 mod nodes;
 mod plan;
 mod spec;
@@ -49,7 +50,10 @@ pub use conn::{
     CONNECT_TIMEOUT, ClusterError, NodeConnector, NodeStream, RESPONSE_TIMEOUT, TcpConnector,
     connect_node,
 };
-pub use health::{ClusterHealth, MasterHealth, health, summarize};
+pub use health::{ClusterHealth, HostRoles, MasterHealth, ReplicaHealth, health, summarize};
+pub use layout::{
+    Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, intended_layout, plan_with,
+};
 pub use nodes::{ClusterInfo, ClusterNode, ParseNodesError, Role, parse_cluster_nodes};
 pub use plan::{ClusterPlan, PlanError, PlannedMaster, Step, even_slot_ranges, plan, plan_fresh};
 pub use spec::{
