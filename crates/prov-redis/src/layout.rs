@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::nodes::Role;
 use crate::plan::{ClusterPlan, PlanError, PlannedMaster, Step, plan, plan_fresh};
 use crate::spec::{ClusterSpec, NodeSpec, SlotRange};
 use crate::state::ClusterState;
@@ -96,8 +97,7 @@ impl fmt::Display for Drift {
             Drift::MasterDemoted { intended, acting } => write!(
                 f,
                 "{intended} should be master but is a replica of {acting}, which serves its \
-                 slots (host {} carries its master)",
-                acting.host
+                 slots"
             ),
             Drift::ReplicaMisplaced {
                 replica,
@@ -243,6 +243,69 @@ pub fn intended_layout(
         m.replicas[0] = std::mem::replace(&mut m.node, r);
     }
     Ok(masters)
+}
+
+/// The roles of every host's nodes, one line per host in spec order, e.g.
+/// `lab1: master 7000, replica 7001 of lab3:7000` (for `--diff`).
+pub fn roles_by_host(spec: &ClusterSpec, masters: &[PlannedMaster]) -> String {
+    let mut out = String::new();
+    for host in spec.hosts() {
+        let mut roles = Vec::new();
+        for n in spec.nodes.iter().filter(|n| n.host == host) {
+            let role = match masters
+                .iter()
+                .find(|m| m.node == *n || m.replicas.contains(n))
+            {
+                Some(m) if m.node == *n => format!("master {}", n.port),
+                Some(m) => format!("replica {} of {}:{}", n.port, m.node.host, m.node.port),
+                None => format!("{} without role", n.port),
+            };
+            roles.push(role);
+        }
+        out.push_str(&format!("{host}: {}\n", roles.join(", ")));
+    }
+    out
+}
+
+/// The observed roles: masters serving slots and the spec nodes replicating each (by their
+/// own report), for [`roles_by_host`].
+pub fn current_layout(state: &ClusterState) -> Vec<PlannedMaster> {
+    let mut masters: Vec<PlannedMaster> = Vec::new();
+    for st in &state.nodes {
+        if let Some(me) = st
+            .myself()
+            .filter(|m| m.role() == Role::Master && !m.slots.is_empty())
+        {
+            masters.push(PlannedMaster {
+                node: st.spec.clone(),
+                slots: me.slots.clone(),
+                replicas: Vec::new(),
+            });
+        }
+    }
+    for st in &state.nodes {
+        let Some(mid) = st.myself().and_then(|m| m.master_id.as_deref()) else {
+            continue;
+        };
+        let master = state.by_id(mid).map(|(_, m)| &m.spec);
+        if let Some(pm) = masters.iter_mut().find(|pm| Some(&pm.node) == master) {
+            pm.replicas.push(st.spec.clone());
+        }
+    }
+    masters
+}
+
+/// Hosts carrying more than one of `masters`, with their count.
+pub fn crowded_hosts(masters: &[PlannedMaster]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for m in masters {
+        match counts.iter_mut().find(|(h, _)| *h == m.node.host) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((m.node.host.clone(), 1)),
+        }
+    }
+    counts.retain(|(_, c)| *c > 1);
+    counts
 }
 
 /// Compares `topo` with the intended layout; returns the drift and the steps that repair it,

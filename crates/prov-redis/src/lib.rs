@@ -52,7 +52,8 @@ pub use conn::{
 };
 pub use health::{ClusterHealth, HostRoles, MasterHealth, ReplicaHealth, health, summarize};
 pub use layout::{
-    Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, intended_layout, plan_with,
+    Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, crowded_hosts, current_layout,
+    intended_layout, plan_with, roles_by_host,
 };
 pub use nodes::{ClusterInfo, ClusterNode, ParseNodesError, Role, parse_cluster_nodes};
 pub use plan::{ClusterPlan, PlanError, PlannedMaster, Step, even_slot_ranges, plan, plan_fresh};

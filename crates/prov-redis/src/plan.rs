@@ -196,6 +196,14 @@ impl fmt::Display for ClusterPlan {
             }
         }
         write_drift(f, &self.drift, &self.layout)?;
+        if self.layout != LayoutRepair::Planned {
+            for (host, count) in crate::layout::crowded_hosts(&self.masters) {
+                writeln!(
+                    f,
+                    "  host {host} carries {count} masters: losing it loses {count} shards' primaries"
+                )?;
+            }
+        }
         if self.steps.is_empty() {
             write!(f, "Steps: none, the cluster already matches")
         } else {

@@ -843,6 +843,8 @@ fn failover_drift_is_reported_then_repaired_by_a_plain_failover() {
     let text = report.to_string();
     assert!(text.contains("Layout drift (1)"), "{text}");
     assert!(text.contains("a[10.0.0.1:7000] should be master"), "{text}");
+    assert!(text.contains("host b carries 2 masters"), "{text}");
+    assert!(text.contains("reported only"), "{text}");
 
     // Enforced: one plain failover on a:7000, the planned topology is the intended one.
     let fix = plan_with(&spec, &state, &enforce()).unwrap();
