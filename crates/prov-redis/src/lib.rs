@@ -44,6 +44,7 @@ mod nodes;
 mod plan;
 mod spec;
 mod state;
+mod sync;
 
 pub use apply::{ApplyOptions, ApplyReport, apply, apply_with};
 pub use conn::{
@@ -62,6 +63,7 @@ pub use spec::{
     ranges_from_slots,
 };
 pub use state::{ClusterState, NodeState, inspect};
+pub use sync::{sync_gaps, wait_synced};
 
 /// Re-export of the redis crate, for callers that use [`connect_node`]'s connection.
 pub use redis;

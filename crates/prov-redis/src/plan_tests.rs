@@ -1036,3 +1036,40 @@ fn health_shows_roles_per_host_links_and_offsets() {
         "mixed"
     );
 }
+
+#[test]
+fn sync_needs_links_up_and_replicas_at_their_masters_earlier_offset() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    let with_offsets = |master: u64, replica: u64| {
+        let mut st = sim.state();
+        for n in &mut st.nodes {
+            let (role, off) = if n.myself().unwrap().role() == Role::Master {
+                ("master", master)
+            } else {
+                ("slave", replica)
+            };
+            n.record_replication(&crate::nodes::ClusterInfo::parse(&format!(
+                "role:{role}\nmaster_link_status:up\nslave_repl_offset:{off}\nmaster_repl_offset:{off}\n"
+            )));
+        }
+        st
+    };
+    let sync = crate::sync::sync_gaps;
+    // Masters moved on to 900 after the first look, replicas have 800 of the earlier 800.
+    assert!(sync(&spec, &with_offsets(800, 0), &with_offsets(900, 800)).is_empty());
+    let gaps = sync(&spec, &with_offsets(800, 0), &with_offsets(900, 700));
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    assert!(
+        gaps[0].contains("at offset 700") && gaps[0].contains("was at 800"),
+        "{gaps:?}"
+    );
+    let mut down = with_offsets(800, 800);
+    down.nodes[3].master_link_up = Some(false);
+    let gaps = sync(&spec, &with_offsets(800, 0), &down);
+    assert!(
+        gaps.iter()
+            .any(|g| g.contains("link to its master is down")),
+        "{gaps:?}"
+    );
+}

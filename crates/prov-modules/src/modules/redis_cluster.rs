@@ -23,6 +23,8 @@
 //! * `failover_mode: default|force|takeover`: plain `CLUSTER FAILOVER` unless asked otherwise.
 //! * `drain_host: HOST` (with `layout: enforce`): fails HOST's masters over to their replicas
 //!   before a restart; a later `layout: enforce` run without it brings them back.
+//! * `wait_for_sync: true`: first wait (up to `settle_timeout`) until the cluster is healthy,
+//!   every replication link is up and every replica has its master's offset.
 //! * The result carries `cluster` (cluster_state, roles per host, slots per master,
 //!   replication links and offsets, drift) in every run, check mode included.
 
@@ -58,6 +60,8 @@ struct Args {
     drain_host: Option<String>,
     #[serde(default = "default_settle_timeout")]
     settle_timeout: u64,
+    #[serde(default)]
+    wait_for_sync: bool,
 }
 
 /// `layout:` what to do about drift from the intended layout.
@@ -97,6 +101,8 @@ struct RedisCluster {
     spec: ClusterSpec,
     opts: PlanOptions,
     apply: ApplyOptions,
+    /// Wait until every replica is in sync before planning.
+    wait_for_sync: bool,
 }
 
 /// The module's name and builder, for the registry.
@@ -129,6 +135,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     }
     Ok(Box::new(RedisCluster {
         opts: plan_options(&a),
+        wait_for_sync: a.wait_for_sync,
         apply: ApplyOptions {
             converge_timeout: std::time::Duration::from_secs(a.settle_timeout),
             ..ApplyOptions::default()
@@ -306,6 +313,12 @@ impl RedisCluster {
 impl Module for RedisCluster {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let tunnels = PeerTunnels { peers: ctx.peers };
+        if self.wait_for_sync {
+            let poll = std::time::Duration::from_millis(500);
+            prov_redis::wait_synced(&self.spec, &tunnels, self.apply.converge_timeout, poll)
+                .await
+                .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
+        }
         let state = prov_redis::inspect(&self.spec, &tunnels).await;
         let none_reachable = state.nodes.iter().all(|n| !n.reachable);
         let plan = if none_reachable && ctx.check_mode {
