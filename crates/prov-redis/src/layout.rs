@@ -317,9 +317,22 @@ fn compare(
 ) -> (Vec<Drift>, Vec<Step>) {
     let mut drift = Vec::new();
     let mut steps = Vec::new();
+    compare_masters(intended, topo, mode, &mut drift, &mut steps);
+    compare_replicas(intended, topo, &mut drift, &mut steps);
+    (drift, steps)
+}
+
+/// Intended masters that serve no slots: a failover when their current master is meant to
+/// be a replica, unrepairable otherwise.
+fn compare_masters(
+    intended: &[PlannedMaster],
+    topo: &mut Topology,
+    mode: FailoverMode,
+    drift: &mut Vec<Drift>,
+    steps: &mut Vec<Step>,
+) {
     let is_intended = |n: &NodeSpec| intended.iter().any(|m| m.node == *n);
-    for im in intended {
-        let x = &im.node;
+    for x in intended.iter().map(|m| &m.node) {
         if topo.slots.contains_key(x) {
             continue;
         }
@@ -345,6 +358,15 @@ fn compare(
             }),
         }
     }
+}
+
+/// Replicas that follow another master than intended: re-pointed.
+fn compare_replicas(
+    intended: &[PlannedMaster],
+    topo: &mut Topology,
+    drift: &mut Vec<Drift>,
+    steps: &mut Vec<Step>,
+) {
     for im in intended {
         for r in &im.replicas {
             let follows = topo.master_of.get(r).cloned();
@@ -364,7 +386,6 @@ fn compare(
             topo.master_of.insert(r.clone(), im.node.clone());
         }
     }
-    (drift, steps)
 }
 
 /// Who serves which slots and who follows whom.

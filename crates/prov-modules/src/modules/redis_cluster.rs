@@ -188,43 +188,20 @@ impl NodeConnector for PeerTunnels<'_> {
     }
 }
 
+/// `host:port` of a node, as the result names it.
+fn node_name(n: &NodeSpec) -> String {
+    format!("{}:{}", n.host, n.port)
+}
+
 /// The `cluster` result: health, roles per host, slots per master, replication links and
 /// offsets, and the drift from the intended layout.
 fn cluster_json(h: &ClusterHealth, drift: &[Drift]) -> Value {
-    let node = |n: &NodeSpec| format!("{}:{}", n.host, n.port);
     let hosts: serde_json::Map<String, Value> = h
         .hosts
         .iter()
         .map(|x| {
             let roles = json!({"masters": x.masters, "replicas": x.replicas});
             (x.host.clone(), roles)
-        })
-        .collect();
-    let masters: Vec<Value> = h
-        .masters
-        .iter()
-        .map(|m| {
-            json!({
-                "node": node(&m.node),
-                "slots": prov_redis::format_ranges(&m.slots),
-                "slot_count": prov_redis::count_slots(&m.slots),
-                "keys": m.keys,
-                "repl_offset": m.offset,
-                "replicas": m.replicas.iter().map(node).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let replicas: Vec<Value> = h
-        .replicas
-        .iter()
-        .map(|r| {
-            json!({
-                "node": node(&r.node),
-                "master": r.master.as_ref().map(node),
-                "link": match r.link_up { Some(true) => "up", Some(false) => "down", None => "unknown" },
-                "repl_offset": r.offset,
-                "lag": r.lag,
-            })
         })
         .collect();
     json!({
@@ -234,21 +211,46 @@ fn cluster_json(h: &ClusterHealth, drift: &[Drift]) -> Value {
         "reachable": h.reachable,
         "slots_served": h.slots_served,
         "hosts": hosts,
-        "masters": masters,
-        "replicas": replicas,
+        "masters": h.masters.iter().map(master_json).collect::<Vec<_>>(),
+        "replicas": h.replicas.iter().map(replica_json).collect::<Vec<_>>(),
         "drift": drift.iter().map(drift_json).collect::<Vec<_>>(),
         "problems": h.problems,
     })
 }
 
+fn master_json(m: &prov_redis::MasterHealth) -> Value {
+    json!({
+        "node": node_name(&m.node),
+        "slots": prov_redis::format_ranges(&m.slots),
+        "slot_count": prov_redis::count_slots(&m.slots),
+        "keys": m.keys,
+        "repl_offset": m.offset,
+        "replicas": m.replicas.iter().map(node_name).collect::<Vec<_>>(),
+    })
+}
+
+fn replica_json(r: &prov_redis::ReplicaHealth) -> Value {
+    let link = match r.link_up {
+        Some(true) => "up",
+        Some(false) => "down",
+        None => "unknown",
+    };
+    json!({
+        "node": node_name(&r.node),
+        "master": r.master.as_ref().map(node_name),
+        "link": link,
+        "repl_offset": r.offset,
+        "lag": r.lag,
+    })
+}
+
 fn drift_json(d: &Drift) -> Value {
-    let node = |n: &NodeSpec| format!("{}:{}", n.host, n.port);
     let (kind, at) = match d {
         Drift::MasterDemoted { intended, .. } => ("master_demoted", intended),
         Drift::ReplicaMisplaced { replica, .. } => ("replica_misplaced", replica),
         Drift::Unrepairable { node, .. } => ("unrepairable", node),
     };
-    json!({"kind": kind, "node": node(at), "msg": d.to_string()})
+    json!({"kind": kind, "node": node_name(at), "msg": d.to_string()})
 }
 
 struct ApplyCluster {
@@ -297,6 +299,17 @@ impl Action for ReportOnly {
     }
 }
 
+/// An unchanged plan that shows the layout drift (summary with `-v`, diff with `--diff`)
+/// without counting as a change.
+fn report_drift(unchanged: Plan, summary: Vec<String>, diff: Diff) -> Plan {
+    Plan::Refresh(Change {
+        summary,
+        diffs: vec![diff],
+        result: unchanged.into_result(),
+        action: Box::new(ReportOnly),
+    })
+}
+
 impl RedisCluster {
     /// The `--diff` of the roles per host: as observed, and as the layout intends.
     fn layout_diff(&self, state: &prov_redis::ClusterState) -> Option<Diff> {
@@ -338,16 +351,10 @@ impl Module for RedisCluster {
             let unchanged = Plan::unchanged()
                 .with_result("health", json!(current))
                 .with_result("cluster", cluster);
-            let Some(diff) = layout_diff else {
-                return Ok(unchanged);
-            };
-            // Drift only: shown (summary with -v, diff with --diff), not counted as a change.
-            return Ok(Plan::Refresh(Change {
-                summary,
-                diffs: vec![diff],
-                result: unchanged.into_result(),
-                action: Box::new(ReportOnly),
-            }));
+            return Ok(match layout_diff {
+                Some(diff) => report_drift(unchanged, summary, diff),
+                None => unchanged,
+            });
         }
         let action = ApplyCluster {
             spec: self.spec.clone(),
