@@ -9,6 +9,10 @@
 //! retries the same operation until it succeeds, up to [`OP_DEADLINE`]. The time an operation
 //! took from its first attempt to its success is its stall; the longest is reported.
 //!
+//! A connection kept from earlier that turns out closed (its node restarted while the client
+//! used other nodes) is reopened at once and counted in `reconnects`, not as a failure, as
+//! cluster clients do; an error on a fresh connection is a failure.
+//!
 //! At the end every acknowledged key is read back: a missing or wrong value is a lost key.
 
 #![allow(dead_code)]
@@ -41,6 +45,9 @@ pub struct LoadReport {
     pub given_up: u64,
     /// `MOVED`/`ASK` redirections followed.
     pub redirects: u64,
+    /// Idle connections found closed (a restarted node) and reopened at once, as cluster
+    /// clients do; not failures.
+    pub reconnects: u64,
     /// Acknowledged keys missing or wrong, during the run or in the final check.
     pub lost_keys: u64,
     /// Longest time one operation took from its first attempt to its success.
@@ -53,13 +60,14 @@ impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} writes, {} reads, {} failed attempts, {} given up, {} redirects, {} lost keys, \
-             longest stall {:.3}s",
+            "{} writes, {} reads, {} failed attempts, {} given up, {} redirects, {} reconnects, \
+             {} lost keys, longest stall {:.3}s",
             self.writes,
             self.reads,
             self.failed_attempts,
             self.given_up,
             self.redirects,
+            self.reconnects,
             self.lost_keys,
             self.longest_stall.as_secs_f64()
         )?;
@@ -83,7 +91,12 @@ pub struct LoadClient {
 /// How one attempt ended.
 enum Attempt {
     Done(redis::Value),
-    Redirect { to: usize, ask: bool },
+    Redirect {
+        to: usize,
+        ask: bool,
+    },
+    /// A connection kept from earlier was found closed.
+    Stale,
     Failed(String),
 }
 
@@ -175,6 +188,10 @@ impl LoadClient {
                         self.owner[slot] = Some(to);
                     }
                 }
+                Attempt::Stale => {
+                    self.report.reconnects += 1;
+                    self.conns.remove(&target);
+                }
                 Attempt::Failed(why) => {
                     self.report.failed_attempts += 1;
                     self.sample(format!(
@@ -195,6 +212,7 @@ impl LoadClient {
 
     /// One attempt on node `target` (with `ASKING` first after an `ASK`).
     async fn attempt(&mut self, target: usize, cmd: &redis::Cmd, asking: bool) -> Attempt {
+        let reused = self.conns.contains_key(&target);
         let mut conn = match self.conn(target).await {
             Ok(c) => c,
             Err(e) => return Attempt::Failed(e),
@@ -213,6 +231,7 @@ impl LoadClient {
         match tokio::time::timeout(REPLY_TIMEOUT, fut).await {
             Err(_) => Attempt::Failed("no reply in time".into()),
             Ok(Ok(v)) => Attempt::Done(v),
+            Ok(Err(e)) if reused && e.is_connection_dropped() => Attempt::Stale,
             Ok(Err(e)) => match e.redirect_node().and_then(|(ep, _)| self.index_of(ep)) {
                 Some(to) => Attempt::Redirect {
                     to,
