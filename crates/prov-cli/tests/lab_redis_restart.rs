@@ -6,7 +6,10 @@
 //!    restored, zero failed writes or reads (redirections aside), zero lost keys; the longest
 //!    stall is printed;
 //! 3. for comparison, the units restarted one host at a time without failing over first,
-//!    under the same load: its failures are printed (no lost key either way: AOF is on).
+//!    under the same load: its failures are printed (no lost key either way: AOF is on);
+//! 4. a host powered off: the recipe stops with a clear error before restarting anything;
+//!    once the host is back (its master failed over meanwhile), a re-run finishes the job,
+//!    restores the layout and every key written before is still there.
 
 mod support;
 
@@ -20,7 +23,7 @@ use prov_redis::{NodeConnector, NodeSpec, Role};
 use support::lab;
 use support::load::{LoadClient, LoadReport};
 use support::redis::{
-    addr_of, nodes_of, redis_cli, redis_password, run, run_playbook, tunnels, wait_healthy,
+    addr_of, keys, nodes_of, redis_cli, redis_password, run, run_playbook, tunnels, wait_healthy,
 };
 
 fn run_ids(lab: &Lab, hosts: &[&str], pw: &str) -> HashMap<(String, u16), String> {
@@ -150,4 +153,42 @@ fn redis_rolling_restart_without_client_errors() {
         t.elapsed().as_secs_f64()
     );
     assert_eq!(plain.lost_keys, 0, "{plain}");
+
+    // 4. lab3 powered off: the recipe refuses to start; after power-on a re-run finishes.
+    rt.block_on(keys(&lab, &hosts, &pw, true));
+    lab.stop("lab3").expect("power off lab3");
+    let t = Instant::now();
+    let refused = run_playbook(
+        "playbooks/redis-rolling-restart.yml",
+        inv.path(),
+        &["-e", "redis_settle_timeout=15"],
+        false,
+    );
+    eprintln!(
+        "recipe with lab3 off: exit {} after {:.1}s",
+        refused.code,
+        t.elapsed().as_secs_f64()
+    );
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("lab3") || refused.stderr.contains("lab3"),
+        "the error names the host:\n{}\n{}",
+        refused.stdout,
+        refused.stderr
+    );
+    lab.start("lab3").expect("power on lab3");
+    let again = run_playbook(
+        "playbooks/redis-rolling-restart.yml",
+        inv.path(),
+        &[],
+        false,
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    wait_healthy(&lab, &hosts, &pw);
+    assert_eq!(
+        masters_by_host(&lab, &pw, &hosts),
+        vec![vec![7000], vec![7000], vec![7000]],
+        "layout restored after the power-off"
+    );
+    rt.block_on(keys(&lab, &hosts, &pw, false));
 }
