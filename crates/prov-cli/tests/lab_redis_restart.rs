@@ -161,7 +161,7 @@ fn redis_rolling_restart_without_client_errors() {
     let refused = run_playbook(
         "playbooks/redis-rolling-restart.yml",
         inv.path(),
-        &["-e", "redis_settle_timeout=15"],
+        &["-e", r#"{"redis_settle_timeout": 15}"#],
         false,
     );
     eprintln!(
