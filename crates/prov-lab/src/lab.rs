@@ -810,8 +810,9 @@ impl Lab {
             .arg(self.layout.repo())
             .arg(HOST_REPO_DIR);
         let display = c.display();
-        let status = c
-            .command()
+        let mut command = c.command();
+        keep_no_inherited_fds(&mut command);
+        let status = command
             .stdin(Stdio::null())
             .stdout(console)
             .stderr(console2)
@@ -1275,9 +1276,57 @@ impl Upper<'_> {
     }
 }
 
+/// Makes `command` close, at exec, every descriptor above stderr that this process inherited
+/// without close-on-exec. A host outlives the `prov lab` that starts it: a descriptor passed
+/// down to its launcher, such as the lock of `flock FILE prov lab up`, would stay open (and the
+/// lock held) for as long as the host runs.
+fn keep_no_inherited_fds(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure makes one async-signal-safe system call (close_range with
+    // CLOSE_RANGE_CLOEXEC, Linux 5.11) between fork and exec; on an older kernel (ENOSYS) the
+    // descriptors are left as they are.
+    unsafe {
+        command.pre_exec(|| {
+            let rc = libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            let err = std::io::Error::last_os_error();
+            if rc == 0 || err.raw_os_error() == Some(libc::ENOSYS) {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A descriptor inherited without close-on-exec (as `flock FILE prov lab up` passes its
+    /// lock) reaches a plain child but not one prepared by `keep_no_inherited_fds`.
+    #[test]
+    fn launched_processes_do_not_keep_inherited_descriptors() {
+        use std::os::fd::AsRawFd as _;
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let fd = file.as_raw_fd();
+        // SAFETY: clears FD_CLOEXEC on a descriptor this test owns.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+        let open_in_child = |prepared: bool| {
+            let mut c = std::process::Command::new("sh");
+            c.arg("-c").arg(format!("test -e /proc/self/fd/{fd}"));
+            if prepared {
+                keep_no_inherited_fds(&mut c);
+            }
+            c.status().unwrap().success()
+        };
+        assert!(open_in_child(false), "the test's descriptor is inherited");
+        assert!(!open_in_child(true));
+    }
 
     #[test]
     fn names_addresses_macs() {
