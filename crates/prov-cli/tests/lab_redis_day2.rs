@@ -186,7 +186,13 @@ fn redis_layout_drift_is_reported_and_repaired() {
 
     // 4. Enforced: a plain failover back to lab1:7000; every node agrees; keys intact.
     let check = run(inv.path(), &["--check", "-e", "redis_layout=enforce"]);
-    assert_eq!(check.total_changed(), 1, "{}", check.stderr);
+    assert_eq!(
+        check.total_changed(),
+        1,
+        "{:#}\n{}",
+        cluster_result(&check),
+        check.stderr
+    );
     let t = Instant::now();
     let fix = run(inv.path(), &["-e", "redis_layout=enforce"]);
     assert_eq!(fix.code, 0, "{}\n{}", fix.stdout, fix.stderr);

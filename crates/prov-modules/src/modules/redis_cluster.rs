@@ -58,9 +58,9 @@ struct Args {
     failover_mode: Failover,
     #[serde(default)]
     drain_host: Option<String>,
-    #[serde(default = "default_settle_timeout")]
-    settle_timeout: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::args::de_opt_int")]
+    settle_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "crate::args::de_bool")]
     wait_for_sync: bool,
 }
 
@@ -83,9 +83,8 @@ enum Failover {
     Takeover,
 }
 
-fn default_settle_timeout() -> u64 {
-    60
-}
+/// `settle_timeout` when not given, in seconds.
+const DEFAULT_SETTLE_TIMEOUT: u64 = 60;
 
 fn default_master_port() -> u16 {
     7000
@@ -130,14 +129,15 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             "drain_host moves masters: it needs layout: enforce",
         ));
     }
-    if a.settle_timeout == 0 {
+    let settle = a.settle_timeout.unwrap_or(DEFAULT_SETTLE_TIMEOUT);
+    if settle == 0 {
         return Err(ModuleError::args("settle_timeout must be at least 1 second"));
     }
     Ok(Box::new(RedisCluster {
         opts: plan_options(&a),
         wait_for_sync: a.wait_for_sync,
         apply: ApplyOptions {
-            converge_timeout: std::time::Duration::from_secs(a.settle_timeout),
+            converge_timeout: std::time::Duration::from_secs(settle),
             ..ApplyOptions::default()
         },
         spec: ClusterSpec {
@@ -396,11 +396,13 @@ mod tests {
         let a: Args = parse_args(args(json!({}))).unwrap();
         let o = plan_options(&a);
         assert_eq!(o, PlanOptions::default());
-        assert_eq!(a.settle_timeout, 60);
+        assert_eq!((a.settle_timeout, a.wait_for_sync), (None, false));
         let a: Args = parse_args(args(json!({
-            "layout": "enforce", "failover_mode": "takeover", "drain_host": "a", "settle_timeout": 5
+            "layout": "enforce", "failover_mode": "takeover", "drain_host": "a",
+            "settle_timeout": "5", "wait_for_sync": "yes"
         })))
         .unwrap();
+        assert_eq!((a.settle_timeout, a.wait_for_sync), (Some(5), true));
         let o = plan_options(&a);
         assert_eq!(o.layout, LayoutPolicy::Enforce);
         assert_eq!(o.failover, FailoverMode::Takeover);
