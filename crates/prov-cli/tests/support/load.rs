@@ -165,7 +165,7 @@ impl LoadClient {
             let target = match ask.or(self.owner[slot]) {
                 Some(t) => t,
                 None => {
-                    self.refresh().await;
+                    self.refresh_from(0).await;
                     match self.owner[slot] {
                         Some(t) => t,
                         None => {
@@ -185,7 +185,10 @@ impl LoadClient {
                     if ask {
                         ask_to = Some(to);
                     } else {
+                        // The topology changed: reload the whole slot table, starting with
+                        // the new owner's view, as cluster clients do on MOVED.
                         self.owner[slot] = Some(to);
+                        self.refresh_from(to).await;
                     }
                 }
                 Attempt::Stale => {
@@ -260,9 +263,11 @@ impl LoadClient {
         self.nodes.iter().position(|n| n.endpoint() == endpoint)
     }
 
-    /// Reloads the slot table from the first node that answers `CLUSTER NODES`.
-    async fn refresh(&mut self) {
-        for i in 0..self.nodes.len() {
+    /// Reloads the slot table from the first node that answers `CLUSTER NODES`, trying node
+    /// `first` first.
+    async fn refresh_from(&mut self, first: usize) {
+        let n = self.nodes.len();
+        for i in (0..n).map(|k| (first + k) % n) {
             let Ok(mut c) = self.conn(i).await else {
                 continue;
             };

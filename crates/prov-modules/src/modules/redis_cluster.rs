@@ -19,7 +19,8 @@
 //!   `master_port`, the replica of host i's master on host i+1) without changing anything;
 //!   `layout: enforce` repairs it with `CLUSTER FAILOVER` on the replica that should be master
 //!   (and `CLUSTER REPLICATE` for misplaced replicas), then waits up to `settle_timeout`
-//!   seconds for every node to agree.
+//!   seconds for every node to agree. A replica whose link is not up yet (a node that has
+//!   just rejoined) is first waited for, within `settle_timeout`.
 //! * `failover_mode: default|force|takeover`: plain `CLUSTER FAILOVER` unless asked otherwise.
 //! * `drain_host: HOST` (with `layout: enforce`): fails HOST's masters over to their replicas
 //!   before a restart; a later `layout: enforce` run without it brings them back.
@@ -32,7 +33,7 @@ use async_trait::async_trait;
 use prov_core::{Action, Change, Diff, Module, ModuleContext, ModuleError, Outcome, Peers, Plan};
 use prov_redis::{
     ApplyOptions, ClusterHealth, ClusterPlan, ClusterSpec, Drift, FailoverMode, LayoutPolicy,
-    NodeConnector, NodeSpec, NodeStream, PlanOptions,
+    NodeConnector, NodeSpec, NodeStream, PlanError, PlanOptions,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -311,6 +312,29 @@ fn report_drift(unchanged: Plan, summary: Vec<String>, diff: Diff) -> Plan {
 }
 
 impl RedisCluster {
+    /// Plans for an inspected state (as for brand-new nodes in check mode when no node runs
+    /// yet, before Redis is even installed).
+    fn plan_for(
+        &self,
+        state: &prov_redis::ClusterState,
+        check_mode: bool,
+    ) -> Result<ClusterPlan, PlanError> {
+        if check_mode && state.nodes.iter().all(|n| !n.reachable) {
+            prov_redis::plan_fresh(&self.spec)
+        } else {
+            prov_redis::plan_with(&self.spec, state, &self.opts)
+        }
+    }
+
+    /// Waits until every replica is in sync (up to `settle_timeout`).
+    async fn wait_synced(&self, tunnels: &PeerTunnels<'_>) -> Result<(), ModuleError> {
+        let poll = std::time::Duration::from_millis(500);
+        prov_redis::wait_synced(&self.spec, tunnels, self.apply.converge_timeout, poll)
+            .await
+            .map(|_| ())
+            .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))
+    }
+
     /// The `--diff` of the roles per host: as observed, and as the layout intends.
     fn layout_diff(&self, state: &prov_redis::ClusterState) -> Option<Diff> {
         let intended =
@@ -327,20 +351,20 @@ impl Module for RedisCluster {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
         let tunnels = PeerTunnels { peers: ctx.peers };
         if self.wait_for_sync {
-            let poll = std::time::Duration::from_millis(500);
-            prov_redis::wait_synced(&self.spec, &tunnels, self.apply.converge_timeout, poll)
-                .await
-                .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
+            self.wait_synced(&tunnels).await?;
         }
         let state = prov_redis::inspect(&self.spec, &tunnels).await;
-        let none_reachable = state.nodes.iter().all(|n| !n.reachable);
-        let plan = if none_reachable && ctx.check_mode {
-            // Check mode before Redis runs anywhere: plan as for brand-new nodes.
-            prov_redis::plan_fresh(&self.spec)
-        } else {
-            prov_redis::plan_with(&self.spec, &state, &self.opts)
-        }
-        .map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
+        let (state, plan) = match self.plan_for(&state, ctx.check_mode) {
+            // A plain failover needs the replica in sync: wait for it, then plan again.
+            Err(PlanError::FailoverBlocked { .. }) => {
+                self.wait_synced(&tunnels).await?;
+                let state = prov_redis::inspect(&self.spec, &tunnels).await;
+                let plan = self.plan_for(&state, ctx.check_mode);
+                (state, plan)
+            }
+            plan => (state, plan),
+        };
+        let plan = plan.map_err(|e| ModuleError::failed(format!("redis cluster: {e}")))?;
         let health = prov_redis::summarize(&self.spec, &state);
         let current = health.to_string();
         let cluster = cluster_json(&health, &plan.drift);
