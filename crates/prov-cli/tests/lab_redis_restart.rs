@@ -7,9 +7,10 @@
 //!    stall is printed;
 //! 3. for comparison, the units restarted one host at a time without failing over first,
 //!    under the same load: its failures are printed (no lost key either way: AOF is on);
-//! 4. a host powered off: the recipe stops with a clear error before restarting anything;
-//!    once the host is back (its master failed over meanwhile), a re-run finishes the job,
-//!    restores the layout and every key written before is still there.
+//! 4. a host powered off (after 10,000 keys were written and replicated): the recipe stops
+//!    with an error naming the host before restarting anything; once the host is back (its
+//!    master failed over meanwhile), a re-run finishes the job, restores the layout and every
+//!    key is still there.
 
 mod support;
 
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prov_lab::Lab;
-use prov_redis::{NodeConnector, NodeSpec, Role};
+use prov_redis::{ClusterSpec, NodeConnector, NodeSpec, Role};
 use support::lab;
 use support::load::{LoadClient, LoadReport};
 use support::redis::{
@@ -82,6 +83,27 @@ fn masters_by_host(lab: &Lab, pw: &str, hosts: &[&str]) -> Vec<Vec<u16>> {
             p
         })
         .collect()
+}
+
+/// Waits until every replica has its master's offset (prov's own check, through tunnels).
+async fn synced(lab: &Lab, hosts: &[&str], pw: &str) {
+    let spec = ClusterSpec {
+        nodes: nodes_of(hosts)
+            .into_iter()
+            .map(|(h, p)| NodeSpec::new(h.clone(), addr_of(&h), p))
+            .collect(),
+        replicas_per_master: 1,
+        password: Some(pw.to_owned()),
+    };
+    let t = tunnels(lab, hosts).await;
+    prov_redis::wait_synced(
+        &spec,
+        &t,
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+    )
+    .await
+    .expect("replicas in sync");
 }
 
 #[test]
@@ -155,7 +177,10 @@ fn redis_rolling_restart_without_client_errors() {
     assert_eq!(plain.lost_keys, 0, "{plain}");
 
     // 4. lab3 powered off: the recipe refuses to start; after power-on a re-run finishes.
+    // Replication is asynchronous: writes acknowledged in the last moments before a crash may
+    // not have reached the replica. The keys are checked once every replica has them.
     rt.block_on(keys(&lab, &hosts, &pw, true));
+    rt.block_on(synced(&lab, &hosts, &pw));
     lab.stop("lab3").expect("power off lab3");
     let t = Instant::now();
     let refused = run_playbook(
