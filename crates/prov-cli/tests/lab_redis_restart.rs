@@ -10,7 +10,10 @@
 //! 4. a host powered off (after 10,000 keys were written and replicated): the recipe stops
 //!    with an error naming the host before restarting anything; once the host is back (its
 //!    master failed over meanwhile), a re-run finishes the job, restores the layout and every
-//!    key is still there.
+//!    key is still there;
+//! 5. lab3 powered off during the recipe, right after lab1's masters were drained: the run
+//!    stops with an error naming lab3; after power-on a re-run finishes the job, restores the
+//!    layout, and every key is still there.
 
 mod support;
 
@@ -216,4 +219,64 @@ fn redis_rolling_restart_without_client_errors() {
         "layout restored after the power-off"
     );
     rt.block_on(keys(&lab, &hosts, &pw, false));
+
+    // 5. lab3 powered off during the recipe (lab1 drained and restarting): the run stops with
+    //    an error naming lab3; after power-on a re-run finishes, keys intact.
+    let (out, waited) = power_off_during_recipe(&lab, inv.path(), &pw, &hosts);
+    eprintln!(
+        "recipe with lab3 powered off after lab1's drain: exit {} (lab3 off after {:.1}s)",
+        out.code,
+        waited.as_secs_f64()
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("lab3") || out.stderr.contains("lab3"),
+        "the error names the host:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    lab.start("lab3").expect("power on lab3");
+    let again = run_playbook(
+        "playbooks/redis-rolling-restart.yml",
+        inv.path(),
+        &[],
+        false,
+    );
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    wait_healthy(&lab, &hosts, &pw);
+    assert_eq!(
+        masters_by_host(&lab, &pw, &hosts),
+        vec![vec![7000], vec![7000], vec![7000]],
+        "layout restored after the power-off during the recipe"
+    );
+    rt.block_on(keys(&lab, &hosts, &pw, false));
+}
+
+/// Runs the recipe and powers lab3 off as soon as lab1 holds no master (drained, about to
+/// restart); returns the run's output and when lab3 went off.
+fn power_off_during_recipe(
+    lab: &Lab,
+    inv: &std::path::Path,
+    pw: &str,
+    hosts: &[&str],
+) -> (lab::RunOutput, Duration) {
+    let inv = inv.to_path_buf();
+    let started = Instant::now();
+    let run = std::thread::spawn(move || {
+        let extra = ["-e", r#"{"redis_settle_timeout": 15}"#];
+        run_playbook("playbooks/redis-rolling-restart.yml", &inv, &extra, false)
+    });
+    loop {
+        if masters_by_host(lab, pw, hosts)[0].is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120) && !run.is_finished(),
+            "lab1 was never drained"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.stop("lab3").expect("power off lab3");
+    let waited = started.elapsed();
+    (run.join().expect("prov run"), waited)
 }
