@@ -229,6 +229,22 @@ fn redis_rolling_restart_without_client_errors() {
         waited.as_secs_f64()
     );
     assert_ne!(out.code, 0, "{}", out.stdout);
+    for r in out.results() {
+        if r["status"] != "ok" && r["status"] != "skipped" {
+            let msg = r["msg"].as_str().unwrap_or("").lines().next().unwrap_or("");
+            eprintln!("  {} {} [{}]: {msg}", r["status"], r["task"], r["host"]);
+        }
+    }
+    let drained_lab1 = out.results().iter().any(|r| {
+        r["host"] == "lab1"
+            && r["task"] == "Fail this host's masters over to their replicas"
+            && r["changed"] == true
+    });
+    assert!(
+        drained_lab1,
+        "lab3 went off after lab1's drain:\n{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("lab3") || out.stderr.contains("lab3"),
         "the error names the host:\n{}\n{}",
