@@ -11,9 +11,10 @@
 //!    with an error naming the host before restarting anything; once the host is back (its
 //!    master failed over meanwhile), a re-run finishes the job, restores the layout and every
 //!    key is still there;
-//! 5. lab3 powered off during the recipe, right after lab1's masters were drained: the run
-//!    stops with an error naming lab3; after power-on a re-run finishes the job, restores the
-//!    layout, and every key is still there.
+//! 5. lab3 powered off during the recipe, as soon as lab1's master has failed over (prov is
+//!    then waiting for every node to see the swap): lab1's drain fails naming lab3, the other
+//!    batches stop at their sync check, nothing is restarted; after power-on a re-run finishes
+//!    the job, restores the layout, and every key is still there.
 
 mod support;
 
