@@ -265,8 +265,73 @@ async fn run_step(
             report.keys_migrated += move_slots(live, plan, f, t, slots, opts).await?;
             report.slots_moved += crate::spec::count_slots(slots);
         }
+        Step::Failover { node, master, mode } => {
+            let (x, y) = (live.idx(node)?, live.idx(master)?);
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("FAILOVER");
+            if let Some(o) = mode.option() {
+                cmd.arg(o);
+            }
+            live.run(x, "CLUSTER FAILOVER", &cmd).await?;
+            wait_swapped(live, x, y, opts).await?;
+        }
     }
     Ok(())
+}
+
+/// How the nodes' views differ from "`x` is a master, `y` a replica of `x`".
+fn swap_disagreements(live: &Live<'_>, x: usize, y: usize, states: &[NodeState]) -> Vec<String> {
+    let (nx, ny) = (&live.spec.nodes[x], &live.spec.nodes[y]);
+    let mut out = Vec::new();
+    for st in states {
+        if !st.usable() {
+            out.push(format!("{}: cannot be inspected", st.spec));
+            continue;
+        }
+        if st
+            .view_of(&live.ids[x])
+            .is_none_or(|v| v.role() != Role::Master)
+        {
+            out.push(format!("{}: does not see {nx} as a master yet", st.spec));
+        }
+        let y_follows_x = st.view_of(&live.ids[y]).is_some_and(|v| {
+            v.role() == Role::Replica && v.master_id.as_deref() == Some(live.ids[x].as_str())
+        });
+        if !y_follows_x {
+            out.push(format!(
+                "{}: does not see {ny} as a replica of {nx} yet",
+                st.spec
+            ));
+        }
+    }
+    out
+}
+
+/// Waits until every node sees the roles of `x` and `y` swapped after `CLUSTER FAILOVER`.
+async fn wait_swapped(
+    live: &Live<'_>,
+    x: usize,
+    y: usize,
+    opts: &ApplyOptions,
+) -> Result<(), ClusterError> {
+    let started = Instant::now();
+    loop {
+        let diffs = swap_disagreements(live, x, y, &live.states().await);
+        if diffs.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() >= opts.converge_timeout {
+            return Err(ClusterError::NotConverged {
+                what: format!(
+                    "{} taking over from {} after CLUSTER FAILOVER",
+                    live.spec.nodes[x], live.spec.nodes[y]
+                ),
+                waited: started.elapsed(),
+                disagreements: diffs,
+            });
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
 }
 
 async fn add_slots(live: &Live<'_>, i: usize, slots: &[SlotRange]) -> Result<(), ClusterError> {

@@ -18,6 +18,34 @@ pub struct MasterHealth {
     pub keys: Option<u64>,
     /// Spec nodes that replicate it.
     pub replicas: Vec<NodeSpec>,
+    /// Its `master_repl_offset`.
+    pub offset: Option<u64>,
+}
+
+/// A replica and its replication link, as the replica reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaHealth {
+    /// The replica.
+    pub node: NodeSpec,
+    /// Its master, when that is a spec node.
+    pub master: Option<NodeSpec>,
+    /// `master_link_status:up`; `None` when unknown.
+    pub link_up: Option<bool>,
+    /// Its `slave_repl_offset`.
+    pub offset: Option<u64>,
+    /// How far it is behind its master's offset (read a moment apart, so approximate).
+    pub lag: Option<u64>,
+}
+
+/// The roles of the nodes of one host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRoles {
+    /// The host.
+    pub host: String,
+    /// Ports of its nodes that are masters serving slots.
+    pub masters: Vec<u16>,
+    /// Ports of its nodes that are replicas.
+    pub replicas: Vec<u16>,
 }
 
 /// Health of the cluster: `ok` when every node is reachable and agrees the cluster is ok,
@@ -34,8 +62,15 @@ pub struct ClusterHealth {
     pub state_ok: usize,
     /// Distinct slots served by the masters.
     pub slots_served: usize,
+    /// `cluster_state` the reachable nodes agree on; `mixed` when they differ, `unknown` when
+    /// none answered.
+    pub cluster_state: String,
     /// Masters with slots.
     pub masters: Vec<MasterHealth>,
+    /// Replicas with their links.
+    pub replicas: Vec<ReplicaHealth>,
+    /// Masters and replicas per host, in spec order.
+    pub hosts: Vec<HostRoles>,
     /// Keys held by the masters; `None` when a master's count is unknown.
     pub total_keys: Option<u64>,
     /// Everything that is not right, one line each.
@@ -65,13 +100,37 @@ impl fmt::Display for ClusterHealth {
                 keys_text(m.keys)
             )?;
             for r in &m.replicas {
-                writeln!(f, "    replica {r}")?;
+                writeln!(f, "    replica {r}{}", link_text(self.replica(r)))?;
             }
+        }
+        for h in self.hosts.iter().filter(|h| h.masters.len() > 1) {
+            writeln!(f, "  host {} carries {} masters", h.host, h.masters.len())?;
         }
         for p in &self.problems {
             writeln!(f, "  problem: {p}")?;
         }
         Ok(())
+    }
+}
+
+impl ClusterHealth {
+    /// The link of replica `node`.
+    pub fn replica(&self, node: &NodeSpec) -> Option<&ReplicaHealth> {
+        self.replicas.iter().find(|r| r.node == *node)
+    }
+}
+
+fn link_text(r: Option<&ReplicaHealth>) -> String {
+    let Some(r) = r else { return String::new() };
+    let link = match r.link_up {
+        Some(true) => "up",
+        Some(false) => "DOWN",
+        None => "unknown",
+    };
+    match (r.offset, r.lag) {
+        (Some(o), Some(l)) => format!(": link {link}, offset {o}, lag {l}"),
+        (Some(o), None) => format!(": link {link}, offset {o}"),
+        _ => format!(": link {link}"),
     }
 }
 
@@ -119,9 +178,14 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
                 h.masters.push(master_health(state, st, me));
             }
             Role::Master => {}
-            Role::Replica => h.problems.extend(replica_problems(state, st, me)),
+            Role::Replica => {
+                h.problems.extend(replica_problems(state, st, me));
+                h.replicas.push(replica_health(state, st, me));
+            }
         }
     }
+    h.cluster_state = agreed_state(state);
+    h.hosts = host_roles(spec, state);
     h.slots_served = served.iter().filter(|s| **s).count();
     if h.slots_served != usize::from(SLOT_COUNT) {
         h.problems.push(format!(
@@ -131,6 +195,65 @@ pub fn summarize(spec: &ClusterSpec, state: &ClusterState) -> ClusterHealth {
     }
     h.ok = h.problems.is_empty();
     h
+}
+
+/// The `cluster_state` every reachable node reports, `mixed` or `unknown`.
+fn agreed_state(state: &ClusterState) -> String {
+    let mut seen = state
+        .nodes
+        .iter()
+        .filter(|n| n.usable())
+        .map(|n| n.info.state_text());
+    let Some(first) = seen.next() else {
+        return "unknown".into();
+    };
+    if seen.all(|s| s == first) {
+        first.into()
+    } else {
+        "mixed".into()
+    }
+}
+
+/// Masters (with slots) and replicas on each host, by their own report.
+fn host_roles(spec: &ClusterSpec, state: &ClusterState) -> Vec<HostRoles> {
+    spec.hosts()
+        .into_iter()
+        .map(|host| {
+            let mut hr = HostRoles {
+                host: host.into(),
+                masters: Vec::new(),
+                replicas: Vec::new(),
+            };
+            for st in state.nodes.iter().filter(|n| n.spec.host == host) {
+                match st.myself() {
+                    Some(me) if me.role() == Role::Replica => hr.replicas.push(st.spec.port),
+                    Some(me) if !me.slots.is_empty() => hr.masters.push(st.spec.port),
+                    _ => {}
+                }
+            }
+            hr
+        })
+        .collect()
+}
+
+/// A replica's link and how far it is behind its master.
+fn replica_health(state: &ClusterState, st: &NodeState, me: &ClusterNode) -> ReplicaHealth {
+    let master = me
+        .master_id
+        .as_deref()
+        .and_then(|mid| state.by_id(mid))
+        .map(|(_, m)| m);
+    let lag = master
+        .and_then(|m| m.repl_offset)
+        .zip(st.repl_offset)
+        .map(|(m, r)| m.saturating_sub(r));
+    ReplicaHealth {
+        node: st.spec.clone(),
+        master: master.map(|m| m.spec.clone()),
+        link_up: st.master_link_up,
+        offset: st.repl_offset,
+        lag,
+    }
 }
 
 /// What is wrong with a node by its own report: its cluster state, the nodes it knows, its key
@@ -184,6 +307,7 @@ fn master_health(state: &ClusterState, st: &NodeState, me: &ClusterNode) -> Mast
         slots: me.slots.clone(),
         keys: st.key_count,
         replicas,
+        offset: st.repl_offset,
     }
 }
 

@@ -39,17 +39,23 @@
 mod apply;
 mod conn;
 mod health;
+mod layout;
 mod nodes;
 mod plan;
 mod spec;
 mod state;
+mod sync;
 
 pub use apply::{ApplyOptions, ApplyReport, apply, apply_with};
 pub use conn::{
     CONNECT_TIMEOUT, ClusterError, NodeConnector, NodeStream, RESPONSE_TIMEOUT, TcpConnector,
     connect_node,
 };
-pub use health::{ClusterHealth, MasterHealth, health, summarize};
+pub use health::{ClusterHealth, HostRoles, MasterHealth, ReplicaHealth, health, summarize};
+pub use layout::{
+    Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, crowded_hosts, current_layout,
+    intended_layout, plan_with, roles_by_host,
+};
 pub use nodes::{ClusterInfo, ClusterNode, ParseNodesError, Role, parse_cluster_nodes};
 pub use plan::{ClusterPlan, PlanError, PlannedMaster, Step, even_slot_ranges, plan, plan_fresh};
 pub use spec::{
@@ -57,6 +63,7 @@ pub use spec::{
     ranges_from_slots,
 };
 pub use state::{ClusterState, NodeState, inspect};
+pub use sync::{sync_gaps, wait_synced};
 
 /// Re-export of the redis crate, for callers that use [`connect_node`]'s connection.
 pub use redis;

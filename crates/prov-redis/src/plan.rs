@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+use crate::layout::{Drift, FailoverMode, LayoutRepair};
 use crate::nodes::{ClusterNode, Role};
 use crate::spec::{
     ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges, ranges_from_slots,
@@ -55,6 +56,15 @@ pub enum Step {
         /// True when finishing a migration that was left open.
         resume: bool,
     },
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on replica `node` of `master`: the two swap roles.
+    Failover {
+        /// The replica that becomes master.
+        node: NodeSpec,
+        /// Its master, which becomes its replica.
+        master: NodeSpec,
+        /// Plain, FORCE or TAKEOVER.
+        mode: FailoverMode,
+    },
 }
 
 impl fmt::Display for Step {
@@ -93,6 +103,16 @@ impl fmt::Display for Step {
                 count_slots(slots),
                 format_ranges(slots)
             ),
+            Step::Failover { node, master, mode } => {
+                write!(
+                    f,
+                    "fail over: {node} takes over from {master} (CLUSTER FAILOVER"
+                )?;
+                match mode.option() {
+                    Some(o) => write!(f, " {o})"),
+                    None => write!(f, ")"),
+                }
+            }
         }
     }
 }
@@ -118,6 +138,11 @@ pub struct ClusterPlan {
     pub steps: Vec<Step>,
     /// Number of distinct hosts.
     pub host_count: usize,
+    /// How the cluster differs from its intended layout (see [`plan_with`](crate::plan_with));
+    /// empty from [`plan`] alone.
+    pub drift: Vec<Drift>,
+    /// What the plan does about `drift`.
+    pub layout: LayoutRepair,
 }
 
 impl ClusterPlan {
@@ -170,6 +195,15 @@ impl fmt::Display for ClusterPlan {
                 writeln!(f, "    replica {} on host {}", r, r.host)?;
             }
         }
+        write_drift(f, &self.drift, &self.layout)?;
+        if self.layout != LayoutRepair::Planned {
+            for (host, count) in crate::layout::crowded_hosts(&self.masters) {
+                writeln!(
+                    f,
+                    "  host {host} carries {count} masters: losing it loses {count} shards' primaries"
+                )?;
+            }
+        }
         if self.steps.is_empty() {
             write!(f, "Steps: none, the cluster already matches")
         } else {
@@ -179,6 +213,25 @@ impl fmt::Display for ClusterPlan {
             }
             Ok(())
         }
+    }
+}
+
+/// The drift lines of the human plan, and what is done about them.
+fn write_drift(f: &mut fmt::Formatter<'_>, drift: &[Drift], repair: &LayoutRepair) -> fmt::Result {
+    if drift.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "Layout drift ({}):", drift.len())?;
+    for d in drift {
+        writeln!(f, "  {d}")?;
+    }
+    match repair {
+        LayoutRepair::NotNeeded => Ok(()),
+        LayoutRepair::Reported => {
+            writeln!(f, "  (reported only; layout: enforce repairs it)")
+        }
+        LayoutRepair::Planned => writeln!(f, "  (repaired by the steps below)"),
+        LayoutRepair::Deferred(why) => writeln!(f, "  (not repaired now: {why})"),
     }
 }
 
@@ -284,6 +337,28 @@ pub enum PlanError {
         want: usize,
         /// Their names.
         masters: String,
+    },
+    /// Layout enforcement was asked but a difference cannot be repaired by failovers.
+    #[error("cannot restore the intended layout by failovers:\n  {}", .0.join("\n  "))]
+    LayoutUnrepairable(Vec<String>),
+    /// A plain failover would not succeed (or would not be safe).
+    #[error(
+        "cannot fail over to {node}: {reason}; wait until it is in sync, or set \
+         failover_mode: force (writes it has not received are lost)"
+    )]
+    FailoverBlocked {
+        /// The replica that should take over.
+        node: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A host cannot be drained of its masters.
+    #[error("cannot drain host {host}: {reason}")]
+    DrainBlocked {
+        /// The host.
+        host: String,
+        /// Why not.
+        reason: String,
     },
     /// Not enough empty nodes to become the missing masters.
     #[error("need {want} masters but only {have} are possible: {detail}")]
@@ -704,6 +779,8 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
         masters: planned,
         steps,
         host_count: lay.h(),
+        drift: Vec::new(),
+        layout: LayoutRepair::NotNeeded,
     })
 }
 

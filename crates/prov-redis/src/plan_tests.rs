@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::layout::{Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, plan_with};
 use crate::nodes::Role;
 use crate::plan::{ClusterPlan, PlanError, Step, even_slot_ranges, plan, plan_fresh};
 use crate::spec::{ClusterSpec, NodeSpec, SlotRange, count_slots, ranges_from_slots};
@@ -782,5 +783,293 @@ fn health_reports_unknown_key_counts_and_links() {
             .iter()
             .any(|p| p.contains("link to its master is unknown")),
         "{h}"
+    );
+}
+
+impl Sim {
+    /// What `CLUSTER FAILOVER` on replica `x` leaves: `x` serves its master's slots with a new
+    /// epoch, the old master and its other replicas follow `x`.
+    fn fail_over(&mut self, x: usize) {
+        let y = self.master_of[x].expect("x is a replica");
+        self.slots[x] = std::mem::take(&mut self.slots[y]);
+        self.role[x] = Role::Master;
+        self.master_of[x] = None;
+        self.epoch[x] = self.epoch.iter().max().unwrap() + 1;
+        for i in 0..self.ids.len() {
+            if self.master_of[i] == Some(y) {
+                self.master_of[i] = Some(x);
+            }
+        }
+        self.role[y] = Role::Replica;
+        self.master_of[y] = Some(x);
+    }
+}
+
+fn enforce() -> PlanOptions {
+    PlanOptions {
+        layout: LayoutPolicy::Enforce,
+        ..PlanOptions::default()
+    }
+}
+
+/// The intended roles (masters and their replicas) of a plan, without slots.
+fn roles_of(p: &ClusterPlan) -> Vec<(NodeSpec, Vec<NodeSpec>)> {
+    p.masters
+        .iter()
+        .map(|m| (m.node.clone(), m.replicas.clone()))
+        .collect()
+}
+
+#[test]
+fn failover_drift_is_reported_then_repaired_by_a_plain_failover() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let mut sim = Sim::from_plan(&spec, &target);
+    let (a0, b1) = (0, 3);
+    assert_eq!(sim.master_of[b1], Some(a0), "b:7001 replicates a:7000");
+    sim.fail_over(b1);
+    let state = sim.state();
+
+    // The old planner alone sees nothing to do; plan_with reports the drift and changes nothing.
+    assert!(plan(&spec, &state).unwrap().drift.is_empty());
+    let report = plan_with(&spec, &state, &PlanOptions::default()).unwrap();
+    assert!(report.is_noop(), "{report}");
+    assert_eq!(report.layout, LayoutRepair::Reported);
+    let demoted = Drift::MasterDemoted {
+        intended: spec.nodes[a0].clone(),
+        acting: spec.nodes[b1].clone(),
+    };
+    assert_eq!(report.drift, vec![demoted]);
+    let text = report.to_string();
+    assert!(text.contains("Layout drift (1)"), "{text}");
+    assert!(text.contains("a[10.0.0.1:7000] should be master"), "{text}");
+    assert!(text.contains("host b carries 2 masters"), "{text}");
+    assert!(text.contains("reported only"), "{text}");
+
+    // Enforced: one plain failover on a:7000, the planned topology is the intended one.
+    let fix = plan_with(&spec, &state, &enforce()).unwrap();
+    check_invariants(&spec, &fix);
+    assert_eq!(fix.layout, LayoutRepair::Planned);
+    assert_eq!(
+        fix.steps,
+        vec![Step::Failover {
+            node: spec.nodes[a0].clone(),
+            master: spec.nodes[b1].clone(),
+            mode: FailoverMode::Default,
+        }]
+    );
+    assert_eq!(
+        fix.masters, target.masters,
+        "slots move back with the failover"
+    );
+    assert!(fix.to_string().contains("(CLUSTER FAILOVER)"), "{fix}");
+
+    // After the failover: no drift, nothing to do.
+    sim.fail_over(a0);
+    let again = plan_with(&spec, &sim.state(), &enforce()).unwrap();
+    assert!(again.is_noop() && again.drift.is_empty(), "{again}");
+    assert_eq!(again.layout, LayoutRepair::NotNeeded);
+}
+
+#[test]
+fn plain_failover_needs_the_replication_link_and_force_is_explicit() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let mut sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    sim.fail_over(3);
+    let mut state = sim.state();
+    state.nodes[0].master_link_up = Some(false);
+    let err = plan_with(&spec, &state, &enforce()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::FailoverBlocked { node, .. } if node.contains(":7000")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("failover_mode: force"), "{err}");
+    // Reporting never needs the link.
+    assert!(plan_with(&spec, &state, &PlanOptions::default()).is_ok());
+    let force = PlanOptions {
+        failover: FailoverMode::Force,
+        ..enforce()
+    };
+    let p = plan_with(&spec, &state, &force).unwrap();
+    assert!(
+        matches!(
+            p.steps.as_slice(),
+            [Step::Failover {
+                mode: FailoverMode::Force,
+                ..
+            }]
+        ),
+        "{p}"
+    );
+    assert!(p.to_string().contains("CLUSTER FAILOVER FORCE"), "{p}");
+}
+
+#[test]
+fn draining_a_host_fails_its_masters_over_and_enforce_brings_them_back() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let mut sim = Sim::from_plan(&spec, &target);
+    let drain = PlanOptions {
+        drain_host: Some("a".into()),
+        ..enforce()
+    };
+    let p = plan_with(&spec, &sim.state(), &drain).unwrap();
+    check_invariants(&spec, &p);
+    assert_eq!(
+        p.steps,
+        vec![Step::Failover {
+            node: spec.nodes[3].clone(),
+            master: spec.nodes[0].clone(),
+            mode: FailoverMode::Default,
+        }],
+        "{p}"
+    );
+    assert!(p.masters.iter().all(|m| m.node.host != "a"), "{p}");
+    sim.fail_over(3);
+    let drained = plan_with(&spec, &sim.state(), &drain).unwrap();
+    assert!(drained.is_noop(), "draining twice does nothing: {drained}");
+    let back = plan_with(&spec, &sim.state(), &enforce()).unwrap();
+    assert_eq!(back.steps.len(), 1, "{back}");
+    assert_eq!(roles_of(&back), roles_of(&target));
+}
+
+#[test]
+fn draining_needs_enforce_and_a_cluster_host() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let state = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap()).state();
+    let report_only = PlanOptions {
+        drain_host: Some("a".into()),
+        ..PlanOptions::default()
+    };
+    assert!(matches!(
+        plan_with(&spec, &state, &report_only),
+        Err(PlanError::InvalidSpec(_))
+    ));
+    let unknown = PlanOptions {
+        drain_host: Some("zz".into()),
+        ..enforce()
+    };
+    let err = plan_with(&spec, &state, &unknown).unwrap_err().to_string();
+    assert!(
+        err.contains("zz is not one of the cluster's hosts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replicas_following_other_masters_are_reported_and_repointed() {
+    let spec = layout(&["a", "b", "c", "d"], 2, 1);
+    let target = plan_fresh(&spec).unwrap();
+    let mut sim = Sim::from_plan(&spec, &target);
+    let idx = |h: &str, p: u16| spec.index_of(node(&spec, h, p)).unwrap();
+    // Intended: b:7001 -> a:7000 and d:7001 -> c:7000; swapped (still on other hosts).
+    sim.master_of[idx("b", 7001)] = Some(idx("c", 7000));
+    sim.master_of[idx("d", 7001)] = Some(idx("a", 7000));
+    let state = sim.state();
+    assert!(
+        plan(&spec, &state).unwrap().is_noop(),
+        "valid, so no base step"
+    );
+    let report = plan_with(&spec, &state, &PlanOptions::default()).unwrap();
+    assert_eq!(report.drift.len(), 2, "{report}");
+    assert!(
+        report
+            .drift
+            .iter()
+            .all(|d| matches!(d, Drift::ReplicaMisplaced { .. }))
+    );
+    let fix = plan_with(&spec, &state, &enforce()).unwrap();
+    check_invariants(&spec, &fix);
+    assert_eq!(
+        count_steps(&fix, |s| matches!(
+            s,
+            Step::Replicate {
+                previous: Some(_),
+                ..
+            }
+        )),
+        2,
+        "{fix}"
+    );
+    assert_eq!(roles_of(&fix), roles_of(&target));
+}
+
+#[test]
+fn health_shows_roles_per_host_links_and_offsets() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let mut sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    sim.fail_over(3);
+    let mut state = sim.state();
+    let repl = |role: &str, off: u64| {
+        crate::nodes::ClusterInfo::parse(&format!(
+            "role:{role}\nmaster_link_status:up\nslave_repl_offset:{off}\nmaster_repl_offset:{off}\n"
+        ))
+    };
+    state.nodes[3].record_replication(&repl("master", 5000));
+    state.nodes[0].record_replication(&repl("slave", 4800));
+    let h = crate::health::summarize(&spec, &state);
+    assert!(h.ok, "failover drift is not a health problem: {h}");
+    assert_eq!(h.cluster_state, "ok");
+    let b = h.hosts.iter().find(|x| x.host == "b").unwrap();
+    assert_eq!(
+        (b.masters.clone(), b.replicas.clone()),
+        (vec![7000, 7001], vec![])
+    );
+    let a = h.hosts.iter().find(|x| x.host == "a").unwrap();
+    assert_eq!(
+        (a.masters.clone(), a.replicas.clone()),
+        (vec![], vec![7000, 7001])
+    );
+    let r = h.replica(&spec.nodes[0]).unwrap();
+    assert_eq!(r.master.as_ref(), Some(&spec.nodes[3]));
+    assert_eq!(
+        (r.link_up, r.offset, r.lag),
+        (Some(true), Some(4800), Some(200))
+    );
+    let text = h.to_string();
+    assert!(text.contains("host b carries 2 masters"), "{text}");
+    assert!(text.contains("link up, offset 4800, lag 200"), "{text}");
+
+    state.nodes[5].info = crate::nodes::ClusterInfo::parse("cluster_state:fail\n");
+    assert_eq!(
+        crate::health::summarize(&spec, &state).cluster_state,
+        "mixed"
+    );
+}
+
+#[test]
+fn sync_needs_links_up_and_replicas_at_their_masters_earlier_offset() {
+    let spec = layout(&["a", "b", "c"], 2, 1);
+    let sim = Sim::from_plan(&spec, &plan_fresh(&spec).unwrap());
+    let with_offsets = |master: u64, replica: u64| {
+        let mut st = sim.state();
+        for n in &mut st.nodes {
+            let (role, off) = if n.myself().unwrap().role() == Role::Master {
+                ("master", master)
+            } else {
+                ("slave", replica)
+            };
+            n.record_replication(&crate::nodes::ClusterInfo::parse(&format!(
+                "role:{role}\nmaster_link_status:up\nslave_repl_offset:{off}\nmaster_repl_offset:{off}\n"
+            )));
+        }
+        st
+    };
+    let sync = crate::sync::sync_gaps;
+    // Masters moved on to 900 after the first look, replicas have 800 of the earlier 800.
+    assert!(sync(&spec, &with_offsets(800, 0), &with_offsets(900, 800)).is_empty());
+    let gaps = sync(&spec, &with_offsets(800, 0), &with_offsets(900, 700));
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+    assert!(
+        gaps[0].contains("at offset 700") && gaps[0].contains("was at 800"),
+        "{gaps:?}"
+    );
+    let mut down = with_offsets(800, 800);
+    down.nodes[3].master_link_up = Some(false);
+    let gaps = sync(&spec, &with_offsets(800, 0), &down);
+    assert!(
+        gaps.iter()
+            .any(|g| g.contains("link to its master is down")),
+        "{gaps:?}"
     );
 }

@@ -28,6 +28,9 @@ pub struct NodeState {
     pub key_count: Option<u64>,
     /// For replicas: `master_link_status:up` in `INFO replication`.
     pub master_link_up: Option<bool>,
+    /// Replication offset from `INFO replication`: `master_repl_offset` of a master,
+    /// `slave_repl_offset` of a replica (what it has received).
+    pub repl_offset: Option<u64>,
 }
 
 impl NodeState {
@@ -43,6 +46,7 @@ impl NodeState {
             nodes: Vec::new(),
             key_count: None,
             master_link_up: None,
+            repl_offset: None,
         }
     }
 
@@ -66,6 +70,7 @@ impl NodeState {
             nodes,
             key_count: Some(key_count),
             master_link_up: None,
+            repl_offset: None,
         })
     }
 
@@ -78,6 +83,16 @@ impl NodeState {
                 self.key_count = None;
                 self.error = Some(format!("DBSIZE failed: {e}"));
             }
+        }
+    }
+
+    /// Records the link status and offset from a parsed `INFO replication`.
+    pub fn record_replication(&mut self, repl: &ClusterInfo) {
+        if repl.get("role") == Some("slave") {
+            self.master_link_up = Some(repl.get("master_link_status") == Some("up"));
+            self.repl_offset = repl.get_u64("slave_repl_offset");
+        } else {
+            self.repl_offset = repl.get_u64("master_repl_offset");
         }
     }
 
@@ -193,10 +208,7 @@ pub(crate) async fn inspect_conn(conn: &mut MultiplexedConnection, node: &NodeSp
     };
     st.record_dbsize(keys.map_err(|e| e.to_string()));
     if let Ok(repl) = repl {
-        let repl = ClusterInfo::parse(&repl);
-        if repl.get("role") == Some("slave") {
-            st.master_link_up = Some(repl.get("master_link_status") == Some("up"));
-        }
+        st.record_replication(&ClusterInfo::parse(&repl));
     }
     st
 }

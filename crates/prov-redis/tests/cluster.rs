@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use prov_redis::redis::{self, aio::MultiplexedConnection};
 use prov_redis::{
-    ClusterSpec, NodeSpec, Step, TcpConnector, apply, connect_node, health, inspect, key_slot, plan,
+    ClusterSpec, Drift, FailoverMode, LayoutPolicy, NodeSpec, PlanOptions, Step, TcpConnector,
+    apply, connect_node, health, inspect, key_slot, plan, plan_with,
 };
 
 const PW: &str = "t3st-cluster-pw";
@@ -394,4 +395,80 @@ async fn half_formed_cluster_is_completed_and_bad_password_is_not_leaked() {
         "{err}"
     );
     assert!(!format!("{wrong:?}").contains("not-the-pw-XYZ"));
+}
+
+/// Masters per host, from a health summary.
+fn masters_on(h: &prov_redis::ClusterHealth, host: &str) -> Vec<u16> {
+    h.hosts
+        .iter()
+        .find(|x| x.host == host)
+        .map(|x| x.masters.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_reports_drift_and_enforce_restores_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_for(&["a", "b", "c"], 27200);
+    let _servers = start_all(&spec, dir.path()).await;
+    let p = plan(&spec, &inspect(&spec, &TcpConnector).await).unwrap();
+    apply(&spec, &p, &TcpConnector).await.unwrap();
+    let keys: Vec<String> = (0..3_000).map(|i| format!("key:{i}")).collect();
+    let mut client = SlotClient::new(&spec).await;
+    client.set_all(&keys).await;
+    let enforce = PlanOptions {
+        layout: LayoutPolicy::Enforce,
+        ..PlanOptions::default()
+    };
+
+    // Drain host a: its master fails over (plainly) to its replica on b.
+    let drain = PlanOptions {
+        drain_host: Some("a".into()),
+        ..enforce.clone()
+    };
+    let p = plan_with(&spec, &inspect(&spec, &TcpConnector).await, &drain).unwrap();
+    eprintln!("{p}");
+    assert!(
+        matches!(
+            p.steps.as_slice(),
+            [Step::Failover { node, master, mode: FailoverMode::Default }]
+                if node.host == "b" && master.host == "a"
+        ),
+        "{p}"
+    );
+    let t = Instant::now();
+    let report = apply(&spec, &p, &TcpConnector).await.unwrap();
+    eprintln!("drain: {:?} ({:?})", report.steps_done, t.elapsed());
+    let h = health(&spec, &TcpConnector).await;
+    assert!(h.ok, "{h}");
+    assert_eq!(masters_on(&h, "a"), Vec::<u16>::new(), "{h}");
+    assert_eq!(masters_on(&h, "b"), vec![27202, 27203], "{h}");
+
+    // Reported by default, nothing planned; the keys followed the failover.
+    let state = inspect(&spec, &TcpConnector).await;
+    let seen = plan_with(&spec, &state, &PlanOptions::default()).unwrap();
+    assert!(seen.is_noop(), "{seen}");
+    assert!(
+        matches!(seen.drift.as_slice(), [Drift::MasterDemoted { intended, .. }] if intended.host == "a"),
+        "{seen}"
+    );
+    let mut client = SlotClient::new(&spec).await;
+    assert_eq!(client.count_good(&keys).await, keys.len());
+
+    // Enforced: a plain failover back, every node agrees, links up, keys intact.
+    let fix = plan_with(&spec, &state, &enforce).unwrap();
+    assert_eq!(fix.steps.len(), 1, "{fix}");
+    let t = Instant::now();
+    apply(&spec, &fix, &TcpConnector).await.unwrap();
+    eprintln!("restore: {:?}", t.elapsed());
+    assert_healthy(&spec).await;
+    let h = health(&spec, &TcpConnector).await;
+    for host in ["a", "b", "c"] {
+        assert_eq!(masters_on(&h, host).len(), 1, "{h}");
+    }
+    assert!(h.replicas.iter().all(|r| r.link_up == Some(true)), "{h}");
+    let again = plan_with(&spec, &inspect(&spec, &TcpConnector).await, &enforce).unwrap();
+    assert!(again.is_noop() && again.drift.is_empty(), "{again}");
+    let mut client = SlotClient::new(&spec).await;
+    assert_eq!(client.count_good(&keys).await, keys.len());
 }

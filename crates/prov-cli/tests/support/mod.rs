@@ -1,1 +1,3 @@
 pub mod lab;
+pub mod load;
+pub mod redis;
