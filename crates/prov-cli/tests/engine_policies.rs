@@ -100,3 +100,55 @@ fn delegate_to_runs_through_the_other_hosts_connection() {
         out.dump()
     );
 }
+
+/// As Ansible's playbook executor: a batch whose every host failed, or a play stopped by
+/// `any_errors_fatal`, ends the whole run; later `serial` batches and later plays do not run.
+/// (Each case checked against ansible-playbook 2.19 with local hosts.)
+#[test]
+fn a_failed_batch_ends_the_run() {
+    let p = Project::new(&["h1", "h2", "h3"]);
+    let second_play = "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: second play\n      debug:\n        msg: hi\n";
+    let play = |keywords: &str| {
+        format!("- hosts: all\n  gather_facts: no\n{keywords}  tasks:{FAIL_ON_H1}{second_play}")
+    };
+    // serial: 1 — h1's batch failed entirely: h2 and h3 are never touched.
+    p.write("one.yml", &play("  serial: 1\n"));
+    let out = p.run("one.yml", &[]);
+    out.expect_code(2);
+    for h in ["h2", "h3"] {
+        assert!(
+            !out.ran(h, "next") && !out.ran(h, "second play"),
+            "{}",
+            out.dump()
+        );
+    }
+    // serial: 2 — h2 survives in h1's batch, so the run goes on to h3 and the next play.
+    p.write("two.yml", &play("  serial: 2\n"));
+    let out = p.run("two.yml", &[]);
+    out.expect_code(2);
+    assert!(
+        out.ran("h3", "next") && out.ran("h2", "second play"),
+        "{}",
+        out.dump()
+    );
+    // serial: 2 with any_errors_fatal — h1 takes h2 down with it and the run ends.
+    p.write("fatal.yml", &play("  serial: 2\n  any_errors_fatal: yes\n"));
+    let out = p.run("fatal.yml", &[]);
+    out.expect_code(2);
+    for h in ["h2", "h3"] {
+        assert!(
+            !out.ran(h, "next") && !out.ran(h, "second play"),
+            "{}",
+            out.dump()
+        );
+    }
+    // No serial: every host of the first play failed, so the next play (other hosts) never runs.
+    p.write(
+        "all.yml",
+        "- hosts: h1\n  gather_facts: no\n  tasks:\n    - fail:\n        msg: boom\n\
+         - hosts: h2\n  gather_facts: no\n  tasks:\n    - name: second play\n      debug:\n        msg: hi\n",
+    );
+    let out = p.run("all.yml", &[]);
+    out.expect_code(2);
+    assert!(!out.ran("h2", "second play"), "{}", out.dump());
+}

@@ -310,6 +310,8 @@ pub(crate) struct PlayCtx<'a> {
     pub play_hosts: Vec<String>,
     /// Every host the play targets (`ansible_play_hosts_all`).
     pub all_hosts: Vec<String>,
+    /// Set when `any_errors_fatal` or `max_fail_percentage` stopped this batch: the run ends.
+    pub broken: std::sync::atomic::AtomicBool,
 }
 
 impl Runner {
@@ -405,7 +407,7 @@ impl Runner {
         });
         let mut carried = Carried::default();
         let result = async {
-            for ((play, vars_files), pattern) in
+            'plays: for ((play, vars_files), pattern) in
                 playbook.plays.iter().zip(&all_vars_files).zip(&patterns)
             {
                 let mut hosts = self.inventory.select(pattern)?;
@@ -427,9 +429,14 @@ impl Runner {
                         vars_files_at: vars_files.1.clone(),
                         play_hosts: batch.clone(),
                         all_hosts: hosts.clone(),
+                        broken: Default::default(),
                     };
                     self.run_play_batch(&pctx, &mut states).await?;
+                    let ends_run = batch_ends_run(&pctx, &states);
                     states.into_iter().for_each(|s| carried.keep(s));
+                    if ends_run {
+                        break 'plays;
+                    }
                 }
             }
             // Like Ansible: a --start-at-task that names no task is a mistake.
@@ -790,6 +797,8 @@ impl Runner {
             for s in states.iter_mut() {
                 s.ended = true;
             }
+            pctx.broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -822,6 +831,15 @@ impl Runner {
             Some(_) => false,
         }
     }
+}
+
+/// Whether the run stops after this batch, as Ansible's playbook executor decides: a failure
+/// policy stopped the play, or every host of the batch failed or was unreachable. No later
+/// batch of the play and no later play runs (with `serial: 1`, a host whose update failed keeps
+/// the next hosts from being touched).
+fn batch_ends_run(pctx: &PlayCtx<'_>, states: &[HostState]) -> bool {
+    pctx.broken.load(std::sync::atomic::Ordering::Relaxed)
+        || (!states.is_empty() && states.iter().all(|s| s.failed || s.unreachable))
 }
 
 /// Splits hosts into `serial` batches (numbers, percentages, or a list of them; the last size
