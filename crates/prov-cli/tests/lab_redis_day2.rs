@@ -18,7 +18,10 @@ use prov_lab::Lab;
 use prov_redis::{ClusterNode, Role};
 use serde_json::Value;
 use support::lab;
-use support::redis::{addr_of, keys, redis_cli, redis_password, run, run_with, wait_healthy};
+use support::redis::{
+    addr_of, intended_masters, keys, masters_by_host, redis_cli, redis_password, run, run_with,
+    wait_healthy,
+};
 
 /// The `redis_cluster` task's result of a run.
 fn cluster_result(out: &lab::RunOutput) -> Value {
@@ -51,24 +54,6 @@ fn wait_promoted_away(lab: &Lab, pw: &str, host: &str, port: u16) {
         assert!(Instant::now() < deadline, "no failover:\n{info}\n{nodes}");
         std::thread::sleep(Duration::from_millis(500));
     }
-}
-
-/// Masters (serving slots) on each host, as lab3:7000 sees them.
-fn masters_by_host(lab: &Lab, pw: &str, hosts: &[&str]) -> Vec<(String, Vec<u16>)> {
-    let text = redis_cli(lab, "lab3", &addr_of("lab3"), 7000, pw, "cluster nodes");
-    let nodes = prov_redis::parse_cluster_nodes(&text).expect("cluster nodes");
-    hosts
-        .iter()
-        .map(|h| {
-            let mut ports: Vec<u16> = nodes
-                .iter()
-                .filter(|n| n.ip == addr_of(h) && n.role() == Role::Master && !n.slots.is_empty())
-                .map(|n| n.port)
-                .collect();
-            ports.sort_unstable();
-            (h.to_string(), ports)
-        })
-        .collect()
 }
 
 fn assert_health_result(cluster: &Value, hosts: &[&str]) {
@@ -138,7 +123,7 @@ fn redis_layout_drift_is_reported_and_repaired() {
         ("lab2".to_string(), vec![7000, 7001]),
         ("lab3".to_string(), vec![7000]),
     ];
-    assert_eq!(masters_by_host(&lab, &pw, &hosts), drifted);
+    assert_eq!(masters_by_host(&lab, &pw, &hosts, 7000), drifted);
 
     // 3. Reported by --check --diff and by a plain run, not a change, nothing touched.
     let check = run(inv.path(), &["--check", "--diff", "--detailed-exitcode"]);
@@ -169,7 +154,7 @@ fn redis_layout_drift_is_reported_and_repaired() {
     assert_eq!(plain.code, 0, "{}", plain.stderr);
     assert_eq!(plain.total_changed(), 0, "{:#?}", plain.changed_results());
     assert_eq!(
-        masters_by_host(&lab, &pw, &hosts),
+        masters_by_host(&lab, &pw, &hosts, 7000),
         drifted,
         "report never touches"
     );
@@ -207,9 +192,10 @@ fn redis_layout_drift_is_reported_and_repaired() {
     assert_health_result(&r["result"]["cluster"], &hosts);
     assert_eq!(r["result"]["cluster"]["drift"], serde_json::json!([]));
     wait_healthy(&lab, &hosts, &pw);
-    let restored: Vec<(String, Vec<u16>)> =
-        hosts.iter().map(|h| (h.to_string(), vec![7000])).collect();
-    assert_eq!(masters_by_host(&lab, &pw, &hosts), restored);
+    assert_eq!(
+        masters_by_host(&lab, &pw, &hosts, 7000),
+        intended_masters(&hosts)
+    );
     rt.block_on(keys(&lab, &hosts, &pw, false));
     let again = run(inv.path(), &["-e", "redis_layout=enforce"]);
     assert_eq!(again.code, 0, "{}", again.stderr);

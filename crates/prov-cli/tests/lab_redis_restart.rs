@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use prov_lab::Lab;
-use prov_redis::{ClusterSpec, NodeConnector, NodeSpec, Role};
+use prov_redis::{ClusterSpec, NodeConnector, NodeSpec};
 use support::lab;
 use support::load::{LoadClient, LoadReport};
 use support::redis::{
-    addr_of, keys, nodes_of, redis_cli, redis_password, run, run_playbook, tunnels, wait_healthy,
+    addr_of, intended_masters, keys, masters_by_host, nodes_of, redis_cli, redis_password, run,
+    run_playbook, tunnels, wait_healthy,
 };
 
 fn run_ids(lab: &Lab, hosts: &[&str], pw: &str) -> HashMap<(String, u16), String> {
@@ -69,24 +70,6 @@ fn under_load<T>(
     stop.store(true, Ordering::Relaxed);
     let report = rt.block_on(load).expect("load client");
     (out, report)
-}
-
-/// Masters serving slots per host, as lab3:7001 sees them.
-fn masters_by_host(lab: &Lab, pw: &str, hosts: &[&str]) -> Vec<Vec<u16>> {
-    let text = redis_cli(lab, "lab3", &addr_of("lab3"), 7001, pw, "cluster nodes");
-    let nodes = prov_redis::parse_cluster_nodes(&text).expect("cluster nodes");
-    hosts
-        .iter()
-        .map(|h| {
-            let mut p: Vec<u16> = nodes
-                .iter()
-                .filter(|n| n.ip == addr_of(h) && n.role() == Role::Master && !n.slots.is_empty())
-                .map(|n| n.port)
-                .collect();
-            p.sort_unstable();
-            p
-        })
-        .collect()
 }
 
 /// Waits until every replica has its master's offset (prov's own check, through tunnels).
@@ -146,8 +129,8 @@ fn redis_rolling_restart_without_client_errors() {
     }
     wait_healthy(&lab, &hosts, &pw);
     assert_eq!(
-        masters_by_host(&lab, &pw, &hosts),
-        vec![vec![7000], vec![7000], vec![7000]],
+        masters_by_host(&lab, &pw, &hosts, 7001),
+        intended_masters(&hosts),
         "layout restored"
     );
     assert!(with_failover.writes > 1000, "{with_failover}");
@@ -199,27 +182,7 @@ fn redis_rolling_restart_without_client_errors() {
         t.elapsed().as_secs_f64()
     );
     assert_ne!(refused.code, 0, "{}", refused.stdout);
-    assert!(
-        refused.stdout.contains("lab3") || refused.stderr.contains("lab3"),
-        "the error names the host:\n{}\n{}",
-        refused.stdout,
-        refused.stderr
-    );
-    lab.start("lab3").expect("power on lab3");
-    let again = run_playbook(
-        "playbooks/redis-rolling-restart.yml",
-        inv.path(),
-        &[],
-        false,
-    );
-    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
-    wait_healthy(&lab, &hosts, &pw);
-    assert_eq!(
-        masters_by_host(&lab, &pw, &hosts),
-        vec![vec![7000], vec![7000], vec![7000]],
-        "layout restored after the power-off"
-    );
-    rt.block_on(keys(&lab, &hosts, &pw, false));
+    finish_after_power_on(&rt, &lab, inv.path(), &hosts, &pw, &refused);
 
     // 5. lab3 powered off during the recipe (lab1 drained and restarting): the run stops with
     //    an error naming lab3; after power-on a re-run finishes, keys intact.
@@ -246,27 +209,35 @@ fn redis_rolling_restart_without_client_errors() {
         "lab3 went off after lab1's drain:\n{}",
         out.stdout
     );
+    finish_after_power_on(&rt, &lab, inv.path(), &hosts, &pw, &out);
+}
+
+/// After a run stopped by lab3's power-off (`stopped`, whose error names lab3): powers lab3 on,
+/// re-runs the recipe to the end, and checks the layout is restored and every key is there.
+fn finish_after_power_on(
+    rt: &tokio::runtime::Runtime,
+    lab: &Lab,
+    inv: &std::path::Path,
+    hosts: &[&str],
+    pw: &str,
+    stopped: &lab::RunOutput,
+) {
     assert!(
-        out.stdout.contains("lab3") || out.stderr.contains("lab3"),
+        stopped.stdout.contains("lab3") || stopped.stderr.contains("lab3"),
         "the error names the host:\n{}\n{}",
-        out.stdout,
-        out.stderr
+        stopped.stdout,
+        stopped.stderr
     );
     lab.start("lab3").expect("power on lab3");
-    let again = run_playbook(
-        "playbooks/redis-rolling-restart.yml",
-        inv.path(),
-        &[],
-        false,
-    );
+    let again = run_playbook("playbooks/redis-rolling-restart.yml", inv, &[], false);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
-    wait_healthy(&lab, &hosts, &pw);
+    wait_healthy(lab, hosts, pw);
     assert_eq!(
-        masters_by_host(&lab, &pw, &hosts),
-        vec![vec![7000], vec![7000], vec![7000]],
-        "layout restored after the power-off during the recipe"
+        masters_by_host(lab, pw, hosts, 7001),
+        intended_masters(hosts),
+        "layout restored after the power-off"
     );
-    rt.block_on(keys(&lab, &hosts, &pw, false));
+    rt.block_on(keys(lab, hosts, pw, false));
 }
 
 /// Runs the recipe and powers lab3 off as soon as lab1 holds no master (drained, about to
@@ -286,8 +257,8 @@ fn power_off_during_recipe(
     loop {
         // A view with all three masters, none of them on lab1 (an empty or partial view, e.g.
         // while a node restarts, does not count).
-        let m = masters_by_host(lab, pw, hosts);
-        if m.iter().map(Vec::len).sum::<usize>() == 3 && m[0].is_empty() {
+        let m = masters_by_host(lab, pw, hosts, 7001);
+        if m.iter().map(|(_, ports)| ports.len()).sum::<usize>() == 3 && m[0].1.is_empty() {
             break;
         }
         assert!(

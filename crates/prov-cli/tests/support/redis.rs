@@ -287,3 +287,38 @@ pub fn wait_healthy(lab: &Lab, hosts: &[&str], pw: &str) -> Vec<ClusterNode> {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// The ports of the masters serving slots on each host, as `lab3:seen_from` sees the cluster.
+pub fn masters_by_host(
+    lab: &Lab,
+    pw: &str,
+    hosts: &[&str],
+    seen_from: u16,
+) -> Vec<(String, Vec<u16>)> {
+    let text = redis_cli(
+        lab,
+        "lab3",
+        &addr_of("lab3"),
+        seen_from,
+        pw,
+        "cluster nodes",
+    );
+    let nodes = prov_redis::parse_cluster_nodes(&text).expect("cluster nodes");
+    hosts
+        .iter()
+        .map(|h| {
+            let mut ports: Vec<u16> = nodes
+                .iter()
+                .filter(|n| n.ip == addr_of(h) && n.role() == Role::Master && !n.slots.is_empty())
+                .map(|n| n.port)
+                .collect();
+            ports.sort_unstable();
+            (h.to_string(), ports)
+        })
+        .collect()
+}
+
+/// The intended layout as [`masters_by_host`] shows it: one master per host, on 7000.
+pub fn intended_masters(hosts: &[&str]) -> Vec<(String, Vec<u16>)> {
+    hosts.iter().map(|h| (h.to_string(), vec![7000])).collect()
+}
