@@ -25,7 +25,8 @@ cargo test --locked --workspace -- --test-threads=2
 # the others are reported (table on stdout, JSON in target/corpus-report.json).
 "$PROV" lab up --hosts 4
 tests/corpus/compare --prov "$PROV" --hosts lab1,lab2 --report target/corpus-report.json
-# Bounded fuzzing of the parsers and the template front end: each target runs FUZZ_SECONDS
-# (15 by default) under libFuzzer + AddressSanitizer; a crash, panic, hang or OOM fails the run
-# and leaves its input in fuzz/artifacts/. The first build of the targets takes a few minutes.
+# Bounded fuzzing of the parsers and the template front end: each target runs a fixed number of
+# inputs from a fixed seed (about 15 s, the same inputs on every run of a commit) under
+# libFuzzer + AddressSanitizer; a crash, panic, hang or OOM fails the run and leaves its input
+# in fuzz/artifacts/. The first build of the targets takes a few minutes.
 fuzz/run-short

@@ -212,3 +212,39 @@ fn pathological_templates() {
     }
     assert!(t.render_str("{{", &ctx, &at).is_err());
 }
+
+/// A namespace that holds itself (`ns.s = ns, ...`, found by the `template` fuzz target) or a
+/// value nested without bound: printing either recursed until the stack overflowed. Now the
+/// assignment fails; ordinary namespace use is unchanged.
+#[test]
+fn namespaces_cannot_hold_themselves_or_unbounded_nesting() {
+    let t = Templar::new();
+    let vars = serde_json::json!({"s": "x"});
+    let ctx = Templar::context(vars.as_object().unwrap());
+    let at = Location::new(Path::new("fuzz.yml"), 1, 1);
+    let render = |text: &str| t.render_value(&Value::String(text.into()), &ctx, &at);
+    let fails_with = |text: &str, expected: &str| match render(text) {
+        Err(e) => assert!(e.to_string().contains(expected), "{text}: {e}"),
+        Ok(v) => panic!("{text} rendered {v}"),
+    };
+    fails_with(
+        "{% set ns = namespace(s='x') %}\n\
+         {% for i in range(64) %}{% set ns.s = ns,s ~ ns.s %}{% endfor %}\n{{ ns.s }}\n",
+        "cannot assign to s: the value holds the namespace itself",
+    );
+    fails_with(
+        "{% set a = namespace() %}{% set b = namespace(a=[a]) %}{% set a.b = {'k': b} %}{{ a }}",
+        "cannot assign to b: the value holds the namespace itself",
+    );
+    fails_with(
+        "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}\
+         {% endfor %}{{ ns.x }}",
+        "cannot assign to x: the value is nested more than 100 levels deep",
+    );
+    let ok = render(
+        "{% set a = namespace(items=[]) %}{% set b = namespace(inner=a) %}\
+         {% for i in range(3) %}{% set a.items = a.items + [i] %}{% endfor %}\
+         {% set b.copy = [a, a] %}{{ b.inner.items }} {{ b.copy | length }}",
+    );
+    assert_eq!(ok.unwrap(), Value::String("[0, 1, 2] 2".into()));
+}

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::value::{Enumerator, Object, Value};
+use crate::value::{Enumerator, Object, ObjectRepr, Value};
 
 /// This object exists for the `namespace` function.
 ///
@@ -25,8 +25,52 @@ impl Object for Namespace {
     }
 }
 
+/// How deep a value a namespace attribute may hold (prov's patch, see PROV-PATCH.md): a loop
+/// that wraps an attribute in a list on every pass would otherwise build a value that printing
+/// or comparing recurses through until the stack overflows.
+pub(crate) const MAX_HELD_DEPTH: usize = 100;
+
+/// Why a value cannot become a namespace attribute (prov's patch).
+pub(crate) enum Unholdable {
+    /// The value holds the namespace itself: the cycle would never end when printed.
+    HoldsItself,
+    /// The value is nested deeper than [`MAX_HELD_DEPTH`].
+    TooDeep,
+}
+
 impl Namespace {
     pub(crate) fn set_value(&self, key: &str, value: Value) {
         self.data.lock().unwrap().insert(key.into(), value);
+    }
+
+    /// Checks that `value` can be held by this namespace (prov's patch): it must not hold the
+    /// namespace, directly or through lists, maps and other namespaces, and must not be nested
+    /// deeper than [`MAX_HELD_DEPTH`]. Lazy iterables are not walked (that would consume them).
+    pub(crate) fn check_holdable(&self, value: &Value) -> Result<(), Unholdable> {
+        self.check_holdable_at(value, 0)
+    }
+
+    fn check_holdable_at(&self, value: &Value, depth: usize) -> Result<(), Unholdable> {
+        let Some(obj) = value.as_object() else {
+            return Ok(());
+        };
+        if depth >= MAX_HELD_DEPTH {
+            return Err(Unholdable::TooDeep);
+        }
+        let children: Vec<Value> = if let Some(ns) = obj.downcast_ref::<Namespace>() {
+            if std::ptr::eq(ns, self) {
+                return Err(Unholdable::HoldsItself);
+            }
+            ns.data.lock().unwrap().values().cloned().collect()
+        } else if matches!(obj.repr(), ObjectRepr::Seq | ObjectRepr::Map) {
+            obj.try_iter_pairs()
+                .map(|pairs| pairs.flat_map(|(k, v)| [k, v]).collect())
+                .unwrap_or_default()
+        } else {
+            return Ok(());
+        };
+        children
+            .iter()
+            .try_for_each(|child| self.check_holdable_at(child, depth + 1))
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::output::OutputSpanKind;
 use crate::output::{CaptureMode, Output};
 use crate::utils::{untrusted_size_hint, write_escaped, AutoEscape, UndefinedBehavior};
-use crate::value::namespace_object::Namespace;
+use crate::value::namespace_object::{Namespace, Unholdable, MAX_HELD_DEPTH};
 use crate::value::{
     checked, ops, value_map_with_capacity, Kwargs, MaybeInvalid, ObjectRepr, UndefinedOrigin,
     UndefinedType, Value, ValueKind, ValueMap, ValueRepr,
@@ -544,6 +544,16 @@ impl<'env> Executor<'env> {
                     b = stack.pop();
                     a = stack.pop();
                     if let Some(ns) = b.downcast_object_ref::<Namespace>() {
+                        if let Err(why) = ns.check_holdable(&a) {
+                            bail!(Error::new(ErrorKind::InvalidOperation, match why {
+                                Unholdable::HoldsItself => format!(
+                                    "cannot assign to {name}: the value holds the namespace itself"
+                                ),
+                                Unholdable::TooDeep => format!(
+                                    "cannot assign to {name}: the value is nested more than {MAX_HELD_DEPTH} levels deep"
+                                ),
+                            }));
+                        }
                         ns.set_value(name, a);
                     } else {
                         bail!(Error::new(
