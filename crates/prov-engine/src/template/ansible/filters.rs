@@ -7,9 +7,7 @@ use minijinja::{Environment, Error, ErrorKind, State, Value as MjValue};
 use crate::template::budget::charge;
 use serde_json::Value;
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
+use super::invalid;
 
 /// A filter argument given positionally (Jinja2) or by name (tera).
 fn arg(positional: Option<MjValue>, kwargs: &Kwargs, name: &str) -> Result<Option<MjValue>, Error> {

@@ -3,14 +3,12 @@
 //! list combinators, human-readable sizes, times and URLs, and the path tests.
 
 use minijinja::value::{Kwargs, Rest, Serde};
-use minijinja::{Environment, Error, ErrorKind, State, Value as MjValue};
+use minijinja::{Environment, Error, State, Value as MjValue};
 use serde_json::{Map, Value};
 
 use crate::template::budget::charge;
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
+use super::invalid;
 
 /// A regular expression with Python's `ignorecase` and `multiline` flags taken from `kwargs`.
 fn regex_with(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {

@@ -1,11 +1,9 @@
 //! Ansible's tests (`is failed`, `is version(...)`, `is match(...)`...).
 
 use minijinja::value::Kwargs;
-use minijinja::{Environment, Error, ErrorKind, Value as MjValue};
+use minijinja::{Environment, Error, Value as MjValue};
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
+use super::invalid;
 
 /// A registered result's boolean field (`failed`, `changed`, `skipped`), false when missing.
 fn result_flag(v: &MjValue, field: &str) -> bool {

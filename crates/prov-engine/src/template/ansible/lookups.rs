@@ -21,9 +21,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_function("q", query);
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
+use super::invalid;
 
 /// `lookup(...)`: a list of strings joined with `,`, one value as itself (`wantlist=True`
 /// gives the list, as `query` does).

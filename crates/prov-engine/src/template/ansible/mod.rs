@@ -17,9 +17,16 @@ mod filters_more;
 mod jinja_tests;
 mod lookups;
 mod password_hash;
+mod pyrandom;
 mod pyyaml;
+mod text;
 
 pub(super) use lookups::lookup_items;
+
+/// An error of a filter, test or lookup given a value or argument it cannot take.
+pub(super) fn invalid(msg: impl Into<String>) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg.into())
+}
 
 /// The Ansible environment, for Jinja2 in YAML values and conditions.
 pub(super) fn environment() -> Environment<'static> {
@@ -36,10 +43,11 @@ pub(super) fn environment() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     // A template's trailing newlines are put back by [`keep_trailing_newlines`].
-    env.set_unknown_method_callback(super::budget::method_callback);
     filters::register(&mut env);
     filters_more::register(&mut env);
     password_hash::register(&mut env);
+    pyrandom::register(&mut env);
+    text::register(&mut env);
     // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
     // a list or mapping.
     env.set_formatter(|out, state, value| {
