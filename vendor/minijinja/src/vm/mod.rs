@@ -682,7 +682,17 @@ impl<'env> Executor<'env> {
                 Instruction::Mul => alloc_binop!(mul),
                 Instruction::Div => func_binop!(div),
                 Instruction::IntDiv => func_binop!(int_div),
-                Instruction::Rem => func_binop!(rem),
+                Instruction::Rem => {
+                    b = stack.pop();
+                    a = stack.pop();
+                    // prov's patch: `text % args` is Python's printf-style formatting
+                    if a.as_str().is_some() {
+                        let formatted = ctx_ok!(format_with_percent(state, &a, &b));
+                        stack.push(charge_value!(formatted));
+                    } else {
+                        stack.push(ctx_ok!(ops::rem(&a, &b)));
+                    }
+                }
                 Instruction::Pow => func_binop!(pow),
                 Instruction::Eq => op_binop!(==),
                 Instruction::Ne => op_binop!(!=),
@@ -1659,4 +1669,22 @@ fn describe_expr_at(
         }
         _ => None,
     }
+}
+
+/// `text % args` (prov's patch, see PROV-PATCH.md): Python's printf-style formatting, done by
+/// the environment's `format` filter; a tuple gives the arguments, another value is the only
+/// one (`'%s' % [1, 2]` formats the list).
+fn format_with_percent(state: &mut State, text: &Value, args: &Value) -> Result<Value, Error> {
+    let filter = state.env().get_filter("format").cloned().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            "`text % args` needs the format filter",
+        )
+    })?;
+    let mut call_args = vec![text.clone()];
+    match args.downcast_object_ref::<crate::value::Tuple>() {
+        Some(items) => call_args.extend(items.iter().cloned()),
+        None => call_args.push(args.clone()),
+    }
+    filter.call(state, &call_args)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use minijinja::value::{Kwargs, ValueKind};
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, State, Value as MjValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -18,6 +18,24 @@ fn py_str(value: &MjValue) -> String {
         ValueKind::None => "None".into(),
         _ => value.to_string(),
     }
+}
+
+/// `format` (and `text % args`, patched minijinja): minijinja's printf-style formatting, with
+/// Python's text for `None`, `True` and `False` (`'%s' % none` is `None`).
+fn format_filter(
+    state: &mut State,
+    text: MjValue,
+    args: Rest<ValueOrKwargs>,
+) -> Result<MjValue, Error> {
+    let args = args
+        .0
+        .into_iter()
+        .map(|arg| match arg.kind() {
+            ValueKind::None | ValueKind::Bool => MjValue::from(py_str(&arg)).into(),
+            _ => arg,
+        })
+        .collect();
+    minijinja::filters::format(state, &text, Rest(args))
 }
 
 /// `truncate(length=255, killwords=False, end='...', leeway=5)`: Jinja2's `do_truncate`; a
@@ -152,6 +170,7 @@ pub(super) fn method_callback(
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_filter("format", format_filter);
     env.add_filter("truncate", truncate_filter);
     env.add_filter("center", center_filter);
     env.add_filter("wordcount", wordcount_filter);
@@ -193,5 +212,24 @@ mod tests {
             MjValue::from(3)
         );
         assert!(list_index(&list, &[9.into()]).is_err());
+    }
+
+    /// `text % args` and `format` as Python's printf-style formatting.
+    #[test]
+    fn percent_formats_as_python() {
+        let env = super::super::environment();
+        let eval = |e: &str| {
+            let expr = env.compile_expression(e).unwrap();
+            expr.eval(minijinja::context! {}).map(|v| v.to_string())
+        };
+        assert_eq!(eval("'%s-%d' % ('a', 3)").unwrap(), "a-3");
+        assert_eq!(eval("'%s|%s' % (none, true)").unwrap(), "None|True");
+        assert_eq!(eval("'%02d' % 7").unwrap(), "07");
+        assert_eq!(eval("'%s' % [1, 2]").unwrap(), "[1, 2]");
+        assert_eq!(eval("'%s' % (['a'],)").unwrap(), "['a']");
+        assert_eq!(eval("'%s' % ({'k': none},)").unwrap(), "{'k': None}");
+        assert_eq!(eval("'%s' | format(false)").unwrap(), "False");
+        assert_eq!(eval("10 % 3").unwrap(), "1");
+        assert!(eval("'%s %s' % ('a',)").is_err());
     }
 }
