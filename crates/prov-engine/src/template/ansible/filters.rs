@@ -399,18 +399,57 @@ fn combine_filter(v: MjValue, rest: Rest<MjValue>, kwargs: Kwargs) -> Result<MjV
         .get::<Option<String>>("list_merge")?
         .unwrap_or_else(|| "replace".into());
     kwargs.assert_all_used()?;
-    let mut out = json_of(&v, false)?;
+    // Ansible flattens the terms one level: `[d1, d2] | combine` merges the list.
     let mut layers = Vec::new();
-    for r in rest.iter() {
-        match json_of(r, false)? {
+    for term in std::iter::once(&v).chain(rest.iter()) {
+        match json_of(term, false)? {
             Value::Array(items) => layers.extend(items),
             other => layers.push(other),
         }
     }
+    let mut layers = layers.into_iter();
+    let Some(mut out) = layers.next() else {
+        return Ok(MjValue::from(Serde(Value::Object(Default::default()))));
+    };
     for layer in layers {
         merge(&mut out, layer, recursive, &list_merge)?;
     }
     Ok(MjValue::from(Serde(out)))
+}
+
+/// Python's `dict(mapping_or_pairs, **kwargs)` (the `dict` function and
+/// `community.general.dict`): a mapping's items or a sequence of key/value pairs, then the
+/// keyword arguments.
+fn dict_function(v: Option<MjValue>, kwargs: Kwargs) -> Result<MjValue, Error> {
+    let mut pairs = Vec::new();
+    match &v {
+        None => {}
+        Some(m) if m.kind() == minijinja::value::ValueKind::Map => {
+            for k in m.try_iter()? {
+                let item = m.get_item(&k)?;
+                pairs.push((k, item));
+            }
+        }
+        Some(seq) if seq.as_str().is_none() => {
+            for (n, pair) in seq.try_iter()?.enumerate() {
+                let items: Vec<MjValue> =
+                    pair.try_iter().map(Iterator::collect).unwrap_or_default();
+                let [k, item] = <[MjValue; 2]>::try_from(items).map_err(|items| {
+                    invalid(format!(
+                        "dict: update sequence element #{n} has length {}; 2 is required",
+                        items.len()
+                    ))
+                })?;
+                pairs.push((k, item));
+            }
+        }
+        Some(other) => return Err(invalid(format!("dict: cannot make a mapping of `{other}`"))),
+    }
+    for key in kwargs.args() {
+        pairs.push((MjValue::from(key), kwargs.get::<MjValue>(key)?));
+    }
+    kwargs.assert_all_used()?;
+    Ok(MjValue::from_pairs(pairs))
 }
 
 fn merge(into: &mut Value, from: Value, recursive: bool, list_merge: &str) -> Result<(), Error> {
@@ -715,6 +754,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_replace", regex_replace_filter);
     env.add_filter("comment", comment_filter);
     env.add_filter("combine", combine_filter);
+    env.add_function("dict", dict_function);
+    env.add_filter("community.general.dict", |v: MjValue| {
+        dict_function(Some(v), Kwargs::from_iter(Vec::<(&str, MjValue)>::new()))
+    });
     env.add_filter("dict2items", dict2items_filter);
     env.add_filter("items2dict", items2dict_filter);
     env.add_filter("flatten", flatten_filter);
@@ -740,6 +783,23 @@ mod tests {
             .and_then(|e| e.eval(context! {}))
             .map(|v| v.to_string())
             .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    /// `dict(...)` as Python's; `combine` flattens its terms one level (Jinja2 3.1 / Ansible).
+    #[test]
+    fn dict_and_combine_of_a_list() {
+        assert_eq!(
+            eval("dict([['b', 1], ('a', 2)], c=3)"),
+            "{'b': 1, 'a': 2, 'c': 3}"
+        );
+        assert_eq!(eval("dict({'x': 1}, y=2)"), "{'x': 1, 'y': 2}");
+        assert!(eval("dict([['a', 1, 2]])").contains("element #0 has length 3; 2 is required"));
+        assert!(eval("dict('ab')").starts_with("error"));
+        assert_eq!(
+            eval("[{'a': 1}, {'a': 2, 'b': 3}] | combine"),
+            "{'a': 2, 'b': 3}"
+        );
+        assert_eq!(eval("[] | combine"), "{}");
     }
 
     #[test]
