@@ -96,6 +96,8 @@ impl Jinja {
         if value.is_undefined() {
             return Err(self.undefined_result(expr, offset, ctx, at));
         }
+        super::ansible::ensure_defined_inside(&value)
+            .map_err(|e| condition_error(&e, expr, offset, at))?;
         serde_json::to_value(&value).map_err(|e| EngineError::Template {
             at: shifted(at, offset),
             message: format!("`{expr}` did not produce a value: {e}"),

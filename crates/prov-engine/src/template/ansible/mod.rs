@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use minijinja::value::{Object, Serde};
+use minijinja::value::{Object, Serde, ValueKind};
 use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
 mod filters;
@@ -26,6 +26,34 @@ pub(super) use lookups::lookup_items;
 /// An error of a filter, test or lookup given a value or argument it cannot take.
 pub(super) fn invalid(msg: impl Into<String>) -> minijinja::Error {
     minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg.into())
+}
+
+/// Ansible's finalization of a result: a list or mapping that holds an undefined value (the
+/// items without the attribute `map(attribute='x')` asked for) fails, as printed text or as a
+/// value, where minijinja would print `undefined` or keep `null`. Lazy sequences are left
+/// alone (`map(...) | select('defined')` is fine), as are values nested over 256 levels.
+pub(super) fn ensure_defined_inside(value: &MjValue) -> Result<(), minijinja::Error> {
+    fn holds_undefined(value: &MjValue, depth: usize) -> bool {
+        if value.is_undefined() {
+            return true;
+        }
+        let Some(obj) = value.as_object().filter(|_| depth < 256) else {
+            return false;
+        };
+        if !matches!(value.kind(), ValueKind::Seq | ValueKind::Map) {
+            return false;
+        }
+        obj.try_iter_pairs()
+            .is_some_and(|mut pairs| pairs.any(|(_, item)| holds_undefined(&item, depth + 1)))
+    }
+    if !value.is_undefined() && holds_undefined(value, 0) {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::UndefinedError,
+            "the result holds an undefined value (an item or attribute that does not exist, \
+             as from map(attribute=...) on items without it)",
+        ));
+    }
+    Ok(())
 }
 
 /// The Ansible environment, for Jinja2 in YAML values and conditions.
@@ -54,6 +82,7 @@ pub(super) fn environment() -> Environment<'static> {
         if value.is_none() {
             return Ok(());
         }
+        ensure_defined_inside(value)?;
         minijinja::escape_formatter(out, state, value)
     });
     jinja_tests::register(&mut env);
@@ -201,4 +230,28 @@ pub(super) fn template_file_vars(path: &std::path::Path) -> Vec<(&'static str, M
         ("template_host", MjValue::from(host.trim())),
         ("template_uid", uid.map(MjValue::from).unwrap_or_default()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::context;
+
+    /// Printing a list that holds an undefined item fails, as Ansible's finalization does;
+    /// filtering the undefined items out first is fine.
+    #[test]
+    fn printed_results_must_not_hold_undefined_values() {
+        let env = super::environment();
+        let users = context! { users => vec![context! { shell => "/bin/sh" }, context! {}] };
+        let render = |t: &str| env.render_str(t, users.clone());
+        let err = render("{{ users | map(attribute='shell') | list }}").unwrap_err();
+        assert!(
+            err.to_string().contains("holds an undefined value"),
+            "{err}"
+        );
+        assert!(render("{{ {'k': users[1].nope} }}").is_err());
+        assert_eq!(
+            render("{{ users | map(attribute='shell') | select('defined') | list }}").unwrap(),
+            "['/bin/sh']"
+        );
+    }
 }
