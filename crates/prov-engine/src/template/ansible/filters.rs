@@ -856,7 +856,7 @@ mod tests {
         assert_eq!(eval("'a web' is search('web')"), "True");
         assert_eq!(eval("[1] | type_debug"), "list");
         // Arguments prov cannot honour are refused, never ignored.
-        assert!(eval("'1.0' is version('1.0', 'eq', strict=true)").starts_with("error"));
+        assert!(eval("'1.0' is version('1.0', 'eq', version_type='semver')").starts_with("error"));
         assert_eq!(
             eval("'1.0' is version('1.0', 'eq', version_type='loose')"),
             "True"

@@ -20,6 +20,7 @@ mod password_hash;
 mod pyrandom;
 mod pyyaml;
 mod text;
+mod version;
 
 pub(super) use lookups::lookup_items;
 
