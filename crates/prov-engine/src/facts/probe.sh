@@ -19,11 +19,20 @@ emit() { # KIND NAME BODY
   printf '#prov-facts %s %s %s\n%s' "${#3}" "$1" "$2" "$3"
 }
 
-# A file's content into $_s, without a process; false when unreadable.
+# A file's content into $_s, false when unreadable. Short files are read with `read`, without
+# a process; past 64 lines one `cat` is faster than the shell's byte-at-a-time reads and its
+# ever-growing string (a 64-CPU /proc/cpuinfo: 200 ms against 7 ms).
 slurp() {
   _s=
   [ -r "$1" ] && [ ! -d "$1" ] || return 1
+  _lines=0
   while IFS= read -r _l || [ -n "$_l" ]; do
+    _lines=$((_lines + 1))
+    if [ "$_lines" -gt 64 ]; then
+      _s=$(cat -- "$1" && echo .) || return 1
+      _s=${_s%.}
+      return 0
+    fi
     _s="$_s$_l
 "
   done < "$1" || return 1

@@ -49,6 +49,32 @@ fn run_locally(req: &Request) -> Vec<u8> {
     out.stdout
 }
 
+/// The probe's `slurp` gives a file's content: a short one read line by line (a missing
+/// last newline added), a long one (over 64 lines, read by `cat`) exactly.
+#[test]
+fn slurp_reads_short_and_long_files() {
+    let probe = include_str!("probe.sh");
+    let start = probe.find("slurp() {").unwrap();
+    let end = start + probe[start..].find("\n}\n").unwrap() + 3;
+    let dir = tempfile::tempdir().unwrap();
+    let long: String = (0..500).map(|i| format!("line {i}\tx  \\n\n")).collect();
+    for (name, content, want) in [
+        ("short", "a\n  b\\c\n\nlast", "a\n  b\\c\n\nlast\n".to_string()),
+        ("long", long.as_str(), long.clone()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let script = format!("{}\nslurp \"$1\" && printf %s \"$_s\"", &probe[start..end]);
+        let out = Command::new("sh")
+            .args(["-c", &script, "sh"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{name}");
+    }
+}
+
 /// The real probe on this (Linux) machine: every fact group parses.
 #[test]
 fn the_probe_runs_and_parses_here() {
