@@ -77,6 +77,32 @@ fn max_fail_percentage_stops_the_play_when_exceeded() {
     );
 }
 
+/// As in Ansible's linear strategy, `max_fail_percentage` counts the batch's failed hosts, not
+/// its unreachable ones: h1 failing is 25 % of four hosts, under 30 %, though `gone` (nobody
+/// listens on its port) is unreachable too.
+#[test]
+fn max_fail_percentage_does_not_count_unreachable_hosts() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "inv.yml",
+        "all:\n  hosts:\n    h1: { ansible_connection: local }\n    h2: { ansible_connection: local }\n    \
+         h3: { ansible_connection: local }\n    gone: { ansible_host: 127.0.0.1, ansible_port: 1 }\n",
+    );
+    p.write(
+        "pct.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  max_fail_percentage: 30\n  tasks:\n    \
+             - name: reach\n      command: /bin/true\n{FAIL_ON_H1}"
+        ),
+    );
+    let out = p.run("pct.yml", &[]);
+    assert!(
+        out.ran("h2", "next") && out.ran("h3", "next"),
+        "{}",
+        out.dump()
+    );
+}
+
 #[test]
 fn delegate_to_runs_through_the_other_hosts_connection() {
     let p = Project::new(&["h1"]);

@@ -59,7 +59,11 @@ fn slurp_reads_short_and_long_files() {
     let dir = tempfile::tempdir().unwrap();
     let long: String = (0..500).map(|i| format!("line {i}\tx  \\n\n")).collect();
     for (name, content, want) in [
-        ("short", "a\n  b\\c\n\nlast", "a\n  b\\c\n\nlast\n".to_string()),
+        (
+            "short",
+            "a\n  b\\c\n\nlast",
+            "a\n  b\\c\n\nlast\n".to_string(),
+        ),
         ("long", long.as_str(), long.clone()),
     ] {
         let path = dir.path().join(name);

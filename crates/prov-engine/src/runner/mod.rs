@@ -780,9 +780,11 @@ impl Runner {
             return;
         }
         let fatal = scope.any_errors_fatal.unwrap_or(pctx.play.any_errors_fatal);
+        // Ansible's linear strategy: the batch's failed hosts over its size; unreachable
+        // hosts are not counted.
         let over_pct = pctx.play.max_fail_percentage.is_some_and(|pct| {
             let total = states.len().max(1) as f64;
-            let failed = states.iter().filter(|s| s.failed || s.unreachable).count() as f64;
+            let failed = states.iter().filter(|s| s.failed && !s.unreachable).count() as f64;
             failed * 100.0 / total > pct
         });
         if fatal || over_pct {
