@@ -81,6 +81,7 @@ pub struct Environment<'source> {
     #[cfg(feature = "fuel")]
     fuel: Option<u64>,
     recursion_limit: usize,
+    builtin_namespace: Option<Arc<str>>,
 }
 
 impl Default for Environment<'_> {
@@ -123,6 +124,7 @@ impl<'source> Environment<'source> {
             #[cfg(feature = "fuel")]
             fuel: None,
             recursion_limit: MAX_RECURSION,
+            builtin_namespace: None,
         }
     }
 
@@ -146,6 +148,7 @@ impl<'source> Environment<'source> {
             #[cfg(feature = "fuel")]
             fuel: None,
             recursion_limit: MAX_RECURSION,
+            builtin_namespace: None,
         }
     }
 
@@ -500,6 +503,19 @@ impl<'source> Environment<'source> {
         self.undefined_behavior = behavior;
     }
 
+    /// Names a namespace whose filters and tests are the environment's own (prov's patch): with
+    /// `Some("ansible.builtin")`, `x | ansible.builtin.upper` and `x is ansible.builtin.match(..)`
+    /// resolve as `upper` and `match`.
+    pub fn set_builtin_namespace(&mut self, namespace: Option<&str>) {
+        self.builtin_namespace = namespace.map(Arc::from);
+    }
+
+    /// `name` without the builtin namespace, when it is in it (prov's patch).
+    pub(crate) fn strip_builtin_namespace<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.strip_prefix(self.builtin_namespace.as_deref()?)?
+            .strip_prefix('.')
+    }
+
     /// Returns the current undefined behavior.
     ///
     /// This is particularly useful if a filter function or similar wants to change its
@@ -817,12 +833,16 @@ impl<'source> Environment<'source> {
 
     /// Looks up a filter.
     pub(crate) fn get_filter(&self, name: &str) -> Option<&Value> {
-        self.filters.get(name)
+        self.filters
+            .get(name)
+            .or_else(|| self.filters.get(self.strip_builtin_namespace(name)?))
     }
 
     /// Looks up a test function.
     pub(crate) fn get_test(&self, name: &str) -> Option<&Value> {
-        self.tests.get(name)
+        self.tests
+            .get(name)
+            .or_else(|| self.tests.get(self.strip_builtin_namespace(name)?))
     }
 
     pub(crate) fn initial_auto_escape(&self, name: &str) -> AutoEscape {

@@ -101,13 +101,17 @@ fn is_macro(_value: &Value) -> bool {
     }
 }
 
-fn normalize_filter_test_name(name: &str) -> Cow<'_, str> {
+fn normalize_filter_test_name<'n>(env: &Environment, name: &'n str) -> Cow<'n, str> {
     if name.as_bytes().iter().any(|b| b.is_ascii_whitespace()) {
         let mut normalized = String::with_capacity(name.len());
         normalized.extend(name.chars().filter(|c| !c.is_ascii_whitespace()));
-        Cow::Owned(normalized)
+        match env.strip_builtin_namespace(&normalized) {
+            Some(short) => Cow::Owned(short.to_owned()),
+            None => Cow::Owned(normalized),
+        }
     } else {
-        Cow::Borrowed(name)
+        // prov's patch: `ansible.builtin.default` is `default` (see PROV-PATCH.md)
+        Cow::Borrowed(env.strip_builtin_namespace(name).unwrap_or(name))
     }
 }
 
@@ -876,7 +880,7 @@ impl<'env> Executor<'env> {
                     stack.push(out.end_capture(&state.auto_escape));
                 }
                 Instruction::ApplyFilter(name, arg_count, local_id) => {
-                    let normalized_name = normalize_filter_test_name(name);
+                    let normalized_name = normalize_filter_test_name(state.env(), name);
                     let filter =
                         ctx_ok!(get_or_lookup_local(&mut loaded_filters, *local_id, || {
                             state.env().get_filter(normalized_name.as_ref())
@@ -910,7 +914,7 @@ impl<'env> Executor<'env> {
                     stack.push(a);
                 }
                 Instruction::PerformTest(name, arg_count, local_id) => {
-                    let normalized_name = normalize_filter_test_name(name);
+                    let normalized_name = normalize_filter_test_name(state.env(), name);
                     let test = ctx_ok!(get_or_lookup_local(&mut loaded_tests, *local_id, || {
                         state.env().get_test(normalized_name.as_ref())
                     })

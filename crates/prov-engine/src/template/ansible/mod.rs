@@ -63,6 +63,9 @@ pub(super) fn environment() -> Environment<'static> {
     env.set_fuel(Some(super::budget::RENDER_FUEL));
     // minijinja patched by prov (vendor/minijinja/PROV-PATCH.md): Strict, but chainable.
     env.set_undefined_behavior(UndefinedBehavior::StrictChainable);
+    // `x | ansible.builtin.to_json`, `x is ansible.builtin.match(..)`: Ansible 2.19 resolves
+    // every filter and test, Jinja2's included, under `ansible.builtin` (patched minijinja).
+    env.set_builtin_namespace(Some("ansible.builtin"));
     // In YAML values Ansible keeps `'\1'` as written (patched minijinja again); template files
     // process escapes as Jinja2 does ([`file_syntax`]).
     if let Ok(syntax) = file_syntax(&Overrides::default())
@@ -254,5 +257,34 @@ mod tests {
             render("{{ users | map(attribute='shell') | select('defined') | list }}").unwrap(),
             "['/bin/sh']"
         );
+    }
+
+    /// Filters and tests answer to their FQCN too, as in ansible-core 2.19 (checked there:
+    /// `ansible.builtin.map`, `ansible.builtin.upper`, `ansible.builtin.match`).
+    #[test]
+    fn builtin_filters_and_tests_by_fqcn() {
+        let env = super::environment();
+        let render = |t: &str| env.render_str(t, context! { x => "a" });
+        assert_eq!(
+            render("{{ [1, 2] | ansible.builtin.map('string') | list | ansible.builtin.to_json }}")
+                .unwrap(),
+            r#"["1", "2"]"#
+        );
+        assert_eq!(
+            render("{{ x is ansible.builtin.match('a') }}").unwrap(),
+            "True"
+        );
+        assert_eq!(render("{{ x | ansible.builtin.upper }}").unwrap(), "A");
+        assert_eq!(
+            render("{{ nope | ansible.builtin.default('d') }}").unwrap(),
+            "d",
+            "an undefined value may reach default by its FQCN"
+        );
+        assert_eq!(
+            render("{{ nope is ansible.builtin.defined }}").unwrap(),
+            "False"
+        );
+        assert!(render("{{ x | ansible.builtin.nonesuch }}").is_err());
+        assert!(render("{{ x | community.general.upper }}").is_err());
     }
 }
