@@ -71,3 +71,40 @@ fn two_loop_keywords_on_one_task_are_refused_where_they_are() {
         o.stderr
     );
 }
+
+/// A `with_*` loop named by its lookup's FQCN loops as the short one (os_hardening writes
+/// `with_community.general.flattened`); a lookup that is not in the named collection is not
+/// a loop, so the task is refused at load with its location.
+#[test]
+fn with_loops_by_their_lookups_fqcn() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: flattened
+      debug: msg="{{ item }}"
+      with_community.general.flattened: [[a, [b]], c]
+    - name: items
+      debug: msg="{{ item }}"
+      with_ansible.builtin.items: [[x, y], z]
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msgs("h1", "flattened"), ["a", "b", "c"]);
+    assert_eq!(o.msgs("h1", "items"), ["x", "y", "z"]);
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: not a loop
+      debug: msg=x
+      with_community.general.items: [1]
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(4);
+    assert!(
+        o.stderr.contains("play.yml:") && o.stderr.contains("with_community.general.items"),
+        "{}",
+        o.stderr
+    );
+}

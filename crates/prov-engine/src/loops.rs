@@ -57,6 +57,30 @@ impl LoopKind {
         ("with_env", LoopKind::Lookup("env")),
     ];
 
+    /// The loop kind a task key names: `loop` or a `with_*` keyword, also with its lookup's
+    /// FQCN as Ansible accepts it (`with_ansible.builtin.items`; `flattened` and `cartesian`
+    /// live in `community.general`: `with_community.general.flattened`).
+    pub fn of_key(key: &str) -> Option<LoopKind> {
+        let canonical = |k: &str| {
+            Self::KEYWORDS
+                .iter()
+                .find(|(w, _)| *w == k)
+                .map(|(_, kind)| *kind)
+        };
+        if let Some(kind) = canonical(key) {
+            return Some(kind);
+        }
+        let lookup = key.strip_prefix("with_")?;
+        let short = match lookup.strip_prefix("community.general.") {
+            Some(s @ ("flattened" | "cartesian")) => s,
+            Some(_) => return None,
+            None => lookup
+                .strip_prefix("ansible.builtin.")
+                .filter(|s| !matches!(*s, "flattened" | "cartesian"))?,
+        };
+        canonical(&format!("with_{short}"))
+    }
+
     /// The items of a loop whose rendered value is `v` (none for a null value); `find` is how
     /// a file name is looked up (only `with_first_found` looks for files).
     pub fn items(

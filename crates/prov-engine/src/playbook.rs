@@ -360,6 +360,8 @@ pub struct Task {
     pub loop_: Option<Value>,
     /// Which loop keyword it came from.
     pub loop_kind: crate::loops::LoopKind,
+    /// The key its loop is written under (`with_items`, `with_community.general.flattened`).
+    pub loop_key: Option<String>,
     /// `loop_control`.
     pub loop_control: LoopControl,
     /// `register`.
@@ -392,14 +394,9 @@ impl Task {
         self.action.name()
     }
 
-    /// The keyword its loop is written under (`loop`, `with_items`, ...).
-    pub fn loop_keyword(&self) -> &'static str {
-        crate::loops::LoopKind::KEYWORDS
-            .iter()
-            .find(|(k, kind)| {
-                *kind == self.loop_kind && self.locs.get(&[PathSeg::Key((*k).to_owned())]).is_some()
-            })
-            .map_or("loop", |(k, _)| k)
+    /// The keyword its loop is written under (`loop`, `with_items`, ...), as written.
+    pub fn loop_keyword(&self) -> &str {
+        self.loop_key.as_deref().unwrap_or("loop")
     }
 
     /// Where the module argument at `path` is written (under the module key or `args:`).
@@ -771,16 +768,16 @@ pub(crate) fn collect_tasks<'a>(node: &'a Node, out: &mut Vec<&'a Task>) {
     }
 }
 
-/// The loop keyword of a task (`loop` or one of `with_*`), at most one.
-fn loop_keyword(
+/// The loop keyword of a task (`loop` or one of `with_*`) as written, and its kind: at most one.
+fn loop_keyword<'m>(
     doc: &YamlDoc,
     path: &[PathSeg],
-    m: &Map<String, Value>,
-) -> Result<Option<(&'static str, crate::loops::LoopKind)>, EngineError> {
-    let mut found = crate::loops::LoopKind::KEYWORDS
-        .iter()
-        .filter(|(k, _)| m.contains_key(*k));
-    let first = found.next().copied();
+    m: &'m Map<String, Value>,
+) -> Result<Option<(&'m str, crate::loops::LoopKind)>, EngineError> {
+    let mut found = m
+        .keys()
+        .filter_map(|k| crate::loops::LoopKind::of_key(k).map(|kind| (k.as_str(), kind)));
+    let first = found.next();
     if let Some((second, _)) = found.next() {
         return Err(EngineError::invalid(
             doc.location(&key(path, second)),
@@ -791,6 +788,11 @@ fn loop_keyword(
         ));
     }
     Ok(first)
+}
+
+/// Whether `k` is a task keyword (a loop keyword by its lookup's FQCN included).
+fn is_task_keyword(k: &str) -> bool {
+    TASK_KEYWORDS.contains(&k) || crate::loops::LoopKind::of_key(k).is_some()
 }
 
 /// A `serial` batch size: a positive number of hosts, or a percentage (`"30%"`).
@@ -917,10 +919,13 @@ fn refuse_on_static_import(
         "delay",
         "timeout",
     ];
-    let loops = crate::loops::LoopKind::KEYWORDS.iter().map(|(k, _)| *k);
+    let loops = m
+        .keys()
+        .map(String::as_str)
+        .filter(|k| crate::loops::LoopKind::of_key(k).is_some());
     match loops
-        .chain(PER_TASK.iter().copied())
-        .find(|k| m.contains_key(*k))
+        .chain(PER_TASK.iter().copied().filter(|k| m.contains_key(*k)))
+        .next()
     {
         Some(k) => Err(EngineError::invalid(
             doc.location(&key(path, k)),
@@ -1389,6 +1394,7 @@ impl Loader<'_> {
             common: self.common(doc, path, m, role)?,
             loop_: loop_kind.and_then(|(k, _)| m.get(k)).cloned(),
             loop_kind: loop_kind.map_or(crate::loops::LoopKind::Loop, |(_, kind)| kind),
+            loop_key: loop_kind.map(|(k, _)| k.to_owned()),
             loop_control: LoopControl::parse(
                 doc,
                 &key(path, "loop_control"),
@@ -1413,7 +1419,7 @@ impl Loader<'_> {
         m: &Map<String, Value>,
         role: Option<&Arc<Role>>,
     ) -> Result<Node, EngineError> {
-        if let Some(k) = m.keys().find(|k| !TASK_KEYWORDS.contains(&k.as_str())) {
+        if let Some(k) = m.keys().find(|k| !is_task_keyword(k)) {
             return Err(EngineError::invalid(
                 doc.location(&key(path, k)),
                 format!(
@@ -1949,7 +1955,7 @@ fn task_module_key(
     let module_keys: Vec<&str> = m
         .keys()
         .map(String::as_str)
-        .filter(|k| !TASK_KEYWORDS.contains(k))
+        .filter(|k| !is_task_keyword(k))
         .collect();
     match module_keys.as_slice() {
         [one] => Ok((*one).to_owned()),
