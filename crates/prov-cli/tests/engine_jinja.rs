@@ -124,3 +124,58 @@ fn the_template_lookup_renders_like_ansible() {
     );
     assert_eq!(o.status("h1", "undefined inside"), "failed", "{}", o.dump());
 }
+
+/// `lookup('varnames', ...)` lists the variables a regular expression finds; the hardening
+/// roles set a default only when `not lookup('varnames', '^' + item.key + '$')`.
+#[test]
+fn varnames_lookup_finds_variables_by_pattern() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    os_a: set by the user
+    os_b: 2
+    other: 3
+    defaults: {os_a: default a, os_c: default c}
+  tasks:
+    - name: found
+      debug:
+        msg: "{{ query('varnames', '^os_[ab]$') | sort }} {{ lookup('varnames', '^oth', '^nope') }}"
+    - name: defaults where not set
+      set_fact:
+        "{{ item.key }}": "{{ item.value }}"
+      when: not lookup('varnames', '^' + item.key + '$')
+      with_dict: "{{ defaults }}"
+    - name: after
+      debug:
+        msg: "{{ os_a }} / {{ os_c }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "found"), "['os_a', 'os_b'] other");
+    assert_eq!(o.msg("h1", "after"), "set by the user / default c");
+}
+
+/// `set_fact` renders templated names and refuses a name that is not a variable name, as
+/// Ansible's action does.
+#[test]
+fn set_fact_names_are_rendered_and_checked() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: bad
+      set_fact:
+        "{{ 'a-' ~ 'b' }}": 1
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(2);
+    assert!(
+        o.msg("h1", "bad").contains("the variable name 'a-b' is not valid"),
+        "{}",
+        o.dump()
+    );
+}

@@ -244,7 +244,7 @@ impl LoopControl {
 }
 
 /// A valid variable name: a letter or `_`, then letters, digits or `_`.
-fn is_identifier(s: &str) -> bool {
+pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

@@ -98,6 +98,11 @@ impl Context {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
+
+    /// The names of the context's values, in order (prov's patch, see PROV-PATCH.md).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.data.keys().map(|k| k.as_ref())
+    }
 }
 
 /// Creates a context from key value pairs

@@ -54,7 +54,7 @@ pub(crate) fn run(
         EngineAction::IncludeVars => runner.include_vars(pctx, scope, args, h),
         EngineAction::IncludeRole => runner.include_role(pctx, task, scope, args, h, ctx),
         EngineAction::Debug => debug(runner, task, args, ctx),
-        EngineAction::SetFact => set_fact(args, h),
+        EngineAction::SetFact => set_fact(runner, task, args, h, ctx),
         EngineAction::Assert => assert(runner, task, args, ctx),
         EngineAction::Fail => Exec::failed(
             string_arg(args, "msg").unwrap_or_else(|| "Failed as requested from task".into()),
@@ -91,15 +91,28 @@ fn debug(runner: &Runner, task: &Task, args: &Value, ctx: &Context) -> Exec {
 }
 
 /// `set_fact`: host variables of the highest precedence (`cacheable` is accepted: prov keeps
-/// no fact cache between runs).
-fn set_fact(args: &Value, h: &mut HostState) -> Exec {
+/// no fact cache between runs). As in Ansible's action, a name may be templated
+/// (`"{{ item.key }}": ...`) and must then be a valid variable name.
+fn set_fact(runner: &Runner, task: &Task, args: &Value, h: &mut HostState, ctx: &Context) -> Exec {
     let Value::Object(m) = args else {
         return Exec::failed("set_fact takes a mapping of variables");
     };
     let mut facts = Map::new();
     for (k, v) in m.iter().filter(|(k, _)| *k != "cacheable") {
-        h.registered.insert(k.clone(), v.clone());
-        facts.insert(k.clone(), v.clone());
+        let at = task.arg_location(&[PathSeg::Key(k.clone())]);
+        let name = match runner.templar.render_value(&json!(k), ctx, &at) {
+            Ok(Value::String(name)) => name,
+            Ok(other) => other.to_string(),
+            Err(e) => return Exec::failed(e.to_string()),
+        };
+        if !crate::playbook::is_identifier(&name) {
+            return Exec::failed(format!(
+                "set_fact: the variable name '{name}' is not valid: names start with a letter \
+                 or underscore, then letters, digits or underscores"
+            ));
+        }
+        h.registered.insert(name.clone(), v.clone());
+        facts.insert(name, v.clone());
     }
     ok(
         Map::from_iter([("ansible_facts".into(), Value::Object(facts))]),

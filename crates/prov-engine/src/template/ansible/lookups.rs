@@ -1,6 +1,7 @@
 //! Ansible's lookups: `lookup(NAME, terms..., key=value)` and `query`/`q` (always a list).
 //!
-//! Those that read the controller: `env`, `file`, `fileglob`, `first_found`, `vars`; those that
+//! Those that read the controller: `env`, `file`, `fileglob`, `first_found`, `vars`,
+//! `varnames`; those that
 //! shape lists, shared with the `with_*` loops ([`crate::loops::LoopKind`]): `items`, `list`,
 //! `flattened`, `dict`, `indexed_items`, `together`, `nested`/`cartesian`, `subelements`,
 //! `sequence`. Relative file names are looked for as Ansible looks for a task's files: in the
@@ -32,7 +33,7 @@ fn lookup(
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let values = run(&|n| state.lookup(n), &name, terms.0, &kwargs)?;
+    let values = run_in(state, &name, terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     if wantlist {
         return Ok(MjValue::from(Serde(&values)));
@@ -54,9 +55,49 @@ fn query(
     terms: Rest<MjValue>,
     kwargs: Kwargs,
 ) -> Result<MjValue, Error> {
-    let values = run(&|n| state.lookup(n), &name, terms.0, &kwargs)?;
+    let values = run_in(state, &name, terms.0, &kwargs)?;
     kwargs.assert_all_used()?;
     Ok(MjValue::from(Serde(&values)))
+}
+
+/// A lookup called from a template, where the render's state gives the variables.
+fn run_in(
+    state: &State,
+    name: &str,
+    terms: Vec<MjValue>,
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
+    match name.strip_prefix("ansible.builtin.").unwrap_or(name) {
+        "varnames" => varnames(state, &terms),
+        _ => run(&|n| state.lookup(n), name, terms, kwargs),
+    }
+}
+
+/// `varnames`: the names of the variables that each regular expression matches (searched
+/// anywhere in the name, as Python's `re.search`), term after term.
+fn varnames(state: &State, terms: &[MjValue]) -> Result<Vec<Value>, Error> {
+    let globals: Vec<&str> = state.env().globals().map(|(k, _)| k).collect();
+    let known = state.known_variables();
+    let names: Vec<&str> = known
+        .iter()
+        .map(|n| n.as_ref())
+        .filter(|n| !globals.contains(n) && *n != "loop")
+        .collect();
+    let mut out = Vec::new();
+    for term in terms {
+        let pattern = term
+            .as_str()
+            .ok_or_else(|| invalid(format!("lookup('varnames'): `{term}` is not a string")))?;
+        let re = regex::Regex::new(pattern)
+            .map_err(|e| invalid(format!("lookup('varnames'): `{pattern}`: {e}")))?;
+        out.extend(
+            names
+                .iter()
+                .filter(|n| re.is_match(n))
+                .map(|n| Value::from(*n)),
+        );
+    }
+    Ok(out)
 }
 
 /// The values of lookup `name` over `terms` (a `with_NAME` loop's items), where `vars`
@@ -149,7 +190,7 @@ fn run(
             terms.into_iter().next().unwrap_or(Value::Null),
         ),
         other => Err(invalid(format!(
-            "lookup plugin `{other}` is not supported by prov (supported: env, file, template, fileglob, first_found, vars, items, list, flattened, dict, indexed_items, together, nested, subelements, sequence)"
+            "lookup plugin `{other}` is not supported by prov (supported: env, file, template, varnames, fileglob, first_found, vars, items, list, flattened, dict, indexed_items, together, nested, subelements, sequence)"
         ))),
     }
 }

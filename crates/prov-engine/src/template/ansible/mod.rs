@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use minijinja::value::{Object, Serde, ValueKind};
+use minijinja::value::{Enumerator, Object, Serde, ValueKind};
 use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
 mod filters;
@@ -207,6 +207,12 @@ impl Scope {
 }
 
 impl Object for Scope {
+    /// The variables' names (what `lookup('varnames', ...)` searches).
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let names = self.vars.keys().chain(self.extra.iter().map(|(k, _)| *k));
+        Enumerator::Values(names.map(MjValue::from).collect())
+    }
+
     fn get_value(self: &Arc<Self>, key: &MjValue) -> Option<MjValue> {
         let name = key.as_str()?;
         if let Some(v) = self.vars.get(name) {
