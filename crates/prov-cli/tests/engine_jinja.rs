@@ -174,7 +174,8 @@ fn set_fact_names_are_rendered_and_checked() {
     let o = p.run("play.yml", &[]);
     o.expect_code(2);
     assert!(
-        o.msg("h1", "bad").contains("the variable name 'a-b' is not valid"),
+        o.msg("h1", "bad")
+            .contains("the variable name 'a-b' is not valid"),
         "{}",
         o.dump()
     );

@@ -178,3 +178,68 @@ fn a_failed_batch_ends_the_run() {
     out.expect_code(2);
     assert!(!out.ran("h2", "second play"), "{}", out.dump());
 }
+
+/// `async: SECONDS` with a `poll` interval: the task runs to its end within that time, or
+/// fails with Ansible's message (geerlingguy.swap times its swap file creation this way);
+/// values may be templates.
+#[test]
+fn async_with_poll_bounds_the_task() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: quick
+      command: echo hi
+      async: "{{ limit }}"
+      poll: "{{ every }}"
+      vars: {limit: 30, every: 1}
+      register: r
+    - name: slow
+      command: sleep 5
+      async: 1
+      poll: 1
+      ignore_errors: true
+    - name: after
+      debug:
+        msg: "{{ r.stdout }} {{ r.finished }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "after"), "hi 1");
+    assert_eq!(o.status("h1", "slow"), "ignored", "{}", o.dump());
+    assert!(
+        o.msg("h1", "slow")
+            .contains("async task did not complete within the requested time - 1s"),
+        "{}",
+        o.dump()
+    );
+}
+
+/// What prov cannot do with `async` is refused at load with the place: fire-and-forget
+/// (`poll: 0`), and actions Ansible runs without async support.
+#[test]
+fn async_refusals_are_at_load() {
+    for (task, expected) in [
+        (
+            "    - command: sleep 1\n      async: 10\n      poll: 0\n",
+            "`poll: 0` (fire and forget",
+        ),
+        (
+            "    - copy: {content: x, dest: /tmp/x}\n      async: 10\n",
+            "This action (copy) does not support async.",
+        ),
+        (
+            "    - command: sleep 1\n      poll: 5\n",
+            "`poll` without `async`",
+        ),
+    ] {
+        let p = Project::with_tasks(&["h1"], task);
+        let o = p.run("play.yml", &[]);
+        o.expect_code(4);
+        assert!(
+            o.stderr.contains("play.yml:") && o.stderr.contains(expected),
+            "{task}: {}",
+            o.stderr
+        );
+    }
+}

@@ -378,6 +378,8 @@ pub struct Task {
     pub timeout: Option<u64>,
     /// `until`, `retries`, `delay`: run again until the condition holds.
     pub until: Option<Until>,
+    /// `async: SECONDS` with `poll` > 0: the task must finish within that time.
+    pub async_limit: Option<AsyncLimit>,
     /// Where it is.
     pub at: Location,
     /// The key that named the module (`ansible.builtin.copy`), as written.
@@ -456,6 +458,8 @@ const TASK_KEYWORDS: &[&str] = &[
     "check_mode",
     "listen",
     "timeout",
+    "async",
+    "poll",
     "any_errors_fatal",
     "environment",
     "diff",
@@ -1406,6 +1410,7 @@ impl Loader<'_> {
             changed_when: m.get("changed_when").cloned(),
             failed_when: m.get("failed_when").cloned(),
             timeout: task_timeout(doc, path, m)?,
+            async_limit: async_limit(doc, path, m, module)?,
             until: until(doc, path, m)?,
             at: doc.location(path),
         })))
@@ -1999,6 +2004,77 @@ fn task_args(
         }
     }
     Ok(args)
+}
+
+/// A task's `async:` (and `poll:`), as written: numbers or templates rendered when it runs.
+#[derive(Debug, Clone)]
+pub struct AsyncLimit {
+    /// `async`: the most seconds the task may take.
+    pub seconds: Value,
+    /// `poll` (Ansible's default 15): 0 is fire-and-forget, refused when it is known.
+    pub poll: Value,
+}
+
+/// What Ansible runs through an action plugin without async support ("This action (copy)
+/// does not support async"): prov refuses `async:` on them at load.
+const NO_ASYNC: &[&str] = &[
+    "copy",
+    "template",
+    "fetch",
+    "unarchive",
+    "assemble",
+    "script",
+    "raw",
+    "reboot",
+    "pause",
+    "wait_for_connection",
+    "add_host",
+    "group_by",
+];
+
+/// `async:` and `poll:`. `poll: 0` (fire and forget, with `async_status` later) is refused.
+fn async_limit(
+    doc: &YamlDoc,
+    path: &[PathSeg],
+    m: &Map<String, Value>,
+    module: &str,
+) -> Result<Option<AsyncLimit>, EngineError> {
+    let Some(seconds) = m.get("async") else {
+        return match m.get("poll") {
+            Some(_) => Err(EngineError::invalid(
+                doc.location(&key(path, "poll")),
+                "`poll` without `async` has no effect: say how long the task may take with `async: SECONDS`",
+            )),
+            None => Ok(None),
+        };
+    };
+    let engine = crate::action::TaskAction::resolve(module).is_some_and(|a| a.engine().is_some());
+    if engine || NO_ASYNC.contains(&module) {
+        return Err(EngineError::invalid(
+            doc.location(&key(path, "async")),
+            format!("This action ({module}) does not support async."),
+        ));
+    }
+    let poll = m.get("poll").cloned().unwrap_or(Value::from(15));
+    for (k, v) in [("async", seconds), ("poll", &poll)] {
+        let known = !crate::template::is_templated(v);
+        if known && v.as_u64().is_none() {
+            return Err(EngineError::invalid(
+                doc.location(&key(path, k)),
+                format!("`{k}` must be a number of seconds"),
+            ));
+        }
+    }
+    if poll.as_u64() == Some(0) {
+        return Err(EngineError::invalid(
+            doc.location(&key(path, "poll")),
+            "`poll: 0` (fire and forget, checked later with async_status) is not supported by prov: give `poll` a number of seconds, and the task runs to its end within `async`",
+        ));
+    }
+    Ok(Some(AsyncLimit {
+        seconds: seconds.clone(),
+        poll,
+    }))
 }
 
 /// `timeout:` in seconds.

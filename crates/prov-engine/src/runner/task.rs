@@ -690,8 +690,15 @@ impl Runner {
             }
             TaskAction::Engine(_) => super::actions::run(self, pctx, task, scope, &args, h, ctx),
             TaskAction::Module(spec) => {
+                let limit = match self.async_seconds(task, ctx) {
+                    Ok(limit) => limit,
+                    Err(e) => return Ok(Exec::failed(vars.explain(e))),
+                };
                 let exec = match (spec.build)(args) {
-                    Ok(module) => self.run_module(pctx, task, module, scope, h, ctx).await,
+                    Ok(module) => {
+                        let run = self.run_module(pctx, task, module, scope, h, ctx);
+                        within_async_limit(limit, run).await
+                    }
                     Err(ModuleError::Args(a)) => Exec::failed(format!(
                         "invalid arguments: {}: {a} ({})",
                         spec.name, task.at
@@ -759,6 +766,33 @@ impl Runner {
         exec.result
             .insert("failed".into(), json!(exec.status == TaskStatus::Failed));
         Ok(exec)
+    }
+
+    /// The seconds of a task's `async:` (with `poll` > 0), rendered for this host.
+    fn async_seconds(&self, task: &Task, ctx: &Context) -> Result<Option<u64>, EngineError> {
+        let Some(limit) = &task.async_limit else {
+            return Ok(None);
+        };
+        let number = |k: &str, v: &Value| -> Result<u64, EngineError> {
+            let at = task.keyword_location(k, &[]);
+            let rendered = self.templar.render_value(v, ctx, &at)?;
+            let n = match &rendered {
+                Value::String(s) => s.trim().parse::<u64>().ok(),
+                other => other.as_u64(),
+            };
+            n.ok_or_else(|| EngineError::Template {
+                at,
+                message: format!("`{k}` must be a number of seconds, not {rendered}"),
+            })
+        };
+        let seconds = number("async", &limit.seconds)?;
+        if number("poll", &limit.poll)? == 0 {
+            return Err(EngineError::Template {
+                at: task.keyword_location("poll", &[]),
+                message: "`poll: 0` (fire and forget) is not supported by prov".into(),
+            });
+        }
+        Ok((seconds > 0).then_some(seconds))
     }
 
     async fn run_module(
@@ -1222,6 +1256,24 @@ impl Reporter<'_, '_> {
 
 /// The failed (or unreachable) task a module error makes; argument errors name the module,
 /// failures keep the result fields they register.
+/// A module run under `async: SECONDS` (polled): failed as Ansible's when it takes longer,
+/// otherwise its result with the async job's `started`/`finished` flags.
+async fn within_async_limit(limit: Option<u64>, run: impl Future<Output = Exec>) -> Exec {
+    let Some(seconds) = limit else {
+        return run.await;
+    };
+    match tokio::time::timeout(Duration::from_secs(seconds), run).await {
+        Ok(mut exec) => {
+            exec.result.insert("started".into(), json!(1));
+            exec.result.insert("finished".into(), json!(1));
+            exec
+        }
+        Err(_) => Exec::failed(format!(
+            "async task did not complete within the requested time - {seconds}s"
+        )),
+    }
+}
+
 fn module_error(module: &str, e: ModuleError) -> Exec {
     match e {
         e if e.is_unreachable() => Exec {
