@@ -118,6 +118,11 @@ fn print_tasks(nodes: &[Node], depth: usize) {
     }
 }
 
+/// What prov says at load of a task it cannot run that is under a condition.
+fn refused_when_reached(e: &prov_engine::EngineError) -> String {
+    format!("{e} (the task is under a condition: it fails on a host where the condition holds)")
+}
+
 /// Loads a playbook in its project's dialect, or in `dialect` when given.
 fn load_playbook(
     path: &std::path::Path,
@@ -170,6 +175,9 @@ pub fn lint(
     }
     for n in &includes.notes {
         errln!("note: {}: {}", n.at, n.message);
+    }
+    for e in &book.refused_when_reached {
+        errln!("note: {}", refused_when_reached(e));
     }
     for s in lint::check_mode_suggestions(&book, &includes.files) {
         errln!("warning: {}: {}", s.at, s.message);
@@ -246,6 +254,11 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
         prompt::TerminalKeyPrompt::when_interactive(progress, redactor.clone()),
     );
     let bus = EventBus::new(sinks, redactor);
+    for e in &book.refused_when_reached {
+        bus.emit(prov_core::Event::Warning {
+            message: refused_when_reached(e),
+        });
+    }
     let connector = Arc::new(CliConnector {
         keys,
         ssh_retries: args.ssh_retries,

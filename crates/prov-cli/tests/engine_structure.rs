@@ -497,3 +497,71 @@ fn per_task_keywords_on_a_static_import_are_refused_with_their_location() {
         );
     }
 }
+
+/// A task prov cannot run (an unknown module, a refused argument) under a condition — its own
+/// `when`, a block's or an import's, a `rescue`, a handler — is said at load and fails only on
+/// a host where the condition holds (public roles keep such optional paths: a snap install,
+/// disabling firewalld with `warn:`). Without a condition it is refused at load, as before.
+#[test]
+fn unsupported_tasks_under_a_condition_fail_only_when_reached() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "optional.yml",
+        "- name: snap path\n  snap: {name: certbot}\n- name: warn path\n  shell: echo x\n  args: {warn: false}\n",
+    );
+    p.write(
+        "play.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars: {method: package}
+  tasks:
+    - import_tasks: optional.yml
+      when: method == 'snap'
+    - name: own condition
+      nonesuch_module: {x: 1}
+      when: false
+      notify: never notified
+    - name: reached
+      debug: msg=ran
+  handlers:
+    - name: never notified
+      another_missing_module: {}
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "reached"), "ran");
+    for (at, what) in [
+        ("optional.yml:2:3", "unknown module `snap`"),
+        ("optional.yml:4:3", "invalid arguments: shell"),
+        ("play.yml:8:7", "unknown module `nonesuch_module`"),
+        ("play.yml:15:7", "unknown module `another_missing_module`"),
+    ] {
+        assert!(
+            o.stdout.contains(at) && o.stdout.contains(what),
+            "a warning for {at} {what}:\n{}",
+            o.dump()
+        );
+    }
+    // Where the condition holds, the task fails with the load error, at its place.
+    let o = p.run("play.yml", &["-e", "method=snap"]);
+    o.expect_code(2);
+    assert!(
+        o.msg("h1", "snap path")
+            .contains("optional.yml:2:3: unknown module `snap`"),
+        "{}",
+        o.dump()
+    );
+    // Without a condition: refused at load.
+    p.write(
+        "bare.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - snap: {name: x}\n",
+    );
+    let o = p.run("bare.yml", &[]);
+    o.expect_code(4);
+    assert!(
+        o.stderr.contains("bare.yml:4:7: unknown module `snap`"),
+        "{}",
+        o.stderr
+    );
+}

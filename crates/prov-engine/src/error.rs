@@ -33,7 +33,7 @@ impl fmt::Display for Location {
 }
 
 /// Why the engine could not load or run something.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     /// A file could not be read.
     #[error("{}: {message}", file.display())]
@@ -68,6 +68,16 @@ pub enum EngineError {
         module: String,
         /// A suggestion (` (did you mean ...?)`), or nothing.
         hint: String,
+    },
+    /// A module's arguments are not what prov's module takes (unknown, refused, mistyped).
+    #[error("{at}: invalid arguments: {module}: {message}")]
+    InvalidArgs {
+        /// Where the argument (or the module key) is.
+        at: Location,
+        /// The module.
+        module: String,
+        /// What.
+        message: String,
     },
     /// A template failed to parse or render.
     #[error("{at}: template error: {message}")]
@@ -108,6 +118,15 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// True for what prov does not implement for a task: an unknown module, or arguments its
+    /// module refuses.
+    pub fn is_unsupported_task(&self) -> bool {
+        matches!(
+            self,
+            EngineError::UnknownModule { .. } | EngineError::InvalidArgs { .. }
+        )
+    }
+
     /// An `Invalid` error at `at`.
     pub fn invalid(at: Location, message: impl Into<String>) -> Self {
         EngineError::Invalid {

@@ -29,6 +29,9 @@ pub struct Playbook {
     pub plays: Vec<Play>,
     /// The project settings it was loaded in (the dialect of its expressions).
     pub project: Project,
+    /// Tasks prov cannot run (an unknown module, refused arguments) that are under a
+    /// condition: loaded to fail with this error on a host where their condition holds.
+    pub refused_when_reached: Vec<EngineError>,
 }
 
 /// Where each variable of a `vars:` mapping or vars file is written (its value's location).
@@ -509,6 +512,15 @@ const PLAY_KEYWORDS: &[&str] = &[
 /// A role as loaded: the role, its tasks, its handlers.
 type LoadedRole = (Arc<Role>, Vec<Node>, Vec<Task>);
 
+/// What a task runs, decided before its keywords are read.
+struct TaskParts {
+    module_key: String,
+    module: String,
+    action: TaskAction,
+    args: Value,
+    apply: Option<Box<Common>>,
+}
+
 struct Loader<'a> {
     secrets: &'a dyn SecretResolver,
     /// Checks template syntax while loading.
@@ -517,6 +529,34 @@ struct Loader<'a> {
     depth: usize,
     /// Handlers of roles that tasks import or include, for the play's handlers.
     role_handlers: Vec<Task>,
+    /// How many conditions enclose the tasks being loaded (a `when` on a block, an import or
+    /// a role; a `rescue`).
+    conditioned: usize,
+    /// The tasks loaded to be refused when reached ([`Playbook::refused_when_reached`]).
+    refused_when_reached: Vec<EngineError>,
+}
+
+impl<'a> Loader<'a> {
+    fn new(secrets: &'a dyn SecretResolver, project: &Project, playbook_dir: PathBuf) -> Self {
+        Loader {
+            secrets,
+            templar: Templar::with_yaml_dialect(project.dialect),
+            playbook_dir,
+            depth: 0,
+            role_handlers: Vec::new(),
+            conditioned: 0,
+            refused_when_reached: Vec::new(),
+        }
+    }
+
+    /// Runs `load` with one more enclosing condition when `conditioned`.
+    fn under_condition<T>(&mut self, conditioned: bool, load: impl FnOnce(&mut Self) -> T) -> T {
+        let n = usize::from(conditioned);
+        self.conditioned += n;
+        let out = load(self);
+        self.conditioned -= n;
+        out
+    }
 }
 
 /// Where the file an `include_tasks` in `including_file` names is looked for, in order:
@@ -546,13 +586,7 @@ pub fn load_tasks_file(
     path: &Path,
     role: Option<&Arc<Role>>,
 ) -> Result<Vec<Node>, EngineError> {
-    let mut loader = Loader {
-        secrets,
-        templar: Templar::with_yaml_dialect(playbook.project.dialect),
-        playbook_dir: playbook.dir.clone(),
-        depth: 0,
-        role_handlers: Vec::new(),
-    };
+    let mut loader = Loader::new(secrets, &playbook.project, playbook.dir.clone());
     let doc = yaml::load_file(path, secrets)?;
     let nodes = match &doc.value {
         Value::Null => Vec::new(),
@@ -571,13 +605,7 @@ pub fn load_included_role(
     args: &RoleArgs,
     at: &Location,
 ) -> Result<(Arc<Role>, Vec<Node>), EngineError> {
-    let mut loader = Loader {
-        secrets,
-        templar: Templar::with_yaml_dialect(playbook.project.dialect),
-        playbook_dir: playbook.dir.clone(),
-        depth: 0,
-        role_handlers: Vec::new(),
-    };
+    let mut loader = Loader::new(secrets, &playbook.project, playbook.dir.clone());
     let (role, tasks, _) = loader.role(at, &args.name, args)?;
     if !RoleMeta::load(&role.dir, secrets)?.dependencies.is_empty() {
         return Err(EngineError::invalid(
@@ -613,13 +641,7 @@ pub fn load_in(
     } else {
         dir
     };
-    let mut loader = Loader {
-        secrets,
-        templar: Templar::with_yaml_dialect(project.dialect),
-        playbook_dir: dir.clone(),
-        depth: 0,
-        role_handlers: Vec::new(),
-    };
+    let mut loader = Loader::new(secrets, &project, dir.clone());
     let Value::Array(plays) = &doc.value else {
         return Err(EngineError::invalid(
             doc.location(&[]),
@@ -635,6 +657,7 @@ pub fn load_in(
         dir,
         plays: out,
         project,
+        refused_when_reached: loader.refused_when_reached,
     })
 }
 
@@ -1180,7 +1203,10 @@ impl Loader<'_> {
         tasks.extend(self.section(doc, path, m, "tasks")?);
         tasks.extend(self.section(doc, path, m, "post_tasks")?);
         handlers.append(&mut self.role_handlers);
-        for node in self.section(doc, path, m, "handlers")? {
+        // A handler runs only when notified: for prov, under a condition.
+        let play_handlers =
+            self.under_condition(true, |this| this.section(doc, path, m, "handlers"));
+        for node in play_handlers? {
             flatten_tasks(node, &mut handlers);
         }
         let serial = play_serial(doc, path, m)?;
@@ -1369,6 +1395,25 @@ impl Loader<'_> {
         if short == "import_role" {
             return self.import_role(doc, path, m, &module_key, role);
         }
+        match self.task(doc, path, m, module_key, role) {
+            Err(e)
+                if e.is_unsupported_task() && (m.contains_key("when") || self.conditioned > 0) =>
+            {
+                self.refused_when_reached(doc, path, m, e, role)
+            }
+            other => other,
+        }
+    }
+
+    /// A task that names a module (not a block, not a static import).
+    fn task(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        module_key: String,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
         let Some(action) = TaskAction::resolve(&module_key) else {
             return Err(EngineError::UnknownModule {
                 at: doc.location(&key(path, &module_key)),
@@ -1387,12 +1432,65 @@ impl Loader<'_> {
         }
         let locs = doc.node_locs(path);
         self.check_task_templates(doc, path, m, &module_key, &args, &locs)?;
+        let parts = TaskParts {
+            module_key,
+            module: module.to_owned(),
+            action,
+            args,
+            apply,
+        };
+        self.task_with(doc, path, m, role, parts)
+            .map(|t| Node::Task(Box::new(t)))
+    }
+
+    /// A task prov cannot run (`e`: an unknown module, refused arguments) under a condition:
+    /// loaded as a `fail` with that error, which runs only where the condition holds, and
+    /// listed in [`Playbook::refused_when_reached`]. Optional paths of public roles (a snap
+    /// install, disabling firewalld) then do not stop the roles that never take them.
+    fn refused_when_reached(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        e: EngineError,
+        role: Option<&Arc<Role>>,
+    ) -> Result<Node, EngineError> {
+        let module_key = task_module_key(doc, path, m)?;
+        let parts = TaskParts {
+            module: prov_modules::short_name(&module_key).to_owned(),
+            module_key,
+            action: TaskAction::Engine(crate::action::EngineAction::Fail),
+            args: serde_json::json!({ "msg": e.to_string() }),
+            apply: None,
+        };
+        let mut task = self.task_with(doc, path, m, role, parts)?;
+        task.notify.clear();
+        self.refused_when_reached.push(e);
+        Ok(Node::Task(Box::new(task)))
+    }
+
+    /// A task of `parts` with the keywords written in `m`.
+    fn task_with(
+        &mut self,
+        doc: &YamlDoc,
+        path: &[PathSeg],
+        m: &Map<String, Value>,
+        role: Option<&Arc<Role>>,
+        parts: TaskParts,
+    ) -> Result<Task, EngineError> {
+        let TaskParts {
+            module_key,
+            module,
+            action,
+            args,
+            apply,
+        } = parts;
         let loop_kind = loop_keyword(doc, path, m)?;
-        Ok(Node::Task(Box::new(Task {
+        Ok(Task {
             module_key: module_key.clone(),
             apply,
-            locs,
-            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.to_owned()),
+            locs: doc.node_locs(path),
+            name: opt_string(doc, path, m, "name")?.unwrap_or_else(|| module.clone()),
             action,
             args,
             common: self.common(doc, path, m, role)?,
@@ -1410,10 +1508,10 @@ impl Loader<'_> {
             changed_when: m.get("changed_when").cloned(),
             failed_when: m.get("failed_when").cloned(),
             timeout: task_timeout(doc, path, m)?,
-            async_limit: async_limit(doc, path, m, module)?,
+            async_limit: async_limit(doc, path, m, &module)?,
             until: until(doc, path, m)?,
             at: doc.location(path),
-        })))
+        })
     }
 
     /// A `block:` with its `rescue:` and `always:`.
@@ -1439,11 +1537,13 @@ impl Loader<'_> {
                 Some(v) => this.task_list(doc, &key(path, k), v, role),
             }
         };
+        let when = m.contains_key("when");
         Ok(Node::Block(Box::new(Block {
             name: opt_string(doc, path, m, "name")?,
-            block: sub(self, "block")?,
-            rescue: sub(self, "rescue")?,
-            always: sub(self, "always")?,
+            block: self.under_condition(when, |this| sub(this, "block"))?,
+            // `rescue` runs only when the block failed.
+            rescue: self.under_condition(true, |this| sub(this, "rescue"))?,
+            always: self.under_condition(when, |this| sub(this, "always"))?,
             common: self.common(doc, path, m, role)?,
             at: doc.location(path),
         })))
@@ -1601,7 +1701,9 @@ impl Loader<'_> {
         };
         let entry = Map::from_iter([("role".to_owned(), Value::String(args.name.clone()))]);
         let rp = key(path, module_key);
-        self.role_with_dependencies(doc, &rp, &args.name, &entry, &args, &mut out)?;
+        self.under_condition(m.contains_key("when"), |this| {
+            this.role_with_dependencies(doc, &rp, &args.name, &entry, &args, &mut out)
+        })?;
         self.role_handlers.append(&mut handlers);
         let mut common = self.common(doc, path, m, role)?;
         common.params = std::mem::take(&mut common.vars);
@@ -1671,11 +1773,12 @@ impl Loader<'_> {
             })?;
         let sub = yaml::load_file(&target, self.secrets)?;
         self.depth += 1;
-        let tasks = match &sub.value {
-            Value::Null => Vec::new(),
-            v => self.task_list(&sub, &[], v, role)?,
-        };
+        let tasks = self.under_condition(m.contains_key("when"), |this| match &sub.value {
+            Value::Null => Ok(Vec::new()),
+            v => this.task_list(&sub, &[], v, role),
+        });
         self.depth -= 1;
+        let tasks = tasks?;
         let mut common = self.common(doc, path, m, role)?;
         common.params = std::mem::take(&mut common.vars);
         Ok(Node::Block(Box::new(Block::plain(
@@ -1704,7 +1807,10 @@ impl Loader<'_> {
                 format!("role dependencies nested more than 20 deep at `{rname}` (a cycle?)"),
             ));
         }
-        let (role, tasks, role_handlers) = self.role(&doc.location(rp), rname, files)?;
+        let (role, tasks, role_handlers) = self
+            .under_condition(rmap.contains_key("when"), |this| {
+                this.role(&doc.location(rp), rname, files)
+            })?;
         let meta = RoleMeta::load(&role.dir, self.secrets)?;
         if let Some(meta_doc) = &meta.doc {
             for (i, dep) in meta.dependencies.iter().enumerate() {
@@ -1825,7 +1931,9 @@ impl Loader<'_> {
         if let Some(f) = role_file(&dir.join("handlers"), &files.handlers_from, at)? {
             let d = yaml::load_file(&f, self.secrets)?;
             if !d.value.is_null() {
-                for n in self.task_list(&d, &[], &d.value, Some(&role))? {
+                let nodes = self
+                    .under_condition(true, |this| this.task_list(&d, &[], &d.value, Some(&role)));
+                for n in nodes? {
                     flatten_tasks(n, &mut handlers);
                 }
             }
@@ -2268,10 +2376,11 @@ fn check_args(
         Some(k) => doc.value_location(&key(args_path, k)),
         None => doc.location(args_path),
     };
-    Err(EngineError::invalid(
+    Err(EngineError::InvalidArgs {
         at,
-        format!("invalid arguments: {module}: {e}"),
-    ))
+        module: module.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// Checks the arguments of the engine actions that have typed ones.
