@@ -38,6 +38,7 @@
 
 mod apply;
 mod conn;
+mod departed;
 mod health;
 mod layout;
 mod nodes;
@@ -51,6 +52,7 @@ pub use conn::{
     CONNECT_TIMEOUT, ClusterError, NodeConnector, NodeStream, RESPONSE_TIMEOUT, TcpConnector,
     connect_node,
 };
+pub use departed::Departed;
 pub use health::{ClusterHealth, HostRoles, MasterHealth, ReplicaHealth, health, summarize};
 pub use layout::{
     Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, crowded_hosts, current_layout,
@@ -62,7 +64,7 @@ pub use spec::{
     ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges, key_slot,
     ranges_from_slots,
 };
-pub use state::{ClusterState, NodeState, inspect};
+pub use state::{ClusterState, NodeState, departed_nodes, inspect, inspect_departed};
 pub use sync::{sync_gaps, wait_synced};
 
 /// Re-export of the redis crate, for callers that use [`connect_node`]'s connection.
@@ -70,3 +72,5 @@ pub use redis;
 
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod scale_in_tests;
