@@ -406,7 +406,8 @@ pub enum PlanError {
     /// More nodes serve slots than the spec wants masters.
     #[error(
         "{have} nodes serve slots but the spec wants {want} masters ({masters}); prov does not \
-         demote masters that hold slots"
+         demote masters that hold slots, except in a scale in (remove_departed: true), which \
+         moves the extra masters' slots to the others first"
     )]
     TooManyMasters {
         /// Masters with slots.
@@ -524,6 +525,7 @@ pub fn plan_fresh(spec: &ClusterSpec) -> Result<ClusterPlan, PlanError> {
         open_moves: BTreeMap::new(),
         departed: Vec::new(),
         evac_open: BTreeMap::new(),
+        demote_extra: false,
     };
     build(spec, m, &facts)
 }
@@ -552,6 +554,9 @@ struct Facts {
     departed: Vec<DepartedFacts>,
     /// Open migrations from departed node k to spec node t: (k, t) -> slots.
     evac_open: BTreeMap<(usize, usize), BTreeSet<u16>>,
+    /// Scale in: masters serving slots beyond the wanted count hand their slots to the others
+    /// and become replicas (instead of [`PlanError::TooManyMasters`]).
+    demote_extra: bool,
 }
 
 /// Plans the steps that turn `state` into the cluster `spec` describes.
@@ -675,6 +680,7 @@ fn gather(
         open_moves,
         departed,
         evac_open,
+        demote_extra: remove_departed,
     })
 }
 
@@ -922,6 +928,8 @@ struct Roles {
     is_master: Vec<bool>,
     masters: Vec<usize>,
     replicas: Vec<usize>,
+    /// Masters serving slots that become replicas once their slots moved (scale in).
+    demoted: Vec<usize>,
 }
 
 /// Where the slots end up: each node's slots, the unowned slots each master receives (by
@@ -934,12 +942,21 @@ struct SlotLayout {
     evac: Vec<Evacuation>,
 }
 
-/// Slots of departed node `from` (its index among the departed) moving to spec node `to`.
+/// Slots of a departed node or of a demoted master moving to spec node `to`.
 struct Evacuation {
-    from: usize,
+    from: Source,
     to: usize,
     slots: BTreeSet<u16>,
     resume: bool,
+}
+
+/// Where evacuated slots come from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A departed node, by its index among the departed.
+    Departed(usize),
+    /// A spec node that stops being a master.
+    Demoted(usize),
 }
 
 fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, PlanError> {
@@ -977,9 +994,16 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
 fn choose_masters(lay: &Layout<'_>, facts: &Facts) -> Result<Roles, PlanError> {
     let (n, m) = (lay.n, lay.m);
     let mut is_master = vec![false; n];
-    let slot_masters: Vec<usize> = (0..n)
+    let mut slot_masters: Vec<usize> = (0..n)
         .filter(|&i| facts.role[i] == Role::Master && !facts.slots[i].is_empty())
         .collect();
+    let mut demoted = Vec::new();
+    if slot_masters.len() > m && facts.demote_extra {
+        let all = slot_masters.clone();
+        slot_masters.sort_by_key(|&i| master_preference(lay, &all, i));
+        demoted = slot_masters.split_off(m);
+        slot_masters.sort_unstable();
+    }
     if slot_masters.len() > m {
         return Err(PlanError::TooManyMasters {
             have: slot_masters.len(),
@@ -1029,7 +1053,20 @@ fn choose_masters(lay: &Layout<'_>, facts: &Facts) -> Result<Roles, PlanError> {
         is_master,
         masters,
         replicas,
+        demoted,
     })
+}
+
+/// Which masters serving slots stay masters when there are too many (scale in): the first
+/// master of each host before a host's second one, then hosts and ports in spec order.
+fn master_preference(lay: &Layout<'_>, masters: &[usize], i: usize) -> (usize, usize, u16) {
+    let host = lay.host_of[i];
+    let port = lay.spec.nodes[i].port;
+    let before = masters
+        .iter()
+        .filter(|&&j| lay.host_of[j] == host && lay.spec.nodes[j].port < port)
+        .count();
+    (before, host, port)
 }
 
 /// Every master without slots becomes a new master or a replica: it must be known empty.
@@ -1182,7 +1219,7 @@ fn place_slots(lay: &Layout<'_>, facts: &Facts, roles: &Roles) -> SlotLayout {
     }
     let ideal = even_slot_ranges(m);
     let targets: Vec<usize> = ideal.iter().map(SlotRange::len).collect();
-    let evac = evacuate(facts, masters, &targets, &mut owned);
+    let evac = evacuate(facts, roles, &targets, &mut owned);
     let mut counts: Vec<usize> = masters.iter().map(|&i| owned[i].len()).collect();
     let add = fill_unowned(&owned, &ideal, &targets, &mut counts);
     for (k, &i) in masters.iter().enumerate() {
@@ -1210,32 +1247,37 @@ fn place_slots(lay: &Layout<'_>, facts: &Facts, roles: &Roles) -> SlotLayout {
 /// (the fewest slots first), in contiguous pieces.
 fn evacuate(
     facts: &Facts,
-    masters: &[usize],
+    roles: &Roles,
     targets: &[usize],
     owned: &mut [BTreeSet<u16>],
 ) -> Vec<Evacuation> {
+    let masters = &roles.masters;
     let mut out = Vec::new();
-    let mut rest: Vec<BTreeSet<u16>> = facts.departed.iter().map(|d| d.slots.clone()).collect();
+    let mut rest: Vec<(Source, BTreeSet<u16>)> = facts
+        .departed
+        .iter()
+        .enumerate()
+        .map(|(k, d)| (Source::Departed(k), d.slots.clone()))
+        .collect();
     for (&(from, to), slots) in &facts.evac_open {
         for s in slots {
-            rest[from].remove(s);
+            rest[from].1.remove(s);
             owned[to].insert(*s);
         }
         out.push(Evacuation {
-            from,
+            from: Source::Departed(from),
             to,
             slots: slots.clone(),
             resume: true,
         });
     }
-    let mut share = shares(
-        masters,
-        targets,
-        owned,
-        rest.iter().map(BTreeSet::len).sum(),
-    );
+    for &e in &roles.demoted {
+        rest.push((Source::Demoted(e), std::mem::take(&mut owned[e])));
+    }
+    let total = rest.iter().map(|(_, r)| r.len()).sum();
+    let mut share = shares(masters, targets, owned, total);
     let mut rank = 0;
-    for (from, left) in rest.into_iter().enumerate() {
+    for (from, left) in rest {
         let mut left: Vec<u16> = left.into_iter().collect();
         while !left.is_empty() && rank < masters.len() {
             if share[rank] == 0 {
@@ -1392,11 +1434,20 @@ fn steps(
         });
     }
     for e in &slots.evac {
-        steps.push(Step::Evacuate {
-            from: facts.departed[e.from].node.clone(),
-            to: lay.node(e.to),
-            slots: ranges_from_slots(e.slots.iter().copied()),
-            resume: e.resume,
+        let (to, slots) = (lay.node(e.to), ranges_from_slots(e.slots.iter().copied()));
+        steps.push(match e.from {
+            Source::Departed(k) => Step::Evacuate {
+                from: facts.departed[k].node.clone(),
+                to,
+                slots,
+                resume: e.resume,
+            },
+            Source::Demoted(i) => Step::MoveSlots {
+                from: lay.node(i),
+                to,
+                slots,
+                resume: e.resume,
+            },
         });
     }
     for &u in &roles.replicas {

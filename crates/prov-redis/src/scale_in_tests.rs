@@ -321,3 +321,70 @@ fn a_stale_id_at_a_spec_address_and_moves_to_departed_nodes_are_refused() {
     assert!(matches!(err, PlanError::ForeignNode { .. }), "{err}");
     assert!(err.to_string().contains("10.0.0.2:7001"), "{err}");
 }
+
+#[test]
+fn a_master_that_took_over_for_a_departed_one_hands_its_slots_back_and_becomes_a_replica() {
+    // Host c died: c:7000 failed over to its replica a:7001, so host a carries two masters;
+    // then c leaves the group.
+    let (mut sim, spec2) = three_hosts();
+    let a1 = sim.idx("a", 7001);
+    sim.fail_over(a1);
+    let state = sim.state_without(&spec2, false);
+    let err = plan(&spec2, &state).unwrap_err();
+    assert!(matches!(err, PlanError::Departed { .. }), "{err}");
+    let p = plan_with(&spec2, &state, &scale_in()).unwrap();
+    check_invariants(&spec2, &p);
+    let moves: Vec<(&NodeSpec, &NodeSpec, usize)> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::MoveSlots {
+                from, to, slots, ..
+            } => Some((from, to, count_slots(slots))),
+            _ => None,
+        })
+        .collect();
+    let (a0, a1n, b0) = (
+        node(&spec2, "a", 7000),
+        node(&spec2, "a", 7001),
+        node(&spec2, "b", 7000),
+    );
+    assert_eq!(moves, vec![(a1n, a0, 2731), (a1n, b0, 2730)], "{p}");
+    assert_eq!(
+        p.masters.iter().map(|m| &m.node).collect::<Vec<_>>(),
+        vec![a0, b0]
+    );
+    assert_eq!(p.master_of(a1n), Some(b0), "{p}");
+    let moved_at = p
+        .steps
+        .iter()
+        .rposition(|s| matches!(s, Step::MoveSlots { .. }))
+        .unwrap();
+    let replicate_at = p
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Replicate { replica, .. } if replica == a1n))
+        .unwrap();
+    assert!(
+        moved_at < replicate_at,
+        "slots leave before it replicates:\n{p}"
+    );
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Forget { .. })), 2);
+    assert_eq!(count_steps(&p, |s| matches!(s, Step::Reset { .. })), 0);
+    assert!(p.drift.is_empty(), "{p}");
+
+    // Too many masters without departed nodes or scale in: still refused.
+    let mut sim = Sim::from_plan(&spec2, &plan_fresh(&spec2).unwrap());
+    let a1 = sim.idx("a", 7001);
+    sim.role[a1] = Role::Master;
+    sim.master_of[a1] = None;
+    let moved = sim.slots[0].pop().unwrap();
+    sim.slots[0].push(SlotRange::new(moved.start, moved.start + 99));
+    sim.slots[a1] = vec![SlotRange::new(moved.start + 100, moved.end)];
+    let err = plan(&spec2, &sim.state()).unwrap_err();
+    assert!(matches!(err, PlanError::TooManyMasters { .. }), "{err}");
+    assert!(err.to_string().contains("remove_departed: true"), "{err}");
+    let p = plan_with(&spec2, &sim.state(), &scale_in()).unwrap();
+    check_invariants(&spec2, &p);
+    assert_eq!(p.slots_moved(), moved.len() - 100, "{p}");
+}

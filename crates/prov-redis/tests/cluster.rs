@@ -584,3 +584,57 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
     let again = plan_with(&spec2, &state, &scale_in).unwrap();
     assert!(again.is_noop(), "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec3 = spec_for(&["a", "b", "c"], 27400);
+    let spec2 = spec_for(&["a", "b"], 27400);
+    let mut servers = start_all(&spec3, dir.path()).await;
+    let p = plan(&spec3, &inspect(&spec3, &TcpConnector).await).unwrap();
+    apply(&spec3, &p, &TcpConnector).await.unwrap();
+    let keys: Vec<String> = (0..3_000).map(|i| format!("key:{i}")).collect();
+    let mut client = SlotClient::new(&spec3).await;
+    client.set_all(&keys).await;
+
+    // c:7000 dies; its replica a:7001 takes over (host a now carries two masters).
+    drop(servers.remove(4));
+    let a1 = spec2.nodes[1].clone();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let st = inspect(&spec2, &TcpConnector).await;
+        let me = st.nodes[1].myself().cloned();
+        let ok = st.nodes.iter().all(|n| n.info.state_ok());
+        if ok && me.is_some_and(|m| m.role() == prov_redis::Role::Master && !m.slots.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{a1} did not take over");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let scale_in = PlanOptions {
+        remove_departed: true,
+        ..PlanOptions::default()
+    };
+    let p = plan_with(&spec2, &state, &scale_in).unwrap();
+    eprintln!("{p}");
+    assert!(
+        p.steps
+            .iter()
+            .any(|s| matches!(s, Step::MoveSlots { from, .. } if *from == a1)),
+        "{p}"
+    );
+    apply(&spec2, &p, &TcpConnector).await.unwrap();
+    assert_healthy(&spec2).await;
+    let h = health(&spec2, &TcpConnector).await;
+    assert_eq!(masters_on(&h, "a"), vec![27400], "{h}");
+    assert_eq!(masters_on(&h, "b"), vec![27402], "{h}");
+    let mut client = SlotClient::new(&spec2).await;
+    assert_eq!(client.count_good(&keys).await, keys.len());
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let again = plan_with(&spec2, &state, &scale_in).unwrap();
+    assert!(again.is_noop(), "{again}");
+}
