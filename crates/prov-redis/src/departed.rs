@@ -12,7 +12,7 @@ use std::fmt;
 use crate::nodes::{ClusterNode, Role};
 use crate::plan::PlanError;
 use crate::spec::{ClusterSpec, NodeSpec, format_ranges, ranges_from_slots};
-use crate::state::{ClusterState, departed_nodes};
+use crate::state::{ClusterState, NodeState, departed_nodes};
 
 /// A node of the cluster that the spec no longer lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,20 +103,10 @@ pub(crate) fn gather(
             .collect();
         let role = role_text(spec, seen.as_ref(), &slots, ids);
         if !slots.is_empty() && me.is_none() {
-            let why = own
-                .and_then(|st| match &st.error {
-                    Some(e) => Some(e.clone()),
-                    None if st.id.as_deref() != Some(id.as_str()) => Some(format!(
-                        "another node (id {}) answers at its address",
-                        st.id.as_deref().unwrap_or("unknown")
-                    )),
-                    None => None,
-                })
-                .unwrap_or_else(|| "it was not inspected".into());
             return Err(PlanError::DepartedUnreachable {
                 node: format!("{}:{} (id {id})", conn.addr, conn.port),
                 slots: format_ranges(&ranges_from_slots(slots.iter().copied())),
-                reason: why,
+                reason: why_unusable(own, &id),
             });
         }
         let replicas = followers(spec, state, &id);
@@ -135,6 +125,20 @@ pub(crate) fn gather(
         });
     }
     Ok(out)
+}
+
+/// Why a departed node's own report cannot be used.
+fn why_unusable(own: Option<&NodeState>, id: &str) -> String {
+    let Some(st) = own else {
+        return "it was not inspected".into();
+    };
+    match (&st.error, st.id.as_deref()) {
+        (Some(e), _) => e.clone(),
+        (None, Some(other)) if other != id => {
+            format!("another node (id {other}) answers at its address")
+        }
+        _ => "it gave no usable report".into(),
+    }
 }
 
 /// How the first spec node that knows `id` sees it.

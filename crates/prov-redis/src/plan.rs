@@ -644,24 +644,7 @@ fn gather(
             }
         }
     }
-    let mut all_ids = ids.clone();
-    let mut lines: Vec<(usize, &ClusterNode)> = me.iter().copied().enumerate().collect();
-    for (k, d) in departed.iter().enumerate() {
-        all_ids.insert(d.node.id.as_str(), n + k);
-        for &s in &d.slots {
-            if let Some(j) = owner[usize::from(s)] {
-                return Err(PlanError::SlotConflict {
-                    slot: s,
-                    a: name(j),
-                    b: name(n + k),
-                });
-            }
-            owner[usize::from(s)] = Some(n + k);
-        }
-        if let Some(line) = &d.me {
-            lines.push((n + k, line));
-        }
-    }
+    let (all_ids, lines) = with_departed(&ids, &me, &departed, &mut owner, &name)?;
     let all_moves = open_migrations(&lines, &all_ids, &owner, &name)?;
     let (open_moves, evac_open) = split_open_moves(all_moves, n, &name)?;
     let fresh = (0..n).all(|i| {
@@ -682,6 +665,39 @@ fn gather(
         evac_open,
         demote_extra: remove_departed,
     })
+}
+
+/// Node ids and own `CLUSTER NODES` lines of the spec nodes and of the departed ones (index
+/// `n + k` for departed node `k`), whose slots are added to `owner` (a slot claimed twice is a
+/// conflict).
+type IdsAndLines<'a> = (HashMap<&'a str, usize>, Vec<(usize, &'a ClusterNode)>);
+fn with_departed<'a>(
+    ids: &HashMap<&'a str, usize>,
+    me: &[&'a ClusterNode],
+    departed: &'a [DepartedFacts],
+    owner: &mut [Option<usize>],
+    name: &dyn Fn(usize) -> String,
+) -> Result<IdsAndLines<'a>, PlanError> {
+    let n = me.len();
+    let mut all_ids = ids.clone();
+    let mut lines: Vec<(usize, &ClusterNode)> = me.iter().copied().enumerate().collect();
+    for (k, d) in departed.iter().enumerate() {
+        all_ids.insert(d.node.id.as_str(), n + k);
+        for &s in &d.slots {
+            if let Some(j) = owner[usize::from(s)] {
+                return Err(PlanError::SlotConflict {
+                    slot: s,
+                    a: name(j),
+                    b: name(n + k),
+                });
+            }
+            owner[usize::from(s)] = Some(n + k);
+        }
+        if let Some(line) = &d.me {
+            lines.push((n + k, line));
+        }
+    }
+    Ok((all_ids, lines))
 }
 
 /// Splits open migrations (node indexes past `n` are departed nodes) into those between spec
