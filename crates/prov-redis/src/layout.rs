@@ -133,7 +133,7 @@ pub enum LayoutRepair {
     Deferred(String),
 }
 
-/// Plans like [`plan`], then compares the result with the intended layout: the drift is in
+/// Plans like [`plan`](crate::plan), then compares the result with the intended layout: the drift is in
 /// [`ClusterPlan::drift`], and with [`LayoutPolicy::Enforce`] the plan's steps repair it.
 pub fn plan_with(
     spec: &ClusterSpec,

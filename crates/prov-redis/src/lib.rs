@@ -30,6 +30,11 @@
 //!   default, see [`apply_with`]) until every node reports `cluster_state:ok`, all 16384
 //!   slots, the planned masters, slots and replicas, the same config epochs and up
 //!   replication links. Errors say which node disagrees about what.
+//! * Scale in: nodes of the cluster the spec no longer lists ([`Departed`]) are refused by
+//!   [`plan`]; [`inspect_departed`] reaches them through a remaining host, and [`plan_with`]
+//!   with [`PlanOptions::remove_departed`] moves their slots (with the keys) to the remaining
+//!   masters, re-homes the replicas that followed them, has every node `CLUSTER FORGET` them
+//!   and `CLUSTER RESET HARD`s them.
 //! * [`health`] / [`summarize`]: a [`ClusterHealth`] summary.
 //!
 //! The password never appears in `Debug` output, errors or plan text.
