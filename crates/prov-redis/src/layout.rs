@@ -133,8 +133,10 @@ pub enum LayoutRepair {
     Deferred(String),
 }
 
-/// Plans like [`plan`](crate::plan), then compares the result with the intended layout: the drift is in
-/// [`ClusterPlan::drift`], and with [`LayoutPolicy::Enforce`] the plan's steps repair it.
+/// Plans like [`plan`](crate::plan), then compares the result with the intended layout: the
+/// drift is in [`ClusterPlan::drift`], and with [`LayoutPolicy::Enforce`] the plan's steps
+/// repair it. With [`PlanOptions::remove_departed`] the plan also scales in (see
+/// [`Departed`](crate::Departed)).
 pub fn plan_with(
     spec: &ClusterSpec,
     state: &ClusterState,
