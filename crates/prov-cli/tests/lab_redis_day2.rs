@@ -8,7 +8,13 @@
 //!    lab2 carries two masters;
 //! 3. `--check --diff` and a plain run report the drift (changed=0) and touch nothing;
 //! 4. `-e redis_layout=enforce` fails lab2:7001 back to lab1:7000 (plain failover), every
-//!    node agrees, the keys are intact, a second enforce run changes nothing.
+//!    node agrees, the keys are intact, a second enforce run changes nothing;
+//! 5. scale in: lab3 leaves the `redis` group. A run refuses its nodes with a message saying
+//!    how to scale in; `--check --diff -e redis_remove_departed=true` shows the plan and
+//!    changes nothing; the real run moves lab3's slots to lab1 and lab2 with the keys,
+//!    re-homes lab1:7001 (which followed lab3:7000) onto lab2's master, and every remaining
+//!    node forgets lab3's nodes (reset afterwards). All 16384 slots on the two masters, a
+//!    replica of each on the other host, the 10,000 keys intact, a re-run changes nothing.
 
 mod support;
 
@@ -200,6 +206,129 @@ fn redis_layout_drift_is_reported_and_repaired() {
     let again = run(inv.path(), &["-e", "redis_layout=enforce"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.total_changed(), 0, "{:#?}", again.changed_results());
+
+    scale_in(&lab, &pw, &inv, &rt);
+}
+
+/// Node ids as `host:seen_from` sees them, by endpoint `host:port`.
+fn ids_by_node(lab: &Lab, pw: &str, host: &str) -> Vec<(String, String)> {
+    let text = redis_cli(lab, host, &addr_of(host), 7000, pw, "cluster nodes");
+    prov_redis::parse_cluster_nodes(&text)
+        .expect("cluster nodes")
+        .into_iter()
+        .map(|n| {
+            (
+                format!("{}:{}", support::redis::host_of_ip(&n.ip), n.port),
+                n.id,
+            )
+        })
+        .collect()
+}
+
+/// Step 5: lab3 leaves the group; its slots, keys and replicas move to lab1 and lab2.
+fn scale_in(lab: &Lab, pw: &str, inv: &tempfile::TempDir, rt: &tokio::runtime::Runtime) {
+    let two = ["lab1", "lab2"];
+    let departed: Vec<String> = ids_by_node(lab, pw, "lab1")
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("lab3:"))
+        .map(|(_, id)| id)
+        .collect();
+    assert_eq!(departed.len(), 2, "lab3's nodes");
+    lab::write_redis_group(inv.path(), &two);
+
+    // Not asked: refused, saying how.
+    let refused = run(inv.path(), &["--check"]);
+    assert_ne!(refused.code, 0);
+    let all = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(all.contains("redis_remove_departed=true"), "{all}");
+
+    // Check mode shows the plan and touches nothing.
+    let scale = ["-e", "redis_remove_departed=true"];
+    let check = run(inv.path(), &["--check", "--diff", scale[0], scale[1]]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    assert_eq!(check.total_changed(), 1, "{:#?}", check.changed_results());
+    let r = cluster_result(&check);
+    let text = r["summary"].to_string();
+    assert!(
+        text.contains("Scale in: 2 departed node(s)") && text.contains("re-homed"),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["result"]["departed"].as_array().map(Vec::len),
+        Some(2),
+        "{r:#}"
+    );
+    let planned = planned_steps(&check);
+    assert!(
+        planned.iter().any(|s| s.contains("CLUSTER FORGET")),
+        "{planned:?}"
+    );
+    let still: Vec<String> = ids_by_node(lab, pw, "lab1")
+        .into_iter()
+        .map(|x| x.1)
+        .collect();
+    assert!(
+        departed.iter().all(|id| still.contains(id)),
+        "check mode changed nothing"
+    );
+
+    // The real run does what the check planned.
+    let t = Instant::now();
+    let out = run(inv.path(), &scale);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    eprintln!("scale-in run: {:.1}s", t.elapsed().as_secs_f64());
+    let r = cluster_result(&out);
+    assert_eq!(r["result"]["steps"], serde_json::json!(planned), "{r:#}");
+    assert!(
+        r["result"]["keys_migrated"].as_u64().unwrap() > 2000,
+        "{r:#}"
+    );
+    assert_health_result(&r["result"]["cluster"], &two);
+
+    // 16384 slots on the two masters, each with a replica on the other host (checked by
+    // wait_healthy), every key readable with its value, lab3's nodes unknown everywhere.
+    let nodes = wait_healthy(lab, &two, pw);
+    for m in nodes.iter().filter(|n| n.role() == Role::Master) {
+        assert_eq!(m.port, 7000, "{nodes:?}");
+        assert_eq!(m.slot_count(), 8192, "{nodes:?}");
+    }
+    rt.block_on(keys(lab, &two, pw, false));
+    for h in two {
+        for port in [7000, 7001] {
+            let seen = redis_cli(lab, h, &addr_of(h), port, pw, "cluster nodes");
+            assert!(
+                departed.iter().all(|id| !seen.contains(id.as_str())),
+                "{h}:{port} still knows a departed node:\n{seen}"
+            );
+        }
+    }
+    for port in [7000, 7001] {
+        let info = redis_cli(lab, "lab3", &addr_of("lab3"), port, pw, "cluster info");
+        assert!(
+            info.contains("cluster_known_nodes:1"),
+            "lab3:{port} reset:\n{info}"
+        );
+    }
+
+    // A re-run, asked to scale in or not, changes nothing.
+    let again = run(inv.path(), &scale);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.total_changed(), 0, "{:#?}", again.changed_results());
+}
+
+/// The steps of the `redis_cluster` task's plan (its summary's numbered lines).
+fn planned_steps(out: &lab::RunOutput) -> Vec<String> {
+    let r = cluster_result(out);
+    r["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .filter_map(|s| {
+            let (num, step) = s.trim().split_once(". ")?;
+            num.parse::<usize>().ok().map(|_| step.to_owned())
+        })
+        .collect()
 }
 
 /// The failover step the check run planned.

@@ -7,6 +7,7 @@ use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
 
 use crate::conn::{ClusterError, NodeConnector, connect_node};
+use crate::departed::Departed;
 use crate::nodes::{ClusterNode, Role};
 use crate::plan::{ClusterPlan, Step};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, format_ranges, ranges_from_slots};
@@ -56,48 +57,94 @@ pub struct ApplyReport {
     pub waited: Duration,
 }
 
+/// Open connections: the spec's nodes (indexes `0..spec.nodes.len()`, like the spec), then the
+/// reachable departed nodes the plan empties or resets.
 struct Live<'a> {
     spec: &'a ClusterSpec,
+    /// How each node is reached (a departed node through its `via` host).
+    nodes: Vec<NodeSpec>,
     conns: Vec<MultiplexedConnection>,
     ids: Vec<String>,
 }
 
 impl<'a> Live<'a> {
-    /// Connects to every node of `spec` and reads its id.
+    /// Connects to every node of `spec` and to the departed nodes the plan works on, and
+    /// reads their ids (a departed node must still have the id the plan knows).
     async fn connect(
         spec: &'a ClusterSpec,
+        plan: &ClusterPlan,
         connector: &dyn NodeConnector,
     ) -> Result<Self, ClusterError> {
         let pw = spec.password.as_deref();
-        let conns = join_all(spec.nodes.iter().map(|n| connect_node(n, pw, connector)))
+        let departed = departed_in_steps(plan);
+        let mut nodes = spec.nodes.clone();
+        nodes.extend(departed.iter().map(|d| d.conn_spec()));
+        let conns = join_all(nodes.iter().map(|n| connect_node(n, pw, connector)))
             .await
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
         let mut live = Self {
             spec,
+            nodes,
             conns,
             ids: Vec::new(),
         };
-        for i in 0..spec.nodes.len() {
+        for i in 0..live.nodes.len() {
             let id = live.cluster_text(i, "MYID").await?;
             live.ids.push(id.trim().to_string());
+        }
+        for (k, d) in departed.iter().enumerate() {
+            let have = &live.ids[spec.nodes.len() + k];
+            if *have != d.id {
+                return Err(ClusterError::PlanMismatch(format!(
+                    "{d} now answers with id {have}: it is another node, left untouched"
+                )));
+            }
         }
         Ok(live)
     }
 }
 
+/// The departed nodes that steps of the plan empty or reset (each once).
+fn departed_in_steps(plan: &ClusterPlan) -> Vec<Departed> {
+    let mut out: Vec<Departed> = Vec::new();
+    for step in &plan.steps {
+        let d = match step {
+            Step::Evacuate { from, .. } => from,
+            Step::Reset { node } => node,
+            _ => continue,
+        };
+        if !out.iter().any(|x| x.id == d.id) {
+            out.push(d.clone());
+        }
+    }
+    out
+}
+
 impl Live<'_> {
+    /// Number of spec nodes (the first connections).
+    fn n(&self) -> usize {
+        self.spec.nodes.len()
+    }
+
     /// `CLUSTER SUB` on node `i`, as text.
     async fn cluster_text(&self, i: usize, sub: &str) -> Result<String, ClusterError> {
         let mut c = self.conns[i].clone();
         let cmd = redis::cmd("CLUSTER").arg(sub).to_owned();
-        query_string(&mut c, &self.spec.nodes[i], &format!("CLUSTER {sub}"), &cmd).await
+        query_string(&mut c, &self.nodes[i], &format!("CLUSTER {sub}"), &cmd).await
     }
 
     fn idx(&self, node: &NodeSpec) -> Result<usize, ClusterError> {
         self.spec
             .index_of(node)
             .ok_or_else(|| ClusterError::PlanMismatch(format!("{node} is not in the spec")))
+    }
+
+    /// Connection index of a departed node.
+    fn departed_idx(&self, d: &Departed) -> Result<usize, ClusterError> {
+        (self.n()..self.ids.len())
+            .find(|&i| self.ids[i] == d.id)
+            .ok_or_else(|| ClusterError::PlanMismatch(format!("{d} is not connected")))
     }
 
     async fn run(
@@ -109,7 +156,7 @@ impl Live<'_> {
         let mut c = self.conns[i].clone();
         cmd.query_async::<redis::Value>(&mut c)
             .await
-            .map_err(|e| ClusterError::redis(&self.spec.nodes[i], what, e))
+            .map_err(|e| ClusterError::redis(&self.nodes[i], what, e))
     }
 
     async fn run_pipe(
@@ -122,9 +169,10 @@ impl Live<'_> {
         pipe.query_async::<Vec<redis::Value>>(&mut c)
             .await
             .map(|_| ())
-            .map_err(|e| ClusterError::redis(&self.spec.nodes[i], what, e))
+            .map_err(|e| ClusterError::redis(&self.nodes[i], what, e))
     }
 
+    /// What every spec node reports.
     async fn states(&self) -> Vec<NodeState> {
         join_all(self.conns.iter().zip(&self.spec.nodes).map(|(c, n)| {
             let mut c = c.clone();
@@ -186,7 +234,7 @@ pub async fn apply_with(
     opts: &ApplyOptions,
 ) -> Result<ApplyReport, ClusterError> {
     check_plan(spec, plan)?;
-    let live = Live::connect(spec, connector).await?;
+    let live = Live::connect(spec, plan, connector).await?;
     let mut report = ApplyReport::default();
     // After a MEET, the nodes must know each other before any other step.
     let mut joined = true;
@@ -265,6 +313,20 @@ async fn run_step(
             report.keys_migrated += move_slots(live, plan, f, t, slots, opts).await?;
             report.slots_moved += crate::spec::count_slots(slots);
         }
+        Step::Evacuate {
+            from, to, slots, ..
+        } => {
+            let (f, t) = (live.departed_idx(from)?, live.idx(to)?);
+            wait_state_ok(live, &[f, t], opts).await?;
+            report.keys_migrated += move_slots(live, plan, f, t, slots, opts).await?;
+            report.slots_moved += crate::spec::count_slots(slots);
+        }
+        Step::Forget { node } => forget(live, node).await?,
+        Step::Reset { node } => {
+            let d = live.departed_idx(node)?;
+            let cmd = redis::cmd("CLUSTER").arg("RESET").arg("HARD").to_owned();
+            live.run(d, "CLUSTER RESET HARD", &cmd).await?;
+        }
         Step::Failover { node, master, mode } => {
             let (x, y) = (live.idx(node)?, live.idx(master)?);
             let mut cmd = redis::cmd("CLUSTER");
@@ -274,6 +336,25 @@ async fn run_step(
             }
             live.run(x, "CLUSTER FAILOVER", &cmd).await?;
             wait_swapped(live, x, y, opts).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `CLUSTER FORGET` of a departed node on every spec node (one that no longer knows it is
+/// fine: a re-run after an interruption).
+async fn forget(live: &Live<'_>, node: &Departed) -> Result<(), ClusterError> {
+    for i in 0..live.n() {
+        let cmd = redis::cmd("CLUSTER").arg("FORGET").arg(&node.id).to_owned();
+        match live.run(i, "CLUSTER FORGET", &cmd).await {
+            Err(ClusterError::Redis { source, .. })
+                if source
+                    .to_string()
+                    .to_ascii_lowercase()
+                    .contains("unknown node") => {}
+            other => {
+                other?;
+            }
         }
     }
     Ok(())
@@ -372,7 +453,7 @@ async fn move_slots(
     opts: &ApplyOptions,
 ) -> Result<u64, ClusterError> {
     let all: Vec<u16> = slots.iter().flat_map(SlotRange::slots).collect();
-    let target = &live.spec.nodes[t];
+    let target = &live.nodes[t];
     // SETSLOT NODE goes to the target, the source, then every other master.
     let mut finish_order = vec![t, f];
     for m in &plan.masters {
@@ -411,9 +492,10 @@ async fn move_slots(
                     .arg(opts.keys_per_migrate.max(1))
                     .to_owned();
                 let mut c = live.conns[f].clone();
-                let keys: Vec<Vec<u8>> = keys_cmd.query_async(&mut c).await.map_err(|e| {
-                    ClusterError::redis(&live.spec.nodes[f], "CLUSTER GETKEYSINSLOT", e)
-                })?;
+                let keys: Vec<Vec<u8>> = keys_cmd
+                    .query_async(&mut c)
+                    .await
+                    .map_err(|e| ClusterError::redis(&live.nodes[f], "CLUSTER GETKEYSINSLOT", e))?;
                 if keys.is_empty() {
                     break;
                 }
@@ -443,10 +525,22 @@ async fn move_slots(
                     .arg("NODE")
                     .arg(&live.ids[t]);
             }
-            live.run_pipe(i, "CLUSTER SETSLOT NODE", &p).await?;
+            match live.run_pipe(i, "CLUSTER SETSLOT NODE", &p).await {
+                // A source emptied of its last slot turns into a replica of the target as soon
+                // as it hears of the target's claim (Redis does that by itself); the others
+                // learn the owner from the target's claim too: only the target must answer.
+                Err(e) if i != t && is_replica_refusal(&e) => {}
+                other => other?,
+            }
         }
     }
     Ok(moved)
+}
+
+/// True for the refusal of `CLUSTER SETSLOT` by a node that is (now) a replica.
+fn is_replica_refusal(e: &ClusterError) -> bool {
+    matches!(e, ClusterError::Redis { source, .. }
+        if source.to_string().contains("SETSLOT only with masters"))
 }
 
 /// Waits until the given nodes report `cluster_state:ok`.
@@ -459,7 +553,7 @@ async fn wait_state_ok(
     loop {
         let mut bad = Vec::new();
         for &i in nodes {
-            let node = &live.spec.nodes[i];
+            let node = &live.nodes[i];
             let info = live.cluster_text(i, "INFO").await?;
             let info = crate::nodes::ClusterInfo::parse(&info);
             if !info.state_ok() {
@@ -495,7 +589,7 @@ async fn wait_joined(live: &Live<'_>, opts: &ApplyOptions) -> Result<(), Cluster
                 ));
                 continue;
             }
-            for (j, id) in live.ids.iter().enumerate() {
+            for (j, id) in live.ids[..live.n()].iter().enumerate() {
                 if i != j && st.view_of(id).is_none_or(|v| v.in_handshake()) {
                     missing.push(format!(
                         "{} does not know {} yet",
@@ -687,7 +781,7 @@ async fn wait_converged(
     let started = Instant::now();
     loop {
         let states = live.states().await;
-        let diffs = disagreements(live.spec, plan, &live.ids, &states);
+        let diffs = disagreements(live.spec, plan, &live.ids[..live.n()], &states);
         if diffs.is_empty() {
             return Ok(());
         }

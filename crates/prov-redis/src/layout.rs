@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::nodes::Role;
-use crate::plan::{ClusterPlan, PlanError, PlannedMaster, Step, plan, plan_fresh};
+use crate::plan::{ClusterPlan, PlanError, PlannedMaster, Step, plan_fresh, plan_scaled};
 use crate::spec::{ClusterSpec, NodeSpec, SlotRange};
 use crate::state::ClusterState;
 
@@ -61,6 +61,11 @@ pub struct PlanOptions {
     /// A host whose masters should move to their replicas (before restarting it); needs
     /// [`LayoutPolicy::Enforce`].
     pub drain_host: Option<String>,
+    /// Scale in: remove the cluster's nodes the spec does not list (their slots move to the
+    /// remaining masters with their keys, their replicas are re-homed, every node forgets
+    /// them). Without it such a node is refused. Their state comes from
+    /// [`inspect_departed`](crate::inspect_departed).
+    pub remove_departed: bool,
 }
 
 /// One way the cluster differs from its intended layout.
@@ -128,8 +133,10 @@ pub enum LayoutRepair {
     Deferred(String),
 }
 
-/// Plans like [`plan`], then compares the result with the intended layout: the drift is in
-/// [`ClusterPlan::drift`], and with [`LayoutPolicy::Enforce`] the plan's steps repair it.
+/// Plans like [`plan`](crate::plan), then compares the result with the intended layout: the
+/// drift is in [`ClusterPlan::drift`], and with [`LayoutPolicy::Enforce`] the plan's steps
+/// repair it. With [`PlanOptions::remove_departed`] the plan also scales in (see
+/// [`Departed`](crate::Departed)).
 pub fn plan_with(
     spec: &ClusterSpec,
     state: &ClusterState,
@@ -140,7 +147,7 @@ pub fn plan_with(
             "draining a host moves masters: it needs layout enforce".into(),
         ));
     }
-    let base = plan(spec, state)?;
+    let base = plan_scaled(spec, state, opts.remove_departed)?;
     let intended = intended_layout(spec, opts.drain_host.as_deref())?;
     let mut topo = Topology::of(&base.masters);
     let (drift, steps) = compare(&intended, &mut topo, opts.failover);

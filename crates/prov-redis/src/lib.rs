@@ -30,6 +30,11 @@
 //!   default, see [`apply_with`]) until every node reports `cluster_state:ok`, all 16384
 //!   slots, the planned masters, slots and replicas, the same config epochs and up
 //!   replication links. Errors say which node disagrees about what.
+//! * Scale in: nodes of the cluster the spec no longer lists ([`Departed`]) are refused by
+//!   [`plan`]; [`inspect_departed`] reaches them through a remaining host, and [`plan_with`]
+//!   with [`PlanOptions::remove_departed`] moves their slots (with the keys) to the remaining
+//!   masters, re-homes the replicas that followed them, has every node `CLUSTER FORGET` them
+//!   and `CLUSTER RESET HARD`s them.
 //! * [`health`] / [`summarize`]: a [`ClusterHealth`] summary.
 //!
 //! The password never appears in `Debug` output, errors or plan text.
@@ -38,6 +43,7 @@
 
 mod apply;
 mod conn;
+mod departed;
 mod health;
 mod layout;
 mod nodes;
@@ -51,6 +57,7 @@ pub use conn::{
     CONNECT_TIMEOUT, ClusterError, NodeConnector, NodeStream, RESPONSE_TIMEOUT, TcpConnector,
     connect_node,
 };
+pub use departed::Departed;
 pub use health::{ClusterHealth, HostRoles, MasterHealth, ReplicaHealth, health, summarize};
 pub use layout::{
     Drift, FailoverMode, LayoutPolicy, LayoutRepair, PlanOptions, crowded_hosts, current_layout,
@@ -62,7 +69,7 @@ pub use spec::{
     ClusterSpec, NodeSpec, SLOT_COUNT, SlotRange, count_slots, format_ranges, key_slot,
     ranges_from_slots,
 };
-pub use state::{ClusterState, NodeState, inspect};
+pub use state::{ClusterState, NodeState, departed_nodes, inspect, inspect_departed};
 pub use sync::{sync_gaps, wait_synced};
 
 /// Re-export of the redis crate, for callers that use [`connect_node`]'s connection.
@@ -70,3 +77,5 @@ pub use redis;
 
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod scale_in_tests;

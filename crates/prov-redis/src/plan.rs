@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+use crate::departed::{self, Departed, DepartedFacts};
 use crate::layout::{Drift, FailoverMode, LayoutRepair};
 use crate::nodes::{ClusterNode, Role};
 use crate::spec::{
@@ -56,6 +57,29 @@ pub enum Step {
         /// True when finishing a migration that was left open.
         resume: bool,
     },
+    /// Scale in: moves slots of a departed master to a remaining master, with their keys
+    /// (as [`Step::MoveSlots`]; the departed node is reached through its `via` host).
+    Evacuate {
+        /// The departed master.
+        from: Departed,
+        /// The remaining master receiving the slots.
+        to: NodeSpec,
+        /// The slots.
+        slots: Vec<SlotRange>,
+        /// True when finishing a migration that was left open.
+        resume: bool,
+    },
+    /// Scale in: `CLUSTER FORGET <id>` of a departed node on every spec node.
+    Forget {
+        /// The departed node.
+        node: Departed,
+    },
+    /// Scale in: `CLUSTER RESET HARD` on the (emptied) departed node, so that it forgets the
+    /// cluster and cannot gossip its way back.
+    Reset {
+        /// The departed node.
+        node: Departed,
+    },
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on replica `node` of `master`: the two swap roles.
     Failover {
         /// The replica that becomes master.
@@ -103,6 +127,25 @@ impl fmt::Display for Step {
                 count_slots(slots),
                 format_ranges(slots)
             ),
+            Step::Evacuate {
+                from,
+                to,
+                slots,
+                resume,
+            } => write!(
+                f,
+                "{} {} slots {} from {from} to {to} with key migration",
+                if *resume { "finish moving" } else { "move" },
+                count_slots(slots),
+                format_ranges(slots)
+            ),
+            Step::Forget { node } => {
+                write!(f, "every remaining node forgets {node} (CLUSTER FORGET)")
+            }
+            Step::Reset { node } => write!(
+                f,
+                "reset {node} (CLUSTER RESET HARD: it forgets the cluster)"
+            ),
             Step::Failover { node, master, mode } => {
                 write!(
                     f,
@@ -143,6 +186,8 @@ pub struct ClusterPlan {
     pub drift: Vec<Drift>,
     /// What the plan does about `drift`.
     pub layout: LayoutRepair,
+    /// Nodes of the cluster the spec no longer lists, removed by the plan (scale in).
+    pub departed: Vec<Departed>,
 }
 
 impl ClusterPlan {
@@ -164,7 +209,7 @@ impl ClusterPlan {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::MoveSlots { slots, .. } => count_slots(slots),
+                Step::MoveSlots { slots, .. } | Step::Evacuate { slots, .. } => count_slots(slots),
                 _ => 0,
             })
             .sum()
@@ -195,6 +240,7 @@ impl fmt::Display for ClusterPlan {
                 writeln!(f, "    replica {} on host {}", r, r.host)?;
             }
         }
+        departed::write_departed(f, &self.departed)?;
         write_drift(f, &self.drift, &self.layout)?;
         if self.layout != LayoutRepair::Planned {
             for (host, count) in crate::layout::crowded_hosts(&self.masters) {
@@ -263,10 +309,10 @@ pub enum PlanError {
         /// Second spec entry.
         b: String,
     },
-    /// The cluster contains a node that is not in the spec.
+    /// The cluster contains a node at a spec node's address under another id.
     #[error(
-        "{seen_by} knows node {id} at {endpoint} which is not in the spec; prov never removes \
-         nodes: add it to the spec or remove it with CLUSTER FORGET"
+        "{seen_by} knows node {id} at {endpoint}, the address of a spec node that now has \
+         another id; remove the stale entry with CLUSTER FORGET {id}"
     )]
     ForeignNode {
         /// Node whose view contains it.
@@ -275,6 +321,38 @@ pub enum PlanError {
         id: String,
         /// Its address.
         endpoint: String,
+    },
+    /// The cluster contains a node the spec does not list, and scale in was not asked.
+    #[error(
+        "{seen_by} knows node {id} at {endpoint} which is not in the spec (its host is not in \
+         the group); to scale in, re-run with remove_departed: true (in playbooks/\
+         redis-cluster.yml: -e redis_remove_departed=true): its slots move to the remaining \
+         masters with their keys, its replicas are re-homed, and every node forgets it"
+    )]
+    Departed {
+        /// Node whose view contains it.
+        seen_by: String,
+        /// Its id.
+        id: String,
+        /// Its address.
+        endpoint: String,
+    },
+    /// Scale in would break master/replica anti-affinity.
+    #[error("scale in refused: {0}")]
+    ScaleInRefused(String),
+    /// A departed node serves slots but cannot be asked for its keys.
+    #[error(
+        "scale in refused: departed node {node} serves slots {slots} but cannot be reached \
+         ({reason}), so its keys cannot be moved; bring it back, or fail its slots over to a \
+         replica on a remaining host first"
+    )]
+    DepartedUnreachable {
+        /// The node.
+        node: String,
+        /// Its slots.
+        slots: String,
+        /// Why it cannot be used.
+        reason: String,
     },
     /// Two nodes claim the same slot.
     #[error(
@@ -328,7 +406,8 @@ pub enum PlanError {
     /// More nodes serve slots than the spec wants masters.
     #[error(
         "{have} nodes serve slots but the spec wants {want} masters ({masters}); prov does not \
-         demote masters that hold slots"
+         demote masters that hold slots, except in a scale in (remove_departed: true), which \
+         moves the extra masters' slots to the others first"
     )]
     TooManyMasters {
         /// Masters with slots.
@@ -444,6 +523,9 @@ pub fn plan_fresh(spec: &ClusterSpec) -> Result<ClusterPlan, PlanError> {
         knows: vec![BTreeSet::new(); n],
         fresh: true,
         open_moves: BTreeMap::new(),
+        departed: Vec::new(),
+        evac_open: BTreeMap::new(),
+        demote_extra: false,
     };
     build(spec, m, &facts)
 }
@@ -468,6 +550,13 @@ struct Facts {
     fresh: bool,
     /// Open migrations to finish: (from, to) -> slots.
     open_moves: BTreeMap<(usize, usize), BTreeSet<u16>>,
+    /// Departed nodes to remove (scale in).
+    departed: Vec<DepartedFacts>,
+    /// Open migrations from departed node k to spec node t: (k, t) -> slots.
+    evac_open: BTreeMap<(usize, usize), BTreeSet<u16>>,
+    /// Scale in: masters serving slots beyond the wanted count hand their slots to the others
+    /// and become replicas (instead of [`PlanError::TooManyMasters`]).
+    demote_extra: bool,
 }
 
 /// Plans the steps that turn `state` into the cluster `spec` describes.
@@ -479,18 +568,48 @@ struct Facts {
 /// * new nodes: they are met, empty ones become the missing masters and receive slots moved
 ///   (with their keys) from the existing masters, replicas are (re-)attached so that no replica
 ///   shares a host with its master.
+///
+/// A node of the cluster that the spec does not list is refused ([`PlanError::Departed`]);
+/// see [`plan_with`](crate::plan_with) for scale in.
 pub fn plan(spec: &ClusterSpec, state: &ClusterState) -> Result<ClusterPlan, PlanError> {
+    plan_scaled(spec, state, false)
+}
+
+/// [`plan`], and with `remove_departed` the scale in: the departed nodes' slots move to the
+/// remaining masters (balanced), the replicas that followed them are re-homed, every
+/// remaining node forgets them and the reachable ones are reset.
+pub(crate) fn plan_scaled(
+    spec: &ClusterSpec,
+    state: &ClusterState,
+    remove_departed: bool,
+) -> Result<ClusterPlan, PlanError> {
     let m = validate_spec(spec)?;
-    let facts = gather(spec, state)?;
+    let facts = gather(spec, state, remove_departed)?;
     build(spec, m, &facts)
 }
 
-fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> {
+fn gather(
+    spec: &ClusterSpec,
+    state: &ClusterState,
+    remove_departed: bool,
+) -> Result<Facts, PlanError> {
     check_state(spec, state)?;
     let n = spec.nodes.len();
     let (ids, me) = identify(spec, state)?;
-    let name = |i: usize| spec.nodes[i].to_string();
-    let knows = acquaintances(state, &ids, &name)?;
+    let departed = if remove_departed {
+        departed::gather(spec, state, &ids)?
+    } else {
+        Vec::new()
+    };
+    departed::check_remaining_hosts(spec, &departed)?;
+    let name = |i: usize| {
+        if i >= n {
+            departed[i - n].node.to_string()
+        } else {
+            spec.nodes[i].to_string()
+        }
+    };
+    let knows = acquaintances(spec, state, &ids, &name, remove_departed)?;
     let mut role = Vec::with_capacity(n);
     let mut slots = vec![BTreeSet::new(); n];
     let mut keys = Vec::with_capacity(n);
@@ -525,7 +644,9 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
             }
         }
     }
-    let open_moves = open_migrations(&me, &ids, &owner, &name)?;
+    let (all_ids, lines) = with_departed(&ids, &me, &departed, &mut owner, &name)?;
+    let all_moves = open_migrations(&lines, &all_ids, &owner, &name)?;
+    let (open_moves, evac_open) = split_open_moves(all_moves, n, &name)?;
     let fresh = (0..n).all(|i| {
         knows[i].is_empty()
             && state.nodes[i].info.current_epoch() == Some(0)
@@ -540,7 +661,71 @@ fn gather(spec: &ClusterSpec, state: &ClusterState) -> Result<Facts, PlanError> 
         knows,
         fresh,
         open_moves,
+        departed,
+        evac_open,
+        demote_extra: remove_departed,
     })
+}
+
+/// Node ids and own `CLUSTER NODES` lines of the spec nodes and of the departed ones (index
+/// `n + k` for departed node `k`), whose slots are added to `owner` (a slot claimed twice is a
+/// conflict).
+type IdsAndLines<'a> = (HashMap<&'a str, usize>, Vec<(usize, &'a ClusterNode)>);
+fn with_departed<'a>(
+    ids: &HashMap<&'a str, usize>,
+    me: &[&'a ClusterNode],
+    departed: &'a [DepartedFacts],
+    owner: &mut [Option<usize>],
+    name: &dyn Fn(usize) -> String,
+) -> Result<IdsAndLines<'a>, PlanError> {
+    let n = me.len();
+    let mut all_ids = ids.clone();
+    let mut lines: Vec<(usize, &ClusterNode)> = me.iter().copied().enumerate().collect();
+    for (k, d) in departed.iter().enumerate() {
+        all_ids.insert(d.node.id.as_str(), n + k);
+        for &s in &d.slots {
+            if let Some(j) = owner[usize::from(s)] {
+                return Err(PlanError::SlotConflict {
+                    slot: s,
+                    a: name(j),
+                    b: name(n + k),
+                });
+            }
+            owner[usize::from(s)] = Some(n + k);
+        }
+        if let Some(line) = &d.me {
+            lines.push((n + k, line));
+        }
+    }
+    Ok((all_ids, lines))
+}
+
+/// Splits open migrations (node indexes past `n` are departed nodes) into those between spec
+/// nodes and those from a departed node `k` (index `n + k`) to a spec node. A migration
+/// towards a departed node is refused.
+type OpenMoves = BTreeMap<(usize, usize), BTreeSet<u16>>;
+fn split_open_moves(
+    all: OpenMoves,
+    n: usize,
+    name: &dyn Fn(usize) -> String,
+) -> Result<(OpenMoves, OpenMoves), PlanError> {
+    let (mut spec_moves, mut evac) = (OpenMoves::new(), OpenMoves::new());
+    for ((from, to), slots) in all {
+        if to >= n {
+            let slot = slots.first().copied().unwrap_or(0);
+            return Err(PlanError::OpenSlot {
+                node: name(from),
+                slot,
+                detail: format!("marked as moving to {}, which is leaving", name(to)),
+            });
+        }
+        if from >= n {
+            evac.insert((from - n, to), slots);
+        } else {
+            spec_moves.insert((from, to), slots);
+        }
+    }
+    Ok((spec_moves, evac))
 }
 
 /// The state must be of the spec's nodes, each of them usable.
@@ -597,11 +782,14 @@ fn identify<'s>(
     Ok((ids, me))
 }
 
-/// The nodes each node knows (handshakes aside); a node of another cluster is an error.
+/// The nodes each node knows (handshakes aside). A node the spec does not list is an error
+/// unless it is departed and `remove_departed` is set; one at a spec node's address always is.
 fn acquaintances(
+    spec: &ClusterSpec,
     state: &ClusterState,
     ids: &HashMap<&str, usize>,
     name: &dyn Fn(usize) -> String,
+    remove_departed: bool,
 ) -> Result<Vec<BTreeSet<usize>>, PlanError> {
     let mut knows = vec![BTreeSet::new(); state.nodes.len()];
     for (i, st) in state.nodes.iter().enumerate() {
@@ -614,11 +802,22 @@ fn acquaintances(
                     knows[i].insert(j);
                 }
                 None => {
-                    return Err(PlanError::ForeignNode {
-                        seen_by: name(i),
-                        id: e.id.clone(),
-                        endpoint: format!("{}:{}", e.ip, e.port),
-                    });
+                    let endpoint = format!("{}:{}", e.ip, e.port);
+                    let (seen_by, id) = (name(i), e.id.clone());
+                    if spec.nodes.iter().any(|n| n.endpoint() == endpoint) || e.ip.is_empty() {
+                        return Err(PlanError::ForeignNode {
+                            seen_by,
+                            id,
+                            endpoint,
+                        });
+                    }
+                    if !remove_departed {
+                        return Err(PlanError::Departed {
+                            seen_by,
+                            id,
+                            endpoint,
+                        });
+                    }
                 }
             }
         }
@@ -628,7 +827,7 @@ fn acquaintances(
 
 /// Open migrations, to finish towards the importing side: (from, to) -> slots.
 fn open_migrations(
-    me: &[&ClusterNode],
+    me: &[(usize, &ClusterNode)],
     ids: &HashMap<&str, usize>,
     owner: &[Option<usize>],
     name: &dyn Fn(usize) -> String,
@@ -668,7 +867,7 @@ fn open_migrations(
         open_moves.entry((from, to)).or_default().insert(slot);
         Ok(())
     };
-    for (i, myself) in me.iter().enumerate() {
+    for &(i, myself) in me {
         for (slot, target) in &myself.migrating {
             let to = *ids
                 .get(target.as_str())
@@ -745,14 +944,35 @@ struct Roles {
     is_master: Vec<bool>,
     masters: Vec<usize>,
     replicas: Vec<usize>,
+    /// Masters serving slots that become replicas once their slots moved (scale in).
+    demoted: Vec<usize>,
 }
 
 /// Where the slots end up: each node's slots, the unowned slots each master receives (by
-/// master rank), and the rebalancing moves (donor, receiver, slots).
+/// master rank), the rebalancing moves (donor, receiver, slots) and the evacuation of the
+/// departed nodes (departed index, receiver, slots, resumed).
 struct SlotLayout {
     owned: Vec<BTreeSet<u16>>,
     add: Vec<BTreeSet<u16>>,
     moves: Vec<(usize, usize, BTreeSet<u16>)>,
+    evac: Vec<Evacuation>,
+}
+
+/// Slots of a departed node or of a demoted master moving to spec node `to`.
+struct Evacuation {
+    from: Source,
+    to: usize,
+    slots: BTreeSet<u16>,
+    resume: bool,
+}
+
+/// Where evacuated slots come from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A departed node, by its index among the departed.
+    Departed(usize),
+    /// A spec node that stops being a master.
+    Demoted(usize),
 }
 
 fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, PlanError> {
@@ -781,6 +1001,7 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
         host_count: lay.h(),
         drift: Vec::new(),
         layout: LayoutRepair::NotNeeded,
+        departed: facts.departed.iter().map(|d| d.node.clone()).collect(),
     })
 }
 
@@ -789,9 +1010,16 @@ fn build(spec: &ClusterSpec, m: usize, facts: &Facts) -> Result<ClusterPlan, Pla
 fn choose_masters(lay: &Layout<'_>, facts: &Facts) -> Result<Roles, PlanError> {
     let (n, m) = (lay.n, lay.m);
     let mut is_master = vec![false; n];
-    let slot_masters: Vec<usize> = (0..n)
+    let mut slot_masters: Vec<usize> = (0..n)
         .filter(|&i| facts.role[i] == Role::Master && !facts.slots[i].is_empty())
         .collect();
+    let mut demoted = Vec::new();
+    if slot_masters.len() > m && facts.demote_extra {
+        let all = slot_masters.clone();
+        slot_masters.sort_by_key(|&i| master_preference(lay, &all, i));
+        demoted = slot_masters.split_off(m);
+        slot_masters.sort_unstable();
+    }
     if slot_masters.len() > m {
         return Err(PlanError::TooManyMasters {
             have: slot_masters.len(),
@@ -841,7 +1069,20 @@ fn choose_masters(lay: &Layout<'_>, facts: &Facts) -> Result<Roles, PlanError> {
         is_master,
         masters,
         replicas,
+        demoted,
     })
+}
+
+/// Which masters serving slots stay masters when there are too many (scale in): the first
+/// master of each host before a host's second one, then hosts and ports in spec order.
+fn master_preference(lay: &Layout<'_>, masters: &[usize], i: usize) -> (usize, usize, u16) {
+    let host = lay.host_of[i];
+    let port = lay.spec.nodes[i].port;
+    let before = masters
+        .iter()
+        .filter(|&&j| lay.host_of[j] == host && lay.spec.nodes[j].port < port)
+        .count();
+    (before, host, port)
 }
 
 /// Every master without slots becomes a new master or a replica: it must be known empty.
@@ -994,6 +1235,7 @@ fn place_slots(lay: &Layout<'_>, facts: &Facts, roles: &Roles) -> SlotLayout {
     }
     let ideal = even_slot_ranges(m);
     let targets: Vec<usize> = ideal.iter().map(SlotRange::len).collect();
+    let evac = evacuate(facts, roles, &targets, &mut owned);
     let mut counts: Vec<usize> = masters.iter().map(|&i| owned[i].len()).collect();
     let add = fill_unowned(&owned, &ideal, &targets, &mut counts);
     for (k, &i) in masters.iter().enumerate() {
@@ -1008,7 +1250,91 @@ fn place_slots(lay: &Layout<'_>, facts: &Facts, roles: &Roles) -> SlotLayout {
     } else {
         Vec::new()
     };
-    SlotLayout { owned, add, moves }
+    SlotLayout {
+        owned,
+        add,
+        moves,
+        evac,
+    }
+}
+
+/// Scale in: the open migrations from departed nodes are finished towards their target, the
+/// other slots of departed nodes go to the remaining masters furthest below their target
+/// (the fewest slots first), in contiguous pieces.
+fn evacuate(
+    facts: &Facts,
+    roles: &Roles,
+    targets: &[usize],
+    owned: &mut [BTreeSet<u16>],
+) -> Vec<Evacuation> {
+    let masters = &roles.masters;
+    let mut out = Vec::new();
+    let mut rest: Vec<(Source, BTreeSet<u16>)> = facts
+        .departed
+        .iter()
+        .enumerate()
+        .map(|(k, d)| (Source::Departed(k), d.slots.clone()))
+        .collect();
+    for (&(from, to), slots) in &facts.evac_open {
+        for s in slots {
+            rest[from].1.remove(s);
+            owned[to].insert(*s);
+        }
+        out.push(Evacuation {
+            from: Source::Departed(from),
+            to,
+            slots: slots.clone(),
+            resume: true,
+        });
+    }
+    for &e in &roles.demoted {
+        rest.push((Source::Demoted(e), std::mem::take(&mut owned[e])));
+    }
+    let total = rest.iter().map(|(_, r)| r.len()).sum();
+    let mut share = shares(masters, targets, owned, total);
+    let mut rank = 0;
+    for (from, left) in rest {
+        let mut left: Vec<u16> = left.into_iter().collect();
+        while !left.is_empty() && rank < masters.len() {
+            if share[rank] == 0 {
+                rank += 1;
+                continue;
+            }
+            let take = share[rank].min(left.len());
+            let slots: BTreeSet<u16> = left.drain(..take).collect();
+            share[rank] -= take;
+            owned[masters[rank]].extend(slots.iter().copied());
+            out.push(Evacuation {
+                from,
+                to: masters[rank],
+                slots,
+                resume: false,
+            });
+        }
+    }
+    out
+}
+
+/// How many of `total` slots each master (by rank) receives: one at a time to the master
+/// furthest below its target.
+fn shares(
+    masters: &[usize],
+    targets: &[usize],
+    owned: &[BTreeSet<u16>],
+    total: usize,
+) -> Vec<usize> {
+    let mut counts: Vec<usize> = masters.iter().map(|&i| owned[i].len()).collect();
+    let mut share = vec![0usize; masters.len()];
+    for _ in 0..total {
+        let Some(k) = (0..masters.len())
+            .max_by_key(|&k| (targets[k] as i64 - counts[k] as i64, std::cmp::Reverse(k)))
+        else {
+            break;
+        };
+        counts[k] += 1;
+        share[k] += 1;
+    }
+    share
 }
 
 /// The slots nobody owns, by master rank: each goes to the master whose even range holds it,
@@ -1123,6 +1449,23 @@ fn steps(
             resume: true,
         });
     }
+    for e in &slots.evac {
+        let (to, slots) = (lay.node(e.to), ranges_from_slots(e.slots.iter().copied()));
+        steps.push(match e.from {
+            Source::Departed(k) => Step::Evacuate {
+                from: facts.departed[k].node.clone(),
+                to,
+                slots,
+                resume: e.resume,
+            },
+            Source::Demoted(i) => Step::MoveSlots {
+                from: lay.node(i),
+                to,
+                slots,
+                resume: e.resume,
+            },
+        });
+    }
     for &u in &roles.replicas {
         let Some(mm) = assigned[u] else { continue };
         let already = facts.role[u] == Role::Replica && facts.current_master[u] == Some(mm);
@@ -1145,6 +1488,16 @@ fn steps(
             to: lay.node(*rcv),
             slots: ranges_from_slots(moved.iter().copied()),
             resume: false,
+        });
+    }
+    for d in &facts.departed {
+        steps.push(Step::Forget {
+            node: d.node.clone(),
+        });
+    }
+    for d in facts.departed.iter().filter(|d| d.node.reachable) {
+        steps.push(Step::Reset {
+            node: d.node.clone(),
         });
     }
     steps

@@ -10,21 +10,21 @@ use crate::state::{ClusterState, NodeState};
 
 /// Ground truth of a simulated cluster, rendered into each node's `CLUSTER NODES`.
 #[derive(Clone)]
-struct Sim {
-    spec: ClusterSpec,
-    ids: Vec<String>,
-    role: Vec<Role>,
-    master_of: Vec<Option<usize>>,
-    slots: Vec<Vec<SlotRange>>,
-    knows: Vec<BTreeSet<usize>>,
-    keys: Vec<u64>,
-    epoch: Vec<u64>,
-    migrating: Vec<Vec<(u16, usize)>>,
-    importing: Vec<Vec<(u16, usize)>>,
-    foreign: Option<(usize, String)>,
+pub(crate) struct Sim {
+    pub(crate) spec: ClusterSpec,
+    pub(crate) ids: Vec<String>,
+    pub(crate) role: Vec<Role>,
+    pub(crate) master_of: Vec<Option<usize>>,
+    pub(crate) slots: Vec<Vec<SlotRange>>,
+    pub(crate) knows: Vec<BTreeSet<usize>>,
+    pub(crate) keys: Vec<u64>,
+    pub(crate) epoch: Vec<u64>,
+    pub(crate) migrating: Vec<Vec<(u16, usize)>>,
+    pub(crate) importing: Vec<Vec<(u16, usize)>>,
+    pub(crate) foreign: Option<(usize, String)>,
 }
 
-fn layout(hosts: &[&str], per_host: u16, replicas: usize) -> ClusterSpec {
+pub(crate) fn layout(hosts: &[&str], per_host: u16, replicas: usize) -> ClusterSpec {
     let mut nodes = Vec::new();
     for (h, host) in hosts.iter().enumerate() {
         for p in 0..per_host {
@@ -39,7 +39,7 @@ fn layout(hosts: &[&str], per_host: u16, replicas: usize) -> ClusterSpec {
 }
 
 impl Sim {
-    fn fresh(spec: &ClusterSpec) -> Self {
+    pub(crate) fn fresh(spec: &ClusterSpec) -> Self {
         let n = spec.nodes.len();
         Sim {
             spec: spec.clone(),
@@ -57,7 +57,7 @@ impl Sim {
     }
 
     /// The cluster a plan leads to, with every node knowing every other.
-    fn from_plan(spec: &ClusterSpec, p: &ClusterPlan) -> Self {
+    pub(crate) fn from_plan(spec: &ClusterSpec, p: &ClusterPlan) -> Self {
         let mut sim = Sim::fresh(spec);
         for (k, m) in p.masters.iter().enumerate() {
             let mi = spec.index_of(&m.node).unwrap();
@@ -75,7 +75,7 @@ impl Sim {
         sim
     }
 
-    fn meet_all(&mut self) {
+    pub(crate) fn meet_all(&mut self) {
         let n = self.ids.len();
         for i in 0..n {
             self.knows[i] = (0..n).filter(|&j| j != i).collect();
@@ -96,7 +96,7 @@ impl Sim {
         s
     }
 
-    fn line(&self, i: usize, myself: bool) -> String {
+    pub(crate) fn line(&self, i: usize, myself: bool) -> String {
         let n = &self.spec.nodes[i];
         let mut flags = Vec::new();
         if myself {
@@ -134,7 +134,7 @@ impl Sim {
         l
     }
 
-    fn state(&self) -> ClusterState {
+    pub(crate) fn state(&self) -> ClusterState {
         let nodes = (0..self.ids.len())
             .map(|i| {
                 let mut text = self.line(i, true);
@@ -166,11 +166,14 @@ impl Sim {
                 st
             })
             .collect();
-        ClusterState { nodes }
+        ClusterState {
+            nodes,
+            departed: Vec::new(),
+        }
     }
 }
 
-fn node<'a>(spec: &'a ClusterSpec, host: &str, port: u16) -> &'a NodeSpec {
+pub(crate) fn node<'a>(spec: &'a ClusterSpec, host: &str, port: u16) -> &'a NodeSpec {
     spec.nodes
         .iter()
         .find(|n| n.host == host && n.port == port)
@@ -178,7 +181,7 @@ fn node<'a>(spec: &'a ClusterSpec, host: &str, port: u16) -> &'a NodeSpec {
 }
 
 /// Checks invariants every plan must satisfy.
-fn check_invariants(spec: &ClusterSpec, p: &ClusterPlan) {
+pub(crate) fn check_invariants(spec: &ClusterSpec, p: &ClusterPlan) {
     let mut all: Vec<u16> = p
         .masters
         .iter()
@@ -204,7 +207,7 @@ fn check_invariants(spec: &ClusterSpec, p: &ClusterPlan) {
     assert!(!text.contains("hunter2"), "{text}");
 }
 
-fn count_steps(p: &ClusterPlan, f: impl Fn(&Step) -> bool) -> usize {
+pub(crate) fn count_steps(p: &ClusterPlan, f: impl Fn(&Step) -> bool) -> usize {
     p.steps.iter().filter(|s| f(s)).count()
 }
 
@@ -540,7 +543,7 @@ fn foreign_conflicting_and_unreachable_states_are_refused() {
     let mut sim = healthy.clone();
     sim.foreign = Some((1, format!("{:040x}", 0xdead)));
     let err = plan(&spec, &sim.state()).unwrap_err();
-    assert!(matches!(err, PlanError::ForeignNode { .. }), "{err}");
+    assert!(matches!(err, PlanError::Departed { .. }), "{err}");
     assert!(err.to_string().contains("10.9.9.9:7000"));
 
     let mut sim = healthy.clone();
@@ -789,7 +792,7 @@ fn health_reports_unknown_key_counts_and_links() {
 impl Sim {
     /// What `CLUSTER FAILOVER` on replica `x` leaves: `x` serves its master's slots with a new
     /// epoch, the old master and its other replicas follow `x`.
-    fn fail_over(&mut self, x: usize) {
+    pub(crate) fn fail_over(&mut self, x: usize) {
         let y = self.master_of[x].expect("x is a replica");
         self.slots[x] = std::mem::take(&mut self.slots[y]);
         self.role[x] = Role::Master;

@@ -117,6 +117,10 @@ impl NodeState {
 pub struct ClusterState {
     /// One entry per spec node, same order.
     pub nodes: Vec<NodeState>,
+    /// Nodes of the cluster the spec does not list (their host left the group), as they
+    /// report themselves; filled by [`inspect_departed`] only. Their `spec.host` is the spec
+    /// host whose connection reaches them.
+    pub departed: Vec<NodeState>,
 }
 
 impl ClusterState {
@@ -225,5 +229,52 @@ pub async fn inspect(spec: &ClusterSpec, connector: &dyn NodeConnector) -> Clust
     });
     ClusterState {
         nodes: join_all(futs).await,
+        departed: Vec::new(),
     }
+}
+
+/// The nodes the spec nodes know that are not in the spec: their id, and how to reach them
+/// (`host` is the host of the first spec node that knows them, on the same network). Nodes
+/// still in handshake, without an address, or at a spec node's address are left out.
+pub fn departed_nodes(spec: &ClusterSpec, state: &ClusterState) -> Vec<(String, NodeSpec)> {
+    let own: Vec<&str> = state.nodes.iter().filter_map(|n| n.id.as_deref()).collect();
+    let mut out: Vec<(String, NodeSpec)> = Vec::new();
+    for st in &state.nodes {
+        for v in &st.nodes {
+            let listed = spec
+                .nodes
+                .iter()
+                .any(|n| n.addr == v.ip && n.port == v.port);
+            if v.is_myself()
+                || v.in_handshake()
+                || v.ip.is_empty()
+                || listed
+                || own.contains(&v.id.as_str())
+                || out.iter().any(|(id, _)| *id == v.id)
+            {
+                continue;
+            }
+            out.push((v.id.clone(), NodeSpec::new(&st.spec.host, &v.ip, v.port)));
+        }
+    }
+    out
+}
+
+/// Inspects the [departed nodes](departed_nodes) through their spec host's connection and
+/// records them in `state.departed` (a node that cannot be reached is recorded as such).
+pub async fn inspect_departed(
+    spec: &ClusterSpec,
+    state: &mut ClusterState,
+    connector: &dyn NodeConnector,
+) {
+    let pw = spec.password.as_deref();
+    let futs = departed_nodes(spec, state)
+        .into_iter()
+        .map(|(_, node)| async move {
+            match connect_node(&node, pw, connector).await {
+                Ok(mut conn) => inspect_conn(&mut conn, &node).await,
+                Err(e) => NodeState::unreachable(&node, e.to_string()),
+            }
+        });
+    state.departed = join_all(futs).await;
 }

@@ -472,3 +472,169 @@ async fn drain_reports_drift_and_enforce_restores_the_layout() {
     let mut client = SlotClient::new(&spec).await;
     assert_eq!(client.count_good(&keys).await, keys.len());
 }
+
+/// `CLUSTER NODES` of `node`, parsed.
+async fn nodes_seen_by(node: &NodeSpec) -> Vec<prov_redis::ClusterNode> {
+    let mut c = connect_node(node, Some(PW), &TcpConnector).await.unwrap();
+    let text: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    prov_redis::parse_cluster_nodes(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec3 = spec_for(&["a", "b", "c"], 27300);
+    let spec2 = spec_for(&["a", "b"], 27300);
+    let _servers = start_all(&spec3, dir.path()).await;
+    let p = plan(&spec3, &inspect(&spec3, &TcpConnector).await).unwrap();
+    apply(&spec3, &p, &TcpConnector).await.unwrap();
+    assert_healthy(&spec3).await;
+    let keys: Vec<String> = (0..10_000).map(|i| format!("key:{i}")).collect();
+    let mut client = SlotClient::new(&spec3).await;
+    client.set_all(&keys).await;
+    let departed_ids: Vec<String> = nodes_seen_by(&spec3.nodes[4])
+        .await
+        .into_iter()
+        .filter(|n| n.port >= 27304)
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(departed_ids.len(), 2);
+
+    // Host c leaves the spec: refused unless asked.
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    let err = plan(&spec2, &state).unwrap_err().to_string();
+    assert!(err.contains("remove_departed: true"), "{err}");
+
+    // A slot left open by an interrupted run (c:7000 -> a:7000) is finished first.
+    let (a0, c0) = (spec2.nodes[0].clone(), spec3.nodes[4].clone());
+    let ids = [&a0, &c0].map(|n| {
+        state
+            .nodes
+            .iter()
+            .chain(&state.nodes)
+            .find_map(|st| {
+                st.nodes
+                    .iter()
+                    .find(|v| v.port == n.port)
+                    .map(|v| v.id.clone())
+            })
+            .unwrap()
+    });
+    let slot = 16000u16;
+    for (n, dir, other) in [(&a0, "IMPORTING", &ids[1]), (&c0, "MIGRATING", &ids[0])] {
+        let mut c = connect_node(n, Some(PW), &TcpConnector).await.unwrap();
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(dir)
+            .arg(other)
+            .exec_async(&mut c)
+            .await
+            .unwrap();
+    }
+    state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    assert_eq!(state.departed.len(), 2);
+    let scale_in = PlanOptions {
+        remove_departed: true,
+        ..PlanOptions::default()
+    };
+    let p = plan_with(&spec2, &state, &scale_in).unwrap();
+    eprintln!("{p}");
+    assert!(
+        matches!(&p.steps[0], Step::Evacuate { resume: true, slots, to, .. }
+            if *to == a0 && prov_redis::format_ranges(slots) == slot.to_string()),
+        "{p}"
+    );
+    assert_eq!(p.slots_moved(), 5461, "{p}");
+    let t = Instant::now();
+    let report = apply(&spec2, &p, &TcpConnector).await.unwrap();
+    eprintln!("scale in: {:?} ({:?})", report, t.elapsed());
+    assert!(report.keys_migrated > 3000, "{report:?}");
+
+    // 2 masters with 8192 slots each, a replica of each on the other host, every key intact.
+    assert_healthy(&spec2).await;
+    let h = health(&spec2, &TcpConnector).await;
+    assert_eq!(h.total_keys, Some(10_000), "{h}");
+    for m in &h.masters {
+        assert_eq!(prov_redis::count_slots(&m.slots), 8192, "{h}");
+    }
+    let mut client = SlotClient::new(&spec2).await;
+    assert_eq!(client.count_good(&keys).await, keys.len());
+    // Nobody knows the departed nodes; they were reset (they know only themselves).
+    for n in &spec2.nodes {
+        let seen = nodes_seen_by(n).await;
+        assert_eq!(seen.len(), 4, "{n}: {seen:?}");
+        assert!(seen.iter().all(|v| !departed_ids.contains(&v.id)), "{n}");
+    }
+    for n in &spec3.nodes[4..] {
+        let seen = nodes_seen_by(n).await;
+        assert_eq!(seen.len(), 1, "{n} was reset: {seen:?}");
+        assert!(!departed_ids.contains(&seen[0].id));
+    }
+    // A re-run has nothing to do; departed nodes stay gone after the forget ban (60 s) would
+    // matter only if someone still gossiped about them: nobody knows them.
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    assert!(state.departed.is_empty());
+    let again = plan_with(&spec2, &state, &scale_in).unwrap();
+    assert!(again.is_noop(), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec3 = spec_for(&["a", "b", "c"], 27400);
+    let spec2 = spec_for(&["a", "b"], 27400);
+    let mut servers = start_all(&spec3, dir.path()).await;
+    let p = plan(&spec3, &inspect(&spec3, &TcpConnector).await).unwrap();
+    apply(&spec3, &p, &TcpConnector).await.unwrap();
+    let keys: Vec<String> = (0..3_000).map(|i| format!("key:{i}")).collect();
+    let mut client = SlotClient::new(&spec3).await;
+    client.set_all(&keys).await;
+
+    // c:7000 dies; its replica a:7001 takes over (host a now carries two masters).
+    drop(servers.remove(4));
+    let a1 = spec2.nodes[1].clone();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let st = inspect(&spec2, &TcpConnector).await;
+        let me = st.nodes[1].myself().cloned();
+        let ok = st.nodes.iter().all(|n| n.info.state_ok());
+        if ok && me.is_some_and(|m| m.role() == prov_redis::Role::Master && !m.slots.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{a1} did not take over");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let scale_in = PlanOptions {
+        remove_departed: true,
+        ..PlanOptions::default()
+    };
+    let p = plan_with(&spec2, &state, &scale_in).unwrap();
+    eprintln!("{p}");
+    assert!(
+        p.steps
+            .iter()
+            .any(|s| matches!(s, Step::MoveSlots { from, .. } if *from == a1)),
+        "{p}"
+    );
+    apply(&spec2, &p, &TcpConnector).await.unwrap();
+    assert_healthy(&spec2).await;
+    let h = health(&spec2, &TcpConnector).await;
+    assert_eq!(masters_on(&h, "a"), vec![27400], "{h}");
+    assert_eq!(masters_on(&h, "b"), vec![27402], "{h}");
+    let mut client = SlotClient::new(&spec2).await;
+    assert_eq!(client.count_good(&keys).await, keys.len());
+    let mut state = inspect(&spec2, &TcpConnector).await;
+    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let again = plan_with(&spec2, &state, &scale_in).unwrap();
+    assert!(again.is_noop(), "{again}");
+}

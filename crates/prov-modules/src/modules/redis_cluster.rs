@@ -26,6 +26,13 @@
 //!   before a restart; a later `layout: enforce` run without it brings them back.
 //! * `wait_for_sync: true`: first wait (up to `settle_timeout`) until the cluster is healthy,
 //!   every replication link is up and every replica has its master's offset.
+//! * `remove_departed: true` scales in: nodes of the cluster at addresses the arguments no
+//!   longer list (their host left the group) have their slots moved to the remaining masters
+//!   with the keys (`SETSLOT IMPORTING/MIGRATING`, `MIGRATE ... KEYS` in batches), the
+//!   replicas that followed them are re-homed, every remaining node `CLUSTER FORGET`s them
+//!   and they are `CLUSTER RESET HARD` (reached through a remaining host's connection).
+//!   Refused when fewer than 2 hosts would remain. Without it (the default), such a node
+//!   fails the task with a message saying how to scale in.
 //! * The result carries `cluster` (cluster_state, roles per host, slots per master,
 //!   replication links and offsets, drift) in every run, check mode included.
 
@@ -63,6 +70,8 @@ struct Args {
     settle_timeout: Option<u64>,
     #[serde(default, deserialize_with = "crate::args::de_bool")]
     wait_for_sync: bool,
+    #[serde(default, deserialize_with = "crate::args::de_bool")]
+    remove_departed: bool,
 }
 
 /// `layout:` what to do about drift from the intended layout.
@@ -161,6 +170,7 @@ fn plan_options(a: &Args) -> PlanOptions {
             Failover::Takeover => FailoverMode::Takeover,
         },
         drain_host: a.drain_host.clone(),
+        remove_departed: a.remove_departed,
     }
 }
 
@@ -254,6 +264,23 @@ fn drift_json(d: &Drift) -> Value {
     json!({"kind": kind, "node": node_name(at), "msg": d.to_string()})
 }
 
+/// The `departed` result of a scale in: the nodes that leave the cluster.
+fn departed_json(departed: &[prov_redis::Departed]) -> Option<Value> {
+    if departed.is_empty() {
+        return None;
+    }
+    let nodes = departed.iter().map(|d| {
+        json!({
+            "node": format!("{}:{}", d.addr, d.port),
+            "id": d.id,
+            "role": d.role,
+            "reachable": d.reachable,
+            "replicas_rehomed": d.replicas.iter().map(node_name).collect::<Vec<_>>(),
+        })
+    });
+    Some(Value::Array(nodes.collect()))
+}
+
 struct ApplyCluster {
     spec: ClusterSpec,
     plan: ClusterPlan,
@@ -326,6 +353,15 @@ impl RedisCluster {
         }
     }
 
+    /// Inspects the spec's nodes, and the departed ones when scaling in.
+    async fn observe(&self, tunnels: &PeerTunnels<'_>) -> prov_redis::ClusterState {
+        let mut state = prov_redis::inspect(&self.spec, tunnels).await;
+        if self.opts.remove_departed {
+            prov_redis::inspect_departed(&self.spec, &mut state, tunnels).await;
+        }
+        state
+    }
+
     /// Waits until every replica is in sync (up to `settle_timeout`).
     async fn wait_synced(&self, tunnels: &PeerTunnels<'_>) -> Result<(), ModuleError> {
         let poll = std::time::Duration::from_millis(500);
@@ -353,12 +389,12 @@ impl Module for RedisCluster {
         if self.wait_for_sync {
             self.wait_synced(&tunnels).await?;
         }
-        let state = prov_redis::inspect(&self.spec, &tunnels).await;
+        let state = self.observe(&tunnels).await;
         let (state, plan) = match self.plan_for(&state, ctx.check_mode) {
             // A plain failover needs the replica in sync: wait for it, then plan again.
             Err(PlanError::FailoverBlocked { .. }) => {
                 self.wait_synced(&tunnels).await?;
-                let state = prov_redis::inspect(&self.spec, &tunnels).await;
+                let state = self.observe(&tunnels).await;
                 let plan = self.plan_for(&state, ctx.check_mode);
                 (state, plan)
             }
@@ -386,9 +422,14 @@ impl Module for RedisCluster {
             opts: self.opts.clone(),
             apply: self.apply.clone(),
         };
+        let departed = departed_json(&action.plan.departed);
         let mut diffs = vec![Diff::new("redis cluster", current, text)];
         diffs.extend(layout_diff);
-        Ok(Plan::changes(summary, diffs, action).with_result("cluster", cluster))
+        let planned = Plan::changes(summary, diffs, action).with_result("cluster", cluster);
+        Ok(match departed {
+            Some(d) => planned.with_result("departed", d),
+            None => planned,
+        })
     }
 }
 
@@ -423,9 +464,10 @@ mod tests {
         assert_eq!((a.settle_timeout, a.wait_for_sync), (None, false));
         let a: Args = parse_args(args(json!({
             "layout": "enforce", "failover_mode": "takeover", "drain_host": "a",
-            "settle_timeout": "5", "wait_for_sync": "yes"
+            "settle_timeout": "5", "wait_for_sync": "yes", "remove_departed": "true"
         })))
         .unwrap();
+        assert!(plan_options(&a).remove_departed);
         assert_eq!((a.settle_timeout, a.wait_for_sync), (Some(5), true));
         let o = plan_options(&a);
         assert_eq!(o.layout, LayoutPolicy::Enforce);
@@ -444,6 +486,8 @@ mod tests {
         assert!(e.contains("needs layout: enforce"), "{e}");
         let e = error_of(json!({"settle_timeout": 0}));
         assert!(e.contains("settle_timeout"), "{e}");
+        let e = error_of(json!({"remove_departed": "maybe"}));
+        assert!(e.contains("remove_departed") || e.contains("boolean"), "{e}");
         let e = error_of(json!({"layouts": "enforce"}));
         assert!(e.contains("layouts"), "{e}");
     }
