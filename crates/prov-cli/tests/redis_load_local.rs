@@ -105,7 +105,7 @@ async fn enforce(spec: &ClusterSpec, drain: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_failover_under_load_fails_nothing_and_a_paused_master_is_seen() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec(27300);
+    let spec = spec(21500);
     let servers: Vec<Server> = spec
         .nodes
         .iter()
@@ -124,7 +124,7 @@ async fn plain_failover_under_load_fails_nothing_and_a_paused_master_is_seen() {
     assert_eq!(failover.lost_keys, 0, "{failover}");
     assert_eq!(failover.given_up, 0, "{failover}");
 
-    // a:27300 is master again; pausing it (SIGSTOP, no failover within 2 s) must be seen.
+    // a:21500 is master again; pausing it (SIGSTOP, no failover within 2 s) must be seen.
     let pid = servers[0].0.id().to_string();
     let paused = under_load(&spec, async {
         let stop = Command::new("kill").args(["-STOP", &pid]).status().unwrap();

@@ -1,8 +1,10 @@
 //! Integration tests against real `redis-server` processes on loopback.
 //!
 //! Needs `redis-server` in PATH (Debian: `apt-get install redis-server redis-tools`). Every
-//! test starts its own servers on its own ports (27000+) in a temporary directory and kills
-//! them by PID when done.
+//! test starts its own servers on its own ports in a temporary directory and kills them by PID
+//! when done. The ports are 21000+ so that their cluster bus ports (31000+) stay below the
+//! kernel's ephemeral range (32768+), where a leftover connection in TIME-WAIT once held one
+//! and redis-server did not start.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -263,8 +265,8 @@ async fn assert_healthy(spec: &ClusterSpec) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_fill_noop_and_scale_out() {
     let dir = tempfile::tempdir().unwrap();
-    let spec3 = spec_for(&["a", "b", "c"], 27000);
-    let spec4 = spec_for(&["a", "b", "c", "d"], 27000);
+    let spec3 = spec_for(&["a", "b", "c"], 21000);
+    let spec4 = spec_for(&["a", "b", "c", "d"], 21000);
     let _servers = start_all(&spec4, dir.path()).await;
 
     // Create: 3 hosts x 2 nodes.
@@ -344,7 +346,7 @@ async fn create_fill_noop_and_scale_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_formed_cluster_is_completed_and_bad_password_is_not_leaked() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_for(&["a", "b", "c"], 27100);
+    let spec = spec_for(&["a", "b", "c"], 21100);
     let _servers = start_all(&spec, dir.path()).await;
 
     // By hand: the first master gets its slots and meets one node; nothing else.
@@ -409,7 +411,7 @@ fn masters_on(h: &prov_redis::ClusterHealth, host: &str) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_reports_drift_and_enforce_restores_the_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec_for(&["a", "b", "c"], 27200);
+    let spec = spec_for(&["a", "b", "c"], 21200);
     let _servers = start_all(&spec, dir.path()).await;
     let p = plan(&spec, &inspect(&spec, &TcpConnector).await).unwrap();
     apply(&spec, &p, &TcpConnector).await.unwrap();
@@ -442,7 +444,7 @@ async fn drain_reports_drift_and_enforce_restores_the_layout() {
     let h = health(&spec, &TcpConnector).await;
     assert!(h.ok, "{h}");
     assert_eq!(masters_on(&h, "a"), Vec::<u16>::new(), "{h}");
-    assert_eq!(masters_on(&h, "b"), vec![27202, 27203], "{h}");
+    assert_eq!(masters_on(&h, "b"), vec![21202, 21203], "{h}");
 
     // Reported by default, nothing planned; the keys followed the failover.
     let state = inspect(&spec, &TcpConnector).await;
@@ -487,8 +489,8 @@ async fn nodes_seen_by(node: &NodeSpec) -> Vec<prov_redis::ClusterNode> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let spec3 = spec_for(&["a", "b", "c"], 27300);
-    let spec2 = spec_for(&["a", "b"], 27300);
+    let spec3 = spec_for(&["a", "b", "c"], 21300);
+    let spec2 = spec_for(&["a", "b"], 21300);
     let _servers = start_all(&spec3, dir.path()).await;
     let p = plan(&spec3, &inspect(&spec3, &TcpConnector).await).unwrap();
     apply(&spec3, &p, &TcpConnector).await.unwrap();
@@ -499,7 +501,7 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
     let departed_ids: Vec<String> = nodes_seen_by(&spec3.nodes[4])
         .await
         .into_iter()
-        .filter(|n| n.port >= 27304)
+        .filter(|n| n.port >= 21304)
         .map(|n| n.id)
         .collect();
     assert_eq!(departed_ids.len(), 2);
@@ -588,8 +590,8 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
     let dir = tempfile::tempdir().unwrap();
-    let spec3 = spec_for(&["a", "b", "c"], 27400);
-    let spec2 = spec_for(&["a", "b"], 27400);
+    let spec3 = spec_for(&["a", "b", "c"], 21400);
+    let spec2 = spec_for(&["a", "b"], 21400);
     let mut servers = start_all(&spec3, dir.path()).await;
     let p = plan(&spec3, &inspect(&spec3, &TcpConnector).await).unwrap();
     apply(&spec3, &p, &TcpConnector).await.unwrap();
@@ -629,8 +631,8 @@ async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
     apply(&spec2, &p, &TcpConnector).await.unwrap();
     assert_healthy(&spec2).await;
     let h = health(&spec2, &TcpConnector).await;
-    assert_eq!(masters_on(&h, "a"), vec![27400], "{h}");
-    assert_eq!(masters_on(&h, "b"), vec![27402], "{h}");
+    assert_eq!(masters_on(&h, "a"), vec![21400], "{h}");
+    assert_eq!(masters_on(&h, "b"), vec![21402], "{h}");
     let mut client = SlotClient::new(&spec2).await;
     assert_eq!(client.count_good(&keys).await, keys.len());
     let mut state = inspect(&spec2, &TcpConnector).await;
