@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 5";
+const BASE_VERSION: &str = "prov-lab-base 6";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -70,6 +70,28 @@ pub const REPO_PACKAGES: &[&str] = &[
     "locales",
     "kmod",
     "gnupg",
+    // what other popular public roles for Debian servers install (geerlingguy's apache, mysql,
+    // postgresql, php, git, haproxy, certbot; Oefenweb's postfix...), so that such roles can be
+    // tried on the lab as they are: their packages, the Python libraries Ansible's modules for
+    // them need on the host, and the daemons a stock server has (cron, logrotate, rsyslog)
+    "git",
+    "apache2",
+    "mariadb-server",
+    "python3-mysqldb",
+    "python3-pymysql",
+    "postgresql",
+    "python3-psycopg2",
+    "php-fpm",
+    "php-cli",
+    "php-mysql",
+    "haproxy",
+    "certbot",
+    "postfix",
+    "cron",
+    "logrotate",
+    "rsyslog",
+    "curl",
+    "acl",
 ];
 
 /// Where the local repository is mounted inside every host.
