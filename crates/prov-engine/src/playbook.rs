@@ -517,6 +517,9 @@ struct Loader<'a> {
     depth: usize,
     /// Handlers of roles that tasks import or include, for the play's handlers.
     role_handlers: Vec<Task>,
+    /// When set (`prov lint` reading an included file), a task that cannot be loaded is left
+    /// out and its error kept here, so that it does not hide the rest of the file.
+    skipped: Option<Vec<EngineError>>,
 }
 
 /// Where the file an `include_tasks` in `including_file` names is looked for, in order:
@@ -552,6 +555,7 @@ pub fn load_tasks_file(
         playbook_dir: playbook.dir.clone(),
         depth: 0,
         role_handlers: Vec::new(),
+        skipped: None,
     };
     let doc = yaml::load_file(path, secrets)?;
     let nodes = match &doc.value {
@@ -560,6 +564,34 @@ pub fn load_tasks_file(
     };
     check_notifications(&nodes, handlers)?;
     Ok(nodes)
+}
+
+/// [`load_tasks_file`] for `prov lint`: a task that cannot be loaded is left out and its error
+/// returned with the others (a wrong notification too), so that one bad task does not hide
+/// the rest of the file. Only a file that cannot be read or parsed at all is an `Err`.
+pub fn load_tasks_file_lenient(
+    playbook: &Playbook,
+    handlers: &[Task],
+    secrets: &dyn SecretResolver,
+    path: &Path,
+    role: Option<&Arc<Role>>,
+) -> Result<(Vec<Node>, Vec<EngineError>), EngineError> {
+    let mut loader = Loader {
+        secrets,
+        templar: Templar::with_yaml_dialect(playbook.project.dialect),
+        playbook_dir: playbook.dir.clone(),
+        depth: 0,
+        role_handlers: Vec::new(),
+        skipped: Some(Vec::new()),
+    };
+    let doc = yaml::load_file(path, secrets)?;
+    let nodes = match &doc.value {
+        Value::Null => Vec::new(),
+        v => loader.task_list(&doc, &[], v, role)?,
+    };
+    let mut errors = loader.skipped.take().unwrap_or_default();
+    errors.extend(check_notifications(&nodes, handlers).err());
+    Ok((nodes, errors))
 }
 
 /// Loads the role an `include_role` reached while `playbook` runs names: the role and its
@@ -577,6 +609,7 @@ pub fn load_included_role(
         playbook_dir: playbook.dir.clone(),
         depth: 0,
         role_handlers: Vec::new(),
+        skipped: None,
     };
     let (role, tasks, _) = loader.role(at, &args.name, args)?;
     if !RoleMeta::load(&role.dir, secrets)?.dependencies.is_empty() {
@@ -619,6 +652,7 @@ pub fn load_in(
         playbook_dir: dir.clone(),
         depth: 0,
         role_handlers: Vec::new(),
+        skipped: None,
     };
     let Value::Array(plays) = &doc.value else {
         return Err(EngineError::invalid(
@@ -1287,11 +1321,15 @@ impl Loader<'_> {
                 format!("expected a list of tasks, found {}", kind_of(v)),
             ));
         };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.node(doc, &idx(path, i), t, role))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for (i, t) in items.iter().enumerate() {
+            match (self.node(doc, &idx(path, i), t, role), &mut self.skipped) {
+                (Ok(node), _) => out.push(node),
+                (Err(e), Some(skipped)) => skipped.push(e),
+                (Err(e), None) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Checks the template syntax of the strings in `m[k]` (conditions when `condition`).

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::{LintProblem, LintSuggestion};
 use crate::error::EngineError;
-use crate::playbook::{Node, Playbook, Task, collect_tasks, include_candidates, load_tasks_file};
+use crate::playbook::{
+    Node, Playbook, Task, collect_tasks, include_candidates, load_tasks_file_lenient,
+};
 use crate::template::is_templated;
 use crate::yaml::SecretResolver;
 
@@ -54,39 +56,46 @@ pub struct IncludeReport {
     pub notes: Vec<LintSuggestion>,
 }
 
-/// Reads the tasks files that `playbook`'s dynamic includes name, recursively.
+/// Reads the tasks files that `playbook`'s dynamic includes name, recursively (an include
+/// inside an included file too, up to [`MAX_DEPTH`] deep; a file is read once). A task that
+/// cannot be loaded does not hide the rest of its file: each is reported.
 pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) -> IncludeReport {
     let mut report = IncludeReport::default();
     let mut seen = HashSet::new();
     for play in &playbook.plays {
-        let mut pending: Vec<Task> = Vec::new();
         let mut tasks = Vec::new();
         for n in &play.tasks {
             collect_tasks(n, &mut tasks);
         }
-        pending.extend(tasks.into_iter().cloned());
+        // Each task, and whether only some hosts reach it (behind a conditional include).
+        let mut pending: Vec<(Task, bool)> =
+            tasks.into_iter().map(|t| (t.clone(), false)).collect();
         let mut depth = 0;
         while !pending.is_empty() && depth < MAX_DEPTH {
             let mut next = Vec::new();
-            for t in pending
+            for (t, behind) in pending
                 .iter()
-                .filter(|t| t.action.is(EngineAction::IncludeTasks))
+                .filter(|(t, _)| t.action.is(EngineAction::IncludeTasks))
             {
+                let conditional = *behind || is_conditional(t);
                 for path in files_named(playbook, t, &mut report.problems) {
                     if !seen.insert(path.clone()) {
                         continue;
                     }
                     let role = t.common.role.as_ref();
-                    match load_tasks_file(playbook, &play.handlers, secrets, &path, role) {
-                        Ok(nodes) => {
+                    match load_tasks_file_lenient(playbook, &play.handlers, secrets, &path, role) {
+                        Ok((nodes, errors)) => {
+                            for e in errors {
+                                file_error(t, conditional, e, &mut report);
+                            }
                             let mut inner = Vec::new();
                             for n in &nodes {
                                 collect_tasks(n, &mut inner);
                             }
-                            next.extend(inner.into_iter().cloned());
+                            next.extend(inner.into_iter().map(|i| (i.clone(), conditional)));
                             report.files.files.push((path, nodes));
                         }
-                        Err(e) => file_error(t, e, &mut report),
+                        Err(e) => file_error(t, conditional, e, &mut report),
                     }
                 }
             }
@@ -97,10 +106,15 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
     report
 }
 
-/// A file that could not be loaded: a problem, unless it only fails where a conditional or
-/// templated include is reached (a module prov lacks).
-fn file_error(include: &Task, error: EngineError, report: &mut IncludeReport) {
-    let conditional = !include.common.when.is_empty() || include_file(include).is_none();
+/// True when only some hosts may reach what `include` includes: it has a condition, or its
+/// file name is a template.
+fn is_conditional(include: &Task) -> bool {
+    !include.common.when.is_empty() || include_file(include).is_none()
+}
+
+/// A task of an included file that could not be loaded: a problem, unless it only fails
+/// where a conditional or templated include is reached (`conditional`: a module prov lacks).
+fn file_error(include: &Task, conditional: bool, error: EngineError, report: &mut IncludeReport) {
     match error {
         EngineError::UnknownModule { at, module, .. } if conditional => {
             report.notes.push(LintSuggestion {
