@@ -177,7 +177,7 @@ impl Jinja {
             .env
             .render_str(text, MjValue::from_object(Probe(known.clone())))
         {
-            Err(e) if names_unknown(&e, &known) => Some(text_error(&e, text, at)),
+            Err(e) if names_unknown(&e, &known) => Some(undefined_text_error(&e, text, at)),
             _ => None,
         }
     }
@@ -284,6 +284,47 @@ fn text_error(e: &Error, text: &str, at: &Location) -> EngineError {
             shifted(at, a.column - 1)
         } else {
             Location::new(&at.file, at.line + a.line - 1, a.column)
+        };
+    }
+    err
+}
+
+/// [`text_error`] for an undefined name, at the name itself: its last mention before the end
+/// of the part that failed (minijinja points at what used it: a filter, a loop).
+fn undefined_text_error(e: &Error, text: &str, at: &Location) -> EngineError {
+    let mut err = text_error(e, text, at);
+    let (Some(name), Some(range)) = (undefined_name(e), e.range()) else {
+        return err;
+    };
+    let root = name
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(name);
+    let end = range.end.min(text.len());
+    if root.is_empty() || !text.is_char_boundary(end) {
+        return err;
+    }
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let before = &text[..end];
+    let Some(start) = before
+        .match_indices(root)
+        .map(|(i, _)| i)
+        .filter(|i| {
+            !before[..*i].chars().next_back().is_some_and(is_name)
+                && !before[i + root.len()..].chars().next().is_some_and(is_name)
+        })
+        .last()
+    else {
+        return err;
+    };
+    let head = &text[..start];
+    let line = head.matches('\n').count() + 1;
+    let column = head.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    if let EngineError::Template { at: a, .. } = &mut err {
+        *a = if line == 1 {
+            shifted(at, column - 1)
+        } else {
+            Location::new(&at.file, at.line + line - 1, column)
         };
     }
     err
@@ -519,6 +560,13 @@ mod tests {
         }
         let text = "a {{ cert_item.domains | first }}";
         assert!(j.probe_text(text, known.clone(), &at).is_none());
+        // In text, the finding points at the name, not at the filter that used it.
+        let e = j.probe_text("a {{ nope.x | upper }}", known.clone(), &at);
+        let e = e.unwrap().to_string();
+        assert!(e.starts_with("p.yml:3:16:") && e.contains("`nope`"), "{e}");
+        let e = j.probe_text("a\n{% for i in nope %}{% endfor %}", known.clone(), &at);
+        let e = e.unwrap().to_string();
+        assert!(e.starts_with("p.yml:4:13:") && e.contains("`nope`"), "{e}");
         for (expr, col) in [("item.a ~ nope", 20), ("nope.x | first", 11)] {
             let e = j.probe(expr, 0, known.clone(), &at).unwrap().to_string();
             assert!(
