@@ -322,7 +322,7 @@ fn lint_knows_the_loop_variable_of_a_looped_include() {
 }
 
 #[test]
-fn lint_knows_what_include_vars_with_a_name_and_included_facts_define() {
+fn lint_knows_what_include_vars_with_a_name_defines() {
     let p = lint_project(&[
         (
             "tasks/main.yml",
@@ -337,18 +337,7 @@ fn lint_knows_what_include_vars_with_a_name_and_included_facts_define() {
     - files: ["Debian.yml"]
       skip: true
 - debug: msg="{{ os_vars2 }}"
-- include_tasks: inc.yml
-  when: true
-- debug: msg=x
-  changed_when: true
-  notify: h
 "#,
-        ),
-        ("tasks/inc.yml", "- include_tasks: inc2.yml\n"),
-        ("tasks/inc2.yml", "- set_fact:\n    from_inc: [1]\n"),
-        (
-            "handlers/main.yml",
-            "- name: h\n  debug: msg=\"{{ item }}\"\n  loop: \"{{ from_inc }}\"\n",
         ),
         ("vars/Debian.yml", "a: 1\n"),
     ]);
@@ -356,6 +345,34 @@ fn lint_knows_what_include_vars_with_a_name_and_included_facts_define() {
     assert_eq!(code, 0, "{out}{err}");
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
+}
+
+/// A handler may use a fact that a file included from an included file sets, even when that
+/// file also holds a task prov cannot load (os_hardening's `mountpoints_changed`).
+#[test]
+fn lint_knows_facts_set_in_nested_included_files_for_handlers() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- include_tasks: inc.yml\n  when: things | length > 0\n- debug: msg=x\n  changed_when: true\n  notify: h\n",
+        ),
+        (
+            "tasks/inc.yml",
+            "- nosuch_module: {}\n- include_tasks: inc2.yml\n",
+        ),
+        ("tasks/inc2.yml", "- set_fact:\n    from_inc: [1]\n"),
+        (
+            "handlers/main.yml",
+            "- name: h\n  debug: msg=\"{{ item }}\"\n  loop: \"{{ from_inc }}\"\n",
+        ),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("unknown module `nosuch_module`"), "{err}");
+    assert!(
+        out.contains("inc2.yml: read as a dynamically included"),
+        "{out}"
+    );
 }
 
 #[test]
