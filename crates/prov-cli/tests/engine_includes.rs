@@ -452,3 +452,24 @@ fn lint_follows_includes_in_included_files_and_reports_every_problem_of_a_file()
     );
     assert!(err.contains("4 problem(s)"), "{err}");
 }
+
+/// An include inside a block with a condition (or an `import_tasks` with `when`) is reached by
+/// some hosts only: what its file lacks is a note, as for an include with `when`.
+#[test]
+fn lint_counts_a_block_condition_as_the_include_condition() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- block:\n    - include_tasks: d.yml\n  when: things | length > 5\n- import_tasks: e.yml\n  when: things | length > 5\n",
+        ),
+        ("tasks/d.yml", "- nosuch_d: {}\n"),
+        ("tasks/e.yml", "- include_tasks: f.yml\n"),
+        ("tasks/f.yml", "- nosuch_f: {}\n"),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    for (f, module) in [("d.yml", "nosuch_d"), ("f.yml", "nosuch_f")] {
+        let want = format!("tasks/{f}:1:3: unknown module `{module}`: fails only on hosts");
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+}

@@ -63,20 +63,13 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
     let mut report = IncludeReport::default();
     let mut seen = HashSet::new();
     for play in &playbook.plays {
-        let mut tasks = Vec::new();
-        for n in &play.tasks {
-            collect_tasks(n, &mut tasks);
-        }
-        // Each task, and whether only some hosts reach it (behind a conditional include).
-        let mut pending: Vec<(Task, bool)> =
-            tasks.into_iter().map(|t| (t.clone(), false)).collect();
+        // Each include, and whether only some hosts reach it (behind a condition).
+        let mut pending = Vec::new();
+        includes_reached(&play.tasks, false, &mut pending);
         let mut depth = 0;
         while !pending.is_empty() && depth < MAX_DEPTH {
             let mut next = Vec::new();
-            for (t, behind) in pending
-                .iter()
-                .filter(|(t, _)| t.action.is(EngineAction::IncludeTasks))
-            {
+            for (t, behind) in &pending {
                 let conditional = *behind || is_conditional(t);
                 for path in files_named(playbook, t, &mut report.problems) {
                     if !seen.insert(path.clone()) {
@@ -88,11 +81,7 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
                             for e in errors {
                                 file_error(t, conditional, e, &mut report);
                             }
-                            let mut inner = Vec::new();
-                            for n in &nodes {
-                                collect_tasks(n, &mut inner);
-                            }
-                            next.extend(inner.into_iter().map(|i| (i.clone(), conditional)));
+                            includes_reached(&nodes, conditional, &mut next);
                             report.files.files.push((path, nodes));
                         }
                         Err(e) => file_error(t, conditional, e, &mut report),
@@ -104,6 +93,26 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
         }
     }
     report
+}
+
+/// The `include_tasks` of `nodes`, each with whether only some hosts reach it: all of them
+/// when `conditional`, else those inside a block with a condition (an `import_tasks` or a
+/// role of `roles:` with `when`) or in a `rescue:`.
+fn includes_reached(nodes: &[Node], conditional: bool, out: &mut Vec<(Task, bool)>) {
+    for n in nodes {
+        match n {
+            Node::Task(t) if t.action.is(EngineAction::IncludeTasks) => {
+                out.push((t.as_ref().clone(), conditional))
+            }
+            Node::Task(_) => {}
+            Node::Block(b) => {
+                let inside = conditional || !b.common.when.is_empty();
+                includes_reached(&b.block, inside, out);
+                includes_reached(&b.rescue, true, out);
+                includes_reached(&b.always, inside, out);
+            }
+        }
+    }
 }
 
 /// True when only some hosts may reach what `include` includes: it has a condition, or its
