@@ -280,3 +280,196 @@ fn apply_gives_the_included_tasks_its_keywords() {
         o.stderr
     );
 }
+
+/// A project whose play runs role `r` (its tasks written by the test) on h1, for lint.
+fn lint_project(files: &[(&str, &str)]) -> Project {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "inv.yml",
+        "all:\n  vars:\n    ansible_connection: local\n  hosts:\n    h1:\n",
+    );
+    p.write(
+        "play.yml",
+        "- hosts: all\n  gather_facts: false\n  vars:\n    things: [{domains: [a]}]\n  roles: [r]\n",
+    );
+    for (path, text) in files {
+        p.write(&format!("roles/r/{path}"), text);
+    }
+    p
+}
+
+#[test]
+fn lint_knows_the_loop_variable_of_a_looped_include() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- include_tasks: inner.yml\n  with_items: \"{{ things }}\"\n  loop_control:\n    loop_var: cert_item\n- include_tasks: inner2.yml\n  loop: \"{{ things }}\"\n",
+        ),
+        (
+            "tasks/inner.yml",
+            "- set_fact:\n    x: \"{{ cert_item.domains | first }}\"\n",
+        ),
+        (
+            "tasks/inner2.yml",
+            "- set_fact:\n    y: \"{{ item.domains | first }}\"\n- debug:\n    msg: \"a {{ item.domains | first }}\"\n",
+        ),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    // Ansible defines the loop variable in the included file.
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+}
+
+#[test]
+fn lint_knows_what_include_vars_with_a_name_defines() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            r#"- include_vars:
+    file: Debian.yml
+    name: os_vars
+- debug: msg="{{ os_vars }}"
+- include_vars:
+    file: "{{ item }}"
+    name: os_vars2
+  with_first_found:
+    - files: ["Debian.yml"]
+      skip: true
+- debug: msg="{{ os_vars2 }}"
+"#,
+        ),
+        ("vars/Debian.yml", "a: 1\n"),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+}
+
+/// A handler may use a fact that a file included from an included file sets, even when that
+/// file also holds a task prov cannot load (os_hardening's `mountpoints_changed`).
+#[test]
+fn lint_knows_facts_set_in_nested_included_files_for_handlers() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- include_tasks: inc.yml\n  when: things | length > 0\n- debug: msg=x\n  changed_when: true\n  notify: h\n",
+        ),
+        (
+            "tasks/inc.yml",
+            "- nosuch_module: {}\n- include_tasks: inc2.yml\n",
+        ),
+        ("tasks/inc2.yml", "- set_fact:\n    from_inc: [1]\n"),
+        (
+            "handlers/main.yml",
+            "- name: h\n  debug: msg=\"{{ item }}\"\n  loop: \"{{ from_inc }}\"\n",
+        ),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("unknown module `nosuch_module`"), "{err}");
+    assert!(
+        out.contains("inc2.yml: read as a dynamically included"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lint_names_an_undefined_variable_where_it_is_used() {
+    let p = lint_project(&[(
+        "tasks/main.yml",
+        "- debug: msg=\"{{ nowhere }}\"\n- debug: msg=\"a {{ nowhere2.x | upper }}\"\n- file: path=/tmp/x\n        mode={{ nowhere3 }}\n",
+    )]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 4, "{out}{err}");
+    for (at, name) in [
+        ("roles/r/tasks/main.yml:1:18:", "nowhere"),
+        ("roles/r/tasks/main.yml:2:20:", "nowhere2"),
+        ("roles/r/tasks/main.yml:4:17:", "nowhere3"),
+    ] {
+        let want = format!("{at} template error: Variable `{name}` is not defined");
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+}
+
+#[test]
+fn lint_follows_includes_in_included_files_and_reports_every_problem_of_a_file() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- include_tasks: a.yml\n  when: things | length > 5\n- include_tasks: c.yml\n",
+        ),
+        (
+            "tasks/a.yml",
+            "- debug: msg=a\n- nosuch_a: {}\n- include_tasks: b.yml\n",
+        ),
+        (
+            "tasks/b.yml",
+            "- nosuch_b: {}\n- nosuch_c: {}\n- debug: msg=\"{{ undefined_in_b }}\"\n- include_tasks: a.yml\n",
+        ),
+        (
+            "tasks/c.yml",
+            "- nosuch_d: {}\n- copy:\n    nosuch_arg: 1\n- include_tasks: missing.yml\n",
+        ),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 4, "{out}{err}");
+    for f in ["a.yml", "b.yml", "c.yml"] {
+        assert!(
+            out.contains(&format!(
+                "tasks/{f}: read as a dynamically included tasks file"
+            )),
+            "{f}: {out}"
+        );
+    }
+    // Behind the conditional include, directly or not: notes, each of them.
+    for (at, module) in [
+        ("a.yml:2:3", "nosuch_a"),
+        ("b.yml:1:3", "nosuch_b"),
+        ("b.yml:2:3", "nosuch_c"),
+    ] {
+        let want = format!("roles/r/tasks/{at}: unknown module `{module}`: fails only on");
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+    assert!(
+        err.contains("roles/r/tasks/b.yml:3:18: template error: Variable `undefined_in_b`"),
+        "{err}"
+    );
+    // The unconditional include's file fails wherever it runs: problems, each of them.
+    assert!(
+        err.lines()
+            .any(|l| l.ends_with("roles/r/tasks/c.yml:1:3: unknown module `nosuch_d`")),
+        "{err}"
+    );
+    assert!(
+        err.contains("c.yml:3:") && err.contains("nosuch_arg"),
+        "{err}"
+    );
+    assert!(
+        err.contains("included file `missing.yml` not found"),
+        "{err}"
+    );
+    assert!(err.contains("4 problem(s)"), "{err}");
+}
+
+/// An include inside a block with a condition (or an `import_tasks` with `when`) is reached by
+/// some hosts only: what its file lacks is a note, as for an include with `when`.
+#[test]
+fn lint_counts_a_block_condition_as_the_include_condition() {
+    let p = lint_project(&[
+        (
+            "tasks/main.yml",
+            "- block:\n    - include_tasks: d.yml\n  when: things | length > 5\n- import_tasks: e.yml\n  when: things | length > 5\n",
+        ),
+        ("tasks/d.yml", "- nosuch_d: {}\n"),
+        ("tasks/e.yml", "- include_tasks: f.yml\n"),
+        ("tasks/f.yml", "- nosuch_f: {}\n"),
+    ]);
+    let (code, out, err) = lint(&p);
+    assert_eq!(code, 0, "{out}{err}");
+    for (f, module) in [("d.yml", "nosuch_d"), ("f.yml", "nosuch_f")] {
+        let want = format!("tasks/{f}:1:3: unknown module `{module}`: fails only on hosts");
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+}

@@ -534,6 +534,9 @@ struct Loader<'a> {
     conditioned: usize,
     /// The tasks loaded to be refused when reached ([`Playbook::refused_when_reached`]).
     refused_when_reached: Vec<EngineError>,
+    /// When set (`prov lint` reading an included file), a task that cannot be loaded is left
+    /// out and its error kept here, so that it does not hide the rest of the file.
+    skipped: Option<Vec<EngineError>>,
 }
 
 impl<'a> Loader<'a> {
@@ -546,6 +549,7 @@ impl<'a> Loader<'a> {
             role_handlers: Vec::new(),
             conditioned: 0,
             refused_when_reached: Vec::new(),
+            skipped: None,
         }
     }
 
@@ -594,6 +598,43 @@ pub fn load_tasks_file(
     };
     check_notifications(&nodes, handlers)?;
     Ok(nodes)
+}
+
+/// [`load_tasks_file`] for `prov lint`: a task that cannot be loaded is left out and its error
+/// returned with the others (a wrong notification too), so that one bad task does not hide
+/// the rest of the file. Only a file that cannot be read or parsed at all is an `Err`.
+pub fn load_tasks_file_lenient(
+    playbook: &Playbook,
+    handlers: &[Task],
+    secrets: &dyn SecretResolver,
+    path: &Path,
+    role: Option<&Arc<Role>>,
+) -> Result<LenientTasks, EngineError> {
+    let mut loader = Loader::new(secrets, &playbook.project, playbook.dir.clone());
+    loader.skipped = Some(Vec::new());
+    let doc = yaml::load_file(path, secrets)?;
+    let nodes = match &doc.value {
+        Value::Null => Vec::new(),
+        v => loader.task_list(&doc, &[], v, role)?,
+    };
+    let mut errors = loader.skipped.take().unwrap_or_default();
+    errors.extend(check_notifications(&nodes, handlers).err());
+    Ok(LenientTasks {
+        nodes,
+        errors,
+        refused_when_reached: loader.refused_when_reached,
+    })
+}
+
+/// What [`load_tasks_file_lenient`] read of a tasks file.
+pub struct LenientTasks {
+    /// The tasks it could load.
+    pub nodes: Vec<Node>,
+    /// The errors of those it could not (and of wrong notifications).
+    pub errors: Vec<EngineError>,
+    /// Tasks prov cannot run under a condition, loaded to fail where reached
+    /// ([`Playbook::refused_when_reached`]).
+    pub refused_when_reached: Vec<EngineError>,
 }
 
 /// Loads the role an `include_role` reached while `playbook` runs names: the role and its
@@ -1313,11 +1354,15 @@ impl Loader<'_> {
                 format!("expected a list of tasks, found {}", kind_of(v)),
             ));
         };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.node(doc, &idx(path, i), t, role))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for (i, t) in items.iter().enumerate() {
+            match (self.node(doc, &idx(path, i), t, role), &mut self.skipped) {
+                (Ok(node), _) => out.push(node),
+                (Err(e), Some(skipped)) => skipped.push(e),
+                (Err(e), None) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Checks the template syntax of the strings in `m[k]` (conditions when `condition`).

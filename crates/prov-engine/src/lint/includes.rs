@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::{LintProblem, LintSuggestion};
 use crate::error::EngineError;
-use crate::playbook::{Node, Playbook, Task, collect_tasks, include_candidates, load_tasks_file};
+use crate::playbook::{
+    LenientTasks, Node, Playbook, Task, collect_tasks, include_candidates, load_tasks_file_lenient,
+};
 use crate::template::is_templated;
 use crate::yaml::SecretResolver;
 
@@ -54,39 +56,42 @@ pub struct IncludeReport {
     pub notes: Vec<LintSuggestion>,
 }
 
-/// Reads the tasks files that `playbook`'s dynamic includes name, recursively.
+/// Reads the tasks files that `playbook`'s dynamic includes name, recursively (an include
+/// inside an included file too, up to [`MAX_DEPTH`] deep; a file is read once). A task that
+/// cannot be loaded does not hide the rest of its file: each is reported.
 pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) -> IncludeReport {
     let mut report = IncludeReport::default();
     let mut seen = HashSet::new();
     for play in &playbook.plays {
-        let mut pending: Vec<Task> = Vec::new();
-        let mut tasks = Vec::new();
-        for n in &play.tasks {
-            collect_tasks(n, &mut tasks);
-        }
-        pending.extend(tasks.into_iter().cloned());
+        // Each include, and whether only some hosts reach it (behind a condition).
+        let mut pending = Vec::new();
+        includes_reached(&play.tasks, false, &mut pending);
         let mut depth = 0;
         while !pending.is_empty() && depth < MAX_DEPTH {
             let mut next = Vec::new();
-            for t in pending
-                .iter()
-                .filter(|t| t.action.is(EngineAction::IncludeTasks))
-            {
+            for (t, behind) in &pending {
+                let conditional = *behind || is_conditional(t);
                 for path in files_named(playbook, t, &mut report.problems) {
                     if !seen.insert(path.clone()) {
                         continue;
                     }
                     let role = t.common.role.as_ref();
-                    match load_tasks_file(playbook, &play.handlers, secrets, &path, role) {
-                        Ok(nodes) => {
-                            let mut inner = Vec::new();
-                            for n in &nodes {
-                                collect_tasks(n, &mut inner);
+                    match load_tasks_file_lenient(playbook, &play.handlers, secrets, &path, role) {
+                        Ok(LenientTasks {
+                            nodes,
+                            errors,
+                            refused_when_reached,
+                        }) => {
+                            for e in errors {
+                                file_error(t, conditional, e, &mut report);
                             }
-                            next.extend(inner.into_iter().cloned());
+                            for e in refused_when_reached {
+                                refused_when_reached_note(e, &mut report);
+                            }
+                            includes_reached(&nodes, conditional, &mut next);
                             report.files.files.push((path, nodes));
                         }
-                        Err(e) => file_error(t, e, &mut report),
+                        Err(e) => file_error(t, conditional, e, &mut report),
                     }
                 }
             }
@@ -97,10 +102,35 @@ pub fn read_included_files(playbook: &Playbook, secrets: &dyn SecretResolver) ->
     report
 }
 
-/// A file that could not be loaded: a problem, unless it only fails where a conditional or
-/// templated include is reached (a module prov lacks).
-fn file_error(include: &Task, error: EngineError, report: &mut IncludeReport) {
-    let conditional = !include.common.when.is_empty() || include_file(include).is_none();
+/// The `include_tasks` of `nodes`, each with whether only some hosts reach it: all of them
+/// when `conditional`, else those inside a block with a condition (an `import_tasks` or a
+/// role of `roles:` with `when`) or in a `rescue:`.
+fn includes_reached(nodes: &[Node], conditional: bool, out: &mut Vec<(Task, bool)>) {
+    for n in nodes {
+        match n {
+            Node::Task(t) if t.action.is(EngineAction::IncludeTasks) => {
+                out.push((t.as_ref().clone(), conditional))
+            }
+            Node::Task(_) => {}
+            Node::Block(b) => {
+                let inside = conditional || !b.common.when.is_empty();
+                includes_reached(&b.block, inside, out);
+                includes_reached(&b.rescue, true, out);
+                includes_reached(&b.always, inside, out);
+            }
+        }
+    }
+}
+
+/// True when only some hosts may reach what `include` includes: it has a condition, or its
+/// file name is a template.
+fn is_conditional(include: &Task) -> bool {
+    !include.common.when.is_empty() || include_file(include).is_none()
+}
+
+/// A task of an included file that could not be loaded: a problem, unless it only fails
+/// where a conditional or templated include is reached (`conditional`: a module prov lacks).
+fn file_error(include: &Task, conditional: bool, error: EngineError, report: &mut IncludeReport) {
     match error {
         EngineError::UnknownModule { at, module, .. } if conditional => {
             report.notes.push(LintSuggestion {
@@ -113,6 +143,29 @@ fn file_error(include: &Task, error: EngineError, report: &mut IncludeReport) {
         }
         error => report.problems.push(LintProblem { error }),
     }
+}
+
+/// A task prov cannot run that is under a condition inside an included file: a note, as
+/// `prov run` says it at load ([`Playbook::refused_when_reached`]).
+fn refused_when_reached_note(error: EngineError, report: &mut IncludeReport) {
+    let (at, message) = match &error {
+        EngineError::UnknownModule { at, module, .. } => {
+            (at.clone(), format!("unknown module `{module}`"))
+        }
+        EngineError::InvalidArgs {
+            at,
+            module,
+            message,
+        } => (
+            at.clone(),
+            format!("invalid arguments: {module}: {message}"),
+        ),
+        _ => return report.problems.push(LintProblem { error }),
+    };
+    report.notes.push(LintSuggestion {
+        at,
+        message: format!("{message}: under a condition, fails only on hosts where it holds"),
+    });
 }
 
 /// The file name of an include, when it is not templated.

@@ -14,6 +14,7 @@ use crate::error::EngineError;
 use prov_core::{FileKind, FileSource};
 
 mod includes;
+mod kv;
 pub use includes::{IncludeReport, IncludedFiles, read_included_files};
 
 use crate::inventory::Inventory;
@@ -187,6 +188,7 @@ pub fn undefined_names(
     let known: Arc<dyn Fn(&str) -> bool + Send + Sync> =
         Arc::new(move |n: &str| known.contains(n) || n.starts_with("ansible_"));
     let templar = Templar::with_yaml_dialect(playbook.project.dialect);
+    let mut sources = kv::Sources::default();
     let mut out = Vec::new();
     let mut report = |found: Option<EngineError>| {
         if let Some(error) = found {
@@ -222,7 +224,7 @@ pub fn undefined_names(
             let outer = known.clone();
             Arc::new(move |n: &str| guarded.contains(n) || outer(n))
         };
-        report(task_args_probe(&templar, t, &known));
+        report(task_args_probe(&templar, t, &known, &sources.kv_values(t)));
         let vars = Value::Object(t.common.vars.clone());
         report(templar.probe_undefined(&vars, false, &known, &|p| t.keyword_location("vars", p)));
         if let Some(l) = &t.loop_ {
@@ -248,10 +250,12 @@ fn guarded_names(t: &Task) -> HashSet<String> {
 }
 
 /// [`Templar::probe_undefined`] over a task's arguments (`assert: that:` as conditions).
+/// `kv` says where the values of `key=value` arguments start.
 fn task_args_probe(
     templar: &Templar,
     t: &Task,
     known: &Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    kv: &std::collections::HashMap<String, crate::error::Location>,
 ) -> Option<EngineError> {
     let mut args = t.args.clone();
     if t.action.is(EngineAction::Assert)
@@ -266,7 +270,11 @@ fn task_args_probe(
             return Some(e);
         }
     }
-    templar.probe_undefined(&args, false, known, &|p| t.arg_location(p))
+    let at = |p: &[PathSeg]| match p {
+        [P::Key(k)] => kv.get(k).cloned().unwrap_or_else(|| t.arg_location(p)),
+        _ => t.arg_location(p),
+    };
+    templar.probe_undefined(&args, false, known, &at)
 }
 
 /// Every name some variable of a run of `playbook` may have.
@@ -319,6 +327,9 @@ fn known_names(
         if let Some(r) = &t.register {
             names.insert(r.clone());
         }
+        if t.action.is(EngineAction::IncludeVars) {
+            include_vars_names(&mut names, playbook, t, vars.secrets)?;
+        }
         if t.action.is(EngineAction::Setup) {
             names.extend(SETUP_FACTS.map(str::to_owned));
         }
@@ -334,6 +345,42 @@ fn known_names(
         names.extend(t.loop_control.index_var.clone());
     }
     Ok(names)
+}
+
+/// The names an `include_vars` task defines: its `name`, else those of the file it names when
+/// that is not templated and can be found (a role's `vars/` is read whole elsewhere).
+fn include_vars_names(
+    names: &mut HashSet<String>,
+    playbook: &Playbook,
+    t: &Task,
+    secrets: &dyn SecretResolver,
+) -> Result<(), EngineError> {
+    if let Some(name) = t.args.get("name").and_then(Value::as_str) {
+        names.insert(name.to_owned());
+        return Ok(());
+    }
+    let Some(file) = t.args.get("file").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if crate::template::is_templated(&Value::String(file.to_owned())) {
+        return Ok(());
+    }
+    let mut bases = Vec::new();
+    if let Some(role) = &t.common.role {
+        bases.push(role.dir.as_path());
+    }
+    bases.push(playbook.dir.as_path());
+    let found = bases
+        .iter()
+        .flat_map(|b| [b.join("vars").join(file), b.join(file)])
+        .find(|p| p.is_file());
+    if let Some(path) = found {
+        let doc = crate::yaml::load_file(&path, secrets)?;
+        if let Value::Object(m) = &doc.value {
+            names.extend(m.keys().cloned());
+        }
+    }
+    Ok(())
 }
 
 /// The names defined by any file in a role's `vars/` (what `include_vars` may read there).

@@ -143,10 +143,8 @@ impl Jinja {
         // Testing the result's truth, as a condition does, reaches a bare undefined name too.
         let negated = format!("not ({expr})");
         let compiled = self.env.compile_expression(&negated).ok()?;
-        match compiled.eval(MjValue::from_object(Probe(known))) {
-            Err(e) if e.kind() == ErrorKind::UndefinedError => {
-                Some(condition_error(&e, expr, offset, at))
-            }
+        match compiled.eval(MjValue::from_object(Probe(known.clone()))) {
+            Err(e) if names_unknown(&e, &known) => Some(condition_error(&e, expr, offset, at)),
             _ => None,
         }
     }
@@ -177,9 +175,9 @@ impl Jinja {
         }
         match self
             .env
-            .render_str(text, MjValue::from_object(Probe(known)))
+            .render_str(text, MjValue::from_object(Probe(known.clone())))
         {
-            Err(e) if e.kind() == ErrorKind::UndefinedError => Some(text_error(&e, text, at)),
+            Err(e) if names_unknown(&e, &known) => Some(undefined_text_error(&e, text, at)),
             _ => None,
         }
     }
@@ -291,6 +289,47 @@ fn text_error(e: &Error, text: &str, at: &Location) -> EngineError {
     err
 }
 
+/// [`text_error`] for an undefined name, at the name itself: its last mention before the end
+/// of the part that failed (minijinja points at what used it: a filter, a loop).
+fn undefined_text_error(e: &Error, text: &str, at: &Location) -> EngineError {
+    let mut err = text_error(e, text, at);
+    let (Some(name), Some(range)) = (undefined_name(e), e.range()) else {
+        return err;
+    };
+    let root = name
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(name);
+    let end = range.end.min(text.len());
+    if root.is_empty() || !text.is_char_boundary(end) {
+        return err;
+    }
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let before = &text[..end];
+    let Some(start) = before
+        .match_indices(root)
+        .map(|(i, _)| i)
+        .filter(|i| {
+            !before[..*i].chars().next_back().is_some_and(is_name)
+                && !before[i + root.len()..].chars().next().is_some_and(is_name)
+        })
+        .last()
+    else {
+        return err;
+    };
+    let head = &text[..start];
+    let line = head.matches('\n').count() + 1;
+    let column = head.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    if let EngineError::Template { at: a, .. } = &mut err {
+        *a = if line == 1 {
+            shifted(at, column - 1)
+        } else {
+            Location::new(&at.file, at.line + line - 1, column)
+        };
+    }
+    err
+}
+
 /// A minijinja error in the template file `path` (whose text is `text`), at its line and
 /// column.
 fn file_error(e: &Error, text: &str, path: &Path) -> EngineError {
@@ -350,6 +389,20 @@ fn message_of(e: &Error) -> String {
         (kind, Some(d)) => format!("{kind}: {d}"),
         (kind, None) => kind.to_string(),
     }
+}
+
+/// True when `e`, from [`Jinja::probe`], is about a name `known` does not accept. An undefined
+/// value that does not come from such a name (`x | first` where `x` stands for any value and
+/// has no first item) is an artifact of the stand-in values, not a finding.
+fn names_unknown(e: &Error, known: &Arc<dyn Fn(&str) -> bool + Send + Sync>) -> bool {
+    let Some(name) = undefined_name(e) else {
+        return false;
+    };
+    let root = name
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(name);
+    !root.is_empty() && !known(root)
 }
 
 /// The name an undefined-value error reports (minijinja: "`name` is undefined").
@@ -487,5 +540,40 @@ mod tests {
             e.starts_with("p.yml:3:16:") && e.contains("`nope` is not defined"),
             "{e}"
         );
+    }
+
+    /// `prov lint`'s probe names the unknown name it finds, and finds nothing where every name
+    /// is known: a stand-in value that gives an undefined result (`x | first`) is no finding.
+    #[test]
+    fn the_probe_names_unknown_names_only() {
+        let j = Jinja::new();
+        let at = Location::new(Path::new("p.yml"), 3, 11);
+        let known: Arc<dyn Fn(&str) -> bool + Send + Sync> =
+            Arc::new(|n| n == "cert_item" || n == "item");
+        for expr in [
+            "cert_item.domains | first",
+            "item.domains | first | upper",
+            "(item | first).a",
+        ] {
+            let found = j.probe(expr, 0, known.clone(), &at).map(|e| e.to_string());
+            assert_eq!(found, None, "{expr}");
+        }
+        let text = "a {{ cert_item.domains | first }}";
+        assert!(j.probe_text(text, known.clone(), &at).is_none());
+        // In text, the finding points at the name, not at the filter that used it.
+        let e = j.probe_text("a {{ nope.x | upper }}", known.clone(), &at);
+        let e = e.unwrap().to_string();
+        assert!(e.starts_with("p.yml:3:16:") && e.contains("`nope`"), "{e}");
+        let e = j.probe_text("a\n{% for i in nope %}{% endfor %}", known.clone(), &at);
+        let e = e.unwrap().to_string();
+        assert!(e.starts_with("p.yml:4:13:") && e.contains("`nope`"), "{e}");
+        for (expr, col) in [("item.a ~ nope", 20), ("nope.x | first", 11)] {
+            let e = j.probe(expr, 0, known.clone(), &at).unwrap().to_string();
+            assert!(
+                e.starts_with(&format!("p.yml:3:{col}:"))
+                    && e.contains("Variable `nope` is not defined"),
+                "{expr}: {e}"
+            );
+        }
     }
 }

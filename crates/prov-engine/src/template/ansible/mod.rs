@@ -66,6 +66,10 @@ pub(super) fn environment() -> Environment<'static> {
     // `x | ansible.builtin.to_json`, `x is ansible.builtin.match(..)`: Ansible 2.19 resolves
     // every filter and test, Jinja2's included, under `ansible.builtin` (patched minijinja).
     env.set_builtin_namespace(Some("ansible.builtin"));
+    // Undefined values remember the name they came from, so that an error names it ("Variable
+    // `x` is not defined"). minijinja does so only in debug mode, which is on by default in
+    // debug builds only: a release build said "a name in the expression is not defined".
+    env.set_debug(true);
     // In YAML values Ansible keeps `'\1'` as written (patched minijinja again); template files
     // process escapes as Jinja2 does ([`file_syntax`]).
     if let Ok(syntax) = file_syntax(&Overrides::default())
@@ -245,6 +249,19 @@ pub(super) fn template_file_vars(path: &std::path::Path) -> Vec<(&'static str, M
 #[cfg(test)]
 mod tests {
     use minijinja::context;
+
+    /// Undefined values keep the name they came from in every build (minijinja's debug mode,
+    /// on by default only with debug assertions): errors say which name is not defined.
+    #[test]
+    fn undefined_errors_name_their_variable_in_every_build() {
+        let env = super::environment();
+        assert!(env.debug());
+        let err = env.render_str("{{ nope.x | upper }}", ()).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("`nope` is undefined"),
+            "{err:?}"
+        );
+    }
 
     /// Printing a list that holds an undefined item fails, as Ansible's finalization does;
     /// filtering the undefined items out first is fine.
