@@ -91,6 +91,23 @@ pub enum Step {
     },
 }
 
+/// A slot move as the plan prints it (a resumed one says so).
+fn write_move(
+    f: &mut fmt::Formatter<'_>,
+    resume: bool,
+    slots: &[crate::spec::SlotRange],
+    from: &dyn fmt::Display,
+    to: &dyn fmt::Display,
+) -> fmt::Result {
+    write!(
+        f,
+        "{} {} slots {} from {from} to {to} with key migration",
+        if resume { "finish moving" } else { "move" },
+        count_slots(slots),
+        format_ranges(slots)
+    )
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -120,25 +137,13 @@ impl fmt::Display for Step {
                 to,
                 slots,
                 resume,
-            } => write!(
-                f,
-                "{} {} slots {} from {from} to {to} with key migration",
-                if *resume { "finish moving" } else { "move" },
-                count_slots(slots),
-                format_ranges(slots)
-            ),
+            } => write_move(f, *resume, slots, from, to),
             Step::Evacuate {
                 from,
                 to,
                 slots,
                 resume,
-            } => write!(
-                f,
-                "{} {} slots {} from {from} to {to} with key migration",
-                if *resume { "finish moving" } else { "move" },
-                count_slots(slots),
-                format_ranges(slots)
-            ),
+            } => write_move(f, *resume, slots, from, to),
             Step::Forget { node } => {
                 write!(f, "every remaining node forgets {node} (CLUSTER FORGET)")
             }

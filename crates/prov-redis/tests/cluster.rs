@@ -262,6 +262,18 @@ async fn assert_healthy(spec: &ClusterSpec) {
     }
 }
 
+/// The cluster as `spec` sees it, departed nodes included, and the plan of a scale in.
+async fn scale_in_plan(spec: &ClusterSpec) -> (prov_redis::ClusterState, prov_redis::ClusterPlan) {
+    let mut state = inspect(spec, &TcpConnector).await;
+    prov_redis::inspect_departed(spec, &mut state, &TcpConnector).await;
+    let options = PlanOptions {
+        remove_departed: true,
+        ..PlanOptions::default()
+    };
+    let plan = plan_with(spec, &state, &options).unwrap();
+    (state, plan)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_fill_noop_and_scale_out() {
     let dir = tempfile::tempdir().unwrap();
@@ -507,7 +519,7 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
     assert_eq!(departed_ids.len(), 2);
 
     // Host c leaves the spec: refused unless asked.
-    let mut state = inspect(&spec2, &TcpConnector).await;
+    let state = inspect(&spec2, &TcpConnector).await;
     let err = plan(&spec2, &state).unwrap_err().to_string();
     assert!(err.contains("remove_departed: true"), "{err}");
 
@@ -538,14 +550,8 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
             .await
             .unwrap();
     }
-    state = inspect(&spec2, &TcpConnector).await;
-    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let (state, p) = scale_in_plan(&spec2).await;
     assert_eq!(state.departed.len(), 2);
-    let scale_in = PlanOptions {
-        remove_departed: true,
-        ..PlanOptions::default()
-    };
-    let p = plan_with(&spec2, &state, &scale_in).unwrap();
     eprintln!("{p}");
     assert!(
         matches!(&p.steps[0], Step::Evacuate { resume: true, slots, to, .. }
@@ -580,10 +586,8 @@ async fn scale_in_moves_keys_rehomes_replicas_and_forgets_departed_nodes() {
     }
     // A re-run has nothing to do; departed nodes stay gone after the forget ban (60 s) would
     // matter only if someone still gossiped about them: nobody knows them.
-    let mut state = inspect(&spec2, &TcpConnector).await;
-    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
+    let (state, again) = scale_in_plan(&spec2).await;
     assert!(state.departed.is_empty());
-    let again = plan_with(&spec2, &state, &scale_in).unwrap();
     assert!(again.is_noop(), "{again}");
 }
 
@@ -614,13 +618,7 @@ async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let mut state = inspect(&spec2, &TcpConnector).await;
-    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
-    let scale_in = PlanOptions {
-        remove_departed: true,
-        ..PlanOptions::default()
-    };
-    let p = plan_with(&spec2, &state, &scale_in).unwrap();
+    let (_, p) = scale_in_plan(&spec2).await;
     eprintln!("{p}");
     assert!(
         p.steps
@@ -635,8 +633,6 @@ async fn scale_in_after_a_host_died_demotes_the_master_that_took_over() {
     assert_eq!(masters_on(&h, "b"), vec![21402], "{h}");
     let mut client = SlotClient::new(&spec2).await;
     assert_eq!(client.count_good(&keys).await, keys.len());
-    let mut state = inspect(&spec2, &TcpConnector).await;
-    prov_redis::inspect_departed(&spec2, &mut state, &TcpConnector).await;
-    let again = plan_with(&spec2, &state, &scale_in).unwrap();
+    let (_, again) = scale_in_plan(&spec2).await;
     assert!(again.is_noop(), "{again}");
 }
