@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 6";
+const BASE_VERSION: &str = "prov-lab-base 7";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -75,18 +75,27 @@ pub const REPO_PACKAGES: &[&str] = &[
     // tried on the lab as they are: their packages, the Python libraries Ansible's modules for
     // them need on the host, and the daemons a stock server has (cron, logrotate, rsyslog)
     "git",
+    "git-svn",
     "apache2",
+    "libapache2-mod-php",
     "mariadb-server",
     "python3-mysqldb",
     "python3-pymysql",
     "postgresql",
+    "postgresql-contrib",
+    "libpq-dev",
     "python3-psycopg2",
     "php-fpm",
     "php-cli",
     "php-mysql",
+    "php-apcu",
+    "php8.2-opcache",
     "haproxy",
     "certbot",
     "postfix",
+    "mailutils",
+    "sasl2-bin",
+    "libsasl2-modules",
     "cron",
     "logrotate",
     "rsyslog",
