@@ -25,7 +25,8 @@ const BASE_VERSION: &str = "prov-lab-base 7";
 ///
 /// `python3` and `python3-apt` are there because a stock Debian server has them and Ansible needs
 /// them on the target (its apt module would otherwise install python3-apt itself, on one twin of
-/// a comparison only).
+/// a comparison only); `cron` because a stock server has it and roles' `cron` tasks need its
+/// `crontab` (geerlingguy.certbot's renewal job).
 pub const BASE_PACKAGES: &[&str] = &[
     "openssh-server",
     "sudo",
@@ -38,6 +39,7 @@ pub const BASE_PACKAGES: &[&str] = &[
     "netbase",
     "python3",
     "python3-apt",
+    "cron",
 ];
 
 /// Packages (with their missing dependencies and recommends) offered to hosts by the local apt
@@ -96,7 +98,8 @@ pub const REPO_PACKAGES: &[&str] = &[
     "mailutils",
     "sasl2-bin",
     "libsasl2-modules",
-    "cron",
+    // dev-sec's os_hardening
+    "auditd",
     "logrotate",
     "rsyslog",
     "curl",
