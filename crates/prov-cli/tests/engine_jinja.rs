@@ -180,3 +180,33 @@ fn set_fact_names_are_rendered_and_checked() {
         o.dump()
     );
 }
+
+/// A YAML value whose template emits exactly one value and no text keeps the value's type, and
+/// one that emits nothing is null, as in ansible-core 2.19 (checked there: list, int, str, str,
+/// NoneType); two values, or text around one, make text.
+#[test]
+fn one_emitted_value_keeps_its_type() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: facts
+      vars: {a: [1, 2], flag: true}
+      set_fact:
+        x: "{% if flag %}{{ a }}{% else %}{{ [] }}{% endif %}"
+        y: "{% if flag %}{{ 8080 }}{% endif %}"
+        z: "port {{ 80 }}"
+        w: "{{ 1 }}{{ 2 }}"
+        v: "{% if not flag %}x{% endif %}"
+    - name: types
+      debug:
+        msg: "{{ x | type_debug }} {{ y | type_debug }} {{ z | type_debug }} {{ w | type_debug }} {{ v | type_debug }}"
+    - name: loop
+      debug: msg="{{ item }}"
+      loop: "{{ x }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "types"), "list int str str NoneType");
+    assert_eq!(o.msgs("h1", "loop"), ["1", "2"]);
+}

@@ -162,6 +162,35 @@ impl Jinja {
             .map_err(|e| text_error(&e, text, at))
     }
 
+    /// Text from a YAML value (not a single `{{ expression }}`): its rendered text, or, as in
+    /// Ansible 2.19, the value itself when the template emitted exactly one value and no text
+    /// around it (`{% if a %}{{ list_a }}{% else %}{{ list_b }}{% endif %}` is a list), and
+    /// null when it emitted nothing at all.
+    pub(super) fn render_native(
+        &self,
+        text: &str,
+        ctx: &tera::Context,
+        at: &Location,
+    ) -> Result<Value, EngineError> {
+        let (out, emitted) = super::ansible::with_emitted(|| self.render_text(text, ctx, at));
+        let out = out?;
+        if emitted.is_empty() && out.is_empty() {
+            // Nothing emitted at all (`{% if false %}x{% endif %}`): Ansible's None.
+            return Ok(Value::Null);
+        }
+        if let [one] = emitted.as_slice()
+            && self
+                .env
+                .render_str("{{ v }}", minijinja::context! { v => one })
+                .ok()
+                == Some(out.clone())
+            && let Ok(native) = serde_json::to_value(one)
+        {
+            return Ok(native);
+        }
+        Ok(Value::String(out))
+    }
+
     /// [`Jinja::probe`] for text from a YAML value: rendered where only the names `known`
     /// accepts exist; the first undefined name reached is the finding.
     pub(super) fn probe_text(

@@ -437,7 +437,7 @@ impl Templar {
             (Dialect::Jinja2, None) if !is_templated(&Value::String(s.to_owned())) => {
                 Ok(Value::String(s.to_owned()))
             }
-            (Dialect::Jinja2, None) => Ok(Value::String(self.jinja.render_text(s, ctx, at)?)),
+            (Dialect::Jinja2, None) => self.jinja.render_native(s, ctx, at),
         }
     }
 

@@ -7,6 +7,7 @@
 //! (`True`, `['a', 'b']`), strings have Python's methods (`.split()`, `.items()`), and
 //! Ansible's filters and tests are there. Conditions of every dialect are evaluated here too.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, Serde, ValueKind};
@@ -87,6 +88,7 @@ pub(super) fn environment() -> Environment<'static> {
     // Ansible prints `None` as nothing in text (`v={{ none }}` is `v=`), and as `None` inside
     // a list or mapping.
     env.set_formatter(|out, state, value| {
+        record_emitted(value);
         if value.is_none() {
             return Ok(());
         }
@@ -96,6 +98,32 @@ pub(super) fn environment() -> Environment<'static> {
     jinja_tests::register(&mut env);
     lookups::register(&mut env);
     env
+}
+
+thread_local! {
+    /// The values `{{ }}` tags emitted while [`with_emitted`] records (two at most: all that
+    /// matters is whether there was exactly one).
+    static EMITTED: RefCell<Option<Vec<MjValue>>> = const { RefCell::new(None) };
+}
+
+fn record_emitted(value: &MjValue) {
+    EMITTED.with(|e| {
+        if let Some(values) = e.borrow_mut().as_mut()
+            && values.len() < 2
+        {
+            values.push(value.clone());
+        }
+    });
+}
+
+/// Runs `render` recording the values its `{{ }}` tags emit (at most two kept). Ansible 2.19
+/// keeps the type of a template that emits exactly one value and no text around it
+/// (`{% set ... %}{{ ns.found }}` is a boolean).
+pub(super) fn with_emitted<T>(render: impl FnOnce() -> T) -> (T, Vec<MjValue>) {
+    EMITTED.with(|e| *e.borrow_mut() = Some(Vec::new()));
+    let out = render();
+    let values = EMITTED.with(|e| e.borrow_mut().take()).unwrap_or_default();
+    (out, values)
 }
 
 /// The settings a template file's `#jinja2:` first line may change (Ansible's
