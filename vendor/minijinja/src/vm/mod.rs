@@ -1676,8 +1676,8 @@ fn describe_expr_at(
 }
 
 /// `text % args` (prov's patch, see PROV-PATCH.md): Python's printf-style formatting, done by
-/// the environment's `format` filter; a tuple gives the arguments, another value is the only
-/// one (`'%s' % [1, 2]` formats the list).
+/// the environment's `format` filter; a tuple gives the arguments, a mapping the named ones
+/// when the text has `%(name)s`, another value is the only one (`'%s' % [1, 2]`).
 fn format_with_percent(state: &mut State, text: &Value, args: &Value) -> Result<Value, Error> {
     let filter = state.env().get_filter("format").cloned().ok_or_else(|| {
         Error::new(
@@ -1686,8 +1686,18 @@ fn format_with_percent(state: &mut State, text: &Value, args: &Value) -> Result<
         )
     })?;
     let mut call_args = vec![text.clone()];
+    let named = text.as_str().is_some_and(|t| t.contains("%("));
     match args.downcast_object_ref::<crate::value::Tuple>() {
         Some(items) => call_args.extend(items.iter().cloned()),
+        // `'%(name)s' % mapping`: the mapping's items are the named arguments
+        None if named && args.kind() == crate::value::ValueKind::Map => {
+            let mut pairs = Vec::new();
+            for key in ok!(args.try_iter()) {
+                let name = key.to_string();
+                pairs.push((name, ok!(args.get_item(&key))));
+            }
+            call_args.push(Value::from(crate::value::Kwargs::from_iter(pairs)));
+        }
         None => call_args.push(args.clone()),
     }
     filter.call(state, &call_args)
