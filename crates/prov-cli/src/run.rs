@@ -214,6 +214,9 @@ fn run_masked(args: RunArgs, redactor: Arc<Redactor>) -> anyhow::Result<ExitCode
     }
 
     if args.syntax_check {
+        for e in &book.refused_when_reached {
+            errln!("warning: {}", refused_when_reached(e));
+        }
         outln!("playbook: {} (syntax OK)", args.playbook.display());
         return Ok(ExitCode::Ok);
     }
