@@ -202,7 +202,7 @@ impl Fact for GitFact<'_> {
             u8::from(w.recursive)
         )
         .then(&ssh_env(w))
-        .then_text(include_str!("git/probe.sh"))
+        .then(&Script::text(include_str!("git/probe.sh")))
     }
 
     fn parse(&self, out: &CommandOutput) -> Result<GitState, FactError> {
@@ -382,7 +382,7 @@ impl GitOp {
         if let Some(u) = &w.umask {
             s = s.then(&sh!("umask {}", u.as_str()));
         }
-        s.then_text(include_str!("git/apply.sh"))
+        s.then(&Script::text(include_str!("git/apply.sh")))
     }
 
     /// One line for people.
@@ -494,8 +494,10 @@ impl Action for GitAction {
         if got != self.after {
             r.insert("after".into(), json!(got));
             let msg = format!(
-                "the checkout is at {got}, not at {} as planned (the remote changed meanwhile?)",
-                self.after
+                "the checkout is at {got}, not at {} as planned (the remote changed meanwhile?): {} {}",
+                self.after,
+                text.trim(),
+                out.stderr_text().trim()
             );
             return Err(ModuleError::failed_with(msg, r));
         }

@@ -50,7 +50,7 @@ else
   "$G" "$@" "$R" $refs
   set +f
 fi
-[ "$BARE" = 1 ] && exit 0
+if [ "$BARE" = 1 ]; then echo "after=$("$G" rev-parse HEAD)"; exit 0; fi
 if [ "$V" = HEAD ]; then
   b=$("$G" symbolic-ref -q --short HEAD) ||
     { b=$("$G" symbolic-ref -q --short "refs/remotes/$R/HEAD"); b=${b#"$R"/}; }
