@@ -100,7 +100,12 @@ async fn git_clones_updates_and_follows_versions() {
     assert!(p.changed);
     assert_eq!(p.result["after"], json!(c2));
     assert_eq!(p.result["before"], Value::Null);
-    assert_eq!(h.sh_ok(&format!("test -e {co} && echo yes || echo no")).await.trim(), "no");
+    assert_eq!(
+        h.sh_ok(&format!("test -e {co} && echo yes || echo no"))
+            .await
+            .trim(),
+        "no"
+    );
 
     // Clone (HEAD: the remote's default branch).
     let r = converge(&h, "git", git(&co, json!({}))).await;
@@ -131,63 +136,143 @@ async fn git_clones_updates_and_follows_versions() {
     let c5 = commit(&h, "b.txt", "dev2").await;
     work(&h, "git checkout -q main").await;
     let r = converge(&h, "git", git(&co, json!({"version": "dev"}))).await;
-    assert_eq!((r.result["before"].clone(), r.result["after"].clone()), (json!(c3), json!(c5)));
+    assert_eq!(
+        (r.result["before"].clone(), r.result["after"].clone()),
+        (json!(c3), json!(c5))
+    );
     assert_eq!(head(&h, &co).await, c5);
 
     // update: no leaves the checkout alone even when the remote differs.
-    let p = apply(&h, "git", git(&co, json!({"update": false}))).await.expect("update no");
+    let p = apply(&h, "git", git(&co, json!({"update": false})))
+        .await
+        .expect("update no");
     assert!(!p.changed);
     assert_eq!(p.result["after"], json!(c5));
 
     // Local modifications: a failure unless force; with force they are reset.
     h.sh_ok(&format!("echo mine > {co}/b.txt")).await;
-    let err = apply(&h, "git", git(&co, json!({"version": "main"}))).await.unwrap_err();
+    let err = apply(&h, "git", git(&co, json!({"version": "main"})))
+        .await
+        .unwrap_err();
     assert!(
-        err.to_string().contains(&format!("Local modifications exist in the destination: {co} (force=no).")),
+        err.to_string().contains(&format!(
+            "Local modifications exist in the destination: {co} (force=no)."
+        )),
         "{err}"
     );
-    let err = check(&h, "git", git(&co, json!({"version": "main"}))).await.unwrap_err();
+    let err = check(&h, "git", git(&co, json!({"version": "main"})))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("Local modifications"), "{err}");
-    converge(&h, "git", git(&co, json!({"version": "main", "force": true}))).await;
+    converge(
+        &h,
+        "git",
+        git(&co, json!({"version": "main", "force": true})),
+    )
+    .await;
     assert_eq!(head(&h, &co).await, c4);
-    assert_eq!(h.sh_ok(&format!("git -C {co} status --porcelain")).await, "");
+    assert_eq!(
+        h.sh_ok(&format!("git -C {co} status --porcelain")).await,
+        ""
+    );
 
     // Another URL for the same repository: set, reported as remote_url_changed.
     let other = format!("file://{T}/./src.git");
-    let r = converge(&h, "git", json!({"repo": other, "dest": co, "version": "main"})).await;
+    let r = converge(
+        &h,
+        "git",
+        json!({"repo": other, "dest": co, "version": "main"}),
+    )
+    .await;
     assert_eq!(r.result["remote_url_changed"], json!(true));
-    assert_eq!(h.sh_ok(&format!("git -C {co} remote get-url origin")).await.trim(), other);
+    assert_eq!(
+        h.sh_ok(&format!("git -C {co} remote get-url origin"))
+            .await
+            .trim(),
+        other
+    );
 
     // A shallow clone of a branch, a bare clone, another remote name.
     let sh = format!("{T}/shallow");
     converge(&h, "git", git(&sh, json!({"depth": 1, "version": "dev"}))).await;
     assert_eq!(head(&h, &sh).await, c5);
-    assert_eq!(h.sh_ok(&format!("git -C {sh} rev-list --count HEAD")).await.trim(), "1");
+    assert_eq!(
+        h.sh_ok(&format!("git -C {sh} rev-list --count HEAD"))
+            .await
+            .trim(),
+        "1"
+    );
     let bare = format!("{T}/bare.git");
     let r = converge(&h, "git", git(&bare, json!({"bare": true}))).await;
     assert_eq!(r.result["after"], json!(c4));
-    assert_eq!(h.sh_ok(&format!("git -C {bare} rev-parse --is-bare-repository")).await.trim(), "true");
+    assert_eq!(
+        h.sh_ok(&format!("git -C {bare} rev-parse --is-bare-repository"))
+            .await
+            .trim(),
+        "true"
+    );
+    let bare2 = format!("{T}/bare2.git");
+    let r = converge(
+        &h,
+        "git",
+        git(&bare2, json!({"bare": true, "version": "dev"})),
+    )
+    .await;
+    assert_eq!(
+        r.result["after"],
+        json!(c4),
+        "a bare clone's HEAD is the remote's"
+    );
+    let bare3 = format!("{T}/bare3.git");
+    let args = json!({"bare": true, "version": "dev", "single_branch": true, "remote": "up"});
+    let r = converge(&h, "git", git(&bare3, args)).await;
+    assert_eq!(r.result["after"], json!(c5), "--single-branch --branch dev");
+    assert_eq!(
+        h.sh_ok(&format!("git -C {bare3} remote")).await,
+        "origin\nup\n"
+    );
     let up = format!("{T}/up");
-    converge(&h, "git", git(&up, json!({"remote": "upstream", "version": "v2"}))).await;
+    converge(
+        &h,
+        "git",
+        git(&up, json!({"remote": "upstream", "version": "v2"})),
+    )
+    .await;
     assert_eq!(head(&h, &up).await, c2);
 
     // clone: no without a checkout: Ansible reports the remote's commit as a change.
-    let p = apply(&h, "git", git(&format!("{T}/none"), json!({"clone": false}))).await.expect("clone no");
+    let p = apply(
+        &h,
+        "git",
+        git(&format!("{T}/none"), json!({"clone": false})),
+    )
+    .await
+    .expect("clone no");
     assert!(p.changed);
     assert_eq!(p.result["after"], json!(c4));
 
     // The same checkout as Ansible's: files and HEAD.
     let ac = format!("{T}/ans");
     let files = format!("{ac}/* {ac}/.git/HEAD");
-    let reset = || async { h.sh_ok(&format!("rm -rf {ac}")).await; };
-    if let Some((theirs, ours)) =
-        same_as_ansible(&h, "git", git(&ac, json!({"version": "dev"})), &files, reset).await
+    let reset = || async {
+        h.sh_ok(&format!("rm -rf {ac}")).await;
+    };
+    if let Some((theirs, ours)) = same_as_ansible(
+        &h,
+        "git",
+        git(&ac, json!({"version": "dev"})),
+        &files,
+        reset,
+    )
+    .await
     {
         assert_eq!(theirs["after"], ours.result["after"]);
         assert_eq!(theirs["before"], ours.result["before"]);
     }
     // What check mode predicts for a tag is what Ansible then does.
-    let ours = check(&h, "git", git(&ac, json!({"version": "v1"}))).await.expect("check");
+    let ours = check(&h, "git", git(&ac, json!({"version": "v1"})))
+        .await
+        .expect("check");
     if let Some(theirs) = support::ansible(HOST, "git", &git(&ac, json!({"version": "v1"}))) {
         assert_eq!(theirs["changed"], json!(true));
         assert!(ours.changed);
@@ -209,17 +294,25 @@ async fn apache2_module_enables_and_disables_as_ansible() {
     let is_on = |m: &'static str| {
         let h = &h;
         async move {
-            h.sh(&format!("apache2ctl -M 2>/dev/null | grep -q ' {m}_module'")).await.success()
+            h.sh(&format!(
+                "apache2ctl -M 2>/dev/null | grep -q ' {m}_module'"
+            ))
+            .await
+            .success()
         }
     };
     assert!(!is_on("rewrite").await, "rewrite starts disabled");
 
     let reset = || async {
-        h.sh_ok("a2dismod -q rewrite >/dev/null 2>&1; a2dismod -q -f speling >/dev/null 2>&1; true")
-            .await;
+        h.sh_ok(
+            "a2dismod -q rewrite >/dev/null 2>&1; a2dismod -q -f speling >/dev/null 2>&1; true",
+        )
+        .await;
     };
     let args = json!({"name": "rewrite"});
-    if let Some((theirs, ours)) = same_as_ansible(&h, "apache2_module", args.clone(), enabled, reset).await {
+    if let Some((theirs, ours)) =
+        same_as_ansible(&h, "apache2_module", args.clone(), enabled, reset).await
+    {
         assert_eq!(theirs["result"], ours.result["result"]);
     }
     reset().await;
@@ -238,14 +331,23 @@ async fn apache2_module_enables_and_disables_as_ansible() {
     .await;
 
     // A wrong identifier: the module is enabled but never seen, as Ansible says.
-    let err = apply(&h, "apache2_module", json!({"name": "speling", "identifier": "nope_module"}))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("Failed to set module speling to enabled"), "{err}");
+    let err = apply(
+        &h,
+        "apache2_module",
+        json!({"name": "speling", "identifier": "nope_module"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Failed to set module speling to enabled"),
+        "{err}"
+    );
     reset().await;
 
     if added.split_whitespace().any(|p| p == "apache2") {
         purge(&h, &added).await;
-        h.sh_ok("rm -rf /etc/apache2 /var/log/apache2 /var/lib/apache2").await;
+        h.sh_ok("rm -rf /etc/apache2 /var/log/apache2 /var/lib/apache2")
+            .await;
     }
 }

@@ -176,6 +176,8 @@ pub struct GitState {
     pub kind: Kind,
     /// The commit `version` names (empty for an unknown commit).
     pub remote: String,
+    /// The commit of the remote's branch that `HEAD` follows (for `HEAD` and bare clones).
+    pub head_remote: String,
 }
 
 /// Reads the checkout and asks the remote (`git ls-remote`): one round trip.
@@ -240,6 +242,7 @@ pub fn parse_state(text: &str) -> Result<GitState, String> {
         submodules: get("submodules").as_deref() == Some("1"),
         kind,
         remote: get("remote").unwrap_or_default(),
+        head_remote: get("head_remote").unwrap_or_default(),
     })
 }
 
@@ -287,11 +290,7 @@ pub enum GitOp {
 /// The planner: from the wanted checkout and the probe's answer to a decision, or Ansible's
 /// failure message.
 pub fn plan_git(want: &Git, st: &GitState) -> Result<Decision, String> {
-    let target = if st.remote.is_empty() {
-        want.version.clone()
-    } else {
-        st.remote.clone()
-    };
+    let target = target(want, st);
     if want.dest.is_none() || !st.repo {
         if want.dest.is_none() || !want.clone {
             return Ok(Decision::Report { after: target });
@@ -324,6 +323,22 @@ pub fn plan_git(want: &Git, st: &GitState) -> Result<Decision, String> {
         reset: st.mods,
         set_url,
     }))
+}
+
+/// The commit the checkout will be at: `version`'s, except in a bare repository, whose `HEAD`
+/// follows the remote's default branch unless a shallow or single-branch clone names the
+/// branch or tag (`git clone --branch`).
+fn target(want: &Git, st: &GitState) -> String {
+    let named = matches!(st.kind, Kind::Branch | Kind::Tag);
+    let cloning = !st.repo;
+    let branch_clone = cloning && named && (want.depth.is_some() || want.single_branch);
+    if st.kind == Kind::Head || (want.bare && !branch_clone) {
+        st.head_remote.clone()
+    } else if st.remote.is_empty() {
+        want.version.clone()
+    } else {
+        st.remote.clone()
+    }
 }
 
 /// Ansible's `unfrackgitpath`: URLs compared without a trailing slash or `.git`... as paths.
@@ -514,13 +529,17 @@ impl Module for Git {
             r.insert("before".into(), json!(st.head));
             ModuleError::failed_with(msg, r)
         })?;
-        let plan = Plan::unchanged().with_result("warnings", json!([]));
+        let plan = Plan::unchanged().with_result("warnings", json!(warnings(self, &st)));
         let op = match decision {
             Decision::Unchanged { before, after } => {
-                return Ok(plan
+                let plan = plan
                     .with_result("before", json!(before))
-                    .with_result("after", json!(after))
-                    .with_result("remote_url_changed", json!(false)));
+                    .with_result("after", json!(after));
+                // Ansible compares the URL only when it updates.
+                if !self.update {
+                    return Ok(plan);
+                }
+                return Ok(plan.with_result("remote_url_changed", json!(false)));
             }
             Decision::Report { after } => {
                 let plan = plan
@@ -552,6 +571,17 @@ impl Module for Git {
             result: plan.result().clone(),
         };
         Ok(plan.with_change(vec![op.summary(self)], vec![op.diff(self)], action))
+    }
+}
+
+/// Ansible's warning for a shallow clone it cannot make.
+fn warnings(w: &Git, st: &GitState) -> Vec<&'static str> {
+    let cloning = !st.repo && w.clone && w.dest.is_some();
+    let fetchable = w.version == "HEAD" || w.refspec.is_some() || matches!(st.kind, Kind::Branch | Kind::Tag);
+    if cloning && w.depth.is_some() && !fetchable {
+        vec!["Ignoring depth argument. Shallow clones are only available for HEAD, branches, tags or in combination with refspec."]
+    } else {
+        Vec::new()
     }
 }
 
@@ -701,6 +731,7 @@ mod tests {
             submodules: false,
             kind: Kind::Branch,
             remote: remote.into(),
+            head_remote: String::new(),
         }
     }
 
@@ -720,6 +751,7 @@ mod tests {
                 submodules: false,
                 kind: Kind::Tag,
                 remote: B.into(),
+                head_remote: String::new(),
             }
         );
         let st = parse_state("repo=0\nkind=sha\n").unwrap();
@@ -789,6 +821,22 @@ mod tests {
             plan_git(&w, &st),
             Ok(Decision::Change(GitOp::Clone { after: A.into() }))
         );
+    }
+
+    #[test]
+    fn head_and_bare_follow_the_remote_head() {
+        let mut st = at(None, A);
+        st.head_remote = B.into();
+        let mut w = want("main");
+        w.bare = true;
+        let clone_at = |c: &str| Ok(Decision::Change(GitOp::Clone { after: c.into() }));
+        assert_eq!(plan_git(&w, &st), clone_at(B), "bare: the remote's HEAD");
+        w.single_branch = true;
+        assert_eq!(plan_git(&w, &st), clone_at(A), "bare --branch main");
+        let mut st = at(None, "");
+        st.kind = Kind::Head;
+        st.head_remote = B.into();
+        assert_eq!(plan_git(&want("HEAD"), &st), clone_at(B));
     }
 
     #[test]

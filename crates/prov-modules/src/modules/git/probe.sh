@@ -35,14 +35,11 @@ if [ "$repo" = 1 ]; then
   fi
 fi
 lsr() { "$G" ls-remote "$REPO" "$@" || exit 3; }
-want=$V
-[ "$BARE" = 1 ] && want=HEAD
-if [ "$want" = HEAD ]; then
+if [ "$V" = HEAD ] || [ "$BARE" = 1 ]; then
   if [ "$repo" = 1 ] && [ -n "$hb" ]; then out=$(lsr -h "refs/heads/$hb"); else out=$(lsr HEAD); fi
-  echo "kind=head"
-  echo "remote=${out%%[[:space:]]*}"
-  exit 0
+  echo "head_remote=${out%%[[:space:]]*}"
 fi
+if [ "$V" = HEAD ]; then echo "kind=head"; exit 0; fi
 out=$(lsr -h "refs/heads/$V")
 if [ -n "$out" ]; then echo "kind=branch"; echo "remote=${out%%[[:space:]]*}"; exit 0; fi
 out=$(lsr -t "refs/tags/$V" "refs/tags/$V^{}")
