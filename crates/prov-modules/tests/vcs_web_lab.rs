@@ -281,6 +281,53 @@ async fn git_clones_updates_and_follows_versions() {
         assert_eq!(head(&h, &ac).await, c1);
     }
 
+    // Submodules (recursive, the default): cloned with the checkout, then nothing to do. Local file URLs in submodules need git's
+    // protocol.file.allow (for Ansible as for prov): set for the test, removed after.
+    h.sh_ok(&format!(
+        "git config --system protocol.file.allow always && git init -q --bare -b main {T}/sub.git && git clone -q {T}/sub.git {T}/subwork 2>/dev/null"
+    ))
+    .await;
+    let s1 = work(&h, &format!("cd {T}/subwork && echo s1 > s && git add s && git commit -q -m s1 && git push -q origin main && git rev-parse HEAD")).await;
+    work(&h, &format!("echo s2 > {T}/subwork/s && git -C {T}/subwork commit -q -am s2 && git -C {T}/subwork push -q origin main")).await;
+    work(&h, &format!("git checkout -q -b withsub && git submodule add -q file://{T}/sub.git lib && git -C lib checkout -q {} && git add lib", s1.trim())).await;
+    let c6 = commit(&h, "c.txt", "sub").await;
+    work(&h, "git checkout -q main").await;
+    let ws = format!("{T}/withsub");
+    let r = converge(&h, "git", git(&ws, json!({"version": "withsub"}))).await;
+    assert_eq!(r.result["after"], json!(c6));
+    assert_eq!(head(&h, &format!("{ws}/lib")).await, s1.trim());
+    // A submodule moved by hand is a local modification (`git status`), as in Ansible: a
+    // failure unless force, which puts it back.
+    h.sh_ok(&format!("git -C {ws}/lib checkout -q main")).await;
+    let err = apply(&h, "git", git(&ws, json!({"version": "withsub"})))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Local modifications"), "{err}");
+    let r = converge(
+        &h,
+        "git",
+        git(&ws, json!({"version": "withsub", "force": true})),
+    )
+    .await;
+    assert_eq!(
+        (r.result["before"].clone(), r.result["after"].clone()),
+        (json!(c6), json!(c6))
+    );
+    assert_eq!(head(&h, &format!("{ws}/lib")).await, s1.trim());
+    let p = apply(
+        &h,
+        "git",
+        git(
+            &format!("{T}/nosub"),
+            json!({"version": "withsub", "recursive": false}),
+        ),
+    )
+    .await
+    .expect("no submodules");
+    assert!(p.changed);
+    assert_eq!(h.sh_ok(&format!("ls -A {T}/nosub/lib")).await, "");
+    h.sh_ok("git config --system --unset protocol.file.allow; [ -s /etc/gitconfig ] || rm -f /etc/gitconfig").await;
+
     h.sh_ok(&format!("rm -rf {T}")).await;
     purge(&h, &added).await;
 }
