@@ -129,6 +129,11 @@ async fn git_clones_updates_and_follows_versions() {
     assert_eq!(head(&h, &co).await, c2);
     converge(&h, "git", git(&co, json!({"version": c1}))).await;
     assert_eq!(head(&h, &co).await, c1);
+    // A short SHA the checkout knows: resolved there, so check mode knows the full one.
+    converge(&h, "git", git(&co, json!({"version": "v2"}))).await;
+    let r = converge(&h, "git", git(&co, json!({"version": &c1[..7]}))).await;
+    assert_eq!(r.result["after"], json!(c1));
+    assert_eq!(head(&h, &co).await, c1);
     converge(&h, "git", git(&co, json!({"version": "dev"}))).await;
     assert_eq!(head(&h, &co).await, c3);
     // A branch follows its remote branch.

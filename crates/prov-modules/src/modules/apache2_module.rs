@@ -280,9 +280,11 @@ impl Module for Apache2Module {
         let mut warnings = Vec::new();
         let enabled = is_enabled(self, &st, &mut warnings).map_err(ModuleError::failed)?;
         let state = if self.state == Presence::Present { "enabled" } else { "disabled" };
-        let plan = Plan::unchanged()
-            .with_result("result", json!(format!("Module {} {state}", self.name)))
-            .with_result("warnings", json!(warnings));
+        let mut plan = Plan::unchanged()
+            .with_result("result", json!(format!("Module {} {state}", self.name)));
+        if !warnings.is_empty() {
+            plan = plan.with_result("warnings", json!(warnings));
+        }
         let Some(op) = plan_apache2(self, enabled) else {
             return Ok(plan);
         };

@@ -482,7 +482,7 @@ pub fn ssh_command(
     format!("ssh{o}")
 }
 
-/// Runs the planned clone or update and checks it ended at the planned commit.
+/// Runs the planned clone or update; `after` is the commit it ended at.
 struct GitAction {
     script: Script,
     after: String,
@@ -506,15 +506,16 @@ impl Action for GitAction {
             let msg = format!("git failed: {}", out.stderr_text().trim());
             return Err(ModuleError::failed_with(msg, r));
         }
-        if got != self.after {
-            r.insert("after".into(), json!(got));
-            let msg = format!(
-                "the checkout is at {got}, not at {} as planned (the remote changed meanwhile?): {} {}",
-                self.after,
-                text.trim(),
-                out.stderr_text().trim()
-            );
+        if got.is_empty() {
+            let msg = format!("git printed no commit: {}", text.trim());
             return Err(ModuleError::failed_with(msg, r));
+        }
+        // A short SHA resolves to the full one; a remote that moved since planning gives
+        // another commit: reported as Ansible reports what it checked out.
+        if got != self.after {
+            let mut result = Map::new();
+            result.insert("after".into(), json!(got));
+            return Ok(Outcome { result });
         }
         Ok(Outcome::default())
     }
@@ -529,7 +530,11 @@ impl Module for Git {
             r.insert("before".into(), json!(st.head));
             ModuleError::failed_with(msg, r)
         })?;
-        let plan = Plan::unchanged().with_result("warnings", json!(warnings(self, &st)));
+        let mut plan = Plan::unchanged();
+        let warnings = warnings(self, &st);
+        if !warnings.is_empty() {
+            plan = plan.with_result("warnings", json!(warnings));
+        }
         let op = match decision {
             Decision::Unchanged { before, after } => {
                 let plan = plan

@@ -2,6 +2,8 @@
 # RECURSIVE TRACK set before this text.
 set -e
 export LANG=C LC_ALL=C LC_MESSAGES=C LC_CTYPE=C LANGUAGE=C
+# A relative dest is from the login directory (Ansible's os.path.abspath).
+case $DEST in ''|/*) ;; *) DEST=$PWD/$DEST ;; esac
 dfl() { [ -n "$DEPTH" ] && printf -- '--depth\n%s\n' "$DEPTH"; return 0; }
 if [ "$OP" = clone ]; then
   mkdir -p "$(dirname "$DEST")"

@@ -1,5 +1,7 @@
 # git probe: G REPO DEST V R BARE UPDATE RECURSIVE set before this text.
 export LANG=C LC_ALL=C LC_MESSAGES=C LC_CTYPE=C LANGUAGE=C
+# A relative dest is from the login directory (Ansible's os.path.abspath).
+case $DEST in ''|/*) ;; *) DEST=$PWD/$DEST ;; esac
 if ! command -v "$G" >/dev/null 2>&1; then echo "nogit=1"; exit 0; fi
 repo=0
 if [ -n "$DEST" ]; then
