@@ -244,6 +244,21 @@ async fn git_clones_updates_and_follows_versions() {
     )
     .await;
     assert_eq!(head(&h, &up).await, c2);
+    // The remote moves on: an update with another remote name; a shallow checkout follows its
+    // branch with a shallow fetch, then moves to a tag.
+    work(&h, "git checkout -q dev").await;
+    let c7 = commit(&h, "b.txt", "dev3").await;
+    work(&h, "git checkout -q main").await;
+    let args = json!({"remote": "upstream", "version": "dev"});
+    converge(&h, "git", git(&up, args)).await;
+    assert_eq!(head(&h, &up).await, c7);
+    let r = converge(&h, "git", git(&sh, json!({"depth": 1, "version": "dev"}))).await;
+    assert_eq!(r.result["before"], json!(c5));
+    assert_eq!(head(&h, &sh).await, c7);
+    converge(&h, "git", git(&sh, json!({"depth": 1, "version": "v2"}))).await;
+    assert_eq!(head(&h, &sh).await, c2);
+    let count = h.sh_ok(&format!("git -C {sh} rev-list --count HEAD")).await;
+    assert_eq!(count.trim(), "1", "still shallow");
 
     // clone: no without a checkout: Ansible reports the remote's commit as a change.
     let p = apply(
