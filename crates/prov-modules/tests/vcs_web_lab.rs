@@ -147,7 +147,21 @@ async fn git_clones_updates_and_follows_versions() {
     );
     assert_eq!(head(&h, &co).await, c5);
 
-    // update: no leaves the checkout alone even when the remote differs.
+    // update: no leaves the checkout alone even when the remote differs, without asking it.
+    let gone = json!({"repo": format!("{T}/gone.git"), "dest": co, "update": false});
+    let p = apply(&h, "git", gone).await.expect("update: no");
+    assert_eq!((p.changed, p.result["after"].clone()), (false, json!(c5)));
+    // A repository that is not there: a failure naming git's complaint, nothing written.
+    let none = json!({"repo": format!("{T}/gone.git"), "dest": format!("{T}/gone")});
+    let err = apply(&h, "git", none).await.unwrap_err().to_string();
+    assert!(
+        err.contains("does not appear to be a git repository"),
+        "{err}"
+    );
+    assert_eq!(
+        h.sh_ok(&format!("ls -d {T}/gone* 2>/dev/null; true")).await,
+        ""
+    );
     let p = apply(&h, "git", git(&co, json!({"update": false})))
         .await
         .expect("update no");

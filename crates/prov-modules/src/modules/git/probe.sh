@@ -36,6 +36,8 @@ if [ "$repo" = 1 ]; then
     echo "submodules=$s"
   fi
 fi
+# update: no leaves a checkout alone without asking the remote (as Ansible).
+if [ "$repo" = 1 ] && [ "$UPDATE" != 1 ]; then echo "kind=head"; exit 0; fi
 lsr() { "$G" ls-remote "$REPO" "$@" || exit 3; }
 if [ "$V" = HEAD ] || [ "$BARE" = 1 ]; then
   if [ "$repo" = 1 ] && [ -n "$hb" ]; then out=$(lsr -h "refs/heads/$hb"); else out=$(lsr HEAD); fi
