@@ -195,8 +195,17 @@ async fn git_clones_updates_and_follows_versions() {
         ""
     );
 
-    // Another URL for the same repository: set, reported as remote_url_changed.
-    let other = format!("file://{T}/./src.git");
+    // The same URL spelled otherwise is no change (Ansible's normpath); another URL for the
+    // same repository is set and reported as remote_url_changed.
+    let same =
+        json!({"repo": format!("file://{T}/./x/../src.git/"), "dest": co, "version": "main"});
+    let p = apply(&h, "git", same).await.expect("same URL");
+    assert_eq!(
+        (p.changed, p.result["remote_url_changed"].clone()),
+        (false, json!(false))
+    );
+    h.sh_ok(&format!("ln -s src.git {T}/link.git")).await;
+    let other = format!("file://{T}/link.git");
     let r = converge(
         &h,
         "git",

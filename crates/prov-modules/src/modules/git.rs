@@ -341,21 +341,28 @@ fn target(want: &Git, st: &GitState) -> String {
     }
 }
 
-/// Ansible's `unfrackgitpath`: URLs compared without a trailing slash or `.git`... as paths.
+/// Ansible's `unfrackgitpath` comparison: both URLs as `os.path.normpath` leaves them (`.`,
+/// `..`, repeated and trailing slashes folded); its `realpath` cannot resolve links in a URL
+/// (`file:` is no directory), and prefixes both with the same working directory.
 fn same_url(a: &str, b: &str) -> bool {
-    a == b || unfrack(a) == unfrack(b)
+    a == b || normpath(a) == normpath(b)
 }
 
-fn unfrack(u: &str) -> String {
-    // os.path.normpath(os.path.realpath(os.path.expanduser(os.path.expandvars(path)))) on a URL
-    // only collapses repeated slashes and a trailing one.
-    let mut out = String::new();
-    for c in u.chars() {
-        if !(c == '/' && out.ends_with('/')) {
-            out.push(c);
+/// `os.path.normpath`: `.`, `..`, repeated and trailing slashes folded.
+fn normpath(u: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in u.split('/') {
+        match p {
+            "" | "." => {}
+            ".." if u.starts_with('/') && parts.is_empty() => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            p => parts.push(p),
         }
     }
-    out.trim_end_matches('/').to_owned()
+    let root = if u.starts_with('/') { "/" } else { "" };
+    format!("{root}{}", parts.join("/"))
 }
 
 impl GitOp {
@@ -659,7 +666,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     } else {
         a.repo
     };
-    let dest = a.dest.map(|d| absolute(&d));
+    let dest = a.dest.map(|d| normpath(&d));
     Ok(Box::new(Git {
         git: a.executable.unwrap_or_else(|| "git".into()),
         repo,
@@ -678,25 +685,6 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         umask,
         ssh_command: ssh,
     }))
-}
-
-/// `os.path.abspath` without a working directory: `.`/`..` and repeated slashes folded.
-fn absolute(d: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in d.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    if d.starts_with('/') {
-        format!("/{}", parts.join("/"))
-    } else {
-        parts.join("/")
-    }
 }
 
 #[cfg(test)]
@@ -858,7 +846,9 @@ mod tests {
         assert!(build(json!({"name": "/r", "dest": "/d", "version": 1.0})).is_ok());
         let err = build(json!({"repo": "/r", "dest": "/d", "accept_hostkey": true, "accept_newhostkey": true}));
         assert!(err.is_err());
-        assert_eq!(absolute("/opt//app/./x/../"), "/opt/app");
+        assert_eq!(normpath("/opt//app/./x/../"), "/opt/app");
+        assert!(same_url("file:///srv/r.git", "file:///srv/./x/../r.git/"));
+        assert!(!same_url("file:///srv/r.git", "file:///srv/link.git"));
     }
 
     #[test]
