@@ -66,4 +66,6 @@ modules!(
     ufw,
     iptables,
     modprobe,
+    git,
+    apache2_module,
 );
