@@ -21,27 +21,6 @@ use support::{
 
 const HOST: &str = "lab4";
 
-/// Installs `pkgs` from the lab's repository (no recommends) and returns every package that
-/// was not installed before, for [`purge`].
-async fn install(h: &NsConnection, pkgs: &str) -> String {
-    const LIST: &str = "dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' | awk '$1 == \"ii\" {print $2}' | sort";
-    let cmd = format!(
-        "{LIST} > /tmp/prov-pkgs-before && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {pkgs} >/dev/null && {LIST} | comm -13 /tmp/prov-pkgs-before - | tr '\\n' ' '; rm -f /tmp/prov-pkgs-before"
-    );
-    h.sh_ok(&cmd).await
-}
-
-/// Purges what [`install`] added.
-async fn purge(h: &NsConnection, added: &str) {
-    if added.trim().is_empty() {
-        return;
-    }
-    h.sh_ok(&format!(
-        "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q {added} >/dev/null"
-    ))
-    .await;
-}
-
 const KEYRING: &str = "/etc/apt/trusted.gpg.d/prov-test.gpg";
 
 /// Keys in the test keyring, as `gpg --show-keys` prints their ids.
@@ -56,7 +35,7 @@ async fn keyring_ids(h: &NsConnection) -> String {
 async fn apt_key_adds_and_removes_a_key_as_ansible_does() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let added = install(&h, "gnupg").await;
+    let added = h.install("gnupg").await;
     h.sh_ok("export GNUPGHOME=$(mktemp -d) && gpg --batch --passphrase '' --quick-gen-key 'Prov Test <t@example.invalid>' default default never 2>/dev/null && gpg --armor --export > /tmp/prov-key.asc && rm -rf \"$GNUPGHOME\"")
         .await;
     let id = h
@@ -147,7 +126,7 @@ async fn apt_key_adds_and_removes_a_key_as_ansible_does() {
         "rm -f {KEYRING} {KEYRING}~ /tmp/prov-key.asc; rm -rf /root/.gnupg"
     ))
     .await;
-    purge(&h, &added).await;
+    h.purge(&added).await;
     // Without gpg, Ansible's module ends ok with a message; prov too.
     let ours = check(&h, "apt_key", json!({"id": id, "state": "absent"}))
         .await
@@ -166,7 +145,7 @@ async fn reset_locales(h: &NsConnection, original: &str) {
 async fn locale_gen_generates_and_removes_locales_as_the_collection_does() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let added = install(&h, "locales").await;
+    let added = h.install("locales").await;
     let original = h.sh_ok("cat /etc/locale.gen").await;
     let args = json!({"name": ["de_DE.UTF-8", "en_US.UTF-8"]});
     let compared = same_as_ansible(
@@ -225,7 +204,7 @@ async fn locale_gen_generates_and_removes_locales_as_the_collection_does() {
     }
 
     reset_locales(&h, &original).await;
-    purge(&h, &added).await;
+    h.purge(&added).await;
     h.sh_ok("rm -f /etc/locale.gen; rm -rf /usr/lib/locale/locale-archive")
         .await;
 }
@@ -264,7 +243,7 @@ async fn freeze(h: &NsConnection) -> String {
 async fn pip_installs_into_a_virtualenv_as_ansible_does() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let added = install(&h, "python3-pip python3-venv").await;
+    let added = h.install("python3-pip python3-venv").await;
     build_wheels(&h).await;
     let extra = format!("--no-index --find-links {WHEELS}");
     let base = |extra_fields: serde_json::Value| {
@@ -400,5 +379,5 @@ async fn pip_installs_into_a_virtualenv_as_ansible_does() {
 
     h.sh_ok(&format!("rm -rf {VENV} {WHEELS} /tmp/prov-app"))
         .await;
-    purge(&h, &added).await;
+    h.purge(&added).await;
 }

@@ -20,27 +20,6 @@ const HOST: &str = "lab3";
 const T: &str = "/tmp/prov-git";
 const SRC: &str = "/tmp/prov-git/src.git";
 
-/// Installs `pkgs` from the lab's repository (no recommends) and returns every package that
-/// was not installed before, for [`purge`].
-async fn install(h: &NsConnection, pkgs: &str) -> String {
-    const LIST: &str = "dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' | awk '$1 == \"ii\" {print $2}' | sort";
-    let cmd = format!(
-        "{LIST} > /tmp/prov-pkgs-before && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {pkgs} >/dev/null && {LIST} | comm -13 /tmp/prov-pkgs-before - | tr '\\n' ' '; rm -f /tmp/prov-pkgs-before"
-    );
-    h.sh_ok(&cmd).await
-}
-
-/// Purges what [`install`] added.
-async fn purge(h: &NsConnection, added: &str) {
-    if added.trim().is_empty() {
-        return;
-    }
-    h.sh_ok(&format!(
-        "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q {added} >/dev/null"
-    ))
-    .await;
-}
-
 /// Runs git in the work repository that feeds the bare one.
 async fn work(h: &NsConnection, cmds: &str) -> String {
     h.sh_ok(&format!(
@@ -81,7 +60,7 @@ fn git(dest: &str, more: Value) -> Value {
 async fn git_clones_updates_and_follows_versions() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let added = install(&h, "git").await;
+    let added = h.install("git").await;
     h.sh_ok(&format!(
         "rm -rf {T} && mkdir -p {T} && git init -q --bare -b main {SRC} && git clone -q {SRC} {T}/work 2>/dev/null"
     ))
@@ -372,14 +351,14 @@ async fn git_clones_updates_and_follows_versions() {
     h.sh_ok("git config --system --unset protocol.file.allow; [ -s /etc/gitconfig ] || rm -f /etc/gitconfig").await;
 
     h.sh_ok(&format!("rm -rf {T}")).await;
-    purge(&h, &added).await;
+    h.purge(&added).await;
 }
 
 #[tokio::test]
 async fn apache2_module_enables_and_disables_as_ansible() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let added = install(&h, "apache2").await;
+    let added = h.install("apache2").await;
     let enabled = "/etc/apache2/mods-enabled/*";
     let is_on = |m: &'static str| {
         let h = &h;
@@ -436,7 +415,7 @@ async fn apache2_module_enables_and_disables_as_ansible() {
     reset().await;
 
     if added.split_whitespace().any(|p| p == "apache2") {
-        purge(&h, &added).await;
+        h.purge(&added).await;
         h.sh_ok("rm -rf /etc/apache2 /var/log/apache2 /var/lib/apache2")
             .await;
     }

@@ -51,6 +51,27 @@ impl NsConnection {
         );
         out.stdout_text()
     }
+
+    /// Installs `pkgs` from the lab's repository (no recommends) and returns every package that
+    /// was not installed before, for [`NsConnection::purge`].
+    pub async fn install(&self, pkgs: &str) -> String {
+        const LIST: &str = "dpkg-query -W -f '${db:Status-Abbrev} ${Package}\\n' | awk '$1 == \"ii\" {print $2}' | sort";
+        let cmd = format!(
+            "{LIST} > /tmp/prov-pkgs-before && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends {pkgs} >/dev/null && {LIST} | comm -13 /tmp/prov-pkgs-before - | tr '\\n' ' '; rm -f /tmp/prov-pkgs-before"
+        );
+        self.sh_ok(&cmd).await
+    }
+
+    /// Purges what [`NsConnection::install`] added.
+    pub async fn purge(&self, added: &str) {
+        if added.trim().is_empty() {
+            return;
+        }
+        self.sh_ok(&format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q {added} >/dev/null"
+        ))
+        .await;
+    }
 }
 
 #[async_trait]

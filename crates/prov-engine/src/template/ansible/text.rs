@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(eval("'%s' % (['a'],)").unwrap(), "['a']");
         assert_eq!(eval("'%s' % ({'k': none},)").unwrap(), "{'k': None}");
         assert_eq!(eval("'%s' | format(false)").unwrap(), "False");
-        assert_eq!(eval("'%(a)s-%(b)03d' % {'a': 'x', 'b': 7}").unwrap(), "x-007");
+        assert_eq!(
+            eval("'%(a)s-%(b)03d' % {'a': 'x', 'b': 7}").unwrap(),
+            "x-007"
+        );
         assert_eq!(eval("'%s' % {'a': 1}").unwrap(), "{'a': 1}");
         assert_eq!(eval("10 % 3").unwrap(), "1");
         assert!(eval("'%s %s' % ('a',)").is_err());
