@@ -66,4 +66,6 @@ modules!(
     ufw,
     iptables,
     modprobe,
+    mysql_db,
+    mysql_user,
 );

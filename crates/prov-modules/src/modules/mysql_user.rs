@@ -1,0 +1,723 @@
+//! `mysql_user` (community.mysql): accounts, their passwords and privileges on a MariaDB
+//! server (10.2 or later), through the host's `mysql` client (see `crate::mysql` for the
+//! login and how secrets travel: passwords only ever on stdin).
+//!
+//! ```yaml
+//! mysql_user: { name: app, password: "{{ pw }}", priv: "app.*:ALL/*.*:USAGE" }
+//! ```
+//!
+//! As community.mysql's `user_add`/`user_mod`/`user_delete`: a new account is created with
+//! the password hashed by the server (`mysql_native_password`), an existing one has its
+//! password changed when the server's hash differs (`update_password: always`), its
+//! privileges replaced, appended (`append_privs`) or subtracted (`subtract_privs`) per
+//! `db.table` as Ansible compares them (`crate::mysql_privs`), and TLS requirements it has
+//! dropped (`tls_requires` not given). Refused by name: `host_all`, `tls_requires`,
+//! `resource_limits`, `plugin`, `plugin_hash_string`, `plugin_auth_string`, `salt`,
+//! `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
+//! `force_context` (not implemented), and MySQL (not MariaDB) servers.
+
+use async_trait::async_trait;
+use prov_core::{CommandOutput, Diff, Fact, FactError, Module, ModuleContext, ModuleError, Plan};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ModuleSpec;
+use crate::args::{Presence, de_bool, de_opt_bool};
+use crate::mysql::{
+    LoginArgs, RunSql, SESSION_PREAMBLE, batch_row, parse_with_login, probe_error, read_fact,
+    sql_str,
+};
+use crate::mysql_privs::{self, Privs};
+
+/// The module's name and builder, for the registry.
+pub const SPEC: ModuleSpec = ModuleSpec::new("mysql_user", build);
+
+/// `update_password:` when a password given is set.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+enum UpdatePassword {
+    #[default]
+    Always,
+    OnCreate,
+    OnNewUsername,
+}
+
+/// The module's own arguments (the login ones are in [`LoginArgs`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(alias = "user", deserialize_with = "crate::args::de_opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::de_opt_string")]
+    password: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    encrypted: bool,
+    #[serde(default, deserialize_with = "crate::args::de_opt_string")]
+    host: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    host_all: bool,
+    #[serde(default)]
+    state: Presence,
+    #[serde(default, rename = "priv")]
+    priv_arg: Option<Value>,
+    #[serde(default, deserialize_with = "de_bool")]
+    append_privs: bool,
+    #[serde(default, deserialize_with = "de_bool")]
+    subtract_privs: bool,
+    #[serde(default)]
+    update_password: UpdatePassword,
+    #[serde(default = "crate::args::yes", deserialize_with = "de_bool")]
+    sql_log_bin: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    column_case_sensitive: Option<bool>,
+    // Refused when given (see `REFUSED`).
+    #[serde(default)]
+    tls_requires: Option<Value>,
+    #[serde(default)]
+    resource_limits: Option<Value>,
+    #[serde(default)]
+    plugin: Option<Value>,
+    #[serde(default)]
+    plugin_hash_string: Option<Value>,
+    #[serde(default)]
+    plugin_auth_string: Option<Value>,
+    #[serde(default)]
+    salt: Option<Value>,
+    #[serde(default)]
+    attributes: Option<Value>,
+    #[serde(default)]
+    password_expire: Option<Value>,
+    #[serde(default)]
+    password_expire_interval: Option<Value>,
+    #[serde(default)]
+    locked: Option<Value>,
+    #[serde(default)]
+    session_vars: Option<Value>,
+    #[serde(default)]
+    force_context: Option<Value>,
+}
+
+/// What the account should be.
+#[derive(Debug, Clone)]
+struct MysqlUser {
+    user: String,
+    host: String,
+    state: Presence,
+    password: Option<String>,
+    encrypted: bool,
+    priv_: Option<String>,
+    append_privs: bool,
+    subtract_privs: bool,
+    update_password: UpdatePassword,
+    sql_log_bin: bool,
+    column_case_sensitive: bool,
+    login: LoginArgs,
+}
+
+/// Refuses the arguments prov does not implement, by name.
+fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
+    let given = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
+    let refused = [
+        ("tls_requires", given(&a.tls_requires)),
+        ("resource_limits", given(&a.resource_limits)),
+        ("plugin", given(&a.plugin)),
+        ("plugin_hash_string", given(&a.plugin_hash_string)),
+        ("plugin_auth_string", given(&a.plugin_auth_string)),
+        ("salt", given(&a.salt)),
+        ("attributes", given(&a.attributes)),
+        ("password_expire", given(&a.password_expire)),
+        ("password_expire_interval", given(&a.password_expire_interval)),
+        ("locked", given(&a.locked)),
+        ("session_vars", given(&a.session_vars)),
+        ("force_context", given(&a.force_context)),
+        ("host_all", a.host_all),
+    ];
+    match refused.iter().find(|(_, g)| *g) {
+        Some((name, _)) => Err(ModuleError::arg(name, "not implemented by prov")),
+        None => Ok(()),
+    }
+}
+
+/// `priv` as a string: a dict becomes `key:value/...` (Ansible's `convert_priv_dict_to_str`).
+fn priv_string(v: &Value) -> Result<Option<String>, ModuleError> {
+    let bad = || ModuleError::arg("priv", "priv parameter must be str or dict");
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Object(m) => {
+            let parts: Result<Vec<String>, _> = m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok(format!("{k}:{s}")),
+                    _ => Err(bad()),
+                })
+                .collect();
+            Ok(Some(parts?.join("/")))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Builds the module from its arguments.
+pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    let (a, login): (Args, LoginArgs) = parse_with_login(args)?;
+    refuse_unimplemented(&a)?;
+    let user = a
+        .name
+        .ok_or_else(|| ModuleError::arg("name", "missing required argument"))?;
+    if a.append_privs && a.subtract_privs {
+        return Err(ModuleError::args(
+            "parameters are mutually exclusive: append_privs|subtract_privs",
+        ));
+    }
+    let priv_ = match a.priv_arg.as_ref() {
+        Some(v) => priv_string(v)?,
+        None => None,
+    };
+    Ok(Box::new(MysqlUser {
+        user,
+        host: a.host.unwrap_or_else(|| "localhost".into()).to_lowercase(),
+        state: a.state,
+        password: a.password,
+        encrypted: a.encrypted,
+        priv_,
+        append_privs: a.append_privs,
+        subtract_privs: a.subtract_privs,
+        update_password: a.update_password,
+        sql_log_bin: a.sql_log_bin,
+        column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        login,
+    }))
+}
+
+/// The account as the server has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Account {
+    /// `COALESCE(Password, authentication_string)` (empty ones as NULL), as Ansible reads it.
+    hash: Option<String>,
+    /// Any TLS requirement (`ssl_type`, `ssl_cipher`, `x509_issuer`, `x509_subject`).
+    requires_tls: bool,
+    /// Its privileges (`SHOW GRANTS`).
+    privs: Privs,
+}
+
+/// What the user fact reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct UserState {
+    /// `VERSION()`.
+    version: String,
+    /// `@@sql_mode` has ANSI.
+    ansi: bool,
+    /// The account `user@host`, if it exists.
+    account: Option<Account>,
+    /// The server's hash of the password given (`*SHA1(SHA1(pw))`).
+    wanted_hash: Option<String>,
+    /// `(plugin, auth)` of the accounts of the same name, on any host (on_new_username).
+    auths: Vec<(String, String)>,
+}
+
+/// Reads everything the planner needs in one session.
+struct UserFact<'a>(&'a MysqlUser);
+
+impl UserFact<'_> {
+    fn sql(&self) -> String {
+        let w = self.0;
+        let (u, h) = (sql_str(&w.user), sql_str(&w.host));
+        let mut s = String::from(SESSION_PREAMBLE);
+        s.push_str("SELECT '#version', VERSION();\nSELECT '#mode', @@sql_mode;\n");
+        s.push_str(&format!(
+            "SELECT '#account', COALESCE(CASE WHEN Password = '' THEN NULL ELSE Password END, \
+             CASE WHEN authentication_string = '' THEN NULL ELSE authentication_string END), \
+             CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '' \
+             FROM mysql.user WHERE user = {u} AND host = {h};\n"
+        ));
+        if let Some(p) = w.password.as_deref().filter(|p| !p.is_empty() && !w.encrypted) {
+            s.push_str(&format!(
+                "SELECT '#hash', CONCAT('*', UCASE(SHA1(UNHEX(SHA1({})))));\n",
+                sql_str(p)
+            ));
+        }
+        s.push_str(&format!(
+            "SELECT '#auth', plugin, auth FROM (SELECT plugin, password AS auth FROM mysql.user \
+             WHERE user = {u} UNION SELECT plugin, authentication_string AS auth FROM mysql.user \
+             WHERE user = {u}) x GROUP BY plugin, auth;\n"
+        ));
+        let show = format!("SHOW GRANTS FOR {u}@{h}");
+        s.push_str(&format!(
+            "SET @prov_q = IF((SELECT COUNT(*) FROM mysql.user WHERE user = {u} AND host = {h}) > 0, {}, 'SELECT 1 FROM DUAL WHERE 0');\n\
+             SELECT '#grants';\nPREPARE prov_s FROM @prov_q;\nEXECUTE prov_s;\nDEALLOCATE PREPARE prov_s;\nSELECT '#end';\n",
+            sql_str(&show)
+        ));
+        s
+    }
+}
+
+impl Fact for UserFact<'_> {
+    type Output = UserState;
+
+    fn name(&self) -> String {
+        format!("mysql user {}@{}", self.0.user, self.0.host)
+    }
+
+    fn script(&self) -> prov_core::Script {
+        self.0.login.script()
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<UserState, FactError> {
+        if !out.success() {
+            return Err(probe_error(self, &self.0.login, out));
+        }
+        parse_user_state(&out.stdout_text()).map_err(|e| self.error(e))
+    }
+}
+
+/// Parses the tagged rows of [`UserFact`]'s SQL.
+fn parse_user_state(text: &str) -> Result<UserState, String> {
+    let mut st = UserState {
+        version: String::new(),
+        ansi: false,
+        account: None,
+        wanted_hash: None,
+        auths: Vec::new(),
+    };
+    let (mut grants, mut in_grants) = (Vec::new(), false);
+    for line in text.lines() {
+        let row = batch_row(line);
+        let col = |i: usize| row.get(i).cloned().flatten();
+        if in_grants {
+            match col(0).as_deref() {
+                Some("#end") => in_grants = false,
+                Some(g) => grants.push(g.to_owned()),
+                None => return Err(format!("unexpected grant line `{line}`")),
+            }
+            continue;
+        }
+        match col(0).as_deref() {
+            Some("#version") => st.version = col(1).unwrap_or_default(),
+            Some("#mode") => st.ansi = col(1).unwrap_or_default().contains("ANSI"),
+            Some("#account") => {
+                st.account = Some(Account {
+                    hash: col(1),
+                    requires_tls: col(2).as_deref() == Some("1"),
+                    privs: Privs::default(),
+                })
+            }
+            Some("#hash") => st.wanted_hash = col(1),
+            Some("#auth") => st.auths.push((col(1).unwrap_or_default(), col(2).unwrap_or_default())),
+            Some("#grants") => in_grants = true,
+            _ => return Err(format!("unexpected line `{line}`")),
+        }
+    }
+    if let Some(a) = st.account.as_mut() {
+        a.privs = mysql_privs::from_grants(&grants)?;
+    }
+    Ok(st)
+}
+
+/// One statement group Ansible runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UserOp {
+    /// `CREATE USER` with its authentication.
+    Create(CreateAuth),
+    /// `ALTER USER .. IDENTIFIED WITH mysql_native_password AS hash`.
+    SetPassword(String),
+    /// `REVOKE` (and `REVOKE GRANT OPTION` first when `grant_option`), then `FLUSH PRIVILEGES`.
+    Revoke {
+        on: String,
+        privs: Vec<String>,
+        grant_option: bool,
+    },
+    /// `GRANT .. [WITH GRANT OPTION]`.
+    Grant { on: String, privs: Vec<String> },
+    /// `ALTER USER .. REQUIRE NONE`.
+    RequireNone,
+    /// `DROP USER IF EXISTS`.
+    Drop,
+}
+
+/// How a new account authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CreateAuth {
+    /// No password.
+    None,
+    /// `IDENTIFIED WITH mysql_native_password AS hash` (a password given).
+    Native(String),
+    /// `IDENTIFIED BY PASSWORD hash` (an `encrypted` password given).
+    ByPassword(String),
+    /// `IDENTIFIED WITH plugin AS auth` (the same name's existing password, on_new_username).
+    Reuse(String, String),
+}
+
+/// What the planner decided: the statements, and the result fields Ansible reports.
+#[derive(Debug, Clone, PartialEq)]
+struct UserPlan {
+    ops: Vec<UserOp>,
+    /// `msg` of a real run, and of a check run.
+    msg: (String, String),
+    /// `password_changed` of a real run, and of a check run.
+    password_changed: (Value, Value),
+    attributes: Value,
+}
+
+impl UserPlan {
+    fn new(msg: &str, attributes: Value) -> Self {
+        UserPlan {
+            ops: Vec::new(),
+            msg: (msg.into(), msg.into()),
+            password_changed: (json!(false), json!(false)),
+            attributes,
+        }
+    }
+
+    fn say(&mut self, msg: &str) {
+        self.msg = (msg.into(), msg.into());
+    }
+}
+
+/// `True` for `*` and 40 hex digits (Ansible's `is_hash`).
+fn is_hash(p: &str) -> bool {
+    p.len() == 41 && p.starts_with('*') && p[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The planner (pure): Ansible's `user_add`, `user_mod` and `user_delete` for one account.
+fn plan_user(w: &MysqlUser, st: &UserState) -> Result<UserPlan, String> {
+    if !st.version.to_lowercase().contains("mariadb") {
+        return Err(format!(
+            "prov's mysql_user supports MariaDB servers only (this one is {})",
+            st.version
+        ));
+    }
+    if version_below(&st.version, 10, 2) {
+        return Err(format!("prov's mysql_user needs MariaDB 10.2 or later ({})", st.version));
+    }
+    let privs = match &w.priv_ {
+        Some(p) => Some(mysql_privs::unpack(
+            p,
+            st.ansi,
+            w.column_case_sensitive,
+            !w.subtract_privs,
+        )?),
+        None => None,
+    };
+    match (w.state, &st.account) {
+        (Presence::Absent, None) => Ok(UserPlan::new("User doesn't exist", Value::Null)),
+        (Presence::Absent, Some(_)) => {
+            let mut p = UserPlan::new("User deleted", Value::Null);
+            p.ops.push(UserOp::Drop);
+            Ok(p)
+        }
+        (Presence::Present, None) => Ok(plan_add(w, st, privs)),
+        (Presence::Present, Some(acct)) => plan_mod(w, st, acct, privs.as_ref()),
+    }
+}
+
+/// True when `version` (`10.11.6-MariaDB-0+deb12u1`) is below `major.minor`.
+fn version_below(version: &str, major: u32, minor: u32) -> bool {
+    let mut nums = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let v = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    v < (major, minor)
+}
+
+/// `user_add`: create, then grant each `db.table` of `priv`.
+fn plan_add(w: &MysqlUser, st: &UserState, privs: Option<Privs>) -> UserPlan {
+    let mut p = UserPlan::new("User added", Value::Null);
+    let password = w.password.as_deref().filter(|p| !p.is_empty());
+    let reuse = match (w.update_password, st.auths.as_slice()) {
+        (UpdatePassword::OnNewUsername, [(plugin, auth)]) => Some((plugin, auth)),
+        _ => None,
+    };
+    let auth = match (reuse, password) {
+        (Some((plugin, auth)), _) => CreateAuth::Reuse(plugin.clone(), auth.clone()),
+        (None, Some(pw)) if w.encrypted => CreateAuth::ByPassword(pw.to_owned()),
+        (None, Some(_)) => CreateAuth::Native(st.wanted_hash.clone().unwrap_or_default()),
+        (None, None) => CreateAuth::None,
+    };
+    p.password_changed = (json!(reuse.is_none()), Value::Null);
+    p.ops.push(UserOp::Create(auth));
+    let privs = if w.subtract_privs { None } else { privs };
+    for (on, list) in privs.iter().flat_map(|p| p.0.iter()) {
+        p.ops.push(UserOp::Grant {
+            on: on.clone(),
+            privs: list.clone(),
+        });
+    }
+    p
+}
+
+/// `user_mod` for one host: password, privileges, TLS requirements.
+fn plan_mod(
+    w: &MysqlUser,
+    st: &UserState,
+    acct: &Account,
+    privs: Option<&Privs>,
+) -> Result<UserPlan, String> {
+    let mut p = UserPlan::new("User unchanged", json!({}));
+    let password = match w.update_password {
+        UpdatePassword::Always => w.password.as_deref().filter(|p| !p.is_empty()),
+        _ => None,
+    };
+    if let Some(pw) = password {
+        let wanted = if w.encrypted {
+            if !is_hash(pw) {
+                return Err("encrypted was specified however it does not appear to be a valid hash expecting: *SHA1(SHA1(your_password))".into());
+            }
+            pw.to_owned()
+        } else {
+            st.wanted_hash.clone().unwrap_or_default()
+        };
+        if acct.hash.as_deref() != Some(wanted.as_str()) {
+            p.password_changed = (json!(true), json!(true));
+            p.msg = (
+                "Password updated (new style)".into(),
+                "Password updated".into(),
+            );
+            p.ops.push(UserOp::SetPassword(wanted));
+        }
+    }
+    if let Some(new) = privs {
+        plan_privs(w, &acct.privs, new, &mut p);
+    }
+    if acct.requires_tls {
+        p.say("TLS requires updated");
+        p.ops.push(UserOp::RequireNone);
+    }
+    Ok(p)
+}
+
+/// Items of `a` not in `b`, in `a`'s order, once each.
+fn minus(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in a {
+        if !b.contains(x) && !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+/// Items of `a` also in `b`, in `a`'s order, once each.
+fn both(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for x in a {
+        if b.contains(x) && !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+/// A Python list of strings as `str()` prints it.
+fn py_list(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| format!("'{s}'")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The privilege part of `user_mod`.
+fn plan_privs(w: &MysqlUser, cur: &Privs, new: &Privs, p: &mut UserPlan) {
+    let mut grant_option = false;
+    if !w.append_privs && !w.subtract_privs {
+        for (on, privs) in &cur.0 {
+            if privs.iter().any(|x| x == "GRANT") {
+                grant_option = true;
+            }
+            if !new.contains(on) && w.user != "root" && !privs.iter().any(|x| x == "PROXY") {
+                p.say("Privileges updated");
+                p.ops.push(UserOp::Revoke {
+                    on: on.clone(),
+                    privs: privs.clone(),
+                    grant_option,
+                });
+            }
+        }
+    }
+    if !w.subtract_privs {
+        for (on, privs) in &new.0 {
+            if !cur.contains(on) {
+                p.say("New privileges granted");
+                p.ops.push(UserOp::Grant {
+                    on: on.clone(),
+                    privs: privs.clone(),
+                });
+            }
+        }
+    }
+    for (on, wanted) in &new.0 {
+        let Some(have) = cur.get(on) else { continue };
+        let (mut grant, mut revoke) = (Vec::new(), Vec::new());
+        if w.append_privs {
+            grant = minus(wanted, have);
+        } else if w.subtract_privs {
+            revoke = both(wanted, have);
+        } else {
+            grant = minus(wanted, have);
+            revoke = minus(have, wanted);
+            if grant.iter().any(|x| x == "ALL" || x == "ALL PRIVILEGES") {
+                revoke.retain(|x| x == "GRANT" || x == "PROXY");
+            }
+            grant_option = revoke.iter().any(|x| x == "GRANT") && !grant.iter().any(|x| x == "GRANT");
+        }
+        if grant == ["GRANT"] {
+            grant.push("USAGE".into());
+        }
+        if grant.is_empty() && revoke.is_empty() {
+            continue;
+        }
+        p.say(&format!(
+            "Privileges updated: granted {}, revoked {}",
+            py_list(&grant),
+            py_list(&revoke)
+        ));
+        if !revoke.is_empty() {
+            p.ops.push(UserOp::Revoke {
+                on: on.clone(),
+                privs: revoke,
+                grant_option,
+            });
+        }
+        if !grant.is_empty() {
+            p.ops.push(UserOp::Grant {
+                on: on.clone(),
+                privs: grant,
+            });
+        }
+    }
+}
+
+impl UserOp {
+    /// The statements, as Ansible runs them.
+    fn sql(&self, user: &str, host: &str) -> Vec<String> {
+        let who = format!("{}@{}", sql_str(user), sql_str(host));
+        let without_grant = |privs: &[String]| {
+            privs
+                .iter()
+                .filter(|p| *p != "GRANT")
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self {
+            UserOp::Create(auth) => vec![match auth {
+                CreateAuth::None => format!("CREATE USER {who}"),
+                CreateAuth::Native(h) => format!(
+                    "CREATE USER {who} IDENTIFIED WITH mysql_native_password AS {}",
+                    sql_str(h)
+                ),
+                CreateAuth::ByPassword(h) => {
+                    format!("CREATE USER {who} IDENTIFIED BY PASSWORD {}", sql_str(h))
+                }
+                CreateAuth::Reuse(plugin, h) => format!(
+                    "CREATE USER {who} IDENTIFIED WITH {} AS {}",
+                    sql_str(plugin),
+                    sql_str(h)
+                ),
+            }],
+            UserOp::SetPassword(h) => vec![format!(
+                "ALTER USER {who} IDENTIFIED WITH mysql_native_password AS {}",
+                sql_str(h)
+            )],
+            UserOp::Revoke {
+                on,
+                privs,
+                grant_option,
+            } => {
+                let mut v = Vec::new();
+                if *grant_option {
+                    v.push(format!("REVOKE GRANT OPTION ON {on} FROM {who}"));
+                }
+                let list = without_grant(privs);
+                if !list.is_empty() && !(*grant_option && list == "USAGE") {
+                    v.push(format!("REVOKE {list} ON {on} FROM {who}"));
+                }
+                v.push("FLUSH PRIVILEGES".into());
+                v
+            }
+            UserOp::Grant { on, privs } => {
+                let mut q = format!("GRANT {} ON {on} TO {who}", without_grant(privs));
+                if privs.iter().any(|p| p == "GRANT") {
+                    q.push_str(" WITH GRANT OPTION");
+                }
+                vec![q]
+            }
+            UserOp::RequireNone => vec![format!("ALTER USER {who} REQUIRE NONE")],
+            UserOp::Drop => vec![format!("DROP USER IF EXISTS {who}")],
+        }
+    }
+
+    /// One line for people (no password, no hash).
+    fn summary(&self, account: &str) -> String {
+        match self {
+            UserOp::Create(CreateAuth::None) => format!("create user {account}"),
+            UserOp::Create(_) => format!("create user {account} with a password"),
+            UserOp::SetPassword(_) => format!("user {account}: set password"),
+            UserOp::Revoke { on, privs, .. } => {
+                format!("user {account}: revoke {} on {on}", privs.join(","))
+            }
+            UserOp::Grant { on, privs } => {
+                format!("user {account}: grant {} on {on}", privs.join(","))
+            }
+            UserOp::RequireNone => format!("user {account}: require no TLS"),
+            UserOp::Drop => format!("drop user {account}"),
+        }
+    }
+}
+
+/// The account's privileges before and after, one `db.table: privs` line each.
+fn privs_text(p: &Privs) -> String {
+    p.0.iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.join(",")))
+        .collect()
+}
+
+#[async_trait]
+impl Module for MysqlUser {
+    async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
+        let fact = UserFact(self);
+        let st = read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?;
+        let up = plan_user(self, &st).map_err(ModuleError::failed)?;
+        let check = ctx.check_mode;
+        let pick = |pair: &(Value, Value)| if check { pair.1.clone() } else { pair.0.clone() };
+        let msg = if check { &up.msg.1 } else { &up.msg.0 };
+        let plan = Plan::unchanged()
+            .with_result("user", json!(self.user))
+            .with_result("msg", json!(msg))
+            .with_result("password_changed", pick(&up.password_changed))
+            .with_result("attributes", up.attributes.clone());
+        if up.ops.is_empty() {
+            return Ok(plan);
+        }
+        let account = format!("'{}'@'{}'", self.user, self.host);
+        let mut sql = String::from(SESSION_PREAMBLE);
+        if !self.sql_log_bin {
+            sql.push_str("SET SQL_LOG_BIN=0;\n");
+        }
+        for op in &up.ops {
+            for s in op.sql(&self.user, &self.host) {
+                sql.push_str(&s);
+                sql.push_str(";\n");
+            }
+        }
+        let summary: Vec<String> = up.ops.iter().map(|o| o.summary(&account)).collect();
+        let before = st.account.as_ref().map(|a| privs_text(&a.privs));
+        let diff = Diff::new(
+            format!("mysql user {account}"),
+            before.clone().unwrap_or_default(),
+            match self.state {
+                Presence::Absent => String::new(),
+                Presence::Present => summary.iter().map(|s| format!("{s}\n")).collect(),
+            },
+        );
+        let action = RunSql {
+            script: self.login.script(),
+            input: self.login.input(&sql),
+            message: "error changing user".into(),
+            result: plan.result().clone(),
+            login: self.login.clone(),
+        };
+        Ok(plan.with_change(summary, vec![diff], action))
+    }
+}
+
+#[cfg(test)]
+mod tests;
