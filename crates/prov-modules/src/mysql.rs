@@ -182,10 +182,7 @@ impl LoginArgs {
         if self.check_implicit_admin {
             v.push(self.cnf(Some("root"), Some("")));
         }
-        v.push(self.cnf(
-            self.login_user.as_deref(),
-            self.login_password.as_deref(),
-        ));
+        v.push(self.cnf(self.login_user.as_deref(), self.login_password.as_deref()));
         v
     }
 
@@ -423,7 +420,11 @@ mod tests {
         );
         let script = login.script();
         assert!(!script.as_str().contains("s3cret"));
-        assert!(script.as_str().starts_with("logins=2\nconfig_file='~/.my.cnf'\n"));
+        assert!(
+            script
+                .as_str()
+                .starts_with("logins=2\nconfig_file='~/.my.cnf'\n")
+        );
     }
 
     #[test]

@@ -200,7 +200,10 @@ fn sort_column_order(statement: &str) -> String {
     let mut parts = statement.split('(');
     let name = parts.next().unwrap_or("");
     let cols = parts.next().unwrap_or("").trim_end_matches(')');
-    let mut cols: Vec<&str> = cols.split(',').map(|c| c.trim().trim_matches('`')).collect();
+    let mut cols: Vec<&str> = cols
+        .split(',')
+        .map(|c| c.trim().trim_matches('`'))
+        .collect();
     cols.sort_unstable();
     format!("{name}({})", cols.join(", "))
 }
@@ -220,7 +223,13 @@ mod tests {
     #[test]
     fn unpack_quotes_upper_cases_and_adds_usage() {
         assert_eq!(
-            unpack("app.*:ALL,GRANT/shop.orders:select, insert", false, false, true).unwrap(),
+            unpack(
+                "app.*:ALL,GRANT/shop.orders:select, insert",
+                false,
+                false,
+                true
+            )
+            .unwrap(),
             p(&[
                 ("`app`.*", &["ALL", "GRANT"]),
                 ("`shop`.`orders`", &["SELECT", "INSERT"]),
