@@ -253,8 +253,7 @@ async fn logins(h: &NsConnection) {
         "config_file": "/root/prov-test.cnf", "login_password": "wrong"});
     let e = check(h, "mysql_db", args)
         .await
-        .err()
-        .expect("wrong password fails");
+        .expect_err("wrong password fails");
     assert!(
         e.to_string().contains("unable to connect to database")
             && e.to_string().contains("Access denied"),

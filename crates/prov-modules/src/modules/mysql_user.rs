@@ -627,7 +627,7 @@ impl UserOp {
                     v.push(format!("REVOKE GRANT OPTION ON {on} FROM {who}"));
                 }
                 let list = without_grant(privs);
-                if !list.is_empty() && !(*grant_option && list == "USAGE") {
+                if !(list.is_empty() || *grant_option && list == "USAGE") {
                     v.push(format!("REVOKE {list} ON {on} FROM {who}"));
                 }
                 v.push("FLUSH PRIVILEGES".into());
