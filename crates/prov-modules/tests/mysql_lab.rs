@@ -209,6 +209,17 @@ async fn users(h: &NsConnection) {
         "priv": "*.*:ALL,GRANT"}),
     );
     same_as_ansible(h, "mysql_user", args, "", &fields).await;
+    // Plugins: a hash given as is, a switch to unix_socket, and on_new_username reusing the
+    // password of the same name on another host.
+    let hash = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19";
+    let args = socket(json!({"name": "prov_p", "plugin": "mysql_native_password",
+        "plugin_hash_string": hash}));
+    same_as_ansible(h, "mysql_user", args, "", &fields).await;
+    let args = socket(json!({"name": "prov_u", "plugin": "unix_socket"}));
+    same_as_ansible(h, "mysql_user", args, existing, &fields).await;
+    let args = socket(json!({"name": "prov_u", "host": "%", "password": "other",
+        "update_password": "on_new_username"}));
+    same_as_ansible(h, "mysql_user", args, existing, &fields).await;
     // Removed, and absent already.
     let args = socket(json!({"name": "prov_u", "state": "absent"}));
     let r = same_as_ansible(h, "mysql_user", args.clone(), existing, &fields).await;

@@ -11,9 +11,10 @@
 //! password changed when the server's hash differs (`update_password: always`), its
 //! privileges replaced, appended (`append_privs`) or subtracted (`subtract_privs`) per
 //! `db.table` as Ansible compares them (`crate::mysql_privs`), and TLS requirements it has
-//! dropped (`tls_requires` not given). Refused by name: `host_all`, `tls_requires`,
-//! `resource_limits`, `plugin`, `plugin_hash_string`, `plugin_auth_string`, `salt`,
-//! `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
+//! dropped (`tls_requires` not given); `plugin` with `plugin_hash_string` (`AS`) or
+//! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
+//! compares and sets them. Refused by name: `host_all`, `tls_requires`, `resource_limits`,
+//! `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
 //! `force_context` (not implemented), and MySQL (not MariaDB) servers.
 
 use async_trait::async_trait;
@@ -75,12 +76,12 @@ struct Args {
     tls_requires: Option<Value>,
     #[serde(default)]
     resource_limits: Option<Value>,
-    #[serde(default)]
-    plugin: Option<Value>,
-    #[serde(default)]
-    plugin_hash_string: Option<Value>,
-    #[serde(default)]
-    plugin_auth_string: Option<Value>,
+    #[serde(default, deserialize_with = "crate::args::de_opt_string")]
+    plugin: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::de_opt_string")]
+    plugin_hash_string: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::de_opt_string")]
+    plugin_auth_string: Option<String>,
     #[serde(default)]
     salt: Option<Value>,
     #[serde(default)]
@@ -111,6 +112,9 @@ struct MysqlUser {
     update_password: UpdatePassword,
     sql_log_bin: bool,
     column_case_sensitive: bool,
+    plugin: Option<String>,
+    plugin_hash: Option<String>,
+    plugin_auth: Option<String>,
     login: LoginArgs,
 }
 
@@ -120,9 +124,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
     let refused = [
         ("tls_requires", given(&a.tls_requires)),
         ("resource_limits", given(&a.resource_limits)),
-        ("plugin", given(&a.plugin)),
-        ("plugin_hash_string", given(&a.plugin_hash_string)),
-        ("plugin_auth_string", given(&a.plugin_auth_string)),
         ("salt", given(&a.salt)),
         ("attributes", given(&a.attributes)),
         ("password_expire", given(&a.password_expire)),
@@ -186,6 +187,9 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        plugin: a.plugin.filter(|p| !p.is_empty()),
+        plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
+        plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
         login,
     }))
 }
@@ -195,6 +199,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 struct Account {
     /// `COALESCE(Password, authentication_string)` (empty ones as NULL), as Ansible reads it.
     hash: Option<String>,
+    /// Its authentication plugin and `authentication_string`.
+    plugin: (String, String),
     /// Any TLS requirement (`ssl_type`, `ssl_cipher`, `x509_issuer`, `x509_subject`).
     requires_tls: bool,
     /// Its privileges (`SHOW GRANTS`).
@@ -228,7 +234,7 @@ impl UserFact<'_> {
         s.push_str(&format!(
             "SELECT '#account', COALESCE(CASE WHEN Password = '' THEN NULL ELSE Password END, \
              CASE WHEN authentication_string = '' THEN NULL ELSE authentication_string END), \
-             CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '' \
+             CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '', plugin, authentication_string \
              FROM mysql.user WHERE user = {u} AND host = {h};\n"
         ));
         if let Some(p) = w.password.as_deref().filter(|p| !p.is_empty() && !w.encrypted) {
@@ -299,6 +305,7 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
                 st.account = Some(Account {
                     hash: col(1),
                     requires_tls: col(2).as_deref() == Some("1"),
+                    plugin: (col(3).unwrap_or_default(), col(4).unwrap_or_default()),
                     privs: Privs::default(),
                 })
             }
@@ -321,6 +328,8 @@ enum UserOp {
     Create(CreateAuth),
     /// `ALTER USER .. IDENTIFIED WITH mysql_native_password AS hash`.
     SetPassword(String),
+    /// `ALTER USER .. IDENTIFIED WITH plugin ...`.
+    SetPlugin(String, PluginAuth),
     /// `REVOKE` (and `REVOKE GRANT OPTION` first when `grant_option`), then `FLUSH PRIVILEGES`.
     Revoke {
         on: String,
@@ -344,8 +353,52 @@ enum CreateAuth {
     Native(String),
     /// `IDENTIFIED BY PASSWORD hash` (an `encrypted` password given).
     ByPassword(String),
-    /// `IDENTIFIED WITH plugin AS auth` (the same name's existing password, on_new_username).
-    Reuse(String, String),
+    /// `IDENTIFIED WITH plugin ...` (given, or the same name's existing password with
+    /// on_new_username).
+    Plugin(String, PluginAuth),
+}
+
+/// What follows `IDENTIFIED WITH plugin` (Ansible's `plugin_hash_string` /
+/// `plugin_auth_string`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PluginAuth {
+    /// Nothing.
+    None,
+    /// `AS hash`.
+    Hash(String),
+    /// `USING auth` (pam).
+    Using(String),
+    /// `USING PASSWORD(auth)` (ed25519).
+    UsingPassword(String),
+    /// `BY auth`.
+    By(String),
+}
+
+impl PluginAuth {
+    /// From the arguments, in Ansible's order of precedence.
+    fn of(plugin: &str, hash: Option<&str>, auth: Option<&str>) -> PluginAuth {
+        match (hash, auth) {
+            (Some(h), _) => PluginAuth::Hash(h.into()),
+            (None, Some(a)) if plugin == "pam" => PluginAuth::Using(a.into()),
+            (None, Some(a)) if plugin == "ed25519" => PluginAuth::UsingPassword(a.into()),
+            (None, Some(a)) => PluginAuth::By(a.into()),
+            (None, None) => PluginAuth::None,
+        }
+    }
+
+    /// `IDENTIFIED WITH 'plugin' ...`.
+    fn sql(&self, plugin: &str) -> String {
+        let p = sql_str(plugin);
+        match self {
+            PluginAuth::None => format!("IDENTIFIED WITH {p}"),
+            PluginAuth::Hash(h) => format!("IDENTIFIED WITH {p} AS {}", sql_str(h)),
+            PluginAuth::Using(a) => format!("IDENTIFIED WITH {p} USING {}", sql_str(a)),
+            PluginAuth::UsingPassword(a) => {
+                format!("IDENTIFIED WITH {p} USING PASSWORD({})", sql_str(a))
+            }
+            PluginAuth::By(a) => format!("IDENTIFIED WITH {p} BY {}", sql_str(a)),
+        }
+    }
 }
 
 /// What the planner decided: the statements, and the result fields Ansible reports.
@@ -428,11 +481,17 @@ fn plan_add(w: &MysqlUser, st: &UserState, privs: Option<Privs>) -> UserPlan {
         (UpdatePassword::OnNewUsername, [(plugin, auth)]) => Some((plugin, auth)),
         _ => None,
     };
-    let auth = match (reuse, password) {
-        (Some((plugin, auth)), _) => CreateAuth::Reuse(plugin.clone(), auth.clone()),
-        (None, Some(pw)) if w.encrypted => CreateAuth::ByPassword(pw.to_owned()),
-        (None, Some(_)) => CreateAuth::Native(st.wanted_hash.clone().unwrap_or_default()),
-        (None, None) => CreateAuth::None,
+    let auth = match (reuse, password, &w.plugin) {
+        (Some((plugin, auth)), _, _) => {
+            CreateAuth::Plugin(plugin.clone(), PluginAuth::Hash(auth.clone()))
+        }
+        (None, Some(pw), _) if w.encrypted => CreateAuth::ByPassword(pw.to_owned()),
+        (None, Some(_), _) => CreateAuth::Native(st.wanted_hash.clone().unwrap_or_default()),
+        (None, None, Some(plugin)) => CreateAuth::Plugin(
+            plugin.clone(),
+            PluginAuth::of(plugin, w.plugin_hash.as_deref(), w.plugin_auth.as_deref()),
+        ),
+        (None, None, None) => CreateAuth::None,
     };
     p.password_changed = (json!(reuse.is_none()), Value::Null);
     p.ops.push(UserOp::Create(auth));
@@ -474,6 +533,17 @@ fn plan_mod(
                 "Password updated".into(),
             );
             p.ops.push(UserOp::SetPassword(wanted));
+        }
+    }
+    if w.update_password == UpdatePassword::Always
+        && let Some(plugin) = &w.plugin
+    {
+        let (cur_plugin, cur_auth) = &acct.plugin;
+        let differs = |v: &Option<String>| v.as_ref().is_some_and(|v| v != cur_auth);
+        if cur_plugin != plugin || differs(&w.plugin_hash) || differs(&w.plugin_auth) {
+            let how = PluginAuth::of(plugin, w.plugin_hash.as_deref(), w.plugin_auth.as_deref());
+            p.password_changed = (json!(true), json!(true));
+            p.ops.push(UserOp::SetPlugin(plugin.clone(), how));
         }
     }
     if let Some(new) = privs {
@@ -607,11 +677,9 @@ impl UserOp {
                 CreateAuth::ByPassword(h) => {
                     format!("CREATE USER {who} IDENTIFIED BY PASSWORD {}", sql_str(h))
                 }
-                CreateAuth::Reuse(plugin, h) => format!(
-                    "CREATE USER {who} IDENTIFIED WITH {} AS {}",
-                    sql_str(plugin),
-                    sql_str(h)
-                ),
+                CreateAuth::Plugin(plugin, how) => {
+                    format!("CREATE USER {who} {}", how.sql(plugin))
+                }
             }],
             UserOp::SetPassword(h) => vec![format!(
                 "ALTER USER {who} IDENTIFIED WITH mysql_native_password AS {}",
@@ -640,6 +708,7 @@ impl UserOp {
                 }
                 vec![q]
             }
+            UserOp::SetPlugin(plugin, how) => vec![format!("ALTER USER {who} {}", how.sql(plugin))],
             UserOp::RequireNone => vec![format!("ALTER USER {who} REQUIRE NONE")],
             UserOp::Drop => vec![format!("DROP USER IF EXISTS {who}")],
         }
@@ -651,6 +720,7 @@ impl UserOp {
             UserOp::Create(CreateAuth::None) => format!("create user {account}"),
             UserOp::Create(_) => format!("create user {account} with a password"),
             UserOp::SetPassword(_) => format!("user {account}: set password"),
+            UserOp::SetPlugin(plugin, _) => format!("user {account}: authenticate with {plugin}"),
             UserOp::Revoke { on, privs, .. } => {
                 format!("user {account}: revoke {} on {on}", privs.join(","))
             }

@@ -18,6 +18,9 @@ fn want(extra: Value) -> MysqlUser {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        plugin: a.plugin,
+        plugin_hash: a.plugin_hash_string,
+        plugin_auth: a.plugin_auth_string,
         login,
     }
 }
@@ -31,6 +34,7 @@ fn state(account: Option<(&str, &[&str])>) -> UserState {
         account: account.map(|(hash, grants)| Account {
             hash: Some(hash.into()),
             requires_tls: false,
+            plugin: ("mysql_native_password".into(), hash.into()),
             privs: mysql_privs::from_grants(
                 &grants.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
             )
@@ -219,7 +223,7 @@ fn the_password_is_only_on_stdin() {
 #[test]
 fn unimplemented_arguments_are_refused_by_name() {
     for (k, v) in [
-        ("plugin", json!("ed25519")),
+        ("salt", json!("x")),
         ("tls_requires", json!({"SSL": null})),
         ("resource_limits", json!({"MAX_QUERIES_PER_HOUR": 1})),
         ("host_all", json!(true)),
@@ -236,4 +240,27 @@ fn unimplemented_arguments_are_refused_by_name() {
     assert!(e.to_string().contains("mutually exclusive"));
     assert!(build(json!({"name": "x", "priv": {"db.*": "ALL"}})).is_ok());
     assert!(build(json!({"name": "x", "priv": ["db.*:ALL"]})).is_err());
+}
+
+#[test]
+fn plugins_are_set_and_compared_as_ansible_does() {
+    let grants: &[&str] = &["GRANT USAGE ON *.* TO `app`@`localhost`"];
+    let st = state(Some((HASH, grants)));
+    let w = want(json!({"password": null, "plugin": "mysql_native_password", "plugin_hash_string": HASH}));
+    assert!(plan_user(&w, &st).unwrap().ops.is_empty());
+    let w = want(json!({"password": null, "plugin": "unix_socket"}));
+    let p = plan_user(&w, &st).unwrap();
+    assert_eq!(sql(&w, &p), ["ALTER USER 'app'@'localhost' IDENTIFIED WITH 'unix_socket'"]);
+    assert_eq!(p.password_changed.0, json!(true));
+    let w = want(json!({"password": null, "plugin": "ed25519", "plugin_auth_string": "pw"}));
+    let p = plan_user(&w, &st).unwrap();
+    assert_eq!(
+        sql(&w, &p),
+        ["ALTER USER 'app'@'localhost' IDENTIFIED WITH 'ed25519' USING PASSWORD('pw')"]
+    );
+    let w = want(json!({"password": null, "plugin": "pam", "plugin_auth_string": "svc"}));
+    let p = plan_user(&w, &state(None)).unwrap();
+    assert_eq!(sql(&w, &p)[0], "CREATE USER 'app'@'localhost' IDENTIFIED WITH 'pam' USING 'svc'");
+    let w = want(json!({"password": null, "plugin": "x", "plugin_auth_string": "a", "update_password": "on_create"}));
+    assert!(plan_user(&w, &st).unwrap().ops.is_empty());
 }
