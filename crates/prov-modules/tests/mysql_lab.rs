@@ -220,6 +220,12 @@ async fn users(h: &NsConnection) {
     let args = socket(json!({"name": "prov_u", "host": "%", "password": "other",
         "update_password": "on_new_username"}));
     same_as_ansible(h, "mysql_user", args, existing, &fields).await;
+    // host_all: every host of the name.
+    let two = format!("{existing} CREATE USER prov_u@'%' IDENTIFIED BY 'old2';");
+    let args = socket(json!({"name": "prov_u", "host_all": true, "priv": "prov_a.*:SELECT"}));
+    same_as_ansible(h, "mysql_user", args, &two, &fields).await;
+    let args = socket(json!({"name": "prov_u", "host_all": true, "state": "absent"}));
+    same_as_ansible(h, "mysql_user", args, &two, &fields).await;
     // Removed, and absent already.
     let args = socket(json!({"name": "prov_u", "state": "absent"}));
     let r = same_as_ansible(h, "mysql_user", args.clone(), existing, &fields).await;

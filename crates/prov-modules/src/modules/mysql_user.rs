@@ -13,7 +13,8 @@
 //! `db.table` as Ansible compares them (`crate::mysql_privs`), and TLS requirements it has
 //! dropped (`tls_requires` not given); `plugin` with `plugin_hash_string` (`AS`) or
 //! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
-//! compares and sets them. Refused by name: `host_all`, `tls_requires`, `resource_limits`,
+//! compares and sets them; `host_all` (every host of the name: one more read, then each
+//! account as above). Refused by name: `tls_requires`, `resource_limits`,
 //! `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
 //! `force_context` (not implemented), and MySQL (not MariaDB) servers.
 
@@ -112,6 +113,7 @@ struct MysqlUser {
     update_password: UpdatePassword,
     sql_log_bin: bool,
     column_case_sensitive: bool,
+    host_all: bool,
     plugin: Option<String>,
     plugin_hash: Option<String>,
     plugin_auth: Option<String>,
@@ -131,7 +133,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
         ("locked", given(&a.locked)),
         ("session_vars", given(&a.session_vars)),
         ("force_context", given(&a.force_context)),
-        ("host_all", a.host_all),
     ];
     match refused.iter().find(|(_, g)| *g) {
         Some((name, _)) => Err(ModuleError::arg(name, "not implemented by prov")),
@@ -187,6 +188,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        host_all: a.host_all,
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
         plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
@@ -740,12 +742,145 @@ fn privs_text(p: &Privs) -> String {
         .collect()
 }
 
+/// The hosts of every account named `user` (`host_all`).
+struct HostsFact<'a>(&'a MysqlUser);
+
+impl HostsFact<'_> {
+    fn sql(&self) -> String {
+        format!(
+            "{SESSION_PREAMBLE}SELECT Host FROM mysql.user WHERE user = {};\n",
+            sql_str(&self.0.user)
+        )
+    }
+}
+
+impl Fact for HostsFact<'_> {
+    type Output = Vec<String>;
+
+    fn name(&self) -> String {
+        format!("mysql hosts of user {}", self.0.user)
+    }
+
+    fn script(&self) -> prov_core::Script {
+        self.0.login.script()
+    }
+
+    fn parse(&self, out: &CommandOutput) -> Result<Vec<String>, FactError> {
+        if !out.success() {
+            return Err(probe_error(self, &self.0.login, out));
+        }
+        let text = out.stdout_text();
+        Ok(text
+            .lines()
+            .map(|l| batch_row(l).into_iter().next().flatten().unwrap_or_default())
+            .collect())
+    }
+}
+
+/// Merges the plans of several hosts as Ansible's loop over hostnames does: the last message
+/// set wins, a password changed on any host is `password_changed`.
+fn merge(plans: Vec<UserPlan>) -> UserPlan {
+    let mut all = UserPlan::new("User unchanged", json!({}));
+    let initial = all.msg.clone();
+    for p in plans {
+        if p.msg != initial {
+            all.msg = p.msg.clone();
+        }
+        if p.password_changed.0 == json!(true) {
+            all.password_changed = p.password_changed.clone();
+        }
+        all.attributes = p.attributes.clone();
+        all.ops.extend(p.ops);
+    }
+    all
+}
+
+impl MysqlUser {
+    /// This account on another host.
+    fn on_host(&self, host: &str) -> MysqlUser {
+        MysqlUser {
+            host: host.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The plan of each account this task manages: `host`, or every host with `host_all`.
+    async fn plans(
+        &self,
+        ctx: &ModuleContext<'_>,
+    ) -> Result<Vec<(MysqlUser, UserState, UserPlan)>, ModuleError> {
+        let hosts = if self.host_all {
+            let fact = HostsFact(self);
+            read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?
+        } else {
+            vec![self.host.clone()]
+        };
+        if self.host_all && hosts.is_empty() && self.state == Presence::Present {
+            return Err(ModuleError::failed(
+                "host_all parameter cannot be used when adding a user",
+            ));
+        }
+        let mut out = Vec::new();
+        for h in hosts {
+            let w = self.on_host(&h);
+            let fact = UserFact(&w);
+            let st = read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?;
+            let up = plan_user(&w, &st).map_err(ModuleError::failed)?;
+            out.push((w, st, up));
+        }
+        Ok(out)
+    }
+}
+
+/// The summary lines and the diff of one account's plan.
+fn describe(w: &MysqlUser, st: &UserState, up: &UserPlan) -> (Vec<String>, Diff) {
+    let account = format!("'{}'@'{}'", w.user, w.host);
+    let summary: Vec<String> = up.ops.iter().map(|o| o.summary(&account)).collect();
+    let before = st.account.as_ref().map(|a| privs_text(&a.privs));
+    let after = match w.state {
+        Presence::Absent => String::new(),
+        Presence::Present => summary.iter().map(|s| format!("{s}\n")).collect(),
+    };
+    let diff = Diff::new(
+        format!("mysql user {account}"),
+        before.unwrap_or_default(),
+        after,
+    );
+    (summary, diff)
+}
+
 #[async_trait]
 impl Module for MysqlUser {
     async fn plan(&self, ctx: &ModuleContext<'_>) -> Result<Plan, ModuleError> {
-        let fact = UserFact(self);
-        let st = read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?;
-        let up = plan_user(self, &st).map_err(ModuleError::failed)?;
+        let plans = self.plans(ctx).await?;
+        let (mut summary, mut diffs, mut sql) = (Vec::new(), Vec::new(), String::new());
+        for (w, st, up) in &plans {
+            if up.ops.is_empty() {
+                continue;
+            }
+            let (s, d) = describe(w, st, up);
+            summary.extend(s);
+            diffs.push(d);
+            for op in &up.ops {
+                for q in op.sql(&w.user, &w.host) {
+                    sql.push_str(&q);
+                    sql.push_str(";\n");
+                }
+            }
+        }
+        let up = match self.host_all {
+            true => merge(plans.into_iter().map(|p| p.2).collect()),
+            false => plans.into_iter().next().map(|p| p.2).expect("one host"),
+        };
+        let up = match (self.host_all, self.state, up.ops.is_empty()) {
+            (true, Presence::Absent, true) => UserPlan::new("User doesn't exist", Value::Null),
+            (true, Presence::Absent, false) => UserPlan {
+                msg: ("User deleted".into(), "User deleted".into()),
+                attributes: Value::Null,
+                ..up
+            },
+            _ => up,
+        };
         let check = ctx.check_mode;
         let pick = |pair: &(Value, Value)| if check { pair.1.clone() } else { pair.0.clone() };
         let msg = if check { &up.msg.1 } else { &up.msg.0 };
@@ -754,38 +889,22 @@ impl Module for MysqlUser {
             .with_result("msg", json!(msg))
             .with_result("password_changed", pick(&up.password_changed))
             .with_result("attributes", up.attributes.clone());
-        if up.ops.is_empty() {
+        if summary.is_empty() {
             return Ok(plan);
         }
-        let account = format!("'{}'@'{}'", self.user, self.host);
-        let mut sql = String::from(SESSION_PREAMBLE);
+        let mut input = String::from(SESSION_PREAMBLE);
         if !self.sql_log_bin {
-            sql.push_str("SET SQL_LOG_BIN=0;\n");
+            input.push_str("SET SQL_LOG_BIN=0;\n");
         }
-        for op in &up.ops {
-            for s in op.sql(&self.user, &self.host) {
-                sql.push_str(&s);
-                sql.push_str(";\n");
-            }
-        }
-        let summary: Vec<String> = up.ops.iter().map(|o| o.summary(&account)).collect();
-        let before = st.account.as_ref().map(|a| privs_text(&a.privs));
-        let diff = Diff::new(
-            format!("mysql user {account}"),
-            before.clone().unwrap_or_default(),
-            match self.state {
-                Presence::Absent => String::new(),
-                Presence::Present => summary.iter().map(|s| format!("{s}\n")).collect(),
-            },
-        );
+        input.push_str(&sql);
         let action = RunSql {
             script: self.login.script(),
-            input: self.login.input(&sql),
+            input: self.login.input(&input),
             message: "error changing user".into(),
             result: plan.result().clone(),
             login: self.login.clone(),
         };
-        Ok(plan.with_change(summary, vec![diff], action))
+        Ok(plan.with_change(summary, diffs, action))
     }
 }
 

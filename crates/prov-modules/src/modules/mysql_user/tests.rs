@@ -18,6 +18,7 @@ fn want(extra: Value) -> MysqlUser {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        host_all: a.host_all,
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
         plugin_auth: a.plugin_auth_string,
@@ -226,7 +227,6 @@ fn unimplemented_arguments_are_refused_by_name() {
         ("salt", json!("x")),
         ("tls_requires", json!({"SSL": null})),
         ("resource_limits", json!({"MAX_QUERIES_PER_HOUR": 1})),
-        ("host_all", json!(true)),
         ("locked", json!(true)),
     ] {
         let mut a = json!({"name": "x"});
@@ -263,4 +263,20 @@ fn plugins_are_set_and_compared_as_ansible_does() {
     assert_eq!(sql(&w, &p)[0], "CREATE USER 'app'@'localhost' IDENTIFIED WITH 'pam' USING 'svc'");
     let w = want(json!({"password": null, "plugin": "x", "plugin_auth_string": "a", "update_password": "on_create"}));
     assert!(plan_user(&w, &st).unwrap().ops.is_empty());
+}
+
+#[test]
+fn host_all_merges_the_hosts_as_ansibles_loop() {
+    let mut a = UserPlan::new("User unchanged", json!({}));
+    let mut b = UserPlan::new("User unchanged", json!({}));
+    b.say("New privileges granted");
+    b.ops.push(UserOp::RequireNone);
+    a.password_changed = (json!(true), json!(true));
+    let m = merge(vec![a, b.clone(), UserPlan::new("User unchanged", json!({}))]);
+    assert_eq!(m.msg.0, "New privileges granted");
+    assert_eq!(m.password_changed.0, json!(true));
+    assert_eq!(m.ops, [UserOp::RequireNone]);
+    let f = HostsFact(&want(json!({"host_all": true})));
+    let out = crate::server_util::testing::output(0, "localhost\n%\n", "");
+    assert_eq!(f.parse(&out).unwrap(), ["localhost", "%"]);
 }
