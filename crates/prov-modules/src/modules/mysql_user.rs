@@ -31,6 +31,9 @@ use crate::mysql::{
 };
 use crate::mysql_privs::{self, Privs};
 
+/// Ansible's warning when `column_case_sensitive` is left out.
+const COLUMN_CASE_WARNING: &str = "Option column_case_sensitive is not provided. The default is now false, so the column's name will be uppercased. The default will be changed to true in community.mysql 4.0.0.";
+
 /// The module's name and builder, for the registry.
 pub const SPEC: ModuleSpec = ModuleSpec::new("mysql_user", build);
 
@@ -113,6 +116,8 @@ struct MysqlUser {
     update_password: UpdatePassword,
     sql_log_bin: bool,
     column_case_sensitive: bool,
+    /// `column_case_sensitive` left out: Ansible warns.
+    warn_column_case: bool,
     host_all: bool,
     plugin: Option<String>,
     plugin_hash: Option<String>,
@@ -188,6 +193,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
@@ -884,11 +890,14 @@ impl Module for MysqlUser {
         let check = ctx.check_mode;
         let pick = |pair: &(Value, Value)| if check { pair.1.clone() } else { pair.0.clone() };
         let msg = if check { &up.msg.1 } else { &up.msg.0 };
-        let plan = Plan::unchanged()
+        let mut plan = Plan::unchanged()
             .with_result("user", json!(self.user))
             .with_result("msg", json!(msg))
             .with_result("password_changed", pick(&up.password_changed))
             .with_result("attributes", up.attributes.clone());
+        if self.warn_column_case {
+            plan = plan.with_result("warnings", json!([COLUMN_CASE_WARNING]));
+        }
         if summary.is_empty() {
             return Ok(plan);
         }

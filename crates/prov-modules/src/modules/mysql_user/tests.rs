@@ -18,6 +18,7 @@ fn want(extra: Value) -> MysqlUser {
         update_password: a.update_password,
         sql_log_bin: a.sql_log_bin,
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
+        warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
