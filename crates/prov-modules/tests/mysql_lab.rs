@@ -27,7 +27,7 @@ async fn sql(h: &NsConnection, q: &str) -> String {
 /// Databases, accounts (with their hashes) and grants the tests touch (named prov*).
 async fn server_state(h: &NsConnection) -> String {
     h.sh_ok(
-        r#"mysql -NBe "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'prov%' ORDER BY 1; SELECT user, host, plugin, authentication_string, ssl_type FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1, 2"
+        r#"mysql -NBe "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'prov%' ORDER BY 1; SELECT user, host, plugin, authentication_string, ssl_type, max_questions, max_updates, max_connections, max_user_connections, max_statement_time FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1, 2"
 mysql -NBe "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1" | while read -r a; do mysql -NBe "SHOW GRANTS FOR $a"; done"#,
     )
     .await
@@ -219,6 +219,12 @@ async fn users(h: &NsConnection) {
     same_as_ansible(h, "mysql_user", args, existing, &fields).await;
     let args = socket(json!({"name": "prov_u", "host": "%", "password": "other",
         "update_password": "on_new_username"}));
+    same_as_ansible(h, "mysql_user", args, existing, &fields).await;
+    // Resource limits, on a new account and an existing one.
+    let args = socket(json!({"name": "prov_l", "resource_limits":
+        {"MAX_USER_CONNECTIONS": 5, "MAX_QUERIES_PER_HOUR": "0", "MAX_STATEMENT_TIME": 2}}));
+    same_as_ansible(h, "mysql_user", args, "", &fields).await;
+    let args = socket(json!({"name": "prov_u", "resource_limits": {"MAX_USER_CONNECTIONS": 3}}));
     same_as_ansible(h, "mysql_user", args, existing, &fields).await;
     // host_all: every host of the name.
     let two = format!("{existing} CREATE USER prov_u@'%' IDENTIFIED BY 'old2';");

@@ -14,7 +14,8 @@
 //! dropped (`tls_requires` not given); `plugin` with `plugin_hash_string` (`AS`) or
 //! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
 //! compares and sets them; `host_all` (every host of the name: one more read, then each
-//! account as above). Refused by name: `tls_requires`, `resource_limits`,
+//! account as above); `resource_limits` (MariaDB's five, `ALTER USER .. WITH`). Refused by
+//! name: `tls_requires`,
 //! `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
 //! `force_context` (not implemented), and MySQL (not MariaDB) servers.
 
@@ -119,6 +120,8 @@ struct MysqlUser {
     /// `column_case_sensitive` left out: Ansible warns.
     warn_column_case: bool,
     host_all: bool,
+    /// `resource_limits`, in the order given.
+    limits: Vec<(String, i64)>,
     plugin: Option<String>,
     plugin_hash: Option<String>,
     plugin_auth: Option<String>,
@@ -130,7 +133,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
     let given = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
     let refused = [
         ("tls_requires", given(&a.tls_requires)),
-        ("resource_limits", given(&a.resource_limits)),
         ("salt", given(&a.salt)),
         ("attributes", given(&a.attributes)),
         ("password_expire", given(&a.password_expire)),
@@ -165,6 +167,41 @@ fn priv_string(v: &Value) -> Result<Option<String>, ModuleError> {
     }
 }
 
+/// The resource limits MariaDB has, as Ansible names them, and their `mysql.user` columns.
+const LIMITS: [(&str, &str); 5] = [
+    ("MAX_QUERIES_PER_HOUR", "max_questions"),
+    ("MAX_UPDATES_PER_HOUR", "max_updates"),
+    ("MAX_CONNECTIONS_PER_HOUR", "max_connections"),
+    ("MAX_USER_CONNECTIONS", "max_user_connections"),
+    ("MAX_STATEMENT_TIME", "max_statement_time"),
+];
+
+/// `resource_limits`: known keys, values as Python's `int()` converts them.
+fn resource_limits(v: Option<&Value>) -> Result<Vec<(String, i64)>, ModuleError> {
+    let m = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ModuleError::arg("resource_limits", "must be a dict")),
+    };
+    m.iter()
+        .map(|(k, v)| {
+            if !LIMITS.iter().any(|(name, _)| name == k) {
+                return Err(format!("resource_limits: key '{k}' is unsupported."));
+            }
+            let n = match v {
+                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+                Value::String(s) => s.trim().parse().ok(),
+                Value::Bool(b) => Some(i64::from(*b)),
+                _ => None,
+            };
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            n.map(|n| (k.clone(), n))
+                .ok_or_else(|| format!("Can't convert value '{text}' to integer."))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ModuleError::arg("resource_limits", e))
+}
+
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     let (a, login): (Args, LoginArgs) = parse_with_login(args)?;
@@ -195,6 +232,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
         warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
+        limits: resource_limits(a.resource_limits.as_ref())?,
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
         plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
@@ -203,10 +241,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
 }
 
 /// The account as the server has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Account {
     /// `COALESCE(Password, authentication_string)` (empty ones as NULL), as Ansible reads it.
     hash: Option<String>,
+    /// Its resource limits, in [`LIMITS`]' order.
+    limits: Vec<f64>,
     /// Its authentication plugin and `authentication_string`.
     plugin: (String, String),
     /// Any TLS requirement (`ssl_type`, `ssl_cipher`, `x509_issuer`, `x509_subject`).
@@ -216,7 +256,7 @@ struct Account {
 }
 
 /// What the user fact reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct UserState {
     /// `VERSION()`.
     version: String,
@@ -242,7 +282,8 @@ impl UserFact<'_> {
         s.push_str(&format!(
             "SELECT '#account', COALESCE(CASE WHEN Password = '' THEN NULL ELSE Password END, \
              CASE WHEN authentication_string = '' THEN NULL ELSE authentication_string END), \
-             CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '', plugin, authentication_string \
+             CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '', plugin, authentication_string, \
+             max_questions, max_updates, max_connections, max_user_connections, max_statement_time \
              FROM mysql.user WHERE user = {u} AND host = {h};\n"
         ));
         if let Some(p) = w.password.as_deref().filter(|p| !p.is_empty() && !w.encrypted) {
@@ -314,6 +355,9 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
                     hash: col(1),
                     requires_tls: col(2).as_deref() == Some("1"),
                     plugin: (col(3).unwrap_or_default(), col(4).unwrap_or_default()),
+                    limits: (5..10)
+                        .map(|i| col(i).and_then(|v| v.parse().ok()).unwrap_or(0.0))
+                        .collect(),
                     privs: Privs::default(),
                 })
             }
@@ -348,6 +392,8 @@ enum UserOp {
     Grant { on: String, privs: Vec<String> },
     /// `ALTER USER .. REQUIRE NONE`.
     RequireNone,
+    /// `ALTER USER .. WITH LIMIT n ...`.
+    SetLimits(Vec<(String, i64)>),
     /// `DROP USER IF EXISTS`.
     Drop,
 }
@@ -467,8 +513,33 @@ fn plan_user(w: &MysqlUser, st: &UserState) -> Result<UserPlan, String> {
             p.ops.push(UserOp::Drop);
             Ok(p)
         }
-        (Presence::Present, None) => Ok(plan_add(w, st, privs)),
-        (Presence::Present, Some(acct)) => plan_mod(w, st, acct, privs.as_ref()),
+        (Presence::Present, None) => {
+            let mut p = plan_add(w, st, privs);
+            plan_limits(w, &[0.0; 5], &mut p);
+            Ok(p)
+        }
+        (Presence::Present, Some(acct)) => {
+            let mut p = plan_mod(w, st, acct, privs.as_ref())?;
+            plan_limits(w, &acct.limits, &mut p);
+            Ok(p)
+        }
+    }
+}
+
+/// Ansible's `limit_resources`: the limits that differ from the account's (a new account's
+/// are all 0), set in one `ALTER USER`.
+fn plan_limits(w: &MysqlUser, current: &[f64], p: &mut UserPlan) {
+    let change: Vec<(String, i64)> = w
+        .limits
+        .iter()
+        .filter(|(k, v)| {
+            let i = LIMITS.iter().position(|(name, _)| name == k).unwrap_or(0);
+            current.get(i).copied().unwrap_or(0.0) != *v as f64
+        })
+        .cloned()
+        .collect();
+    if !change.is_empty() {
+        p.ops.push(UserOp::SetLimits(change));
     }
 }
 
@@ -718,6 +789,10 @@ impl UserOp {
             }
             UserOp::SetPlugin(plugin, how) => vec![format!("ALTER USER {who} {}", how.sql(plugin))],
             UserOp::RequireNone => vec![format!("ALTER USER {who} REQUIRE NONE")],
+            UserOp::SetLimits(l) => {
+                let words: Vec<String> = l.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                vec![format!("ALTER USER {who} WITH {}", words.join(" "))]
+            }
             UserOp::Drop => vec![format!("DROP USER IF EXISTS {who}")],
         }
     }
@@ -736,6 +811,10 @@ impl UserOp {
                 format!("user {account}: grant {} on {on}", privs.join(","))
             }
             UserOp::RequireNone => format!("user {account}: require no TLS"),
+            UserOp::SetLimits(l) => {
+                let words: Vec<String> = l.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                format!("user {account}: limits {}", words.join(" "))
+            }
             UserOp::Drop => format!("drop user {account}"),
         }
     }

@@ -20,6 +20,7 @@ fn want(extra: Value) -> MysqlUser {
         column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
         warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
+        limits: resource_limits(a.resource_limits.as_ref()).unwrap(),
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
         plugin_auth: a.plugin_auth_string,
@@ -37,6 +38,7 @@ fn state(account: Option<(&str, &[&str])>) -> UserState {
             hash: Some(hash.into()),
             requires_tls: false,
             plugin: ("mysql_native_password".into(), hash.into()),
+            limits: vec![0.0, 0.0, 10.0, 0.0, 0.0],
             privs: mysql_privs::from_grants(
                 &grants.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
             )
@@ -227,7 +229,8 @@ fn unimplemented_arguments_are_refused_by_name() {
     for (k, v) in [
         ("salt", json!("x")),
         ("tls_requires", json!({"SSL": null})),
-        ("resource_limits", json!({"MAX_QUERIES_PER_HOUR": 1})),
+        ("resource_limits", json!({"MAX_BOGUS": 1})),
+        ("resource_limits", json!({"MAX_USER_CONNECTIONS": "ten"})),
         ("locked", json!(true)),
     ] {
         let mut a = json!({"name": "x"});
@@ -280,4 +283,19 @@ fn host_all_merges_the_hosts_as_ansibles_loop() {
     let f = HostsFact(&want(json!({"host_all": true})));
     let out = crate::server_util::testing::output(0, "localhost\n%\n", "");
     assert_eq!(f.parse(&out).unwrap(), ["localhost", "%"]);
+}
+
+#[test]
+fn resource_limits_that_differ_are_set() {
+    let grants: &[&str] = &["GRANT USAGE ON *.* TO `app`@`localhost`"];
+    let w = want(json!({"resource_limits": {"MAX_CONNECTIONS_PER_HOUR": 10, "MAX_USER_CONNECTIONS": "5", "MAX_STATEMENT_TIME": 0}}));
+    let p = plan_user(&w, &state(Some((HASH, grants)))).unwrap();
+    assert_eq!(sql(&w, &p), ["ALTER USER 'app'@'localhost' WITH MAX_USER_CONNECTIONS 5"]);
+    let p = plan_user(&w, &state(None)).unwrap();
+    assert_eq!(
+        sql(&w, &p).last().unwrap(),
+        "ALTER USER 'app'@'localhost' WITH MAX_CONNECTIONS_PER_HOUR 10 MAX_USER_CONNECTIONS 5"
+    );
+    let text = "#version\tx\n#mode\t\n#account\t*AB\t0\tmysql_native_password\t*AB\t1\t2\t3\t4\t0.500000\n#grants\n#end\n";
+    assert_eq!(parse_user_state(text).unwrap().account.unwrap().limits, [1.0, 2.0, 3.0, 4.0, 0.5]);
 }
