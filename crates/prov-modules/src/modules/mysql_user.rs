@@ -10,13 +10,13 @@
 //! the password hashed by the server (`mysql_native_password`), an existing one has its
 //! password changed when the server's hash differs (`update_password: always`), its
 //! privileges replaced, appended (`append_privs`) or subtracted (`subtract_privs`) per
-//! `db.table` as Ansible compares them (`crate::mysql_privs`), and TLS requirements it has
-//! dropped (`tls_requires` not given); `plugin` with `plugin_hash_string` (`AS`) or
+//! `db.table` as Ansible compares them (`crate::mysql_privs`), its TLS requirements set to
+//! `tls_requires` (`SSL`, `X509` or `CIPHER`/`ISSUER`/`SUBJECT`; none when not given);
+//! `plugin` with `plugin_hash_string` (`AS`) or
 //! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
 //! compares and sets them; `host_all` (every host of the name: one more read, then each
 //! account as above); `resource_limits` (MariaDB's five, `ALTER USER .. WITH`). Refused by
-//! name: `tls_requires`,
-//! `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
+//! name: `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
 //! `force_context` (not implemented), and MySQL (not MariaDB) servers.
 
 use async_trait::async_trait;
@@ -120,6 +120,8 @@ struct MysqlUser {
     /// `column_case_sensitive` left out: Ansible warns.
     warn_column_case: bool,
     host_all: bool,
+    /// `tls_requires`, sanitized.
+    tls: Option<Tls>,
     /// `resource_limits`, in the order given.
     limits: Vec<(String, i64)>,
     plugin: Option<String>,
@@ -132,7 +134,6 @@ struct MysqlUser {
 fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
     let given = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
     let refused = [
-        ("tls_requires", given(&a.tls_requires)),
         ("salt", given(&a.salt)),
         ("attributes", given(&a.attributes)),
         ("password_expire", given(&a.password_expire)),
@@ -165,6 +166,87 @@ fn priv_string(v: &Value) -> Result<Option<String>, ModuleError> {
         }
         _ => Err(bad()),
     }
+}
+
+/// TLS requirements as Ansible's `sanitize_requires` leaves them.
+#[derive(Debug, Clone)]
+enum Tls {
+    /// `REQUIRE SSL`.
+    Ssl,
+    /// `REQUIRE X509`.
+    X509,
+    /// `REQUIRE CIPHER 'c' AND ISSUER 'i' AND SUBJECT 's'` (some of them).
+    Specified(Vec<(String, String)>),
+}
+
+impl Eq for Tls {}
+
+impl PartialEq for Tls {
+    /// As Python compares the sanitized values (dicts regardless of order).
+    fn eq(&self, other: &Tls) -> bool {
+        match (self, other) {
+            (Tls::Ssl, Tls::Ssl) | (Tls::X509, Tls::X509) => true,
+            (Tls::Specified(a), Tls::Specified(b)) => {
+                let (mut a, mut b) = (a.clone(), b.clone());
+                a.sort();
+                b.sort();
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Tls {
+    /// Ansible's `sanitize_requires` of upper-cased keys and their values.
+    fn sanitize(items: Vec<(String, Option<String>)>) -> Option<Tls> {
+        if items.is_empty() {
+            return None;
+        }
+        let specific = ["CIPHER", "ISSUER", "SUBJECT"];
+        if items.iter().any(|(k, _)| specific.contains(&k.as_str())) {
+            let kept = items
+                .into_iter()
+                .filter(|(k, _)| k != "SSL" && k != "X509")
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect();
+            return Some(Tls::Specified(kept));
+        }
+        Some(match items.iter().any(|(k, _)| k == "X509") {
+            true => Tls::X509,
+            false => Tls::Ssl,
+        })
+    }
+
+    /// What follows `REQUIRE`.
+    fn sql(&self) -> String {
+        match self {
+            Tls::Ssl => "SSL".into(),
+            Tls::X509 => "X509".into(),
+            Tls::Specified(items) => items
+                .iter()
+                .map(|(k, v)| format!("{k} {}", sql_str(v)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        }
+    }
+}
+
+/// `tls_requires`: a dict (values strings or null).
+fn tls_requires(v: Option<&Value>) -> Result<Option<Tls>, ModuleError> {
+    let m = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ModuleError::arg("tls_requires", "must be a dict")),
+    };
+    let items = m
+        .iter()
+        .map(|(k, v)| {
+            let v = crate::args::scalar_string(v).map_err(|e| ModuleError::arg("tls_requires", e))?;
+            Ok((k.to_uppercase(), v))
+        })
+        .collect::<Result<Vec<_>, ModuleError>>()?;
+    Ok(Tls::sanitize(items))
 }
 
 /// The resource limits MariaDB has, as Ansible names them, and their `mysql.user` columns.
@@ -233,6 +315,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
         limits: resource_limits(a.resource_limits.as_ref())?,
+        tls: tls_requires(a.tls_requires.as_ref())?,
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
         plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
@@ -249,8 +332,9 @@ struct Account {
     limits: Vec<f64>,
     /// Its authentication plugin and `authentication_string`.
     plugin: (String, String),
-    /// Any TLS requirement (`ssl_type`, `ssl_cipher`, `x509_issuer`, `x509_subject`).
-    requires_tls: bool,
+    /// Its TLS requirements (`ssl_type`, `ssl_cipher`, `x509_issuer`, `x509_subject`), as
+    /// Ansible's `get_tls_requires` reads them.
+    tls: Option<Tls>,
     /// Its privileges (`SHOW GRANTS`).
     privs: Privs,
 }
@@ -283,7 +367,8 @@ impl UserFact<'_> {
             "SELECT '#account', COALESCE(CASE WHEN Password = '' THEN NULL ELSE Password END, \
              CASE WHEN authentication_string = '' THEN NULL ELSE authentication_string END), \
              CONCAT(ssl_type, ssl_cipher, x509_issuer, x509_subject) <> '', plugin, authentication_string, \
-             max_questions, max_updates, max_connections, max_user_connections, max_statement_time \
+             max_questions, max_updates, max_connections, max_user_connections, max_statement_time, \
+             ssl_type, ssl_cipher, x509_issuer, x509_subject \
              FROM mysql.user WHERE user = {u} AND host = {h};\n"
         ));
         if let Some(p) = w.password.as_deref().filter(|p| !p.is_empty() && !w.encrypted) {
@@ -326,6 +411,24 @@ impl Fact for UserFact<'_> {
     }
 }
 
+/// Ansible's `get_tls_requires` then `sanitize_requires`: `ssl_type`, `ssl_cipher`,
+/// `x509_issuer`, `x509_subject`.
+fn current_tls(cols: &[String]) -> Option<Tls> {
+    let col = |i: usize| cols.get(i).cloned().unwrap_or_default();
+    let mut items = Vec::new();
+    match col(0).as_str() {
+        "ANY" => items.push(("SSL".to_owned(), None)),
+        "X509" => items.push(("X509".to_owned(), None)),
+        _ => {}
+    }
+    for (i, k) in [(1, "CIPHER"), (2, "ISSUER"), (3, "SUBJECT")] {
+        if !col(i).is_empty() {
+            items.push((k.to_owned(), Some(col(i))));
+        }
+    }
+    Tls::sanitize(items)
+}
+
 /// Parses the tagged rows of [`UserFact`]'s SQL.
 fn parse_user_state(text: &str) -> Result<UserState, String> {
     let mut st = UserState {
@@ -353,7 +456,7 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
             Some("#account") => {
                 st.account = Some(Account {
                     hash: col(1),
-                    requires_tls: col(2).as_deref() == Some("1"),
+                    tls: current_tls(&(10..14).map(|i| col(i).unwrap_or_default()).collect::<Vec<_>>()),
                     plugin: (col(3).unwrap_or_default(), col(4).unwrap_or_default()),
                     limits: (5..10)
                         .map(|i| col(i).and_then(|v| v.parse().ok()).unwrap_or(0.0))
@@ -376,8 +479,8 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
 /// One statement group Ansible runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum UserOp {
-    /// `CREATE USER` with its authentication.
-    Create(CreateAuth),
+    /// `CREATE USER` with its authentication and TLS requirements.
+    Create(CreateAuth, Option<Tls>),
     /// `ALTER USER .. IDENTIFIED WITH mysql_native_password AS hash`.
     SetPassword(String),
     /// `ALTER USER .. IDENTIFIED WITH plugin ...`.
@@ -390,8 +493,8 @@ enum UserOp {
     },
     /// `GRANT .. [WITH GRANT OPTION]`.
     Grant { on: String, privs: Vec<String> },
-    /// `ALTER USER .. REQUIRE NONE`.
-    RequireNone,
+    /// `ALTER USER .. REQUIRE ...` (`NONE` for `None`).
+    SetTls(Option<Tls>),
     /// `ALTER USER .. WITH LIMIT n ...`.
     SetLimits(Vec<(String, i64)>),
     /// `DROP USER IF EXISTS`.
@@ -573,7 +676,7 @@ fn plan_add(w: &MysqlUser, st: &UserState, privs: Option<Privs>) -> UserPlan {
         (None, None, None) => CreateAuth::None,
     };
     p.password_changed = (json!(reuse.is_none()), Value::Null);
-    p.ops.push(UserOp::Create(auth));
+    p.ops.push(UserOp::Create(auth, w.tls.clone()));
     let privs = if w.subtract_privs { None } else { privs };
     for (on, list) in privs.iter().flat_map(|p| p.0.iter()) {
         p.ops.push(UserOp::Grant {
@@ -628,9 +731,9 @@ fn plan_mod(
     if let Some(new) = privs {
         plan_privs(w, &acct.privs, new, &mut p);
     }
-    if acct.requires_tls {
+    if acct.tls != w.tls {
         p.say("TLS requires updated");
-        p.ops.push(UserOp::RequireNone);
+        p.ops.push(UserOp::SetTls(w.tls.clone()));
     }
     Ok(p)
 }
@@ -747,7 +850,8 @@ impl UserOp {
                 .join(",")
         };
         match self {
-            UserOp::Create(auth) => vec![match auth {
+            UserOp::Create(auth, tls) => {
+                let q = match auth {
                 CreateAuth::None => format!("CREATE USER {who}"),
                 CreateAuth::Native(h) => format!(
                     "CREATE USER {who} IDENTIFIED WITH mysql_native_password AS {}",
@@ -759,7 +863,12 @@ impl UserOp {
                 CreateAuth::Plugin(plugin, how) => {
                     format!("CREATE USER {who} {}", how.sql(plugin))
                 }
-            }],
+            };
+                vec![match tls {
+                    Some(t) => format!("{q} REQUIRE {}", t.sql()),
+                    None => q,
+                }]
+            }
             UserOp::SetPassword(h) => vec![format!(
                 "ALTER USER {who} IDENTIFIED WITH mysql_native_password AS {}",
                 sql_str(h)
@@ -788,7 +897,10 @@ impl UserOp {
                 vec![q]
             }
             UserOp::SetPlugin(plugin, how) => vec![format!("ALTER USER {who} {}", how.sql(plugin))],
-            UserOp::RequireNone => vec![format!("ALTER USER {who} REQUIRE NONE")],
+            UserOp::SetTls(tls) => {
+                let what = tls.as_ref().map_or_else(|| "NONE".into(), Tls::sql);
+                vec![format!("ALTER USER {who} REQUIRE {what}")]
+            }
             UserOp::SetLimits(l) => {
                 let words: Vec<String> = l.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 vec![format!("ALTER USER {who} WITH {}", words.join(" "))]
@@ -800,8 +912,8 @@ impl UserOp {
     /// One line for people (no password, no hash).
     fn summary(&self, account: &str) -> String {
         match self {
-            UserOp::Create(CreateAuth::None) => format!("create user {account}"),
-            UserOp::Create(_) => format!("create user {account} with a password"),
+            UserOp::Create(CreateAuth::None, _) => format!("create user {account}"),
+            UserOp::Create(..) => format!("create user {account} with a password"),
             UserOp::SetPassword(_) => format!("user {account}: set password"),
             UserOp::SetPlugin(plugin, _) => format!("user {account}: authenticate with {plugin}"),
             UserOp::Revoke { on, privs, .. } => {
@@ -810,7 +922,8 @@ impl UserOp {
             UserOp::Grant { on, privs } => {
                 format!("user {account}: grant {} on {on}", privs.join(","))
             }
-            UserOp::RequireNone => format!("user {account}: require no TLS"),
+            UserOp::SetTls(None) => format!("user {account}: require no TLS"),
+            UserOp::SetTls(Some(t)) => format!("user {account}: require {}", t.sql()),
             UserOp::SetLimits(l) => {
                 let words: Vec<String> = l.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 format!("user {account}: limits {}", words.join(" "))

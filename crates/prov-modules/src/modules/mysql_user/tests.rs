@@ -21,6 +21,7 @@ fn want(extra: Value) -> MysqlUser {
         warn_column_case: a.column_case_sensitive.is_none(),
         host_all: a.host_all,
         limits: resource_limits(a.resource_limits.as_ref()).unwrap(),
+        tls: tls_requires(a.tls_requires.as_ref()).unwrap(),
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
         plugin_auth: a.plugin_auth_string,
@@ -36,7 +37,7 @@ fn state(account: Option<(&str, &[&str])>) -> UserState {
         ansi: false,
         account: account.map(|(hash, grants)| Account {
             hash: Some(hash.into()),
-            requires_tls: false,
+            tls: None,
             plugin: ("mysql_native_password".into(), hash.into()),
             limits: vec![0.0, 0.0, 10.0, 0.0, 0.0],
             privs: mysql_privs::from_grants(
@@ -182,9 +183,11 @@ fn absent_drops_and_tls_requirements_are_dropped() {
     assert!(p.ops.is_empty());
     assert_eq!(p.msg.0, "User doesn't exist");
     let mut st = state(Some((HASH, grants)));
-    st.account.as_mut().unwrap().requires_tls = true;
+    st.account.as_mut().unwrap().tls = Some(Tls::Ssl);
     let p = plan_user(&want(json!({})), &st).unwrap();
-    assert_eq!(p.ops, [UserOp::RequireNone]);
+    assert_eq!(p.ops, [UserOp::SetTls(None)]);
+    let w = want(json!({"tls_requires": {"ssl": null}}));
+    assert!(plan_user(&w, &st).unwrap().ops.is_empty());
     assert_eq!(p.msg.0, "TLS requires updated");
 }
 
@@ -228,7 +231,6 @@ fn the_password_is_only_on_stdin() {
 fn unimplemented_arguments_are_refused_by_name() {
     for (k, v) in [
         ("salt", json!("x")),
-        ("tls_requires", json!({"SSL": null})),
         ("resource_limits", json!({"MAX_BOGUS": 1})),
         ("resource_limits", json!({"MAX_USER_CONNECTIONS": "ten"})),
         ("locked", json!(true)),
@@ -274,12 +276,12 @@ fn host_all_merges_the_hosts_as_ansibles_loop() {
     let mut a = UserPlan::new("User unchanged", json!({}));
     let mut b = UserPlan::new("User unchanged", json!({}));
     b.say("New privileges granted");
-    b.ops.push(UserOp::RequireNone);
+    b.ops.push(UserOp::SetTls(None));
     a.password_changed = (json!(true), json!(true));
     let m = merge(vec![a, b.clone(), UserPlan::new("User unchanged", json!({}))]);
     assert_eq!(m.msg.0, "New privileges granted");
     assert_eq!(m.password_changed.0, json!(true));
-    assert_eq!(m.ops, [UserOp::RequireNone]);
+    assert_eq!(m.ops, [UserOp::SetTls(None)]);
     let f = HostsFact(&want(json!({"host_all": true})));
     let out = crate::server_util::testing::output(0, "localhost\n%\n", "");
     assert_eq!(f.parse(&out).unwrap(), ["localhost", "%"]);
@@ -298,4 +300,29 @@ fn resource_limits_that_differ_are_set() {
     );
     let text = "#version\tx\n#mode\t\n#account\t*AB\t0\tmysql_native_password\t*AB\t1\t2\t3\t4\t0.500000\n#grants\n#end\n";
     assert_eq!(parse_user_state(text).unwrap().account.unwrap().limits, [1.0, 2.0, 3.0, 4.0, 0.5]);
+}
+
+#[test]
+fn tls_requirements_as_ansible_sanitizes_them() {
+    let w = want(json!({"tls_requires": {"x509": null, "subject": "/CN=a", "cipher": "AES"}}));
+    assert_eq!(
+        w.tls,
+        Some(Tls::Specified(vec![
+            ("CIPHER".into(), "AES".into()),
+            ("SUBJECT".into(), "/CN=a".into())
+        ]))
+    );
+    let p = plan_user(&w, &state(None)).unwrap();
+    assert_eq!(
+        sql(&w, &p)[0],
+        format!("CREATE USER 'app'@'localhost' IDENTIFIED WITH mysql_native_password AS '{HASH}' REQUIRE SUBJECT '/CN=a' AND CIPHER 'AES'")
+    );
+    let cur = current_tls(&["SPECIFIED".into(), "AES".into(), String::new(), "/CN=a".into()]);
+    assert_eq!(cur, w.tls);
+    assert_eq!(current_tls(&["X509".into(), String::new(), String::new(), String::new()]), Some(Tls::X509));
+    assert_eq!(current_tls(&[String::new(), String::new(), String::new(), String::new()]), None);
+    let w = want(json!({"tls_requires": {"X509": null}}));
+    let grants: &[&str] = &["GRANT USAGE ON *.* TO `app`@`localhost`"];
+    let p = plan_user(&w, &state(Some((HASH, grants)))).unwrap();
+    assert_eq!(sql(&w, &p), ["ALTER USER 'app'@'localhost' REQUIRE X509"]);
 }
