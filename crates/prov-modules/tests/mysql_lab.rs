@@ -27,7 +27,7 @@ async fn sql(h: &NsConnection, q: &str) -> String {
 /// Databases, accounts (with their hashes) and grants the tests touch (named prov*).
 async fn server_state(h: &NsConnection) -> String {
     h.sh_ok(
-        r#"mysql -NBe "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'prov%' ORDER BY 1; SELECT user, host, plugin, authentication_string, ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, max_connections, max_user_connections, max_statement_time FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1, 2"
+        r#"mysql -NBe "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'prov%' ORDER BY 1; SELECT user, host, plugin, authentication_string, ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, max_connections, max_user_connections, max_statement_time FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1, 2; SELECT user, host, JSON_VALUE(Priv, '\$.account_locked') FROM mysql.global_priv WHERE user LIKE 'prov%' ORDER BY 1, 2"
 mysql -NBe "SELECT CONCAT(QUOTE(user), '@', QUOTE(host)) FROM mysql.user WHERE user LIKE 'prov%' ORDER BY 1" | while read -r a; do mysql -NBe "SHOW GRANTS FOR $a"; done"#,
     )
     .await
@@ -238,6 +238,14 @@ async fn users(h: &NsConnection) {
         json!({"name": "prov_t", "tls_requires": {"SUBJECT": "/CN=app", "ISSUER": "/CN=ca"}}),
     );
     same_as_ansible(h, "mysql_user", args, with_ssl, &fields).await;
+    // Locked on creation, locked, unlocked.
+    let args = socket(json!({"name": "prov_k", "locked": true}));
+    same_as_ansible(h, "mysql_user", args, "", &fields).await;
+    let args = socket(json!({"name": "prov_u", "locked": true}));
+    same_as_ansible(h, "mysql_user", args, existing, &fields).await;
+    let locked = format!("{existing} ALTER USER prov_u@localhost ACCOUNT LOCK;");
+    let args = socket(json!({"name": "prov_u", "locked": false}));
+    same_as_ansible(h, "mysql_user", args, &locked, &fields).await;
     // host_all: every host of the name.
     let two = format!("{existing} CREATE USER prov_u@'%' IDENTIFIED BY 'old2';");
     let args = socket(json!({"name": "prov_u", "host_all": true, "priv": "prov_a.*:SELECT"}));

@@ -15,9 +15,10 @@
 //! `plugin` with `plugin_hash_string` (`AS`) or
 //! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
 //! compares and sets them; `host_all` (every host of the name: one more read, then each
-//! account as above); `resource_limits` (MariaDB's five, `ALTER USER .. WITH`). Refused by
-//! name: `salt`, `attributes`, `password_expire`, `password_expire_interval`, `locked`, `session_vars`,
-//! `force_context` (not implemented), and MySQL (not MariaDB) servers.
+//! account as above); `resource_limits` (MariaDB's five, `ALTER USER .. WITH`); `locked`
+//! (`ACCOUNT LOCK`/`UNLOCK`, MariaDB 10.4.2 or later). Refused by name: `salt`, `attributes`,
+//! `password_expire`, `password_expire_interval`, `session_vars`, `force_context` (not
+//! implemented), and MySQL (not MariaDB) servers.
 
 use async_trait::async_trait;
 use prov_core::{CommandOutput, Diff, Fact, FactError, Module, ModuleContext, ModuleError, Plan};
@@ -95,8 +96,8 @@ struct Args {
     password_expire: Option<Value>,
     #[serde(default)]
     password_expire_interval: Option<Value>,
-    #[serde(default)]
-    locked: Option<Value>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    locked: Option<bool>,
     #[serde(default)]
     session_vars: Option<Value>,
     #[serde(default)]
@@ -120,6 +121,8 @@ struct MysqlUser {
     /// `column_case_sensitive` left out: Ansible warns.
     warn_column_case: bool,
     host_all: bool,
+    /// `locked`.
+    locked: Option<bool>,
     /// `tls_requires`, sanitized.
     tls: Option<Tls>,
     /// `resource_limits`, in the order given.
@@ -138,7 +141,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
         ("attributes", given(&a.attributes)),
         ("password_expire", given(&a.password_expire)),
         ("password_expire_interval", given(&a.password_expire_interval)),
-        ("locked", given(&a.locked)),
         ("session_vars", given(&a.session_vars)),
         ("force_context", given(&a.force_context)),
     ];
@@ -316,6 +318,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         host_all: a.host_all,
         limits: resource_limits(a.resource_limits.as_ref())?,
         tls: tls_requires(a.tls_requires.as_ref())?,
+        locked: a.locked,
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
         plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
@@ -350,6 +353,8 @@ struct UserState {
     account: Option<Account>,
     /// The server's hash of the password given (`*SHA1(SHA1(pw))`).
     wanted_hash: Option<String>,
+    /// The account is locked (read only when `locked` is given).
+    locked: bool,
     /// `(plugin, auth)` of the accounts of the same name, on any host (on_new_username).
     auths: Vec<(String, String)>,
 }
@@ -382,6 +387,12 @@ impl UserFact<'_> {
              WHERE user = {u} UNION SELECT plugin, authentication_string AS auth FROM mysql.user \
              WHERE user = {u}) x GROUP BY plugin, auth;\n"
         ));
+        if w.locked.is_some() {
+            s.push_str(&format!(
+                "SELECT '#locked', IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') \
+                 FROM mysql.global_priv WHERE user = {u} AND host = {h};\n"
+            ));
+        }
         let show = format!("SHOW GRANTS FOR {u}@{h}");
         s.push_str(&format!(
             "SET @prov_q = IF((SELECT COUNT(*) FROM mysql.user WHERE user = {u} AND host = {h}) > 0, {}, 'SELECT 1 FROM DUAL WHERE 0');\n\
@@ -436,6 +447,7 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
         ansi: false,
         account: None,
         wanted_hash: None,
+        locked: false,
         auths: Vec::new(),
     };
     let (mut grants, mut in_grants) = (Vec::new(), false);
@@ -465,6 +477,8 @@ fn parse_user_state(text: &str) -> Result<UserState, String> {
                 })
             }
             Some("#hash") => st.wanted_hash = col(1),
+            // JSON_VALUE gives a JSON true as `1`.
+            Some("#locked") => st.locked = matches!(col(1).as_deref(), Some("1" | "true")),
             Some("#auth") => st.auths.push((col(1).unwrap_or_default(), col(2).unwrap_or_default())),
             Some("#grants") => in_grants = true,
             _ => return Err(format!("unexpected line `{line}`")),
@@ -493,6 +507,8 @@ enum UserOp {
     },
     /// `GRANT .. [WITH GRANT OPTION]`.
     Grant { on: String, privs: Vec<String> },
+    /// `ALTER USER .. ACCOUNT LOCK` (`UNLOCK` for false).
+    Lock(bool),
     /// `ALTER USER .. REQUIRE ...` (`NONE` for `None`).
     SetTls(Option<Tls>),
     /// `ALTER USER .. WITH LIMIT n ...`.
@@ -684,6 +700,9 @@ fn plan_add(w: &MysqlUser, st: &UserState, privs: Option<Privs>) -> UserPlan {
             privs: list.clone(),
         });
     }
+    if w.locked == Some(true) {
+        p.ops.push(UserOp::Lock(true));
+    }
     p
 }
 
@@ -730,6 +749,13 @@ fn plan_mod(
     }
     if let Some(new) = privs {
         plan_privs(w, &acct.privs, new, &mut p);
+    }
+    if let Some(lock) = w.locked.filter(|l| *l != st.locked) {
+        p.msg = match lock {
+            true => ("User locked".into(), "User will be locked".into()),
+            false => ("User unlocked".into(), "User will be unlocked".into()),
+        };
+        p.ops.push(UserOp::Lock(lock));
     }
     if acct.tls != w.tls {
         p.say("TLS requires updated");
@@ -897,6 +923,8 @@ impl UserOp {
                 vec![q]
             }
             UserOp::SetPlugin(plugin, how) => vec![format!("ALTER USER {who} {}", how.sql(plugin))],
+            UserOp::Lock(true) => vec![format!("ALTER USER {who} ACCOUNT LOCK")],
+            UserOp::Lock(false) => vec![format!("ALTER USER {who} ACCOUNT UNLOCK")],
             UserOp::SetTls(tls) => {
                 let what = tls.as_ref().map_or_else(|| "NONE".into(), Tls::sql);
                 vec![format!("ALTER USER {who} REQUIRE {what}")]
@@ -922,6 +950,8 @@ impl UserOp {
             UserOp::Grant { on, privs } => {
                 format!("user {account}: grant {} on {on}", privs.join(","))
             }
+            UserOp::Lock(true) => format!("user {account}: lock"),
+            UserOp::Lock(false) => format!("user {account}: unlock"),
             UserOp::SetTls(None) => format!("user {account}: require no TLS"),
             UserOp::SetTls(Some(t)) => format!("user {account}: require {}", t.sql()),
             UserOp::SetLimits(l) => {

@@ -22,6 +22,7 @@ fn want(extra: Value) -> MysqlUser {
         host_all: a.host_all,
         limits: resource_limits(a.resource_limits.as_ref()).unwrap(),
         tls: tls_requires(a.tls_requires.as_ref()).unwrap(),
+        locked: a.locked,
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
         plugin_auth: a.plugin_auth_string,
@@ -46,6 +47,7 @@ fn state(account: Option<(&str, &[&str])>) -> UserState {
             .unwrap(),
         }),
         wanted_hash: Some(HASH.into()),
+        locked: false,
         auths: Vec::new(),
     }
 }
@@ -233,7 +235,7 @@ fn unimplemented_arguments_are_refused_by_name() {
         ("salt", json!("x")),
         ("resource_limits", json!({"MAX_BOGUS": 1})),
         ("resource_limits", json!({"MAX_USER_CONNECTIONS": "ten"})),
-        ("locked", json!(true)),
+        ("locked", json!("perhaps")),
     ] {
         let mut a = json!({"name": "x"});
         a[k] = v;
@@ -325,4 +327,22 @@ fn tls_requirements_as_ansible_sanitizes_them() {
     let grants: &[&str] = &["GRANT USAGE ON *.* TO `app`@`localhost`"];
     let p = plan_user(&w, &state(Some((HASH, grants)))).unwrap();
     assert_eq!(sql(&w, &p), ["ALTER USER 'app'@'localhost' REQUIRE X509"]);
+}
+
+#[test]
+fn accounts_are_locked_and_unlocked() {
+    let grants: &[&str] = &["GRANT USAGE ON *.* TO `app`@`localhost`"];
+    let mut st = state(Some((HASH, grants)));
+    let w = want(json!({"locked": true}));
+    let p = plan_user(&w, &st).unwrap();
+    assert_eq!(sql(&w, &p), ["ALTER USER 'app'@'localhost' ACCOUNT LOCK"]);
+    assert_eq!(p.msg, ("User locked".into(), "User will be locked".into()));
+    st.locked = true;
+    assert!(plan_user(&w, &st).unwrap().ops.is_empty());
+    let w = want(json!({"locked": false}));
+    assert_eq!(plan_user(&w, &st).unwrap().ops, [UserOp::Lock(false)]);
+    let w = want(json!({"locked": true}));
+    let p = plan_user(&w, &state(None)).unwrap();
+    assert_eq!(p.ops.last(), Some(&UserOp::Lock(true)));
+    assert!(UserFact(&w).sql().contains("account_locked"));
 }
