@@ -60,6 +60,9 @@ pub struct LoginArgs {
     /// Refused when true.
     #[serde(default, deserialize_with = "de_bool")]
     pub config_overrides_defaults: bool,
+    /// The session's database (`mysql` for mysql_user's `force_context`); set by the module.
+    #[serde(skip)]
+    pub database: Option<String>,
 }
 
 fn default_host() -> String {
@@ -167,6 +170,9 @@ impl LoginArgs {
                 s.push_str(&format!("host={}\n", cnf_value(&self.login_host)));
                 s.push_str(&format!("port={}\n", self.login_port.unwrap_or(3306)));
             }
+        }
+        if let Some(db) = &self.database {
+            s.push_str(&format!("database={}\n", cnf_value(db)));
         }
         s.push_str(&format!(
             "connect_timeout={}\n",

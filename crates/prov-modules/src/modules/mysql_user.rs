@@ -16,9 +16,9 @@
 //! `plugin_auth_string` (`BY`, `USING` for pam, `USING PASSWORD()` for ed25519) as Ansible
 //! compares and sets them; `host_all` (every host of the name: one more read, then each
 //! account as above); `resource_limits` (MariaDB's five, `ALTER USER .. WITH`); `locked`
-//! (`ACCOUNT LOCK`/`UNLOCK`, MariaDB 10.4.2 or later). Refused by name: `salt`, `attributes`,
-//! `password_expire`, `password_expire_interval`, `session_vars`, `force_context` (not
-//! implemented), and MySQL (not MariaDB) servers.
+//! (`ACCOUNT LOCK`/`UNLOCK`, MariaDB 10.4.2 or later); `session_vars` (`SET SESSION` first in
+//! every session); `force_context` (the `mysql` database as the session's). Refused by name: `salt`, `attributes`,
+//! `password_expire`, `password_expire_interval` (not implemented), and MySQL (not MariaDB) servers.
 
 use async_trait::async_trait;
 use prov_core::{CommandOutput, Diff, Fact, FactError, Module, ModuleContext, ModuleError, Plan};
@@ -100,8 +100,8 @@ struct Args {
     locked: Option<bool>,
     #[serde(default)]
     session_vars: Option<Value>,
-    #[serde(default)]
-    force_context: Option<Value>,
+    #[serde(default, deserialize_with = "de_bool")]
+    force_context: bool,
 }
 
 /// What the account should be.
@@ -123,6 +123,8 @@ struct MysqlUser {
     host_all: bool,
     /// `locked`.
     locked: Option<bool>,
+    /// `SET SESSION` statements of `session_vars`.
+    session: String,
     /// `tls_requires`, sanitized.
     tls: Option<Tls>,
     /// `resource_limits`, in the order given.
@@ -141,8 +143,6 @@ fn refuse_unimplemented(a: &Args) -> Result<(), ModuleError> {
         ("attributes", given(&a.attributes)),
         ("password_expire", given(&a.password_expire)),
         ("password_expire_interval", given(&a.password_expire_interval)),
-        ("session_vars", given(&a.session_vars)),
-        ("force_context", given(&a.force_context)),
     ];
     match refused.iter().find(|(_, g)| *g) {
         Some((name, _)) => Err(ModuleError::arg(name, "not implemented by prov")),
@@ -251,6 +251,27 @@ fn tls_requires(v: Option<&Value>) -> Result<Option<Tls>, ModuleError> {
     Ok(Tls::sanitize(items))
 }
 
+/// `session_vars`: `SET SESSION `name` = value;` each, values as PyMySQL quotes them.
+fn session_vars(v: Option<&Value>) -> Result<String, ModuleError> {
+    let m = match v {
+        None | Some(Value::Null) => return Ok(String::new()),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(ModuleError::arg("session_vars", "must be a dict")),
+    };
+    let mut out = String::new();
+    for (k, v) in m {
+        let value = match v {
+            Value::String(s) => sql_str(s),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => i32::from(*b).to_string(),
+            Value::Null => "NULL".into(),
+            _ => return Err(ModuleError::arg("session_vars", "values must be scalars")),
+        };
+        out.push_str(&format!("SET SESSION `{}` = {value};\n", k.replace('`', "``")));
+    }
+    Ok(out)
+}
+
 /// The resource limits MariaDB has, as Ansible names them, and their `mysql.user` columns.
 const LIMITS: [(&str, &str); 5] = [
     ("MAX_QUERIES_PER_HOUR", "max_questions"),
@@ -322,7 +343,11 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         plugin: a.plugin.filter(|p| !p.is_empty()),
         plugin_hash: a.plugin_hash_string.filter(|p| !p.is_empty()),
         plugin_auth: a.plugin_auth_string.filter(|p| !p.is_empty()),
-        login,
+        session: session_vars(a.session_vars.as_ref())?,
+        login: LoginArgs {
+            database: a.force_context.then(|| "mysql".to_owned()),
+            ..login
+        },
     }))
 }
 
@@ -366,7 +391,7 @@ impl UserFact<'_> {
     fn sql(&self) -> String {
         let w = self.0;
         let (u, h) = (sql_str(&w.user), sql_str(&w.host));
-        let mut s = String::from(SESSION_PREAMBLE);
+        let mut s = format!("{SESSION_PREAMBLE}{}", w.session);
         s.push_str("SELECT '#version', VERSION();\nSELECT '#mode', @@sql_mode;\n");
         s.push_str(&format!(
             "SELECT '#account', COALESCE(CASE WHEN Password = '' THEN NULL ELSE Password END, \
@@ -976,7 +1001,8 @@ struct HostsFact<'a>(&'a MysqlUser);
 impl HostsFact<'_> {
     fn sql(&self) -> String {
         format!(
-            "{SESSION_PREAMBLE}SELECT Host FROM mysql.user WHERE user = {};\n",
+            "{SESSION_PREAMBLE}{}SELECT Host FROM mysql.user WHERE user = {};\n",
+            self.0.session,
             sql_str(&self.0.user)
         )
     }
@@ -1127,6 +1153,7 @@ impl Module for MysqlUser {
         if !self.sql_log_bin {
             input.push_str("SET SQL_LOG_BIN=0;\n");
         }
+        input.push_str(&self.session);
         input.push_str(&sql);
         let action = RunSql {
             script: self.login.script(),

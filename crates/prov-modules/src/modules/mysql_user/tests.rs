@@ -23,6 +23,7 @@ fn want(extra: Value) -> MysqlUser {
         limits: resource_limits(a.resource_limits.as_ref()).unwrap(),
         tls: tls_requires(a.tls_requires.as_ref()).unwrap(),
         locked: a.locked,
+        session: session_vars(a.session_vars.as_ref()).unwrap(),
         plugin: a.plugin,
         plugin_hash: a.plugin_hash_string,
         plugin_auth: a.plugin_auth_string,
@@ -345,4 +346,17 @@ fn accounts_are_locked_and_unlocked() {
     let p = plan_user(&w, &state(None)).unwrap();
     assert_eq!(p.ops.last(), Some(&UserOp::Lock(true)));
     assert!(UserFact(&w).sql().contains("account_locked"));
+}
+
+#[test]
+fn session_vars_and_force_context_reach_every_session() {
+    let w = want(json!({"session_vars": {"wsrep_on": "OFF", "sql_log_off": 1}}));
+    assert_eq!(w.session, "SET SESSION `wsrep_on` = 'OFF';\nSET SESSION `sql_log_off` = 1;\n");
+    assert!(UserFact(&w).sql().contains("SET SESSION `wsrep_on` = 'OFF';"));
+    let m = build(json!({"name": "x", "force_context": true}));
+    assert!(m.is_ok());
+    let (_, login): (Value, LoginArgs) = parse_with_login(json!({})).unwrap();
+    let login = LoginArgs { database: Some("mysql".into()), ..login };
+    let input = String::from_utf8(login.input("")).unwrap();
+    assert!(input.contains("database=\"mysql\"\n"), "{input}");
 }
