@@ -9,6 +9,8 @@
 pub mod args;
 pub mod cmdexec;
 pub mod modules;
+pub mod mysql;
+pub mod mysql_privs;
 pub mod nft;
 pub mod pkg_backend;
 pub mod pyre;
@@ -76,7 +78,7 @@ pub fn registry() -> &'static [ModuleSpec] {
 }
 
 /// A module or action name without its collection prefix: `ansible.builtin.copy`,
-/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME` and `prov.NAME`
+/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `community.mysql.NAME` and `prov.NAME`
 /// all name what prov calls `copy`, `sysctl`, `NAME`.
 pub fn short_name(name: &str) -> &str {
     [
@@ -84,6 +86,7 @@ pub fn short_name(name: &str) -> &str {
         "ansible.legacy.",
         "ansible.posix.",
         "community.general.",
+        "community.mysql.",
         "prov.",
     ]
     .iter()

@@ -68,4 +68,6 @@ modules!(
     modprobe,
     git,
     apache2_module,
+    mysql_db,
+    mysql_user,
 );
