@@ -374,7 +374,16 @@ pub fn ansible(host: &str, module: &str, args: &Value) -> Option<Value> {
     let json_start = text
         .find(" => {")
         .unwrap_or_else(|| panic!("no result from ansible: {text}"));
-    let v: Value = serde_json::from_str(&text[json_start + 4..]).expect("ansible's JSON result");
+    let mut v: Value =
+        serde_json::from_str(&text[json_start + 4..]).expect("ansible's JSON result");
+    // `HOST | FAILED! => {...}`: ansible-core 2.19's ad-hoc JSON of a failed task has no
+    // `failed` key; the status word says it, and callers test `failed`.
+    let status = text[..json_start].rsplit('|').next().unwrap_or("").trim();
+    if matches!(status, "FAILED!" | "UNREACHABLE!")
+        && let Value::Object(m) = &mut v
+    {
+        m.insert("failed".into(), Value::Bool(true));
+    }
     Some(v)
 }
 
