@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 7";
+const BASE_VERSION: &str = "prov-lab-base 8";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -100,6 +100,7 @@ pub const REPO_PACKAGES: &[&str] = &[
     "libsasl2-modules",
     // dev-sec's os_hardening
     "auditd",
+    "libpam-passwdqc",
     "logrotate",
     "rsyslog",
     "curl",
