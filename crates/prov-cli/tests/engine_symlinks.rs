@@ -817,19 +817,31 @@ fn file_recurse_never_follows_links_inside_the_tree() {
     assert_eq!(mode_of(&p.path("outdir/deep.txt")), 0o644, "not descended");
 }
 
+/// As ansible-core 2.19 does (checked: the target became daemon:daemon 0644, the link stayed
+/// root's): with `follow` (the default) a link's owner, group and mode are set on its target;
+/// with `follow: no` the owner and group are set on the link itself (`chown -h`).
 #[test]
-fn file_link_sets_owner_and_group_on_the_link_not_on_its_target() {
+fn file_link_sets_attributes_on_the_target_unless_follow_is_off() {
     use std::os::unix::fs::MetadataExt as _;
     let p = Project::with_tasks(
         &["h1"],
         r#"
-    - name: link owned
+    - name: link followed
       file:
         path: "{{ playbook_dir }}/owned"
         src: real.txt
         state: link
         owner: "1"
         group: "1"
+        mode: "0640"
+    - name: link itself
+      file:
+        path: "{{ playbook_dir }}/owned2"
+        src: real.txt
+        state: link
+        owner: "2"
+        group: "2"
+        follow: no
 "#,
     );
     layout(&p);
@@ -840,10 +852,21 @@ fn file_link_sets_owner_and_group_on_the_link_not_on_its_target() {
     }
     let o = p.run("play.yml", &[]);
     o.expect_code(0);
-    let link = std::fs::symlink_metadata(p.path("owned")).expect("lstat");
-    assert_eq!((link.uid(), link.gid()), (1, 1), "the link is chowned (-h)");
     let target = std::fs::metadata(p.path("real.txt")).expect("stat");
-    assert_eq!((target.uid(), target.gid()), (0, 0), "the target is not");
+    assert_eq!(
+        (target.uid(), target.gid()),
+        (1, 1),
+        "the target is chowned"
+    );
+    assert_eq!(mode_of(&p.path("real.txt")), 0o640, "and gets the mode");
+    let link = std::fs::symlink_metadata(p.path("owned")).expect("lstat");
+    assert_eq!((link.uid(), link.gid()), (0, 0), "the followed link is not");
+    let link2 = std::fs::symlink_metadata(p.path("owned2")).expect("lstat");
+    assert_eq!(
+        (link2.uid(), link2.gid()),
+        (2, 2),
+        "follow: no chowns the link (-h)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -683,6 +683,54 @@ async fn file_directory_touch_absent() {
     assert!(!Path::new(&h.p("a")).exists());
 }
 
+/// `state: link` with `mode` (and `follow`, the default) sets the mode of the link's target,
+/// as Ansible's file module does (it resolves the path before setting attributes):
+/// geerlingguy.apache links its vhost file with `mode: 0644`. With `follow: no` a mode is
+/// refused (Linux links have none); a dangling link gets no attributes.
+#[tokio::test]
+async fn file_link_attributes_go_to_the_target_with_follow() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Host::new();
+    let target = h.p("vhosts.conf");
+    std::fs::write(&target, "v").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = h.p("enabled.conf");
+    let args = json!({"path": link, "src": target, "state": "link", "mode": "0644"});
+    h.converge("file", args).await;
+    let mode = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&target), 0o644, "the target's mode");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // An existing link whose target's mode differs: only the mode changes, on the target.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (plan, _) = h
+        .converge(
+            "file",
+            json!({"path": link, "src": target, "state": "link", "mode": "0600"}),
+        )
+        .await;
+    assert_eq!(plan.summary.len(), 1, "{:?}", plan.summary);
+    assert_eq!(mode(&target), 0o600);
+    let err = build(
+        "file",
+        json!({"path": link, "src": target, "state": "link", "mode": "0644", "follow": false}),
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("follow: no"), "{err}");
+    // A link to a missing target (force) gets no attributes, as Ansible warns and skips.
+    let ghost = h.p("ghost-link");
+    h.converge(
+        "file",
+        json!({"path": ghost, "src": h.p("nowhere"), "state": "link", "force": true, "mode": "0644"}),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn file_links_and_recursion() {
     let h = Host::new();

@@ -107,9 +107,9 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     if let Some(src) = &a.src {
         check_path("file", "src", src)?;
     }
-    if a.state == Some(State::Link) && attrs.mode.is_some() {
+    if a.state == Some(State::Link) && attrs.mode.is_some() && !a.follow {
         return Err(ModuleError::args(
-            "`mode` cannot be set on a symbolic link (Linux has no link permissions); set it on the target",
+            "`mode` cannot be set on a symbolic link with `follow: no` (Linux has no link permissions)",
         ));
     }
     let mtime = a
@@ -819,10 +819,17 @@ impl FileModule {
                 )
             }));
         }
+        // With `follow` (the default) Ansible sets a symbolic link's attributes and times on
+        // its target (its path resolved), and none when the target is missing.
+        let on_target = !hard && self.follow;
         if let Some(i) = cur.prev().filter(|i| self.link_up_to_date(i, src_info, hard)) {
-            let ch = self.plan_attrs(steps, i, !hard)?;
-            self.time_steps(steps, cur.extras, Some(i), Time::Preserve, !hard)?;
-            return Ok(self.after_text(final_state, i, &ch));
+            let attrs_of = if on_target { src_info } else { Some(i) };
+            let Some(a) = attrs_of else {
+                return Ok(self.after_text(final_state, i, &AttrChange::default()));
+            };
+            let ch = self.plan_attrs(steps, a, !on_target && !hard)?;
+            self.time_steps(steps, cur.extras, Some(a), Time::Preserve, !on_target && !hard)?;
+            return Ok(self.after_text(final_state, a, &ch));
         }
         self.clear_for_link(steps, cur, hard)?;
         let src_arg = self.src.clone().unwrap_or_default();
@@ -831,7 +838,11 @@ impl FileModule {
             Some(s) if hard => s.mode,
             _ => 0o644,
         };
-        let (attrs_script, _) = self.new_path_attrs(&self.path, base, false, !hard)?;
+        let attrs_script = match (on_target, src_info) {
+            (true, Some(target)) => self.attrs.diff_against(target)?.script(&self.path, false),
+            (true, None) => Script::default(),
+            (false, _) => self.new_path_attrs(&self.path, base, false, !hard)?.0,
+        };
         let tmp = format!("{}/.prov-ln-{}", parent_of(&self.path), std::process::id());
         let (what, ln) = if hard {
             ("hard link", Script::text("ln -L"))
@@ -849,8 +860,11 @@ impl FileModule {
             )
             .then(&attrs_script),
         );
-        self.time_steps(steps, cur.extras, None, Time::Preserve, !hard)?;
-        let mode = if hard { src_info.map(|s| s.mode) } else { None };
+        let (times_of, times_no_deref) = if on_target { (src_info, false) } else { (None, !hard) };
+        if !on_target || src_info.is_some() {
+            self.time_steps(steps, cur.extras, times_of, Time::Preserve, times_no_deref)?;
+        }
+        let mode = if hard || on_target { src_info.map(|s| s.mode) } else { None };
         let mut lines = vec![("src", link_src.clone())];
         lines.extend(self.new_attr_lines(self.attrs.new_mode(mode.unwrap_or(0o644), false)?.or(mode)));
         Ok(state_text(&self.path, final_state, &lines))
