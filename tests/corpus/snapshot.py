@@ -7,7 +7,8 @@
 # - the host's own name (as a whole word) and address are replaced by <HOST> and <ADDR> in file
 #   contents and symlink targets (/etc/hostname, /etc/hosts, certificate subjects...);
 # - PER_HOST_CONTENT: files whose content is per host by nature; their existence, type, mode and
-#   owner are still compared, their content is not;
+#   owner are still compared, their content is not; the snakeoil certificate's hash link is
+#   compared under one name (its name comes from the host's name);
 # - /etc/shadow: the "last password change" field is a day count (a timestamp), blanked (twins
 #   converged on both sides of midnight UTC would differ).
 # Nothing else is skipped: with Ansible on both twins (--ansible-twin) and only the name and
@@ -124,8 +125,18 @@ def files():
             for n in sorted(dirs + names):
                 p = os.path.join(root, n)
                 # the host's name can be part of a path (none in a stock /etc, but be safe)
-                out[norm(p.encode()).decode(errors="replace")] = entry(p)
+                out[norm(snakeoil_hash_link(p).encode()).decode(errors="replace")] = entry(p)
     return out
+
+
+def snakeoil_hash_link(path):
+    """The OpenSSL hash link of the snakeoil certificate (/etc/ssl/certs/HASH.0) is named after
+    its subject, which holds the host's name: its name is per host by nature, like the
+    certificate (PER_HOST_CONTENT). It is compared under one name."""
+    if os.path.dirname(path) == "/etc/ssl/certs" and os.path.islink(path) \
+            and os.readlink(path) == "ssl-cert-snakeoil.pem":
+        return "/etc/ssl/certs/<snakeoil hash>.0"
+    return path
 
 
 def run(argv):
