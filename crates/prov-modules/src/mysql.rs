@@ -339,16 +339,6 @@ pub fn batch_row(line: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Reads a fact whose probe needs input on stdin (the login and the SQL).
-pub async fn read_fact<F: Fact>(
-    ctx: &ModuleContext<'_>,
-    fact: &F,
-    input: &[u8],
-) -> Result<F::Output, ModuleError> {
-    let out = ctx.run_with_input(&fact.script(), input).await?;
-    Ok(fact.parse(&out)?)
-}
-
 /// The error of a probe that exited non-zero: Ansible's message when no login connected.
 pub fn probe_error<F: Fact>(fact: &F, login: &LoginArgs, out: &CommandOutput) -> FactError {
     if out.status == 3 {

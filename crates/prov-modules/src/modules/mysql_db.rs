@@ -18,9 +18,10 @@ use serde_json::{Value, json};
 
 use crate::ModuleSpec;
 use crate::args::{de_bool, de_opt_string_list};
+use crate::server_util::fact_with_input;
 use crate::mysql::{
     LoginArgs, RunSql, SESSION_PREAMBLE, batch_row, parse_with_login, probe_error,
-    quote_db_identifier, read_fact, sql_str,
+    quote_db_identifier, sql_str,
 };
 
 /// The module's name and builder, for the registry.
@@ -243,7 +244,7 @@ impl Module for MysqlDb {
             names: &self.names,
             login: &self.login,
         };
-        let exists = read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?;
+        let exists = fact_with_input(ctx, &fact, &self.login.input(&fact.sql())).await?;
         let ops = plan_db(self, &exists);
         let commands: Vec<String> = ops.iter().map(|o| o.sql(self)).collect();
         let base = if ctx.check_mode {

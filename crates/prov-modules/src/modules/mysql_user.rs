@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 
 use crate::ModuleSpec;
 use crate::args::{Presence, de_bool, de_opt_bool};
+use crate::server_util::fact_with_input;
 use crate::mysql::{
-    LoginArgs, RunSql, SESSION_PREAMBLE, batch_row, parse_with_login, probe_error, read_fact,
+    LoginArgs, RunSql, SESSION_PREAMBLE, batch_row, parse_with_login, probe_error,
     sql_str,
 };
 use crate::mysql_privs::{self, Privs};
@@ -1065,7 +1066,7 @@ impl MysqlUser {
     ) -> Result<Vec<(MysqlUser, UserState, UserPlan)>, ModuleError> {
         let hosts = if self.host_all {
             let fact = HostsFact(self);
-            read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?
+            fact_with_input(ctx, &fact, &self.login.input(&fact.sql())).await?
         } else {
             vec![self.host.clone()]
         };
@@ -1078,7 +1079,7 @@ impl MysqlUser {
         for h in hosts {
             let w = self.on_host(&h);
             let fact = UserFact(&w);
-            let st = read_fact(ctx, &fact, &self.login.input(&fact.sql())).await?;
+            let st = fact_with_input(ctx, &fact, &self.login.input(&fact.sql())).await?;
             let up = plan_user(&w, &st).map_err(ModuleError::failed)?;
             out.push((w, st, up));
         }
