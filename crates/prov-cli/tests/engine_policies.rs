@@ -137,17 +137,21 @@ fn a_failed_batch_ends_the_run() {
     let play = |keywords: &str| {
         format!("- hosts: all\n  gather_facts: no\n{keywords}  tasks:{FAIL_ON_H1}{second_play}")
     };
+    // h2 and h3 ran nothing after h1 failed: neither `next` nor the second play.
+    let untouched_after_h1 = |out: &engine_support::Outcome| {
+        for h in ["h2", "h3"] {
+            assert!(
+                !out.ran(h, "next") && !out.ran(h, "second play"),
+                "{}",
+                out.dump()
+            );
+        }
+    };
     // serial: 1 — h1's batch failed entirely: h2 and h3 are never touched.
     p.write("one.yml", &play("  serial: 1\n"));
     let out = p.run("one.yml", &[]);
     out.expect_code(2);
-    for h in ["h2", "h3"] {
-        assert!(
-            !out.ran(h, "next") && !out.ran(h, "second play"),
-            "{}",
-            out.dump()
-        );
-    }
+    untouched_after_h1(&out);
     // serial: 2 — h2 survives in h1's batch, so the run goes on to h3 and the next play.
     p.write("two.yml", &play("  serial: 2\n"));
     let out = p.run("two.yml", &[]);
@@ -161,13 +165,7 @@ fn a_failed_batch_ends_the_run() {
     p.write("fatal.yml", &play("  serial: 2\n  any_errors_fatal: yes\n"));
     let out = p.run("fatal.yml", &[]);
     out.expect_code(2);
-    for h in ["h2", "h3"] {
-        assert!(
-            !out.ran(h, "next") && !out.ran(h, "second play"),
-            "{}",
-            out.dump()
-        );
-    }
+    untouched_after_h1(&out);
     // No serial: every host of the first play failed, so the next play (other hosts) never runs.
     p.write(
         "all.yml",

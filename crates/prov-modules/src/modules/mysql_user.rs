@@ -310,6 +310,11 @@ fn resource_limits(v: Option<&Value>) -> Result<Vec<(String, i64)>, ModuleError>
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
+    Ok(Box::new(from_args(args)?))
+}
+
+/// The module's settings from its arguments.
+fn from_args(args: Value) -> Result<MysqlUser, ModuleError> {
     let (a, login): (Args, LoginArgs) = parse_with_login(args)?;
     refuse_unimplemented(&a)?;
     let user = a
@@ -324,7 +329,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         Some(v) => priv_string(v)?,
         None => None,
     };
-    Ok(Box::new(MysqlUser {
+    Ok(MysqlUser {
         user,
         host: a.host.unwrap_or_else(|| "localhost".into()).to_lowercase(),
         state: a.state,
@@ -349,7 +354,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             database: a.force_context.then(|| "mysql".to_owned()),
             ..login
         },
-    }))
+    })
 }
 
 /// The account as the server has it.

@@ -5,30 +5,7 @@ fn want(extra: Value) -> MysqlUser {
     a.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let (a, login): (Args, LoginArgs) = parse_with_login(a).unwrap();
-    MysqlUser {
-        user: a.name.unwrap(),
-        host: a.host.unwrap_or_else(|| "localhost".into()).to_lowercase(),
-        state: a.state,
-        password: a.password,
-        encrypted: a.encrypted,
-        priv_: a.priv_arg.as_ref().and_then(|v| priv_string(v).unwrap()),
-        append_privs: a.append_privs,
-        subtract_privs: a.subtract_privs,
-        update_password: a.update_password,
-        sql_log_bin: a.sql_log_bin,
-        column_case_sensitive: a.column_case_sensitive.unwrap_or(false),
-        warn_column_case: a.column_case_sensitive.is_none(),
-        host_all: a.host_all,
-        limits: resource_limits(a.resource_limits.as_ref()).unwrap(),
-        tls: tls_requires(a.tls_requires.as_ref()).unwrap(),
-        locked: a.locked,
-        session: session_vars(a.session_vars.as_ref()).unwrap(),
-        plugin: a.plugin,
-        plugin_hash: a.plugin_hash_string,
-        plugin_auth: a.plugin_auth_string,
-        login,
-    }
+    from_args(a).unwrap()
 }
 
 const HASH: &str = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19";
