@@ -108,3 +108,72 @@ fn with_loops_by_their_lookups_fqcn() {
         o.stderr
     );
 }
+
+/// Ansible evaluates a task whose loop names an undefined value without its loop: when the
+/// task's conditions are false it is skipped (`when: feature_on` over items written for the
+/// feature: geerlingguy.php's php-fpm pool lines); when they hold, or need the item themselves,
+/// the loop's error fails it. ansible-core 2.19 gave the same for these four tasks: skipped,
+/// skipped, failed, failed. Before, prov failed all four.
+#[test]
+fn a_loop_over_undefined_values_is_left_to_the_tasks_conditions() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: feature off
+      debug: msg="{{ item.line }}"
+      with_items:
+        - line: "owner = {{ nope }}"
+          when: "{{ nope is defined and nope }}"
+        - line: b
+      when: feature_on and item.when | default(True)
+      vars:
+        feature_on: false
+    - name: when false
+      debug: msg="{{ item }}"
+      loop: "{{ [1, 2] + [nope] }}"
+      when: false
+    - name: needs the item
+      debug: msg="{{ item }}"
+      with_items: ["{{ nope }}", 2]
+      when: item == 2
+      ignore_errors: true
+    - name: holds
+      debug: msg="{{ item }}"
+      loop: "{{ [1] + nope }}"
+      when: true
+      ignore_errors: true
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.status("h1", "feature off"), "skipped");
+    assert_eq!(o.status("h1", "when false"), "skipped");
+    for task in ["needs the item", "holds"] {
+        assert_eq!(o.status("h1", task), "ignored", "{}", o.dump());
+        assert!(o.msg("h1", task).contains("`nope`"), "{}", o.dump());
+    }
+}
+
+/// An undefined value inside a list is an error where the list is used, not an item `null`:
+/// `[1, 2] + [nope]` ran its third item with `item` null before.
+#[test]
+fn an_undefined_value_inside_a_loops_list_fails_the_task() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: concat
+      debug: msg="{{ item }}"
+      loop: "{{ [1, 2] + [nope] }}"
+      ignore_errors: true
+    - name: printed
+      debug: msg="x {{ [1] + [nope] }}"
+      ignore_errors: true
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    for task in ["concat", "printed"] {
+        assert_eq!(o.status("h1", task), "ignored", "{}", o.dump());
+        assert!(o.msg("h1", task).contains("`nope`"), "{}", o.dump());
+    }
+}

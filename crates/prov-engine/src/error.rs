@@ -86,6 +86,9 @@ pub enum EngineError {
         at: Location,
         /// What (with the tera form for Jinja2-only syntax).
         message: String,
+        /// The template used a name or value that is not defined (Ansible's
+        /// `AnsibleUndefinedVariable`), as opposed to a syntax or type error.
+        undefined: bool,
     },
     /// A vault file could not be decrypted.
     #[error("{}: vault: {message}", file.display())]

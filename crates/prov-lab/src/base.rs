@@ -19,7 +19,7 @@ use crate::layout::{Layout, exists};
 pub const SUITE: &str = "bookworm";
 
 /// Format version of the cached base; bump when the base configuration changes.
-const BASE_VERSION: &str = "prov-lab-base 8";
+const BASE_VERSION: &str = "prov-lab-base 9";
 
 /// Packages installed into the base on top of minbase.
 ///
@@ -98,7 +98,10 @@ pub const REPO_PACKAGES: &[&str] = &[
     "mailutils",
     "sasl2-bin",
     "libsasl2-modules",
-    // dev-sec's os_hardening
+    // geerlingguy.java (Debian 12 vars: openjdk-17-jdk)
+    "openjdk-17-jdk",
+    // dev-sec's os_hardening (initramfs-tools: its sysctl tasks install it)
+    "initramfs-tools",
     "auditd",
     "libpam-passwdqc",
     "logrotate",

@@ -270,6 +270,14 @@ impl Error {
         self
     }
 
+    /// Names `value`, when it is undefined, as the undefined value this error is about: in
+    /// debug mode, an error raised while a template runs (from a filter or the formatter) then
+    /// says which expression produced it, as the engine's own undefined errors do. (prov's
+    /// patch, seventh addition.)
+    pub fn about_undefined(self, value: &crate::value::Value) -> Error {
+        self.with_undefined_origin(value)
+    }
+
     /// Takes the unresolved undefined origin from the error.
     #[cfg(feature = "debug")]
     pub(crate) fn take_undefined_origin(&mut self) -> Option<crate::value::UndefinedOrigin> {

@@ -514,8 +514,24 @@ impl Runner {
             .render_value_with(loop_v, vars.context(), &loop_at)
         {
             Ok(v) => v,
-            // A loop that cannot be rendered fails the task on this host.
-            Err(e) => return Ok(Outcome::Once(Exec::failed(vars.explain(e)))),
+            // As in Ansible, a loop that names an undefined value leaves the task to its
+            // conditions, evaluated without the loop: skipped when they are false (`when:
+            // feature_on` over a list defined only with the feature), failed with the loop's
+            // error otherwise, as is a loop that fails for any other reason.
+            Err(e) => {
+                let undefined = matches!(
+                    e,
+                    EngineError::Template {
+                        undefined: true,
+                        ..
+                    }
+                );
+                let exec = match undefined.then(|| self.conditions_hold(scope, vars)) {
+                    Some(Ok(false)) => Exec::skipped("Conditional result was False"),
+                    _ => Exec::failed(vars.explain(e)),
+                };
+                return Ok(Outcome::Once(exec));
+            }
         };
         let subdir = super::includes::files_subdir(task.module());
         let find = |name: &str| {
@@ -603,6 +619,17 @@ impl Runner {
         Ok((e, label))
     }
 
+    /// Whether all of the task's conditions hold (its own and those it inherits, which are part
+    /// of the scope), evaluated in order up to the first false one.
+    fn conditions_hold(&self, scope: &Common, vars: &ScopeVars) -> Result<bool, EngineError> {
+        for c in &scope.when {
+            if !self.templar.eval_bool(&c.expr, vars.context(), &c.at)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// One execution of the task (the whole task, or one loop item).
     async fn execute(
         &self,
@@ -612,18 +639,14 @@ impl Runner {
         h: &mut HostState,
         vars: &ScopeVars,
     ) -> Result<Exec, EngineError> {
-        let ctx = vars.context();
-        // The task's own conditions are part of the scope (inherited in run_nodes).
-        for c in &scope.when {
-            match self.templar.eval_bool(&c.expr, ctx, &c.at) {
-                Ok(true) => {}
-                Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
-                Err(e) => {
-                    let msg = vars.explain(e);
-                    return Ok(Exec::failed(format!(
-                        "`when` could not be evaluated: {msg}"
-                    )));
-                }
+        match self.conditions_hold(scope, vars) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
+            Err(e) => {
+                let msg = vars.explain(e);
+                return Ok(Exec::failed(format!(
+                    "`when` could not be evaluated: {msg}"
+                )));
             }
         }
         let Some(until) = &task.until else {
@@ -783,6 +806,7 @@ impl Runner {
             n.ok_or_else(|| EngineError::Template {
                 at,
                 message: format!("`{k}` must be a number of seconds, not {rendered}"),
+                undefined: false,
             })
         };
         let seconds = number("async", &limit.seconds)?;
@@ -790,6 +814,7 @@ impl Runner {
             return Err(EngineError::Template {
                 at: task.keyword_location("poll", &[]),
                 message: "`poll: 0` (fire and forget) is not supported by prov".into(),
+                undefined: false,
             });
         }
         Ok((seconds > 0).then_some(seconds))

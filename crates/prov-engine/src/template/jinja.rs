@@ -96,11 +96,24 @@ impl Jinja {
         if value.is_undefined() {
             return Err(self.undefined_result(expr, offset, ctx, at));
         }
-        super::ansible::ensure_defined_inside(&value)
-            .map_err(|e| condition_error(&e, expr, offset, at))?;
+        if let Err(e) = super::ansible::ensure_defined_inside(&value) {
+            // Printed, the value fails inside the engine, whose error names the undefined one.
+            let scope = MjValue::from_object(Scope::new(ctx));
+            let named = self
+                .env
+                .render_str(&format!("{{{{ {expr} }}}}"), scope)
+                .err();
+            return Err(condition_error(
+                named.as_ref().unwrap_or(&e),
+                expr,
+                offset,
+                at,
+            ));
+        }
         serde_json::to_value(&value).map_err(|e| EngineError::Template {
             at: shifted(at, offset),
             message: format!("`{expr}` did not produce a value: {e}"),
+            undefined: false,
         })
     }
 
@@ -124,6 +137,7 @@ impl Jinja {
             return EngineError::Template {
                 at: shifted(at, offset),
                 message: format!("`{expr}` is undefined"),
+                undefined: true,
             };
         };
         // The error names the undefined value, which `condition_error` finds in `expr`.
@@ -254,6 +268,7 @@ impl Jinja {
             super::ansible::split_overrides(text).map_err(|message| EngineError::Template {
                 at: Location::new(path, 1, 1),
                 message,
+                undefined: false,
             })?;
         if overrides == Overrides::default() {
             return Ok((Cow::Borrowed(&self.files), body, usize::from(body != text)));
@@ -374,6 +389,7 @@ fn file_error(e: &Error, text: &str, path: &Path) -> EngineError {
     EngineError::Template {
         at: Location::new(path, line, column),
         message: message_of(e),
+        undefined: e.kind() == ErrorKind::UndefinedError,
     }
 }
 
@@ -406,12 +422,19 @@ fn condition_error(e: &Error, expr: &str, offset: usize, at: &Location) -> Engin
     EngineError::Template {
         at: shifted(at, offset + start),
         message: message_of(e),
+        undefined: e.kind() == ErrorKind::UndefinedError,
     }
 }
 
 /// A minijinja error's message in prov's words.
 fn message_of(e: &Error) -> String {
     match (e.kind(), e.detail()) {
+        // Without its origin, the likely cause.
+        (ErrorKind::UndefinedError, Some(super::ansible::HOLDS_UNDEFINED)) => format!(
+            "{} (an item or attribute that does not exist, as from map(attribute=...) on items \
+             without it)",
+            super::ansible::HOLDS_UNDEFINED
+        ),
         (ErrorKind::UndefinedError, Some(d)) => undefined_message(d),
         (ErrorKind::UndefinedError, None) => "a name in the expression is not defined".to_owned(),
         (ErrorKind::OutOfFuel, _) => super::budget::BUDGET_EXCEEDED.to_owned(),
@@ -447,7 +470,9 @@ fn undefined_name(e: &Error) -> Option<&str> {
 fn undefined_message(detail: &str) -> String {
     let text = detail.replace(" is undefined", " is not defined");
     match detail.split('`').nth(1) {
-        Some(name) if !name.contains(['.', '[']) => format!("Variable {text}"),
+        Some(name) if detail.starts_with('`') && !name.contains(['.', '[']) => {
+            format!("Variable {text}")
+        }
         _ => text,
     }
 }

@@ -478,14 +478,24 @@ impl Templar {
     /// A tera error about text that is valid Jinja2 says so: the form is Ansible's, and the
     /// project reads its YAML as tera (the tera spelling, when known, is already in `e`).
     fn dialect_hint(&self, text: &str, e: EngineError) -> EngineError {
-        let EngineError::Template { at, message } = e else {
+        let EngineError::Template {
+            at,
+            message,
+            undefined,
+        } = e
+        else {
             return e;
         };
         if jinja_hint(text).is_some() || !self.jinja.parses(text) {
-            return EngineError::Template { at, message };
+            return EngineError::Template {
+                at,
+                message,
+                undefined,
+            };
         }
         EngineError::Template {
             at,
+            undefined,
             message: format!(
                 "{message} (this is Jinja2, Ansible's dialect; the project's prov.toml says dialect = \"tera\": write it in tera, or read the playbook as Jinja2 with --dialect jinja2)"
             ),
@@ -529,6 +539,7 @@ impl Templar {
         serde_json::from_str(&json).map_err(|e| EngineError::Template {
             at: at.clone(),
             message: format!("`{expr}` did not produce a value: {e}"),
+            undefined: false,
         })
     }
 
@@ -574,6 +585,7 @@ impl Templar {
             Value::Object(_) => Err(EngineError::Template {
                 at: locate(&[]),
                 message: "a condition must be an expression, not a mapping".into(),
+                undefined: false,
             }),
         }
     }
@@ -891,6 +903,7 @@ fn template_error(e: &tera::Error, text: &str, at: &Location, shift: Option<isiz
     let hint = jinja_hint(text);
     EngineError::Template {
         at: location,
+        undefined: undefined_variable(&message).is_some(),
         message: match hint {
             Some(h) => format!("{message} ({h})"),
             None => message,

@@ -30,32 +30,41 @@ pub(super) fn invalid(msg: impl Into<String>) -> minijinja::Error {
     minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg.into())
 }
 
+/// The error of [`ensure_defined_inside`]; minijinja adds "(`x` is undefined)" when it knows
+/// where the undefined value came from.
+pub(super) const HOLDS_UNDEFINED: &str = "the result holds an undefined value";
+
 /// Ansible's finalization of a result: a list or mapping that holds an undefined value (the
 /// items without the attribute `map(attribute='x')` asked for) fails, as printed text or as a
-/// value, where minijinja would print `undefined` or keep `null`. Lazy sequences are left
-/// alone (`map(...) | select('defined')` is fine), as are values nested over 256 levels.
+/// value, where minijinja would print `undefined` or keep `null`. Sized lazy sequences
+/// (`[1] + [x]`) are looked into; unsized ones, generators such as `map(...)`, are left alone
+/// (`map(...) | select('defined')` is fine), as are values nested over 256 levels.
 pub(super) fn ensure_defined_inside(value: &MjValue) -> Result<(), minijinja::Error> {
-    fn holds_undefined(value: &MjValue, depth: usize) -> bool {
+    /// The first undefined value inside `value` (or `value` itself).
+    fn undefined_in(value: &MjValue, depth: usize) -> Option<MjValue> {
         if value.is_undefined() {
-            return true;
+            return Some(value.clone());
         }
-        let Some(obj) = value.as_object().filter(|_| depth < 256) else {
-            return false;
-        };
-        if !matches!(value.kind(), ValueKind::Seq | ValueKind::Map) {
-            return false;
+        let obj = value.as_object().filter(|_| depth < 256)?;
+        let sized_iterable = value.kind() == ValueKind::Iterable && value.len().is_some();
+        if !(matches!(value.kind(), ValueKind::Seq | ValueKind::Map) || sized_iterable) {
+            return None;
         }
-        obj.try_iter_pairs()
-            .is_some_and(|mut pairs| pairs.any(|(_, item)| holds_undefined(&item, depth + 1)))
+        obj.try_iter_pairs()?
+            .find_map(|(_, item)| undefined_in(&item, depth + 1))
     }
-    if !value.is_undefined() && holds_undefined(value, 0) {
-        return Err(minijinja::Error::new(
+    if value.is_undefined() {
+        return Ok(());
+    }
+    match undefined_in(value, 0) {
+        // The error names the expression the undefined value came from (patched minijinja).
+        Some(undefined) => Err(minijinja::Error::new(
             minijinja::ErrorKind::UndefinedError,
-            "the result holds an undefined value (an item or attribute that does not exist, \
-             as from map(attribute=...) on items without it)",
-        ));
+            HOLDS_UNDEFINED,
+        )
+        .about_undefined(&undefined)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The Ansible environment, for Jinja2 in YAML values and conditions.
