@@ -679,3 +679,32 @@ fn options_come_out_of_a_free_form_line_but_not_out_of_an_explicit_cmd() {
         "Did not run command since '/' exists|hello creates=/"
     );
 }
+
+/// A `rescue` sees the failed task and its result as Ansible sets them
+/// (`ansible_failed_task`, `ansible_failed_result`: non-persistent facts, still there after the
+/// block). Before, both were undefined and the rescue itself failed.
+#[test]
+fn rescue_sees_the_failed_task_and_its_result() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - block:
+        - name: the failing one
+          command: sh -c 'echo oops >&2; exit 3'
+      rescue:
+        - name: in rescue
+          debug:
+            msg: "{{ ansible_failed_task.name }} {{ ansible_failed_task.action }} {{ ansible_failed_result.rc }} {{ ansible_failed_result.stderr }} {{ ansible_failed_result.failed }}"
+    - name: after the block
+      debug:
+        msg: "{{ ansible_failed_result.rc }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msg("h1", "in rescue"),
+        "the failing one command 3 oops True"
+    );
+    assert_eq!(o.msg("h1", "after the block"), "3");
+}

@@ -473,3 +473,34 @@ fn lint_counts_a_block_condition_as_the_include_condition() {
         assert!(err.contains(&want), "{want}\n{err}");
     }
 }
+
+/// A role both imported and included brings its handlers into the play once: a notified
+/// handler runs once, as in Ansible. It ran twice before. (`import_role: name=r` is the
+/// key=value form, refused before.)
+#[test]
+fn a_role_imported_and_included_runs_its_handler_once() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "roles/r/tasks/main.yml",
+        "- name: change\n  command: echo x\n  notify: restart r\n",
+    );
+    p.write(
+        "roles/r/handlers/main.yml",
+        "- name: restart r\n  debug: msg=restarted\n",
+    );
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - import_role: name=r
+    - include_role:
+        name: r
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.results_of("h1", "change").len(), 2, "{}", o.dump());
+    assert_eq!(o.msgs("h1", "restart r"), ["restarted"], "{}", o.dump());
+}

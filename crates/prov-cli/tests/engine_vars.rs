@@ -115,7 +115,7 @@ fn magic_variables_and_facts() {
         "inv.yml",
         "all:\n  vars:\n    ansible_connection: local\n  children:\n    web:\n      hosts:\n        web1.example.org:\n          colour: blue\n        web2.example.org:\n          colour: green\n",
     );
-    p.write("roles/probe/tasks/main.yml", "- name: role magic\n  debug:\n    msg: \"{{ role_name }} {{ role_path.endswith('roles/probe') }}\"\n");
+    p.write("roles/probe/tasks/main.yml", "- name: role magic\n  debug:\n    msg: \"{{ role_name }} {{ ansible_role_name }} {{ role_path.endswith('roles/probe') }}\"\n");
     p.write(
         "play.yml",
         r#"
@@ -161,7 +161,7 @@ fn magic_variables_and_facts() {
         o.msg("web1.example.org", "hostvars of the other host"),
         "green"
     );
-    assert_eq!(o.msg("web2.example.org", "role magic"), "probe True");
+    assert_eq!(o.msg("web2.example.org", "role magic"), "probe probe True");
     assert_eq!(
         o.status("web1.example.org", "facts both ways"),
         "ok",

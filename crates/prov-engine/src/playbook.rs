@@ -1243,7 +1243,12 @@ impl Loader<'_> {
         tasks.extend(role_nodes);
         tasks.extend(self.section(doc, path, m, "tasks")?);
         tasks.extend(self.section(doc, path, m, "post_tasks")?);
-        handlers.append(&mut self.role_handlers);
+        // A role both imported and included (or included twice) brings its handlers once.
+        for h in std::mem::take(&mut self.role_handlers) {
+            if !handlers.iter().any(|known| known.at == h.at) {
+                handlers.push(h);
+            }
+        }
         // A handler runs only when notified: for prov, under a condition.
         let play_handlers =
             self.under_condition(true, |this| this.section(doc, path, m, "handlers"));
@@ -1722,7 +1727,11 @@ impl Loader<'_> {
     ) -> Result<Node, EngineError> {
         refuse_on_static_import(doc, path, m, "import_role")?;
         let at = doc.location(&key(path, module_key));
-        let args: RoleArgs = serde_json::from_value(m.get(module_key).cloned().unwrap_or_default())
+        let raw = m.get(module_key).cloned().unwrap_or_default();
+        // `import_role: name=r1` is the key=value form of the mapping.
+        let args =
+            normalize_args("import_role", raw).map_err(|e| EngineError::invalid(at.clone(), e))?;
+        let args: RoleArgs = serde_json::from_value(args)
             .map_err(|e| EngineError::invalid(at.clone(), format!("import_role: {e}")))?;
         if let Some(msg) = args.unsupported() {
             return Err(EngineError::invalid(at, format!("import_role: {msg}")));

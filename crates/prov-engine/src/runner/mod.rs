@@ -198,6 +198,9 @@ pub(crate) struct HostState {
     pub possibly_notified: Vec<String>,
     /// `meta: end_host` / `end_play` for this host.
     pub ended: bool,
+    /// The last task that failed on this host and its result: a `rescue` section sees them as
+    /// `ansible_failed_task` and `ansible_failed_result`.
+    pub last_failure: Option<(Value, Value)>,
 }
 
 impl HostState {
@@ -371,6 +374,7 @@ impl Runner {
             notified: Vec::new(),
             possibly_notified: Vec::new(),
             ended: false,
+            last_failure: None,
         }
     }
 
@@ -735,9 +739,15 @@ impl Runner {
                     states[*i].ended = true;
                 }
                 for i in &failed_here {
-                    states[*i].failed = false;
-                    states[*i].recap.failed = states[*i].recap.failed.saturating_sub(1);
-                    states[*i].recap.rescued += 1;
+                    let h = &mut states[*i];
+                    h.failed = false;
+                    h.recap.failed = h.recap.failed.saturating_sub(1);
+                    h.recap.rescued += 1;
+                    // As Ansible's non-persistent facts: seen from here to the end of the play.
+                    if let Some((task, result)) = h.last_failure.take() {
+                        h.registered.insert("ansible_failed_task".into(), task);
+                        h.registered.insert("ansible_failed_result".into(), result);
+                    }
                 }
                 self.run_nodes(pctx, &b.rescue, &s, states).await?;
                 for (i, ended) in others {

@@ -330,6 +330,7 @@ impl Runner {
         if let Some(role) = &scope.role {
             v.raw_one("role_path", json!(absolute(&role.dir)));
             v.raw_one("role_name", json!(role.name));
+            v.raw_one("ansible_role_name", json!(role.name));
         }
         // Variables may refer to each other and to the magic variables (above and `shared`).
         ScopeVars::resolve(&self.templar, v, shared)
@@ -472,15 +473,21 @@ impl Runner {
 
     /// Marks the host, registers the result and queues the handlers of a finished task.
     fn record(&self, task: &Task, h: &mut HostState, mut settled: Settled) {
+        self.track_unknowns(task, h, settled.unknown);
+        if let Value::Object(m) = &mut settled.registered {
+            m.entry("changed").or_insert(json!(settled.changed));
+            m.entry("failed").or_insert(json!(settled.failed));
+        }
         if settled.failed {
             h.failed = true;
+            let failed_task = json!({
+                "name": task.name,
+                "action": task.module_key,
+                "args": task.args,
+            });
+            h.last_failure = Some((failed_task, settled.registered.clone()));
         }
-        self.track_unknowns(task, h, settled.unknown);
         if let Some(reg) = &task.register {
-            if let Value::Object(m) = &mut settled.registered {
-                m.entry("changed").or_insert(json!(settled.changed));
-                m.entry("failed").or_insert(json!(settled.failed));
-            }
             h.registered.insert(reg.clone(), settled.registered);
         }
         let notified = if settled.changed && !settled.failed {
