@@ -219,3 +219,78 @@ fn play_magic_variables_are_ansibles() {
         r#"[["h1", "h2"], "magic", ["probe"], ["probe"], true, ["always", "x"], ["y"]]"#
     );
 }
+
+/// The defaults and vars of every role of a play (`roles:`, `import_role`) are the whole
+/// play's, as in Ansible (`private_role_vars` off): a role sees another's defaults, play tasks
+/// see them, role vars outrank play vars; role parameters stay inside their role; an
+/// `include_role`'s variables stay inside it. The five messages are what ansible-core 2.19
+/// printed for this play. Before, prov kept each role's variables to its own tasks.
+#[test]
+fn role_defaults_and_vars_are_the_plays() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "roles/ra/defaults/main.yml",
+        "ra_port: 80\nshared: from-ra-defaults\nra_derived: \"{{ ra_port + 1 }}\"\n",
+    );
+    p.write(
+        "roles/ra/vars/main.yml",
+        "ra_vars_only: ra-vars\nover: from-ra-vars\n",
+    );
+    p.write(
+        "roles/ra/tasks/main.yml",
+        "- name: ra\n  debug: msg=\"ra {{ ra_port }} {{ shared }} {{ over }} {{ ra_derived }} {{ rb_port | default('no-rb') }}\"\n- set_fact: ra_fact=set\n",
+    );
+    p.write(
+        "roles/rb/defaults/main.yml",
+        "rb_port: \"{{ ra_port * 2 }}\"\n",
+    );
+    p.write(
+        "roles/rb/tasks/main.yml",
+        "- name: rb\n  debug: msg=\"rb {{ rb_port }} {{ ra_fact }} {{ ra_vars_only | default('hidden') }} {{ over }} {{ shared }}\"\n",
+    );
+    p.write("roles/rc/defaults/main.yml", "rc_only: from-rc\n");
+    p.write("roles/rc/tasks/main.yml", "- debug: msg=rc\n");
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    over: from-play
+    shared: from-play
+  roles:
+    - role: ra
+      ra_port: 81
+    - rb
+  tasks:
+    - import_role:
+        name: rc
+    - name: play
+      debug: msg="play {{ over }} {{ shared }} {{ ra_vars_only | default('hidden') }} {{ ra_port | default('hidden') }} {{ rc_only }}"
+    - include_role:
+        name: ra
+      vars:
+        ra_port: 90
+    - name: after
+      debug: msg="after {{ ra_port | default('hidden') }}"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(
+        o.msgs("h1", "ra"),
+        [
+            "ra 81 from-play from-ra-vars 82 162",
+            "ra 90 from-play from-ra-vars 91 180"
+        ]
+    );
+    assert_eq!(
+        o.msg("h1", "rb"),
+        "rb 160 set ra-vars from-ra-vars from-play"
+    );
+    assert_eq!(
+        o.msg("h1", "play"),
+        "play from-ra-vars from-play ra-vars 80 from-rc"
+    );
+    assert_eq!(o.msg("h1", "after"), "after 80");
+}

@@ -529,6 +529,8 @@ struct Loader<'a> {
     depth: usize,
     /// Handlers of roles that tasks import or include, for the play's handlers.
     role_handlers: Vec<Task>,
+    /// Roles that tasks import (with their dependencies), for the play's roles.
+    imported_roles: Vec<Arc<Role>>,
     /// How many conditions enclose the tasks being loaded (a `when` on a block, an import or
     /// a role; a `rescue`).
     conditioned: usize,
@@ -547,6 +549,7 @@ impl<'a> Loader<'a> {
             playbook_dir,
             depth: 0,
             role_handlers: Vec::new(),
+            imported_roles: Vec::new(),
             conditioned: 0,
             refused_when_reached: Vec::new(),
             skipped: None,
@@ -1243,6 +1246,7 @@ impl Loader<'_> {
         tasks.extend(role_nodes);
         tasks.extend(self.section(doc, path, m, "tasks")?);
         tasks.extend(self.section(doc, path, m, "post_tasks")?);
+        roles.append(&mut self.imported_roles);
         // A role both imported and included (or included twice) brings its handlers once.
         for h in std::mem::take(&mut self.role_handlers) {
             if !handlers.iter().any(|known| known.at == h.at) {
@@ -1759,6 +1763,7 @@ impl Loader<'_> {
             this.role_with_dependencies(doc, &rp, &args.name, &entry, &args, &mut out)
         })?;
         self.role_handlers.append(&mut handlers);
+        self.imported_roles.append(&mut roles);
         let mut common = self.common(doc, path, m, role)?;
         common.params = std::mem::take(&mut common.vars);
         common.role = None;

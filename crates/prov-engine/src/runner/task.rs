@@ -17,7 +17,7 @@ use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
 use crate::action::{EngineAction, TaskAction};
 use crate::error::EngineError;
-use crate::playbook::{Common, Flag, Task};
+use crate::playbook::{Common, Flag, Role, Task};
 use crate::yaml::PathSeg;
 
 /// Which item of a loop runs: the loop's items and the index of this one.
@@ -296,14 +296,22 @@ impl Runner {
         shared: &Context,
     ) -> ScopeVars {
         let mut v = Layers::default();
-        if let Some(role) = &scope.role {
+        // As in Ansible (`private_role_vars` off), the defaults and vars of every role of the
+        // play (its `roles:` and `import_role`s, with their dependencies) are the whole play's,
+        // each at its precedence; the task's own role's come on top of the others'.
+        let own = scope.role.as_ref();
+        let others = || {
+            let own_role = |r: &&Arc<Role>| own.is_some_and(|o| Arc::ptr_eq(o, r));
+            pctx.play.roles.iter().filter(move |r| !own_role(r))
+        };
+        for role in others().chain(own) {
             v.templated_at(&role.defaults, &role.defaults_at);
         }
         v.templated_at(&h.inventory_vars, &h.inventory_vars_at);
         inject_facts(&mut v, &h.facts, &h.bare_facts);
         v.templated_at(&pctx.play.vars, &pctx.play.vars_at);
         v.templated_at(&pctx.vars_files, &pctx.vars_files_at);
-        if let Some(role) = &scope.role {
+        for role in others().chain(own) {
             v.templated_at(&role.vars, &role.vars_at);
         }
         v.templated_at(&scope.vars, &scope.vars_at);
