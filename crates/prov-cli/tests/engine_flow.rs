@@ -708,3 +708,47 @@ fn rescue_sees_the_failed_task_and_its_result() {
     );
     assert_eq!(o.msg("h1", "after the block"), "3");
 }
+
+/// `notify` names may be templates (rendered when the task runs) and may name a role's
+/// handler as `ROLE : NAME`, as in Ansible; a rendered name that matches no handler fails the
+/// task, naming it. Before, prov refused both forms at load.
+#[test]
+fn templated_and_role_qualified_notifications() {
+    let p = Project::new(&["h1"]);
+    p.write(
+        "roles/web/handlers/main.yml",
+        "- name: restart web\n  debug: msg=restarted\n",
+    );
+    p.write("roles/web/tasks/main.yml", "- debug: msg=web\n");
+    p.write(
+        "play.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    service: web
+  roles: [web]
+  tasks:
+    - name: templated
+      command: echo 1
+      notify: "restart {{ service }}"
+    - name: qualified
+      command: echo 2
+      notify: "web : restart web"
+    - name: no such handler
+      command: echo 3
+      notify: "restart {{ service }}-x"
+      ignore_errors: true
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msgs("h1", "restart web"), ["restarted"], "{}", o.dump());
+    assert_eq!(o.status("h1", "no such handler"), "ignored");
+    assert!(
+        o.msg("h1", "no such handler")
+            .contains("is `restart web-x`, which names no handler"),
+        "{}",
+        o.dump()
+    );
+}

@@ -394,6 +394,18 @@ pub struct Task {
 }
 
 impl Task {
+    /// True when a `notify` of `name` reaches this handler: its name, one of its `listen`
+    /// topics, or, for a role's handler, `ROLE : NAME` (as Ansible also accepts).
+    pub fn answers_to(&self, name: &str) -> bool {
+        let qualified = || {
+            let role = self.common.role.as_ref()?;
+            name.strip_prefix(role.name.as_str())?.strip_prefix(" : ")
+        };
+        self.name == name
+            || self.listen.iter().any(|l| l == name)
+            || qualified() == Some(&self.name)
+    }
+
     /// The canonical name of what it runs (`copy`, `include_tasks`).
     pub fn module(&self) -> &'static str {
         self.action.name()
@@ -781,9 +793,10 @@ fn opt_count(
     }
 }
 
-/// Every `notify` names a handler of the play (by name or `listen`), and no handler name is a
-/// template: prov knows every handler before the run, so a notification that would reach
-/// nothing is an error at load time, where Ansible fails only when it fires.
+/// Every `notify` that is not a template names a handler of the play (by name or `listen`),
+/// and no handler name is a template: prov knows every handler before the run, so a
+/// notification that would reach nothing is an error at load time, where Ansible fails only
+/// when it fires.
 fn check_notifications(tasks: &[Node], handlers: &[Task]) -> Result<(), EngineError> {
     for h in handlers {
         if h.name.contains("{{") {
@@ -793,11 +806,7 @@ fn check_notifications(tasks: &[Node], handlers: &[Task]) -> Result<(), EngineEr
             ));
         }
     }
-    let known = |n: &str| {
-        handlers
-            .iter()
-            .any(|h| h.name == n || h.listen.iter().any(|l| l == n))
-    };
+    let known = |n: &str| handlers.iter().any(|h| h.answers_to(n));
     let mut all: Vec<&Task> = Vec::new();
     for node in tasks {
         collect_tasks(node, &mut all);
@@ -806,13 +815,8 @@ fn check_notifications(tasks: &[Node], handlers: &[Task]) -> Result<(), EngineEr
     for task in all {
         for (i, n) in task.notify.iter().enumerate() {
             let at = || task.keyword_location("notify", &[PathSeg::Index(i)]);
-            if n.contains("{{") {
-                return Err(EngineError::invalid(
-                    at(),
-                    format!("`notify: {n}`: a templated notification is not supported by prov"),
-                ));
-            }
-            if !known(n) {
+            // A templated name is rendered and matched when the task runs.
+            if !crate::template::is_templated(&Value::String(n.clone())) && !known(n) {
                 let names: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
                 return Err(EngineError::invalid(
                     at(),

@@ -598,12 +598,7 @@ impl Runner {
             let wanted: Vec<usize> = states
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| {
-                    s.active()
-                        && s.notified
-                            .iter()
-                            .any(|n| *n == handler.name || handler.listen.contains(n))
-                })
+                .filter(|(_, s)| s.active() && s.notified.iter().any(|n| handler.answers_to(n)))
                 .map(|(i, _)| i)
                 .collect();
             if wanted.is_empty() {
@@ -628,7 +623,7 @@ impl Runner {
             let hosts: Vec<&str> = states
                 .iter()
                 .filter(|s| {
-                    let names = |n: &String| *n == handler.name || handler.listen.contains(n);
+                    let names = |n: &String| handler.answers_to(n);
                     !s.notified.iter().any(names) && s.possibly_notified.iter().any(names)
                 })
                 .map(|s| s.name.as_str())

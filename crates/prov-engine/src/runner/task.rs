@@ -444,10 +444,12 @@ impl Runner {
         // A `no_log` that cannot be decided hides everything and fails the task.
         let no_log = self.flag(scope.no_log.as_ref(), "no_log", &vars);
         let ignore_errors = self.flag(scope.ignore_errors.as_ref(), "ignore_errors", &vars);
+        let notify = self.notifications(pctx, task, &vars);
         let flag_failure = no_log
             .as_ref()
             .err()
             .or(ignore_errors.as_ref().err())
+            .or(notify.as_ref().err())
             .cloned();
         let no_log = no_log.unwrap_or(true);
         let report = Reporter {
@@ -475,12 +477,42 @@ impl Runner {
             Outcome::Once(e) => report.once(h, e),
             Outcome::Items(results) => report.items(h, results),
         };
-        self.record(task, h, settled);
+        self.record(task, h, settled, &notify.unwrap_or_default());
         Ok(())
     }
 
+    /// The handlers `task` notifies, its templated names rendered (`restart {{ service }}`);
+    /// a name that matches no handler of the play is an error, as in Ansible.
+    fn notifications(
+        &self,
+        pctx: &PlayCtx<'_>,
+        task: &Task,
+        vars: &ScopeVars,
+    ) -> Result<Vec<String>, String> {
+        let render = |(i, name): (usize, &String)| {
+            let raw = Value::String(name.clone());
+            if !crate::template::is_templated(&raw) {
+                return Ok(name.clone());
+            }
+            let at = task.keyword_location("notify", &[PathSeg::Index(i)]);
+            let rendered = match self.templar.render_value(&raw, vars.context(), &at) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => return Err(vars.explain(e)),
+            };
+            if pctx.play.handlers.iter().any(|h| h.answers_to(&rendered)) {
+                Ok(rendered)
+            } else {
+                Err(format!(
+                    "{at}: `notify: {name}` is `{rendered}`, which names no handler of this play"
+                ))
+            }
+        };
+        task.notify.iter().enumerate().map(render).collect()
+    }
+
     /// Marks the host, registers the result and queues the handlers of a finished task.
-    fn record(&self, task: &Task, h: &mut HostState, mut settled: Settled) {
+    fn record(&self, task: &Task, h: &mut HostState, mut settled: Settled, notify: &[String]) {
         self.track_unknowns(task, h, settled.unknown);
         if let Value::Object(m) = &mut settled.registered {
             m.entry("changed").or_insert(json!(settled.changed));
@@ -505,7 +537,7 @@ impl Runner {
         } else {
             return;
         };
-        for n in &task.notify {
+        for n in notify {
             if !notified.contains(n) {
                 notified.push(n.clone());
             }
