@@ -752,3 +752,29 @@ fn templated_and_role_qualified_notifications() {
         o.dump()
     );
 }
+
+/// A task skipped by a condition registers the condition that was false, as written
+/// (`false_condition`, Ansible 2.19; a block's condition when that one is false): the two
+/// values are what ansible-core printed for this play.
+#[test]
+fn a_skipped_task_registers_its_false_condition() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - command: echo
+      when: [x == 1, "x  >  5"]
+      register: a
+      vars: {x: 1}
+    - block:
+        - command: echo
+          register: b
+          when: true
+      when: 1 == 2
+    - name: show
+      debug: msg="[{{ a.false_condition }}] [{{ b.false_condition }}]"
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    assert_eq!(o.msg("h1", "show"), "[x  >  5] [1 == 2]");
+}

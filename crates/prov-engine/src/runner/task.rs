@@ -17,7 +17,7 @@ use super::vars::{Layers, ScopeVars};
 use super::{HostState, PlayCtx, Runner};
 use crate::action::{EngineAction, TaskAction};
 use crate::error::EngineError;
-use crate::playbook::{Common, Flag, Role, Task};
+use crate::playbook::{Common, Condition, Flag, Role, Task};
 use crate::yaml::PathSeg;
 
 /// Which item of a loop runs: the loop's items and the index of this one.
@@ -61,6 +61,13 @@ impl Exec {
             known_after_apply: false,
         }
     }
+    /// Skipped because the condition `c` is false (Ansible's `false_condition`: as written).
+    fn skipped_by(c: &Condition) -> Self {
+        let mut e = Self::skipped("Conditional result was False");
+        e.result.insert("false_condition".into(), c.expr.clone());
+        e
+    }
+
     fn skipped(msg: impl Into<String>) -> Self {
         let msg = msg.into();
         Exec {
@@ -573,8 +580,8 @@ impl Runner {
                         ..
                     }
                 );
-                let exec = match undefined.then(|| self.conditions_hold(scope, vars)) {
-                    Some(Ok(false)) => Exec::skipped("Conditional result was False"),
+                let exec = match undefined.then(|| self.first_false_condition(scope, vars)) {
+                    Some(Ok(Some(c))) => Exec::skipped_by(c),
                     _ => Exec::failed(vars.explain(e)),
                 };
                 return Ok(Outcome::Once(exec));
@@ -666,15 +673,19 @@ impl Runner {
         Ok((e, label))
     }
 
-    /// Whether all of the task's conditions hold (its own and those it inherits, which are part
-    /// of the scope), evaluated in order up to the first false one.
-    fn conditions_hold(&self, scope: &Common, vars: &ScopeVars) -> Result<bool, EngineError> {
+    /// The first of the task's conditions (its own and those it inherits, which are part of
+    /// the scope) that is false, evaluated in order; `None` when all hold.
+    fn first_false_condition<'s>(
+        &self,
+        scope: &'s Common,
+        vars: &ScopeVars,
+    ) -> Result<Option<&'s Condition>, EngineError> {
         for c in &scope.when {
             if !self.templar.eval_bool(&c.expr, vars.context(), &c.at)? {
-                return Ok(false);
+                return Ok(Some(c));
             }
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// One execution of the task (the whole task, or one loop item).
@@ -686,9 +697,9 @@ impl Runner {
         h: &mut HostState,
         vars: &ScopeVars,
     ) -> Result<Exec, EngineError> {
-        match self.conditions_hold(scope, vars) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Exec::skipped("Conditional result was False")),
+        match self.first_false_condition(scope, vars) {
+            Ok(None) => {}
+            Ok(Some(c)) => return Ok(Exec::skipped_by(c)),
             Err(e) => {
                 let msg = vars.explain(e);
                 return Ok(Exec::failed(format!(
