@@ -118,7 +118,7 @@ fn to_nice_json_filter(
 }
 
 /// `v` as JSON, with map keys sorted when `sort`.
-fn json_of(v: &MjValue, sort: bool) -> Result<Value, Error> {
+pub(super) fn json_of(v: &MjValue, sort: bool) -> Result<Value, Error> {
     let mut j = serde_json::to_value(v).map_err(|e| invalid(e.to_string()))?;
     if sort {
         sort_keys(&mut j);
@@ -144,12 +144,12 @@ fn sort_keys(v: &mut Value) {
 /// Python's `json.dumps` layout: `", "`/`": "` separators inline, or `indent` spaces per
 /// level with `","` at line ends.
 #[derive(Clone, Copy)]
-struct PythonJson {
-    indent: Option<usize>,
-    level: usize,
+pub(super) struct PythonJson {
+    pub(super) indent: Option<usize>,
+    pub(super) level: usize,
 }
 
-fn write_json(v: &Value, f: PythonJson) -> Result<String, Error> {
+pub(super) fn write_json(v: &Value, f: PythonJson) -> Result<String, Error> {
     let mut out = String::new();
     json_into(v, f, &mut out)?;
     Ok(out)

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, Serde, ValueKind};
 use minijinja::{Environment, UndefinedBehavior, Value as MjValue};
 
+mod builtins;
 mod filters;
 mod filters_more;
 mod jinja_tests;
@@ -90,6 +91,7 @@ pub(super) fn environment() -> Environment<'static> {
     }
     // A template's trailing newlines are put back by [`keep_trailing_newlines`].
     filters::register(&mut env);
+    builtins::register(&mut env);
     filters_more::register(&mut env);
     password_hash::register(&mut env);
     pyrandom::register(&mut env);
