@@ -45,12 +45,6 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
       when:
         - n > 1
         - "'z' in names"
-    - name: yes string
-      debug: msg=x
-      when: yes_s
-    - name: no string
-      debug: msg=x
-      when: no_s
     - name: bare yes
       debug: msg=x
       when: yes_bare
@@ -83,8 +77,6 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
         ("wrapped false", "skipped"),
         ("list all true", "ok"),
         ("list one false", "skipped"),
-        ("yes string", "ok"),
-        ("no string", "skipped"),
         ("bare yes", "ok"),
         ("literal false", "skipped"),
         ("bool filter", "skipped"),
@@ -100,8 +92,49 @@ fn when_conditions_bare_wrapped_lists_and_yes_no() {
         o.result("h1", "bare false")["msg"],
         "Conditional result was False"
     );
-    assert_eq!(o.count("h1", "skipped"), 7);
-    assert_eq!(o.count("h2", "skipped"), 8);
+    assert_eq!(o.count("h1", "skipped"), 6);
+    assert_eq!(o.count("h2", "skipped"), 7);
+}
+
+/// A condition whose result is not a boolean fails its task, as in Ansible 2.19
+/// ("Conditionals must have a boolean result"): a string, even `yes`, a number, a list. prov
+/// took their Python truth before (Ansible 2.18), and so ran tasks Ansible 2.19 fails on
+/// (dev-sec's ssh_hardening "Remove all small primes").
+#[test]
+fn a_condition_must_be_a_boolean() {
+    let p = Project::with_tasks(
+        &["h1"],
+        r#"
+    - name: string
+      debug: msg=x
+      when: yes_s
+      vars: {yes_s: "yes"}
+      ignore_errors: true
+    - name: number
+      debug: msg=x
+      when: 1
+      ignore_errors: true
+    - name: list
+      debug: msg=x
+      when: "{{ [] }}"
+      ignore_errors: true
+    - name: bool filter
+      debug: msg=x
+      when: yes_s | bool
+      vars: {yes_s: "yes"}
+"#,
+    );
+    let o = p.run("play.yml", &[]);
+    o.expect_code(0);
+    for (task, result) in [
+        ("string", "(True) is a str"),
+        ("number", "(True) is a int"),
+        ("list", "(False) is a list"),
+    ] {
+        assert_eq!(o.status("h1", task), "ignored", "{}", o.dump());
+        assert!(o.msg("h1", task).contains(result), "{}", o.dump());
+    }
+    assert_eq!(o.status("h1", "bool filter"), "ok");
 }
 
 #[test]

@@ -230,7 +230,12 @@ fn load_plain(
     // serde_yaml_ng accepted the text, so the event pass cannot fail in practice; if it does,
     // locations simply fall back to the file start.
     let _ = parser.load(&mut spans, false);
-    let value = to_json(raw, file, secrets)?;
+    let mut value = to_json(raw, file, secrets)?;
+    for (path, b) in &spans.yaml11_bools {
+        if let Some(v @ Value::String(_)) = value_at_mut(&mut value, path) {
+            *v = Value::Bool(*b);
+        }
+    }
     Ok(YamlDoc {
         file: file.to_path_buf(),
         value,
@@ -303,10 +308,33 @@ fn to_json(
     })
 }
 
+/// The node at `path` inside `v`.
+fn value_at_mut<'v>(v: &'v mut Value, path: &[PathSeg]) -> Option<&'v mut Value> {
+    path.iter().try_fold(v, |v, seg| match (seg, v) {
+        (PathSeg::Key(k), Value::Object(m)) => m.get_mut(k),
+        (PathSeg::Index(i), Value::Array(items)) => items.get_mut(*i),
+        _ => None,
+    })
+}
+
+/// YAML 1.1's booleans that YAML 1.2 (serde_yaml_ng) reads as text: Ansible reads YAML with
+/// PyYAML (YAML 1.1), so an unquoted `yes`, `No`, `on`, `OFF` is a boolean there.
+fn yaml11_bool(plain: &str) -> Option<bool> {
+    match plain {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
 #[derive(Default)]
 struct SpanIndex {
     spans: HashMap<NodePath, (usize, usize)>,
     values: HashMap<NodePath, (usize, usize)>,
+    /// Values that are YAML 1.1 booleans written as plain (unquoted, untagged) text.
+    yaml11_bools: Vec<(NodePath, bool)>,
+    /// Anchors of such values (an alias of one is the same boolean).
+    bool_anchors: HashMap<usize, bool>,
     stack: Vec<Frame>,
     depth_docs: usize,
     pending_key: Option<NodePath>,
@@ -353,7 +381,7 @@ impl MarkedEventReceiver for SpanIndex {
         let pos = (mark.line(), mark.col() + 1);
         match ev {
             Event::DocumentStart => self.depth_docs += 1,
-            Event::Scalar(s, style, ..) => {
+            Event::Scalar(s, style, anchor, tag) => {
                 let was_key_slot = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 if was_key_slot {
                     let _ = self.next_path(Some(&s));
@@ -361,6 +389,13 @@ impl MarkedEventReceiver for SpanIndex {
                         self.spans.entry(p).or_insert(pos);
                     }
                 } else if let Some(p) = self.next_path(None) {
+                    let plain = style == TScalarStyle::Plain && tag.is_none();
+                    if let Some(b) = yaml11_bool(&s).filter(|_| plain) {
+                        self.yaml11_bools.push((p.clone(), b));
+                        if anchor > 0 {
+                            self.bool_anchors.insert(anchor, b);
+                        }
+                    }
                     let quoted = matches!(
                         style,
                         TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
@@ -373,8 +408,11 @@ impl MarkedEventReceiver for SpanIndex {
                     self.spans.entry(p).or_insert(pos);
                 }
             }
-            Event::Alias(_) => {
+            Event::Alias(anchor) => {
                 if let Some(p) = self.next_path(None) {
+                    if let Some(b) = self.bool_anchors.get(&anchor) {
+                        self.yaml11_bools.push((p.clone(), *b));
+                    }
                     self.values.entry(p.clone()).or_insert(pos);
                     self.spans.entry(p).or_insert(pos);
                 }
@@ -396,5 +434,25 @@ impl MarkedEventReceiver for SpanIndex {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// As Ansible's PyYAML (YAML 1.1) reads them: unquoted `yes`/`no`/`on`/`off` in their three
+    /// spellings are booleans, also through an alias; quoted, tagged or `y` stay text; keys stay
+    /// text.
+    #[test]
+    fn plain_yaml11_booleans_are_booleans() {
+        let text = "a: yes\nb: Off\nc: 'yes'\nd: !!str on\ne: y\nf: [NO, \"no\"]\ng: &flag ON\nh: *flag\nyes: key\n";
+        let doc = load_str(text, Path::new("v.yml"), &NoSecrets).unwrap();
+        assert_eq!(
+            doc.value,
+            json!({"a": true, "b": false, "c": "yes", "d": "on", "e": "y",
+                   "f": [false, "no"], "g": true, "h": true, "yes": "key"})
+        );
     }
 }

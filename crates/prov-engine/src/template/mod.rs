@@ -565,7 +565,7 @@ impl Templar {
         match expr {
             Value::Bool(b) => Ok(*b),
             Value::Null => Ok(false),
-            Value::Number(n) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
+            Value::Number(_) => Err(not_boolean(expr, locate(&[]))),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let at = locate(&[PathSeg::Index(i)]);
@@ -580,7 +580,10 @@ impl Templar {
                 let v = self
                     .jinja
                     .eval(expr, offset_in(s, expr), ctx, &locate(&[]))?;
-                Ok(truthy(&v))
+                match v {
+                    Value::Bool(b) => Ok(b),
+                    other => Err(not_boolean(&other, locate(&[]))),
+                }
             }
             Value::Object(_) => Err(EngineError::Template {
                 at: locate(&[]),
@@ -797,6 +800,29 @@ fn is_static_error(e: &tera::Error) -> bool {
                 || m.contains("Unknown function `")
         }
         _ => false,
+    }
+}
+
+/// The error for a condition whose result is not a boolean (Ansible 2.19: "Conditionals must
+/// have a boolean result"; `when: name_of_a_string` is `name | length > 0`, `name | bool`...).
+fn not_boolean(v: &Value, at: Location) -> EngineError {
+    let python_type = match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    };
+    let truth = if truthy(v) { "True" } else { "False" };
+    EngineError::Template {
+        at,
+        message: format!(
+            "the condition's result ({truth}) is a {python_type}, not a boolean: conditionals \
+             must have a boolean result (as in Ansible 2.19)"
+        ),
+        undefined: false,
     }
 }
 

@@ -248,8 +248,14 @@ fn yaml_of(
 }
 
 fn from_yaml_filter(v: String) -> Result<MjValue, Error> {
-    let j: Value = serde_yaml_ng::from_str(&v).map_err(|e| invalid(e.to_string()))?;
-    Ok(MjValue::from(Serde(j)))
+    // Read as the engine reads YAML files: YAML 1.1's `yes`/`off` are booleans, as in PyYAML.
+    let doc = crate::yaml::load_str(
+        &v,
+        std::path::Path::new("from_yaml"),
+        &crate::yaml::NoSecrets,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(MjValue::from(Serde(doc.value)))
 }
 
 /// Ansible's `regex_replace(pattern, replacement, ignorecase, multiline)`; `\1` and `\g<1>`
