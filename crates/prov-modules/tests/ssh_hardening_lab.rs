@@ -211,7 +211,7 @@ async fn openssh_keypair_makes_what_ansible_makes() {
     let k = format!("{KEY_DIR}/key");
     let fresh = format!("rm -rf {KEY_DIR} && mkdir -m 700 {KEY_DIR}");
     let old_1024 = format!(
-        "{fresh} && ssh-keygen -q -N '' -t rsa -b 1024 -C old -f {k} && chmod 640 {k} && chgrp adm {k}"
+        "{fresh} && ssh-keygen -q -N '' -t rsa -b 1024 -C old -f {k} && chgrp adm {k} {k}.pub && chmod 640 {k}.pub"
     );
     let host_key =
         format!("{fresh} && cp -p /etc/ssh/ssh_host_rsa_key /etc/ssh/ssh_host_rsa_key.pub {KEY_DIR}/");
@@ -221,7 +221,7 @@ async fn openssh_keypair_makes_what_ansible_makes() {
         (
             "new ecdsa 384 with mode and group",
             fresh.clone(),
-            json!({"path": k, "type": "ecdsa", "size": 384, "mode": "0640", "group": "adm"}),
+            json!({"path": k, "type": "ecdsa", "size": 384, "mode": "0600", "group": "adm"}),
         ),
         ("kept", old_1024.clone(), json!({"path": k, "size": 1024})),
         ("size mismatch", old_1024.clone(), json!({"path": k, "size": 2048})),
@@ -290,6 +290,8 @@ async fn openssh_keypair_makes_what_ansible_makes() {
     let failing: Vec<(String, Value)> = vec![
         (old_1024.clone(), json!({"path": k, "size": 2048, "regenerate": "fail"})),
         (format!("{fresh} && echo junk > {k}"), json!({"path": k})),
+        // ssh-keygen ignores a private key others may read: so does the module.
+        (format!("{old_1024} && chmod 640 {k}"), json!({"path": k, "size": 1024})),
         (fresh.clone(), json!({"path": format!("{KEY_DIR}/nodir/key")})),
         (fresh.clone(), json!({"path": KEY_DIR})),
     ];
@@ -308,20 +310,34 @@ async fn openssh_keypair_makes_what_ansible_makes() {
         );
     }
 
-    // Absent: both files go; a second run changes nothing.
+    // Absent: both files go; a second run changes nothing; the results describe the removed
+    // key (each tool's own: the setup makes a new key each time).
+    let before = format!(
+        "ssh-keygen -l -f {k} 2>/dev/null | awk '{{print $2}}'; if [ -e {k}.pub ]; then awk '{{print $1\" \"$2}}' {k}.pub; else echo; fi"
+    );
     for setup in [old_1024.clone(), format!("{old_1024} && rm {k}")] {
         let args = json!({"path": k, "state": "absent"});
         h.sh_ok(&setup).await;
+        let theirs_before = h.sh_ok(&before).await;
         let theirs = ansible(HOST, "community.crypto.openssh_keypair", &args).expect("ansible");
         let their_props = key_props(&h, &k).await;
         h.sh_ok(&setup).await;
+        let ours_before = h.sh_ok(&before).await;
         let ours = converge(&h, "openssh_keypair", args).await;
         assert_eq!(key_props(&h, &k).await, their_props);
         assert_eq!(ours.changed, theirs["changed"] == json!(true));
-        assert_eq!(
-            json!([ours.result["fingerprint"], ours.result["public_key"], ours.result["comment"]]),
-            json!([theirs["fingerprint"], theirs["public_key"], theirs["comment"]])
-        );
+        let fields = |r: &Value| {
+            format!(
+                "{}\n{}\n",
+                r["fingerprint"].as_str().unwrap(),
+                r["public_key"].as_str().unwrap()
+            )
+            .trim_start_matches('\n')
+            .to_owned()
+        };
+        assert_eq!(fields(&theirs), theirs_before, "{setup}");
+        assert_eq!(fields(&Value::Object(ours.result.clone())), ours_before, "{setup}");
+        assert_eq!(ours.result["comment"], theirs["comment"]);
     }
     h.sh_ok(&format!("rm -rf {KEY_DIR}")).await;
     let left = h.sh_ok("ls -a /etc/ssh /root | grep prov- || true").await;
