@@ -27,9 +27,14 @@ fn mask_mark(text: &str) -> String {
     let re = regex::Regex::new(r"(?m)^# Updated by Ansible - (.*)$").unwrap();
     let time = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$").unwrap();
     for c in re.captures_iter(text) {
-        assert!(time.is_match(&c[1]), "mark time `{}` is not isoformat", &c[1]);
+        assert!(
+            time.is_match(&c[1]),
+            "mark time `{}` is not isoformat",
+            &c[1]
+        );
     }
-    re.replace_all(text, "# Updated by Ansible - T").into_owned()
+    re.replace_all(text, "# Updated by Ansible - T")
+        .into_owned()
 }
 
 async fn pam_files(h: &NsConnection) -> String {
@@ -59,9 +64,7 @@ fn pam_result(v: &Map<String, Value>) -> Value {
 async fn pamd_edits_what_ansible_edits() {
     let _g = lab_lock().await;
     let Some(h) = lab_host(HOST) else { return };
-    let base = |name: &str, t: &str, c: &str, p: &str| {
-        json!({"name": name, "type": t, "control": c, "module_path": p, "path": PAM_DIR})
-    };
+    let base = |name: &str, t: &str, c: &str, p: &str| json!({"name": name, "type": t, "control": c, "module_path": p, "path": PAM_DIR});
     let with = |mut v: Value, extra: Value| {
         v.as_object_mut()
             .unwrap()
@@ -112,7 +115,12 @@ async fn pamd_edits_what_ansible_edits() {
             json!({"state": "args_absent", "module_arguments": "preauth,unlock_time=600"}),
         ),
         with(
-            base("common-auth", "auth", "[success=1 default=ignore]", "pam_unix.so"),
+            base(
+                "common-auth",
+                "auth",
+                "[success=1 default=ignore]",
+                "pam_unix.so",
+            ),
             json!({"state": "updated", "new_control": "[success=2 default=ignore]", "module_arguments": ""}),
         ),
         with(
@@ -157,24 +165,30 @@ async fn pamd_edits_what_ansible_edits() {
     assert_eq!(theirs["change_count"], json!(2), "{theirs}");
     let their_backup = theirs["backupdest"].as_str().unwrap().to_owned();
     let their_file = mask_mark(&h.sh_ok("cat /etc/pam.d/sshd").await);
-    h.sh_ok(&format!("cp -p '{their_backup}' /etc/pam.d/sshd && rm -f '{their_backup}'"))
-        .await;
+    h.sh_ok(&format!(
+        "cp -p '{their_backup}' /etc/pam.d/sshd && rm -f '{their_backup}'"
+    ))
+    .await;
     let (plan, outcome) = apply_with_outcome(&h, "pamd", role.clone()).await;
     assert!(plan.changed);
     let backup = outcome["backupdest"].as_str().unwrap().to_owned();
-    let name = regex::Regex::new(r"^/etc/pam\.d/sshd\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
+    let name =
+        regex::Regex::new(r"^/etc/pam\.d/sshd\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$").unwrap();
     assert!(name.is_match(&backup), "{backup}");
     assert!(name.is_match(&their_backup), "{their_backup}");
     assert_eq!(h.sh_ok(&format!("cat '{backup}'")).await, original);
     assert_eq!(
-        h.sh_ok(&format!("stat -c '%a %U' '{backup}' /etc/pam.d/sshd")).await,
+        h.sh_ok(&format!("stat -c '%a %U' '{backup}' /etc/pam.d/sshd"))
+            .await,
         "644 root\n644 root\n"
     );
     assert_eq!(mask_mark(&h.sh_ok("cat /etc/pam.d/sshd").await), their_file);
     let again = check(&h, "pamd", role).await.unwrap();
     assert!(!again.changed);
-    h.sh_ok(&format!("cp -p '{backup}' /etc/pam.d/sshd && rm -f '{backup}' && rm -rf {PAM_DIR}"))
-        .await;
+    h.sh_ok(&format!(
+        "cp -p '{backup}' /etc/pam.d/sshd && rm -f '{backup}' && rm -rf {PAM_DIR}"
+    ))
+    .await;
     assert_eq!(h.sh_ok("cat /etc/pam.d/sshd").await, original);
 }
 
@@ -213,27 +227,56 @@ async fn openssh_keypair_makes_what_ansible_makes() {
     let old_1024 = format!(
         "{fresh} && ssh-keygen -q -N '' -t rsa -b 1024 -C old -f {k} && chgrp adm {k} {k}.pub && chmod 640 {k}.pub"
     );
-    let host_key =
-        format!("{fresh} && cp -p /etc/ssh/ssh_host_rsa_key /etc/ssh/ssh_host_rsa_key.pub {KEY_DIR}/");
+    let host_key = format!(
+        "{fresh} && cp -p /etc/ssh/ssh_host_rsa_key /etc/ssh/ssh_host_rsa_key.pub {KEY_DIR}/"
+    );
     let cases: Vec<(&str, String, Value)> = vec![
-        ("new rsa", fresh.clone(), json!({"path": k, "size": 2048, "comment": "c1"})),
-        ("new ed25519", fresh.clone(), json!({"path": k, "type": "ed25519"})),
+        (
+            "new rsa",
+            fresh.clone(),
+            json!({"path": k, "size": 2048, "comment": "c1"}),
+        ),
+        (
+            "new ed25519",
+            fresh.clone(),
+            json!({"path": k, "type": "ed25519"}),
+        ),
         (
             "new ecdsa 384 with mode and group",
             fresh.clone(),
             json!({"path": k, "type": "ecdsa", "size": 384, "mode": "0600", "group": "adm"}),
         ),
         ("kept", old_1024.clone(), json!({"path": k, "size": 1024})),
-        ("size mismatch", old_1024.clone(), json!({"path": k, "size": 2048})),
-        ("type mismatch", old_1024.clone(), json!({"path": k, "type": "ed25519", "comment": "n"})),
-        ("comment only", old_1024.clone(), json!({"path": k, "size": 1024, "comment": "new one"})),
+        (
+            "size mismatch",
+            old_1024.clone(),
+            json!({"path": k, "size": 2048}),
+        ),
+        (
+            "type mismatch",
+            old_1024.clone(),
+            json!({"path": k, "type": "ed25519", "comment": "n"}),
+        ),
+        (
+            "comment only",
+            old_1024.clone(),
+            json!({"path": k, "size": 1024, "comment": "new one"}),
+        ),
         (
             "missing .pub",
             format!("{old_1024} && rm {k}.pub"),
             json!({"path": k, "size": 1024}),
         ),
-        ("mode only", old_1024.clone(), json!({"path": k, "size": 1024, "mode": "0600"})),
-        ("force", old_1024.clone(), json!({"path": k, "size": 1024, "force": true})),
+        (
+            "mode only",
+            old_1024.clone(),
+            json!({"path": k, "size": 1024, "mode": "0600"}),
+        ),
+        (
+            "force",
+            old_1024.clone(),
+            json!({"path": k, "size": 1024, "force": true}),
+        ),
         (
             "the role's host key task",
             host_key,
@@ -280,7 +323,12 @@ async fn openssh_keypair_makes_what_ansible_makes() {
     h.sh_ok(&old_1024).await;
     let args = json!({"path": k, "size": 2048});
     let (plan, outcome) = apply_with_outcome(&h, "openssh_keypair", args).await;
-    assert_eq!(plan.summary, [format!("regenerate key pair {k} as rsa 2048 (was rsa 1024)")]);
+    assert_eq!(
+        plan.summary,
+        [format!(
+            "regenerate key pair {k} as rsa 2048 (was rsa 1024)"
+        )]
+    );
     let (fp, public) = key_facts(&h, &k).await;
     assert_eq!(outcome["fingerprint"], json!(fp));
     assert_eq!(outcome["public_key"], json!(public));
@@ -288,11 +336,20 @@ async fn openssh_keypair_makes_what_ansible_makes() {
 
     // regenerate: fail, an unreadable key, a missing directory: the module's messages.
     let failing: Vec<(String, Value)> = vec![
-        (old_1024.clone(), json!({"path": k, "size": 2048, "regenerate": "fail"})),
+        (
+            old_1024.clone(),
+            json!({"path": k, "size": 2048, "regenerate": "fail"}),
+        ),
         (format!("{fresh} && echo junk > {k}"), json!({"path": k})),
         // ssh-keygen ignores a private key others may read: so does the module.
-        (format!("{old_1024} && chmod 640 {k}"), json!({"path": k, "size": 1024})),
-        (fresh.clone(), json!({"path": format!("{KEY_DIR}/nodir/key")})),
+        (
+            format!("{old_1024} && chmod 640 {k}"),
+            json!({"path": k, "size": 1024}),
+        ),
+        (
+            fresh.clone(),
+            json!({"path": format!("{KEY_DIR}/nodir/key")}),
+        ),
         (fresh.clone(), json!({"path": KEY_DIR})),
     ];
     for (setup, args) in failing {
@@ -336,7 +393,11 @@ async fn openssh_keypair_makes_what_ansible_makes() {
             .to_owned()
         };
         assert_eq!(fields(&theirs), theirs_before, "{setup}");
-        assert_eq!(fields(&Value::Object(ours.result.clone())), ours_before, "{setup}");
+        assert_eq!(
+            fields(&Value::Object(ours.result.clone())),
+            ours_before,
+            "{setup}"
+        );
         assert_eq!(ours.result["comment"], theirs["comment"]);
     }
     h.sh_ok(&format!("rm -rf {KEY_DIR}")).await;
@@ -351,7 +412,10 @@ impl FileSource for NoFiles {
         Err(ModuleError::LocalFile(format!("no local files: {name}")))
     }
     fn render(&self, path: &Path) -> Result<String, ModuleError> {
-        Err(ModuleError::Template(format!("no templates: {}", path.display())))
+        Err(ModuleError::Template(format!(
+            "no templates: {}",
+            path.display()
+        )))
     }
 }
 
@@ -376,10 +440,6 @@ async fn apply_with_outcome(
     };
     let plan = module.plan(&ctx).await.expect("plan");
     let (report, action) = plan.split();
-    let outcome = action
-        .expect("a change")
-        .apply(&ctx)
-        .await
-        .expect("apply");
+    let outcome = action.expect("a change").apply(&ctx).await.expect("apply");
     (report, outcome.result)
 }

@@ -635,7 +635,7 @@ impl Service {
             added.extend(
                 new_kv
                     .iter()
-                    .filter(|(key, _)| !cur_kv.contains_key(*key))
+                    .filter(|(key, _)| !cur_kv.contains_key(key))
                     .map(|(key, v)| format!("{key}={v}")),
             );
             let mut changed = false;
