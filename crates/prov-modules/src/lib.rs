@@ -78,7 +78,7 @@ pub fn registry() -> &'static [ModuleSpec] {
 }
 
 /// A module or action name without its collection prefix: `ansible.builtin.copy`,
-/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `community.mysql.NAME` and `prov.NAME`
+/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `community.mysql.NAME`, `community.crypto.NAME` and `prov.NAME`
 /// all name what prov calls `copy`, `sysctl`, `NAME`.
 pub fn short_name(name: &str) -> &str {
     [
@@ -87,6 +87,7 @@ pub fn short_name(name: &str) -> &str {
         "ansible.posix.",
         "community.general.",
         "community.mysql.",
+        "community.crypto.",
         "prov.",
     ]
     .iter()

@@ -411,15 +411,66 @@ pub async fn read_for_edit(
     module: &str,
     path: &str,
 ) -> Result<EditTarget, ModuleError> {
-    let spec = [ProbeSpec {
+    let spec = edit_spec(path);
+    let fact = PathsFact::with(&spec, DanglingLink(path));
+    let (probed, dangling) = ctx.fact(&fact).await?;
+    edit_target(module, path, probed, dangling, &fact)
+}
+
+/// [`read_for_edit`] with more facts read in the same command: `extra`'s lines come first,
+/// then a line `-- link`, then the dangling-link check.
+pub async fn read_for_edit_with<X: ProbePreamble>(
+    ctx: &ModuleContext<'_>,
+    module: &str,
+    path: &str,
+    extra: X,
+) -> Result<(EditTarget, X::Output), ModuleError> {
+    let spec = edit_spec(path);
+    let fact = PathsFact::with(&spec, WithLink(extra, DanglingLink(path)));
+    let (probed, (out, dangling)) = ctx.fact(&fact).await?;
+    Ok((edit_target(module, path, probed, dangling, &fact)?, out))
+}
+
+/// A preamble followed by the dangling-link check, separated by a line `-- link`.
+struct WithLink<'a, X>(X, DanglingLink<'a>);
+
+impl<X: ProbePreamble> ProbePreamble for WithLink<'_, X> {
+    type Output = (X::Output, Option<Dangling>);
+
+    fn script(&self) -> Script {
+        self.0
+            .script()
+            .then_text("echo '-- link'\n")
+            .then(&self.1.script())
+    }
+
+    fn parse(&self, lines: &[&str]) -> Result<Self::Output, String> {
+        let at = lines
+            .iter()
+            .rposition(|l| *l == "-- link")
+            .ok_or("no `-- link` line")?;
+        Ok((self.0.parse(&lines[..at])?, self.1.parse(&lines[at + 1..])?))
+    }
+}
+
+fn edit_spec(path: &str) -> [ProbeSpec; 1] {
+    [ProbeSpec {
         follow: true,
         checksum: Some("sha256sum"),
         content: Content::Always { limit: EDIT_LIMIT },
         resolve: true,
         ..ProbeSpec::new(path)
-    }];
-    let fact = PathsFact::with(&spec, DanglingLink(path));
-    let (mut probed, dangling) = ctx.fact(&fact).await?;
+    }]
+}
+
+/// The checks of [`read_for_edit`] on a probe's answer.
+fn edit_target(
+    module: &str,
+    path: &str,
+    mut probed: Vec<Probed>,
+    dangling: Option<Dangling>,
+    fact: &impl Fact,
+) -> Result<EditTarget, ModuleError> {
     let probed = probed.pop().ok_or_else(|| fact.error("no section"))?;
     if probed.too_big {
         return Err(ModuleError::failed(format!(

@@ -70,4 +70,6 @@ modules!(
     apache2_module,
     mysql_db,
     mysql_user,
+    pamd,
+    openssh_keypair,
 );
