@@ -70,4 +70,7 @@ modules!(
     apache2_module,
     mysql_db,
     mysql_user,
+    postgresql_user,
+    postgresql_db,
+    postgresql_privs,
 );
