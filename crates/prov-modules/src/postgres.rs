@@ -20,11 +20,19 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginArgs {
-    #[serde(default, alias = "login", deserialize_with = "crate::args::de_opt_string")]
+    #[serde(
+        default,
+        alias = "login",
+        deserialize_with = "crate::args::de_opt_string"
+    )]
     login_user: Option<String>,
     #[serde(default, deserialize_with = "crate::args::de_opt_string")]
     login_password: Option<String>,
-    #[serde(default, alias = "host", deserialize_with = "crate::args::de_opt_string")]
+    #[serde(
+        default,
+        alias = "host",
+        deserialize_with = "crate::args::de_opt_string"
+    )]
     login_host: Option<String>,
     #[serde(
         default,
@@ -143,7 +151,10 @@ pub fn parse_with_login<T: serde::de::DeserializeOwned>(
         .as_ref()
         .is_some_and(|v| !v.is_null() && v.as_object().is_none_or(|m| !m.is_empty()))
     {
-        return Err(ModuleError::arg("connect_params", "not implemented by prov"));
+        return Err(ModuleError::arg(
+            "connect_params",
+            "not implemented by prov",
+        ));
     }
     let ssl_mode = a.ssl_mode.unwrap_or_else(|| "prefer".into());
     if !SSL_MODES.contains(&ssl_mode.as_str()) {
@@ -274,7 +285,12 @@ pub fn json_rows<F: Fact>(fact: &F, out: &CommandOutput) -> Result<Vec<Value>, F
 }
 
 /// The error of a probe that exited non-zero, worded as the module words it.
-pub fn probe_error<F: Fact>(fact: &F, login: &PgLogin, out: &CommandOutput, what: &str) -> FactError {
+pub fn probe_error<F: Fact>(
+    fact: &F,
+    login: &PgLogin,
+    out: &CommandOutput,
+    what: &str,
+) -> FactError {
     match out.status {
         2 | 3 => fact.error(login.failure(out, what)),
         _ => fact.probe_failed(out),
@@ -417,8 +433,7 @@ pub fn is_scram(s: &str) -> bool {
 
 fn b64(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
 }
 
@@ -496,7 +511,10 @@ mod tests {
 
     #[test]
     fn a_unix_socket_replaces_an_empty_or_localhost_host() {
-        assert_eq!(conn_host("localhost", "/var/run/postgresql"), "/var/run/postgresql");
+        assert_eq!(
+            conn_host("localhost", "/var/run/postgresql"),
+            "/var/run/postgresql"
+        );
         assert_eq!(conn_host("", "/var/run/postgresql"), "/var/run/postgresql");
         assert_eq!(conn_host("db1", "/var/run/postgresql"), "db1");
         assert_eq!(conn_host("localhost", ""), "localhost");
@@ -539,7 +557,9 @@ mod tests {
             let e = parse_with_login::<Value>(json!({ k: v })).unwrap_err();
             assert!(e.to_string().contains(k), "{e}");
         }
-        assert!(parse_with_login::<Value>(json!({"connect_params": {}, "ssl_mode": "require"})).is_ok());
+        assert!(
+            parse_with_login::<Value>(json!({"connect_params": {}, "ssl_mode": "require"})).is_ok()
+        );
     }
 
     #[test]
@@ -551,7 +571,10 @@ mod tests {
             "Unable to remove user: role \"x\" cannot be dropped because some objects depend on it\nDETAIL:  privileges for database app\n"
         );
         assert_eq!(
-            login.failure(&out(3, "psql:<stdin>:2: ERROR:  role \"ops\" does not exist\n"), "x"),
+            login.failure(
+                &out(3, "psql:<stdin>:2: ERROR:  role \"ops\" does not exist\n"),
+                "x"
+            ),
             "Could not switch role: role \"ops\" does not exist\n"
         );
         assert_eq!(
@@ -562,9 +585,16 @@ mod tests {
 
     #[test]
     fn statements_are_numbered_by_the_line_they_end_on() {
-        let steps = [Step::new("CREATE USER \"a\"", "x"), Step::new("COMMENT ON ROLE \"a\" IS 'l1\nl2'", "y"), Step::new("SELECT 1", "z")];
+        let steps = [
+            Step::new("CREATE USER \"a\"", "x"),
+            Step::new("COMMENT ON ROLE \"a\" IS 'l1\nl2'", "y"),
+            Step::new("SELECT 1", "z"),
+        ];
         let (sql, ends) = steps_sql(&steps, true);
-        assert_eq!(sql, "BEGIN;\nCREATE USER \"a\";\nCOMMENT ON ROLE \"a\" IS 'l1\nl2';\nSELECT 1;\nCOMMIT;\n");
+        assert_eq!(
+            sql,
+            "BEGIN;\nCREATE USER \"a\";\nCOMMENT ON ROLE \"a\" IS 'l1\nl2';\nSELECT 1;\nCOMMIT;\n"
+        );
         assert_eq!(ends, [4, 6, 7]);
         assert_eq!(error_line("psql:<stdin>:6: ERROR:  x"), Some(6));
     }

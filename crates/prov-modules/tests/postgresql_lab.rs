@@ -43,7 +43,11 @@ async fn server_state(h: &NsConnection) -> String {
 SELECT datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), datcollate, datctype, datconnlimit, datacl, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname LIKE 'prov%' OR datname = 'postgres' ORDER BY 1;",
     )
     .await;
-    if psql(h, "SELECT 1 FROM pg_database WHERE datname = 'prov_p'").await.trim() == "1" {
+    if psql(h, "SELECT 1 FROM pg_database WHERE datname = 'prov_p'")
+        .await
+        .trim()
+        == "1"
+    {
         s += &psql(
             h,
             r"\c prov_p
@@ -79,29 +83,62 @@ fn as_postgres() -> Become {
     }
 }
 
-async fn plan(h: &NsConnection, module: &str, args: &Value, check: bool) -> Result<Planned, String> {
-    run_as(h, module, args.clone(), check, &support::lab_facts(), Some(&as_postgres()))
-        .await
-        .map_err(|e| e.to_string())
+async fn plan(
+    h: &NsConnection,
+    module: &str,
+    args: &Value,
+    check: bool,
+) -> Result<Planned, String> {
+    run_as(
+        h,
+        module,
+        args.clone(),
+        check,
+        &support::lab_facts(),
+        Some(&as_postgres()),
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// `support::converge` as the postgres user: check mode predicts the real run, which a check
 /// and a second run then find converged.
 async fn converge(h: &NsConnection, module: &str, args: &Value) -> Planned {
-    let predicted = plan(h, module, args, true).await.unwrap_or_else(|e| panic!("{module} check: {e}"));
-    let real = plan(h, module, args, false).await.unwrap_or_else(|e| panic!("{module}: {e}"));
-    assert_eq!(predicted.changed, real.changed, "{module} {args}: check predicted {predicted:#?}\nreal {real:#?}");
-    assert_eq!(predicted.summary, real.summary, "{module} {args}: check mode must predict the real change");
-    let again = plan(h, module, args, true).await.expect("check after converge");
-    assert!(!again.changed, "{module} {args}: check on a converged server: {again:#?}");
+    let predicted = plan(h, module, args, true)
+        .await
+        .unwrap_or_else(|e| panic!("{module} check: {e}"));
+    let real = plan(h, module, args, false)
+        .await
+        .unwrap_or_else(|e| panic!("{module}: {e}"));
+    assert_eq!(
+        predicted.changed, real.changed,
+        "{module} {args}: check predicted {predicted:#?}\nreal {real:#?}"
+    );
+    assert_eq!(
+        predicted.summary, real.summary,
+        "{module} {args}: check mode must predict the real change"
+    );
+    let again = plan(h, module, args, true)
+        .await
+        .expect("check after converge");
+    assert!(
+        !again.changed,
+        "{module} {args}: check on a converged server: {again:#?}"
+    );
     let again = plan(h, module, args, false).await.expect("second run");
-    assert!(!again.changed, "{module} {args}: second run must be unchanged: {again:#?}");
+    assert!(
+        !again.changed,
+        "{module} {args}: second run must be unchanged: {again:#?}"
+    );
     real
 }
 
 /// The real community.postgresql module, run by Ansible as the postgres user (become).
 fn ansible(module: &str, args: &Value) -> Value {
-    assert!(Path::new(VENV).exists(), "the Ansible venv (comparisons are the point of this test)");
+    assert!(
+        Path::new(VENV).exists(),
+        "the Ansible venv (comparisons are the point of this test)"
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = tmp.path().join("ansible.cfg");
     std::fs::write(&cfg, "[defaults]\n").expect("cfg");
@@ -125,7 +162,9 @@ fn ansible(module: &str, args: &Value) -> Value {
         .output()
         .expect("ansible runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let start = text.find(" => {").unwrap_or_else(|| panic!("no result from ansible: {text}"));
+    let start = text
+        .find(" => {")
+        .unwrap_or_else(|| panic!("no result from ansible: {text}"));
     let mut v: Value = serde_json::from_str(&text[start + 4..]).expect("ansible's JSON result");
     let status = text[..start].rsplit('|').next().unwrap_or("").trim();
     if matches!(status, "FAILED!" | "UNREACHABLE!") {
@@ -145,18 +184,33 @@ async fn same_as_ansible(
 ) -> Map<String, Value> {
     reset(h, setup).await;
     let theirs = ansible(module, &args);
-    assert!(theirs.get("failed").is_none(), "ansible {module} {args} failed: {theirs}");
+    assert!(
+        theirs.get("failed").is_none(),
+        "ansible {module} {args} failed: {theirs}"
+    );
     let their_state = server_state(h).await;
     reset(h, setup).await;
     let ours = converge(h, module, &args).await;
-    assert_eq!(server_state(h).await, their_state, "{module} {args}: prov and Ansible leave the server different");
-    assert_eq!(ours.changed, theirs["changed"].as_bool().unwrap(), "{module} {args}: changed");
+    assert_eq!(
+        server_state(h).await,
+        their_state,
+        "{module} {args}: prov and Ansible leave the server different"
+    );
+    assert_eq!(
+        ours.changed,
+        theirs["changed"].as_bool().unwrap(),
+        "{module} {args}: changed"
+    );
     assert!(
         fields.is_empty() || theirs.get(fields[0]).is_some(),
         "{module}: Ansible's result has {}: {theirs}",
         fields[0]
     );
-    eprintln!("{module} {args}: changed {}, Ansible {:?}", ours.changed, fields.first().map(|f| &theirs[*f]));
+    eprintln!(
+        "{module} {args}: changed {}, Ansible {:?}",
+        ours.changed,
+        fields.first().map(|f| &theirs[*f])
+    );
     for f in fields {
         assert_eq!(
             ours.result.get(*f),
@@ -175,9 +229,18 @@ async fn same_failure(h: &NsConnection, module: &str, args: Value, setup: &str) 
     assert_eq!(theirs["failed"], json!(true), "{theirs}");
     let state = server_state(h).await;
     reset(h, setup).await;
-    let ours = plan(h, module, &args, false).await.expect_err("prov fails too");
-    assert!(ours.contains(theirs["msg"].as_str().unwrap().trim_end()), "prov: {ours}\nAnsible: {theirs}");
-    assert_eq!(server_state(h).await, state, "{module} {args}: failures leave the server different");
+    let ours = plan(h, module, &args, false)
+        .await
+        .expect_err("prov fails too");
+    assert!(
+        ours.contains(theirs["msg"].as_str().unwrap().trim_end()),
+        "prov: {ours}\nAnsible: {theirs}"
+    );
+    assert_eq!(
+        server_state(h).await,
+        state,
+        "{module} {args}: failures leave the server different"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +266,9 @@ async fn postgresql_modules_work_as_in_ansible() {
             h.sh_ok("systemctl stop postgresql").await;
             h.purge(&format!("{added} postgresql-15 postgresql-client-15 postgresql-common postgresql-client-common")).await;
             h.sh_ok("rm -rf /var/lib/postgresql /etc/postgresql /etc/postgresql-common /var/log/postgresql /var/run/postgresql; userdel postgres 2>/dev/null; groupdel postgres 2>/dev/null; true").await;
-            let left = h.sh("dpkg -l 'postgresql*' 2>/dev/null | grep -q '^ii'").await;
+            let left = h
+                .sh("dpkg -l 'postgresql*' 2>/dev/null | grep -q '^ii'")
+                .await;
             assert!(!left.success(), "PostgreSQL purged");
         } else {
             reset(&h, "").await;
@@ -222,13 +287,19 @@ async fn users(h: &NsConnection) {
     };
     // A new user: SCRAM password (quotes and backslashes travel intact), one flag, limit,
     // expiry, comment, configuration.
-    let args = sock(json!({"name": "prov_u", "password": "p'w\"\\ x", "role_attr_flags": "CREATEDB",
-        "conn_limit": 4, "expires": "2031-01-01 00:00:00+00", "comment": "the app's", "configuration": {"work_mem": "16MB"}}));
+    let args = sock(
+        json!({"name": "prov_u", "password": "p'w\"\\ x", "role_attr_flags": "CREATEDB",
+        "conn_limit": 4, "expires": "2031-01-01 00:00:00+00", "comment": "the app's", "configuration": {"work_mem": "16MB"}}),
+    );
     same_as_ansible(h, "postgresql_user", args, "", &f).await;
     let login = h
         .sh("PGPASSWORD='p'\\''w\"\\ x' psql -XAtq -h 127.0.0.1 -U prov_u -d postgres -c 'SELECT 1'")
         .await;
-    assert!(login.success(), "the password prov set logs in: {}", login.stderr_text());
+    assert!(
+        login.success(),
+        "the password prov set logs in: {}",
+        login.stderr_text()
+    );
     let existing = "CREATE USER prov_u PASSWORD 'old' CONNECTION LIMIT 2; COMMENT ON ROLE prov_u IS 'c'; ALTER ROLE prov_u SET search_path TO a;";
     // Same password (the SCRAM verifier checked), nothing else: unchanged.
     let args = sock(json!({"name": "prov_u", "password": "old"}));
@@ -238,7 +309,9 @@ async fn users(h: &NsConnection) {
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
     let args = sock(json!({"name": "prov_u", "role_attr_flags": "NOLOGIN"}));
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
-    let args = sock(json!({"name": "prov_u", "password": "zz", "no_password_changes": true, "role_attr_flags": "superuser", "conn_limit": 9}));
+    let args = sock(
+        json!({"name": "prov_u", "password": "zz", "no_password_changes": true, "role_attr_flags": "superuser", "conn_limit": 9}),
+    );
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
     let args = sock(json!({"name": "prov_u", "conn_limit": 2, "expires": "infinity"}));
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
@@ -248,15 +321,32 @@ async fn users(h: &NsConnection) {
     let md5 = "md54a0a68b43b6cd5cf266fa02f196e2371";
     let args = sock(json!({"name": "prov_m", "password": md5, "encrypted": true}));
     same_as_ansible(h, "postgresql_user", args.clone(), "", &f).await;
-    same_as_ansible(h, "postgresql_user", args, &format!("CREATE USER prov_m PASSWORD '{md5}'"), &f).await;
+    same_as_ansible(
+        h,
+        "postgresql_user",
+        args,
+        &format!("CREATE USER prov_m PASSWORD '{md5}'"),
+        &f,
+    )
+    .await;
     // SCRAM hashing and an MD5 password: changed (the module's rule).
     let args = sock(json!({"name": "prov_m", "password": "secret"}));
-    same_as_ansible(h, "postgresql_user", args, &format!("CREATE USER prov_m PASSWORD '{md5}'"), &f).await;
+    same_as_ansible(
+        h,
+        "postgresql_user",
+        args,
+        &format!("CREATE USER prov_m PASSWORD '{md5}'"),
+        &f,
+    )
+    .await;
     // Comment and configuration: changed, reset, kept.
-    let args = sock(json!({"name": "prov_u", "comment": "", "configuration": {"work_mem": "8MB"},
-        "reset_unspecified_configuration": true}));
+    let args = sock(
+        json!({"name": "prov_u", "comment": "", "configuration": {"work_mem": "8MB"},
+        "reset_unspecified_configuration": true}),
+    );
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
-    let args = sock(json!({"name": "prov_u", "comment": "c", "configuration": {"search_path": "a"}}));
+    let args =
+        sock(json!({"name": "prov_u", "comment": "c", "configuration": {"search_path": "a"}}));
     same_as_ansible(h, "postgresql_user", args, existing, &f).await;
     // Removed; absent already; one that cannot be dropped with fail_on_user: false.
     let args = sock(json!({"name": "prov_u", "state": "absent"}));
@@ -266,9 +356,21 @@ async fn users(h: &NsConnection) {
     let args = sock(json!({"name": "prov_u", "state": "absent", "fail_on_user": false}));
     let r = same_as_ansible(h, "postgresql_user", args, owner, &f).await;
     assert_eq!(r["user_removed"], json!(false));
-    same_failure(h, "postgresql_user", sock(json!({"name": "prov_u", "state": "absent"})), owner).await;
+    same_failure(
+        h,
+        "postgresql_user",
+        sock(json!({"name": "prov_u", "state": "absent"})),
+        owner,
+    )
+    .await;
     // Invalid flags fail as the module fails.
-    same_failure(h, "postgresql_user", sock(json!({"name": "prov_u", "role_attr_flags": "FLY"})), "").await;
+    same_failure(
+        h,
+        "postgresql_user",
+        sock(json!({"name": "prov_u", "role_attr_flags": "FLY"})),
+        "",
+    )
+    .await;
 }
 
 async fn databases(h: &NsConnection) {
@@ -280,19 +382,50 @@ async fn databases(h: &NsConnection) {
         v["login_user"] = json!("postgres");
         v
     };
-    let args = role(json!({"name": "prov_db", "lc_collate": "C.UTF-8", "lc_ctype": "C.UTF-8",
-        "encoding": "UTF-8", "template": "template0", "owner": "prov_o", "conn_limit": 7, "comment": "it's mine"}));
+    let args = role(
+        json!({"name": "prov_db", "lc_collate": "C.UTF-8", "lc_ctype": "C.UTF-8",
+        "encoding": "UTF-8", "template": "template0", "owner": "prov_o", "conn_limit": 7, "comment": "it's mine"}),
+    );
     same_as_ansible(h, "postgresql_db", args.clone(), "CREATE USER prov_o", &f).await;
     let created = "CREATE USER prov_o; CREATE DATABASE prov_db TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'";
-    same_as_ansible(h, "postgresql_db", args, &format!("{created} OWNER prov_o CONNECTION LIMIT 7; COMMENT ON DATABASE prov_db IS 'it''s mine'"), &f).await;
+    same_as_ansible(
+        h,
+        "postgresql_db",
+        args,
+        &format!(
+            "{created} OWNER prov_o CONNECTION LIMIT 7; COMMENT ON DATABASE prov_db IS 'it''s mine'"
+        ),
+        &f,
+    )
+    .await;
     // Owner, limit and comment changed on an existing database.
-    let args = role(json!({"name": "prov_db", "owner": "prov_o", "conn_limit": "-1", "comment": "new", "encoding": "utf8"}));
+    let args = role(
+        json!({"name": "prov_db", "owner": "prov_o", "conn_limit": "-1", "comment": "new", "encoding": "utf8"}),
+    );
     same_as_ansible(h, "postgresql_db", args, created, &f).await;
     // What cannot change fails, as the module's real run.
-    same_failure(h, "postgresql_db", role(json!({"name": "prov_db", "encoding": "LATIN1"})), created).await;
-    same_failure(h, "postgresql_db", role(json!({"name": "prov_db", "lc_ctype": "C"})), created).await;
+    same_failure(
+        h,
+        "postgresql_db",
+        role(json!({"name": "prov_db", "encoding": "LATIN1"})),
+        created,
+    )
+    .await;
+    same_failure(
+        h,
+        "postgresql_db",
+        role(json!({"name": "prov_db", "lc_ctype": "C"})),
+        created,
+    )
+    .await;
     // A missing owner: the server's error.
-    same_failure(h, "postgresql_db", role(json!({"name": "prov_db", "owner": "prov_nobody"})), "").await;
+    same_failure(
+        h,
+        "postgresql_db",
+        role(json!({"name": "prov_db", "owner": "prov_nobody"})),
+        "",
+    )
+    .await;
     // Dropped, absent already, dropped by force with a session open elsewhere.
     let args = role(json!({"name": "prov_db", "state": "absent"}));
     same_as_ansible(h, "postgresql_db", args.clone(), created, &f).await;
@@ -301,7 +434,9 @@ async fn databases(h: &NsConnection) {
     same_as_ansible(h, "postgresql_db", args, created, &f).await;
     // Check mode lists no commands, as the module's.
     reset(h, "").await;
-    let p = plan(h, "postgresql_db", &json!({"name": "prov_db"}), true).await.unwrap();
+    let p = plan(h, "postgresql_db", &json!({"name": "prov_db"}), true)
+        .await
+        .unwrap();
     assert!(p.changed);
     assert_eq!(p.result["executed_commands"], json!([]));
 }
@@ -342,7 +477,9 @@ CREATE SEQUENCE prov_s.q1;";
         same_as_ansible(h, "postgresql_privs", db(c), setup, f).await;
     }
     // Already granted: unchanged, the statement still listed; grant option revoked; revoked.
-    let granted = format!("{setup}\nGRANT SELECT ON prov_s.t1 TO prov_r WITH GRANT OPTION;\nGRANT CONNECT ON DATABASE prov_p TO prov_r;");
+    let granted = format!(
+        "{setup}\nGRANT SELECT ON prov_s.t1 TO prov_r WITH GRANT OPTION;\nGRANT CONNECT ON DATABASE prov_p TO prov_r;"
+    );
     let cases = [
         json!({"type": "database", "privs": "CONNECT", "roles": "prov_r"}),
         json!({"objs": "t1", "schema": "prov_s", "privs": "SELECT", "roles": "prov_r", "grant_option": false}),
@@ -353,8 +490,20 @@ CREATE SEQUENCE prov_s.q1;";
         let f = privs_fields(&c);
         same_as_ansible(h, "postgresql_privs", db(c), &granted, f).await;
     }
-    same_failure(h, "postgresql_privs", db(json!({"type": "database", "privs": "CONNECT", "roles": "prov_missing"})), setup).await;
-    same_failure(h, "postgresql_privs", db(json!({"type": "schema", "objs": "nope", "privs": "USAGE", "roles": "prov_r"})), setup).await;
+    same_failure(
+        h,
+        "postgresql_privs",
+        db(json!({"type": "database", "privs": "CONNECT", "roles": "prov_missing"})),
+        setup,
+    )
+    .await;
+    same_failure(
+        h,
+        "postgresql_privs",
+        db(json!({"type": "schema", "objs": "nope", "privs": "USAGE", "roles": "prov_r"})),
+        setup,
+    )
+    .await;
 }
 
 /// The default login (no login arguments: postgres over libpq's default socket), and a
@@ -370,11 +519,23 @@ async fn logins(h: &NsConnection) {
     let args = json!({"name": "prov_tcp2", "login_host": "127.0.0.1", "login_user": "prov_admin",
         "login_password": "wrong"});
     let theirs = ansible("postgresql_user", &args);
-    let ours = plan(h, "postgresql_user", &args, true).await.expect_err("wrong password");
-    assert!(ours.contains(theirs["msg"].as_str().unwrap().trim_end()), "prov: {ours}\nAnsible: {theirs}");
+    let ours = plan(h, "postgresql_user", &args, true)
+        .await
+        .expect_err("wrong password");
+    assert!(
+        ours.contains(theirs["msg"].as_str().unwrap().trim_end()),
+        "prov: {ours}\nAnsible: {theirs}"
+    );
     // session_role: statements run as that role.
     reset(h, "CREATE ROLE prov_ops CREATEROLE").await;
     let args = json!({"name": "prov_byops", "session_role": "prov_ops"});
-    same_as_ansible(h, "postgresql_user", args, "CREATE ROLE prov_ops CREATEROLE", &["queries"]).await;
+    same_as_ansible(
+        h,
+        "postgresql_user",
+        args,
+        "CREATE ROLE prov_ops CREATEROLE",
+        &["queries"],
+    )
+    .await;
     reset(h, "").await;
 }
