@@ -13,6 +13,7 @@ pub mod mysql;
 pub mod mysql_privs;
 pub mod nft;
 pub mod pkg_backend;
+pub mod postgres;
 pub mod pyre;
 pub mod remote_file;
 pub mod server_util;
@@ -78,7 +79,8 @@ pub fn registry() -> &'static [ModuleSpec] {
 }
 
 /// A module or action name without its collection prefix: `ansible.builtin.copy`,
-/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `community.mysql.NAME`, `community.crypto.NAME` and `prov.NAME`
+/// `ansible.legacy.copy`, `ansible.posix.sysctl`, `community.general.NAME`, `community.mysql.NAME`,
+/// `community.crypto.NAME`, `community.postgresql.NAME` and `prov.NAME`
 /// all name what prov calls `copy`, `sysctl`, `NAME`.
 pub fn short_name(name: &str) -> &str {
     [
@@ -88,6 +90,7 @@ pub fn short_name(name: &str) -> &str {
         "community.general.",
         "community.mysql.",
         "community.crypto.",
+        "community.postgresql.",
         "prov.",
     ]
     .iter()

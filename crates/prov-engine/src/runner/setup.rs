@@ -76,6 +76,7 @@ impl Runner {
         scope: &Common,
         h: &mut HostState,
         args: &Value,
+        ctx: &tera::Context,
     ) -> Exec {
         let setup = match SetupArgs::parse(args) {
             Ok(s) => s,
@@ -96,7 +97,10 @@ impl Runner {
             .or(task.timeout)
             .map(Duration::from_secs)
             .or(self.opts.task_timeout);
-        let become_ = self.become_for(scope, h);
+        let become_ = match self.become_for(scope, h, ctx, &task.at) {
+            Ok(b) => b,
+            Err(msg) => return Exec::failed(msg),
+        };
         match probe(conn.as_ref(), &setup.request, timeout, become_).await {
             Ok(facts) => super::actions::ok(
                 Map::from_iter([("ansible_facts".into(), Value::Object(facts))]),

@@ -765,7 +765,7 @@ impl Runner {
         };
         let mut exec = match task.action {
             TaskAction::Engine(EngineAction::Setup) => {
-                let exec = self.setup_task(task, scope, h, &args).await;
+                let exec = self.setup_task(task, scope, h, &args, ctx).await;
                 merge_returned_facts(h, &exec);
                 exec
             }
@@ -910,7 +910,10 @@ impl Runner {
                 None => return Exec::failed("no connection"),
             },
         };
-        let become_ = self.become_for(scope, h);
+        let become_ = match self.become_for(scope, h, ctx, &task.at) {
+            Ok(b) => b,
+            Err(msg) => return Exec::failed(msg),
+        };
         let files = PlaybookFiles {
             templar: &self.templar,
             context: ctx,
@@ -1135,7 +1138,15 @@ impl Runner {
         }
     }
 
-    pub(super) fn become_for(&self, scope: &Common, h: &HostState) -> Option<Become> {
+    /// The task's privilege escalation on this host; a templated `become_user`
+    /// (`"{{ postgresql_user }}"`) is rendered with the task's variables, as Ansible does.
+    pub(super) fn become_for(
+        &self,
+        scope: &Common,
+        h: &HostState,
+        ctx: &tera::Context,
+        at: &crate::error::Location,
+    ) -> Result<Option<Become>, String> {
         // The host's become settings under prov's or Ansible's names (`-e` wins, e.g. the
         // password from --ask-become-pass); a malformed value was already reported when the
         // connection was opened.
@@ -1144,7 +1155,7 @@ impl Runner {
         let hc = crate::inventory::HostConnection::from_vars(&h.name, &vars).ok();
         let host_become = hc.as_ref().and_then(|c| c.r#become);
         if !scope.become_.or(host_become).unwrap_or(self.opts.become_) {
-            return None;
+            return Ok(None);
         }
         let user = scope
             .become_user
@@ -1152,6 +1163,10 @@ impl Runner {
             .or_else(|| self.opts.become_user.clone())
             .or_else(|| hc.as_ref().and_then(|c| c.become_user.clone()))
             .unwrap_or_else(|| "root".into());
+        let user = self
+            .templar
+            .render_str(&user, ctx, at)
+            .map_err(|e| format!("`become_user` could not be rendered: {e}"))?;
         let password = hc.and_then(|c| c.become_password);
         if let Some(p) = &password {
             self.bus.redactor().add(p);
@@ -1162,11 +1177,11 @@ impl Runner {
                 _ => prov_core::BecomeMethod::Sudo,
             },
         );
-        Some(Become {
+        Ok(Some(Become {
             user,
             method,
             password,
-        })
+        }))
     }
 }
 

@@ -72,4 +72,7 @@ modules!(
     mysql_user,
     pamd,
     openssh_keypair,
+    postgresql_user,
+    postgresql_db,
+    postgresql_privs,
 );
