@@ -14,7 +14,7 @@ use prov_core::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 /// The login arguments as the user gives them (aliases as community.postgresql 4.2).
 #[derive(Debug, Deserialize)]
@@ -472,36 +472,18 @@ impl Scram {
     }
 }
 
-/// HMAC-SHA-256 (RFC 2104).
+/// HMAC-SHA-256 of `msg` under `key`.
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    use hmac::Mac;
+    // HMAC takes a key of any length.
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// PBKDF2-HMAC-SHA-256 with one block of output (32 bytes, as SCRAM uses it).
 fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut msg = salt.to_vec();
-    msg.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac_sha256(password, &msg);
-    let mut t = u;
-    for _ in 1..iterations {
-        u = hmac_sha256(password, &u);
-        for (a, b) in t.iter_mut().zip(u.iter()) {
-            *a ^= b;
-        }
-    }
-    t
+    pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, iterations)
 }
 
 #[cfg(test)]
