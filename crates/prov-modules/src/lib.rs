@@ -120,22 +120,33 @@ pub fn parse_args<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, Modu
     })
 }
 
+/// Deserializes a module's arguments in two parts: the entries named in `keys` into `S` (a
+/// group several modules share: file attributes, database logins), the rest into the module's
+/// struct `T` (which declares `deny_unknown_fields` and not those keys). Errors name the
+/// field, as [`parse_args`]'s do.
+pub fn parse_args_split<T, S>(args: Value, keys: &[&str]) -> Result<(T, S), ModuleError>
+where
+    T: serde::de::DeserializeOwned,
+    S: serde::de::DeserializeOwned,
+{
+    let Value::Object(mut rest) = args else {
+        // Not a map: the module's struct says what is wrong with it.
+        let shared = parse_args(Value::Object(serde_json::Map::new()))?;
+        return Ok((parse_args(args)?, shared));
+    };
+    let taken: serde_json::Map<String, Value> =
+        keys.iter().filter_map(|k| rest.remove_entry(*k)).collect();
+    let shared = parse_args(Value::Object(taken))?;
+    Ok((parse_args(Value::Object(rest))?, shared))
+}
+
 /// Deserializes a file module's arguments: the shared file attributes (`mode`, `owner`,
-/// `group`) into [`remote_file::Attrs`], the rest into the module's struct (which declares
-/// `deny_unknown_fields` and not those three). Errors name the field, as [`parse_args`]'s do.
+/// `group`) into [`remote_file::Attrs`], the rest into the module's struct.
 pub fn parse_args_with_attrs<T: serde::de::DeserializeOwned>(
     args: Value,
 ) -> Result<(T, remote_file::Attrs), ModuleError> {
-    let Value::Object(mut rest) = args else {
-        // Not a map: the module's struct says what is wrong with it.
-        return Ok((parse_args(args)?, remote_file::Attrs::default()));
-    };
-    let taken: serde_json::Map<String, Value> = args::FileAttrArgs::KEYS
-        .iter()
-        .filter_map(|k| rest.remove_entry(*k))
-        .collect();
-    let a: args::FileAttrArgs = parse_args(Value::Object(taken))?;
-    let module_args = parse_args(Value::Object(rest))?;
+    let (module_args, a): (T, args::FileAttrArgs) =
+        parse_args_split(args, &args::FileAttrArgs::KEYS)?;
     let attrs = remote_file::Attrs {
         mode: a.mode,
         owner: a.owner,

@@ -98,14 +98,7 @@ const LOGIN_KEYS: &[&str] = &[
 pub fn parse_with_login<T: serde::de::DeserializeOwned>(
     args: Value,
 ) -> Result<(T, LoginArgs), ModuleError> {
-    let Value::Object(mut rest) = args else {
-        return Err(ModuleError::args("arguments must be a mapping"));
-    };
-    let taken: Map<String, Value> = LOGIN_KEYS
-        .iter()
-        .filter_map(|k| rest.remove_entry(*k))
-        .collect();
-    let login: LoginArgs = crate::parse_args(Value::Object(taken))?;
+    let (module_args, login): (T, LoginArgs) = crate::parse_args_split(args, LOGIN_KEYS)?;
     for (name, v) in [
         ("client_cert", &login.client_cert),
         ("client_key", &login.client_key),
@@ -131,7 +124,7 @@ pub fn parse_with_login<T: serde::de::DeserializeOwned>(
             "login_port must be a valid unix port number (0-65535)",
         ));
     }
-    Ok((crate::parse_args(Value::Object(rest))?, login))
+    Ok((module_args, login))
 }
 
 /// A value for an option file: double-quoted, with the escapes the client's option file

@@ -127,14 +127,7 @@ impl std::fmt::Debug for PgLogin {
 pub fn parse_with_login<T: serde::de::DeserializeOwned>(
     args: Value,
 ) -> Result<(T, PgLogin), ModuleError> {
-    let Value::Object(mut rest) = args else {
-        return Err(ModuleError::args("arguments must be a mapping"));
-    };
-    let taken: Map<String, Value> = LOGIN_KEYS
-        .iter()
-        .filter_map(|k| rest.remove_entry(*k))
-        .collect();
-    let a: LoginArgs = crate::parse_args(Value::Object(taken))?;
+    let (module_args, a): (T, LoginArgs) = crate::parse_args_split(args, LOGIN_KEYS)?;
     for (name, v) in [
         ("ca_cert", &a.ca_cert),
         ("ssl_cert", &a.ssl_cert),
@@ -184,7 +177,7 @@ pub fn parse_with_login<T: serde::de::DeserializeOwned>(
         session_role: a.session_role.filter(|r| !r.is_empty()),
         database: None,
     };
-    Ok((crate::parse_args(Value::Object(rest))?, login))
+    Ok((module_args, login))
 }
 
 /// `get_conn_params`' host: a unix socket directory replaces an empty or `localhost` host.
