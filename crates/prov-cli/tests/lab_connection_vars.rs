@@ -75,3 +75,55 @@ fn remote_user_is_used_only_without_an_ansible_user_variable() {
         out.stderr
     );
 }
+
+/// A templated `become_user` is rendered with the task's variables (geerlingguy.postgresql's
+/// `become_user: "{{ postgresql_user }}"`); it reached sudo as written before, and the task
+/// failed. An undefined one fails the task, naming it.
+#[test]
+fn a_templated_become_user_is_rendered() {
+    let Some(lab) = lab::lab() else { return };
+    lab.up(1).expect("lab up");
+    let dir = tempfile::tempdir().unwrap();
+    let inv = write(dir.path(), "hosts.yml", &lab.inventory_yaml().unwrap());
+    let play = write(
+        dir.path(),
+        "play.yml",
+        r#"
+- hosts: lab1
+  gather_facts: no
+  become: true
+  vars:
+    service_user: nobody
+  tasks:
+    - name: who
+      command: id -un
+      become_user: "{{ service_user }}"
+      changed_when: false
+    - name: undefined
+      command: id -un
+      become_user: "{{ no_such_user_var }}"
+      ignore_errors: true
+"#,
+    );
+    let out = prov(&["run", &play, "-i", &inv]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let result = |task: &str| {
+        out.results()
+            .into_iter()
+            .find(|r| r["task"] == task)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        result("who")["result"]["stdout"],
+        "nobody",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(result("undefined")["status"], "ignored", "{}", out.stdout);
+    let msg = result("undefined")["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(msg.contains("no_such_user_var"), "{msg}");
+}
