@@ -388,7 +388,8 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     // `none` is a swap entry's mount point (geerlingguy.swap: `name: none`, `fstype: swap`):
     // Ansible takes it, and finds the fstab line by its source; only the fstab states use it.
     let fstab_only = matches!(a.state, MountState::Present | MountState::Absent | MountState::AbsentFromFstab);
-    if !a.path.starts_with('/') && !(a.path == "none" && fstab_only) {
+    let swap_none = a.path == "none" && fstab_only;
+    if !a.path.starts_with('/') && !swap_none {
         return Err(ModuleError::arg("path", "an absolute path (or `none` with state present, absent or absent_from_fstab)"));
     }
     let texts = [Some(&a.path), a.src.as_ref(), a.fstype.as_ref(), a.opts.as_ref(), a.dump.as_ref(), a.passno.as_ref()];
