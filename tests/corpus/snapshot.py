@@ -41,6 +41,12 @@ PER_HOST_CONTENT = {
     # (none of the seven roles pulls ssl-cert in today; a role that does would differ here)
     "/etc/ssl/private/ssl-cert-snakeoil.key",
     "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+    # binary databases that differ between two installs with Ansible on both twins
+    # (--ansible-twin, survey roles postfix and java): Berkeley DB files (postfix's newaliases,
+    # sasl2-bin's empty sasldb2) and the Java keystore ca-certificates-java builds
+    "/etc/aliases.db",
+    "/etc/sasldb2",
+    "/etc/ssl/certs/java/cacerts",
 }
 
 

@@ -385,8 +385,12 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
             return Err(ModuleError::arg(field, format!("state is {:?} but {field} is missing", a.state).to_lowercase()));
         }
     }
-    if !a.path.starts_with('/') {
-        return Err(ModuleError::arg("path", "an absolute path"));
+    // `none` is a swap entry's mount point (geerlingguy.swap: `name: none`, `fstype: swap`):
+    // Ansible takes it, and finds the fstab line by its source; only the fstab states use it.
+    let fstab_only = matches!(a.state, MountState::Present | MountState::Absent | MountState::AbsentFromFstab);
+    let swap_none = a.path == "none" && fstab_only;
+    if !a.path.starts_with('/') && !swap_none {
+        return Err(ModuleError::arg("path", "an absolute path (or `none` with state present, absent or absent_from_fstab)"));
     }
     let texts = [Some(&a.path), a.src.as_ref(), a.fstype.as_ref(), a.opts.as_ref(), a.dump.as_ref(), a.passno.as_ref()];
     if texts.into_iter().flatten().any(|t| t.contains(['\n', '\t']) || t.is_empty()) {
@@ -480,5 +484,10 @@ mod tests {
         assert_eq!(field(json!({"path": "/m", "state": "absent", "backup": true})).as_deref(), Some("backup"));
         assert_eq!(field(json!({"path": "/m", "state": "unmounted"})), None);
         assert_eq!(field(json!({"name": "/m", "state": "present", "src": "a", "fstype": "b", "dump": 1})), None);
+        // A swap entry: geerlingguy.swap's `name: none`.
+        assert_eq!(field(json!({"name": "none", "state": "present", "src": "/swapfile", "fstype": "swap", "opts": "sw"})), None);
+        assert_eq!(field(json!({"name": "none", "state": "absent", "src": "/swapfile"})), None);
+        assert_eq!(field(json!({"name": "none", "state": "mounted", "src": "/swapfile", "fstype": "swap"})).as_deref(), Some("path"));
+        assert_eq!(field(json!({"name": "m", "state": "present", "src": "a", "fstype": "b"})).as_deref(), Some("path"));
     }
 }

@@ -55,6 +55,34 @@ pub struct ServiceArgs {
     /// The service manager (`auto`, `systemd`, `sysvinit`, `service`); default from the facts.
     #[serde(default, rename = "use")]
     pub use_: Option<String>,
+    /// `service`'s seconds between stop and start on restart: ignored on systemd hosts, as
+    /// Ansible's service action drops it there; refused on other hosts (not implemented).
+    #[serde(default)]
+    pub sleep: Option<Value>,
+    /// `service`'s process pattern for status: ignored on systemd, refused elsewhere.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// `service`'s runlevel (OpenRC, sysvinit): ignored on systemd, refused elsewhere.
+    #[serde(default)]
+    pub runlevel: Option<String>,
+    /// `service`'s extra command line arguments: ignored on systemd, refused elsewhere.
+    #[serde(default, alias = "args")]
+    pub arguments: Option<String>,
+}
+
+impl ServiceArgs {
+    /// The `service`-only arguments given (Ansible ignores them on systemd hosts).
+    fn sysv_only(&self) -> Vec<&'static str> {
+        [
+            ("sleep", self.sleep.is_some()),
+            ("pattern", self.pattern.is_some()),
+            ("runlevel", self.runlevel.is_some()),
+            ("arguments", self.arguments.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
 }
 
 /// The desired run state.
@@ -437,6 +465,9 @@ pub struct Service {
     want: Desired,
     manager: Option<Manager>,
     scope: Scope,
+    /// `sleep`, `pattern`, `runlevel`, `arguments` when given: systemd ignores them, the
+    /// init-script path refuses them.
+    sysv_only: Vec<&'static str>,
 }
 
 /// The operations for a host without systemd; outside check mode the init script must exist
@@ -489,6 +520,12 @@ impl Module for Service {
                     .map(|(k, v)| (k.clone(), json!(v)))
                     .collect();
                 (ops, Value::Object(status), script)
+            }
+            ServiceState::Sysv(_) if !self.sysv_only.is_empty() => {
+                return Err(ModuleError::args(format!(
+                    "{} not supported on hosts without systemd",
+                    self.sysv_only.join(", ")
+                )));
             }
             ServiceState::Sysv(cur) => {
                 let ops = sysv_plan(&self.want, cur, ctx.check_mode)?;
@@ -634,6 +671,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
         },
         manager,
         scope,
+        sysv_only: a.sysv_only(),
     }))
 }
 
@@ -921,5 +959,12 @@ mod tests {
         assert!(build(serde_json::json!({"name": "x"})).is_err());
         assert!(build(serde_json::json!({"name": "-x", "state": "started"})).is_err());
         assert!(build(serde_json::json!({"name": "x", "enabled": "yes", "foo": 1})).is_err());
+        // `service`'s own arguments (geerlingguy.mysql's handler has `sleep: 5`): Ansible
+        // drops them on systemd hosts, so they are accepted (and refused on sysv hosts).
+        let a = serde_json::json!({"name": "x", "state": "restarted", "sleep": 5,
+            "pattern": "x", "runlevel": "3", "args": "-v"});
+        let a: ServiceArgs = parse_args(a).unwrap();
+        assert_eq!(a.sysv_only(), ["sleep", "pattern", "runlevel", "arguments"]);
+        assert!(build(serde_json::json!({"name": "x", "state": "restarted", "sleep": 5})).is_ok());
     }
 }

@@ -1,7 +1,7 @@
-//! `sysctl`: a kernel parameter, both live and persisted in a sysctl.d file.
+//! `sysctl`: a kernel parameter, both live and persisted in a sysctl file.
 //!
 //! ```yaml
-//! sysctl: { name: vm.overcommit_memory, value: "1" }   # sysctl_file: /etc/sysctl.d/99-prov.conf
+//! sysctl: { name: vm.overcommit_memory, value: "1" }   # sysctl_file: /etc/sysctl.conf
 //! ```
 //!
 //! The plan reads the live value and the file in one command. The file gets one `name=value`
@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 use crate::args::{Presence, de_bool, yes};
 use crate::parse_args;
 use crate::server_util::{self, LinkTarget, Section, Sectioned, SectionedFact, Sections};
+
+/// Where the setting is persisted without `sysctl_file`: Ansible's default.
+const DEFAULT_FILE: &str = "/etc/sysctl.conf";
 
 /// The `sysctl` module's arguments (Ansible's names).
 #[derive(Debug, Deserialize)]
@@ -114,7 +117,7 @@ pub struct Sysctl {
 pub struct SysctlFact<'a> {
     /// The key.
     pub name: &'a str,
-    /// The sysctl.d file.
+    /// The file the setting is persisted in.
     pub file: &'a str,
 }
 
@@ -294,7 +297,7 @@ pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
     }
     let file = a
         .sysctl_file
-        .unwrap_or_else(|| "/etc/sysctl.d/99-prov.conf".into());
+        .unwrap_or_else(|| DEFAULT_FILE.into());
     if !file.starts_with('/') {
         return Err(ModuleError::args(format!(
             "sysctl_file `{file}` must be an absolute path"
