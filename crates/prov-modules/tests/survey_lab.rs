@@ -1,5 +1,5 @@
 //! Lab tests of module differences found by running public roles with prov and Ansible (the
-//! corpus survey), on lab host lab5: check mode must predict the real run and a second run must
+//! corpus survey), on lab host lab2: check mode must predict the real run and a second run must
 //! change nothing (`converge`).
 //!
 //! Run under the shared lock: `flock -o /work/lab.lock cargo test -p prov-modules --test
@@ -17,7 +17,7 @@ use support::{converge, lab_host, lab_lock, put, same_as_ansible};
 #[tokio::test]
 async fn service_ignores_sysv_arguments_on_systemd() {
     let _g = lab_lock().await;
-    let Some(h) = lab_host("lab5") else { return };
+    let Some(h) = lab_host("lab2") else { return };
     let args = json!({"name": "cron", "state": "started", "enabled": true, "sleep": 5,
         "pattern": "cron", "runlevel": "3", "arguments": "-f"});
     converge(&h, "service", args).await;
@@ -29,7 +29,7 @@ async fn service_ignores_sysv_arguments_on_systemd() {
 #[tokio::test]
 async fn sysctl_default_file_is_etc_sysctl_conf() {
     let _g = lab_lock().await;
-    let Some(h) = lab_host("lab5") else { return };
+    let Some(h) = lab_host("lab2") else { return };
     let original = h.sh_ok("cat /etc/sysctl.conf").await;
     let reset = || async {
         put(&h, "/etc/sysctl.conf", &original).await;
