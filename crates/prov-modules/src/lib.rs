@@ -15,6 +15,7 @@ pub mod nft;
 pub mod pkg_backend;
 pub mod postgres;
 pub mod pyre;
+pub mod pytext;
 pub mod remote_file;
 pub mod server_util;
 pub mod textfiles;

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 
 use crate::args::{Presence, de_bool, yes};
 use crate::parse_args;
+use crate::pytext::py_splitlines;
 use crate::server_util;
 
 #[derive(Debug, Deserialize)]
@@ -130,47 +131,6 @@ fn same_key(a: &Entry, b: &Entry) -> bool {
         && a.key_type == b.key_type
         && options_eq(&a.options, &b.options)
         && a.comment == b.comment
-}
-
-/// Python's `str.splitlines(keepends)`.
-pub fn py_splitlines(s: &str, keepends: bool) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut it = s.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
-        let is_break = matches!(
-            c,
-            '\n' | '\r'
-                | '\x0b'
-                | '\x0c'
-                | '\x1c'
-                | '\x1d'
-                | '\x1e'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
-        );
-        if !is_break {
-            continue;
-        }
-        let mut end = i + c.len_utf8();
-        if c == '\r'
-            && let Some(&(j, '\n')) = it.peek()
-        {
-            end = j + 1;
-            it.next();
-        }
-        out.push(if keepends {
-            &s[start..end]
-        } else {
-            &s[start..i]
-        });
-        start = end;
-    }
-    if start < s.len() {
-        out.push(&s[start..]);
-    }
-    out
 }
 
 /// Python's universal newlines when reading a text file: `\r\n` and `\r` become `\n`.
@@ -908,11 +868,6 @@ mod tests {
 
     #[test]
     fn text_helpers() {
-        assert_eq!(
-            py_splitlines("a\nb\r\nc\x0cd", true),
-            ["a\n", "b\r\n", "c\x0c", "d"]
-        );
-        assert_eq!(py_splitlines("a\n\nb", false), ["a", "", "b"]);
         assert_eq!(universal_newlines("a\r\nb\rc\n"), "a\nb\nc\n");
         assert_eq!(py_dirname("/home/u/.ssh/authorized_keys"), "/home/u/.ssh");
         assert_eq!(py_dirname("/keys"), "/");

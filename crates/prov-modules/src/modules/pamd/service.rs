@@ -109,41 +109,6 @@ impl std::fmt::Display for PamError {
     }
 }
 
-/// Python's `str.splitlines()`: every line boundary Python knows, no trailing empty line.
-pub fn splitlines(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut it = text.char_indices().peekable();
-    while let Some((i, c)) = it.next() {
-        let boundary = matches!(
-            c,
-            '\n' | '\r'
-                | '\x0b'
-                | '\x0c'
-                | '\x1c'
-                | '\x1d'
-                | '\x1e'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
-        );
-        if !boundary {
-            continue;
-        }
-        out.push(&text[start..i]);
-        let mut end = i + c.len_utf8();
-        if c == '\r' && it.peek().is_some_and(|&(_, n)| n == '\n') {
-            it.next();
-            end += 1;
-        }
-        start = end;
-    }
-    if start < text.len() {
-        out.push(&text[start..]);
-    }
-    out
-}
-
 /// The module's `parse_module_arguments` on a list (a string is a list of one): every item
 /// split as `RULE_ARG_REGEX.findall` splits it, empty matches dropped. (Its `\s*=\s*` clean-up
 /// is computed and thrown away by the module, so it does nothing here either.)
@@ -401,7 +366,7 @@ impl Service {
             head: None,
             tail: None,
         };
-        for raw in splitlines(content) {
+        for raw in crate::pytext::py_splitlines(content, false) {
             let stripped = raw.trim_start_matches(py_space);
             let line = if stripped.starts_with('#') {
                 Line::Comment(raw.to_owned())

@@ -85,11 +85,11 @@ fn the_roles_task_removes_both_motd_rules_and_is_then_unchanged() {
 #[test]
 fn python_lines_and_times() {
     assert_eq!(
-        service::splitlines("a\r\nb\rc\n\nd\x0be\u{2028}f\n"),
+        crate::pytext::py_splitlines("a\r\nb\rc\n\nd\x0be\u{2028}f\n", false),
         ["a", "b", "c", "", "d", "e", "f"]
     );
-    assert_eq!(service::splitlines(""), Vec::<&str>::new());
-    assert_eq!(service::splitlines("x"), ["x"]);
+    assert_eq!(crate::pytext::py_splitlines("", false), Vec::<&str>::new());
+    assert_eq!(crate::pytext::py_splitlines("x", false), ["x"]);
     assert_eq!(
         isoformat("2026-12-07T14:05:09.123456789").as_deref(),
         Some("2026-12-07T14:05:09.123456")
