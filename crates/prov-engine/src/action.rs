@@ -140,7 +140,12 @@ mod tests {
                 .unwrap()
                 .is(EngineAction::Debug)
         );
-        assert!(TaskAction::resolve("systemd").unwrap().is_module("service"));
+        assert!(TaskAction::resolve("systemd").unwrap().is_module("systemd"));
+        assert!(
+            TaskAction::resolve("systemd_service")
+                .unwrap()
+                .is_module("systemd")
+        );
         assert!(TaskAction::resolve("no_such_module").is_none());
     }
 }

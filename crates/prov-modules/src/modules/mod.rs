@@ -25,6 +25,7 @@ modules!(
     apt,
     package,
     service,
+    systemd,
     firewall,
     user,
     group,

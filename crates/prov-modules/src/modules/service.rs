@@ -605,8 +605,7 @@ impl Action for DaemonReload {
 }
 
 /// The module's name and builder, for the registry.
-pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("service", build)
-    .aliases(&["systemd", "systemd_service"]);
+pub const SPEC: crate::ModuleSpec = crate::ModuleSpec::new("service", build);
 
 /// Builds the module from its arguments.
 pub fn build(args: Value) -> Result<Box<dyn Module>, ModuleError> {
